@@ -1,0 +1,46 @@
+"""inceptionzoo: Inception networks as MXNet Gluon HybridBlocks.
+
+>>> from inceptionzoo import get_model, list_models
+>>> 'inception_mnist' in list_models()
+True
+"""
+__version__ = "0.1.0"
+
+_EXTRAS_HINT = (
+    "Install it with one of the extras: pip install 'inceptionzoo[cpu]' (mxnet==1.9.1) "
+    "or pip install 'inceptionzoo[cu112]' (mxnet-cu112==1.9.1, CUDA 11.2, GPUs sm_50..sm_86)."
+)
+
+try:
+    import mxnet as _mx  # noqa: F401
+except ImportError as _err:
+    raise ImportError(
+        f"inceptionzoo needs MXNet, which could not be imported ({_err}). {_EXTRAS_HINT}"
+    ) from None
+except AttributeError as _err:  # MXNet 1.9.1 touches np.bool, removed in numpy 1.24
+    import numpy as _np
+
+    raise ImportError(
+        f"MXNet 1.9.1 cannot be imported with numpy {_np.__version__} ({_err}); "
+        "it needs numpy<1.24: pip install 'numpy<1.24'"
+    ) from None
+
+from ._registry import (  # noqa: E402
+    ModelInfo,
+    UnknownModelError,
+    get_model,
+    list_models,
+    model_info,
+    register_model,
+)
+from . import models  # noqa: E402,F401  (runs the registrations)
+
+__all__ = [
+    "ModelInfo",
+    "UnknownModelError",
+    "get_model",
+    "list_models",
+    "model_info",
+    "register_model",
+    "__version__",
+]

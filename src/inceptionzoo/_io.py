@@ -1,0 +1,51 @@
+"""Writing files so that nothing is lost: a temporary name in the target folder, then an atomic
+rename into place."""
+import contextlib
+import hashlib
+import os
+import tempfile
+
+__all__ = ["atomic_path", "ensure_writable_dir", "sha1_file"]
+
+
+def ensure_writable_dir(path):
+    """Create ``path`` (and parents) if needed; raise a clear error if it cannot be written."""
+    path = os.path.abspath(os.fspath(path))
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the output folder {path!r}: {err.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"the output folder {path!r} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path, overwrite=True):
+    """Yield a temporary file name beside ``path``; on success rename it to ``path``.
+
+    The temporary file is removed if the body raises, so an interrupted write never leaves a
+    partial file under the final name. With ``overwrite=False`` an existing ``path`` is an error.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder = ensure_writable_dir(os.path.dirname(path))
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path!r} exists; pass overwrite=True to replace it")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def sha1_file(path, chunk=1 << 20):
+    """Hex SHA-1 of a file's bytes."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,181 @@
+"""The model registry: ``register_model`` next to each definition, and the lookups.
+
+Names are case-insensitive (stored lower-case). Metadata is queryable without building a model
+and is always handed out as a copy.
+"""
+import copy
+import dataclasses
+import difflib
+import fnmatch
+import re
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+__all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
+           "model_info"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What is known about a registered model without building it.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (lower case).
+    description : str
+        One line for tables.
+    input_shape : tuple of int
+        ``(C, H, W)`` of one sample at the size the model was designed for.
+    classes : int
+        Default number of output classes.
+    variant : str
+        Which Inception block the network uses: ``'naive'`` or ``'reduced'``.
+    num_params : int
+        Number of parameters with the default ``classes`` (checked by the tests).
+    macs : int or None
+        Multiply-accumulates of one forward pass on one ``input_shape`` sample.
+    paper : str
+        Where the architecture comes from.
+    pretrained : dict or None
+        Shipped weights: file name, SHA-1, accuracy, recipe and the command that made them.
+    """
+
+    name: str
+    description: str
+    input_shape: Tuple[int, int, int]
+    classes: int
+    variant: str
+    num_params: int
+    macs: Optional[int] = None
+    paper: str = ""
+    pretrained: Optional[dict] = None
+
+    def to_dict(self) -> dict:
+        """A plain-dict (JSON-friendly) copy."""
+        d = dataclasses.asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+
+class UnknownModelError(ValueError):
+    """Raised for a model name that is not registered."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    factory: Callable
+    info: ModelInfo
+
+
+_ENTRIES: Dict[str, _Entry] = {}
+
+
+def register_model(name: Optional[str] = None, **meta):
+    """Decorator that registers a model factory under ``name`` (default: the function's name).
+
+    The keyword arguments are the :class:`ModelInfo` fields other than ``name``. A name that is
+    already registered is refused with a ``ValueError``. The factory is returned unchanged.
+    """
+
+    def wrap(factory):
+        key = (name or factory.__name__).lower()
+        if key in _ENTRIES:
+            prev = _ENTRIES[key].factory
+            raise ValueError(
+                f"a model named {key!r} is already registered "
+                f"(by {prev.__module__}.{prev.__qualname__})"
+            )
+        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **meta))
+        return factory
+
+    return wrap
+
+
+def _unregister(name: str) -> None:
+    """Remove a registration (for tests that register throw-away models)."""
+    del _ENTRIES[name.lower()]
+
+
+def _entry(name: str) -> _Entry:
+    if not isinstance(name, str):
+        raise TypeError(f"a model name must be a str, got {type(name).__name__}")
+    key = name.lower()
+    if key in _ENTRIES:
+        return _ENTRIES[key]
+    known = sorted(_ENTRIES, key=_natural_key)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownModelError(
+        f"unknown model {name!r}.{hint} Registered models: {', '.join(known)}."
+    )
+
+
+def model_info(name: str) -> ModelInfo:
+    """Metadata of a registered model, as a copy; the model is not built."""
+    return copy.deepcopy(_entry(name).info)
+
+
+def get_model(name: str, **kwargs):
+    """Build a registered model.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, case-insensitive (see :func:`list_models`).
+    **kwargs
+        Passed to the model's factory: ``classes``, ``pretrained``, ``root``, ``ctx`` and the
+        model's own options.
+
+    Returns
+    -------
+    mxnet.gluon.HybridBlock
+        The network, with its :class:`ModelInfo` attached as ``net.info`` (``classes`` and
+        ``num_params`` describe the built network when ``classes`` differs from the default).
+    """
+    entry = _entry(name)
+    net = entry.factory(**kwargs)
+    info = copy.deepcopy(entry.info)
+    classes = kwargs.get("classes", info.classes)
+    if classes != info.classes:
+        from .cost import num_params
+
+        info = dataclasses.replace(info, classes=classes, num_params=num_params(net),
+                                   macs=None, pretrained=None)
+    net.info = info
+    return net
+
+
+def _natural_key(s: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s.lower())]
+
+
+Patterns = Union[None, str, Sequence[str]]
+
+
+def _as_patterns(p: Patterns) -> List[str]:
+    if p is None:
+        return []
+    if isinstance(p, str):
+        return [p] if p else []
+    return [q.lower() for q in p if q]
+
+
+def list_models(include: Patterns = None, exclude: Patterns = None) -> List[str]:
+    """Registered model names, sorted in natural order, as a new list.
+
+    Parameters
+    ----------
+    include : str or list of str, optional
+        fnmatch patterns; a name is kept when it matches any. ``None``, ``''`` or ``[]``
+        keep every name.
+    exclude : str or list of str, optional
+        fnmatch patterns; a name matching any is dropped. ``None``, ``''`` or ``[]`` drop none.
+    """
+    names = list(_ENTRIES)
+    inc = [p.lower() for p in _as_patterns(include)]
+    exc = [p.lower() for p in _as_patterns(exclude)]
+    if inc:
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in inc)]
+    if exc:
+        names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in exc)]
+    return sorted(names, key=_natural_key)

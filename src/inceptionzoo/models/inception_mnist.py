@@ -1,0 +1,88 @@
+"""The seed blog's MNIST network and its naive-block twin.
+
+Stem conv 8@3x3 (pad 1, no activation, as in the seed) -> Inception(8) -> max-pool 3/2 ->
+Inception(16) -> max-pool 3/2 -> Inception(16) -> dense. ``inception_mnist`` uses the
+dimension-reduced block of the seed; ``inception_naive_mnist`` the naive block in the same
+skeleton.
+"""
+from mxnet.gluon import nn
+
+from .._registry import register_model
+from ..blocks import Inception, NaiveInception
+from ..weights import load_pretrained
+from ._base import ZooNet
+
+__all__ = ["InceptionMNIST", "inception_mnist", "inception_naive_mnist"]
+
+
+class InceptionMNIST(ZooNet):
+    """The seed network.
+
+    Parameters
+    ----------
+    block : {'reduced', 'naive'}
+        Which Inception block to stack.
+    classes : int, default 10
+        Output classes.
+    in_channels : int, default 1
+        Input channels.
+    """
+
+    default_hw = (28, 28)
+    # stem conv 3/1/1, two max-pools 3/2 (the blocks keep the spatial size)
+    spatial_ops = ((3, 1, 1, False), (3, 2, 0, False), (3, 2, 0, False))
+    head_hw = (6, 6)
+
+    def __init__(self, block="reduced", classes=10, in_channels=1, **kwargs):
+        super().__init__(**kwargs)
+        if block == "reduced":
+            make = Inception.seed
+        elif block == "naive":
+            make = NaiveInception
+        else:
+            raise ValueError(f"block must be 'reduced' or 'naive'; got {block!r}")
+        self.in_channels = in_channels
+        self.classes = classes
+        with self.name_scope():
+            # N x 8 x 28 x 28; the seed has no activation after the stem
+            self.stem = nn.Conv2D(8, 3, padding=1, in_channels=in_channels, prefix="stem_")
+            self.block1 = make(8, 8, prefix="block1_")  # N x 32 (naive: 32) x 28 x 28
+            self.pool1 = nn.MaxPool2D(3, 2, prefix="pool1_")  # N x C x 13 x 13
+            self.block2 = make(self.block1.out_channels, 16, prefix="block2_")  # N x 64 (80)
+            self.pool2 = nn.MaxPool2D(3, 2, prefix="pool2_")  # N x C x 6 x 6
+            self.block3 = make(self.block2.out_channels, 16, prefix="block3_")  # N x 64 (128)
+            h, w = self.head_hw
+            self.output = nn.Dense(classes, in_units=self.block3.out_channels * h * w,
+                                   prefix="output_")
+
+    def hybrid_forward(self, F, x):
+        x = self.block1(self.stem(x))
+        x = self.block2(self.pool1(x))
+        x = self.block3(self.pool2(x))
+        return self.output(x)
+
+
+def _create(name, block, classes=10, pretrained=False, root=None, ctx=None, **kwargs):
+    kwargs.setdefault("prefix", name + "_")
+    net = InceptionMNIST(block=block, classes=classes, **kwargs)
+    if pretrained:
+        load_pretrained(net, name, classes=classes, root=root, ctx=ctx)
+    return net
+
+
+_MNIST = dict(input_shape=(1, 28, 28), classes=10,
+              paper="seed blog (2018), after Szegedy et al. 2014 fig. 2")
+
+
+@register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
+                variant="reduced", num_params=37922, **_MNIST)
+def inception_mnist(**kwargs):
+    """The seed blog's MNIST network (reduced blocks). See :class:`InceptionMNIST`."""
+    return _create("inception_mnist", "reduced", **kwargs)
+
+
+@register_model(description="Seed MNIST skeleton with naive Inception blocks",
+                variant="naive", num_params=111250, **_MNIST)
+def inception_naive_mnist(**kwargs):
+    """The seed skeleton with naive blocks. See :class:`InceptionMNIST`."""
+    return _create("inception_naive_mnist", "naive", **kwargs)

@@ -1,0 +1,97 @@
+"""Pretrained weights: the files that ship inside the package, a user cache, SHA-1 checks.
+
+A weight file is named ``NAME-<sha1[:8]>.params`` and its full SHA-1 is recorded in the
+model's metadata (``model_info(name).pretrained``). It is looked up first in the user cache
+(``root=`` argument, else ``$INCEPTIONZOO_HOME``, else ``~/.inceptionzoo``; resolved at each
+call, never at import), then among the files shipped with the package. Every candidate is
+checked against the full SHA-1 before it is loaded.
+"""
+import os
+import shutil
+
+from ._io import atomic_path, sha1_file
+
+__all__ = ["weights_home", "shipped_dir", "weights_file_name", "find_weights",
+           "load_pretrained", "install_weights", "WeightsError"]
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, corrupt, or does not fit the requested model."""
+
+
+def weights_home(root=None):
+    """The user weight cache: ``root`` if given, else ``$INCEPTIONZOO_HOME``, else
+    ``~/.inceptionzoo``; read at call time."""
+    if root is not None:
+        return os.path.abspath(os.path.expanduser(os.fspath(root)))
+    env = os.environ.get("INCEPTIONZOO_HOME")
+    return os.path.abspath(os.path.expanduser(env or os.path.join("~", ".inceptionzoo")))
+
+
+def shipped_dir():
+    """The folder of weight files that ship inside the package."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+
+
+def _record(name):
+    from ._registry import model_info
+
+    rec = model_info(name).pretrained
+    if not rec:
+        raise WeightsError(f"model {name!r} has no pretrained weights")
+    return rec
+
+
+def weights_file_name(name):
+    """``NAME-<sha1[:8]>.params`` for a model's recorded weights."""
+    return f"{name.lower()}-{_record(name)['sha1'][:8]}.params"
+
+
+def find_weights(name, root=None):
+    """Path of a verified weight file for model ``name``.
+
+    Raises
+    ------
+    WeightsError
+        If no candidate exists, or one exists whose SHA-1 differs from the recorded one.
+    """
+    rec = _record(name)
+    fname = weights_file_name(name)
+    searched = [os.path.join(weights_home(root), fname), os.path.join(shipped_dir(), fname)]
+    for path in searched:
+        if os.path.isfile(path):
+            got = sha1_file(path)
+            if got != rec["sha1"]:
+                raise WeightsError(
+                    f"weight file {path!r} is corrupt or not the recorded one: SHA-1 {got}, "
+                    f"expected {rec['sha1']}. Delete it (or reinstall inceptionzoo).")
+            return path
+    raise WeightsError(f"no weight file for {name!r}; looked for {fname} in: "
+                       + ", ".join(os.path.dirname(p) for p in searched))
+
+
+def load_pretrained(net, name, classes=None, root=None, ctx=None):
+    """Load model ``name``'s verified pretrained weights into ``net``."""
+    from ._registry import model_info
+
+    info = model_info(name)
+    if classes is not None and classes != info.classes:
+        raise WeightsError(
+            f"pretrained weights of {name!r} have {info.classes} classes; got classes={classes}. "
+            "Build with the default classes, or pretrained=False and train your own head.")
+    path = find_weights(name, root=root)
+    net.load_parameters(path, ctx=ctx)
+    return path
+
+
+def install_weights(src, name, root=None):
+    """Copy a weight file into the user cache under its canonical name, after checking it
+    against the recorded SHA-1. Returns the installed path."""
+    rec = _record(name)
+    got = sha1_file(src)
+    if got != rec["sha1"]:
+        raise WeightsError(f"{src!r} has SHA-1 {got}; model {name!r} expects {rec['sha1']}")
+    dst = os.path.join(weights_home(root), weights_file_name(name))
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst

@@ -1,0 +1,24 @@
+import os
+import re
+
+from conftest import ROOT
+from inceptionzoo.cli import models_markdown
+
+BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
+
+
+def test_model_table_matches_registry():
+    text = open(os.path.join(ROOT, "docs", "models.md")).read()
+    m = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), text, re.S)
+    assert m, "docs/models.md lost its table markers"
+    assert m.group(1) == models_markdown(), (
+        "docs/models.md is out of date: regenerate with `inceptionzoo list --markdown`")
+
+
+def test_docs_name_only_public_things():
+    import inceptionzoo
+
+    api = open(os.path.join(ROOT, "docs", "api.md")).read()
+    for name in inceptionzoo.__all__:
+        if not name.startswith("_"):
+            assert name in api, f"docs/api.md does not document {name}"

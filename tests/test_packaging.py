@@ -1,0 +1,57 @@
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+
+from conftest import ROOT
+
+BLOCK_MXNET = """
+import sys
+class _NoMXNet:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'mxnet' or name.startswith('mxnet.'):
+            raise ImportError("No module named 'mxnet'")
+sys.meta_path.insert(0, _NoMXNet())
+"""
+
+
+def test_import_without_mxnet_names_the_extras():
+    code = BLOCK_MXNET + "import inceptionzoo\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: inceptionzoo needs MXNet")
+    assert "inceptionzoo[cpu]" in last and "inceptionzoo[cu112]" in last
+    # one clear message: the traceback does not go into MXNet or our submodules
+    assert "_registry" not in proc.stderr and "mxnet/" not in proc.stderr
+
+
+def test_extras_and_pins():
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    extras = cfg["options.extras_require"]
+    assert extras["cpu"].split() == ["mxnet==1.9.1"]
+    assert extras["cu112"].split() == ["mxnet-cu112==1.9.1"]
+    req = cfg["options"]["install_requires"]
+    assert "numpy>=1.20,<1.24" in req and "gluoncv==0.10.5.post0" in req
+    assert "inceptionzoo = inceptionzoo.cli:main" in cfg["options.entry_points"]["console_scripts"]
+
+
+def test_installed_numpy_is_one_mxnet_can_use():
+    import numpy
+
+    major, minor = (int(v) for v in numpy.__version__.split(".")[:2])
+    assert (major, minor) < (1, 24)
+
+
+def test_console_script():
+    exe = shutil.which("inceptionzoo", path=os.path.dirname(sys.executable))
+    assert exe, "the inceptionzoo console script is not installed beside this python"
+    out = subprocess.run([exe, "list"], capture_output=True, text=True, check=True).stdout
+    assert "inception_mnist" in out.split()
+    bad = subprocess.run([exe, "info", "nope_net"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown model 'nope_net'" in bad.stderr
+    info = subprocess.run([exe, "info", "inception_mnist"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "37922" in info.replace(",", "")
