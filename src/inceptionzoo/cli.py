@@ -1,6 +1,7 @@
 """The ``inceptionzoo`` command."""
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -46,7 +47,14 @@ def _cmd_info(args):
         print(json.dumps(info.to_dict(), indent=2))
         return 0
     for key, value in info.to_dict().items():
+        if key == "pretrained" and value:
+            value = f"{value['file']} (top-1 {value['accuracy']:.4f}; {value['command']})"
         print(f"{key:>12}: {value}")
+    from . import get_model
+    from .cost import count
+
+    print()
+    print(count(get_model(info.name), info.input_shape).table())
     return 0
 
 
@@ -82,13 +90,115 @@ def _print_table(header, rows):
             print("  ".join("-" * w for w in widths))
 
 
-def _cmd_demo(args):
-    from . import list_models
+def _cmd_export(args):
+    from . import get_model
+    from .export import export
 
-    print("== Every registered model, built, hybridized (static) and run on a random batch")
+    if args.params:
+        from .weights import load_params_file
+
+        net = get_model(args.model)
+        load_params_file(net, args.params)
+    elif args.pretrained:
+        net = get_model(args.model, pretrained=True, root=args.root)
+    else:
+        raise ValueError("give --pretrained or --params FILE: an export needs trained weights")
+    prefix = os.path.join(args.out, args.name or net.info.name)
+    paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
+                   overwrite=args.overwrite)
+    for role, path in paths.items():
+        print(f"{role:>9}: {path}")
+    return 0
+
+
+def _print_predictions(paths, results, as_json):
+    if as_json:
+        print(json.dumps([{"file": p, "top": [{"label": lab, "probability": prob}
+                                              for lab, prob in r]}
+                          for p, r in zip(paths, results)]))
+        return
+    for p, r in zip(paths, results):
+        print(f"{p}: " + ", ".join(f"{lab} ({prob:.4f})" for lab, prob in r))
+
+
+def _cmd_predict(args):
+    from .serving import Predictor
+
+    pred = Predictor(args.model_dir, name=args.name)
+    _print_predictions(args.images, pred.predict_files(args.images, top_k=args.top_k),
+                       args.json)
+    return 0
+
+
+def example_images():
+    """The real MNIST test digits that ship with the package (PNG paths, sorted)."""
+    import glob
+
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
+    return sorted(glob.glob(os.path.join(folder, "digit-*.png")))
+
+
+def _cmd_demo(args):
+    from . import get_model, list_models
+    from .export import export
+    from .serving import Predictor
+
+    print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
     rows = _smoke_table(list_models())
     _print_table(["model", "block", "params", "input", "output", "ms"],
                  [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows])
+
+    print("\n== 2. Export the shipped inception_mnist weights (symbol JSON + params + sidecars"
+          ", raw-uint8 preprocessing baked in, ONNX)")
+    try:
+        import onnx  # noqa: F401
+        with_onnx = True
+    except ImportError:
+        with_onnx = False
+    net = get_model("inception_mnist", pretrained=True)
+    paths = export(net, os.path.join(args.out, "inception_mnist"), preprocess=True,
+                   onnx=with_onnx, overwrite=True)
+    for role, path in paths.items():
+        print(f"{role:>9}: {os.path.relpath(path)}")
+
+    print("\n== 3. Predict the shipped example digits (real MNIST test images) from the export")
+    images = example_images()
+    pred = Predictor(os.path.dirname(paths["symbol"]))
+    results = pred.predict_files(images, top_k=2)
+    correct = 0
+    table = []
+    for path, top in zip(images, results):
+        truth = os.path.basename(path).split("-")[1]
+        correct += top[0][0] == truth
+        table.append((os.path.basename(path), truth, top[0][0], f"{top[0][1]:.4f}",
+                      f"{top[1][0]} ({top[1][1]:.4f})"))
+    _print_table(["file", "label", "predicted", "probability", "runner-up"], table)
+    print(f"{correct}/{len(images)} correct")
+    return 0
+
+
+def _cmd_train(args):
+    from .train import train
+
+    m = train(args.model, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
+              batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+              momentum=args.momentum, wd=args.wd, schedule=args.schedule, seed=args.seed,
+              ctx=args.ctx, out=args.out, resume=args.resume, progress=not args.no_progress)
+    print(f"final test accuracy {m['accuracy']:.4f}" + (f"; parameters {m['params']}"
+                                                         if m.get("params") else ""))
+    return 0
+
+
+def _cmd_evaluate(args):
+    from .train import evaluate
+
+    r = evaluate(args.model, params=args.params, pretrained=args.pretrained,
+                 data_dir=args.data_dir, ctx=args.ctx, root=args.root)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"{r['model']}: test accuracy {r['accuracy']:.4f} "
+              f"({r['correct']}/{r['num_samples']}) with {r['params']}")
     return 0
 
 
@@ -108,7 +218,60 @@ def build_parser():
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_info)
 
+    s = sub.add_parser("train", help="train a model on MNIST")
+    s.add_argument("--model", default="inception_mnist")
+    s.add_argument("--data-dir", help="MNIST folder (default: $INCEPTIONZOO_DATA, then "
+                   "MXNet's dataset folder, downloading if needed)")
+    s.add_argument("--recipe", default="default", help="seed or default")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--optimizer", help="any MXNet optimizer name: sgd, nag, adam, ...")
+    s.add_argument("--momentum", type=float)
+    s.add_argument("--wd", type=float, help="weight decay")
+    s.add_argument("--schedule", choices=["constant", "cosine"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--ctx", default="cpu", help="cpu, cpu0,cpu1, gpu0,gpu1 ...")
+    s.add_argument("--out", help="folder for checkpoints, metrics.json and curves.png")
+    s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("evaluate", help="test accuracy on MNIST")
+    s.add_argument("--model", default="inception_mnist")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--params", help="a .params file")
+    g.add_argument("--pretrained", action="store_true", help="the shipped weights")
+    s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
+    s.add_argument("--data-dir")
+    s.add_argument("--ctx", default="cpu")
+    s.add_argument("--json", action="store_true", help="one JSON object")
+    s.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("export", help="export a model to symbol JSON + params (+ ONNX)")
+    s.add_argument("model")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--pretrained", action="store_true", help="the shipped weights")
+    g.add_argument("--params", help="a .params file of this model")
+    s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--name", help="file prefix (default: the model name, as MMS expects)")
+    s.add_argument("--preprocess", action="store_true",
+                   help="bake the input transform in: the graph takes raw uint8 images")
+    s.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("predict", help="top-k labels of images, from an export")
+    s.add_argument("--model-dir", required=True, help="folder written by `export`")
+    s.add_argument("--name", help="which export, if the folder holds several")
+    s.add_argument("--top-k", type=int, default=3)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("images", nargs="+", help="PNG or JPEG files")
+    s.set_defaults(func=_cmd_predict)
+
     s = sub.add_parser("demo", help="the main job of `make demo`")
+    s.add_argument("--out", default="demo-out", help="where the demo writes its export")
     s.set_defaults(func=_cmd_demo)
     return p
 

@@ -1,7 +1,124 @@
-"""Counting parameters (and, in time, multiply-accumulates) of any HybridBlock."""
+"""What a network costs: parameters and multiply-accumulates (MACs) per layer, counted from the
+model's own symbol graph with MXNet's shape inference, for any HybridBlock and input shape.
+
+>>> from inceptionzoo import get_model
+>>> from inceptionzoo.cost import count
+>>> report = count(get_model('inception_mnist'), (1, 28, 28))
+>>> report.params, report.macs
+(37922, 2345344)
+
+Conventions: one MAC is one multiplication of a weight with an input value, accumulated
+(a convolution output element costs ``k_h * k_w * in_channels / groups`` MACs; bias additions,
+activations, pooling, concatenation and batch norm count zero and are still listed). Parameters
+are learnable ones (weights, biases, batch-norm gamma/beta), not running statistics.
+"""
+import dataclasses
+import json
+from typing import List, Tuple
+
 import numpy as np
 
-__all__ = ["num_params"]
+__all__ = ["Layer", "CostReport", "count", "num_params", "naive_block_cost",
+           "reduced_block_cost"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One operator of the graph."""
+
+    name: str
+    op: str
+    output_shape: Tuple[int, ...]
+    params: int
+    macs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CostReport:
+    """Per-layer costs and totals of one forward pass on one sample."""
+
+    input_shape: Tuple[int, ...]
+    layers: List[Layer]
+
+    @property
+    def params(self):
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def macs(self):
+        return sum(layer.macs for layer in self.layers)
+
+    def table(self):
+        """The per-layer table as text."""
+        rows = [("layer", "op", "output shape", "params", "MACs")]
+        for layer in self.layers:
+            rows.append((layer.name, layer.op, "x".join(map(str, layer.output_shape)),
+                         f"{layer.params:,}", f"{layer.macs:,}"))
+        rows.append(("total", "", "", f"{self.params:,}", f"{self.macs:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = []
+        for k, r in enumerate(rows):
+            cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in
+                     enumerate(zip(r, widths))]
+            lines.append("  ".join(cells).rstrip())
+            if k == 0 or k == len(rows) - 2:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _macs(op, out_shape, weight_shape):
+    if weight_shape is None:
+        return 0
+    if op in ("Convolution", "Deconvolution"):
+        # per output element: every weight of one filter (in_channels / groups * kh * kw)
+        return int(np.prod(out_shape[1:])) * int(np.prod(weight_shape[1:]))
+    if op == "FullyConnected":
+        return int(np.prod(weight_shape))
+    return 0
+
+
+def count(block, input_shape):
+    """Count parameters and MACs of ``block`` for one sample of shape ``input_shape``.
+
+    Parameters
+    ----------
+    block : mxnet.gluon.HybridBlock
+        Any hybridizable network; its parameters need not be initialised.
+    input_shape : tuple of int
+        Shape of one sample, without the batch axis, e.g. ``(1, 28, 28)``.
+
+    Returns
+    -------
+    CostReport
+    """
+    import mxnet as mx
+
+    data = mx.sym.var("data")
+    out = block(data)
+    internals = out.get_internals()
+    arg_shapes, out_shapes, _ = internals.infer_shape(data=(1,) + tuple(input_shape))
+    if arg_shapes is None:
+        raise ValueError(f"MXNet could not infer the shapes of {block.name} for an input of "
+                         f"shape {tuple(input_shape)}")
+    arg_shape = dict(zip(internals.list_arguments(), arg_shapes))
+    outputs = dict(zip(internals.list_outputs(), out_shapes))
+    nodes = json.loads(out.tojson())["nodes"]
+    layers = []
+    for node in nodes:
+        if node["op"] == "null":
+            continue
+        name = node["name"]
+        shape = outputs.get(name + "_output") or outputs.get(name + "_output0")
+        params, weight = 0, None
+        for src, _, _ in node["inputs"]:
+            src_name = nodes[src]["name"]
+            if nodes[src]["op"] == "null" and src_name in arg_shape and src_name != "data":
+                params += int(np.prod(arg_shape[src_name]))
+                if src_name.endswith("weight"):
+                    weight = arg_shape[src_name]
+        layers.append(Layer(name, node["op"], tuple(shape), params,
+                            _macs(node["op"], shape, weight)))
+    return CostReport(tuple(input_shape), layers)
 
 
 def num_params(block):
@@ -19,3 +136,38 @@ def num_params(block):
                              "layers explicit in_channels or run one forward pass first")
         total += int(np.prod(p.shape))
     return total
+
+
+def naive_block_cost(in_channels, out_channels, height, width, bias=True):
+    """Exact ``(params, macs)`` of :class:`~inceptionzoo.blocks.NaiveInception` on an
+    ``in_channels x height x width`` input.
+
+    Three stride-1 "same" convolutions (1x1, 3x3, 5x5) read all ``Ni`` input channels and write
+    ``No`` each; the pool branch has no parameters::
+
+        params = (1 + 9 + 25) * Ni * No  [+ 3 * No biases]
+        macs   = (1 + 9 + 25) * Ni * No * H * W
+    """
+    ni, no = in_channels, out_channels
+    weights = 35 * ni * no
+    return weights + (3 * no if bias else 0), weights * height * width
+
+
+def reduced_block_cost(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj,
+                       height, width, bias=True):
+    """Exact ``(params, macs)`` of :class:`~inceptionzoo.blocks.Inception` (no batch norm).
+
+    Every convolution is stride 1 with "same" padding, so each weight is used once per output
+    pixel and ``macs = H * W * weights``::
+
+        weights = Ni * (c1 + r3 + r5 + pp) + 9 * r3 * c3 + 25 * r5 * c5
+        biases  = c1 + r3 + c3 + r5 + c5 + pp
+
+    With ``Ni = No = N`` and the seed's layout (every branch N wide, reductions to N/2) the
+    weights are ``N^2 * (1 + 1/2 + 1/2 + 1) + 9 N^2 / 2 + 25 N^2 / 2 = 20 N^2``.
+    """
+    ni = in_channels
+    weights = (ni * (ch1x1 + ch3x3red + ch5x5red + pool_proj) + 9 * ch3x3red * ch3x3
+               + 25 * ch5x5red * ch5x5)
+    biases = ch1x1 + ch3x3red + ch3x3 + ch5x5red + ch5x5 + pool_proj
+    return weights + (biases if bias else 0), weights * height * width

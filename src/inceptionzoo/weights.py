@@ -11,8 +11,8 @@ import shutil
 
 from ._io import atomic_path, sha1_file
 
-__all__ = ["weights_home", "shipped_dir", "weights_file_name", "find_weights",
-           "load_pretrained", "install_weights", "WeightsError"]
+__all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_record", "weights_file_name", "find_weights",
+           "load_pretrained", "load_params_file", "install_weights", "WeightsError"]
 
 
 class WeightsError(ValueError):
@@ -31,6 +31,23 @@ def weights_home(root=None):
 def shipped_dir():
     """The folder of weight files that ship inside the package."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+
+
+def manifest_path():
+    """``manifest.json`` beside the shipped files: name -> file, SHA-1, accuracy, recipe,
+    command. Written by ``scripts/pretrain.py``."""
+    return os.path.join(shipped_dir(), "manifest.json")
+
+
+def shipped_record(name):
+    """The manifest entry of model ``name``, or None. Read when a model registers."""
+    import json
+
+    try:
+        with open(manifest_path()) as f:
+            return json.load(f).get(name)
+    except FileNotFoundError:
+        return None
 
 
 def _record(name):
@@ -79,9 +96,7 @@ def load_pretrained(net, name, classes=None, root=None, ctx=None):
         raise WeightsError(
             f"pretrained weights of {name!r} have {info.classes} classes; got classes={classes}. "
             "Build with the default classes, or pretrained=False and train your own head.")
-    path = find_weights(name, root=root)
-    net.load_parameters(path, ctx=ctx)
-    return path
+    return load_params_file(net, find_weights(name, root=root), ctx=ctx)
 
 
 def install_weights(src, name, root=None):
@@ -95,3 +110,22 @@ def install_weights(src, name, root=None):
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return dst
+
+
+def load_params_file(net, path, ctx=None):
+    """``net.load_parameters(path)`` with clear errors for a missing or unreadable file."""
+    import mxnet as mx
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"parameter file {path!r} does not exist")
+    try:
+        net.load_parameters(path, ctx=ctx)
+    except mx.base.MXNetError as err:
+        first = str(err).strip().splitlines()
+        raise WeightsError(f"cannot load parameter file {path!r}: corrupt or not an MXNet "
+                           f"params file ({first[0] if first else err})") from None
+    except (AssertionError, AttributeError) as err:  # Gluon's shape / name checks
+        raise WeightsError(f"parameter file {path!r} does not fit model {net.name!r}: "
+                           f"{err}") from None
+    return path

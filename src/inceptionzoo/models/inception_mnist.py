@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 
 from .._registry import register_model
 from ..blocks import Inception, NaiveInception
-from ..weights import load_pretrained
+from ..weights import load_pretrained, shipped_record
 from ._base import ZooNet
 
 __all__ = ["InceptionMNIST", "inception_mnist", "inception_naive_mnist"]
@@ -75,14 +75,16 @@ _MNIST = dict(input_shape=(1, 28, 28), classes=10,
 
 
 @register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
-                variant="reduced", num_params=37922, **_MNIST)
+                variant="reduced", num_params=37922, macs=2345344,
+                pretrained=shipped_record("inception_mnist"), **_MNIST)
 def inception_mnist(**kwargs):
     """The seed blog's MNIST network (reduced blocks). See :class:`InceptionMNIST`."""
     return _create("inception_mnist", "reduced", **kwargs)
 
 
 @register_model(description="Seed MNIST skeleton with naive Inception blocks",
-                variant="naive", num_params=111250, **_MNIST)
+                variant="naive", num_params=111250, macs=6499968,
+                pretrained=shipped_record("inception_naive_mnist"), **_MNIST)
 def inception_naive_mnist(**kwargs):
     """The seed skeleton with naive blocks. See :class:`InceptionMNIST`."""
     return _create("inception_naive_mnist", "naive", **kwargs)

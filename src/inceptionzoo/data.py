@@ -1,0 +1,150 @@
+"""MNIST input: the four IDX files (raw or gzipped) from a folder, validated.
+
+Where the files live, in order: the ``data_dir`` argument, ``$INCEPTIONZOO_DATA``, then MXNet's
+own dataset folder (``~/.mxnet/datasets/mnist`` unless ``$MXNET_HOME`` says otherwise). When the
+files are not in that last folder and ``download=True``, MXNet's ``gluon.data.vision.MNIST``
+downloads them there (this needs a network).
+"""
+import gzip
+import os
+import struct
+import zlib
+
+import numpy as np
+
+__all__ = ["MNIST_FILES", "DataError", "read_idx", "resolve_data_dir", "load_mnist",
+           "to_input", "write_idx"]
+
+MNIST_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_UBYTE = 0x08
+
+
+class DataError(ValueError):
+    """A data file is missing, truncated or not what it claims to be."""
+
+
+def _find(folder, stem):
+    for name in (stem, stem + ".gz"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_idx(path, ndim=None):
+    """Read one IDX file of unsigned bytes (raw or ``.gz``) into a uint8 array.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    ndim : int, optional
+        The number of dimensions the file must have (3 for images, 1 for labels).
+
+    Raises
+    ------
+    DataError
+        Naming the file and what is wrong: bad gzip stream, bad magic number, wrong number of
+        dimensions, fewer or more bytes than the header announces.
+    """
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise DataError(f"{path}: not a readable gzip file ({err})") from None
+    if len(raw) < 4:
+        raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX header")
+    zero, dtype, dims = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype != _UBYTE or not 1 <= dims <= 4:
+        raise DataError(f"{path}: bad IDX magic number 0x{raw[:4].hex()} "
+                        f"(expected 0x0000080{ndim or 'N'} for unsigned bytes)")
+    if ndim is not None and dims != ndim:
+        raise DataError(f"{path}: {dims}-d IDX data, expected {ndim}-d "
+                        f"(magic 0x0000080{ndim})")
+    header = 4 + 4 * dims
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header")
+    shape = struct.unpack(f">{dims}I", raw[4:header])
+    need = int(np.prod(shape))
+    have = len(raw) - header
+    if have != need:
+        what = "truncated" if have < need else "has trailing bytes"
+        raise DataError(f"{path}: {what}: the header announces shape {shape} = {need} bytes "
+                        f"of data, the file holds {have}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def write_idx(path, array):
+    """Write a uint8 array as an IDX file (gzipped if ``path`` ends in ``.gz``)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    head = struct.pack(">HBB", 0, _UBYTE, array.ndim) + struct.pack(f">{array.ndim}I",
+                                                                     *array.shape)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(head + array.tobytes())
+
+
+def _mxnet_mnist_dir():
+    from mxnet import base
+
+    return os.path.join(base.data_dir(), "datasets", "mnist")
+
+
+def resolve_data_dir(data_dir=None, download=True):
+    """The folder MNIST is read from (see the module docstring for the order)."""
+    if data_dir is not None:
+        return os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+    env = os.environ.get("INCEPTIONZOO_DATA")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    folder = _mxnet_mnist_dir()
+    if download and not all(_find(folder, s) for t in (True, False) for s in MNIST_FILES[t]):
+        import mxnet as mx
+
+        for train in (True, False):  # MXNet downloads and checks the .gz files
+            mx.gluon.data.vision.MNIST(root=folder, train=train)
+    return folder
+
+
+def load_mnist(data_dir=None, train=True, download=True):
+    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` uint8 of one MNIST split, validated.
+
+    Raises
+    ------
+    DataError
+        A file is missing, corrupt or truncated, image and label counts differ, an image is not
+        28x28, or a label is outside 0..9.
+    """
+    folder = resolve_data_dir(data_dir, download=download)
+    split = "train" if train else "test"
+    paths = []
+    for stem in MNIST_FILES[train]:
+        path = _find(folder, stem)
+        if path is None:
+            raise DataError(f"MNIST {split} file {stem}[.gz] not found in {folder}")
+        paths.append(path)
+    images = read_idx(paths[0], ndim=3)
+    labels = read_idx(paths[1], ndim=1)
+    if images.shape[1:] != (28, 28):
+        raise DataError(f"{paths[0]}: images of {images.shape[1]}x{images.shape[2]} "
+                        "pixels, expected 28x28")
+    if len(images) != len(labels):
+        raise DataError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
+                        f"{len(labels)} labels")
+    if len(labels) and labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{paths[1]}: label {labels[bad]} at index {bad}, expected 0..9")
+    return images, labels
+
+
+def to_input(images):
+    """The seed's transform for a batch: uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 28, 28)``
+    scaled to [0, 1]."""
+    x = np.asarray(images)
+    return (x.astype(np.float32) / 255).reshape(x.shape[0], 1, *x.shape[1:])

@@ -1,0 +1,140 @@
+"""GoogLeNet, from Szegedy et al. 2014, "Going Deeper with Convolutions"
+(https://arxiv.org/abs/1409.4842), Table 1, built from :class:`inceptionzoo.blocks.Inception`.
+
+Deliberate deviations from the paper, all documented in docs/cost.md:
+
+- no local response normalisation (the paper has LRN after the first pool and after conv2;
+  later work, torchvision and gluoncv all drop it);
+- max-pools use ceil mode, as Caffe did, so 224 -> 112 -> 56 -> 28 -> 14 -> 7 as in Table 1;
+- ``batch_norm=True`` adds batch norm after every convolution (not in the paper).
+
+Unlike torchvision's and gluoncv's GoogLeNet, the 5x5 branch really is a 5x5 convolution.
+"""
+from mxnet.gluon import nn
+
+from .._registry import register_model
+from ..blocks import Inception, conv_unit
+from ._base import ZooNet
+
+__all__ = ["GoogLeNet", "googlenet", "GOOGLENET_BLOCKS", "PAPER_TABLE1"]
+
+# name: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), Table 1 of the paper
+GOOGLENET_BLOCKS = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+# Table 1's "params" (K = 1024 weights) and "ops" (millions of multiply-adds) per row, as printed
+PAPER_TABLE1 = {
+    "conv1": (2.7, 34), "conv2": (112, 360),
+    "inception3a": (159, 128), "inception3b": (380, 304),
+    "inception4a": (364, 73), "inception4b": (437, 88), "inception4c": (463, 100),
+    "inception4d": (580, 119), "inception4e": (840, 170),
+    "inception5a": (1072, 54), "inception5b": (1388, 71),
+    "output": (1000, 1),
+}
+
+
+class _AuxHead(nn.HybridBlock):
+    """Auxiliary classifier of the paper: avg-pool 5/3, 1x1 conv 128, FC 1024, dropout 0.7."""
+
+    def __init__(self, in_channels, classes, batch_norm, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.pool = nn.AvgPool2D(5, 3, prefix="pool_")                 # N x C x 4 x 4
+            self.conv = conv_unit(128, 1, in_channels, batch_norm=batch_norm, prefix="conv_")
+            self.fc1 = nn.Dense(1024, activation="relu", in_units=128 * 4 * 4, prefix="fc1_")
+            self.drop = nn.Dropout(0.7, prefix="drop_")
+            self.fc2 = nn.Dense(classes, in_units=1024, prefix="fc2_")
+
+    def hybrid_forward(self, F, x):
+        return self.fc2(self.drop(self.fc1(self.conv(self.pool(x)))))
+
+
+class GoogLeNet(ZooNet):
+    """GoogLeNet (Inception v1).
+
+    Parameters
+    ----------
+    classes : int, default 1000
+    batch_norm : bool, default False
+        Batch norm after every convolution.
+    aux_logits : bool, default False
+        Add the two auxiliary classifiers (after 4a and 4d); the network then returns
+        ``(logits, aux1, aux2)``.
+    dropout : float, default 0.4
+    """
+
+    in_channels = 3
+    default_hw = (224, 224)
+    # conv1 7/2/3, pool 3/2, conv2 3/1/1, pool 3/2, pool 3/2, pool 3/2 (ceil mode)
+    spatial_ops = ((7, 2, 3, False), (3, 2, 0, True), (3, 1, 1, False), (3, 2, 0, True),
+                   (3, 2, 0, True), (3, 2, 0, True))
+    head_hw = None  # global average pool: any size that survives the strides
+
+    def __init__(self, classes=1000, batch_norm=False, aux_logits=False, dropout=0.4,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.classes = classes
+        self.aux_logits = aux_logits
+        if aux_logits:  # the aux heads' dense layers need a 4x4 map after 4a / 4d
+            self.spatial_ops = self.spatial_ops[:5] + ((5, 3, 0, False),)
+            self.head_hw = (4, 4)
+        bn = batch_norm
+        with self.name_scope():
+            self.conv1 = conv_unit(64, 7, 3, strides=2, padding=3, batch_norm=bn,
+                                   prefix="conv1_")                          # N x 64 x 112 x 112
+            self.pool1 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool1_")  # N x 64 x 56 x 56
+            self.conv2red = conv_unit(64, 1, 64, batch_norm=bn, prefix="conv2red_")
+            self.conv2 = conv_unit(192, 3, 64, padding=1, batch_norm=bn,
+                                   prefix="conv2_")                          # N x 192 x 56 x 56
+            self.pool2 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool2_")  # N x 192 x 28 x 28
+            c = 192
+            for name, widths in GOOGLENET_BLOCKS.items():
+                block = Inception(c, *widths, batch_norm=bn, prefix=f"inception{name}_")
+                setattr(self, f"inception{name}", block)
+                c = block.out_channels
+                if name == "3b":
+                    self.pool3 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool3_")  # 14x14
+                elif name == "4e":
+                    self.pool4 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool4_")  # 7x7
+            self.gap = nn.GlobalAvgPool2D(prefix="gap_")                      # N x 1024 x 1 x 1
+            self.drop = nn.Dropout(dropout, prefix="drop_")
+            self.output = nn.Dense(classes, in_units=c, prefix="output_")
+            if aux_logits:
+                self.aux1 = _AuxHead(512, classes, bn, prefix="aux1_")
+                self.aux2 = _AuxHead(528, classes, bn, prefix="aux2_")
+
+    def hybrid_forward(self, F, x):
+        x = self.pool1(self.conv1(x))
+        x = self.pool2(self.conv2(self.conv2red(x)))
+        x = self.pool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4a(x)
+        aux1 = self.aux1(x) if self.aux_logits else None
+        x = self.inception4d(self.inception4c(self.inception4b(x)))
+        aux2 = self.aux2(x) if self.aux_logits else None
+        x = self.pool4(self.inception4e(x))
+        x = self.inception5b(self.inception5a(x))
+        x = self.output(self.drop(self.gap(x)))
+        return (x, aux1, aux2) if self.aux_logits else x
+
+
+@register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",
+                input_shape=(3, 224, 224), classes=1000, variant="reduced",
+                num_params=6998552, macs=1582671872, paper="Szegedy et al. 2014, arXiv:1409.4842")
+def googlenet(classes=1000, pretrained=False, root=None, ctx=None, **kwargs):
+    """GoogLeNet. No pretrained weights ship for it. See :class:`GoogLeNet`."""
+    if pretrained:
+        from ..weights import WeightsError
+
+        raise WeightsError("no pretrained weights ship for 'googlenet' (ImageNet training is "
+                           "out of scope); build with pretrained=False")
+    kwargs.setdefault("prefix", "googlenet_")
+    return GoogLeNet(classes=classes, **kwargs)

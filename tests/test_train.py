@@ -1,0 +1,131 @@
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
+from inceptionzoo.train import RECIPES, evaluate, parse_ctx, train
+
+
+def _subset(folder, mnist_dir, n_train, n_test):
+    for train_split, n in ((True, n_train), (False, n_test)):
+        x, y = load_mnist(mnist_dir, train=train_split)
+        write_idx(str(folder / MNIST_FILES[train_split][0]), x[:n])
+        write_idx(str(folder / MNIST_FILES[train_split][1]) + ".gz", y[:n])
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory, mnist_dir):
+    """600 real training digits and 300 real test digits, as IDX files."""
+    return _subset(tmp_path_factory.mktemp("mnist_small"), mnist_dir, 600, 300)
+
+
+@pytest.fixture(scope="module")
+def one_batch_mnist(tmp_path_factory, mnist_dir):
+    """100 training digits: one update of the seed recipe."""
+    return _subset(tmp_path_factory.mktemp("mnist_one"), mnist_dir, 100, 100)
+
+
+def _params(net):
+    return {k: v.data().asnumpy() for k, v in net.collect_params().items()}
+
+
+def test_outputs_and_checkpoints(small_mnist, tmp_path):
+    m = train(data_dir=small_mnist, recipe="seed", epochs=2, out=str(tmp_path),
+              progress=False, log=lambda *a: None)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["curves.png", "inception_mnist-0001.params", "inception_mnist-0001.states",
+                     "inception_mnist-0002.params", "inception_mnist-0002.states",
+                     "metrics.json"]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["recipe"] == dict(RECIPES["seed"].__dict__, epochs=2)
+    assert [e["epoch"] for e in saved["epochs"]] == [1, 2]
+    assert saved["accuracy"] == m["accuracy"] == saved["epochs"][-1]["test_accuracy"]
+    assert saved["num_train"] == 600 and saved["num_test"] == 300
+    assert saved["epochs"][1]["train_loss"] < saved["epochs"][0]["train_loss"]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the checkpoint evaluates to the recorded accuracy
+    r = evaluate(params=saved["params"], data_dir=small_mnist)
+    assert r["accuracy"] == saved["accuracy"] and r["num_samples"] == 300
+    assert not [n for n in names if n.endswith(".tmp")]
+
+
+def test_resume_continues_where_it_stopped(small_mnist, tmp_path):
+    quiet = dict(data_dir=small_mnist, recipe="default", batch_size=50, progress=False,
+                 log=lambda *a: None)
+    straight = train(epochs=2, out=str(tmp_path / "a"), **quiet)
+    train(epochs=1, out=str(tmp_path / "b"), **quiet)
+    lines = []
+    resumed = train(epochs=2, out=str(tmp_path / "b"), resume=True,
+                    **dict(quiet, log=lines.append))
+    assert any("resuming from" in line and "-0001.params" in line for line in lines)
+    assert [e["epoch"] for e in resumed["epochs"]] == [1, 2]
+    a, b = _params(straight["net"]), _params(resumed["net"])
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_two_cpu_contexts_match_one(one_batch_mnist):
+    """One update with the batch split over two contexts and reduced by the KVStore equals one
+    update on one context (a missing reduction or a wrong scale would differ by ~1e-2)."""
+    quiet = dict(data_dir=one_batch_mnist, recipe="seed", epochs=1, progress=False,
+                 log=lambda *a: None)
+    one = train(ctx="cpu", **quiet)
+    two = train(ctx="cpu0,cpu1", **quiet)
+    assert two["contexts"] == ["cpu(0)", "cpu(1)"]
+    a, b = _params(one["net"]), _params(two["net"])
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("cpu", [mx.cpu(0)]), ("cpu0,cpu1", [mx.cpu(0), mx.cpu(1)]), (" cpu1 ", [mx.cpu(1)])])
+def test_parse_ctx(spec, expected):
+    assert parse_ctx(spec) == expected
+
+
+@pytest.mark.parametrize("spec,words", [("tpu0", "expected cpu, cpuN or gpuN"),
+                                        ("gpu0", "MXNet sees 0 GPU")])
+def test_parse_ctx_errors(spec, words):
+    with pytest.raises(ValueError, match=words):
+        parse_ctx(spec)
+
+
+def test_bad_arguments(small_mnist, tmp_path):
+    with pytest.raises(ValueError, match="unknown recipe 'fast'"):
+        train(data_dir=small_mnist, recipe="fast")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="cannot create the output folder"):
+        train(data_dir=small_mnist, out=str(blocker / "sub"))
+    with pytest.raises(ValueError, match="exactly one"):
+        evaluate(data_dir=small_mnist)
+
+
+def test_cli_train_and_evaluate_json(small_mnist, tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    run = subprocess.run([exe, "train", "--data-dir", small_mnist, "--recipe", "seed",
+                          "--epochs", "1", "--out", str(tmp_path), "--no-progress"],
+                         capture_output=True, text=True, check=True)
+    assert "final test accuracy" in run.stdout
+    out = subprocess.run([exe, "evaluate", "--params",
+                          str(tmp_path / "inception_mnist-0001.params"), "--data-dir",
+                          small_mnist, "--json"], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout)
+    assert r["model"] == "inception_mnist" and r["num_samples"] == 300
+    assert r["accuracy"] == json.loads((tmp_path / "metrics.json").read_text())["accuracy"]
+    bad = subprocess.run([exe, "evaluate", "--params", str(tmp_path / "nope.params"),
+                          "--data-dir", small_mnist], capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_seed_recipe_on_full_mnist(mnist_dir):
+    """The seed's result, reproduced: 2 epochs of the seed recipe on the real 60k/10k split."""
+    m = train(data_dir=mnist_dir, recipe="seed", seed=1, progress=False)
+    assert m["num_train"] == 60000 and m["num_test"] == 10000
+    assert m["accuracy"] >= 0.98

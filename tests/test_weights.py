@@ -1,0 +1,94 @@
+import os
+import shutil
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from inceptionzoo import get_model, list_models, model_info
+from inceptionzoo.train import evaluate
+from inceptionzoo.weights import (WeightsError, find_weights, install_weights, shipped_dir,
+                                  weights_file_name, weights_home)
+from inceptionzoo._io import sha1_file
+
+PRETRAINED = [n for n in list_models() if model_info(n).pretrained]
+
+
+def test_mnist_models_ship_weights():
+    assert {"inception_mnist", "inception_naive_mnist"} <= set(PRETRAINED)
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_shipped_file_matches_record(name):
+    rec = model_info(name).pretrained
+    path = os.path.join(shipped_dir(), weights_file_name(name))
+    assert os.path.basename(path) == f"{name}-{rec['sha1'][:8]}.params"
+    assert sha1_file(path) == rec["sha1"]
+    for key in ("accuracy", "recipe", "command", "sha1"):
+        assert rec[key], key
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_shipped_weights_reach_recorded_accuracy(name, mnist_dir, tmp_path):
+    r = evaluate(name, pretrained=True, data_dir=mnist_dir, root=str(tmp_path))
+    assert r["num_samples"] == 10000
+    assert r["accuracy"] == model_info(name).pretrained["accuracy"]
+    if name == "inception_mnist":
+        assert r["accuracy"] >= 0.992
+
+
+def test_pretrained_loads_offline_and_predicts(tmp_path, mnist_dir):
+    from inceptionzoo.data import load_mnist, to_input
+
+    net = get_model("inception_mnist", pretrained=True, root=str(tmp_path))
+    x, y = load_mnist(mnist_dir, train=False)
+    pred = net(mx.nd.array(to_input(x[:200]))).argmax(axis=1).asnumpy()
+    assert (pred == y[:200]).mean() > 0.97
+
+
+def test_pretrained_with_other_classes_is_refused():
+    with pytest.raises(WeightsError, match="have 10 classes; got classes=5"):
+        get_model("inception_mnist", pretrained=True, classes=5)
+
+
+def test_corrupt_cached_file_is_refused(tmp_path):
+    name = "inception_mnist"
+    bad = tmp_path / weights_file_name(name)
+    bad.write_bytes(b"garbage")
+    with pytest.raises(WeightsError, match="corrupt or not the recorded one"):
+        get_model(name, pretrained=True, root=str(tmp_path))
+
+
+def test_cache_is_searched_first_and_resolved_at_call_time(tmp_path, monkeypatch):
+    name = "inception_mnist"
+    shipped = os.path.join(shipped_dir(), weights_file_name(name))
+    monkeypatch.setenv("INCEPTIONZOO_HOME", str(tmp_path / "home"))
+    assert weights_home() == str(tmp_path / "home")
+    assert weights_home(str(tmp_path / "arg")) == str(tmp_path / "arg")  # argument wins
+    assert find_weights(name) == shipped
+    installed = install_weights(shipped, name)
+    assert installed == str(tmp_path / "home" / weights_file_name(name))
+    assert find_weights(name) == installed
+    with pytest.raises(WeightsError, match="expects"):
+        install_weights(__file__, name)
+
+
+def test_missing_everywhere(tmp_path, monkeypatch):
+    import inceptionzoo.weights as w
+
+    monkeypatch.setattr(w, "shipped_dir", lambda: str(tmp_path / "empty"))
+    with pytest.raises(WeightsError, match="no weight file for 'inception_mnist'"):
+        find_weights("inception_mnist", root=str(tmp_path))
+
+
+def test_params_file_of_another_model_is_a_clear_error(tmp_path):
+    from inceptionzoo.weights import load_params_file
+
+    other = get_model("inception_naive_mnist")
+    other.initialize()
+    other.save_parameters(str(tmp_path / "naive.params"))
+    with pytest.raises(WeightsError, match="does not fit model"):
+        load_params_file(get_model("inception_mnist"), str(tmp_path / "naive.params"))
+    (tmp_path / "junk.params").write_bytes(b"\x00" * 64)
+    with pytest.raises(WeightsError, match="corrupt or not an MXNet params file"):
+        load_params_file(get_model("inception_mnist"), str(tmp_path / "junk.params"))
