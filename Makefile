@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export INCEPTIONZOO_TEST_MNIST ?= $(abspath ../shared/data/mnist)
+export MXNET_STORAGE_FALLBACK_LOG_VERBOSE ?= 0
 
 .PHONY: setup demo test bench docs clean
 

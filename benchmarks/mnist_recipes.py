@@ -6,14 +6,13 @@ docs/training.md).
         --recipes seed,default --seeds 0,1,2 --json runs/recipes.json
 """
 import argparse
-import json
 import os
 import platform
 import statistics
 
 import mxnet as mx
 
-from inceptionzoo._io import atomic_path
+from inceptionzoo._io import write_json
 from inceptionzoo.train import train
 
 
@@ -51,9 +50,7 @@ def main():
         print(f"| **{recipe} mean** | | | **{statistics.mean(acc):.4f}** | "
               f"{statistics.mean(sec):.1f} | |")
     if args.json:
-        with atomic_path(args.json) as tmp:
-            with open(tmp, "w") as f:
-                json.dump(runs, f, indent=2)
+        write_json(args.json, runs)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import shlex
 import shutil
 import sys
 
-from inceptionzoo._io import atomic_path, sha1_file
+from inceptionzoo._io import atomic_path, sha1_file, write_json
 from inceptionzoo.train import evaluate, train
 from inceptionzoo.weights import manifest_path, shipped_dir
 
@@ -51,10 +51,7 @@ def main():
         "seed": args.seed,
         "command": "python scripts/pretrain.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     }
-    with atomic_path(manifest_path()) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
+    write_json(manifest_path(), manifest, sort_keys=True)
     print(json.dumps(manifest[args.model], indent=2))
 
 

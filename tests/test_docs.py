@@ -22,3 +22,14 @@ def test_docs_name_only_public_things():
     for name in inceptionzoo.__all__:
         if not name.startswith("_"):
             assert name in api, f"docs/api.md does not document {name}"
+
+
+def test_benchmark_sections_are_generated():
+    text = open(os.path.join(ROOT, "docs", "benchmarks.md")).read()
+    for section in ("mnist", "googlenet"):
+        m = re.search(f"<!-- bench:{section}:begin -->\n(.*?)\n<!-- bench:{section}:end -->",
+                      text, re.S)
+        assert m, section
+        assert "| model | ctx | mode |" in m.group(1)
+        assert "Measured with `benchmarks/throughput.py" in m.group(1)
+    assert os.path.isfile(os.path.join(ROOT, "docs", "throughput.png"))

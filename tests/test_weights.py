@@ -1,8 +1,6 @@
 import os
-import shutil
 
 import mxnet as mx
-import numpy as np
 import pytest
 
 from inceptionzoo import get_model, list_models, model_info

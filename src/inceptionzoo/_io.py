@@ -2,10 +2,11 @@
 rename into place."""
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 
-__all__ = ["atomic_path", "ensure_writable_dir", "sha1_file"]
+__all__ = ["atomic_path", "ensure_writable_dir", "sha1_file", "write_json", "pyplot", "save_figure"]
 
 
 def ensure_writable_dir(path):
@@ -36,6 +37,9 @@ def atomic_path(path, overwrite=True):
     os.close(fd)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -49,3 +53,29 @@ def sha1_file(path, chunk=1 << 20):
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_json(path, obj, **kwargs):
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, **kwargs)
+            f.write("\n")
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path):
+    """Save a matplotlib figure as PNG, atomically, and close it."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    pyplot().close(fig)

@@ -130,6 +130,15 @@ def _cmd_predict(args):
     return 0
 
 
+def _cmd_bench(args):
+    from .bench import main as bench_main
+
+    rest = list(args.bench_args)
+    if rest and not rest[0].startswith("-"):  # `inceptionzoo bench MODEL[,MODEL] ...`
+        rest = ["--models", rest[0]] + rest[1:]
+    return bench_main(rest, prog="inceptionzoo bench")
+
+
 def example_images():
     """The real MNIST test digits that ship with the package (PNG paths, sorted)."""
     import glob
@@ -269,6 +278,11 @@ def build_parser():
     s.add_argument("--json", action="store_true")
     s.add_argument("images", nargs="+", help="PNG or JPEG files")
     s.set_defaults(func=_cmd_predict)
+
+    s = sub.add_parser("bench", help="throughput: hybridized vs imperative (see "
+                       "benchmarks/throughput.py)", add_help=False)
+    s.add_argument("bench_args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("demo", help="the main job of `make demo`")
     s.add_argument("--out", default="demo-out", help="where the demo writes its export")

@@ -23,7 +23,7 @@ import numpy as np
 from mxnet.gluon import HybridBlock
 
 from . import __version__
-from ._io import atomic_path, ensure_writable_dir, sha1_file
+from ._io import ensure_writable_dir, sha1_file
 
 __all__ = ["export", "Preprocess", "ONNX_OPSET"]
 

@@ -14,11 +14,13 @@ import glob
 import io
 import json
 import os
+import warnings
 
 import mxnet as mx
 import numpy as np
 
 from ._io import sha1_file
+from .fast import InferenceGraph
 
 __all__ = ["Predictor", "PredictionError"]
 
@@ -63,12 +65,16 @@ class Predictor:
             raise PredictionError(f"{params!r} is corrupt or not the exported one: SHA-1 {got}, "
                                   f"the export recorded {meta['params_sha1']}")
         try:
-            self.net = mx.gluon.SymbolBlock.imports(symbol, [meta["input_name"]], params,
-                                                    ctx=self.ctx)
+            with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
+                warnings.filterwarnings("ignore", message="Cannot decide type")
+                loaded = mx.gluon.SymbolBlock.imports(symbol, [meta["input_name"]], params,
+                                                      ctx=self.ctx)
+            # the recommended path: static graphs specialised by batch size (see fast.py)
+            self.net = InferenceGraph(mx.sym.load(symbol), loaded.collect_params(),
+                                      input_name=meta["input_name"])
         except mx.base.MXNetError as err:
             raise PredictionError(f"cannot load the export in {folder!r}: "
                                   f"{str(err).strip().splitlines()[0]}") from None
-        self.net.hybridize(static_alloc=True, static_shape=True)
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
         self.baked_in = meta["preprocess"]["baked_in"]
         shape = meta["input_shape"]

@@ -15,7 +15,7 @@ import time
 import mxnet as mx
 import numpy as np
 
-from ._io import atomic_path, ensure_writable_dir
+from ._io import atomic_path, ensure_writable_dir, pyplot, save_figure, write_json
 from ._registry import get_model
 from .data import load_mnist, to_input
 
@@ -132,30 +132,15 @@ def _save_checkpoint(net, trainer, out, name, epoch):
     return base + ".params"
 
 
-def _write_json(path, obj):
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-
-
 def plot_curves(metrics, path):
     """PNG of the training loss and test accuracy per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ep = [e["epoch"] for e in metrics["epochs"]]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (a, b) = pyplot().subplots(1, 2, figsize=(9, 3.5))
     a.plot(ep, [e["train_loss"] for e in metrics["epochs"]], "o-")
     a.set(xlabel="epoch", ylabel="mean training loss", title=metrics["model"])
     b.plot(ep, [e["test_accuracy"] for e in metrics["epochs"]], "o-", color="C1")
     b.set(xlabel="epoch", ylabel="test accuracy", title=f"recipe {metrics['recipe']['name']}")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
@@ -270,12 +255,12 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
             f"{entry['images_per_sec']:.0f} images/s")
         if out is not None:
             metrics["params"] = _save_checkpoint(net, trainer, out, net.info.name, epoch + 1)
-            _write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc))
+            write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc))
     metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
     if out is not None:
         if "params" not in metrics:  # resumed a finished run
             metrics["params"] = _latest_checkpoint(out, net.info.name)[1]
-        _write_json(os.path.join(out, "metrics.json"), metrics)
+        write_json(os.path.join(out, "metrics.json"), metrics)
         plot_curves(metrics, os.path.join(out, "curves.png"))
     metrics["net"] = net
     return metrics

@@ -1,0 +1,412 @@
+"""Throughput and latency of the zoo's networks, hybridized against imperative.
+
+Every configuration (model, mode, batch size) runs in a fresh worker process: its peak memory
+is its own, and no oneDNN primitive cache or thread pool carries over between modes. In a
+worker: build and initialise the model, prepare the mode, warm up outside the timed region
+(graph construction, oneDNN primitive creation), then
+
+- latency: ``--latency-iters`` single calls, each ended by ``wait_to_read()`` -> p50 / p90;
+- throughput: ``--repeats`` timed runs of enough calls to last ``--run-seconds``, each ended by
+  ``mx.nd.waitall()`` -> images/s, median and spread (min..max).
+
+Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
+(``hybridize(static_alloc=True, static_shape=True)``); ``mkldnn`` (CPU: ``optimize_for(x,
+backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``cudagraph`` (GPU: static
+with ``MXNET_ENABLE_CUDA_GRAPHS=1``); ``recommended`` (:class:`inceptionzoo.fast.InferenceGraph`:
+static graphs specialised by batch size, the library's inference path). Training: ``train-imperative``, ``train-hybrid``
+(forward + backward + SGD update). Peers: ``torch-eager``, ``torch-compile`` (the same network in
+PyTorch, weights copied), ``gluoncv-static`` (gluoncv's model of the same name, static).
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+__all__ = ["RECOMMENDED_MODE", "prepare_inference", "probe_gpu", "run", "main"]
+
+#: The inference path the library recommends (used by the predictor and `make demo`):
+#: :class:`inceptionzoo.fast.InferenceGraph`.
+RECOMMENDED_MODE = "recommended"
+
+INFER_MODES = ["imperative", "hybrid", "static", "mkldnn", "recommended"]
+GPU_MODES = ["imperative", "hybrid", "static", "cudagraph", "recommended"]
+TRAIN_MODES = ["train-imperative", "train-hybrid"]
+PEER_MODES = {"torch": ["torch-eager", "torch-compile"], "gluoncv": ["gluoncv-static"]}
+
+
+def _ctx(spec):
+    import mxnet as mx
+
+    return mx.gpu(int(spec[3:] or 0)) if spec.startswith("gpu") else mx.cpu()
+
+
+def prepare_inference(net, mode, x):
+    """Make ``net`` run in inference ``mode`` on inputs shaped like ``x``; return the callable."""
+    if mode == "imperative":
+        return net
+    if mode == "hybrid":
+        net.hybridize()
+    elif mode in ("static", "cudagraph"):
+        if mode == "cudagraph":
+            os.environ["MXNET_ENABLE_CUDA_GRAPHS"] = "1"
+        net.hybridize(static_alloc=True, static_shape=True)
+    elif mode == "mkldnn":
+        net.optimize_for(x, backend="MKLDNN", static_alloc=True, static_shape=True)
+    elif mode == "recommended":
+        from .fast import InferenceGraph
+
+        graph = InferenceGraph.from_block(net)
+        graph(x).wait_to_read()  # picks the graph for this batch size
+        return graph
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return net
+
+
+def _time(call, batch, run_seconds, repeats, latency_iters, sync):
+    for _ in range(3):
+        sync(call())
+    t_end = time.perf_counter() + 0.3
+    while time.perf_counter() < t_end:  # warm-up: caches, primitives, thread pools
+        sync(call())
+    lat = []
+    for _ in range(latency_iters):
+        t0 = time.perf_counter()
+        sync(call())
+        lat.append((time.perf_counter() - t0) * 1e3)
+    per_call = statistics.median(lat) / 1e3
+    n = max(3, int(run_seconds / max(per_call, 1e-6)))
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            out = call()
+        sync(out, all_=True)
+        rates.append(n * batch / (time.perf_counter() - t0))
+    lat.sort()
+    return {"images_per_sec": statistics.median(rates), "images_per_sec_min": min(rates),
+            "images_per_sec_max": max(rates), "p50_ms": statistics.median(lat),
+            "p90_ms": lat[int(0.9 * (len(lat) - 1))], "calls_per_repeat": n}
+
+
+def _mx_worker(spec):
+    import mxnet as mx
+    import numpy as np
+
+    from . import get_model
+
+    ctx = _ctx(spec["ctx"])
+    net = get_model(spec["model"])
+    shape = (spec["batch"],) + tuple(net.info.input_shape)
+    if spec["mode"] == "gluoncv-static":  # the reference implementation users know
+        import gluoncv
+
+        net = gluoncv.model_zoo.get_model(spec["model"], pretrained=False)
+        spec = dict(spec, mode="static")
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    x = mx.nd.array(np.random.RandomState(0).rand(*shape), ctx=ctx)
+
+    def sync(out, all_=False):
+        if all_:
+            mx.nd.waitall()
+        else:
+            (out[0] if isinstance(out, (list, tuple)) else out).wait_to_read()
+
+    mode = spec["mode"]
+    if mode.startswith("train-"):
+        if mode == "train-hybrid":
+            net.hybridize(static_alloc=True, static_shape=True)
+        trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
+        loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+        y = mx.nd.array(np.arange(spec["batch"]) % net.info.classes, ctx=ctx)
+
+        def call():
+            with mx.autograd.record():
+                loss = loss_fn(net(x), y)
+            loss.backward()
+            trainer.step(spec["batch"])
+            return loss
+    else:
+        call_net = prepare_inference(net, mode, x)
+
+        def call():
+            return call_net(x)
+    return _time(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+                 spec["latency_iters"], sync)
+
+
+def _torch_worker(spec):
+    import mxnet as mx
+    import torch
+
+    from . import get_model
+    from .peers.torch_inception import from_gluon
+
+    net = get_model(spec["model"])
+    net.initialize(mx.init.Xavier())
+    model = from_gluon(net)
+    if spec["mode"] == "torch-compile":
+        model = torch.compile(model)
+    x = torch.rand((spec["batch"],) + tuple(net.info.input_shape))
+
+    def call():
+        with torch.inference_mode():
+            return model(x)
+
+    return _time(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+                 spec["latency_iters"], lambda out, all_=False: None)
+
+
+def _worker(spec):
+    t0 = time.perf_counter()
+    res = (_torch_worker if spec["mode"].startswith("torch") else _mx_worker)(spec)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["wall_seconds"] = time.perf_counter() - t0
+    return res
+
+
+def probe_gpu(index=0, timeout=120):
+    """Check, in a subprocess with a timeout, that the installed MXNet can run on GPU
+    ``index``. Returns ``{'name', 'compute_capability', 'supported', 'reason'}``."""
+    info = {"name": None, "compute_capability": None, "supported": False, "reason": ""}
+    try:
+        q = subprocess.run(["nvidia-smi", f"--id={index}", "--query-gpu=name,compute_cap",
+                            "--format=csv,noheader"], capture_output=True, text=True,
+                           timeout=30)
+        if q.returncode == 0 and q.stdout.strip():
+            name, cc = [s.strip() for s in q.stdout.strip().split(",")]
+            info.update(name=name, compute_capability=cc)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    cc = info["compute_capability"]
+    if cc and float(cc) > 8.6:
+        info["reason"] = (f"compute capability {cc}: MXNet 1.9.1 GPU wheels carry code for "
+                          "sm_50..sm_86 only and no PTX")
+        return info
+    code = ("import mxnet as mx, sys\n"
+            f"n = mx.context.num_gpus()\nassert n > {index}, f'MXNet sees {{n}} GPU(s)'\n"
+            f"x = mx.nd.ones((64, 64), ctx=mx.gpu({index}))\n"
+            "print(float(mx.nd.dot(x, x).sum().asscalar()))\n")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        info["reason"] = f"a GPU probe did not finish in {timeout} s"
+        return info
+    if p.returncode != 0 or p.stdout.strip() != str(float(64 ** 3)):
+        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        info["reason"] = f"MXNet cannot run on gpu{index}: {last}"
+        return info
+    info["supported"] = True
+    return info
+
+
+def _gluoncv_has(model):
+    import gluoncv
+
+    return model in gluoncv.model_zoo.get_model_list()
+
+
+def _run_worker(spec, timeout):
+    cmd = [sys.executable, "-m", "inceptionzoo.bench", "--worker", json.dumps(spec)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
+        latency_iters=50, timeout=900, log=print):
+    """Run every configuration; return the result rows."""
+    gpu = None
+    if ctx.startswith("gpu"):
+        gpu = probe_gpu(int(ctx[3:] or 0))
+    rows = []
+    for model in models:
+        for mode in modes:
+            for batch in batch_sizes:
+                row = {"model": model, "ctx": ctx, "mode": mode, "batch": batch}
+                if gpu is not None and not gpu["supported"]:
+                    row["error"] = "unsupported: " + gpu["reason"]
+                elif mode == "gluoncv-static" and not _gluoncv_has(model):
+                    row["error"] = f"unsupported: gluoncv has no model named {model!r}"
+                elif mode == "mkldnn" and ctx != "cpu" or mode == "cudagraph" and ctx == "cpu":
+                    continue
+                else:
+                    spec = dict(row, run_seconds=run_seconds, repeats=repeats,
+                                latency_iters=latency_iters)
+                    row.update(_run_worker(spec, timeout))
+                rows.append(row)
+                log(_line(row))
+    for row in rows:  # speed-up against imperative (training: against train-imperative)
+        base_mode = "train-imperative" if row["mode"].startswith("train") else "imperative"
+        base = [r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"]
+                and r["mode"] == base_mode and "images_per_sec" in r]
+        if base and "images_per_sec" in row:
+            row["speedup"] = row["images_per_sec"] / base[0]["images_per_sec"]
+    return rows
+
+
+def _line(row):
+    if "error" in row:
+        return f"{row['model']} {row['mode']} b{row['batch']}: {row['error']}"
+    return (f"{row['model']} {row['mode']} b{row['batch']}: {row['images_per_sec']:.0f} img/s,"
+            f" p50 {row['p50_ms']:.3f} ms")
+
+
+def table(rows):
+    """Markdown table of result rows."""
+    out = ["| model | ctx | mode | batch | images/s (min..max) | p50 ms | p90 ms | speed-up | "
+           "peak MB |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | {r['ctx']} | {r['mode']} | {r['batch']} | "
+                       f"{r['error']} | | | | |")
+            continue
+        sp = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
+        out.append(f"| {r['model']} | {r['ctx']} | {r['mode']} | {r['batch']} | "
+                   f"{r['images_per_sec']:,.0f} ({r['images_per_sec_min']:,.0f}.."
+                   f"{r['images_per_sec_max']:,.0f}) | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | "
+                   f"{sp} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(out)
+
+
+def environment():
+    """Machine, versions and the MXNet/OpenMP environment variables, for the JSON report."""
+    import mxnet as mx
+    import numpy as np
+
+    from . import __version__
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       "")
+    except OSError:
+        pass
+    versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("MXNET_", "OMP_", "KMP_", "DNNL_", "MKLDNN_", "OPENBLAS_"))}
+    return {"machine": {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()},
+            "versions": versions, "mxnet_features": [f.name for f in
+                                                     mx.runtime.Features().values()
+                                                     if f.enabled],
+            "env": env}
+
+
+def plot(rows, path):
+    """PNG: images/s against batch size, one line per mode, one panel per model."""
+    from ._io import pyplot, save_figure
+
+    models = sorted({r["model"] for r in rows})
+    fig, axes = pyplot().subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for mode in dict.fromkeys(r["mode"] for r in rows if r["model"] == model):
+            pts = sorted((r["batch"], r["images_per_sec"]) for r in rows
+                         if r["model"] == model and r["mode"] == mode and "images_per_sec" in r)
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=mode)
+        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="images/s", title=model)
+        ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def build_parser(prog="throughput.py"):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="inception_mnist", help="comma-separated names")
+    p.add_argument("--modes", default=None,
+                   help=f"comma-separated (default: {','.join(INFER_MODES + TRAIN_MODES)} on "
+                   f"CPU, {','.join(GPU_MODES + TRAIN_MODES)} on GPU)")
+    p.add_argument("--batch-sizes", default="1,32,256")
+    p.add_argument("--ctx", default="cpu", help="cpu or gpuN")
+    p.add_argument("--peer", choices=sorted(PEER_MODES), action="append",
+                   help="also time a peer: torch (same network in PyTorch) or gluoncv (its model "
+                   "of the same name); repeatable")
+    p.add_argument("--run-seconds", type=float, default=0.5, help="length of one timed run")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--latency-iters", type=int, default=50)
+    p.add_argument("--json", help="write results, machine, versions and env here")
+    p.add_argument("--plot", help="write a PNG of images/s against batch size here")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown only")
+    p.add_argument("--doc", help="markdown file whose section --doc-section this run rewrites")
+    p.add_argument("--doc-section", default="results",
+                   help="the section between <!-- bench:NAME:begin/end --> markers")
+    return p
+
+
+def update_doc(path, section, rows, command):
+    """Replace the marked section of a markdown file with the table, the command and the
+    machine, atomically."""
+    import re
+
+    from ._io import atomic_path
+
+    env = environment()
+    body = (f"{table(rows)}\n\nMeasured with `{command}` on {env['machine']['cores']} cores "
+            f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
+            + (f", PyTorch {env['versions']['torch']}" if "torch" in env["versions"] else "")
+            + ".")
+    begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
+    with open(path) as f:
+        text = f.read()
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{path} has no section {begin} ... {end}")
+    text = pattern.sub(lambda m: f"{begin}\n{body}\n{end}", text)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+
+def main(argv=None, prog="throughput.py"):
+    args = build_parser(prog).parse_args(argv)
+    from . import model_info
+
+    models = [model_info(m).name for m in args.models.split(",")]  # unknown names fail here
+    if args.modes:
+        modes = args.modes.split(",")
+    else:
+        modes = (GPU_MODES if args.ctx.startswith("gpu") else INFER_MODES) + TRAIN_MODES
+    for peer in args.peer or []:
+        modes += PEER_MODES[peer]
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    rows = run(models, modes, batches, ctx=args.ctx, run_seconds=args.run_seconds,
+               repeats=args.repeats, latency_iters=args.latency_iters,
+               log=(lambda *a: None) if args.markdown else
+               (lambda s: print(s, file=sys.stderr, flush=True)))
+    print(table(rows))
+    if args.json:
+        from ._io import write_json
+
+        write_json(args.json, dict(environment(), recommended_mode=RECOMMENDED_MODE,
+                                   command=" ".join([prog] + (argv or sys.argv[1:])),
+                                   results=rows))
+    if args.plot:
+        plot(rows, args.plot)
+    if args.doc:
+        update_doc(args.doc, args.doc_section, rows, " ".join([prog] + (argv or sys.argv[1:])))
+    return 0 if all("error" not in r or r["error"].startswith("unsupported") for r in rows) \
+        else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(json.dumps(_worker(json.loads(sys.argv[2]))))
+    else:
+        sys.exit(main())

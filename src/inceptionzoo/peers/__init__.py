@@ -1,0 +1,1 @@
+"""Peers in other frameworks, for side-by-side benchmarks."""

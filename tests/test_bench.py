@@ -1,0 +1,98 @@
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from inceptionzoo import get_model, list_models
+from inceptionzoo.bench import RECOMMENDED_MODE, probe_gpu, run, table
+
+FAST = dict(run_seconds=0.05, repeats=2, latency_iters=5, log=lambda *a: None)
+
+
+def test_rows_have_measurements():
+    rows = run(["inception_mnist"], ["imperative", "static", "mkldnn", "train-hybrid"], [1, 4],
+               **FAST)
+    assert [(r["mode"], r["batch"]) for r in rows] == [
+        ("imperative", 1), ("imperative", 4), ("static", 1), ("static", 4), ("mkldnn", 1),
+        ("mkldnn", 4), ("train-hybrid", 1), ("train-hybrid", 4)]
+    for r in rows:
+        assert "error" not in r, r
+        assert r["images_per_sec_min"] <= r["images_per_sec"] <= r["images_per_sec_max"]
+        assert 0 < r["p50_ms"] <= r["p90_ms"] and r["peak_rss_mb"] > 50
+    imp = [r for r in rows if r["mode"] == "imperative"]
+    assert all(r["speedup"] == 1.0 for r in imp)
+    assert "train-hybrid" in table(rows) and RECOMMENDED_MODE in ("static", "mkldnn")
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "static", "mkldnn"])
+def test_modes_compute_the_same_function(mode):
+    from inceptionzoo.bench import prepare_inference
+
+    net = get_model("inception_mnist")
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.random.uniform(shape=(3, 1, 28, 28))
+    ref = net(x).asnumpy()
+    got = prepare_inference(net, mode, x)(x).asnumpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_gpu_is_probed_not_crashed():
+    info = probe_gpu(0, timeout=120)
+    if mx.context.num_gpus() == 0:
+        assert info["supported"] is False and "gpu0" in info["reason"]
+        rows = run(["inception_mnist"], ["static"], [1], ctx="gpu0", **FAST)
+        assert rows[0]["error"].startswith("unsupported: ")
+
+
+def test_script_writes_json_and_plot(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "throughput.py")
+    env = dict(os.environ, MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0")
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- bench:x:begin -->\nold\n<!-- bench:x:end -->\nafter\n")
+    p = subprocess.run([sys.executable, script, "--models", "inception_mnist", "--modes",
+                        "imperative,hybrid", "--batch-sizes", "1,2", "--run-seconds", "0.05",
+                        "--repeats", "2", "--latency-iters", "5", "--json",
+                        str(tmp_path / "o.json"), "--plot", str(tmp_path / "o.png"),
+                        "--doc", str(doc), "--doc-section", "x"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    text = doc.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("after\n")
+    assert "| inception_mnist | cpu | hybrid | 2 |" in text
+    assert "Measured with `benchmarks/throughput.py --models inception_mnist" in text
+    assert "| inception_mnist | cpu | hybrid | 2 |" in p.stdout
+    report = json.loads((tmp_path / "o.json").read_text())
+    assert report["env"]["MXNET_STORAGE_FALLBACK_LOG_VERBOSE"] == "0"
+    assert report["versions"]["mxnet"] == mx.__version__ and report["machine"]["cores"] >= 1
+    assert len(report["results"]) == 4 and "MKLDNN" in report["mxnet_features"]
+    assert (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_bench_unknown_model():
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    p = subprocess.run([exe, "bench", "inception_mnst"], capture_output=True, text=True)
+    assert p.returncode == 2 and "Did you mean 'inception_mnist'" in p.stderr
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_torch_peer_is_the_same_function(name):
+    torch = pytest.importorskip("torch")
+    from inceptionzoo.peers.torch_inception import from_gluon
+
+    net = get_model(name)
+    net.initialize(mx.init.Xavier())
+    x = np.random.RandomState(0).rand(2, *net.info.input_shape).astype(np.float32)
+    with torch.inference_mode():
+        got = from_gluon(net)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, net(mx.nd.array(x)).asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_gluoncv_peer_only_where_gluoncv_has_the_model():
+    rows = run(["inception_mnist"], ["gluoncv-static"], [1], **FAST)
+    assert rows[0]["error"] == "unsupported: gluoncv has no model named 'inception_mnist'"
+    rows = run(["googlenet"], ["static", "gluoncv-static"], [1], **FAST)
+    assert all("error" not in r and r["images_per_sec"] > 0 for r in rows), rows

@@ -1,0 +1,60 @@
+import json
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import built
+from inceptionzoo import list_models
+from inceptionzoo.fast import InferenceGraph, concat_pool_edges, plain_layout_symbol
+
+
+def _ops(sym):
+    return [n["op"] for n in json.loads(sym.tojson())["nodes"]]
+
+
+def test_rewrite_inserts_reshape_only_between_concat_and_pool():
+    net, _ = built("inception_mnist")
+    sym = net(mx.sym.var("data"))
+    edges = concat_pool_edges(sym)
+    assert edges == ["inception_mnist_block1_concat0", "inception_mnist_block2_concat0"]
+    plain, n = plain_layout_symbol(sym)
+    assert n == 2 and _ops(plain).count("Reshape") == 2
+    assert len(_ops(plain)) == len(_ops(sym)) + 2
+    one, n1 = plain_layout_symbol(sym, [edges[0]])
+    assert n1 == 1 and _ops(one).count("Reshape") == 1
+    nodes = json.loads(one.tojson())["nodes"]
+    r = [i for i, node in enumerate(nodes) if node["op"] == "Reshape"][0]
+    assert nodes[nodes[r]["inputs"][0][0]]["name"] == edges[0]
+    assert nodes[r + 1]["op"] == "Pooling" and nodes[r + 1]["inputs"][0][0] == r
+    assert plain.list_arguments() == sym.list_arguments()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_graph_variant_computes_the_same_function(name):
+    net, x = built(name, batch=2)
+    ref = net(x).asnumpy()
+    graph = InferenceGraph.from_block(net)
+    assert "blocked" in graph.graphs and ("plain" in graph.graphs) == bool(
+        concat_pool_edges(net(mx.sym.var("data"))))
+    for key, block in graph.graphs.items():
+        np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(graph(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
+    assert graph.choice[2] in graph.graphs
+
+
+def test_choice_per_batch_size_and_large_batches_skip_tuning():
+    net, _ = built("inception_mnist")
+    graph = InferenceGraph.from_block(net, tune_max_batch=4)
+    for n in (1, 3, 64):
+        graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
+    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "blocked"
+    assert set(graph.graphs) == {"blocked", "plain", "plain:inception_mnist_block1_concat0",
+                                 "plain:inception_mnist_block2_concat0"}
+
+
+def test_input_shape_is_still_checked():
+    net, _ = built("inception_mnist")
+    graph = InferenceGraph.from_block(net)
+    with pytest.raises(ValueError, match=r"got 3 channels in shape \(1, 3, 28, 28\)"):
+        graph(mx.nd.zeros((1, 3, 28, 28)))
