@@ -30,7 +30,9 @@ def test_shipped_file_matches_record(name):
 def test_shipped_weights_reach_recorded_accuracy(name, mnist_dir, tmp_path):
     r = evaluate(name, pretrained=True, data_dir=mnist_dir, root=str(tmp_path))
     assert r["num_samples"] == 10000
-    assert r["accuracy"] == model_info(name).pretrained["accuracy"]
+    # Same code path as the recording (scripts/pretrain.py -> evaluate); on a CPU whose oneDNN
+    # picks other kernels, float rounding may flip a borderline digit: allow 2 of 10,000.
+    assert abs(r["accuracy"] - model_info(name).pretrained["accuracy"]) <= 2e-4
     if name == "inception_mnist":
         assert r["accuracy"] >= 0.992
 

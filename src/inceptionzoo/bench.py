@@ -104,9 +104,7 @@ def _mx_worker(spec):
     net = get_model(spec["model"])
     shape = (spec["batch"],) + tuple(net.info.input_shape)
     if spec["mode"] == "gluoncv-static":  # the reference implementation users know
-        import gluoncv
-
-        net = gluoncv.model_zoo.get_model(spec["model"], pretrained=False)
+        net = import_gluoncv().model_zoo.get_model(spec["model"], pretrained=False)
         spec = dict(spec, mode="static")
     net.initialize(mx.init.Xavier(), ctx=ctx)
     x = mx.nd.array(np.random.RandomState(0).rand(*shape), ctx=ctx)
@@ -206,10 +204,29 @@ def probe_gpu(index=0, timeout=120):
     return info
 
 
-def _gluoncv_has(model):
-    import gluoncv
+def import_gluoncv():
+    """Import gluoncv, hiding torch while doing so.
 
-    return model in gluoncv.model_zoo.get_model_list()
+    gluoncv 0.10.5 refuses to import when torch >= 2 is importable (its ``__init__`` checks the
+    torch version and raises); its MXNet model zoo does not use torch.
+    """
+    if "gluoncv" in sys.modules:
+        return sys.modules["gluoncv"]
+    missing = object()
+    saved = sys.modules.get("torch", missing)
+    sys.modules["torch"] = None  # makes `import torch` raise ImportError inside gluoncv
+    try:
+        import gluoncv
+    finally:
+        if saved is missing:
+            del sys.modules["torch"]
+        else:
+            sys.modules["torch"] = saved
+    return gluoncv
+
+
+def _gluoncv_has(model):
+    return model in import_gluoncv().model_zoo.get_model_list()
 
 
 def _run_worker(spec, timeout):

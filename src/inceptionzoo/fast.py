@@ -3,8 +3,8 @@
 Why: on MXNet 1.9.1's oneDNN build, a channel concatenation of 8-channel-blocked branches at
 batch size 1 or 2 produces the layout ``Bacd8b`` (the channel block outermost, which for N=1 is
 the same bytes as ``aBcd8b``). oneDNN's max-pooling has no JIT kernel for that layout and falls
-back to its scalar reference kernel: ~1.5 ms per pooling call on a 32x28x28 map instead of
-~15 us. ``DNNL_VERBOSE=1`` shows it as ``pooling_v2,ref:any`` with ``src ... Bacd8b``. Larger
+back to its scalar reference kernel: 1.4 to 1.8 ms per pooling call on a 32x28x28 map instead
+of 10 to 20 us (``python benchmarks/onednn_profile.py``). ``DNNL_VERBOSE=1`` shows it as ``pooling_v2,ref:any`` with ``src ... Bacd8b``. Larger
 batches get ``aBcd8b`` and JIT kernels, which is why hybridize barely helped at batch 1 while
 disabling oneDNN (``MXNET_MKLDNN_ENABLED=0``) sped batch 1 up and slowed batch 32 down.
 

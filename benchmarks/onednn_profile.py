@@ -1,0 +1,83 @@
+"""Where the time goes inside oneDNN: run a model under DNNL_VERBOSE=1 and sum the execution
+time of each primitive per call (the profiles quoted in docs/benchmarks.md and docs/training.md).
+
+    python benchmarks/onednn_profile.py --model inception_mnist --batch 1               # inference, static
+    python benchmarks/onednn_profile.py --model inception_mnist --batch 1 --mode recommended
+    python benchmarks/onednn_profile.py --model inception_mnist --batch 100 --train     # SGD step
+
+Times are oneDNN's own (ms); MXNet's operator dispatch around them is not included.
+"""
+import argparse
+import collections
+import os
+import subprocess
+import sys
+
+CHILD = r"""
+import sys, mxnet as mx, numpy as np
+from inceptionzoo import get_model
+from inceptionzoo.bench import prepare_inference
+model, batch, mode, train, iters = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == '1', int(sys.argv[5])
+mx.random.seed(0)
+net = get_model(model)
+net.initialize(mx.init.Xavier())
+x = mx.nd.random.uniform(shape=(batch,) + tuple(net.info.input_shape))
+if train:
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = mx.gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
+    y = mx.nd.array(np.arange(batch) % net.info.classes)
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    def call():
+        with mx.autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(batch)
+        return loss
+else:
+    f = prepare_inference(net, mode, x)
+    call = lambda: f(x)
+for _ in range(5):
+    call().wait_to_read()
+mx.nd.waitall()
+print('MARK', flush=True)
+for _ in range(iters):
+    call().wait_to_read()
+mx.nd.waitall()
+"""
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="inception_mnist")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--mode", default="static", help="inference mode (see inceptionzoo.bench)")
+    p.add_argument("--train", action="store_true", help="profile a hybridized SGD step")
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--top", type=int, default=12)
+    args = p.parse_args()
+    env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0")
+    out = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.batch), args.mode,
+                          "1" if args.train else "0", str(args.iters)],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    lines = out[out.index("MARK"):].splitlines()
+    per = collections.defaultdict(float)
+    for line in lines:
+        f = line.split(",")
+        if not line.startswith("dnnl_verbose,exec") or len(f) < 6:
+            continue
+        # primitive, implementation, propagation, memory layouts, problem
+        layouts = " ".join(t.split("::")[1].split(":")[1] for t in f[6].split() if "::" in t
+                           and t.split("::")[1].startswith("blocked"))
+        per[(f[3], f[4], f[5], layouts, f[-2])] += float(f[-1]) / args.iters
+    total = sum(per.values())
+    what = "training step" if args.train else f"{args.mode} inference call"
+    print(f"{args.model}, batch {args.batch}, one {what}: {total:.3f} ms in oneDNN "
+          f"({len(lines)} lines over {args.iters} calls)\n")
+    print("| ms / call | primitive | implementation | propagation | layouts | problem |")
+    print("|---:|---|---|---|---|---|")
+    for key, ms in sorted(per.items(), key=lambda kv: -kv[1])[:args.top]:
+        print(f"| {ms:.3f} | " + " | ".join(key) + " |")
+
+
+if __name__ == "__main__":
+    main()
