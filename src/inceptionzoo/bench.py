@@ -11,7 +11,9 @@ worker: build and initialise the model, prepare the mode, warm up outside the ti
 
 Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
 (``hybridize(static_alloc=True, static_shape=True)``); ``mkldnn`` (CPU: ``optimize_for(x,
-backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``cudagraph`` (GPU: static
+backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``int8`` (CPU:
+``fast.quantize``, oneDNN INT8, calibrated here on random inputs since only speed is measured);
+``cudagraph`` (GPU: static
 with ``MXNET_ENABLE_CUDA_GRAPHS=1``); ``recommended`` (:class:`inceptionzoo.fast.InferenceGraph`:
 static graphs specialised by batch size, the library's inference path). Training: ``train-imperative``, ``train-hybrid``
 (forward + backward + SGD update). Peers: ``torch-eager``, ``torch-compile`` (the same network in
@@ -27,13 +29,15 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 __all__ = ["RECOMMENDED_MODE", "prepare_inference", "probe_gpu", "run", "main"]
 
 #: The inference path the library recommends (used by the predictor and `make demo`):
 #: :class:`inceptionzoo.fast.InferenceGraph`.
 RECOMMENDED_MODE = "recommended"
 
-INFER_MODES = ["imperative", "hybrid", "static", "mkldnn", "recommended"]
+INFER_MODES = ["imperative", "hybrid", "static", "mkldnn", "int8", "recommended"]
 GPU_MODES = ["imperative", "hybrid", "static", "cudagraph", "recommended"]
 TRAIN_MODES = ["train-imperative", "train-hybrid"]
 PEER_MODES = {"torch": ["torch-eager", "torch-compile"], "gluoncv": ["gluoncv-static"]}
@@ -57,6 +61,11 @@ def prepare_inference(net, mode, x):
         net.hybridize(static_alloc=True, static_shape=True)
     elif mode == "mkldnn":
         net.optimize_for(x, backend="MKLDNN", static_alloc=True, static_shape=True)
+    elif mode == "int8":  # speed only: calibrated on random inputs (see fast.quantize)
+        from .fast import quantize
+
+        calib = np.random.RandomState(1).rand(100, *x.shape[1:]).astype(np.float32)
+        return quantize(net, calib)
     elif mode == "recommended":
         from .fast import InferenceGraph
 
@@ -96,7 +105,6 @@ def _time(call, batch, run_seconds, repeats, latency_iters, sync):
 
 def _mx_worker(spec):
     import mxnet as mx
-    import numpy as np
 
     from . import get_model
 
@@ -255,7 +263,8 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
                     row["error"] = "unsupported: " + gpu["reason"]
                 elif mode == "gluoncv-static" and not _gluoncv_has(model):
                     row["error"] = f"unsupported: gluoncv has no model named {model!r}"
-                elif mode == "mkldnn" and ctx != "cpu" or mode == "cudagraph" and ctx == "cpu":
+                elif mode in ("mkldnn", "int8") and ctx != "cpu" or \
+                        mode == "cudagraph" and ctx == "cpu":
                     continue
                 else:
                     spec = dict(row, run_seconds=run_seconds, repeats=repeats,
