@@ -55,3 +55,24 @@ def test_console_script():
     info = subprocess.run([exe, "info", "inception_mnist"], capture_output=True, text=True,
                           check=True).stdout
     assert "37922" in info.replace(",", "")
+
+
+def test_wheel_ships_weights_manifest_and_examples(tmp_path):
+    """A regular (non-editable) install must carry the data the package reads at run time."""
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                           "--no-build-isolation", "-w", str(tmp_path), ROOT],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wheel = next(tmp_path.glob("inceptionzoo-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    from inceptionzoo import list_models, model_info
+
+    for name in list_models():
+        rec = model_info(name).pretrained
+        if rec:
+            assert f"inceptionzoo/pretrained/{rec['file']}" in names
+    assert "inceptionzoo/pretrained/manifest.json" in names
+    assert len([n for n in names if n.startswith("inceptionzoo/examples/digit-")]) == 10
+    assert "inceptionzoo/peers/torch_inception.py" in names
