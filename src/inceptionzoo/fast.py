@@ -163,17 +163,6 @@ def quantize(net, calib_images, batch_size=100):
         warnings.filterwarnings("ignore", message="Cannot decide type")
         qnet = quantize_net(net, quantized_dtype="auto", calib_mode="naive", calib_data=calib,
                             num_calib_examples=len(calib) * bs, ctx=mx.cpu(),
-                            data_shapes=[mx.io.DataDesc("data", (bs,) + x.shape[1:])],
-                            logger=_QUIET)
+                            data_shapes=[mx.io.DataDesc("data", (bs,) + x.shape[1:])])
     qnet.hybridize(static_alloc=True, static_shape=True)
     return qnet
-
-
-class _Quiet:
-    def info(self, *args, **kwargs):
-        pass
-
-    warning = debug = info
-
-
-_QUIET = _Quiet()
