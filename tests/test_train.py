@@ -129,3 +129,14 @@ def test_seed_recipe_on_full_mnist(mnist_dir):
     m = train(data_dir=mnist_dir, recipe="seed", seed=1, progress=False)
     assert m["num_train"] == 60000 and m["num_test"] == 10000
     assert m["accuracy"] >= 0.98
+
+
+def test_resume_from_a_corrupt_checkpoint_is_a_clear_error(small_mnist, tmp_path):
+    from inceptionzoo.weights import WeightsError
+
+    train(data_dir=small_mnist, recipe="seed", epochs=1, out=str(tmp_path), progress=False,
+          log=lambda *a: None)
+    (tmp_path / "inception_mnist-0001.params").write_bytes(b"\0" * 64)
+    with pytest.raises(WeightsError, match="inception_mnist-0001.params.*corrupt"):
+        train(data_dir=small_mnist, recipe="seed", epochs=2, out=str(tmp_path), resume=True,
+              progress=False, log=lambda *a: None)

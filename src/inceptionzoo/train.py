@@ -211,7 +211,9 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     if resume:
         start_epoch, path = _latest_checkpoint(out, net.info.name)
         if path:
-            net.load_parameters(path, ctx=ctxs)
+            from .weights import load_params_file
+
+            load_params_file(net, path, ctx=ctxs)
             trainer.load_states(path[:-7] + ".states")
             old = os.path.join(out, "metrics.json")
             if os.path.isfile(old):

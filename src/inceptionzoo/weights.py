@@ -11,8 +11,9 @@ import shutil
 
 from ._io import atomic_path, sha1_file
 
-__all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_record", "weights_file_name", "find_weights",
-           "load_pretrained", "load_params_file", "install_weights", "WeightsError"]
+__all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_record", "weights_file_name",
+           "find_weights", "load_pretrained", "load_params_file", "install_weights",
+           "WeightsError"]
 
 
 class WeightsError(ValueError):
