@@ -6,7 +6,8 @@ import pytest
 
 from conftest import built
 from inceptionzoo import list_models
-from inceptionzoo.fast import InferenceGraph, concat_pool_edges, plain_layout_symbol
+from inceptionzoo.fast import (InferenceGraph, concat_pool_edges, native_concat_symbol,
+                               plain_layout_symbol)
 
 
 def _ops(sym):
@@ -30,6 +31,26 @@ def test_rewrite_inserts_reshape_only_between_concat_and_pool():
     assert plain.list_arguments() == sym.list_arguments()
 
 
+def test_native_concat_runs_the_concat_on_3d_views():
+    net, x = built("inception_mnist")
+    sym = net(mx.sym.var("data"))
+    edges = concat_pool_edges(sym)
+    one, n = native_concat_symbol(sym, [edges[0]])
+    assert n == 1 and one.list_arguments() == sym.list_arguments()
+    nodes = json.loads(one.tojson())["nodes"]
+    cat = [node for node in nodes if node["name"] == edges[0]][0]
+    assert [nodes[i]["op"] for i, _, _ in cat["inputs"]] == ["Reshape"] * 4
+    assert all(nodes[i]["attrs"]["shape"] == "(0, 0, -3)" for i, _, _ in cat["inputs"])
+    back = [node for node in nodes if node["op"] == "reshape_like"]
+    assert len(back) == 1 and nodes[back[0]["inputs"][0][0]]["name"] == edges[0]
+    readers = [node for node in nodes if node["op"] == "Pooling"
+               and nodes[node["inputs"][0][0]]["op"] == "reshape_like"]
+    assert [node["name"] for node in readers] == ["inception_mnist_pool1_fwd"]
+    assert native_concat_symbol(sym)[1] == 2
+    a, b = mx.sym.var("a"), mx.sym.var("b")
+    assert native_concat_symbol(mx.sym.concat(a, b, dim=2, name="c"), ["c"])[1] == 0
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_graph_variant_computes_the_same_function(name):
     net, x = built(name, batch=2)
@@ -49,8 +70,44 @@ def test_choice_per_batch_size_and_large_batches_skip_tuning():
     for n in (1, 3, 64):
         graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
     assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "blocked"
-    assert set(graph.graphs) == {"blocked", "plain", "plain:inception_mnist_block1_concat0",
-                                 "plain:inception_mnist_block2_concat0"}
+    edges = ["inception_mnist_block1_concat0", "inception_mnist_block2_concat0"]
+    assert list(graph.graphs) == ["blocked", "native", "plain"] + [
+        f"{kind}:{e}" for e in edges for kind in ("native", "plain")]
+
+
+def test_tuning_stops_when_its_budget_is_spent():
+    net, x = built("inception_mnist")
+    graph = InferenceGraph.from_block(net, tune_budget=0.0)
+    graph(x)
+    assert graph.choice == {x.shape[0]: "blocked"}
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_fused_and_unfused_graphs_agree(fuse):
+    net, x = built("inception_mnist", batch=3)
+    graph = InferenceGraph.from_block(net, fuse=fuse)
+    assert graph.fuse is fuse
+    for key, sym in graph.symbols.items():
+        assert ("_sg_mkldnn_conv" in _ops(sym)) is fuse, key
+    ref = net(x).asnumpy()
+    for key, block in graph.graphs.items():
+        np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_inputs_on_another_device_run_the_unfused_graph():
+    """The fused (oneDNN) graphs run only on CPU; a GPU input takes the unmodified static graph.
+    No GPU here: ``cpu_pinned`` stands in for a non-CPU context on the same code path."""
+    mx.random.seed(0)
+    from inceptionzoo import get_model
+
+    net = get_model("inception_mnist")
+    net.initialize(mx.init.Xavier(), ctx=[mx.cpu(), mx.cpu_pinned()])
+    x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
+    graph = InferenceGraph.from_block(net)
+    y = graph(x.as_in_context(mx.cpu_pinned()))
+    assert y.context == mx.cpu_pinned() and graph.choice == {}
+    assert graph._device_graph is not None
+    np.testing.assert_allclose(y.asnumpy(), net(x).asnumpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_input_shape_is_still_checked():

@@ -4,19 +4,30 @@ Why: on MXNet 1.9.1's oneDNN build, a channel concatenation of 8-channel-blocked
 batch size 1 or 2 produces the layout ``Bacd8b`` (the channel block outermost, which for N=1 is
 the same bytes as ``aBcd8b``). oneDNN's max-pooling has no JIT kernel for that layout and falls
 back to its scalar reference kernel: 1.4 to 1.8 ms per pooling call on a 32x28x28 map instead
-of 10 to 20 us (``python benchmarks/onednn_profile.py``). ``DNNL_VERBOSE=1`` shows it as ``pooling_v2,ref:any`` with ``src ... Bacd8b``. Larger
-batches get ``aBcd8b`` and JIT kernels, which is why hybridize barely helped at batch 1 while
-disabling oneDNN (``MXNET_MKLDNN_ENABLED=0``) sped batch 1 up and slowed batch 32 down.
+of 10 to 20 us (``python benchmarks/onednn_profile.py``). ``DNNL_VERBOSE=1`` shows it as
+``pooling_v2,ref:any`` with ``src ... Bacd8b``. The concatenation itself runs oneDNN's generic
+``simple:any`` kernel there (about 60 us for 25,000 floats). Larger batches get ``aBcd8b`` and
+JIT kernels, which is why hybridize barely helped at batch 1 while disabling oneDNN
+(``MXNET_MKLDNN_ENABLED=0``) sped batch 1 up and slowed batch 32 down.
 
-The fix: a second graph, identical but for a no-op ``Reshape(0, -1, 0, 0)`` between every
-``Concat`` and a ``Pooling`` that reads it, which makes MXNet hand the pool a plain ``NCHW``
-array (a cheap reorder at small batch sizes). At large batch sizes that reorder and the reorders
-back cost more than they save, and where a concat already has a good layout the reshape is a
-wasted reorder. So :class:`InferenceGraph` builds the unmodified graph, the graph with every such
-edge reshaped and (for up to ``max_single_edges`` edges) one graph per single edge, times them
-once for each new batch size up to ``tune_max_batch`` and keeps the fastest; larger batches use
-the unmodified graph. All graphs are hybridized with ``static_alloc=True, static_shape=True``
-and share one set of parameters.
+The fix: graph variants that compute the same values with other layouts at the concat-to-pool
+edges (:func:`concat_pool_edges`):
+
+* ``plain``: a no-op ``Reshape(0, -1, 0, 0)`` between the ``Concat`` and the ``Pooling`` that
+  reads it (:func:`plain_layout_symbol`), which makes MXNet hand the pool a plain ``NCHW`` array;
+* ``native``: the ``Concat`` done by MXNet's own kernel on ``(N, C, H*W)`` views
+  (:func:`native_concat_symbol`), which skips oneDNN's concat as well and also hands the pool a
+  plain array.
+
+Each is built for all such edges and, for up to ``max_single_edges`` edges, for one edge at a
+time. At large batch sizes the extra reorders cost more than they save, and where a concat
+already has a good layout a variant only adds work; so :class:`InferenceGraph` times the
+unmodified graph (``blocked``) and the variants once for each new batch size up to
+``tune_max_batch`` and keeps the fastest; larger batches use the unmodified graph. On MXNet's
+oneDNN (CPU) build every graph is also passed through ``Symbol.optimize_for('MKLDNN')``, which
+fuses each convolution with its ReLU (fewer operators per call, same values). All graphs are
+hybridized with ``static_alloc=True, static_shape=True`` and share one set of parameters.
+Inputs on other devices (GPU) run the unmodified, unfused static graph.
 """
 import json
 import time
@@ -25,7 +36,8 @@ import warnings
 import mxnet as mx
 import numpy as np
 
-__all__ = ["concat_pool_edges", "plain_layout_symbol", "InferenceGraph", "quantize"]
+__all__ = ["concat_pool_edges", "plain_layout_symbol", "native_concat_symbol", "graph_variants",
+           "InferenceGraph", "quantize"]
 
 
 def concat_pool_edges(sym):
@@ -40,30 +52,91 @@ def concat_pool_edges(sym):
     return found
 
 
+def _rebuild(sym, edit):
+    """Copy of ``sym`` in which ``edit(old_nodes, i, node, add)`` rebuilds node ``i``.
+
+    ``node`` is node ``i`` with its inputs already renumbered; ``add(node)`` appends a node to
+    the new graph and returns its index; ``edit`` returns the index of the new node that stands
+    for node ``i`` (one output) for the nodes that read it."""
+    graph = json.loads(sym.tojson())
+    old, nodes, remap = graph["nodes"], [], {}
+
+    def add(node):
+        nodes.append(node)
+        return len(nodes) - 1
+
+    for i, node in enumerate(old):
+        node = dict(node, inputs=[[remap[a], b, c] for a, b, c in node["inputs"]])
+        remap[i] = edit(old, i, node, add)
+    out = {"nodes": nodes, "arg_nodes": [k for k, n in enumerate(nodes) if n["op"] == "null"],
+           "heads": [[remap[a], b, c] for a, b, c in graph["heads"]],
+           "attrs": graph.get("attrs", {})}
+    return mx.sym.load_json(json.dumps(out))
+
+
 def plain_layout_symbol(sym, concats=None):
     """Copy of ``sym`` with ``Reshape(shape=(0, -1, 0, 0))`` (a no-op on values) inserted
     between a ``Concat`` and the ``Pooling`` nodes that read it, for the concat nodes named in
     ``concats`` (default: all of them). Returns ``(symbol, number_of_concats_wrapped)``."""
-    graph = json.loads(sym.tojson())
-    old = graph["nodes"]
     names = set(concat_pool_edges(sym) if concats is None else concats)
-    wrap = {i for i, n in enumerate(old) if n["name"] in names}
-    nodes, remap, reshaped = [], {}, {}
-    for i, node in enumerate(old):
-        node = dict(node, inputs=[[remap[a], b, c] for a, b, c in node["inputs"]])
-        if node["op"] == "Pooling" and old[i]["inputs"][0][0] in wrap:
+    reshaped = {}  # old concat index -> new reshape index
+
+    def edit(old, i, node, add):
+        if node["op"] == "Pooling" and old[i]["inputs"][0][0] in reshaped:
             node["inputs"][0] = [reshaped[old[i]["inputs"][0][0]], 0, 0]
-        remap[i] = len(nodes)
-        nodes.append(node)
-        if i in wrap:
-            reshaped[i] = len(nodes)
-            nodes.append({"op": "Reshape", "name": node["name"] + "_plain_layout",
-                          "attrs": {"shape": "(0, -1, 0, 0)"},
-                          "inputs": [[remap[i], 0, 0]]})
-    out = {"nodes": nodes, "arg_nodes": [remap[a] for a in graph["arg_nodes"]],
-           "heads": [[remap[a], b, c] for a, b, c in graph["heads"]],
-           "attrs": graph.get("attrs", {})}
-    return mx.sym.load_json(json.dumps(out)), len(wrap)
+        new = add(node)
+        if node["op"] == "Concat" and node["name"] in names:
+            reshaped[i] = add({"op": "Reshape", "name": node["name"] + "_plain_layout",
+                               "attrs": {"shape": "(0, -1, 0, 0)"}, "inputs": [[new, 0, 0]]})
+        return new
+
+    return _rebuild(sym, edit), len(reshaped)
+
+
+def native_concat_symbol(sym, concats=None):
+    """Copy of ``sym`` in which each channel ``Concat`` named in ``concats`` (default: those a
+    ``Pooling`` reads) runs on ``(N, C, H*W)`` views: ``Reshape(0, 0, -3)`` of every input, the
+    concat along axis 1, and ``reshape_like`` back to ``(N, C, H, W)``. oneDNN takes only 2-D and
+    4-D concats, so MXNet's own kernel runs it and its readers get a plain ``NCHW`` array. The
+    values are unchanged. Returns ``(symbol, number_of_concats_replaced)``."""
+    names = set(concat_pool_edges(sym) if concats is None else concats)
+    done = []
+
+    def edit(old, i, node, add):
+        if node["op"] != "Concat" or node["name"] not in names or \
+                node.get("attrs", {}).get("dim", "1") != "1":
+            return add(node)
+        flat = [[add({"op": "Reshape", "name": f"{node['name']}_flat{k}",
+                      "attrs": {"shape": "(0, 0, -3)"}, "inputs": [entry]}), 0, 0]
+                for k, entry in enumerate(node["inputs"])]
+        cat = add(dict(node, inputs=flat))
+        done.append(node["name"])
+        return add({"op": "reshape_like", "name": node["name"] + "_nchw",
+                    "attrs": {"lhs_begin": "2", "lhs_end": "3", "rhs_begin": "2",
+                              "rhs_end": "4"},
+                    "inputs": [[cat, 0, 0], node["inputs"][0]]})
+
+    return _rebuild(sym, edit), len(done)
+
+
+def graph_variants(sym, max_single_edges=4):
+    """The candidate graphs of :class:`InferenceGraph`, in the order they are tried:
+    ``{"blocked": sym, "native": ..., "plain": ..., "native:<concat>": ..., ...}``."""
+    edges = concat_pool_edges(sym)
+    variants = {"blocked": sym}
+    if edges:
+        variants["native"] = native_concat_symbol(sym)[0]
+        variants["plain"] = plain_layout_symbol(sym)[0]
+    if 1 < len(edges) <= max_single_edges:
+        for name in edges:
+            variants[f"native:{name}"] = native_concat_symbol(sym, [name])[0]
+            variants[f"plain:{name}"] = plain_layout_symbol(sym, [name])[0]
+    return variants
+
+
+def onednn_fusion_available():
+    """True on MXNet builds with the oneDNN (``MKLDNN``) backend for ``optimize_for``."""
+    return mx.runtime.Features().is_enabled("MKLDNN")
 
 
 class InferenceGraph:
@@ -74,34 +147,55 @@ class InferenceGraph:
     sym : mxnet.Symbol
         The network's graph (one input).
     params : mxnet.gluon.ParameterDict
-        Its parameters, shared by both graphs.
+        Its parameters, shared by all graphs.
     input_name : str
         Name of the graph input.
     tune_max_batch : int
-        Largest batch size for which the plain-layout graph is tried.
+        Largest batch size for which the variants are tried; larger batches run ``blocked``.
     check : callable, optional
         Called with each input shape before running (e.g. ``net.check_input_shape``).
+    max_single_edges : int
+        Graphs with at most this many concat-to-pool edges also get one variant per edge.
+    fuse : bool, optional
+        Fuse convolutions with their activations (``optimize_for('MKLDNN')``) in the CPU
+        graphs. Default: when MXNet has the oneDNN backend.
+    tune_budget : float
+        Rough seconds of tuning per new batch size: variants are warmed up in order until a
+        third of it is spent, then timed in three interleaved rounds of three calls (median).
+        A large network's slow calls leave room for fewer variants, or only ``blocked``.
+
+    Attributes
+    ----------
+    symbols : dict
+        Variant name -> the graph it runs on CPU (after fusion, if any).
+    graphs : dict
+        Variant name -> hybridized ``SymbolBlock`` of that graph.
+    choice : dict
+        Batch size -> the variant name picked for CPU inputs of that size.
     """
 
+    #: fraction by which a variant must beat ``blocked`` (median of 9 calls) to be picked
+    TUNE_MARGIN = 0.05
+
     def __init__(self, sym, params, input_name="data", tune_max_batch=16, check=None,
-                 max_single_edges=4):
-        data = mx.sym.var(input_name)
-        edges = concat_pool_edges(sym)
-        variants = {"blocked": sym}
-        if edges:
-            variants["plain"] = plain_layout_symbol(sym)[0]
-        if 1 < len(edges) <= max_single_edges:
-            for name in edges:
-                variants[f"plain:{name}"] = plain_layout_symbol(sym, [name])[0]
-        self.graphs = {}
+                 max_single_edges=4, fuse=None, tune_budget=2.0):
+        self.fuse = onednn_fusion_available() if fuse is None else bool(fuse)
+        self._sym, self._params, self._input = sym, params, input_name
+        self.symbols = {key: s.optimize_for("MKLDNN") if self.fuse else s
+                        for key, s in graph_variants(sym, max_single_edges).items()}
+        self.graphs = {key: self._block(s) for key, s in self.symbols.items()}
+        self._device_graph = None  # unfused static graph for inputs on other devices
+        self.tune_max_batch = tune_max_batch
+        self.tune_budget = tune_budget
+        self.check = check
+        self.choice = {}
+
+    def _block(self, sym):
         with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
             warnings.filterwarnings("ignore", message="Cannot decide type")
-            for key, s in variants.items():
-                self.graphs[key] = mx.gluon.SymbolBlock(s, data, params=params)
-                self.graphs[key].hybridize(static_alloc=True, static_shape=True)
-        self.tune_max_batch = tune_max_batch
-        self.check = check
-        self.choice = {}  # batch size -> key of self.graphs
+            block = mx.gluon.SymbolBlock(sym, mx.sym.var(self._input), params=self._params)
+        block.hybridize(static_alloc=True, static_shape=True)
+        return block
 
     @classmethod
     def from_block(cls, net, **kwargs):
@@ -113,19 +207,32 @@ class InferenceGraph:
     def _pick(self, x):
         if len(self.graphs) == 1 or x.shape[0] > self.tune_max_batch:
             return "blocked"
-        times = {}
+        tried, start = [], time.perf_counter()
         for name, block in self.graphs.items():
+            if tried and time.perf_counter() - start > self.tune_budget / 3:
+                break
             for _ in range(3):  # graph build, oneDNN primitive creation
                 block(x).wait_to_read()
-            t0 = time.perf_counter()
-            for _ in range(5):
-                block(x).wait_to_read()
-            times[name] = time.perf_counter() - t0
-        return min(times, key=times.get)
+            tried.append(name)
+        calls = {name: [] for name in tried}
+        for _ in range(3):  # interleaved rounds, so a slow spell of the machine hits all
+            for name in tried:
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    self.graphs[name](x).wait_to_read()
+                    calls[name].append(time.perf_counter() - t0)
+        times = {name: float(np.median(c)) for name, c in calls.items()}
+        best = min(times, key=times.get)
+        # a variant must clearly beat the unmodified graph: timing noise alone picks at random
+        return best if times[best] < (1 - self.TUNE_MARGIN) * times["blocked"] else "blocked"
 
     def __call__(self, x):
         if self.check is not None:
             self.check(x.shape)
+        if x.context.device_type != "cpu":
+            if self._device_graph is None:
+                self._device_graph = self._block(self._sym)
+            return self._device_graph(x)
         n = x.shape[0]
         if n not in self.choice:
             self.choice[n] = self._pick(x)
