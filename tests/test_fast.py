@@ -6,8 +6,8 @@ import pytest
 
 from conftest import built
 from inceptionzoo import list_models
-from inceptionzoo.fast import (InferenceGraph, concat_pool_edges, native_concat_symbol,
-                               plain_layout_symbol)
+from inceptionzoo.fast import (InferenceGraph, StaticGraph, concat_pool_edges,
+                               native_concat_symbol, plain_layout_symbol)
 
 
 def _ops(sym):
@@ -108,6 +108,26 @@ def test_inputs_on_another_device_run_the_unfused_graph():
     assert y.context == mx.cpu_pinned() and graph.choice == {}
     assert graph._device_graph is not None
     np.testing.assert_allclose(y.asnumpy(), net(x).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_graphs_see_in_place_parameter_updates():
+    net, x = built("inception_mnist", batch=2)
+    graph = InferenceGraph.from_block(net)
+    before = graph(x).asnumpy()
+    bias = net.collect_params()["inception_mnist_output_bias"]
+    bias.set_data(bias.data() + 1.0)
+    np.testing.assert_allclose(graph(x).asnumpy(), before + 1.0, rtol=1e-5, atol=1e-5)
+
+
+def test_static_graph_names_a_missing_input_or_parameter():
+    net, _ = built("inception_mnist")
+    sym = net(mx.sym.var("data"))
+    with pytest.raises(ValueError, match=r"no input 'image'; its inputs are \['data', "):
+        StaticGraph(sym, net.collect_params(), input_name="image")
+    params = net.collect_params("(?!.*stem_bias).*")
+    with pytest.raises(ValueError, match=r"no parameter for graph input\(s\) "
+                                         r"\['inception_mnist_stem_bias'\]"):
+        StaticGraph(sym, params)
 
 
 def test_input_shape_is_still_checked():

@@ -37,7 +37,7 @@ import mxnet as mx
 import numpy as np
 
 __all__ = ["concat_pool_edges", "plain_layout_symbol", "native_concat_symbol", "graph_variants",
-           "InferenceGraph", "quantize"]
+           "onednn_fusion_available", "StaticGraph", "InferenceGraph", "quantize"]
 
 
 def concat_pool_edges(sym):
@@ -139,6 +139,41 @@ def onednn_fusion_available():
     return mx.runtime.Features().is_enabled("MKLDNN")
 
 
+class StaticGraph:
+    """One graph as a static ``CachedOp`` (what ``hybridize(static_alloc=True,
+    static_shape=True)`` builds), called without Gluon's per-call parameter lookup.
+
+    The parameter arrays are looked up once per context, at the first call on it; in-place
+    changes to them (``load_parameters``, ``set_data``, training steps) are seen, but after
+    ``initialize(force_reinit=True)`` or ``reset_ctx`` build a new graph.
+    """
+
+    def __init__(self, sym, params, input_name="data"):
+        self.symbol = sym
+        names = sym.list_inputs()
+        if input_name not in names:
+            raise ValueError(f"the graph has no input {input_name!r}; its inputs are {names}")
+        by_name = {p.name: p for p in params.values()}
+        missing = [n for n in names if n != input_name and n not in by_name]
+        if missing:
+            raise ValueError(f"no parameter for graph input(s) {missing}")
+        self._pos = names.index(input_name)
+        self._params = [by_name[n] for n in names if n != input_name]
+        rest = [i for i in range(len(names)) if i != self._pos]
+        self._op = mx.nd.CachedOp(sym, flags=[("static_alloc", True), ("static_shape", True),
+                                              ("data_indices", [self._pos]),
+                                              ("param_indices", rest)])
+        self._args = {}  # context -> (arrays before the input, arrays after it)
+
+    def __call__(self, x, ctx=None):
+        ctx = x.context if ctx is None else ctx
+        args = self._args.get(ctx)
+        if args is None:
+            arrays = [p.data(ctx) for p in self._params]
+            args = self._args[ctx] = (arrays[:self._pos], arrays[self._pos:])
+        return self._op(*args[0], x, *args[1])
+
+
 class InferenceGraph:
     """Callable that runs a network through the recommended static graphs.
 
@@ -169,7 +204,7 @@ class InferenceGraph:
     symbols : dict
         Variant name -> the graph it runs on CPU (after fusion, if any).
     graphs : dict
-        Variant name -> hybridized ``SymbolBlock`` of that graph.
+        Variant name -> :class:`StaticGraph` of that graph.
     choice : dict
         Batch size -> the variant name picked for CPU inputs of that size.
     """
@@ -183,19 +218,12 @@ class InferenceGraph:
         self._sym, self._params, self._input = sym, params, input_name
         self.symbols = {key: s.optimize_for("MKLDNN") if self.fuse else s
                         for key, s in graph_variants(sym, max_single_edges).items()}
-        self.graphs = {key: self._block(s) for key, s in self.symbols.items()}
+        self.graphs = {key: StaticGraph(s, params, input_name) for key, s in self.symbols.items()}
         self._device_graph = None  # unfused static graph for inputs on other devices
         self.tune_max_batch = tune_max_batch
         self.tune_budget = tune_budget
         self.check = check
         self.choice = {}
-
-    def _block(self, sym):
-        with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
-            warnings.filterwarnings("ignore", message="Cannot decide type")
-            block = mx.gluon.SymbolBlock(sym, mx.sym.var(self._input), params=self._params)
-        block.hybridize(static_alloc=True, static_shape=True)
-        return block
 
     @classmethod
     def from_block(cls, net, **kwargs):
@@ -208,11 +236,11 @@ class InferenceGraph:
         if len(self.graphs) == 1 or x.shape[0] > self.tune_max_batch:
             return "blocked"
         tried, start = [], time.perf_counter()
-        for name, block in self.graphs.items():
+        for name, graph in self.graphs.items():
             if tried and time.perf_counter() - start > self.tune_budget / 3:
                 break
             for _ in range(3):  # graph build, oneDNN primitive creation
-                block(x).wait_to_read()
+                graph(x).wait_to_read()
             tried.append(name)
         calls = {name: [] for name in tried}
         for _ in range(3):  # interleaved rounds, so a slow spell of the machine hits all
@@ -227,16 +255,17 @@ class InferenceGraph:
         return best if times[best] < (1 - self.TUNE_MARGIN) * times["blocked"] else "blocked"
 
     def __call__(self, x):
+        shape, ctx = x.shape, x.context
         if self.check is not None:
-            self.check(x.shape)
-        if x.context.device_type != "cpu":
+            self.check(shape)
+        if ctx.device_type != "cpu":
             if self._device_graph is None:
-                self._device_graph = self._block(self._sym)
-            return self._device_graph(x)
-        n = x.shape[0]
-        if n not in self.choice:
-            self.choice[n] = self._pick(x)
-        return self.graphs[self.choice[n]](x)
+                self._device_graph = StaticGraph(self._sym, self._params, self._input)
+            return self._device_graph(x, ctx)
+        key = self.choice.get(shape[0])
+        if key is None:
+            key = self.choice[shape[0]] = self._pick(x)
+        return self.graphs[key](x, ctx)
 
 
 def quantize(net, calib_images, batch_size=100):
