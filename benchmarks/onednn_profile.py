@@ -38,6 +38,13 @@ else:
     call = lambda: f(x)
 for _ in range(5):
     call().wait_to_read()
+if not train and mode in ('static', 'recommended'):
+    import json
+    sym = f.symbols[f.choice[batch]] if mode == 'recommended' else net(mx.sym.var('data'))
+    ops = [n['op'] for n in json.loads(sym.tojson())['nodes'] if n['op'] != 'null']
+    graph = f' ({f.choice[batch]})' if mode == 'recommended' else ''
+    print(f'OPS {len(ops)} operators in the graph{graph}: ' + ', '.join(
+        f'{ops.count(o)} {o}' for o in sorted(set(ops), key=ops.index)), flush=True)
 mx.nd.waitall()
 print('MARK', flush=True)
 for _ in range(iters):
@@ -59,6 +66,7 @@ def main():
     out = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.batch), args.mode,
                           "1" if args.train else "0", str(args.iters)],
                          capture_output=True, text=True, env=env, check=True).stdout
+    ops = [line[4:] for line in out.splitlines() if line.startswith("OPS ")]
     lines = out[out.index("MARK"):].splitlines()
     per = collections.defaultdict(float)
     for line in lines:
@@ -73,6 +81,8 @@ def main():
     what = "training step" if args.train else f"{args.mode} inference call"
     print(f"{args.model}, batch {args.batch}, one {what}: {total:.3f} ms in oneDNN "
           f"({len(lines)} lines over {args.iters} calls)\n")
+    if ops:
+        print(ops[0] + "\n")
     print("| ms / call | primitive | implementation | propagation | layouts | problem |")
     print("|---:|---|---|---|---|---|")
     for key, ms in sorted(per.items(), key=lambda kv: -kv[1])[:args.top]:

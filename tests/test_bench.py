@@ -9,17 +9,20 @@ import pytest
 
 from inceptionzoo import get_model, list_models
 from inceptionzoo.bench import RECOMMENDED_MODE, probe_gpu, run, table
+from inceptionzoo.fast import InferenceGraph
 
 FAST = dict(run_seconds=0.05, repeats=2, latency_iters=5, log=lambda *a: None)
 
 
 def test_rows_have_measurements():
-    rows = run(["inception_mnist"], ["imperative", "static", "mkldnn", "int8", "train-hybrid"],
-               [1, 4],
-               **FAST)
+    rows = run(["inception_mnist"], ["imperative", "static", "mkldnn", "int8", "recommended",
+                                     "train-hybrid"], [1, 4], **FAST)
     assert [(r["mode"], r["batch"]) for r in rows] == [
         ("imperative", 1), ("imperative", 4), ("static", 1), ("static", 4), ("mkldnn", 1),
-        ("mkldnn", 4), ("int8", 1), ("int8", 4), ("train-hybrid", 1), ("train-hybrid", 4)]
+        ("mkldnn", 4), ("int8", 1), ("int8", 4), ("recommended", 1), ("recommended", 4),
+        ("train-hybrid", 1), ("train-hybrid", 4)]
+    variants = InferenceGraph.from_block(get_model("inception_mnist")).graphs
+    assert all((r["mode"] == "recommended") == (r.get("graph") in variants) for r in rows)
     for r in rows:
         assert "error" not in r, r
         assert r["images_per_sec_min"] <= r["images_per_sec"] <= r["images_per_sec_max"]

@@ -142,8 +142,11 @@ def _mx_worker(spec):
 
         def call():
             return call_net(x)
-    return _time(call, spec["batch"], spec["run_seconds"], spec["repeats"],
-                 spec["latency_iters"], sync)
+    res = _time(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+                spec["latency_iters"], sync)
+    if mode == "recommended" and ctx.device_type == "cpu":  # the graph variant it picked
+        res["graph"] = call_net.choice[spec["batch"]]
+    return res
 
 
 def _torch_worker(spec):
