@@ -29,6 +29,11 @@ def test_rewrite_inserts_reshape_only_between_concat_and_pool():
     assert nodes[nodes[r]["inputs"][0][0]]["name"] == edges[0]
     assert nodes[r + 1]["op"] == "Pooling" and nodes[r + 1]["inputs"][0][0] == r
     assert plain.list_arguments() == sym.list_arguments()
+    a, b = mx.sym.var("a"), mx.sym.var("b")  # only 2-D pools: the rewrites assume NCHW
+    for kernel, layout in (((2,), "NCW"), ((2, 2, 2), "NCDHW")):
+        pool = mx.sym.Pooling(mx.sym.concat(a, b, dim=1), kernel=kernel, layout=layout)
+        assert concat_pool_edges(pool) == []
+    assert len(concat_pool_edges(mx.sym.Pooling(mx.sym.concat(a, b), kernel=(2, 2)))) == 1
 
 
 def test_native_concat_runs_the_concat_on_3d_views():

@@ -41,11 +41,15 @@ __all__ = ["concat_pool_edges", "plain_layout_symbol", "native_concat_symbol", "
 
 
 def concat_pool_edges(sym):
-    """Names of the ``Concat`` nodes of ``sym`` that a ``Pooling`` node reads, in graph order."""
+    """Names of the ``Concat`` nodes of ``sym`` that a 2-D ``Pooling`` node (NCHW) reads, in
+    graph order."""
     nodes = json.loads(sym.tojson())["nodes"]
     found = []
     for n in nodes:
-        if n["op"] == "Pooling" and nodes[n["inputs"][0][0]]["op"] == "Concat":
+        attrs = n.get("attrs", {})
+        kernel = [d for d in attrs.get("kernel", "()").strip("()[] ").split(",") if d.strip()]
+        two_d = len(kernel) == 2 and attrs.get("layout", "NCHW") in ("NCHW", "None")
+        if n["op"] == "Pooling" and two_d and nodes[n["inputs"][0][0]]["op"] == "Concat":
             name = nodes[n["inputs"][0][0]]["name"]
             if name not in found:
                 found.append(name)
