@@ -32,6 +32,15 @@ def test_rows_have_measurements():
     assert "train-hybrid" in table(rows) and RECOMMENDED_MODE == "recommended"
 
 
+def test_trials_run_fresh_workers_and_report_medians():
+    rows = run(["inception_mnist"], ["static"], [1], trials=3, **FAST)
+    r = rows[0]
+    assert r["trials"] == 3 and len(r["p50_ms_trials"]) == 3
+    assert r["p50_ms"] == sorted(r["p50_ms_trials"])[1]
+    lo, hi = min(r["p50_ms_trials"]), max(r["p50_ms_trials"])
+    assert f"| {r['p50_ms']:.3f} ({lo:.3f}..{hi:.3f}) |" in table(rows)
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "static", "mkldnn"])
 def test_modes_compute_the_same_function(mode):
     from inceptionzoo.bench import prepare_inference

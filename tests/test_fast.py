@@ -7,7 +7,7 @@ import pytest
 from conftest import built
 from inceptionzoo import list_models
 from inceptionzoo.fast import (InferenceGraph, StaticGraph, concat_pool_edges,
-                               native_concat_symbol, plain_layout_symbol)
+                               native_concat_symbol, plain_layout_symbol, pool_first_symbol)
 
 
 def _ops(sym):
@@ -56,13 +56,34 @@ def test_native_concat_runs_the_concat_on_3d_views():
     assert native_concat_symbol(mx.sym.concat(a, b, dim=2, name="c"), ["c"])[1] == 0
 
 
+def test_pool_first_pools_each_branch_then_concatenates():
+    net, x = built("inception_mnist", batch=3)
+    sym = net(mx.sym.var("data"))
+    first, n = pool_first_symbol(sym)
+    assert n == 2 and first.list_arguments() == sym.list_arguments()
+    nodes = json.loads(first.tojson())["nodes"]
+    cat = [node for node in nodes if node["name"] == "inception_mnist_pool1_fwd_concat"][0]
+    parts = [nodes[i] for i, _, _ in cat["inputs"]]
+    assert [p["name"] for p in parts] == [f"inception_mnist_pool1_fwd_part{k}" for k in range(4)]
+    assert all(p["op"] == "Pooling" and p["attrs"]["stride"] == "(2, 2)" for p in parts)
+    assert not any(node["name"] == "inception_mnist_block1_concat0" for node in nodes)
+    ops = _ops(first)
+    assert ops.count("Pooling") == _ops(sym).count("Pooling") + 6  # 2 pools -> 2 x 4 parts
+    out = StaticGraph(first, net.collect_params())(x)
+    np.testing.assert_array_equal(out.asnumpy(), net(x).asnumpy())
+    a, b = mx.sym.var("a"), mx.sym.var("b")  # concats along other axes stay
+    pool = mx.sym.Pooling(mx.sym.concat(a, b, dim=2, name="c"), kernel=(2, 2))
+    assert pool_first_symbol(pool)[1] == 0
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_graph_variant_computes_the_same_function(name):
     net, x = built(name, batch=2)
     ref = net(x).asnumpy()
     graph = InferenceGraph.from_block(net)
-    assert "blocked" in graph.graphs and ("plain" in graph.graphs) == bool(
-        concat_pool_edges(net(mx.sym.var("data"))))
+    edges = bool(concat_pool_edges(net(mx.sym.var("data"))))
+    assert "unmodified" in graph.graphs and ("pool-first" in graph.graphs) == edges
+    assert graph.default == ("pool-first" if edges else "unmodified")
     for key, block in graph.graphs.items():
         np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
     np.testing.assert_allclose(graph(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
@@ -74,17 +95,18 @@ def test_choice_per_batch_size_and_large_batches_skip_tuning():
     graph = InferenceGraph.from_block(net, tune_max_batch=4)
     for n in (1, 3, 64):
         graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
-    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "blocked"
-    edges = ["inception_mnist_block1_concat0", "inception_mnist_block2_concat0"]
-    assert list(graph.graphs) == ["blocked", "native", "plain"] + [
-        f"{kind}:{e}" for e in edges for kind in ("native", "plain")]
+    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "pool-first"
+    edges = ["inception_mnist_pool1_fwd_concat", "inception_mnist_pool2_fwd_concat"]
+    assert list(graph.graphs) == [
+        "pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
+        f"pool-first+{kind}:{e}" for e in edges for kind in ("native", "plain")]
 
 
 def test_tuning_stops_when_its_budget_is_spent():
     net, x = built("inception_mnist")
     graph = InferenceGraph.from_block(net, tune_budget=0.0)
     graph(x)
-    assert graph.choice == {x.shape[0]: "blocked"}
+    assert graph.choice == {x.shape[0]: "pool-first"}
 
 
 @pytest.mark.parametrize("fuse", [False, True])

@@ -9,6 +9,10 @@ worker: build and initialise the model, prepare the mode, warm up outside the ti
 - throughput: ``--repeats`` timed runs of enough calls to last ``--run-seconds``, each ended by
   ``mx.nd.waitall()`` -> images/s, median and spread (min..max).
 
+With ``--trials N`` each configuration runs in N fresh workers, and a row reports the medians
+over them (p50 with the range of the workers' p50s): on small shared machines latency moves more
+between processes than within one.
+
 Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
 (``hybridize(static_alloc=True, static_shape=True)``); ``mkldnn`` (CPU: ``optimize_for(x,
 backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``int8`` (CPU:
@@ -251,9 +255,29 @@ def _run_worker(spec, timeout):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def _combine(trials):
+    """One row from several workers' results for the same configuration: medians of their
+    medians and p50/p90, the overall min..max, the largest peak memory, and each trial's p50."""
+    errors = [t["error"] for t in trials if "error" in t]
+    if errors:
+        return {"error": errors[0]}
+    med = statistics.median
+    out = dict(trials[0], images_per_sec=med([t["images_per_sec"] for t in trials]),
+               images_per_sec_min=min(t["images_per_sec_min"] for t in trials),
+               images_per_sec_max=max(t["images_per_sec_max"] for t in trials),
+               p50_ms=med([t["p50_ms"] for t in trials]),
+               p90_ms=med([t["p90_ms"] for t in trials]),
+               peak_rss_mb=max(t["peak_rss_mb"] for t in trials),
+               trials=len(trials), p50_ms_trials=[t["p50_ms"] for t in trials])
+    if "graph" in trials[0]:
+        out["graph"] = [t["graph"] for t in trials]
+    return out
+
+
 def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
-        latency_iters=50, timeout=900, log=print):
-    """Run every configuration; return the result rows."""
+        latency_iters=50, timeout=900, log=print, trials=1):
+    """Run every configuration (``trials`` times, each in a fresh worker); return the result
+    rows."""
     gpu = None
     if ctx.startswith("gpu"):
         gpu = probe_gpu(int(ctx[3:] or 0))
@@ -272,7 +296,11 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
                 else:
                     spec = dict(row, run_seconds=run_seconds, repeats=repeats,
                                 latency_iters=latency_iters)
-                    row.update(_run_worker(spec, timeout))
+                    if trials == 1:
+                        row.update(_run_worker(spec, timeout))
+                    else:
+                        row.update(_combine([_run_worker(spec, timeout)
+                                             for _ in range(trials)]))
                 rows.append(row)
                 log(_line(row))
     for row in rows:  # speed-up against imperative (training: against train-imperative)
@@ -301,9 +329,12 @@ def table(rows):
                        f"{r['error']} | | | | |")
             continue
         sp = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
+        p50 = f"{r['p50_ms']:.3f}"
+        if len(r.get("p50_ms_trials", [])) > 1:
+            p50 += f" ({min(r['p50_ms_trials']):.3f}..{max(r['p50_ms_trials']):.3f})"
         out.append(f"| {r['model']} | {r['ctx']} | {r['mode']} | {r['batch']} | "
                    f"{r['images_per_sec']:,.0f} ({r['images_per_sec_min']:,.0f}.."
-                   f"{r['images_per_sec_max']:,.0f}) | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | "
+                   f"{r['images_per_sec_max']:,.0f}) | {p50} | {r['p90_ms']:.3f} | "
                    f"{sp} | {r['peak_rss_mb']:.0f} |")
     return "\n".join(out)
 
@@ -370,6 +401,9 @@ def build_parser(prog="throughput.py"):
     p.add_argument("--run-seconds", type=float, default=0.5, help="length of one timed run")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--latency-iters", type=int, default=50)
+    p.add_argument("--trials", type=int, default=1,
+                   help="run each configuration in this many fresh workers; the table shows "
+                   "medians over them and, for p50, the range of the trials' p50s")
     p.add_argument("--json", help="write results, machine, versions and env here")
     p.add_argument("--plot", help="write a PNG of images/s against batch size here")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown only")
@@ -416,7 +450,7 @@ def main(argv=None, prog="throughput.py"):
         modes += PEER_MODES[peer]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     rows = run(models, modes, batches, ctx=args.ctx, run_seconds=args.run_seconds,
-               repeats=args.repeats, latency_iters=args.latency_iters,
+               repeats=args.repeats, latency_iters=args.latency_iters, trials=args.trials,
                log=(lambda *a: None) if args.markdown else
                (lambda s: print(s, file=sys.stderr, flush=True)))
     print(table(rows))

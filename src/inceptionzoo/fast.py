@@ -1,4 +1,4 @@
-"""The recommended inference path: static graphs, specialised by batch size.
+"""The recommended inference path: static graphs, rewritten and specialised by batch size.
 
 Why: on MXNet 1.9.1's oneDNN build, a channel concatenation of 8-channel-blocked branches at
 batch size 1 or 2 produces the layout ``Bacd8b`` (the channel block outermost, which for N=1 is
@@ -6,28 +6,29 @@ the same bytes as ``aBcd8b``). oneDNN's max-pooling has no JIT kernel for that l
 back to its scalar reference kernel: 1.4 to 1.8 ms per pooling call on a 32x28x28 map instead
 of 10 to 20 us (``python benchmarks/onednn_profile.py``). ``DNNL_VERBOSE=1`` shows it as
 ``pooling_v2,ref:any`` with ``src ... Bacd8b``. The concatenation itself runs oneDNN's generic
-``simple:any`` kernel there (about 60 us for 25,000 floats). Larger batches get ``aBcd8b`` and
-JIT kernels, which is why hybridize barely helped at batch 1 while disabling oneDNN
-(``MXNET_MKLDNN_ENABLED=0``) sped batch 1 up and slowed batch 32 down.
+``simple:any`` kernel (about 60 us at batch 1; at batch 32, 0.6 ms of the 3.3 ms per call).
+Larger batches get ``aBcd8b`` and JIT pooling kernels, which is why hybridize barely helped at
+batch 1 while disabling oneDNN (``MXNET_MKLDNN_ENABLED=0``) sped batch 1 up and slowed batch 32
+down.
 
-The fix: graph variants that compute the same values with other layouts at the concat-to-pool
-edges (:func:`concat_pool_edges`):
+The graph rewrites, all of which keep the values (:func:`graph_variants`):
 
-* ``plain``: a no-op ``Reshape(0, -1, 0, 0)`` between the ``Concat`` and the ``Pooling`` that
-  reads it (:func:`plain_layout_symbol`), which makes MXNet hand the pool a plain ``NCHW`` array;
-* ``native``: the ``Concat`` done by MXNet's own kernel on ``(N, C, H*W)`` views
-  (:func:`native_concat_symbol`), which skips oneDNN's concat as well and also hands the pool a
-  plain array.
+* ``pool-first`` (:func:`pool_first_symbol`): a pool that reads a concat pools each branch
+  instead, and the pooled maps are concatenated; pooling works channel by channel, and the
+  concat then copies a quarter of the bytes after a 3x3/2 pool. It is the default graph.
+* ``+native`` (:func:`native_concat_symbol`): the concats that pools still read run in MXNet's own
+  kernel on ``(N, C, H*W)`` views, which skips oneDNN's concat and hands the pool a plain
+  ``NCHW`` array;
+* ``+plain`` (:func:`plain_layout_symbol`): a no-op ``Reshape(0, -1, 0, 0)`` between such a
+  ``Concat`` and its ``Pooling``, which makes MXNet hand the pool a plain array.
 
-Each is built for all such edges and, for up to ``max_single_edges`` edges, for one edge at a
-time. At large batch sizes the extra reorders cost more than they save, and where a concat
-already has a good layout a variant only adds work; so :class:`InferenceGraph` times the
-unmodified graph (``blocked``) and the variants once for each new batch size up to
-``tune_max_batch`` and keeps the fastest; larger batches use the unmodified graph. On MXNet's
-oneDNN (CPU) build every graph is also passed through ``Symbol.optimize_for('MKLDNN')``, which
-fuses each convolution with its ReLU (fewer operators per call, same values). All graphs are
-hybridized with ``static_alloc=True, static_shape=True`` and share one set of parameters.
-Inputs on other devices (GPU) run the unmodified, unfused static graph.
+The last two come for all such edges and, for up to ``max_single_edges`` edges, for one edge at
+a time. At larger batch sizes their reorders cost more than they save, so :class:`InferenceGraph`
+times the candidates (and the ``unmodified`` graph) once for each new batch size up to
+``tune_max_batch`` and keeps the fastest; larger batches use the default. On MXNet's oneDNN (CPU)
+build every graph is also passed through ``Symbol.optimize_for('MKLDNN')``, which fuses each
+convolution with its ReLU. All graphs run as static ``CachedOp`` s (:class:`StaticGraph`) and
+share one set of parameters. Inputs on other devices (GPU) run the unmodified, unfused graph.
 """
 import json
 import time
@@ -36,8 +37,9 @@ import warnings
 import mxnet as mx
 import numpy as np
 
-__all__ = ["concat_pool_edges", "plain_layout_symbol", "native_concat_symbol", "graph_variants",
-           "onednn_fusion_available", "StaticGraph", "InferenceGraph", "quantize"]
+__all__ = ["concat_pool_edges", "pool_first_symbol", "plain_layout_symbol", "native_concat_symbol",
+           "graph_variants", "onednn_fusion_available", "StaticGraph", "InferenceGraph",
+           "quantize"]
 
 
 def concat_pool_edges(sym):
@@ -57,11 +59,12 @@ def concat_pool_edges(sym):
 
 
 def _rebuild(sym, edit):
-    """Copy of ``sym`` in which ``edit(old_nodes, i, node, add)`` rebuilds node ``i``.
+    """Copy of ``sym`` in which ``edit(old_nodes, i, node, add, renumber)`` rebuilds node ``i``.
 
     ``node`` is node ``i`` with its inputs already renumbered; ``add(node)`` appends a node to
-    the new graph and returns its index; ``edit`` returns the index of the new node that stands
-    for node ``i`` (one output) for the nodes that read it."""
+    the new graph and returns its index; ``renumber(entries)`` maps input entries of earlier
+    old nodes to the new graph; ``edit`` returns the index of the new node that stands for node
+    ``i`` (one output) for the nodes that read it."""
     graph = json.loads(sym.tojson())
     old, nodes, remap = graph["nodes"], [], {}
 
@@ -69,9 +72,11 @@ def _rebuild(sym, edit):
         nodes.append(node)
         return len(nodes) - 1
 
+    def renumber(entries):
+        return [[remap[a], b, c] for a, b, c in entries]
+
     for i, node in enumerate(old):
-        node = dict(node, inputs=[[remap[a], b, c] for a, b, c in node["inputs"]])
-        remap[i] = edit(old, i, node, add)
+        remap[i] = edit(old, i, dict(node, inputs=renumber(node["inputs"])), add, renumber)
     out = {"nodes": nodes, "arg_nodes": [k for k, n in enumerate(nodes) if n["op"] == "null"],
            "heads": [[remap[a], b, c] for a, b, c in graph["heads"]],
            "attrs": graph.get("attrs", {})}
@@ -85,7 +90,7 @@ def plain_layout_symbol(sym, concats=None):
     names = set(concat_pool_edges(sym) if concats is None else concats)
     reshaped = {}  # old concat index -> new reshape index
 
-    def edit(old, i, node, add):
+    def edit(old, i, node, add, renumber):
         if node["op"] == "Pooling" and old[i]["inputs"][0][0] in reshaped:
             node["inputs"][0] = [reshaped[old[i]["inputs"][0][0]], 0, 0]
         new = add(node)
@@ -106,7 +111,7 @@ def native_concat_symbol(sym, concats=None):
     names = set(concat_pool_edges(sym) if concats is None else concats)
     done = []
 
-    def edit(old, i, node, add):
+    def edit(old, i, node, add, renumber):
         if node["op"] != "Concat" or node["name"] not in names or \
                 node.get("attrs", {}).get("dim", "1") != "1":
             return add(node)
@@ -123,18 +128,47 @@ def native_concat_symbol(sym, concats=None):
     return _rebuild(sym, edit), len(done)
 
 
+def pool_first_symbol(sym, concats=None):
+    """Copy of ``sym`` in which each ``Pooling`` that reads a channel ``Concat`` named in
+    ``concats`` (default: all of :func:`concat_pool_edges`) pools every input of the concat
+    instead, and a new ``Concat`` joins the pooled maps. Pooling works channel by channel, so
+    the values are the same; the concat then copies maps that are smaller by the pool's stride
+    squared (4x for the 3x3/2 pools after Inception blocks). The original concat stays for any
+    other reader. Returns ``(symbol, number_of_pools_moved)``."""
+    names = set(concat_pool_edges(sym) if concats is None else concats)
+    moved = []
+
+    def edit(old, i, node, add, renumber):
+        src = old[i]["inputs"][0][0] if node["inputs"] else None
+        if node["op"] != "Pooling" or old[src]["op"] != "Concat" or \
+                old[src]["name"] not in names or old[src].get("attrs", {}).get("dim", "1") != "1":
+            return add(node)
+        cat = old[src]
+        parts = [[add(dict(node, name=f"{node['name']}_part{k}", inputs=[entry])), 0, 0]
+                 for k, entry in enumerate(renumber(cat["inputs"]))]
+        moved.append(node["name"])
+        return add(dict(cat, name=node["name"] + "_concat", inputs=parts))
+
+    return _rebuild(sym, edit), len(moved)
+
+
 def graph_variants(sym, max_single_edges=4):
     """The candidate graphs of :class:`InferenceGraph`, in the order they are tried:
-    ``{"blocked": sym, "native": ..., "plain": ..., "native:<concat>": ..., ...}``."""
-    edges = concat_pool_edges(sym)
-    variants = {"blocked": sym}
+    ``{"pool-first": ..., "unmodified": sym, "pool-first+native": ..., "pool-first+plain": ...,
+    "pool-first+native:<concat>": ..., ...}`` (only ``unmodified`` when no pool reads a concat).
+    The first is the default."""
+    if not concat_pool_edges(sym):
+        return {"unmodified": sym}
+    first = pool_first_symbol(sym)[0]
+    variants = {"pool-first": first, "unmodified": sym}
+    edges = concat_pool_edges(first)  # the concats of pooled maps that other pools read
     if edges:
-        variants["native"] = native_concat_symbol(sym)[0]
-        variants["plain"] = plain_layout_symbol(sym)[0]
+        variants["pool-first+native"] = native_concat_symbol(first)[0]
+        variants["pool-first+plain"] = plain_layout_symbol(first)[0]
     if 1 < len(edges) <= max_single_edges:
         for name in edges:
-            variants[f"native:{name}"] = native_concat_symbol(sym, [name])[0]
-            variants[f"plain:{name}"] = plain_layout_symbol(sym, [name])[0]
+            variants[f"pool-first+native:{name}"] = native_concat_symbol(first, [name])[0]
+            variants[f"pool-first+plain:{name}"] = plain_layout_symbol(first, [name])[0]
     return variants
 
 
@@ -190,7 +224,8 @@ class InferenceGraph:
     input_name : str
         Name of the graph input.
     tune_max_batch : int
-        Largest batch size for which the variants are tried; larger batches run ``blocked``.
+        Largest batch size for which the variants are tried; larger batches run the default
+        variant (the first of :func:`graph_variants`: ``pool-first``, or ``unmodified``).
     check : callable, optional
         Called with each input shape before running (e.g. ``net.check_input_shape``).
     max_single_edges : int
@@ -201,7 +236,7 @@ class InferenceGraph:
     tune_budget : float
         Rough seconds of tuning per new batch size: variants are warmed up in order until a
         third of it is spent, then timed in three interleaved rounds of three calls (median).
-        A large network's slow calls leave room for fewer variants, or only ``blocked``.
+        A large network's slow calls leave room for fewer variants, or only the default.
 
     Attributes
     ----------
@@ -209,11 +244,13 @@ class InferenceGraph:
         Variant name -> the graph it runs on CPU (after fusion, if any).
     graphs : dict
         Variant name -> :class:`StaticGraph` of that graph.
+    default : str
+        The variant for batches above ``tune_max_batch``.
     choice : dict
         Batch size -> the variant name picked for CPU inputs of that size.
     """
 
-    #: fraction by which a variant must beat ``blocked`` (median of 9 calls) to be picked
+    #: fraction by which a variant must beat the default (median of 9 calls) to be picked
     TUNE_MARGIN = 0.05
 
     def __init__(self, sym, params, input_name="data", tune_max_batch=16, check=None,
@@ -223,6 +260,7 @@ class InferenceGraph:
         self.symbols = {key: s.optimize_for("MKLDNN") if self.fuse else s
                         for key, s in graph_variants(sym, max_single_edges).items()}
         self.graphs = {key: StaticGraph(s, params, input_name) for key, s in self.symbols.items()}
+        self.default = next(iter(self.graphs))
         self._device_graph = None  # unfused static graph for inputs on other devices
         self.tune_max_batch = tune_max_batch
         self.tune_budget = tune_budget
@@ -238,7 +276,7 @@ class InferenceGraph:
 
     def _pick(self, x):
         if len(self.graphs) == 1 or x.shape[0] > self.tune_max_batch:
-            return "blocked"
+            return self.default
         tried, start = [], time.perf_counter()
         for name, graph in self.graphs.items():
             if tried and time.perf_counter() - start > self.tune_budget / 3:
@@ -255,8 +293,9 @@ class InferenceGraph:
                     calls[name].append(time.perf_counter() - t0)
         times = {name: float(np.median(c)) for name, c in calls.items()}
         best = min(times, key=times.get)
-        # a variant must clearly beat the unmodified graph: timing noise alone picks at random
-        return best if times[best] < (1 - self.TUNE_MARGIN) * times["blocked"] else "blocked"
+        # a variant must clearly beat the default: timing noise alone picks at random
+        return best if times[best] < (1 - self.TUNE_MARGIN) * times[self.default] \
+            else self.default
 
     def __call__(self, x):
         shape, ctx = x.shape, x.context
