@@ -74,6 +74,11 @@ def test_pool_first_pools_each_branch_then_concatenates():
     a, b = mx.sym.var("a"), mx.sym.var("b")  # concats along other axes stay
     pool = mx.sym.Pooling(mx.sym.concat(a, b, dim=2, name="c"), kernel=(2, 2))
     assert pool_first_symbol(pool)[1] == 0
+    cat = mx.sym.concat(a, b, dim=1)  # a concat other nodes read too stays, with its pools
+    two = mx.sym.Pooling(cat, kernel=(2, 2)) + mx.sym.Pooling(cat, kernel=(2, 2), pool_type="avg")
+    assert pool_first_symbol(two)[1] == 0
+    assert pool_first_symbol(mx.sym.Group([mx.sym.Pooling(cat, kernel=(2, 2)), cat]))[1] == 0
+    assert pool_first_symbol(mx.sym.Pooling(cat, kernel=(2, 2)))[1] == 1
 
 
 @pytest.mark.parametrize("name", list_models())

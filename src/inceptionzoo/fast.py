@@ -133,14 +133,19 @@ def pool_first_symbol(sym, concats=None):
     ``concats`` (default: all of :func:`concat_pool_edges`) pools every input of the concat
     instead, and a new ``Concat`` joins the pooled maps. Pooling works channel by channel, so
     the values are the same; the concat then copies maps that are smaller by the pool's stride
-    squared (4x for the 3x3/2 pools after Inception blocks). The original concat stays for any
-    other reader. Returns ``(symbol, number_of_pools_moved)``."""
+    squared (4x for the 3x3/2 pools after Inception blocks). Only concats that the pool alone
+    reads are moved: with other readers the full concat would stay and the pooled one would be
+    extra work. Returns ``(symbol, number_of_pools_moved)``."""
     names = set(concat_pool_edges(sym) if concats is None else concats)
+    graph = json.loads(sym.tojson())
+    readers = {}  # node index -> number of entries that read it
+    for entry in [e for n in graph["nodes"] for e in n["inputs"]] + graph["heads"]:
+        readers[entry[0]] = readers.get(entry[0], 0) + 1
     moved = []
 
     def edit(old, i, node, add, renumber):
         src = old[i]["inputs"][0][0] if node["inputs"] else None
-        if node["op"] != "Pooling" or old[src]["op"] != "Concat" or \
+        if node["op"] != "Pooling" or old[src]["op"] != "Concat" or readers[src] != 1 or \
                 old[src]["name"] not in names or old[src].get("attrs", {}).get("dim", "1") != "1":
             return add(node)
         cat = old[src]
