@@ -39,6 +39,8 @@ def test_trials_run_fresh_workers_and_report_medians():
     assert r["p50_ms"] == sorted(r["p50_ms_trials"])[1]
     lo, hi = min(r["p50_ms_trials"]), max(r["p50_ms_trials"])
     assert f"| {r['p50_ms']:.3f} ({lo:.3f}..{hi:.3f}) |" in table(rows)
+    with pytest.raises(ValueError, match="trials must be at least 1 .*; got 0"):
+        run(["inception_mnist"], ["static"], [1], trials=0, **FAST)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "static", "mkldnn"])

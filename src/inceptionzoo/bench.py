@@ -278,6 +278,9 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
         latency_iters=50, timeout=900, log=print, trials=1):
     """Run every configuration (``trials`` times, each in a fresh worker); return the result
     rows."""
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1 (fresh workers per configuration); got "
+                         f"{trials}")
     gpu = None
     if ctx.startswith("gpu"):
         gpu = probe_gpu(int(ctx[3:] or 0))
