@@ -42,16 +42,21 @@ __all__ = ["concat_pool_edges", "pool_first_symbol", "plain_layout_symbol", "nat
            "quantize"]
 
 
+def _channel_concat(node):
+    """Whether a graph node (JSON) concatenates along the channel axis 1."""
+    return node["op"] == "Concat" and node.get("attrs", {}).get("dim", "1") == "1"
+
+
 def concat_pool_edges(sym):
-    """Names of the ``Concat`` nodes of ``sym`` that a 2-D ``Pooling`` node (NCHW) reads, in
-    graph order."""
+    """Names of the channel ``Concat`` nodes of ``sym`` that a 2-D ``Pooling`` node (NCHW)
+    reads, in graph order."""
     nodes = json.loads(sym.tojson())["nodes"]
     found = []
     for n in nodes:
         attrs = n.get("attrs", {})
         kernel = [d for d in attrs.get("kernel", "()").strip("()[] ").split(",") if d.strip()]
         two_d = len(kernel) == 2 and attrs.get("layout", "NCHW") in ("NCHW", "None")
-        if n["op"] == "Pooling" and two_d and nodes[n["inputs"][0][0]]["op"] == "Concat":
+        if n["op"] == "Pooling" and two_d and _channel_concat(nodes[n["inputs"][0][0]]):
             name = nodes[n["inputs"][0][0]]["name"]
             if name not in found:
                 found.append(name)
@@ -112,8 +117,7 @@ def native_concat_symbol(sym, concats=None):
     done = []
 
     def edit(old, i, node, add, renumber):
-        if node["op"] != "Concat" or node["name"] not in names or \
-                node.get("attrs", {}).get("dim", "1") != "1":
+        if not _channel_concat(node) or node["name"] not in names:
             return add(node)
         flat = [[add({"op": "Reshape", "name": f"{node['name']}_flat{k}",
                       "attrs": {"shape": "(0, 0, -3)"}, "inputs": [entry]}), 0, 0]
@@ -145,8 +149,8 @@ def pool_first_symbol(sym, concats=None):
 
     def edit(old, i, node, add, renumber):
         src = old[i]["inputs"][0][0] if node["inputs"] else None
-        if node["op"] != "Pooling" or old[src]["op"] != "Concat" or readers[src] != 1 or \
-                old[src]["name"] not in names or old[src].get("attrs", {}).get("dim", "1") != "1":
+        if node["op"] != "Pooling" or not _channel_concat(old[src]) or readers[src] != 1 or \
+                old[src]["name"] not in names:
             return add(node)
         cat = old[src]
         parts = [[add(dict(node, name=f"{node['name']}_part{k}", inputs=[entry])), 0, 0]
