@@ -266,15 +266,20 @@ class InferenceGraph:
                  max_single_edges=4, fuse=None, tune_budget=2.0):
         self.fuse = onednn_fusion_available() if fuse is None else bool(fuse)
         self._sym, self._params, self._input = sym, params, input_name
-        self.symbols = {key: s.optimize_for("MKLDNN") if self.fuse else s
-                        for key, s in graph_variants(sym, max_single_edges).items()}
-        self.graphs = {key: StaticGraph(s, params, input_name) for key, s in self.symbols.items()}
+        self.graphs = {key: StaticGraph(s.optimize_for("MKLDNN") if self.fuse else s, params,
+                                        input_name)
+                       for key, s in graph_variants(sym, max_single_edges).items()}
         self.default = next(iter(self.graphs))
         self._device_graph = None  # unfused static graph for inputs on other devices
         self.tune_max_batch = tune_max_batch
         self.tune_budget = tune_budget
         self.check = check
         self.choice = {}
+
+    @property
+    def symbols(self):
+        """Variant name -> the graph it runs on CPU (after fusion, if any)."""
+        return {key: graph.symbol for key, graph in self.graphs.items()}
 
     @classmethod
     def from_block(cls, net, **kwargs):
