@@ -10,10 +10,10 @@ export MXNET_STORAGE_FALLBACK_LOG_VERBOSE ?= 0
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg setup.py constraints.txt
+$(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e '.[cpu,onnx,test]'
+		-c constraints.txt -e '.[cpu,onnx,gluoncv,test]'
 	touch $(STAMP)
 
 demo: setup

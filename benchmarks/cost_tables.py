@@ -37,7 +37,7 @@ def mnist_blocks():
         for bname, hw in sizes.items():
             block = getattr(net, bname)
             if isinstance(block, NaiveInception):
-                form = naive_block_cost(block.in_channels, block.branch_channels[0], hw, hw)
+                form = naive_block_cost(block.in_channels, block.branch_widths[0], hw, hw)
             else:
                 assert isinstance(block, Inception)
                 widths = (block.b1._channels, block.b3red._channels, block.b3._channels,

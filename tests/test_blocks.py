@@ -38,7 +38,7 @@ def test_reduced_block_shape(widths):
 
 
 def test_seed_layout_matches_the_blog():
-    b = Inception.seed(5, 10)  # the blog's test: inception(10) on a (1, 5, 10, 10) input
+    b = Inception.uniform(5, 10)  # the blog's test: inception(10) on a (1, 5, 10, 10) input
     assert _run(b, (1, 5, 10, 10)).shape == (1, 40, 10, 10)
     shapes = {k.split("_", 1)[1]: v.shape for k, v in b.collect_params().items()}
     assert shapes["b3red_weight"] == (5, 5, 1, 1)      # reduction to out // 2
@@ -58,7 +58,7 @@ def test_paper_layout_has_relu_after_reductions():
 
 def test_reduction_without_relu_is_linear_path():
     # With no ReLU after the reduction, 3x3-branch output equals relu(conv3(conv3red(x))).
-    b = Inception.seed(2, 4)
+    b = Inception.uniform(2, 4)
     x = mx.nd.random.normal(shape=(1, 2, 5, 5))
     b.initialize(mx.init.Normal(1.0))
     red = mx.nd.Convolution(x, b.b3red.weight.data(), b.b3red.bias.data(), kernel=(1, 1),
@@ -86,7 +86,7 @@ def test_shapes_known_without_forward():
         num_params(unit)
 
 
-@pytest.mark.parametrize("block", [NaiveInception(3, 4), Inception.seed(3, 4)])
+@pytest.mark.parametrize("block", [NaiveInception(3, 4), Inception.uniform(3, 4)])
 def test_block_hybridizes_to_same_output(block):
     x = mx.nd.random.uniform(shape=(2, 3, 7, 7))
     block.initialize(mx.init.Xavier())

@@ -38,6 +38,18 @@ class ModelInfo:
         Where the architecture comes from.
     pretrained : dict or None
         Shipped weights: file name, SHA-1, accuracy, recipe and the command that made them.
+    mean, std : tuple of float
+        Per-channel normalisation the network expects, on pixels scaled to [0, 1]:
+        ``x = (image / 255 - mean) / std`` (one value per input channel; timm's
+        ``pretrained_cfg`` convention). MNIST networks: mean 0, std 1.
+    layout : str
+        Layout of the network's input: ``'NCHW'``.
+    crop_pct : float
+        Evaluation crop: an image is resized so that its shorter side is
+        ``input_size / crop_pct``, then centre-cropped to ``input_shape[1:]`` (1.0: resized
+        straight to the input size).
+    interpolation : str
+        Resampling filter of that resize: ``'bilinear'`` or ``'bicubic'``.
     """
 
     name: str
@@ -49,11 +61,34 @@ class ModelInfo:
     macs: Optional[int] = None
     paper: str = ""
     pretrained: Optional[dict] = None
+    mean: Tuple[float, ...] = (0.0,)
+    std: Tuple[float, ...] = (1.0,)
+    layout: str = "NCHW"
+    crop_pct: float = 1.0
+    interpolation: str = "bilinear"
+
+    def __post_init__(self):
+        c = self.input_shape[0]
+        for field in ("mean", "std"):
+            value = tuple(float(v) for v in getattr(self, field))
+            if len(value) == 1 and c > 1:
+                value = value * c
+            if len(value) != c:
+                raise ValueError(f"{self.name}: {field} needs one value per input channel "
+                                 f"({c}); got {value}")
+            object.__setattr__(self, field, value)
+        if not all(s > 0 and s != float("inf") for s in self.std):
+            raise ValueError(f"{self.name}: std must be finite and > 0; got {self.std}")
+        if not all(abs(m) != float("inf") and m == m for m in self.mean):
+            raise ValueError(f"{self.name}: mean must be finite; got {self.mean}")
+        if not 0 < self.crop_pct <= 1:
+            raise ValueError(f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
 
     def to_dict(self) -> dict:
         """A plain-dict (JSON-friendly) copy."""
         d = dataclasses.asdict(self)
-        d["input_shape"] = list(self.input_shape)
+        for key in ("input_shape", "mean", "std"):
+            d[key] = list(d[key])
         return d
 
 
@@ -129,20 +164,39 @@ def get_model(name: str, **kwargs):
     Returns
     -------
     mxnet.gluon.HybridBlock
-        The network, with its :class:`ModelInfo` attached as ``net.info`` (``classes`` and
-        ``num_params`` describe the built network when ``classes`` differs from the default).
+        The network, with its :class:`ModelInfo` attached as ``net.info``. When options change
+        the network (``classes``, ``in_channels``, ``batch_norm``, ``aux_logits`` ...),
+        ``input_shape``, ``classes``, ``num_params`` and ``macs`` are those of the network
+        actually built, and ``pretrained`` is kept only if the shipped weights were loaded.
     """
     entry = _entry(name)
     net = entry.factory(**kwargs)
-    info = copy.deepcopy(entry.info)
-    classes = kwargs.get("classes", info.classes)
-    if classes != info.classes:
-        from .cost import num_params
-
-        info = dataclasses.replace(info, classes=classes, num_params=num_params(net),
-                                   macs=None, pretrained=None)
-    net.info = info
+    net.info = _built_info(entry.info, net, kwargs)
     return net
+
+
+#: factory arguments that do not change the network's structure
+_LOADING_ARGS = {"pretrained", "root", "ctx", "prefix"}
+
+
+def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
+    """``info`` made true for ``net``: recounted when structural options were passed."""
+    info = copy.deepcopy(info)
+    changes = {k: v for k, v in kwargs.items() if k not in _LOADING_ARGS}
+    if not changes or all(getattr(info, k, None) == v for k, v in changes.items()):
+        return info
+    from .cost import count, num_params
+
+    c = getattr(net, "in_channels", info.input_shape[0])
+    shape = (c,) + tuple(getattr(net, "default_hw", info.input_shape[1:]))
+    report = count(net, shape)
+    mean, std = info.mean, info.std
+    if c != info.input_shape[0]:  # one value repeated, or the first channel's value
+        mean, std = (mean[0],) * c, (std[0],) * c
+    return dataclasses.replace(
+        info, input_shape=shape, classes=getattr(net, "classes", info.classes),
+        num_params=num_params(net), macs=report.macs, mean=mean, std=std,
+        pretrained=info.pretrained if kwargs.get("pretrained") else None)
 
 
 def _natural_key(s: str):

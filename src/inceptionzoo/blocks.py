@@ -39,28 +39,42 @@ class NaiveInception(HybridBlock):
     stride-1 max-pool, side by side.
 
     The pool branch passes its input channels through, so the block outputs
-    ``3 * out_channels + in_channels`` channels at the input's spatial size.
+    ``3 * branch_channels + in_channels`` channels (``out_channels``) at the input's spatial
+    size.
 
     Parameters
     ----------
     in_channels : int
         Channels of the input.
-    out_channels : int
+    branch_channels : int
         Channels of each convolution branch.
     batch_norm : bool, default False
         Batch norm after each convolution.
+
+    Attributes
+    ----------
+    out_channels : int
+        Channels of the output: ``3 * branch_channels + in_channels``.
+    branch_widths : tuple of int
+        Output channels of the four branches, in concatenation order.
+
+    Examples
+    --------
+    >>> NaiveInception(8, 16).out_channels
+    56
     """
 
-    def __init__(self, in_channels, out_channels, batch_norm=False, **kwargs):
+    def __init__(self, in_channels, branch_channels, batch_norm=False, **kwargs):
         super().__init__(**kwargs)
+        width = branch_channels
         self.in_channels = in_channels
-        self.out_channels = 3 * out_channels + in_channels
-        self.branch_channels = (out_channels, out_channels, out_channels, in_channels)
+        self.out_channels = 3 * width + in_channels
+        self.branch_widths = (width, width, width, in_channels)
         with self.name_scope():
-            self.b1 = conv_unit(out_channels, 1, in_channels, batch_norm=batch_norm, prefix="b1_")
-            self.b3 = conv_unit(out_channels, 3, in_channels, padding=1, batch_norm=batch_norm,
+            self.b1 = conv_unit(width, 1, in_channels, batch_norm=batch_norm, prefix="b1_")
+            self.b3 = conv_unit(width, 3, in_channels, padding=1, batch_norm=batch_norm,
                                 prefix="b3_")
-            self.b5 = conv_unit(out_channels, 5, in_channels, padding=2, batch_norm=batch_norm,
+            self.b5 = conv_unit(width, 5, in_channels, padding=2, batch_norm=batch_norm,
                                 prefix="b5_")
             self.pool = nn.MaxPool2D(3, 1, 1, prefix="pool_")
 
@@ -82,8 +96,8 @@ class Inception(HybridBlock):
     ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj : int
         Branch widths, named as in Table 1 of the paper ("#1x1", "#3x3 reduce", ...).
     relu_after_reduce : bool, default True
-        ReLU after the two 1x1 reductions, as in the paper. The seed network has none there:
-        see :meth:`seed`.
+        ReLU after the two 1x1 reductions, as in the paper. The MNIST network has none there:
+        see :meth:`uniform`.
     batch_norm : bool, default False
         Batch norm after each convolution.
     """
@@ -93,7 +107,7 @@ class Inception(HybridBlock):
         super().__init__(**kwargs)
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
-        self.branch_channels = (ch1x1, ch3x3, ch5x5, pool_proj)
+        self.branch_widths = (ch1x1, ch3x3, ch5x5, pool_proj)
         bn = batch_norm
         with self.name_scope():
             self.b1 = conv_unit(ch1x1, 1, in_channels, batch_norm=bn, prefix="b1_")
@@ -107,12 +121,18 @@ class Inception(HybridBlock):
             self.proj = conv_unit(pool_proj, 1, in_channels, batch_norm=bn, prefix="proj_")
 
     @classmethod
-    def seed(cls, in_channels, out_channels, **kwargs):
-        """The seed blog's block: every branch ``out_channels`` wide, reductions to
-        ``out_channels // 2`` without ReLU; output ``4 * out_channels`` channels."""
-        half = out_channels // 2
-        return cls(in_channels, out_channels, half, out_channels, half, out_channels,
-                   out_channels, relu_after_reduce=False, **kwargs)
+    def uniform(cls, in_channels, width, **kwargs):
+        """The block of the MNIST network (the seed blog's): every branch ``width`` wide,
+        reductions to ``width // 2`` without ReLU; ``4 * width`` output channels.
+
+        Examples
+        --------
+        >>> Inception.uniform(5, 10).branch_widths
+        (10, 10, 10, 10)
+        """
+        half = width // 2
+        kwargs.setdefault("relu_after_reduce", False)
+        return cls(in_channels, width, half, width, half, width, width, **kwargs)
 
     def hybrid_forward(self, F, x):
         return F.concat(self.b1(x), self.b3(self.b3red(x)), self.b5(self.b5red(x)),

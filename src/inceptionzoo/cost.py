@@ -90,11 +90,15 @@ def count(block, input_shape):
     Returns
     -------
     CostReport
+        Of the path to the first output (the logits); auxiliary heads of a training network
+        (``aux_logits=True``) are not part of inference and are not counted.
     """
     import mxnet as mx
 
     data = mx.sym.var("data")
     out = block(data)
+    if isinstance(out, (list, tuple)):
+        out = out[0]
     internals = out.get_internals()
     arg_shapes, out_shapes, _ = internals.infer_shape(data=(1,) + tuple(input_shape))
     if arg_shapes is None:

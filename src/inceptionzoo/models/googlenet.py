@@ -67,8 +67,11 @@ class GoogLeNet(ZooNet):
     batch_norm : bool, default False
         Batch norm after every convolution.
     aux_logits : bool, default False
-        Add the two auxiliary classifiers (after 4a and 4d); the network then returns
-        ``(logits, aux1, aux2)``.
+        Add the two auxiliary classifiers (after 4a and 4d) for training; the network then
+        returns ``(logits, aux2, aux1)`` (torchvision's and gluoncv's order) in every mode,
+        since a hybridized Gluon graph has one set of outputs. Build without them (the
+        default) for inference and export: the trunk's parameter names are the same, so
+        ``load_parameters(..., ignore_extra=True)`` moves trained weights over.
     dropout : float, default 0.4
     """
 
@@ -123,7 +126,7 @@ class GoogLeNet(ZooNet):
         x = self.pool4(self.inception4e(x))
         x = self.inception5b(self.inception5a(x))
         x = self.output(self.drop(self.gap(x)))
-        return (x, aux1, aux2) if self.aux_logits else x
+        return (x, aux2, aux1) if self.aux_logits else x
 
 
 @register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",

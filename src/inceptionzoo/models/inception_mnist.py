@@ -36,7 +36,7 @@ class InceptionMNIST(ZooNet):
     def __init__(self, block="reduced", classes=10, in_channels=1, **kwargs):
         super().__init__(**kwargs)
         if block == "reduced":
-            make = Inception.seed
+            make = Inception.uniform
         elif block == "naive":
             make = NaiveInception
         else:
