@@ -5,6 +5,8 @@ import os
 import sys
 import time
 
+from ._text import text_table
+
 __all__ = ["main", "models_markdown"]
 
 
@@ -81,15 +83,6 @@ def _smoke_table(names, batch_size=4):
     return rows
 
 
-def _print_table(header, rows):
-    cols = [header] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
-    for k, r in enumerate(cols):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
-
-
 def _cmd_export(args):
     from . import get_model
     from .export import export
@@ -154,8 +147,9 @@ def _cmd_demo(args):
 
     print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
     rows = _smoke_table(list_models())
-    _print_table(["model", "block", "params", "input", "output", "ms"],
-                 [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows])
+    print(text_table(["model", "block", "params", "input", "output", "ms"],
+                     [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows],
+                     right={2, 5}))
 
     print("\n== 2. Export the shipped inception_mnist weights (symbol JSON + params + sidecars"
           ", raw-uint8 preprocessing baked in, ONNX)")
@@ -181,7 +175,7 @@ def _cmd_demo(args):
         correct += top[0][0] == truth
         table.append((os.path.basename(path), truth, top[0][0], f"{top[0][1]:.4f}",
                       f"{top[1][0]} ({top[1][1]:.4f})"))
-    _print_table(["file", "label", "predicted", "probability", "runner-up"], table)
+    print(text_table(["file", "label", "predicted", "probability", "runner-up"], table))
     print(f"{correct}/{len(images)} correct")
     return 0
 

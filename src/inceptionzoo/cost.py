@@ -50,20 +50,13 @@ class CostReport:
 
     def table(self):
         """The per-layer table as text."""
-        rows = [("layer", "op", "output shape", "params", "MACs")]
-        for layer in self.layers:
-            rows.append((layer.name, layer.op, "x".join(map(str, layer.output_shape)),
-                         f"{layer.params:,}", f"{layer.macs:,}"))
+        from ._text import text_table
+
+        rows = [(layer.name, layer.op, "x".join(map(str, layer.output_shape)),
+                 f"{layer.params:,}", f"{layer.macs:,}") for layer in self.layers]
         rows.append(("total", "", "", f"{self.params:,}", f"{self.macs:,}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = []
-        for k, r in enumerate(rows):
-            cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in
-                     enumerate(zip(r, widths))]
-            lines.append("  ".join(cells).rstrip())
-            if k == 0 or k == len(rows) - 2:
-                lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return text_table(("layer", "op", "output shape", "params", "MACs"), rows,
+                          right={3, 4}, rules=(0, len(rows) - 1))
 
 
 def _macs(op, out_shape, weight_shape):
