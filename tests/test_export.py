@@ -10,7 +10,7 @@ import pytest
 
 from conftest import built
 from inceptionzoo import get_model, list_models
-from inceptionzoo.cli import example_images
+from inceptionzoo.data import example_images
 from inceptionzoo.data import to_input
 from inceptionzoo.export import export
 from inceptionzoo.onnx_export import ONNX_OPSET

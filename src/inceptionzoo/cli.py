@@ -7,31 +7,12 @@ import time
 
 from ._text import text_table
 
-__all__ = ["main", "models_markdown"]
-
-
-def _fmt_int(n):
-    return f"{n:,}" if n is not None else "-"
-
-
-def models_markdown():
-    """The model table of ``docs/models.md``, generated from the registry."""
-    from . import list_models, model_info
-
-    rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | pretrained "
-            "top-1 | description |",
-            "|---|---|---|---|---:|---:|---:|---|"]
-    for name in list_models():
-        i = model_info(name)
-        acc = f"{i.pretrained['accuracy']:.4f}" if i.pretrained else "-"
-        shape = "x".join(str(d) for d in i.input_shape)
-        rows.append(f"| `{name}` | {i.variant} | {shape} | {i.classes} | {_fmt_int(i.num_params)}"
-                    f" | {_fmt_int(i.macs)} | {acc} | {i.description} |")
-    return "\n".join(rows) + "\n"
+__all__ = ["main", "build_parser"]
 
 
 def _cmd_list(args):
     from . import list_models
+    from ._registry import models_markdown
 
     if args.markdown:
         sys.stdout.write(models_markdown())
@@ -132,16 +113,9 @@ def _cmd_bench(args):
     return bench_main(rest, prog="inceptionzoo bench")
 
 
-def example_images():
-    """The real MNIST test digits that ship with the package (PNG paths, sorted)."""
-    import glob
-
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
-    return sorted(glob.glob(os.path.join(folder, "digit-*.png")))
-
-
 def _cmd_demo(args):
     from . import get_model, list_models
+    from .data import example_images
     from .export import export
     from .serving import Predictor
 
@@ -285,6 +259,18 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the ``inceptionzoo`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 2 for bad input (one line on stderr, no traceback).
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

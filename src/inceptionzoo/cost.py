@@ -24,7 +24,19 @@ __all__ = ["Layer", "CostReport", "count", "num_params", "naive_block_cost",
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
-    """One operator of the graph."""
+    """One operator of the graph.
+
+    Attributes
+    ----------
+    name, op : str
+        Node name and MXNet operator.
+    output_shape : tuple of int
+        Shape of its output for one sample (batch 1).
+    params : int
+        Learnable scalars it reads.
+    macs : int
+        Multiply-accumulates it costs.
+    """
 
     name: str
     op: str
@@ -35,7 +47,15 @@ class Layer:
 
 @dataclasses.dataclass(frozen=True)
 class CostReport:
-    """Per-layer costs and totals of one forward pass on one sample."""
+    """Per-layer costs and totals of one forward pass on one sample.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` of the sample.
+    layers : list of Layer
+        In graph order; ``params`` and ``macs`` are their totals.
+    """
 
     input_shape: Tuple[int, ...]
     layers: List[Layer]
@@ -123,6 +143,14 @@ def num_params(block):
 
     Batch-norm running statistics (``grad_req='null'``) are state, not parameters, and are not
     counted, as in timm and torchvision.
+
+    Parameters
+    ----------
+    block : mxnet.gluon.Block
+
+    Returns
+    -------
+    int
     """
     total = 0
     for p in block.collect_params().values():
@@ -144,6 +172,25 @@ def naive_block_cost(in_channels, out_channels, height, width, bias=True):
 
         params = (1 + 9 + 25) * Ni * No  [+ 3 * No biases]
         macs   = (1 + 9 + 25) * Ni * No * H * W
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        ``Ni`` and the width ``No`` of each convolution branch.
+    height, width : int
+        Spatial size of the input (and output).
+    bias : bool, default True
+        Count the convolutions' biases.
+
+    Returns
+    -------
+    tuple of int
+        ``(params, macs)``.
+
+    Examples
+    --------
+    >>> naive_block_cost(8, 8, 28, 28)
+    (2264, 1756160)
     """
     ni, no = in_channels, out_channels
     weights = 35 * ni * no
@@ -162,6 +209,22 @@ def reduced_block_cost(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poo
 
     With ``Ni = No = N`` and the seed's layout (every branch N wide, reductions to N/2) the
     weights are ``N^2 * (1 + 1/2 + 1/2 + 1) + 9 N^2 / 2 + 25 N^2 / 2 = 20 N^2``.
+
+    Parameters
+    ----------
+    in_channels : int
+        ``Ni``.
+    ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj : int
+        Branch widths, as for :class:`~inceptionzoo.blocks.Inception`.
+    height, width : int
+        Spatial size of the input (and output).
+    bias : bool, default True
+        Count the convolutions' biases.
+
+    Returns
+    -------
+    tuple of int
+        ``(params, macs)``.
     """
     ni = in_channels
     weights = (ni * (ch1x1 + ch3x3red + ch5x5red + pool_proj) + 9 * ch3x3red * ch3x3
