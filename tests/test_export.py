@@ -93,7 +93,10 @@ def test_existing_export_is_kept_unless_overwrite(tmp_path):
     assert sha1_file(paths["params"]) == before
     export(net2, str(tmp_path / "m"), overwrite=True)
     assert sha1_file(paths["params"]) != before
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp left over
+    hidden = sorted(p for p in os.listdir(tmp_path) if p.startswith("."))
+    # no temp left over: the link and the one generation folder it points to
+    assert len(hidden) == 2 and hidden[0] == ".m.export" and hidden[1].startswith(".m.export-")
+    assert os.readlink(tmp_path / ".m.export") == hidden[1]
 
 
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
@@ -239,3 +242,161 @@ def test_cli_export_and_predict(tmp_path):
     got = json.loads(res.stdout)
     assert [g["top"][0]["label"] for g in got] == [os.path.basename(f).split("-")[1]
                                                    for f in files]
+
+
+def _final_set(folder, base):
+    """SHA-1s of the files under the final names, and whether they agree with the meta there."""
+    names = [f"{base}-0000.params", f"{base}-symbol.json", f"{base}-meta.json"]
+    present = [n for n in names if os.path.exists(os.path.join(folder, n))]
+    if len(present) < 3:
+        return None
+    meta = json.loads(open(os.path.join(folder, names[2])).read())
+    return (meta["params_sha1"] == sha1_file(os.path.join(folder, names[0]))
+            and meta["symbol_sha1"] == sha1_file(os.path.join(folder, names[1])), meta["created"],
+            meta["params_sha1"])
+
+
+def test_racing_exports_exactly_one_wins(tmp_path):
+    """Two exports into the same empty folder at the same time, without overwrite: one wins,
+    the other gets 'already exists'; the files are the winner's."""
+    import threading
+
+    nets = [built("inception_mnist", seed=s)[0] for s in (0, 5)]
+    for round_ in range(4):
+        folder = tmp_path / f"r{round_}"
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def run(i):
+            barrier.wait()
+            try:
+                results[i] = export(nets[i], str(folder / "m"))
+            except FileExistsError as err:
+                results[i] = err
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        won = [r for r in results if isinstance(r, dict)]
+        lost = [r for r in results if isinstance(r, FileExistsError)]
+        assert len(won) == 1 and len(lost) == 1, (round_, results)
+        assert "already" in str(lost[0])
+        consistent, _, params_sha1 = _final_set(str(folder), "m")
+        assert consistent and params_sha1 == sha1_file(won[0]["params"])
+
+
+@pytest.mark.parametrize("fail_at", range(1, 9))
+def test_overwrite_switches_as_a_whole(tmp_path, monkeypatch, fail_at):
+    """A crash between the renames of an overwrite leaves the old set or the new one under the
+    final names, never a mix that plain MXNet would load."""
+    old_net, _ = built("inception_mnist", seed=0)
+    new_net, _ = built("inception_mnist", seed=5)
+    folder = str(tmp_path / "deploy")
+    export(old_net, os.path.join(folder, "m"))
+    old = _final_set(folder, "m")
+    assert old[0]
+    real_replace, calls = os.replace, []
+
+    def crashing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise OSError("simulated crash between renames")
+        return real_replace(src, dst)
+
+    import time
+    time.sleep(1.1)  # another 'created' second: the new meta differs from the old
+    monkeypatch.setattr(os, "replace", crashing_replace)
+    try:
+        export(new_net, os.path.join(folder, "m"), preprocess=True, overwrite=True)
+    except OSError as err:
+        assert "simulated crash" in str(err)
+    monkeypatch.setattr(os, "replace", real_replace)
+    now = _final_set(folder, "m")
+    assert now is not None and now[0], (fail_at, calls)  # files under final names agree
+    assert now[1:] == old[1:] or now[2] != old[2]
+    Predictor(folder)  # and the predictor takes whichever set it is
+
+
+def test_export_names_stay_in_the_folder(tmp_path):
+    from inceptionzoo.cli import main
+    from inceptionzoo.export import export_prefix
+
+    for bad in ("../x", "/abs/x", "a/b", "", ".", ".."):
+        with pytest.raises(ValueError, match="plain file name"):
+            export_prefix(str(tmp_path / "out"), bad)
+    assert export_prefix("out", "m") == os.path.join("out", "m")
+    out = tmp_path / "sub" / "out"
+    for bad in ("../x", str(tmp_path / "abs")):
+        assert main(["export", "inception_mnist", "--pretrained", "--out", str(out),
+                     "--name", bad]) == 2
+    assert not os.path.exists(tmp_path / "sub" / "x-meta.json")
+    assert not os.path.exists(tmp_path / "abs-meta.json")
+    net, _ = built("inception_mnist")
+    paths = export(net, str(tmp_path / "deploy") + os.sep)  # a folder: the model's name inside
+    assert paths["meta"] == str(tmp_path / "deploy" / "inception_mnist-meta.json")
+    assert not os.path.exists(str(tmp_path / "deploy-meta.json"))
+
+
+def test_classes_as_a_list_of_names(tmp_path):
+    """gluoncv networks set ``classes`` to their label names."""
+    net, _ = built("inception_mnist", classes=3)
+    net.classes = ["cat", "dog", "bird"]
+    paths = export(net, str(tmp_path / "m"))
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["classes"] == 3 and meta["labels"] == ["cat", "dog", "bird"]
+    assert open(paths["synset"]).read().split() == ["cat", "dog", "bird"]
+    with pytest.raises(ValueError, match="3 outputs; got 2 labels"):
+        export(net, str(tmp_path / "n" / "m"), labels=["a", "b"])
+
+
+@pytest.mark.parametrize("mean,std,words", [
+    (0.0, 0.0, "std must be > 0"),
+    (0.0, float("nan"), "std must be finite"),
+    (float("inf"), 1.0, "mean must be finite"),
+    (0.0, -1.0, "std must be > 0"),
+    ((0.1, 0.2), 1.0, "one value or one per input channel"),
+    ("a", 1.0, "mean must be numbers"),
+])
+def test_invalid_normalisation_refused(tmp_path, mean, std, words):
+    net, _ = built("inception_mnist")
+    with pytest.raises(ValueError, match=words):
+        export(net, str(tmp_path / "m"), mean=mean, std=std)
+    assert not os.path.exists(tmp_path / "m-meta.json")
+
+
+def test_per_channel_normalisation_in_meta_and_graph(tmp_path):
+    from inceptionzoo.transforms import InputTransform
+
+    net, _ = built("inception_mnist", in_channels=3)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    paths = export(net, str(tmp_path / "m"), preprocess=True, mean=mean, std=std)
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["preprocess"]["mean"] == list(mean) and meta["preprocess"]["std"] == list(std)
+    assert meta["input_shape"] == [0, 28, 28, 3] and meta["input_layout"] == "NHWC"
+    raw = np.random.RandomState(1).randint(0, 256, (4, 28, 28, 3)).astype(np.uint8)
+    ref = (raw.astype(np.float32) / 255 - np.array(mean, np.float32)) / np.array(std, np.float32)
+    x = InputTransform((3, 28, 28), mean, std)(mx.nd.array(raw, dtype="uint8")).asnumpy()
+    np.testing.assert_allclose(x, ref.transpose(0, 3, 1, 2), rtol=1e-6, atol=1e-6)
+    loaded = mx.gluon.SymbolBlock.imports(paths["symbol"], ["data"], paths["params"])
+    got = loaded(mx.nd.array(raw, dtype="uint8")).asnumpy()
+    net.hybridize(active=False)
+    np.testing.assert_allclose(got, net(mx.nd.array(x)).asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_mean_std_default_to_the_model_info(tmp_path):
+    import dataclasses
+
+    net, _ = built("inception_mnist")
+    net.info = dataclasses.replace(net.info, mean=(0.1307,), std=(0.3081,))
+    for preprocess in (False, True):
+        paths = export(net, str(tmp_path / f"d{preprocess}" / "m"), preprocess=preprocess)
+        pre = json.loads(open(paths["meta"]).read())["preprocess"]
+        assert pre["mean"] == [0.1307] and pre["std"] == [0.3081]
+    raw = np.random.RandomState(2).randint(0, 256, (3, 28, 28)).astype(np.uint8)
+    ref = net(mx.nd.array(to_input(raw, mean=0.1307, std=0.3081))).asnumpy()
+    probs = [Predictor(str(tmp_path / f"d{p}")).probabilities(raw) for p in (False, True)]
+    want = mx.nd.softmax(mx.nd.array(ref)).asnumpy()
+    for p in probs:
+        np.testing.assert_allclose(p, want, rtol=1e-5, atol=1e-6)
