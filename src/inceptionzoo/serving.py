@@ -106,12 +106,12 @@ class Predictor:
             raise PredictionError(
                 f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
                 f"found {found or 'none'} (an export writes NAME-meta.json)")
-        # the export's own folder (final names are links into it): one consistent set of files
-        meta_path = os.path.realpath(metas[0])
-        self.meta = meta = read_meta(meta_path)
-        folder = os.path.dirname(meta_path)
-        params = os.path.join(folder, meta["params_file"])
-        symbol = os.path.join(folder, meta["symbol_file"])
+        self.meta = meta = read_meta(metas[0])
+        folder = os.path.dirname(metas[0])
+        # final names are links into the export's generation folder: resolved once, so that
+        # an overwrite switching over meanwhile cannot hand us files of two exports
+        params = os.path.realpath(os.path.join(folder, meta["params_file"]))
+        symbol = os.path.realpath(os.path.join(folder, meta["symbol_file"]))
         for path in (params, symbol):
             if not os.path.isfile(path):
                 raise PredictionError(f"export file {path!r} is missing")

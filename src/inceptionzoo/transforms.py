@@ -116,8 +116,11 @@ class InputTransform(HybridBlock):
     def hybrid_forward(self, F, x):
         c, h, w = self.input_shape
         x = F.clip(F.cast(x, dtype="float32"), 0, 255)
-        if c == 1:  # (N, H, W) and (N, H, W, 1) hold the same bytes as (N, 1, H, W)
-            x = F.reshape(x, shape=(0, 1, h, w))
+        if c == 1:  # (N, H, W) and (N, H, W, 1) hold the same bytes as (N, 1, H, W).
+            # Not reshape(0, 1, h, w): MXNet 1.9's reshape does not check the size, so another
+            # H x W would run on garbage; reshape_like does check it.
+            like = F.broadcast_like(F.zeros((1, 1, h, w)), x, lhs_axes=(0,), rhs_axes=(0,))
+            x = F.reshape_like(x, like)
         else:
             x = F.transpose(x, axes=(0, 3, 1, 2))
         x = x / 255.0
