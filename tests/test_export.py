@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -399,3 +400,82 @@ def test_mean_std_default_to_the_model_info(tmp_path):
     want = mx.nd.softmax(mx.nd.array(ref)).asnumpy()
     for p in probs:
         np.testing.assert_allclose(p, want, rtol=1e-5, atol=1e-6)
+
+
+def _as_plain_files(folder):
+    """The layout an older inceptionzoo wrote: plain files, no generation folder."""
+    for n in os.listdir(folder):
+        path = os.path.join(folder, n)
+        if os.path.islink(path) and not n.startswith("."):
+            data = open(path, "rb").read()
+            os.remove(path)
+            open(path, "wb").write(data)
+    for n in os.listdir(folder):
+        if n.startswith("."):
+            path = os.path.join(folder, n)
+            os.remove(path) if os.path.islink(path) else shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("fail_at", [None, 1, 2, 3, 4])
+def test_overwrite_of_an_export_of_plain_files(tmp_path, monkeypatch, fail_at):
+    old_net, _ = built("inception_mnist", seed=0)
+    new_net, _ = built("inception_mnist", seed=5)
+    folder = str(tmp_path / "deploy")
+    export(old_net, os.path.join(folder, "m"), onnx=False)
+    _as_plain_files(folder)
+    old = _final_set(folder, "m")
+    assert old[0] and not os.path.islink(os.path.join(folder, "m-meta.json"))
+    real_replace, calls = os.replace, []
+
+    def crashing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise OSError("simulated crash between renames")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crashing_replace)
+    try:
+        export(new_net, os.path.join(folder, "m"), preprocess=True, overwrite=True)
+    except OSError as err:
+        assert "simulated crash" in str(err)
+    monkeypatch.setattr(os, "replace", real_replace)
+    now = _final_set(folder, "m")
+    assert now[0] and (now == old or (now[1] != old[1] and now[2] != old[2])), (fail_at, calls)
+    if fail_at is None:
+        assert now != old and os.path.islink(os.path.join(folder, "m-meta.json"))
+
+
+KILLER = textwrap.dedent("""
+    import sys
+    from inceptionzoo import get_model
+    from inceptionzoo.export import export
+    nets = [get_model('inception_mnist', pretrained=True), get_model('inception_naive_mnist',
+                                                                     pretrained=True)]
+    print('ready', flush=True)
+    i = 0
+    while True:
+        export(nets[i % 2], sys.argv[1], preprocess=bool(i % 3), overwrite=True)
+        i += 1
+""")
+
+
+@pytest.mark.slow
+def test_sigkill_during_overwrite_leaves_a_whole_export(tmp_path):
+    import random
+    import signal
+    import time
+
+    folder = str(tmp_path / "deploy")
+    export(get_model("inception_mnist", pretrained=True), os.path.join(folder, "m"))
+    rng = random.Random(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", KILLER, os.path.join(folder, "m")],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.2, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        consistent = _final_set(folder, "m")
+        assert consistent is not None and consistent[0]
+        p = Predictor(folder)
+        assert p.predict_files(example_images()[7:8], top_k=1)[0][0][0] == "7"
