@@ -258,6 +258,26 @@ def _final_set(folder, base):
             meta["symbol_sha1"], meta["params_sha1"])
 
 
+def _overwrite_crashing_at(monkeypatch, fail_at, net, prefix):
+    """Overwrite the export at ``prefix`` with ``net``, raising at the ``fail_at``-th
+    ``os.replace``; returns the renames' targets."""
+    real_replace, calls = os.replace, []
+
+    def crashing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise OSError("simulated crash between renames")
+        return real_replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", crashing_replace)
+        try:
+            export(net, prefix, preprocess=True, overwrite=True)
+        except OSError as err:
+            assert "simulated crash" in str(err)
+    return calls
+
+
 def test_racing_exports_exactly_one_wins(tmp_path):
     """Two exports into the same empty folder at the same time, without overwrite: one wins,
     the other gets 'already exists'; the files are the winner's."""
@@ -299,20 +319,7 @@ def test_overwrite_switches_as_a_whole(tmp_path, monkeypatch, fail_at):
     export(old_net, os.path.join(folder, "m"))
     old = _final_set(folder, "m")
     assert old[0]
-    real_replace, calls = os.replace, []
-
-    def crashing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == fail_at:
-            raise OSError("simulated crash between renames")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", crashing_replace)
-    try:
-        export(new_net, os.path.join(folder, "m"), preprocess=True, overwrite=True)
-    except OSError as err:
-        assert "simulated crash" in str(err)
-    monkeypatch.setattr(os, "replace", real_replace)
+    calls = _overwrite_crashing_at(monkeypatch, fail_at, new_net, os.path.join(folder, "m"))
     now = _final_set(folder, "m")
     assert now is not None and now[0], (fail_at, calls)  # files under final names agree
     assert now == old or (now[1] != old[1] and now[2] != old[2])  # all old or all new
@@ -425,20 +432,7 @@ def test_overwrite_of_an_export_of_plain_files(tmp_path, monkeypatch, fail_at):
     _as_plain_files(folder)
     old = _final_set(folder, "m")
     assert old[0] and not os.path.islink(os.path.join(folder, "m-meta.json"))
-    real_replace, calls = os.replace, []
-
-    def crashing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == fail_at:
-            raise OSError("simulated crash between renames")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", crashing_replace)
-    try:
-        export(new_net, os.path.join(folder, "m"), preprocess=True, overwrite=True)
-    except OSError as err:
-        assert "simulated crash" in str(err)
-    monkeypatch.setattr(os, "replace", real_replace)
+    calls = _overwrite_crashing_at(monkeypatch, fail_at, new_net, os.path.join(folder, "m"))
     now = _final_set(folder, "m")
     assert now[0] and (now == old or (now[1] != old[1] and now[2] != old[2])), (fail_at, calls)
     if fail_at is None:
