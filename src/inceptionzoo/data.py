@@ -5,6 +5,7 @@ own dataset folder (``~/.mxnet/datasets/mnist`` unless ``$MXNET_HOME`` says othe
 files are not in that last folder and ``download=True``, MXNet's ``gluon.data.vision.MNIST``
 downloads them there (this needs a network).
 """
+import functools
 import gzip
 import os
 import struct
@@ -171,11 +172,20 @@ def to_input(images, mean=0.0, std=1.0):
     """
     import mxnet as mx
 
-    from .transforms import InputTransform, to_pixels
+    from .transforms import normalisation, to_pixels
 
+    mean, std = normalisation(mean, std, 1)
     x = to_pixels(images)
     if x.ndim != 3:
         raise ValueError(f"to_input expects a batch of one-channel images (N, H, W); got "
                          f"shape {x.shape}")
-    transform = InputTransform((1,) + x.shape[1:], mean, std)
+    transform = _transform((1,) + x.shape[1:], mean, std)
     return transform(mx.nd.array(x, dtype="uint8")).asnumpy()
+
+
+@functools.lru_cache(maxsize=16)
+def _transform(input_shape, mean, std):
+    """One (stateless) transform block per setting, not one per batch."""
+    from .transforms import InputTransform
+
+    return InputTransform(input_shape, mean, std)

@@ -205,6 +205,8 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     out = out[0] if isinstance(out, (list, tuple)) else out
     classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
     sym = block(mx.sym.var("data"))  # the graph block.export writes
+    if isinstance(sym, (list, tuple)):  # several outputs (GoogLeNet's auxiliary heads)
+        sym = mx.sym.Group(list(sym))
     params = {p.name: p for p in block.collect_params().values()}
     inputs = [a for a in sym.list_inputs() if a not in params]
     if inputs != ["data"]:
