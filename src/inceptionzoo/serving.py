@@ -30,7 +30,7 @@ from ._io import sha1_file
 from .fast import InferenceGraph
 from .transforms import InputTransform, normalisation, to_pixels
 
-__all__ = ["Predictor", "PredictionError"]
+__all__ = ["Predictor", "PredictionError", "read_meta"]
 
 
 class PredictionError(ValueError):
