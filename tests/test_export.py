@@ -473,3 +473,19 @@ def test_sigkill_during_overwrite_leaves_a_whole_export(tmp_path):
         assert consistent is not None and consistent[0]
         p = Predictor(folder)
         assert p.predict_files(example_images()[7:8], top_k=1)[0][0][0] == "7"
+
+
+@pytest.mark.slow
+def test_racing_cli_exports_exactly_one_wins(tmp_path):
+    """The same race between two `inceptionzoo export` processes."""
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    for round_ in range(3):
+        out = str(tmp_path / f"r{round_}")
+        procs = [subprocess.Popen([exe, "export", model, "--pretrained", "--out", out,
+                                   "--name", "m"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for model in ("inception_mnist", "inception_naive_mnist")]
+        results = [(p.wait(), p.stderr.read()) for p in procs]
+        assert sorted(rc for rc, _ in results) == [0, 2], results
+        assert "an export exists already" in [err for rc, err in results if rc == 2][0]
+        assert _final_set(out, "m")[0]
