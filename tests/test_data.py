@@ -146,3 +146,36 @@ def test_download_goes_through_mxnet(tmp_path, monkeypatch):
     assert calls == [(folder, True), (folder, False)] and x.shape == (12, 28, 28)
     load_mnist(train=False)  # files are there now: no second download
     assert len(calls) == 2
+
+
+def test_unreadable_raw_file_is_not_called_gzip(tmp_path):
+    folder = tmp_path / "t10k-images-idx3-ubyte"  # a raw (non-.gz) name that cannot be read
+    folder.mkdir()
+    with pytest.raises(DataError) as exc:
+        read_idx(str(folder), ndim=3)
+    assert "cannot read the file" in str(exc.value) and "gzip" not in str(exc.value)
+    assert str(folder) in str(exc.value)
+
+
+def test_to_input_is_the_one_transform():
+    """to_input runs the same block as the --preprocess graph and the predictor."""
+    import mxnet as mx
+
+    from inceptionzoo.transforms import InputTransform
+
+    raw = np.random.RandomState(3).randint(0, 256, (4, 28, 28)).astype(np.uint8)
+    block = InputTransform((1, 28, 28), 0.1307, 0.3081)
+    np.testing.assert_array_equal(to_input(raw, mean=0.1307, std=0.3081),
+                                  block(mx.nd.array(raw, dtype="uint8")).asnumpy())
+    np.testing.assert_allclose(to_input(raw, mean=0.1307, std=0.3081),
+                               ((raw / 255 - 0.1307) / 0.3081)[:, None], rtol=1e-5, atol=1e-6)
+    # out-of-range and fractional values: rounded and clipped, as in the predictor
+    x = np.array([[[-3.0, 300.0], [12.4, 12.6]]])
+    np.testing.assert_allclose(to_input(x)[0, 0], np.array([[0, 255], [12, 13]]) / 255,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="finite"):
+        to_input(np.full((1, 28, 28), np.nan))
+    with pytest.raises(ValueError, match="std must be > 0"):
+        to_input(raw, std=0)
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        to_input(raw[0])

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -93,7 +94,10 @@ def test_existing_export_is_kept_unless_overwrite(tmp_path):
     assert sha1_file(paths["params"]) == before
     export(net2, str(tmp_path / "m"), overwrite=True)
     assert sha1_file(paths["params"]) != before
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp left over
+    hidden = sorted(p for p in os.listdir(tmp_path) if p.startswith("."))
+    # no temp left over: the link and the one generation folder it points to
+    assert len(hidden) == 2 and hidden[0] == ".m.export" and hidden[1].startswith(".m.export-")
+    assert os.readlink(tmp_path / ".m.export") == hidden[1]
 
 
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
@@ -222,12 +226,13 @@ def test_predictor_refuses_corrupt_or_missing_export(pretrained_export, tmp_path
         Predictor(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_cli_export_and_predict(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
     out = str(tmp_path / "deploy")
     subprocess.run([exe, "export", "inception_mnist", "--pretrained", "--out", out, "--onnx",
                     "--preprocess"], check=True, capture_output=True)
-    assert sorted(os.listdir(out)) == sorted([
+    assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == sorted([
         "inception_mnist-symbol.json", "inception_mnist-0000.params", "inception_mnist.onnx",
         "inception_mnist-meta.json", "signature.json", "synset.txt"])
     again = subprocess.run([exe, "export", "inception_mnist", "--pretrained", "--out", out],
@@ -239,3 +244,248 @@ def test_cli_export_and_predict(tmp_path):
     got = json.loads(res.stdout)
     assert [g["top"][0]["label"] for g in got] == [os.path.basename(f).split("-")[1]
                                                    for f in files]
+
+
+def _final_set(folder, base):
+    """SHA-1s of the files under the final names, and whether they agree with the meta there."""
+    names = [f"{base}-0000.params", f"{base}-symbol.json", f"{base}-meta.json"]
+    present = [n for n in names if os.path.exists(os.path.join(folder, n))]
+    if len(present) < 3:
+        return None
+    meta = json.loads(open(os.path.join(folder, names[2])).read())
+    return (meta["params_sha1"] == sha1_file(os.path.join(folder, names[0]))
+            and meta["symbol_sha1"] == sha1_file(os.path.join(folder, names[1])),
+            meta["symbol_sha1"], meta["params_sha1"])
+
+
+def _overwrite_crashing_at(monkeypatch, fail_at, net, prefix):
+    """Overwrite the export at ``prefix`` with ``net``, raising at the ``fail_at``-th
+    ``os.replace``; returns the renames' targets."""
+    real_replace, calls = os.replace, []
+
+    def crashing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise OSError("simulated crash between renames")
+        return real_replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", crashing_replace)
+        try:
+            export(net, prefix, preprocess=True, overwrite=True)
+        except OSError as err:
+            assert "simulated crash" in str(err)
+    return calls
+
+
+def test_racing_exports_exactly_one_wins(tmp_path):
+    """Two exports into the same empty folder at the same time, without overwrite: one wins,
+    the other gets 'already exists'; the files are the winner's."""
+    import threading
+
+    nets = [built("inception_mnist", seed=s)[0] for s in (0, 5)]
+    for round_ in range(4):
+        folder = tmp_path / f"r{round_}"
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def run(i):
+            barrier.wait()
+            try:
+                results[i] = export(nets[i], str(folder / "m"))
+            except FileExistsError as err:
+                results[i] = err
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        won = [r for r in results if isinstance(r, dict)]
+        lost = [r for r in results if isinstance(r, FileExistsError)]
+        assert len(won) == 1 and len(lost) == 1, (round_, results)
+        assert "already" in str(lost[0])
+        consistent, _, params_sha1 = _final_set(str(folder), "m")
+        assert consistent and params_sha1 == sha1_file(won[0]["params"])
+
+
+@pytest.mark.parametrize("fail_at", range(1, 9))
+def test_overwrite_switches_as_a_whole(tmp_path, monkeypatch, fail_at):
+    """A crash between the renames of an overwrite leaves the old set or the new one under the
+    final names, never a mix that plain MXNet would load."""
+    old_net, _ = built("inception_mnist", seed=0)
+    new_net, _ = built("inception_mnist", seed=5)
+    folder = str(tmp_path / "deploy")
+    export(old_net, os.path.join(folder, "m"))
+    old = _final_set(folder, "m")
+    assert old[0]
+    calls = _overwrite_crashing_at(monkeypatch, fail_at, new_net, os.path.join(folder, "m"))
+    now = _final_set(folder, "m")
+    assert now is not None and now[0], (fail_at, calls)  # files under final names agree
+    assert now == old or (now[1] != old[1] and now[2] != old[2])  # all old or all new
+    Predictor(folder)  # and the predictor takes whichever set it is
+
+
+def test_export_names_stay_in_the_folder(tmp_path):
+    from inceptionzoo.cli import main
+    from inceptionzoo.export import export_prefix
+
+    for bad in ("../x", "/abs/x", "a/b", "", ".", ".."):
+        with pytest.raises(ValueError, match="plain file name"):
+            export_prefix(str(tmp_path / "out"), bad)
+    assert export_prefix("out", "m") == os.path.join("out", "m")
+    out = tmp_path / "sub" / "out"
+    for bad in ("../x", str(tmp_path / "abs")):
+        assert main(["export", "inception_mnist", "--pretrained", "--out", str(out),
+                     "--name", bad]) == 2
+    assert not os.path.exists(tmp_path / "sub" / "x-meta.json")
+    assert not os.path.exists(tmp_path / "abs-meta.json")
+    net, _ = built("inception_mnist")
+    paths = export(net, str(tmp_path / "deploy") + os.sep)  # a folder: the model's name inside
+    assert paths["meta"] == str(tmp_path / "deploy" / "inception_mnist-meta.json")
+    assert not os.path.exists(str(tmp_path / "deploy-meta.json"))
+
+
+def test_classes_as_a_list_of_names(tmp_path):
+    """gluoncv networks set ``classes`` to their label names."""
+    net, _ = built("inception_mnist", classes=3)
+    net.classes = ["cat", "dog", "bird"]
+    paths = export(net, str(tmp_path / "m"))
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["classes"] == 3 and meta["labels"] == ["cat", "dog", "bird"]
+    assert open(paths["synset"]).read().split() == ["cat", "dog", "bird"]
+    with pytest.raises(ValueError, match="3 outputs; got 2 labels"):
+        export(net, str(tmp_path / "n" / "m"), labels=["a", "b"])
+
+
+@pytest.mark.parametrize("mean,std,words", [
+    (0.0, 0.0, "std must be > 0"),
+    (0.0, float("nan"), "std must be finite"),
+    (float("inf"), 1.0, "mean must be finite"),
+    (0.0, -1.0, "std must be > 0"),
+    ((0.1, 0.2), 1.0, "one value or one per input channel"),
+    ("a", 1.0, "mean must be numbers"),
+])
+def test_invalid_normalisation_refused(tmp_path, mean, std, words):
+    net, _ = built("inception_mnist")
+    with pytest.raises(ValueError, match=words):
+        export(net, str(tmp_path / "m"), mean=mean, std=std)
+    assert not os.path.exists(tmp_path / "m-meta.json")
+
+
+def test_per_channel_normalisation_in_meta_and_graph(tmp_path):
+    from inceptionzoo.transforms import InputTransform
+
+    net, _ = built("inception_mnist", in_channels=3)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    paths = export(net, str(tmp_path / "m"), preprocess=True, mean=mean, std=std)
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["preprocess"]["mean"] == list(mean) and meta["preprocess"]["std"] == list(std)
+    assert meta["input_shape"] == [0, 28, 28, 3] and meta["input_layout"] == "NHWC"
+    raw = np.random.RandomState(1).randint(0, 256, (4, 28, 28, 3)).astype(np.uint8)
+    ref = (raw.astype(np.float32) / 255 - np.array(mean, np.float32)) / np.array(std, np.float32)
+    x = InputTransform((3, 28, 28), mean, std)(mx.nd.array(raw, dtype="uint8")).asnumpy()
+    np.testing.assert_allclose(x, ref.transpose(0, 3, 1, 2), rtol=1e-6, atol=1e-6)
+    loaded = mx.gluon.SymbolBlock.imports(paths["symbol"], ["data"], paths["params"])
+    got = loaded(mx.nd.array(raw, dtype="uint8")).asnumpy()
+    net.hybridize(active=False)
+    np.testing.assert_allclose(got, net(mx.nd.array(x)).asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_mean_std_default_to_the_model_info(tmp_path):
+    import dataclasses
+
+    net, _ = built("inception_mnist")
+    net.info = dataclasses.replace(net.info, mean=(0.1307,), std=(0.3081,))
+    for preprocess in (False, True):
+        paths = export(net, str(tmp_path / f"d{preprocess}" / "m"), preprocess=preprocess)
+        pre = json.loads(open(paths["meta"]).read())["preprocess"]
+        assert pre["mean"] == [0.1307] and pre["std"] == [0.3081]
+    raw = np.random.RandomState(2).randint(0, 256, (3, 28, 28)).astype(np.uint8)
+    ref = net(mx.nd.array(to_input(raw, mean=0.1307, std=0.3081))).asnumpy()
+    probs = [Predictor(str(tmp_path / f"d{p}")).probabilities(raw) for p in (False, True)]
+    want = mx.nd.softmax(mx.nd.array(ref)).asnumpy()
+    for p in probs:
+        np.testing.assert_allclose(p, want, rtol=1e-5, atol=1e-6)
+
+
+def _as_plain_files(folder):
+    """The layout an older inceptionzoo wrote: plain files, no generation folder."""
+    for n in os.listdir(folder):
+        path = os.path.join(folder, n)
+        if os.path.islink(path) and not n.startswith("."):
+            data = open(path, "rb").read()
+            os.remove(path)
+            open(path, "wb").write(data)
+    for n in os.listdir(folder):
+        if n.startswith("."):
+            path = os.path.join(folder, n)
+            os.remove(path) if os.path.islink(path) else shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("fail_at", [None, 1, 2, 3, 4])
+def test_overwrite_of_an_export_of_plain_files(tmp_path, monkeypatch, fail_at):
+    old_net, _ = built("inception_mnist", seed=0)
+    new_net, _ = built("inception_mnist", seed=5)
+    folder = str(tmp_path / "deploy")
+    export(old_net, os.path.join(folder, "m"), onnx=False)
+    _as_plain_files(folder)
+    old = _final_set(folder, "m")
+    assert old[0] and not os.path.islink(os.path.join(folder, "m-meta.json"))
+    calls = _overwrite_crashing_at(monkeypatch, fail_at, new_net, os.path.join(folder, "m"))
+    now = _final_set(folder, "m")
+    assert now[0] and (now == old or (now[1] != old[1] and now[2] != old[2])), (fail_at, calls)
+    if fail_at is None:
+        assert now != old and os.path.islink(os.path.join(folder, "m-meta.json"))
+
+
+KILLER = textwrap.dedent("""
+    import sys
+    from inceptionzoo import get_model
+    from inceptionzoo.export import export
+    nets = [get_model('inception_mnist', pretrained=True), get_model('inception_naive_mnist',
+                                                                     pretrained=True)]
+    print('ready', flush=True)
+    i = 0
+    while True:
+        export(nets[i % 2], sys.argv[1], preprocess=bool(i % 3), overwrite=True)
+        i += 1
+""")
+
+
+@pytest.mark.slow
+def test_sigkill_during_overwrite_leaves_a_whole_export(tmp_path):
+    import random
+    import signal
+    import time
+
+    folder = str(tmp_path / "deploy")
+    export(get_model("inception_mnist", pretrained=True), os.path.join(folder, "m"))
+    rng = random.Random(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", KILLER, os.path.join(folder, "m")],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.2, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        consistent = _final_set(folder, "m")
+        assert consistent is not None and consistent[0]
+        p = Predictor(folder)
+        assert p.predict_files(example_images()[7:8], top_k=1)[0][0][0] == "7"
+
+
+@pytest.mark.slow
+def test_racing_cli_exports_exactly_one_wins(tmp_path):
+    """The same race between two `inceptionzoo export` processes."""
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    for round_ in range(3):
+        out = str(tmp_path / f"r{round_}")
+        procs = [subprocess.Popen([exe, "export", model, "--pretrained", "--out", out,
+                                   "--name", "m"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for model in ("inception_mnist", "inception_naive_mnist")]
+        results = [(p.wait(), p.stderr.read()) for p in procs]
+        assert sorted(rc for rc, _ in results) == [0, 2], results
+        assert "an export exists already" in [err for rc, err in results if rc == 2][0]
+        assert _final_set(out, "m")[0]

@@ -92,3 +92,20 @@ def test_params_file_of_another_model_is_a_clear_error(tmp_path):
     (tmp_path / "junk.params").write_bytes(b"\x00" * 64)
     with pytest.raises(WeightsError, match="corrupt or not an MXNet params file"):
         load_params_file(get_model("inception_mnist"), str(tmp_path / "junk.params"))
+
+
+@pytest.mark.skipif(mx.context.num_gpus() > 0, reason="needs a machine without GPUs")
+def test_gpu_context_without_gpu_is_named_not_called_corrupt():
+    with pytest.raises(ValueError) as exc:
+        get_model("inception_mnist", pretrained=True, ctx=mx.gpu(0))
+    assert "gpu0 requested" in str(exc.value) and "corrupt" not in str(exc.value)
+
+
+def test_mxnet_errors_give_their_message_not_traceback(tmp_path):
+    from inceptionzoo.weights import load_params_file
+
+    (tmp_path / "junk.params").write_bytes(b"\x00" * 64)
+    with pytest.raises(WeightsError) as exc:
+        load_params_file(get_model("inception_mnist"), str(tmp_path / "junk.params"))
+    assert "Traceback" not in str(exc.value)
+    assert "Invalid NDArray file format" in str(exc.value)

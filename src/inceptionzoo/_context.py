@@ -3,7 +3,7 @@ import re
 
 import mxnet as mx
 
-__all__ = ["parse_ctx"]
+__all__ = ["parse_ctx", "check_context"]
 
 
 def parse_ctx(spec):
@@ -18,9 +18,23 @@ def parse_ctx(spec):
         if not m:
             raise ValueError(f"bad context {part!r} in {spec!r}: expected cpu, cpuN or gpuN, "
                              "comma-separated")
-        kind, idx = m.group(1), int(m.group(2) or 0)
-        if kind == "gpu" and idx >= mx.context.num_gpus():
-            raise ValueError(f"context gpu{idx} requested, but MXNet sees "
-                             f"{mx.context.num_gpus()} GPU(s) (a CPU build, or no driver?)")
-        out.append(mx.Context(kind, idx))
+        out.append(check_context(mx.Context(m.group(1), int(m.group(2) or 0))))
     return out
+
+
+def check_context(ctx):
+    """Raise a clear ``ValueError`` if ``ctx`` names a GPU that MXNet does not see.
+
+    Parameters
+    ----------
+    ctx : mxnet.Context
+
+    Returns
+    -------
+    mxnet.Context
+        ``ctx`` itself.
+    """
+    if ctx.device_type == "gpu" and ctx.device_id >= mx.context.num_gpus():
+        raise ValueError(f"context gpu{ctx.device_id} requested, but MXNet sees "
+                         f"{mx.context.num_gpus()} GPU(s) (a CPU build, or no driver?)")
+    return ctx

@@ -68,19 +68,14 @@ class ModelInfo:
     interpolation: str = "bilinear"
 
     def __post_init__(self):
-        c = self.input_shape[0]
-        for field in ("mean", "std"):
-            value = tuple(float(v) for v in getattr(self, field))
-            if len(value) == 1 and c > 1:
-                value = value * c
-            if len(value) != c:
-                raise ValueError(f"{self.name}: {field} needs one value per input channel "
-                                 f"({c}); got {value}")
-            object.__setattr__(self, field, value)
-        if not all(s > 0 and s != float("inf") for s in self.std):
-            raise ValueError(f"{self.name}: std must be finite and > 0; got {self.std}")
-        if not all(abs(m) != float("inf") and m == m for m in self.mean):
-            raise ValueError(f"{self.name}: mean must be finite; got {self.mean}")
+        from .transforms import normalisation  # the one check of mean/std
+
+        try:
+            mean, std = normalisation(self.mean, self.std, self.input_shape[0])
+        except ValueError as err:
+            raise ValueError(f"{self.name}: {err}") from None
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
         if not 0 < self.crop_pct <= 1:
             raise ValueError(f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
 

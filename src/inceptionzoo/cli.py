@@ -66,7 +66,7 @@ def _smoke_table(names, batch_size=4):
 
 def _cmd_export(args):
     from . import get_model
-    from .export import export
+    from .export import export, export_prefix
 
     if args.params:
         from .weights import load_params_file
@@ -77,7 +77,7 @@ def _cmd_export(args):
         net = get_model(args.model, pretrained=True, root=args.root)
     else:
         raise ValueError("give --pretrained or --params FILE: an export needs trained weights")
-    prefix = os.path.join(args.out, args.name or net.info.name)
+    prefix = export_prefix(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
                    overwrite=args.overwrite)
     for role, path in paths.items():

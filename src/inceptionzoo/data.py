@@ -5,6 +5,7 @@ own dataset folder (``~/.mxnet/datasets/mnist`` unless ``$MXNET_HOME`` says othe
 files are not in that last folder and ``download=True``, MXNet's ``gluon.data.vision.MNIST``
 downloads them there (this needs a network).
 """
+import functools
 import gzip
 import os
 import struct
@@ -57,6 +58,9 @@ def read_idx(path, ndim=None):
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        if opener is open or getattr(err, "errno", None) is not None:  # not a gzip problem
+            raise DataError(f"{path}: cannot read the file "
+                            f"({err.strerror or err})") from None
         raise DataError(f"{path}: not a readable gzip file ({err})") from None
     if len(raw) < 4:
         raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX header")
@@ -143,11 +147,48 @@ def load_mnist(data_dir=None, train=True, download=True):
     return images, labels
 
 
-def to_input(images):
-    """The seed's transform for a batch: uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 28, 28)``
-    scaled to [0, 1]."""
-    x = np.asarray(images)
-    return (x.astype(np.float32) / 255).reshape(x.shape[0], 1, *x.shape[1:])
+def to_input(images, mean=0.0, std=1.0):
+    """The input transform (:class:`~inceptionzoo.transforms.InputTransform`) on a batch of
+    one-channel images, run imperatively.
+
+    Parameters
+    ----------
+    images : array_like
+        ``(N, H, W)`` pixel values 0..255 (uint8 normally; other numbers are rounded and
+        clipped by :func:`~inceptionzoo.transforms.to_pixels`).
+    mean, std : float
+        Normalisation on pixels scaled to [0, 1]; the MNIST networks use 0 and 1 (the seed's
+        transform: pixels / 255).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, 1, H, W)``.
+
+    Raises
+    ------
+    ValueError
+        Not a 3-d batch, NaN or infinite values, or invalid ``mean``/``std``.
+    """
+    import mxnet as mx
+
+    from .transforms import normalisation, to_pixels
+
+    mean, std = normalisation(mean, std, 1)
+    x = to_pixels(images)
+    if x.ndim != 3:
+        raise ValueError(f"to_input expects a batch of one-channel images (N, H, W); got "
+                         f"shape {x.shape}")
+    transform = _transform((1,) + x.shape[1:], mean, std)
+    return transform(mx.nd.array(x, dtype="uint8")).asnumpy()
+
+
+@functools.lru_cache(maxsize=16)
+def _transform(input_shape, mean, std):
+    """One (stateless) transform block per setting, not one per batch."""
+    from .transforms import InputTransform
+
+    return InputTransform(input_shape, mean, std)
 
 
 def example_images():

@@ -10,9 +10,17 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
 - ``signature.json`` and ``synset.txt``: what MXNet Model Server's MXNet service reads;
 - ``NAME.onnx`` with ``onnx=True`` (opset 13, dynamic batch axis).
 
-Every file is written under a temporary name and renamed into place.
+The files are written into a folder of their own, ``.NAME.export-<id>/``, and published in one
+step: ``.NAME.export`` is a symbolic link to that folder and every final name (``NAME-symbol.json``
+...) is a symbolic link through it (``.NAME.export/NAME-symbol.json``). Replacing that one link
+is a single atomic rename, so an overwritten export switches over as a whole: the final names
+show the old set or the new one, never a mix. Exports into one folder take turns (an exclusive
+``flock`` on the folder while they publish): of two exports racing into the same folder without
+``overwrite``, exactly one wins and the other gets ``FileExistsError``.
 """
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -24,32 +32,60 @@ from mxnet.gluon import HybridBlock
 
 from . import __version__
 from ._io import ensure_writable_dir, sha1_file
+from .transforms import InputTransform, normalisation
 
-__all__ = ["export", "Preprocess"]
+__all__ = ["export", "Preprocess", "export_prefix"]
+
 
 class Preprocess(HybridBlock):
     """Wraps a network so that its graph takes raw uint8 images.
 
     Input ``(N, H, W)`` or ``(N, H, W, 1)`` for one channel, ``(N, H, W, C)`` otherwise, any
-    dtype holding 0..255. The graph casts to float32, scales by 1/255, subtracts ``mean``,
-    divides by ``std`` and moves channels first, as the training transform does.
+    dtype holding 0..255: :class:`~inceptionzoo.transforms.InputTransform` (cast to float32,
+    clip to 0..255, scale by 1/255, per-channel ``mean``/``std``, channels first), then ``net``.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+    input_shape : tuple of int
+        ``(C, H, W)`` the network takes.
+    mean, std : float or sequence of float
+        One value or one per channel, on pixels scaled to [0, 1].
     """
 
     def __init__(self, net, input_shape, mean=0.0, std=1.0, **kwargs):
         super().__init__(prefix="", **kwargs)
         self.net = net
-        self.input_shape = tuple(input_shape)
-        self.mean, self.std = float(mean), float(std)
+        self.transform = InputTransform(input_shape, mean, std, prefix="preprocess_")
+        self.input_shape, self.mean, self.std = (self.transform.input_shape,
+                                                 self.transform.mean, self.transform.std)
 
     def hybrid_forward(self, F, x):
-        c, h, w = self.input_shape
-        x = F.cast(x, dtype="float32")
-        if c == 1:  # (N, H, W) and (N, H, W, 1) hold the same bytes as (N, 1, H, W)
-            x = F.reshape(x, shape=(0, 1, h, w))
-        else:
-            x = F.transpose(x, axes=(0, 3, 1, 2))
-        x = (x / 255.0 - self.mean) / self.std
-        return self.net(x)
+        return self.net(self.transform(x))
+
+
+def export_prefix(folder, name):
+    """``folder/name`` after checking that ``name`` is a plain file name (what ``--name``
+    takes): no folder part, not absolute, not ``.`` or ``..``.
+
+    Parameters
+    ----------
+    folder : str
+        The output folder.
+    name : str
+        The export's name (file prefix).
+
+    Returns
+    -------
+    str
+        The prefix to pass to :func:`export`.
+    """
+    name = os.fspath(name)
+    seps = [s for s in (os.sep, os.altsep, "/") if s]
+    if not name or name in (".", "..") or any(s in name for s in seps):
+        raise ValueError(f"an export name must be a plain file name (no folder part, not '.' "
+                         f"or '..'); got {name!r}: put the folder in --out")
+    return os.path.join(os.fspath(folder), name)
 
 
 def _input_shape(net, input_shape):
@@ -68,8 +104,34 @@ def _check_initialized(net):
                              "or load parameters before exporting")
 
 
+def _labels(net, info, labels, outputs):
+    """Number of classes and their labels: ``net.classes`` may be a count (zoo) or the list of
+    names (gluoncv); ``outputs`` is the width of the exported graph's output."""
+    classes = getattr(net, "classes", None)
+    if classes is None and info is not None:
+        classes = info.classes
+    if isinstance(classes, (list, tuple)):
+        labels = [str(c) for c in classes] if labels is None else labels
+        classes = len(classes)
+    classes = outputs if outputs is not None else classes
+    if labels is None and classes:
+        labels = [str(i) for i in range(classes)]
+    if labels is not None:
+        labels = [str(lab) for lab in labels]
+        if classes is not None and len(labels) != classes:
+            raise ValueError(f"labels: the network has {classes} outputs; got {len(labels)} "
+                             "labels")
+    return classes, labels
+
+
+def _write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
 def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrite=False,
-           mean=0.0, std=1.0, labels=None):
+           mean=None, std=None, labels=None):
     """Export ``net`` (a registered name or a HybridBlock) to ``PREFIX-symbol.json`` and
     ``PREFIX-0000.params`` plus sidecars.
 
@@ -79,8 +141,9 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         A HybridBlock with initialised parameters (it need not be hybridized or have run), or a
         registered model name, which is built with ``pretrained=True``.
     prefix : str
-        Path prefix of the files; its folder is created. Keep the base name equal to the model
-        name for MXNet Model Server.
+        Path prefix of the files; its folder is created. A prefix ending in a path separator
+        (``'deploy/'``) is that folder, and the name is the model's. Keep the base name equal
+        to the model name for MXNet Model Server.
     input_shape : tuple, optional
         ``(C, H, W)``; defaults to the model's metadata.
     preprocess : bool
@@ -89,7 +152,14 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     onnx : bool
         Also write ``PREFIX.onnx`` (needs the ``onnx`` extra).
     overwrite : bool
-        Replace an existing export of the same prefix; otherwise that is an error.
+        Replace an existing export of the same prefix (as a whole); otherwise that is an error.
+    mean, std : float or sequence of float, optional
+        Override the normalisation of the input transform (one value or one per channel, on
+        pixels scaled to [0, 1]; finite, std > 0). Default: the model's ``net.info.mean`` /
+        ``std``, else 0 and 1.
+    labels : list of str, optional
+        One label per output; default: ``net.classes`` if it is a list of names, else
+        ``'0'``, ``'1'``, ...
 
     Returns
     -------
@@ -106,19 +176,19 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     _check_initialized(net)
     info = getattr(net, "info", None)
     name = info.name if info else net.name
-    prefix = os.path.abspath(os.fspath(prefix))
+    mean, std = normalisation(getattr(info, "mean", 0.0) if mean is None else mean,
+                              getattr(info, "std", 1.0) if std is None else std, shape[0])
+    prefix = os.fspath(prefix)
+    if prefix.endswith(tuple(s for s in (os.sep, os.altsep) if s)):  # a folder: 'deploy/'
+        prefix = os.path.join(prefix, name)
+    prefix = os.path.abspath(prefix)
     folder = ensure_writable_dir(os.path.dirname(prefix))
     base = os.path.basename(prefix)
-    targets = {"symbol": f"{prefix}-symbol.json", "params": f"{prefix}-0000.params",
-               "meta": f"{prefix}-meta.json", "signature": os.path.join(folder, "signature.json"),
-               "synset": os.path.join(folder, "synset.txt")}
-    if onnx:
-        targets["onnx"] = f"{prefix}.onnx"
+    files = {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
+             "meta": f"{base}-meta.json", "signature": "signature.json",
+             "synset": "synset.txt", "onnx": f"{base}.onnx"}
     if not overwrite:
-        exists = [p for p in targets.values() if os.path.exists(p)]
-        if exists:
-            raise FileExistsError(f"an export exists already ({', '.join(exists)}); pass "
-                                  "overwrite=True (--overwrite) to replace it")
+        _refuse_existing(folder, base, files)
 
     block = Preprocess(net, shape, mean, std) if preprocess else net
     if preprocess:
@@ -131,70 +201,149 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     # The portable graph: plain hybridize, no optimize_for backend, no quantisation. The network
     # stays hybridized this way afterwards (as after gluoncv's export_block).
     block.hybridize(active=True, backend=None)
-    block(example).wait_to_read()  # MXNet exports only a graph that has run once
+    out = block(example)  # MXNet exports only a graph that has run once
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
+    sym = block(mx.sym.var("data"))  # the graph block.export writes
+    if isinstance(sym, (list, tuple)):  # several outputs (GoogLeNet's auxiliary heads)
+        sym = mx.sym.Group(list(sym))
+    params = {p.name: p for p in block.collect_params().values()}
+    inputs = [a for a in sym.list_inputs() if a not in params]
+    if inputs != ["data"]:
+        raise ValueError(f"expected one graph input 'data'; found {inputs}")
+    in_shape = [0] + list(example.shape[1:])  # 0: any batch size
 
-    tmpdir = tempfile.mkdtemp(prefix=f".{base}.export.", dir=folder)
+    tmpdir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=folder)
     try:
-        tmp_prefix = os.path.join(tmpdir, base)
-        block.export(tmp_prefix, epoch=0)
-        os.replace(f"{tmp_prefix}-symbol.json", os.path.join(tmpdir, "symbol"))
-        sym = mx.sym.load(os.path.join(tmpdir, "symbol"))
-        params = set(mx.nd.load(f"{tmp_prefix}-0000.params"))
-        inputs = [a for a in sym.list_arguments() if f"arg:{a}" not in params]
-        if len(inputs) != 1:
-            raise ValueError(f"expected one graph input, found {inputs}")
-        in_shape = [0] + list(example.shape[1:])  # 0: any batch size
-        classes = getattr(net, "classes", None) or (info.classes if info else None)
-        labels = [str(i) for i in range(classes)] if labels is None and classes else labels
+        path = {role: os.path.join(tmpdir, f) for role, f in files.items()}
+        block.export(os.path.join(tmpdir, base), epoch=0)
         meta = {
             "model": name,
-            "input_name": inputs[0],
+            "input_name": "data",
             "input_shape": in_shape,
             "input_dtype": in_dtype,
             "input_layout": ("NHW" if shape[0] == 1 else "NHWC") if preprocess else "NCHW",
             "classes": classes,
             "labels": labels,
-            "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": mean,
-                           "std": std,
-                           "transform": "x = (float32(image) / 255 - mean) / std, NCHW"},
+            "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": list(mean),
+                           "std": list(std), "clip": [0, 255],
+                           "transform": "x = (clip(float32(image), 0, 255) / 255 - mean) / std"
+                                        " per channel, NCHW"},
             "output": "logits (apply softmax for probabilities)",
-            "params_file": os.path.basename(targets["params"]),
-            "symbol_file": os.path.basename(targets["symbol"]),
-            "params_sha1": sha1_file(f"{tmp_prefix}-0000.params"),
-            "symbol_sha1": sha1_file(os.path.join(tmpdir, "symbol")),
+            "params_file": files["params"],
+            "symbol_file": files["symbol"],
+            "params_sha1": sha1_file(path["params"]),
+            "symbol_sha1": sha1_file(path["symbol"]),
             "inceptionzoo_version": __version__,
             "mxnet_version": mx.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-        signature = {
+        _write_json(path["meta"], meta)
+        _write_json(path["signature"], {
             "input_type": "image/png",
-            "inputs": [{"data_name": inputs[0], "data_shape": in_shape}],
+            "inputs": [{"data_name": "data", "data_shape": in_shape}],
             "output_type": "application/json",
             "outputs": [{"data_name": "logits", "data_shape": [0, classes]}],
-        }
-        files = {"params": f"{tmp_prefix}-0000.params", "symbol": os.path.join(tmpdir, "symbol")}
-        for role, obj in (("meta", meta), ("signature", signature)):
-            files[role] = os.path.join(tmpdir, role)
-            with open(files[role], "w") as f:
-                json.dump(obj, f, indent=2)
-                f.write("\n")
+        })
+        written = ["params", "symbol", "meta", "signature"]
         if labels:
-            files["synset"] = os.path.join(tmpdir, "synset")
-            with open(files["synset"], "w") as f:
+            with open(path["synset"], "w") as f:
                 f.write("\n".join(labels) + "\n")
+            written.append("synset")
         if onnx:
-            os.replace(files["symbol"], f"{tmp_prefix}-symbol.json")
-            files["onnx"] = os.path.join(tmpdir, "onnx")
             from .onnx_export import write_onnx
 
-            sym, arg, aux = mx.model.load_checkpoint(tmp_prefix, 0)
-            write_onnx(sym, {**arg, **aux}, tuple([1] + in_shape[1:]), in_dtype,
-                       files["onnx"])
-            files["symbol"] = f"{tmp_prefix}-symbol.json"
-        # params first, then the graph, then the sidecars that describe them
-        for role in ("params", "symbol", "meta", "signature", "synset", "onnx"):
-            if role in files:
-                os.replace(files[role], targets[role])
+            used = set(sym.list_inputs())
+            write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
+                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"])
+            written.append("onnx")
+        _publish(folder, base, tmpdir, {role: files[role] for role in written},
+                 [f for role, f in files.items() if role not in written], overwrite)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return {role: path for role, path in targets.items() if os.path.exists(path)}
+    return {role: os.path.join(folder, files[role]) for role in written}
+
+
+# -- publishing: one folder per export generation, switched by one atomic rename --------------
+
+def _link_name(base):
+    return f".{base}.export"
+
+
+def _refuse_existing(folder, base, files):
+    names = list(files.values()) + [_link_name(base)]
+    found = [os.path.join(folder, n) for n in names if os.path.lexists(os.path.join(folder, n))]
+    if found:
+        raise FileExistsError(f"an export exists already ({', '.join(found)}); pass "
+                              "overwrite=True (--overwrite) to replace it")
+
+
+@contextlib.contextmanager
+def _folder_lock(folder):
+    """Exclusive ``flock`` on the folder itself: exports into one folder publish in turn."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock (also when the process dies)
+
+
+def _symlink(target, path):
+    """Make ``path`` a symbolic link to ``target``, replacing what is there in one rename."""
+    tmp = f"{path}.{os.getpid()}.new"
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, path)
+
+
+def _adopt(folder, base, names):
+    """An export written as plain files (by an older inceptionzoo) becomes a generation
+    folder with links to it, file by file, without changing any content, so that the switch
+    below is one rename."""
+    real = [n for n in names if os.path.isfile(os.path.join(folder, n))
+            and not os.path.islink(os.path.join(folder, n))]
+    if not real or os.path.lexists(os.path.join(folder, _link_name(base))):
+        return
+    gen = tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
+    for n in real:
+        try:
+            os.link(os.path.join(folder, n), os.path.join(gen, n))
+        except OSError:
+            shutil.copy2(os.path.join(folder, n), os.path.join(gen, n))
+    _symlink(os.path.basename(gen), os.path.join(folder, _link_name(base)))
+    for n in real:
+        _symlink(f"{_link_name(base)}/{n}", os.path.join(folder, n))
+
+
+def _publish(folder, base, tmpdir, names, stale, overwrite):
+    """Move the finished files of ``tmpdir`` into place as a whole.
+
+    ``names``: role -> file name written; ``stale``: file names of roles this export does not
+    write (removed if an older export left them). The switch is the rename of the link
+    ``.BASE.export`` to the new generation folder; the final names are links through it.
+    """
+    link = os.path.join(folder, _link_name(base))
+    with _folder_lock(folder):
+        if not overwrite:  # checked again under the lock: of two racing exports, one wins
+            _refuse_existing(folder, base, {**names, **{n: n for n in stale}})
+        _adopt(folder, base, list(names.values()) + stale)
+        gen = tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
+        os.rmdir(gen)
+        os.rename(tmpdir, gen)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(gen, 0o777 & ~umask)  # mkdtemp makes 0700
+        _symlink(os.path.basename(gen), link)  # the switch
+        for n in names.values():
+            path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"
+            if not (os.path.islink(path) and os.readlink(path) == target):
+                _symlink(target, path)
+        for n in stale:
+            path = os.path.join(folder, n)
+            if os.path.islink(path) and os.readlink(path).startswith(_link_name(base) + "/"):
+                os.remove(path)
+        for old in os.listdir(folder):  # earlier generations, now unused
+            if old.startswith(_link_name(base) + "-") and old != os.path.basename(gen):
+                shutil.rmtree(os.path.join(folder, old), ignore_errors=True)

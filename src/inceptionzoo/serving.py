@@ -5,28 +5,82 @@
 >>> p.predict_files(['digit.png'], top_k=3)              # doctest: +SKIP
 [[('7', 0.9998), ('3', 0.0001), ('9', 0.0)]]
 
-Images: PNG or JPEG files, raw encoded bytes, PIL images or arrays. They are converted to
-grayscale (for one-channel models) and, when their size differs from the model's, resized to it
-with bilinear filtering. MNIST digits are white on black: a dark digit on a light background is
-not inverted for you.
+Images: paths of PNG or JPEG files, raw encoded bytes, PIL images, numpy arrays or MXNet
+NDArrays, one or a list of them (or one array holding a batch). Files, bytes and PIL images are
+converted to grayscale (for one-channel models) and, when their size differs from the model's,
+resized to it with bilinear filtering; arrays must already have the model's size. Pixel values
+are made uint8 by :func:`inceptionzoo.transforms.to_pixels` (rounded, clipped to 0..255; NaN or
+infinite values are refused), then go through the export's input transform, baked into the
+graph or not (:class:`inceptionzoo.transforms.InputTransform`, with the ``mean``/``std`` of
+``NAME-meta.json``). MNIST digits are white on black: a dark digit on a light background is not
+inverted for you.
 """
 import glob
 import io
 import json
+import numbers
 import os
 import warnings
 
 import mxnet as mx
 import numpy as np
 
+from ._errors import mxnet_message
 from ._io import sha1_file
 from .fast import InferenceGraph
+from .transforms import InputTransform, normalisation, to_pixels
 
-__all__ = ["Predictor", "PredictionError"]
+__all__ = ["Predictor", "PredictionError", "read_meta"]
 
 
 class PredictionError(ValueError):
     """Bad input to the predictor, or an export it cannot load."""
+
+
+#: keys of NAME-meta.json the predictor reads
+META_KEYS = ("input_name", "input_shape", "classes", "preprocess", "params_file", "symbol_file",
+             "params_sha1", "symbol_sha1")
+
+
+def read_meta(path):
+    """``NAME-meta.json`` of an export, checked enough to be used.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    PredictionError
+        Naming the file: not JSON, a key missing, or a value of the wrong kind.
+    """
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as err:
+        raise PredictionError(f"{path}: cannot read the export's metadata ({err})") from None
+    if not isinstance(meta, dict):
+        raise PredictionError(f"{path}: expected a JSON object; got {type(meta).__name__}")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise PredictionError(f"{path}: missing key(s) {', '.join(missing)}: not written by "
+                              "inceptionzoo export, or edited; export again")
+    pre, shape = meta["preprocess"], meta["input_shape"]
+    baked = isinstance(pre, dict) and pre.get("baked_in")
+    if not isinstance(pre, dict) or not isinstance(pre.get("baked_in"), bool):
+        raise PredictionError(f"{path}: 'preprocess' must be an object with a boolean "
+                              f"'baked_in'; got {pre!r}")
+    ranks = (3, 4) if baked else (4,)
+    if not (isinstance(shape, list) and len(shape) in ranks
+            and all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise PredictionError(f"{path}: 'input_shape' must be a list of {' or '.join(map(str, ranks))}"
+                              f" non-negative integers (batch first); got {shape!r}")
+    return meta
 
 
 class Predictor:
@@ -52,29 +106,33 @@ class Predictor:
             raise PredictionError(
                 f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
                 f"found {found or 'none'} (an export writes NAME-meta.json)")
-        with open(metas[0]) as f:
-            self.meta = meta = json.load(f)
+        self.meta = meta = read_meta(metas[0])
         folder = os.path.dirname(metas[0])
-        params = os.path.join(folder, meta["params_file"])
-        symbol = os.path.join(folder, meta["symbol_file"])
+        # final names are links into the export's generation folder: resolved once, so that
+        # an overwrite switching over meanwhile cannot hand us files of two exports
+        params = os.path.realpath(os.path.join(folder, meta["params_file"]))
+        symbol = os.path.realpath(os.path.join(folder, meta["symbol_file"]))
         for path in (params, symbol):
             if not os.path.isfile(path):
                 raise PredictionError(f"export file {path!r} is missing")
-        got = sha1_file(params)
-        if got != meta["params_sha1"]:
-            raise PredictionError(f"{params!r} is corrupt or not the exported one: SHA-1 {got}, "
-                                  f"the export recorded {meta['params_sha1']}")
+        for path, key in ((params, "params_sha1"), (symbol, "symbol_sha1")):
+            got = sha1_file(path)
+            if got != meta[key]:
+                raise PredictionError(f"{path!r} is corrupt or not the exported one: SHA-1 "
+                                      f"{got}, the export recorded {meta[key]} ({metas[0]})")
         try:
             with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
                 warnings.filterwarnings("ignore", message="Cannot decide type")
                 loaded = mx.gluon.SymbolBlock.imports(symbol, [meta["input_name"]], params,
                                                       ctx=self.ctx)
             # the recommended path: static graphs specialised by batch size (see fast.py)
-            self.net = InferenceGraph(mx.sym.load(symbol), loaded.collect_params(),
+            graph = mx.sym.load(symbol)
+            self.net = InferenceGraph(graph, loaded.collect_params(),
                                       input_name=meta["input_name"])
         except mx.base.MXNetError as err:
             raise PredictionError(f"cannot load the export in {folder!r}: "
-                                  f"{str(err).strip().splitlines()[0]}") from None
+                                  f"{mxnet_message(err)}") from None
+        self._check_graph(metas[0], graph, loaded.collect_params())
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
         self.baked_in = meta["preprocess"]["baked_in"]
         shape = meta["input_shape"]
@@ -83,80 +141,185 @@ class Predictor:
             self.channels = 1 if len(shape) == 3 else shape[3]
         else:
             self.channels, self.hw = shape[1], tuple(shape[2:4])
+        self.transform = None
+        if not self.baked_in:
+            pre = meta["preprocess"]
+            try:  # exports before per-channel values wrote one number
+                mean, std = normalisation(pre.get("mean", 0.0), pre.get("std", 1.0),
+                                          self.channels)
+            except ValueError as err:
+                raise PredictionError(f"{metas[0]}: preprocess: {err}") from None
+            self.transform = InputTransform((self.channels,) + self.hw, mean, std)
+
+    def _check_graph(self, meta_file, sym, params):
+        """The graph takes the input ``meta.json`` describes and gives one output per label."""
+        meta = self.meta
+        shape = tuple([1] + meta["input_shape"][1:])
+        known = {p.name: p.data(self.ctx).shape for p in params.values()}
+        try:
+            _, out, _ = sym.infer_shape(**{meta["input_name"]: shape}, **known)
+        except mx.base.MXNetError as err:
+            raise PredictionError(f"{meta_file}: input_shape {meta['input_shape']} does not fit "
+                                  f"the graph ({mxnet_message(err)})") from None
+        labels = meta.get("labels") or []
+        width = out[0][-1] if out and out[0] else None
+        if width != meta["classes"] or (labels and len(labels) != width):
+            raise PredictionError(f"{meta_file}: the graph gives {width} outputs per image; the "
+                                  f"metadata says {meta['classes']} classes and "
+                                  f"{len(labels)} labels")
 
     # -- input --------------------------------------------------------------------------------
-    def _image(self, item):
+    def _image(self, item, label):
         """One PIL image / path / bytes -> uint8 array (H, W) or (H, W, C) at the model size."""
         from PIL import Image, UnidentifiedImageError
 
-        label = item if isinstance(item, (str, os.PathLike)) else type(item).__name__
         try:
             if isinstance(item, (str, os.PathLike)):
                 img = Image.open(item)
-            elif isinstance(item, (bytes, bytearray)):
+            elif isinstance(item, (bytes, bytearray, memoryview)):
                 img = Image.open(io.BytesIO(item))
             else:
                 img = item
             img.load()
         except FileNotFoundError:
             raise PredictionError(f"{label}: no such file") from None
-        except (UnidentifiedImageError, OSError) as err:
+        except Image.DecompressionBombError as err:
+            raise PredictionError(f"{label}: image too large to decode safely ({err})") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise PredictionError(f"{label}: not a readable PNG/JPEG image ({err})") from None
         img = img.convert("L" if self.channels == 1 else "RGB")
         if img.size != (self.hw[1], self.hw[0]):
             img = img.resize((self.hw[1], self.hw[0]), Image.BILINEAR)
         return np.asarray(img, dtype=np.uint8)
 
+    def _pixels(self, array, label):
+        try:
+            return to_pixels(array)
+        except ValueError as err:
+            raise PredictionError(f"{label}: {err}") from None
+
     def _as_batch(self, images):
-        """Array (N, H, W[, C]) of raw 0..255 values, from arrays or a list of images."""
+        """uint8 array (N, H, W[, C]) at the model size, from what :meth:`predict` takes."""
+        from PIL import Image
+
+        want = self.hw if self.channels == 1 else self.hw + (self.channels,)
+        single = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)
+        expected = ("a path, encoded bytes, a PIL image, a numpy array or an mx.nd.NDArray, "
+                    "or a list of them")
+        if isinstance(images, mx.nd.NDArray):
+            images = images.asnumpy()
         if isinstance(images, np.ndarray):
-            batch = images
-            if batch.ndim == 2 or (batch.ndim == 3 and self.channels > 1
-                                   and batch.shape[-1] == self.channels):
+            batch = self._pixels(images, "images")
+            if batch.ndim == len(want):
                 batch = batch[None]
-        else:
-            items = list(images)
-            if not items:
+        elif isinstance(images, single):
+            batch = self._image(images, self._label(images))[None]
+        elif isinstance(images, (list, tuple)):
+            if not images:
                 raise PredictionError("empty batch: give at least one image")
-            batch = np.stack([self._image(i) if not isinstance(i, np.ndarray) else i
-                              for i in items])
+            items = []
+            for i, item in enumerate(images):
+                label = f"image {i} ({self._label(item)})"
+                if isinstance(item, mx.nd.NDArray):
+                    item = item.asnumpy()
+                if isinstance(item, single):
+                    items.append(self._image(item, self._label(item)))
+                elif isinstance(item, np.ndarray):
+                    item = self._pixels(item, label)
+                    if self.channels == 1 and item.ndim == 3 and item.shape[-1] == 1:
+                        item = item[..., 0]
+                    if item.shape != want:
+                        raise PredictionError(f"{label}: expected an image of shape {want}; "
+                                              f"got shape {item.shape}")
+                    items.append(item)
+                else:
+                    raise PredictionError(f"{label}: expected {expected}")
+            batch = np.stack(items)
+        else:
+            raise PredictionError(f"expected {expected}; got {self._label(images)}")
         if batch.size == 0 or batch.shape[0] == 0:
             raise PredictionError("empty batch: give at least one image")
         if batch.ndim == 4 and self.channels == 1 and batch.shape[-1] == 1:
             batch = batch[..., 0]
-        want = self.hw if self.channels == 1 else self.hw + (self.channels,)
         if tuple(batch.shape[1:]) != want:
             raise PredictionError(f"expected images of shape {want} (batch {('N',) + want}); "
                                   f"got {tuple(batch.shape)}")
         return batch
 
+    @staticmethod
+    def _label(item):
+        if isinstance(item, (str, os.PathLike)):
+            return os.fspath(item)
+        if isinstance(item, (np.ndarray, mx.nd.NDArray)):
+            return f"{type(item).__name__} of shape {tuple(item.shape)}"
+        return "None" if item is None else f"a {type(item).__name__}"
+
     def _net_input(self, batch):
-        if self.baked_in:
-            return mx.nd.array(batch, dtype="uint8", ctx=self.ctx)
-        p = self.meta["preprocess"]
-        x = (batch.astype(np.float32) / 255 - p["mean"]) / p["std"]
-        x = x[:, None] if self.channels == 1 else x.transpose(0, 3, 1, 2)
-        return mx.nd.array(x, ctx=self.ctx)
+        x = mx.nd.array(batch, dtype="uint8", ctx=self.ctx)
+        return x if self.baked_in else self.transform(x)
 
     # -- output -------------------------------------------------------------------------------
     def probabilities(self, images):
-        """Softmax probabilities, shape (N, classes)."""
-        logits = self.net(self._net_input(self._as_batch(images)))
-        return mx.nd.softmax(logits).asnumpy()
+        """Softmax probabilities, shape (N, classes).
+
+        Parameters
+        ----------
+        images
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(N, classes)``.
+        """
+        x = self._net_input(self._as_batch(images))
+        try:
+            return mx.nd.softmax(self.net(x)).asnumpy()
+        except mx.base.MXNetError as err:
+            raise PredictionError(f"the export's graph failed on a batch of shape "
+                                  f"{x.shape}: {mxnet_message(err)}") from None
 
     def predict(self, images, top_k=3):
         """Top-``k`` ``(label, probability)`` pairs per image, best first.
 
-        ``images``: an array ``(N, H, W)`` / ``(H, W)`` (or with channels last) of 0..255
-        values, or a list of file paths, encoded bytes, PIL images or arrays.
+        Parameters
+        ----------
+        images
+            One image or a list of them: a file path, encoded PNG/JPEG bytes, a PIL image, or
+            an array (numpy or ``mx.nd.NDArray``) ``(H, W)`` / ``(H, W, C)`` of 0..255 values;
+            or one array ``(N, H, W[, C])`` holding a batch. Arrays must have the model's
+            size; other numbers than uint8 are rounded and clipped to 0..255.
+        top_k : int
+            How many labels per image.
+
+        Returns
+        -------
+        list of list of (str, float)
+
+        Raises
+        ------
+        PredictionError
+            Anything else, naming what was expected and what was given.
         """
-        if top_k < 1:
-            raise PredictionError(f"top_k must be >= 1; got {top_k}")
+        if not isinstance(top_k, numbers.Integral) or top_k < 1:
+            raise PredictionError(f"top_k must be an integer >= 1; got {top_k!r}")
         probs = self.probabilities(images)
         k = min(top_k, probs.shape[1])
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.labels[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
 
     def predict_files(self, paths, top_k=3):
-        """:meth:`predict` on image files."""
+        """:meth:`predict` on image files.
+
+        Parameters
+        ----------
+        paths : str, os.PathLike or list of them
+        top_k : int
+
+        Returns
+        -------
+        list of list of (str, float)
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
         return self.predict([os.fspath(p) for p in paths], top_k=top_k)

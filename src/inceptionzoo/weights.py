@@ -114,18 +114,37 @@ def install_weights(src, name, root=None):
 
 
 def load_params_file(net, path, ctx=None):
-    """``net.load_parameters(path)`` with clear errors for a missing or unreadable file."""
+    """``net.load_parameters(path)`` with clear errors for a missing or unreadable file.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+    path : str or os.PathLike
+        The ``.params`` file.
+    ctx : mxnet.Context or list of mxnet.Context, optional
+        Where to put the parameters; a GPU that MXNet does not see is a ``ValueError`` naming
+        the context.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
     import mxnet as mx
+
+    from ._context import check_context
+    from ._errors import mxnet_message
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"parameter file {path!r} does not exist")
+    for c in [ctx] if isinstance(ctx, mx.Context) else (ctx or []):
+        check_context(c)  # else MXNet's failure reads as a corrupt file
     try:
         net.load_parameters(path, ctx=ctx)
     except mx.base.MXNetError as err:
-        first = str(err).strip().splitlines()
         raise WeightsError(f"cannot load parameter file {path!r}: corrupt or not an MXNet "
-                           f"params file ({first[0] if first else err})") from None
+                           f"params file ({mxnet_message(err)})") from None
     except (AssertionError, AttributeError) as err:  # Gluon's shape / name checks
         raise WeightsError(f"parameter file {path!r} does not fit model {net.name!r}: "
                            f"{err}") from None

@@ -1,8 +1,9 @@
-"""What every network of the zoo shares: an input-shape check that runs in Python, before
-MXNet's C++ layer sees the array, in imperative and in hybridized mode alike."""
+"""What every network of the zoo shares: input shape and dtype checks that run in Python,
+before MXNet's C++ layer sees the array, in imperative and in hybridized mode alike."""
 import math
 
 import mxnet as mx
+import numpy as np
 from mxnet.gluon.block import HybridBlock
 
 __all__ = ["ZooNet", "spatial_out"]
@@ -77,7 +78,23 @@ class ZooNet(HybridBlock):
                 f"{who} cannot take a {h}x{w} input: expected shape {expected} (H in "
                 f"{self._accepted(0)}, W in {self._accepted(1)}); got shape {shape}")
 
+    def check_input_dtype(self, dtype):
+        """Raise ``ValueError`` naming the expected and the given dtype if ``dtype`` is not
+        the dtype of the network's parameters (float32 unless :meth:`cast`)."""
+        want = np.dtype(getattr(self, "_input_dtype", "float32"))
+        if np.dtype(dtype) != want:
+            raise ValueError(f"{self.name} expects {want.name} input (the dtype of its "
+                             f"parameters); got {np.dtype(dtype).name}: convert it with "
+                             f"x.astype('{want.name}'), and scale raw 0..255 images with "
+                             "inceptionzoo.data.to_input")
+
+    def cast(self, dtype):
+        """Cast the parameters (see ``HybridBlock.cast``); inputs must then have that dtype."""
+        super().cast(dtype)
+        self._input_dtype = np.dtype(dtype).name
+
     def forward(self, x, *args):
         if isinstance(x, mx.nd.NDArray):
             self.check_input_shape(x.shape)
+            self.check_input_dtype(x.dtype)
         return super().forward(x, *args)

@@ -1,0 +1,236 @@
+"""The predictor's input handling and its checks of an export (issue #10)."""
+import io
+import json
+import os
+import shutil
+import struct
+import zlib
+
+import mxnet as mx
+import numpy as np
+import pytest
+from PIL import Image
+
+from inceptionzoo import get_model
+from inceptionzoo.cli import example_images, main
+from inceptionzoo.export import export
+from inceptionzoo.serving import PredictionError, Predictor
+
+NAME = "inception_mnist"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """The shipped weights exported twice: plain (float32 input) and --preprocess (uint8)."""
+    root = tmp_path_factory.mktemp("exports")
+    net = get_model(NAME, pretrained=True)
+    for kind, pre in (("plain", False), ("baked", True)):
+        export(net, str(root / kind / NAME), preprocess=pre)
+    return {kind: str(root / kind) for kind in ("plain", "baked")}
+
+
+@pytest.fixture(scope="module")
+def predictors(exports):
+    return {kind: Predictor(folder) for kind, folder in exports.items()}
+
+
+@pytest.fixture
+def copy_of(exports, tmp_path):
+    def make(kind):
+        dst = tmp_path / kind
+        shutil.copytree(exports[kind], dst, symlinks=True)
+        return dst
+    return make
+
+
+def _seven():
+    path = [p for p in example_images() if os.path.basename(p).startswith("digit-7")][0]
+    return path, np.asarray(Image.open(path))
+
+
+def _meta_path(folder):
+    return os.path.join(folder, f"{NAME}-meta.json")
+
+
+def _edit_meta(folder, edit):
+    path = _meta_path(folder)
+    meta = json.load(open(path))
+    edit(meta)
+    os.remove(path)  # a link into the export's folder: write a plain file in its place
+    with open(path, "w") as f:
+        json.dump(meta, f)
+    return path
+
+
+# -- silent wrong results ---------------------------------------------------------------------
+
+def test_symbol_of_another_export_is_refused(exports, copy_of, capsys):
+    """The --preprocess graph copied over a plain export's symbol file called a 7 a '1'."""
+    plain = copy_of("plain")
+    sym = plain / f"{NAME}-symbol.json"
+    sym.unlink()
+    shutil.copyfile(os.path.join(exports["baked"], f"{NAME}-symbol.json"), sym)
+    with pytest.raises(PredictionError, match="symbol.json' is corrupt or not the exported one"):
+        Predictor(str(plain))
+    assert main(["predict", "--model-dir", str(plain), _seven()[0]]) == 2
+    assert "symbol.json' is corrupt" in capsys.readouterr().err
+
+
+def test_edited_graph_is_refused(copy_of):
+    plain = copy_of("plain")
+    sym = plain / f"{NAME}-symbol.json"
+    text = sym.read_text()
+    assert '"pool_type": "max"' in text
+    sym.unlink()
+    sym.write_text(text.replace('"pool_type": "max"', '"pool_type": "avg"', 1))
+    with pytest.raises(PredictionError, match="corrupt or not the exported one"):
+        Predictor(str(plain))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_refused(predictors, value):
+    x = np.zeros((2, 28, 28), np.float32)
+    x[1, 3, 4] = value
+    for p in predictors.values():
+        with pytest.raises(PredictionError, match="finite"):
+            p.predict(x)
+        with pytest.raises(PredictionError, match="image 0"):
+            p.predict([x[1]])
+
+
+def test_out_of_range_pixels_agree_in_both_exports(predictors):
+    """Pixels are rounded and clipped to 0..255 by the one transform, in both kinds of export."""
+    _, seven = _seven()
+    x = seven.astype(np.float32)
+    x[:5] = -80.0          # negative: black
+    x[10:12] = 900.0       # above 255: white
+    x[20:] += 0.4          # not integers: rounded
+    clipped = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    for p in predictors.values():
+        np.testing.assert_allclose(p.probabilities(x), p.probabilities(clipped), rtol=1e-6,
+                                   atol=1e-7)
+    np.testing.assert_allclose(predictors["plain"].probabilities(x),
+                               predictors["baked"].probabilities(x), rtol=1e-4, atol=1e-6)
+    for dtype in (np.int64, np.int16, np.float64):
+        got = [p.probabilities(x.astype(dtype)) for p in predictors.values()]
+        np.testing.assert_allclose(got[0], got[1], rtol=1e-4, atol=1e-6)
+
+
+# -- tracebacks where a clear error belongs ---------------------------------------------------
+
+def _png_header(width, height):
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_a_prediction_error(predictors, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(20000, 20000))
+    p = predictors["baked"]
+    with pytest.raises(PredictionError, match="bomb.png: image too large"):
+        p.predict_files([bomb])
+    with pytest.raises(PredictionError, match="too large"):
+        p.predict(bomb.read_bytes())
+    assert p.predict_files(example_images()[:1], top_k=1)[0][0][0] == "0"  # still usable
+
+
+def test_meta_without_params_sha1_names_the_file(copy_of):
+    folder = copy_of("baked")
+    path = _edit_meta(folder, lambda m: m.pop("params_sha1"))
+    with pytest.raises(PredictionError, match=f"{path}: missing key.*params_sha1"):
+        Predictor(str(folder))
+
+
+def test_meta_not_json_names_the_file(copy_of):
+    folder = copy_of("plain")
+    path = _meta_path(folder)
+    os.remove(path)
+    open(path, "w").write("{not json")
+    with pytest.raises(PredictionError, match=f"{path}: cannot read the export's metadata"):
+        Predictor(str(folder))
+
+
+@pytest.mark.parametrize("kind,shape", [("plain", [0, 1, 32, 32]), ("baked", [0, 32, 32]),
+                                        ("plain", [0, 3, 28, 28]), ("plain", "28x28")])
+def test_meta_input_shape_that_the_graph_cannot_take(copy_of, kind, shape):
+    folder = copy_of(kind)
+    path = _edit_meta(folder, lambda m: m.update(input_shape=shape))
+    with pytest.raises(PredictionError, match=f"{path}: 'input_shape'|{path}: input_shape"):
+        Predictor(str(folder))
+
+
+def test_meta_classes_that_disagree_with_the_graph(copy_of):
+    folder = copy_of("plain")
+    _edit_meta(folder, lambda m: m.update(classes=12, labels=[str(i) for i in range(12)]))
+    with pytest.raises(PredictionError, match="graph gives 10 outputs per image"):
+        Predictor(str(folder))
+
+
+# -- predictor input types --------------------------------------------------------------------
+
+def test_accepted_inputs_singly_and_in_lists(predictors):
+    path, seven = _seven()
+    raw = open(path, "rb").read()
+    pil = Image.open(path)
+    for p in predictors.values():
+        want = p.probabilities(seven[None])
+        assert p.predict(seven[None], top_k=1)[0][0][0] == "7"
+        for single in (path, raw, bytearray(raw), pil, seven, mx.nd.array(seven),
+                       mx.nd.array(seven[None], dtype="uint8")):
+            np.testing.assert_allclose(p.probabilities(single), want, rtol=1e-5, atol=1e-7)
+        mixed = [path, raw, pil, seven, mx.nd.array(seven), seven[..., None]]
+        got = p.probabilities(mixed)
+        assert got.shape == (6, 10)
+        np.testing.assert_allclose(got, np.repeat(want, 6, axis=0), rtol=1e-5, atol=1e-7)
+        assert p.predict_files(path, top_k=1) == p.predict_files([path], top_k=1)
+        # PIL images of other sizes are resized, as files are
+        big = pil.resize((56, 40))
+        assert p.predict([big, pil.resize((20, 20))], top_k=1)[0][0][0] == "7"
+
+
+@pytest.mark.parametrize("bad,words", [
+    (None, "got None"),
+    (3.5, "got a float"),
+    ({"a": 1}, "got a dict"),
+    ([[0, 1], [2, 3]], r"image 0 \(a list\): expected a path"),
+    ([np.zeros((28, 28)), None], r"image 1 \(None\)"),
+    ([np.zeros((28, 28)), np.zeros((20, 20))],
+     r"image 1 \(ndarray of shape \(20, 20\)\): expected an image of shape \(28, 28\)"),
+    (np.array(["a", "b"]), "pixel values must be numbers"),
+    ("no/such/file.png", "no/such/file.png: no such file"),
+    (b"not an image", "not a readable PNG/JPEG"),
+    (0, r"top_k|got a int"),
+])
+def test_refused_inputs_name_what_was_given(predictors, bad, words):
+    p = predictors["baked"]
+    with pytest.raises(PredictionError, match=words):
+        p.predict(bad)
+
+
+def test_bad_top_k(predictors):
+    with pytest.raises(PredictionError, match="top_k must be an integer >= 1; got 0"):
+        predictors["plain"].predict(_seven()[1], top_k=0)
+    assert len(predictors["plain"].predict(_seven()[1], top_k=np.int64(2))[0]) == 2
+
+
+def test_predictor_shared_by_threads_matches_serial(predictors):
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = predictors["baked"]
+    files = example_images()
+    serial = [p.predict_files([f], top_k=3) for f in files]
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(lambda f: p.predict_files([f], top_k=3), files * 3))
+    assert threaded == serial * 3
+
+
+def test_export_files_are_loaded_as_one_set(exports, tmp_path):
+    """The predictor reads the files of one generation folder, whatever the links say later."""
+    folder = tmp_path / "d"
+    shutil.copytree(exports["plain"], folder, symlinks=True)
+    p = Predictor(str(folder))
+    assert os.path.dirname(os.path.realpath(folder / f"{NAME}-meta.json")) != str(folder)
+    assert p.predict_files(example_images()[:1], top_k=1)[0][0][0] == "0"
