@@ -172,6 +172,8 @@ def get_model(name: str, **kwargs):
     entry = _entry(name)
     net = entry.factory(**kwargs)
     net.info = _built_info(entry.info, net, kwargs)
+    if getattr(net, "weights_info", None):  # converted weights: their preprocessing
+        net.info = dataclasses.replace(net.info, **net.weights_info)
     return net
 
 
@@ -183,7 +185,9 @@ def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
     """``info`` made true for ``net``: recounted when structural options were passed."""
     info = copy.deepcopy(info)
     changes = {k: v for k, v in kwargs.items() if k not in _LOADING_ARGS}
-    if not changes or all(getattr(info, k, None) == v for k, v in changes.items()):
+    same_classes = getattr(net, "classes", info.classes) == info.classes
+    if same_classes and (not changes or all(getattr(info, k, None) == v
+                                            for k, v in changes.items())):
         return info
     from .cost import count, num_params
 
