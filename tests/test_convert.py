@@ -249,3 +249,14 @@ def test_params_equal_the_reference_implementations(key, want):
     assert net.info.num_params == want
     if not aux:
         assert model_info(name).num_params == want
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_macs_equal_the_reference_implementations(references, case):
+    """cost.count on the zoo network == torch's FlopCounterMode / 2 on the source network,
+    both at the design size (tests/reference/make_references.py records the latter)."""
+    ref = json.loads((references / case / "meta.json").read_text())
+    info = model_info(SOURCES[tuple(CASES[case].split(":"))].model)
+    assert info.input_shape[1] == ref["input_size"]
+    assert info.macs == ref["macs"]

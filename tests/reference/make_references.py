@@ -10,7 +10,8 @@ statistics (so that a mapping mistake in running mean / var shows), saved as ``m
 (``torch.save(state_dict)``) and ``model.safetensors``; random pixels in [0, 1]
 (``pixels.npy``, N x 3 x H x W) and the logits of the network in eval mode on those pixels
 normalised the way the source does it (``logits.npy``), plus ``meta.json`` with the source's
-preprocessing (timm: its ``pretrained_cfg``; torchvision: its weights' transforms).
+preprocessing (timm: its ``pretrained_cfg``; torchvision: its weights' transforms) and its
+multiply-accumulates at the design size (``macs``, from torch's ``FlopCounterMode``).
 """
 import json
 import os
@@ -72,6 +73,18 @@ def _build(source, name, kwargs):
     return model, meta
 
 
+def _macs(model, meta):
+    """Multiply-accumulates of one sample at the design size: torch's FlopCounterMode counts
+    2 FLOPs per multiply-accumulate of convolutions and matrix products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    size = meta["input_size"]
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() // 2
+
+
 def make(case, out):
     from safetensors.torch import save_file
 
@@ -99,7 +112,7 @@ def make(case, out):
     np.save(os.path.join(folder, "logits.npy"), logits.numpy())
     if aux is not None:
         np.save(os.path.join(folder, "aux.npy"), aux.numpy())
-    meta.update(source=source, name=name, torch=torch.__version__)
+    meta.update(source=source, name=name, torch=torch.__version__, macs=_macs(model, meta))
     with open(os.path.join(folder, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     print(case, tuple(logits.shape), float(logits.abs().max()))
