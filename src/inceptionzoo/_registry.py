@@ -29,7 +29,8 @@ class ModelInfo:
     classes : int
         Default number of output classes.
     variant : str
-        Which Inception block the network uses: ``'naive'`` or ``'reduced'``.
+        Which Inception block the network uses: ``'naive'``, ``'reduced'`` (GoogLeNet's),
+        ``'factorised'`` (Inception-v3's), ``'v4'`` or ``'resnet'`` (Inception-ResNet).
     num_params : int
         Number of parameters with the default ``classes`` (checked by the tests).
     macs : int or None
