@@ -7,6 +7,7 @@ The torch side runs in its own venv (``make torch-env`` -> ``.venv-torch``) thro
 with torchvision / timm."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -44,7 +45,10 @@ REFERENCE_PARAMS = {
 
 @pytest.fixture(scope="session")
 def references(tmp_path_factory):
-    """Folder of reference checkpoints and logits, generated once per session."""
+    """Folder of reference checkpoints and logits, generated once per session (or, while
+    developing, an existing one named by $INCEPTIONZOO_REFERENCES)."""
+    if os.environ.get("INCEPTIONZOO_REFERENCES"):
+        return pathlib.Path(os.environ["INCEPTIONZOO_REFERENCES"])
     if not os.path.isfile(TORCH_PYTHON):
         pytest.fail(f"the PyTorch side environment is missing ({TORCH_PYTHON}): create it with "
                     "`make torch-env` (CI does), or set INCEPTIONZOO_TORCH_PYTHON")
@@ -140,7 +144,11 @@ def test_one_error_lists_every_missing_unexpected_and_misshaped_tensor(reference
     assert "unexpected: inception4a.extra.weight" in msg
     assert "mis-shaped: conv1.conv.weight (64, 3, 5, 5)" in msg and "(64, 3, 7, 7)" in msg
     assert not os.path.exists(tmp_path / "bad.params")  # nothing written
-    with pytest.raises(ConversionError, match="3 problems|problems"):  # the wrong family
+    with pytest.raises(ConversionError, match=r"does not fit 'inception_v3' \(\d+ problems\)"):
+        convert("timm:inception_v3", str(references / "tv_googlenet" / "model.pth"),
+                str(tmp_path / "v3.params"))                       # another family's tensors
+    with pytest.raises(ConversionError, match="no classifier 'last_linear.weight': not a "
+                                              "timm:inception_v4 checkpoint"):
         convert("timm:inception_v4", str(references / "timm_inception_v3" / "model.pth"),
                 str(tmp_path / "v4.params"))
 

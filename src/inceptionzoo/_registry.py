@@ -187,7 +187,8 @@ def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
     info = copy.deepcopy(info)
     changes = {k: v for k, v in kwargs.items() if k not in _LOADING_ARGS}
     same_classes = getattr(net, "classes", info.classes) == info.classes
-    if same_classes and (not changes or all(getattr(info, k, None) == v
+    converted = getattr(net, "weights_info", None)  # options may come from the weights' sidecar
+    if same_classes and not converted and (not changes or all(getattr(info, k, None) == v
                                             for k, v in changes.items())):
         return info
     from .cost import count, num_params
