@@ -124,3 +124,18 @@ def test_gluoncv_imports_beside_torch():
     import torch  # still importable afterwards
 
     assert torch.__version__
+
+
+@pytest.mark.slow
+def test_imagenet_benchmark_script_runs(tmp_path):
+    """benchmarks/imagenet_inception.py with a tiny iteration count: every row measured (the
+    numbers themselves are for an idle machine, not for a test)."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "imagenet_inception.py")
+    p = subprocess.run([sys.executable, script, "--batch-sizes", "1", "--run-seconds", "0.01",
+                        "--repeats", "1", "--latency-iters", "1", "--json",
+                        str(tmp_path / "rows.json")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [r["mode"] for r in rows] == ["imperative", "static", "gluoncv-static"]
+    assert all(r["images_per_sec"] > 0 and r["model"] == "inception_v3" for r in rows)
