@@ -2,7 +2,7 @@ import os
 import re
 
 from conftest import ROOT
-from inceptionzoo.cli import models_markdown
+from inceptionzoo._registry import models_markdown
 
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 

@@ -10,9 +10,10 @@ import pytest
 
 from conftest import built, model_params, test_shape
 from inceptionzoo import get_model, list_models
-from inceptionzoo.cli import example_images
+from inceptionzoo.data import example_images
 from inceptionzoo.data import to_input
-from inceptionzoo.export import ONNX_OPSET, export
+from inceptionzoo.export import export
+from inceptionzoo.onnx_export import ONNX_OPSET
 from inceptionzoo.serving import PredictionError, Predictor
 from inceptionzoo._io import sha1_file
 
@@ -96,14 +97,14 @@ def test_existing_export_is_kept_unless_overwrite(tmp_path):
 
 
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
-    import inceptionzoo.export as ex
+    import inceptionzoo.onnx_export as ex
 
     net, _ = built("inception_mnist")
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ex, "_onnx_export", boom)
+    monkeypatch.setattr(ex, "write_onnx", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         export(net, str(tmp_path / "m"), onnx=True)
     assert os.listdir(tmp_path) == []

@@ -40,24 +40,35 @@ def test_natural_order(scratch_models):
     assert list_models("zz_*") == ["zz_net1", "zz_net2", "zz_net10"]
 
 
+ZZ = ["zz_alpha_net", "zz_beta_net", "zz_beta_net2"]
+ALL = "every registered model"
+
+
 @pytest.mark.parametrize("include,exclude,expected", [
-    (None, None, ["inception_mnist", "inception_naive_mnist"]),
-    ("*", None, ["inception_mnist", "inception_naive_mnist"]),
-    ("", None, ["inception_mnist", "inception_naive_mnist"]),      # empty include: no filter
-    ([], None, ["inception_mnist", "inception_naive_mnist"]),
-    ("*naive*", None, ["inception_naive_mnist"]),
-    ("INCEPTION_NAIVE*", None, ["inception_naive_mnist"]),           # patterns ignore case
-    (["inception_mnist", "*naive*"], None, ["inception_mnist", "inception_naive_mnist"]),
-    ("*mnist", "*naive*", ["inception_mnist"]),
-    ("*mnist", ["*naive*", "inception_mnist"], []),
-    ("*mnist", "", ["inception_mnist", "inception_naive_mnist"]),    # empty exclude: none
-    ("*mnist", [], ["inception_mnist", "inception_naive_mnist"]),
+    (None, None, ALL),
+    ("*", None, ALL),
+    ("", None, ALL),                                    # empty include: no filter
+    ([], None, ALL),
+    ("zz_*", None, ZZ),
+    ("ZZ_BETA*", None, ["zz_beta_net", "zz_beta_net2"]),  # patterns ignore case
+    (["zz_alpha_net", "*beta_net2"], None, ["zz_alpha_net", "zz_beta_net2"]),
+    ("zz_*", "*beta*", ["zz_alpha_net"]),
+    ("zz_*", ["*beta*", "zz_alpha*"], []),
+    ("zz_*", "", ZZ),                                   # empty exclude: none
+    ("zz_*", [], ZZ),
     ("nothing*", None, []),
     (None, "*", []),
 ])
-def test_include_exclude(include, exclude, expected):
+def test_include_exclude(scratch_models, include, exclude, expected):
+    for name in ZZ:
+        scratch_models(name)
     got = list_models(include, exclude)
-    assert [n for n in got if n.endswith("mnist")] == expected
+    if expected is ALL:
+        from inceptionzoo._registry import _ENTRIES
+
+        expected = sorted(_ENTRIES, key=_natural_key)
+        assert set(ZZ) <= set(got)
+    assert got == expected  # the whole list: no other model may leak in
 
 
 def test_duplicate_name_refused(scratch_models):
@@ -112,14 +123,18 @@ def test_names_are_case_insensitive():
 
 
 def test_model_info_is_a_copy():
+    import dataclasses
+
     a = model_info("inception_mnist")
     assert isinstance(a, ModelInfo)
-    if a.pretrained is not None:
-        a.pretrained["sha1"] = "x"
-    b = model_info("inception_mnist")
-    assert b.pretrained is None or b.pretrained["sha1"] != "x"
-    with pytest.raises(Exception):
-        a.classes = 3  # frozen
+    sha1 = a.pretrained["sha1"]  # inception_mnist ships weights
+    a.pretrained["sha1"] = "x"
+    assert model_info("inception_mnist").pretrained["sha1"] == sha1
+    net = get_model("inception_mnist")
+    net.info.pretrained["sha1"] = "y"
+    assert model_info("inception_mnist").pretrained["sha1"] == sha1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.classes = 3
 
 
 def test_built_model_carries_its_info():
@@ -128,6 +143,40 @@ def test_built_model_carries_its_info():
     net5 = get_model("inception_mnist", classes=5)
     assert net5.info.classes == 5
     assert net5.info.num_params == model_info("inception_mnist").num_params - (2304 + 1) * 5
+
+
+#: options that change each family's network; every registered model needs an entry, so that
+#: a new model's metadata is checked for a network other than its default one
+NON_DEFAULT_OPTIONS = {
+    "inception_mnist": [{"classes": 5}, {"in_channels": 3}, {"in_channels": 3, "classes": 4}],
+    "inception_naive_mnist": [{"classes": 5}, {"in_channels": 3}],
+    "googlenet": [{"batch_norm": True}, {"aux_logits": True}, {"classes": 10, "dropout": 0.2}],
+}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_metadata_describes_the_network_built(name):
+    from inceptionzoo.cost import count, num_params
+
+    assert name in NON_DEFAULT_OPTIONS, f"add non-default options of {name!r} to this test"
+    default = model_info(name)
+    for options in NON_DEFAULT_OPTIONS[name]:
+        net = get_model(name, **options)
+        info = net.info
+        assert info.num_params == num_params(net), options
+        assert info.input_shape[0] == net.in_channels, options
+        assert info.classes == options.get("classes", default.classes), options
+        assert info.macs == count(net, info.input_shape).macs, options
+        assert len(info.mean) == len(info.std) == info.input_shape[0], options
+        assert info.pretrained is None, options  # no shipped weights fit another network
+    # the registry's own record is untouched
+    assert model_info(name) == default
+
+
+def test_metadata_of_changed_networks_differs_where_it_must():
+    assert get_model("googlenet", batch_norm=True).info.num_params == 7005832
+    assert get_model("googlenet", aux_logits=True).info.num_params == 13378280
+    assert get_model("inception_mnist", in_channels=3).info.input_shape == (3, 28, 28)
 
 
 def test_public_names():

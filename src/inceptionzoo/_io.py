@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_path", "ensure_writable_dir", "sha1_file", "write_json", "pyplot", "save_figure"]
+__all__ = ["atomic_path", "ensure_writable_dir", "sha1_file", "write_json"]
 
 
 def ensure_writable_dir(path):
@@ -61,21 +61,3 @@ def write_json(path, obj, **kwargs):
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, **kwargs)
             f.write("\n")
-
-
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path):
-    """Save a matplotlib figure as PNG, atomically, and close it."""
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    pyplot().close(fig)

@@ -11,7 +11,7 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
-           "model_info"]
+           "model_info", "models_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,10 +107,24 @@ _ENTRIES: Dict[str, _Entry] = {}
 
 
 def register_model(name: Optional[str] = None, **meta):
-    """Decorator that registers a model factory under ``name`` (default: the function's name).
+    """Decorator that registers a model factory under ``name``.
 
-    The keyword arguments are the :class:`ModelInfo` fields other than ``name``. A name that is
-    already registered is refused with a ``ValueError``. The factory is returned unchanged.
+    Parameters
+    ----------
+    name : str, optional
+        Registry name (stored lower case); default: the decorated function's name.
+    **meta
+        The :class:`ModelInfo` fields other than ``name``.
+
+    Returns
+    -------
+    callable
+        A decorator that returns the factory unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the name is already registered (case-insensitively).
     """
 
     def wrap(factory):
@@ -147,7 +161,22 @@ def _entry(name: str) -> _Entry:
 
 
 def model_info(name: str) -> ModelInfo:
-    """Metadata of a registered model, as a copy; the model is not built."""
+    """Metadata of a registered model, as a copy; the model is not built.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, case-insensitive.
+
+    Returns
+    -------
+    ModelInfo
+
+    Examples
+    --------
+    >>> model_info('inception_mnist').input_shape
+    (1, 28, 28)
+    """
     return copy.deepcopy(_entry(name).info)
 
 
@@ -239,3 +268,28 @@ def list_models(include: Patterns = None, exclude: Patterns = None) -> List[str]
     if exc:
         names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in exc)]
     return sorted(names, key=_natural_key)
+
+
+def _fmt_int(n):
+    return f"{n:,}" if n is not None else "-"
+
+
+def models_markdown():
+    """The model table of ``docs/models.md`` (``inceptionzoo list --markdown``), from the
+    registry.
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per registered model, in :func:`list_models` order.
+    """
+    rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | pretrained "
+            "top-1 | description |",
+            "|---|---|---|---|---:|---:|---:|---|"]
+    for name in list_models():
+        i = model_info(name)
+        acc = f"{i.pretrained['accuracy']:.4f}" if i.pretrained else "-"
+        shape = "x".join(str(d) for d in i.input_shape)
+        rows.append(f"| `{name}` | {i.variant} | {shape} | {i.classes} | {_fmt_int(i.num_params)}"
+                    f" | {_fmt_int(i.macs)} | {acc} | {i.description} |")
+    return "\n".join(rows) + "\n"

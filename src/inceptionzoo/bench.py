@@ -47,12 +47,6 @@ TRAIN_MODES = ["train-imperative", "train-hybrid"]
 PEER_MODES = {"torch": ["torch-eager", "torch-compile"], "gluoncv": ["gluoncv-static"]}
 
 
-def _ctx(spec):
-    import mxnet as mx
-
-    return mx.gpu(int(spec[3:] or 0)) if spec.startswith("gpu") else mx.cpu()
-
-
 def prepare_inference(net, mode, x):
     """Make ``net`` run in inference ``mode`` on inputs shaped like ``x``; return the callable."""
     if mode == "imperative":
@@ -111,8 +105,9 @@ def _mx_worker(spec):
     import mxnet as mx
 
     from . import get_model
+    from ._context import parse_ctx
 
-    ctx = _ctx(spec["ctx"])
+    ctx = parse_ctx(spec["ctx"])[0]
     net = get_model(spec["model"])
     shape = (spec["batch"],) + tuple(net.info.input_shape)
     if spec["mode"] == "gluoncv-static":  # the reference implementation users know
@@ -219,25 +214,7 @@ def probe_gpu(index=0, timeout=120):
     return info
 
 
-def import_gluoncv():
-    """Import gluoncv, hiding torch while doing so.
-
-    gluoncv 0.10.5 refuses to import when torch >= 2 is importable (its ``__init__`` checks the
-    torch version and raises); its MXNet model zoo does not use torch.
-    """
-    if "gluoncv" in sys.modules:
-        return sys.modules["gluoncv"]
-    missing = object()
-    saved = sys.modules.get("torch", missing)
-    sys.modules["torch"] = None  # makes `import torch` raise ImportError inside gluoncv
-    try:
-        import gluoncv
-    finally:
-        if saved is missing:
-            del sys.modules["torch"]
-        else:
-            sys.modules["torch"] = saved
-    return gluoncv
+from ._gluoncv import import_gluoncv  # noqa: E402
 
 
 def _gluoncv_has(model):
@@ -375,7 +352,7 @@ def environment():
 
 def plot(rows, path):
     """PNG: images/s against batch size, one line per mode, one panel per model."""
-    from ._io import pyplot, save_figure
+    from ._plot import pyplot, save_figure
 
     models = sorted({r["model"] for r in rows})
     fig, axes = pyplot().subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)

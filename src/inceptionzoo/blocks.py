@@ -21,6 +21,27 @@ def conv_unit(channels, kernel_size, in_channels, strides=1, padding=0, relu=Tru
     names stay ``<prefix>weight`` / ``<prefix>bias``. With batch norm the convolution has no
     bias (the norm's beta replaces it) and the unit is a ``HybridSequential`` of
     ``conv_``, ``bn_`` and ``relu_``.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels.
+    kernel_size : int or tuple of int
+        Kernel size, ``k`` or ``(kh, kw)``.
+    in_channels : int
+        Input channels (explicit, so no deferred initialisation).
+    strides, padding : int or tuple of int
+        As for ``mxnet.gluon.nn.Conv2D``.
+    relu : bool, default True
+        End with a ReLU.
+    batch_norm : bool, default False
+        Batch norm (epsilon 1e-3) between the convolution and the ReLU.
+    prefix : str, optional
+        Name prefix of the unit's parameters.
+
+    Returns
+    -------
+    mxnet.gluon.HybridBlock
     """
     if not batch_norm:
         return nn.Conv2D(channels, kernel_size, strides, padding, in_channels=in_channels,

@@ -5,31 +5,14 @@ import os
 import sys
 import time
 
-__all__ = ["main", "models_markdown"]
+from ._text import text_table
 
-
-def _fmt_int(n):
-    return f"{n:,}" if n is not None else "-"
-
-
-def models_markdown():
-    """The model table of ``docs/models.md``, generated from the registry."""
-    from . import list_models, model_info
-
-    rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | pretrained "
-            "top-1 | description |",
-            "|---|---|---|---|---:|---:|---:|---|"]
-    for name in list_models():
-        i = model_info(name)
-        acc = f"{i.pretrained['accuracy']:.4f}" if i.pretrained else "-"
-        shape = "x".join(str(d) for d in i.input_shape)
-        rows.append(f"| `{name}` | {i.variant} | {shape} | {i.classes} | {_fmt_int(i.num_params)}"
-                    f" | {_fmt_int(i.macs)} | {acc} | {i.description} |")
-    return "\n".join(rows) + "\n"
+__all__ = ["main", "build_parser"]
 
 
 def _cmd_list(args):
     from . import list_models
+    from ._registry import models_markdown
 
     if args.markdown:
         sys.stdout.write(models_markdown())
@@ -79,15 +62,6 @@ def _smoke_table(names, batch_size=4):
         rows.append((name, net.info.variant, num_params(net), tuple(x.shape), tuple(out.shape),
                      ms))
     return rows
-
-
-def _print_table(header, rows):
-    cols = [header] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
-    for k, r in enumerate(cols):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def _cmd_export(args):
@@ -143,23 +117,17 @@ def _cmd_bench(args):
     return bench_main(rest, prog="inceptionzoo bench")
 
 
-def example_images():
-    """The real MNIST test digits that ship with the package (PNG paths, sorted)."""
-    import glob
-
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
-    return sorted(glob.glob(os.path.join(folder, "digit-*.png")))
-
-
 def _cmd_demo(args):
     from . import get_model, list_models
+    from .data import example_images
     from .export import export
     from .serving import Predictor
 
     print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
     rows = _smoke_table(list_models())
-    _print_table(["model", "block", "params", "input", "output", "ms"],
-                 [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows])
+    print(text_table(["model", "block", "params", "input", "output", "ms"],
+                     [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows],
+                     right={2, 5}))
 
     print("\n== 2. Export the shipped inception_mnist weights (symbol JSON + params + sidecars"
           ", raw-uint8 preprocessing baked in, ONNX)")
@@ -185,7 +153,7 @@ def _cmd_demo(args):
         correct += top[0][0] == truth
         table.append((os.path.basename(path), truth, top[0][0], f"{top[0][1]:.4f}",
                       f"{top[1][0]} ({top[1][1]:.4f})"))
-    _print_table(["file", "label", "predicted", "probability", "runner-up"], table)
+    print(text_table(["file", "label", "predicted", "probability", "runner-up"], table))
     print(f"{correct}/{len(images)} correct")
     return 0
 
@@ -324,6 +292,18 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the ``inceptionzoo`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 2 for bad input (one line on stderr, no traceback).
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

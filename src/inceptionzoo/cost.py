@@ -24,7 +24,19 @@ __all__ = ["Layer", "CostReport", "count", "num_params", "naive_block_cost",
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
-    """One operator of the graph."""
+    """One operator of the graph.
+
+    Attributes
+    ----------
+    name, op : str
+        Node name and MXNet operator.
+    output_shape : tuple of int
+        Shape of its output for one sample (batch 1).
+    params : int
+        Learnable scalars it reads.
+    macs : int
+        Multiply-accumulates it costs.
+    """
 
     name: str
     op: str
@@ -35,7 +47,15 @@ class Layer:
 
 @dataclasses.dataclass(frozen=True)
 class CostReport:
-    """Per-layer costs and totals of one forward pass on one sample."""
+    """Per-layer costs and totals of one forward pass on one sample.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` of the sample.
+    layers : list of Layer
+        In graph order; ``params`` and ``macs`` are their totals.
+    """
 
     input_shape: Tuple[int, ...]
     layers: List[Layer]
@@ -50,20 +70,13 @@ class CostReport:
 
     def table(self):
         """The per-layer table as text."""
-        rows = [("layer", "op", "output shape", "params", "MACs")]
-        for layer in self.layers:
-            rows.append((layer.name, layer.op, "x".join(map(str, layer.output_shape)),
-                         f"{layer.params:,}", f"{layer.macs:,}"))
+        from ._text import text_table
+
+        rows = [(layer.name, layer.op, "x".join(map(str, layer.output_shape)),
+                 f"{layer.params:,}", f"{layer.macs:,}") for layer in self.layers]
         rows.append(("total", "", "", f"{self.params:,}", f"{self.macs:,}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = []
-        for k, r in enumerate(rows):
-            cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in
-                     enumerate(zip(r, widths))]
-            lines.append("  ".join(cells).rstrip())
-            if k == 0 or k == len(rows) - 2:
-                lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return text_table(("layer", "op", "output shape", "params", "MACs"), rows,
+                          right={3, 4}, rules=(0, len(rows) - 1))
 
 
 def _macs(op, out_shape, weight_shape):
@@ -130,6 +143,14 @@ def num_params(block):
 
     Batch-norm running statistics (``grad_req='null'``) are state, not parameters, and are not
     counted, as in timm and torchvision.
+
+    Parameters
+    ----------
+    block : mxnet.gluon.Block
+
+    Returns
+    -------
+    int
     """
     total = 0
     for p in block.collect_params().values():
@@ -151,6 +172,25 @@ def naive_block_cost(in_channels, out_channels, height, width, bias=True):
 
         params = (1 + 9 + 25) * Ni * No  [+ 3 * No biases]
         macs   = (1 + 9 + 25) * Ni * No * H * W
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        ``Ni`` and the width ``No`` of each convolution branch.
+    height, width : int
+        Spatial size of the input (and output).
+    bias : bool, default True
+        Count the convolutions' biases.
+
+    Returns
+    -------
+    tuple of int
+        ``(params, macs)``.
+
+    Examples
+    --------
+    >>> naive_block_cost(8, 8, 28, 28)
+    (2264, 1756160)
     """
     ni, no = in_channels, out_channels
     weights = 35 * ni * no
@@ -169,6 +209,22 @@ def reduced_block_cost(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poo
 
     With ``Ni = No = N`` and the seed's layout (every branch N wide, reductions to N/2) the
     weights are ``N^2 * (1 + 1/2 + 1/2 + 1) + 9 N^2 / 2 + 25 N^2 / 2 = 20 N^2``.
+
+    Parameters
+    ----------
+    in_channels : int
+        ``Ni``.
+    ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj : int
+        Branch widths, as for :class:`~inceptionzoo.blocks.Inception`.
+    height, width : int
+        Spatial size of the input (and output).
+    bias : bool, default True
+        Count the convolutions' biases.
+
+    Returns
+    -------
+    tuple of int
+        ``(params, macs)``.
     """
     ni = in_channels
     weights = (ni * (ch1x1 + ch3x3red + ch5x5red + pool_proj) + 9 * ch3x3red * ch3x3

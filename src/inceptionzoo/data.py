@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 
 __all__ = ["MNIST_FILES", "DataError", "read_idx", "resolve_data_dir", "load_mnist",
-           "to_input", "write_idx"]
+           "to_input", "write_idx", "example_images"]
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -148,3 +148,18 @@ def to_input(images):
     scaled to [0, 1]."""
     x = np.asarray(images)
     return (x.astype(np.float32) / 255).reshape(x.shape[0], 1, *x.shape[1:])
+
+
+def example_images():
+    """The real MNIST test digits that ship with the package, for demos and tests.
+
+    Returns
+    -------
+    list of str
+        PNG paths ``.../examples/digit-LABEL-testINDEX.png``, sorted; LABEL is the true digit
+        and INDEX its position in the MNIST test set.
+    """
+    import glob
+
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
+    return sorted(glob.glob(os.path.join(folder, "digit-*.png")))

@@ -25,11 +25,7 @@ from mxnet.gluon import HybridBlock
 from . import __version__
 from ._io import ensure_writable_dir, sha1_file
 
-__all__ = ["export", "Preprocess", "ONNX_OPSET"]
-
-#: MXNet 1.9.1's ONNX converters stop at opset 13; newer onnx packages default to newer opsets.
-ONNX_OPSET = 13
-
+__all__ = ["export", "Preprocess"]
 
 class Preprocess(HybridBlock):
     """Wraps a network so that its graph takes raw uint8 images.
@@ -70,24 +66,6 @@ def _check_initialized(net):
         if p._data is None and p._deferred_init == ():
             raise ValueError(f"parameter {p.name} is not initialised: call net.initialize() "
                              "or load parameters before exporting")
-
-
-def _onnx_export(sym_file, params_file, shape, dtype, path):
-    import onnx
-    from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
-    from onnx import helper
-
-    sym, arg, aux = mx.model.load_checkpoint(sym_file[:-len("-symbol.json")], 0)
-    params = dict(arg)
-    params.update(aux)
-    graph = MXNetGraph().create_onnx_graph_proto(
-        sym, params, [shape], [helper.np_dtype_to_tensor_dtype(np.dtype(dtype))],
-        opset_version=ONNX_OPSET, dynamic=True, dynamic_input_shapes=[(None,) + shape[1:]])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                              producer_name="inceptionzoo", producer_version=__version__)
-    onnx.checker.check_model(model)
-    with open(path, "wb") as f:
-        f.write(model.SerializeToString())
 
 
 def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrite=False,
@@ -207,8 +185,11 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         if onnx:
             os.replace(files["symbol"], f"{tmp_prefix}-symbol.json")
             files["onnx"] = os.path.join(tmpdir, "onnx")
-            _onnx_export(f"{tmp_prefix}-symbol.json", files["params"],
-                         tuple([1] + in_shape[1:]), in_dtype, files["onnx"])
+            from .onnx_export import write_onnx
+
+            sym, arg, aux = mx.model.load_checkpoint(tmp_prefix, 0)
+            write_onnx(sym, {**arg, **aux}, tuple([1] + in_shape[1:]), in_dtype,
+                       files["onnx"])
             files["symbol"] = f"{tmp_prefix}-symbol.json"
         # params first, then the graph, then the sidecars that describe them
         for role in ("params", "symbol", "meta", "signature", "synset", "onnx"):

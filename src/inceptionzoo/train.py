@@ -9,13 +9,14 @@ import dataclasses
 import glob
 import json
 import os
-import re
 import time
 
 import mxnet as mx
 import numpy as np
 
-from ._io import atomic_path, ensure_writable_dir, pyplot, save_figure, write_json
+from ._context import parse_ctx
+from ._io import atomic_path, ensure_writable_dir, write_json
+from ._plot import pyplot, save_figure
 from ._registry import get_model
 from .data import load_mnist, to_input
 
@@ -49,26 +50,6 @@ RECIPES = {
     "pretrain": Recipe("pretrain", optimizer="adam", lr=0.002, batch_size=64, momentum=0.0,
                        wd=1e-4, init="xavier", schedule="cosine", warmup_steps=200, epochs=10),
 }
-
-
-def parse_ctx(spec):
-    """``'cpu'``, ``'cpu0,cpu1'``, ``'gpu0,gpu1'`` -> list of MXNet contexts."""
-    if isinstance(spec, mx.Context):
-        return [spec]
-    if isinstance(spec, (list, tuple)):
-        return [c if isinstance(c, mx.Context) else parse_ctx(c)[0] for c in spec]
-    out = []
-    for part in str(spec).split(","):
-        m = re.fullmatch(r"\s*(cpu|gpu)(\d*)\s*", part)
-        if not m:
-            raise ValueError(f"bad context {part!r} in {spec!r}: expected cpu, cpuN or gpuN, "
-                             "comma-separated")
-        kind, idx = m.group(1), int(m.group(2) or 0)
-        if kind == "gpu" and idx >= mx.context.num_gpus():
-            raise ValueError(f"context gpu{idx} requested, but MXNet sees "
-                             f"{mx.context.num_gpus()} GPU(s) (a CPU build, or no driver?)")
-        out.append(mx.Context(kind, idx))
-    return out
 
 
 class _Schedule(mx.lr_scheduler.LRScheduler):

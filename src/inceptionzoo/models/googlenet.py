@@ -142,7 +142,22 @@ class GoogLeNet(ZooNet):
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
                 num_params=6998552, macs=1582671872, paper="Szegedy et al. 2014, arXiv:1409.4842")
 def googlenet(classes=1000, pretrained=False, root=None, ctx=None, **kwargs):
-    """GoogLeNet. No pretrained weights ship for it. See :class:`GoogLeNet`."""
+    """GoogLeNet as in the paper. No pretrained weights ship for it.
+
+    Parameters
+    ----------
+    classes : int, default 1000
+    pretrained : bool, default False
+        Must be False: there are no weights for this layout.
+    root, ctx
+        Accepted for the registry's common signature; unused.
+    **kwargs
+        :class:`GoogLeNet` options (``batch_norm``, ``aux_logits``, ``dropout``).
+
+    Returns
+    -------
+    GoogLeNet
+    """
     if pretrained:
         from ..weights import WeightsError
 
