@@ -28,11 +28,18 @@ SIZE = 299
 
 
 def _bench_module():
-    """inceptionzoo.bench loaded from its file, for the torch worker (no MXNet there): its timing
-    code needs only the standard library and numpy."""
-    spec = importlib.util.spec_from_file_location(
-        "_izbench", os.path.join(ROOT, "src", "inceptionzoo", "bench.py"))
+    """inceptionzoo.bench for the torch worker, where MXNet (which the package's ``__init__``
+    imports) is absent: loaded from its file inside a stand-in package, since its timing code
+    needs only the standard library and numpy."""
+    import types
+
+    pkg = types.ModuleType("_inceptionzoo_src")
+    pkg.__path__ = [os.path.join(ROOT, "src", "inceptionzoo")]
+    sys.modules[pkg.__name__] = pkg
+    spec = importlib.util.spec_from_file_location(pkg.__name__ + ".bench",
+                                                  os.path.join(pkg.__path__[0], "bench.py"))
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
 
@@ -42,7 +49,7 @@ def _mx_worker(spec, bench):
     import numpy as np
 
     if spec["mode"] == "gluoncv-static":
-        from inceptionzoo.bench import import_gluoncv
+        from inceptionzoo._gluoncv import import_gluoncv
 
         net = import_gluoncv().model_zoo.get_model("inceptionv3", pretrained=False)
         mode = "static"

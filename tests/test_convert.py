@@ -168,7 +168,7 @@ def test_cli_convert(references, tmp_path):
 # --- gluoncv (MXNet; no side environment needed) ---------------------------------------------
 
 def _gluoncv_reference(name, size, path, seed=0):
-    from inceptionzoo.bench import import_gluoncv
+    from inceptionzoo._gluoncv import import_gluoncv
 
     mx.random.seed(seed)
     net = import_gluoncv().model_zoo.get_model(name, pretrained=False)
