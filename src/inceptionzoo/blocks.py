@@ -170,13 +170,41 @@ class Inception(HybridBlock):
 # a branch a list of steps, each step one of the three below. One class builds them all.
 
 def conv(name, channels, kernel=1, stride=1, padding=0):
-    """A conv-BN-ReLU step named ``name`` (``kernel``/``padding`` may be ``(h, w)`` tuples)."""
+    """A conv-BN-ReLU step of a :class:`Branches` block or a :func:`chain`.
+
+    Parameters
+    ----------
+    name : str
+        Its prefix: ``<name>_conv_weight``, ``<name>_bn_gamma`` ...
+    channels : int
+        Output channels.
+    kernel, stride, padding : int or (int, int)
+        As in ``Conv2D``; ``(1, 7)`` / ``(0, 3)`` for the factorised convolutions.
+
+    Returns
+    -------
+    tuple
+        The step.
+    """
     return ("conv", name, channels, kernel, stride, padding)
 
 
 def pool(kind, kernel=3, stride=1, padding=0, count_include_pad=True):
-    """A ``'max'`` or ``'avg'`` pooling step (``count_include_pad=False``: average over the
-    window's real pixels only, as timm's Inception-v4 / Inception-ResNet-v2)."""
+    """A pooling step.
+
+    Parameters
+    ----------
+    kind : {'max', 'avg'}
+    kernel, stride, padding : int
+    count_include_pad : bool, default True
+        Average pools: divide by the whole window (True, torchvision's default) or by its
+        pixels inside the input only (False, timm's Inception-v4 / Inception-ResNet-v2).
+
+    Returns
+    -------
+    tuple
+        The step.
+    """
     if kind not in ("max", "avg"):
         raise ValueError(f"pool kind must be 'max' or 'avg'; got {kind!r}")
     return (kind, kernel, stride, padding, count_include_pad)
@@ -231,8 +259,19 @@ def chain(in_channels, steps, pool_prefix="pool"):
 
 
 def step_spatial_op(step):
-    """``(kernel, stride, pad, ceil_mode)`` of a step that changes the spatial size, or None
-    for a step that keeps it (stride 1 and "same" padding on both axes, or a split of such)."""
+    """How a step changes the spatial size, for :class:`~inceptionzoo.models._base.ZooNet`.
+
+    Parameters
+    ----------
+    step : tuple
+        A :func:`conv`, :func:`pool` or :func:`split` step.
+
+    Returns
+    -------
+    tuple or None
+        ``(kernel, stride, pad, ceil_mode)``, or None for a step that keeps the size (stride 1
+        and "same" padding on both axes, or a split of such).
+    """
     if step[0] == "split":
         return None
     kernel, stride, padding = step[3:6] if step[0] == "conv" else step[1:4]

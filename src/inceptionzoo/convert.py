@@ -31,7 +31,8 @@ import numpy as np
 from ._io import atomic_path, sha1_file, write_json
 
 __all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint",
-           "sidecar_path", "load_converted", "build_imagenet"]
+           "sidecar_path", "read_sidecar", "load_converted", "build_imagenet",
+           "FACTORY_DOC"]
 
 
 class ConversionError(ValueError):
@@ -296,7 +297,16 @@ def _map(tensors, kind, source, net, aux_logits):
 
 
 def sidecar_path(params_path):
-    """``FILE.json`` beside ``FILE.params``."""
+    """``FILE.json`` beside ``FILE.params``.
+
+    Parameters
+    ----------
+    params_path : str
+
+    Returns
+    -------
+    str
+    """
     return os.path.splitext(os.fspath(params_path))[0] + ".json"
 
 
@@ -398,7 +408,22 @@ def load_converted(net, name, path, ctx=None):
 
 
 def read_sidecar(path):
-    """The sidecar JSON of a converted ``.params`` file (a WeightsError if absent)."""
+    """The sidecar JSON of a converted ``.params`` file.
+
+    Parameters
+    ----------
+    path : str
+        The ``.params`` file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    WeightsError
+        If the file or its sidecar is missing or the sidecar is not JSON.
+    """
     from .weights import WeightsError
 
     side = sidecar_path(path)
@@ -412,6 +437,28 @@ def read_sidecar(path):
                            "`inceptionzoo convert` writes beside it") from None
     except json.JSONDecodeError as err:
         raise WeightsError(f"{side!r} is not valid JSON: {err}") from None
+
+
+FACTORY_DOC = """{title}. No weights ship: convert a checkpoint (docs/weights.md).
+
+    Parameters
+    ----------
+    classes : int, optional
+        Output classes; default: the converted file's when ``pretrained`` is one, else 1000.
+    pretrained : bool or str, default False
+        The path of a ``.params`` file written by ``inceptionzoo convert`` (checked against its
+        sidecar, whose mean / std / crop go into ``net.info``). ``True`` is an error.
+    root : str, optional
+        Unused (no weight cache for these networks); accepted like every zoo factory.
+    ctx : mxnet.Context, optional
+        Where to load the weights.
+    **kwargs
+        Options of :class:`{cls}`.
+
+    Returns
+    -------
+    {cls}
+    """
 
 
 def build_imagenet(name, cls, classes, pretrained, ctx, kwargs):

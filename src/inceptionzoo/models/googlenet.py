@@ -13,6 +13,7 @@ Unlike torchvision's and gluoncv's GoogLeNet, the 5x5 branch really is a 5x5 con
 from mxnet.gluon import nn
 
 from .._registry import register_model
+from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import Inception, conv_unit
 from ._base import ZooNet
 
@@ -174,12 +175,10 @@ def googlenet(classes=1000, pretrained=False, root=None, ctx=None, **kwargs):
                 "torchvision googlenet", mean=(0.5,), std=(0.5,), crop_pct=0.875,
                 interpolation="bilinear")
 def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    """torchvision's ``googlenet(aux_logits=False)`` (= gluoncv's ``googlenet`` at 224x224):
-    :class:`GoogLeNet` with ``batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2``.
-    ``pretrained`` may be the path of a converted ``.params`` file (see
-    :mod:`inceptionzoo.convert`)."""
-    from ..convert import build_imagenet
-
+    # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224
     for key, value in dict(batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2).items():
         kwargs.setdefault(key, value)
     return build_imagenet("googlenet_bn", GoogLeNet, classes, pretrained, ctx, kwargs)
+
+
+googlenet_bn.__doc__ = FACTORY_DOC.format(title="torchvision's GoogLeNet", cls="GoogLeNet")

@@ -10,6 +10,7 @@ is ``Mixed_5b.branch5x5_1.conv.weight``).
 from mxnet.gluon import nn
 
 from .._registry import register_model
+from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import conv, conv_unit, pool, split
 from ._layout import LayoutNet, block, layout_spatial_ops
 
@@ -26,7 +27,18 @@ def _7x1(name, c):
 
 
 def v3_a(pool_features):
-    """Block A (torchvision ``InceptionA``), 35x35: 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avg-1x1."""
+    """Block A (torchvision ``InceptionA``), 35x35: 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avg-1x1.
+
+    Parameters
+    ----------
+    pool_features : int
+        Output channels of the pool branch's 1x1 projection (32, 64, 64).
+
+    Returns
+    -------
+    list
+        The branches, for :class:`~inceptionzoo.blocks.Branches`.
+    """
     return [[conv("branch1x1", 64)],
             [conv("branch5x5_1", 48), conv("branch5x5_2", 64, 5, 1, 2)],
             [conv("branch3x3dbl_1", 64), conv("branch3x3dbl_2", 96, 3, 1, 1),
@@ -43,7 +55,18 @@ def v3_b():
 
 
 def v3_c(c7):
-    """Block C (``InceptionC``), 17x17, factorised 7x7 convolutions ``c7`` channels wide."""
+    """Block C (``InceptionC``), 17x17, with factorised 7x7 convolutions.
+
+    Parameters
+    ----------
+    c7 : int
+        Width of the 1x7 / 7x1 convolutions inside the branches (128, 160, 160, 192).
+
+    Returns
+    -------
+    list
+        The branches, for :class:`~inceptionzoo.blocks.Branches`.
+    """
     return [[conv("branch1x1", 192)],
             [conv("branch7x7_1", c7), _1x7("branch7x7_2", c7), _7x1("branch7x7_3", 192)],
             [conv("branch7x7dbl_1", c7), _7x1("branch7x7dbl_2", c7), _1x7("branch7x7dbl_3", c7),
@@ -160,8 +183,7 @@ _IMAGENET = dict(classes=1000, variant="factorised", mean=(0.5,), std=(0.5,))
                 paper="Szegedy et al. 2015, arXiv:1512.00567", crop_pct=299 / 342,
                 interpolation="bilinear", **_IMAGENET)
 def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    """Inception-v3. ``pretrained`` may be the path of a converted ``.params`` file (see
-    :mod:`inceptionzoo.convert`). See :class:`InceptionV3`."""
-    from ..convert import build_imagenet
-
     return build_imagenet("inception_v3", InceptionV3, classes, pretrained, ctx, kwargs)
+
+
+inception_v3.__doc__ = FACTORY_DOC.format(title="Inception-v3", cls="InceptionV3")

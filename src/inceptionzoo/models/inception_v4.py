@@ -10,6 +10,7 @@ is ``repeat_1.3.branch1.0.conv.weight``); Inception-v4 names timm's ``features.<
 they are (``INCEPTION_V4_NAMES``) and keeps the names inside the blocks.
 """
 from .._registry import register_model
+from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import conv, pool, split
 from ._layout import LayoutNet, block, residual
 
@@ -159,19 +160,18 @@ _V4 = dict(input_shape=(3, 299, 299), classes=1000, mean=(0.5,), std=(0.5,),
 @register_model(description="Inception-v4, timm layout", variant="v4", num_params=42679816,
                 macs=12253974624, crop_pct=0.875, **_V4)
 def inception_v4(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    """Inception-v4. ``pretrained`` may be the path of a converted ``.params`` file (see
-    :mod:`inceptionzoo.convert`). See :class:`InceptionV4`."""
-    from ..convert import build_imagenet
-
     return build_imagenet("inception_v4", InceptionV4, classes, pretrained, ctx, kwargs)
+
+
+inception_v4.__doc__ = FACTORY_DOC.format(title="Inception-v4", cls="InceptionV4")
 
 
 @register_model(description="Inception-ResNet-v2, timm layout", variant="resnet",
                 num_params=55843464, macs=13155794016, crop_pct=0.8975, **_V4)
 def inception_resnet_v2(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    """Inception-ResNet-v2. ``pretrained`` may be the path of a converted ``.params`` file
-    (see :mod:`inceptionzoo.convert`). See :class:`InceptionResNetV2`."""
-    from ..convert import build_imagenet
-
     return build_imagenet("inception_resnet_v2", InceptionResNetV2, classes, pretrained, ctx,
                           kwargs)
+
+
+inception_resnet_v2.__doc__ = FACTORY_DOC.format(title="Inception-ResNet-v2",
+                                                 cls="InceptionResNetV2")
