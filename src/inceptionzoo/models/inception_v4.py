@@ -124,8 +124,8 @@ INCEPTION_RESNET_V2 = (
        conv("conv2d_7b", 1536)])                                         # N x 1536 x 8 x 8
 
 
-class InceptionV4(LayoutNet):
-    """Inception-v4 (timm layout).
+class _TimmNet(LayoutNet):
+    """A timm network at 299x299 from its table (``layout``) and classifier name.
 
     Parameters
     ----------
@@ -134,23 +134,21 @@ class InceptionV4(LayoutNet):
         Before the final dense layer (timm's ``drop_rate``; training only).
     """
 
-    def __init__(self, classes=1000, dropout=0.0, **kwargs):
-        super().__init__(INCEPTION_V4, classes, "last_linear", dropout, (299, 299), **kwargs)
-
-
-class InceptionResNetV2(LayoutNet):
-    """Inception-ResNet-v2 (timm layout).
-
-    Parameters
-    ----------
-    classes : int, default 1000
-    dropout : float, default 0.0
-        Before the final dense layer (timm's ``drop_rate``; training only).
-    """
+    layout = ()
+    fc_name = ""
 
     def __init__(self, classes=1000, dropout=0.0, **kwargs):
-        super().__init__(INCEPTION_RESNET_V2, classes, "classif", dropout, (299, 299),
-                         **kwargs)
+        super().__init__(self.layout, classes, self.fc_name, dropout, (299, 299), **kwargs)
+
+
+class InceptionV4(_TimmNet):
+    __doc__ = "Inception-v4 (timm layout)." + _TimmNet.__doc__.split(".", 1)[1]
+    layout, fc_name = INCEPTION_V4, "last_linear"
+
+
+class InceptionResNetV2(_TimmNet):
+    __doc__ = "Inception-ResNet-v2 (timm layout)." + _TimmNet.__doc__.split(".", 1)[1]
+    layout, fc_name = INCEPTION_RESNET_V2, "classif"
 
 
 _V4 = dict(input_shape=(3, 299, 299), classes=1000, mean=(0.5,), std=(0.5,),
