@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import built, model_params, test_shape
-from inceptionzoo import get_model, list_models
+from inceptionzoo import get_model
 from inceptionzoo.data import example_images
 from inceptionzoo.data import to_input
 from inceptionzoo.export import export
