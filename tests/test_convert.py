@@ -163,6 +163,15 @@ def test_cli_convert(references, tmp_path):
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     assert got == {"model": "googlenet_bn", "params": str(out), "sha1": sha1_file(str(out))}
+    # export reads the sidecar beside --params (the weights' own preprocessing)
+    p = subprocess.run([exe, "export", "googlenet_bn", "--params", str(out), "--out",
+                        str(tmp_path / "deploy")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    meta = json.loads((tmp_path / "deploy" / "googlenet_bn-meta.json").read_text())
+    assert meta["model"] == "googlenet_bn" and meta["classes"] == 1000
+    p = subprocess.run([exe, "convert", "torchvision:googlenet", str(ckpt), "--out",
+                        str(tmp_path / "g2.params")], capture_output=True, text=True)
+    assert p.returncode == 0 and "torchvision:googlenet -> googlenet_bn" in p.stdout, p.stderr
 
 
 # --- gluoncv (MXNet; no side environment needed) ---------------------------------------------
