@@ -291,9 +291,23 @@ def _map(tensors, kind, source, net, aux_logits):
     problems += [f"missing: {zoo} {tuple(shape)}" for zoo, shape in expected.items()
                  if zoo not in covered]
     if problems:
+        counts, lines = _summary(problems)
         raise ConversionError(f"the checkpoint does not fit {net.prefix.rstrip('_')!r} "
-                              f"({len(problems)} problems):\n  " + "\n  ".join(problems))
+                              f"({len(problems)} problems: {counts}):\n  " + "\n  ".join(lines))
     return mapped
+
+
+def _summary(problems, most=10):
+    """``(counts, lines)``: how many problems of each kind, and at most ``most`` of each."""
+    counts, lines = [], []
+    for kind in ("missing", "unexpected", "mis-shaped", "the checkpoint has"):
+        found = [p for p in problems if p.startswith(kind)]
+        if found:
+            counts.append(f"{len(found)} {kind.split()[-1] if ' ' in kind else kind}")
+            lines += found[:most]
+            if len(found) > most:
+                lines.append(f"... and {len(found) - most} more {kind}")
+    return ", ".join(counts), lines
 
 
 def sidecar_path(params_path):
