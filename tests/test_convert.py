@@ -186,10 +186,9 @@ def _gluoncv_reference(name, size, path, seed=0):
     x = mx.nd.array(np.random.RandomState(seed).rand(3, 3, size, size).astype(np.float32))
     net(x[:1])  # gluoncv's inceptionv3 defers its shapes
     rs = np.random.RandomState(seed + 1)
+    draw = {"running_mean": lambda s: rs.normal(0, .2, s), "beta": lambda s: rs.normal(0, .2, s),
+            "running_var": lambda s: rs.uniform(.5, 2, s), "gamma": lambda s: rs.uniform(.5, 1.5, s)}
     for key, p in net.collect_params().items():
-        draw = {"running_mean": lambda s: rs.normal(0, .2, s), "beta": lambda s: rs.normal(0, .2, s),
-                "running_var": lambda s: rs.uniform(.5, 2, s),
-                "gamma": lambda s: rs.uniform(.5, 1.5, s)}
         for suffix, fn in draw.items():
             if key.endswith(suffix):
                 p.set_data(mx.nd.array(fn(p.shape)))
