@@ -3,7 +3,7 @@ import os
 import mxnet as mx
 import pytest
 
-from inceptionzoo.blocks import Inception, NaiveInception
+from inceptionzoo.blocks import Branches, Inception, NaiveInception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_DIR = os.environ.get("INCEPTIONZOO_TEST_MNIST",
@@ -12,20 +12,56 @@ MNIST_DIR = os.environ.get("INCEPTIONZOO_TEST_MNIST",
 
 def inception_blocks(block):
     """Every Inception block (either variant) inside ``block``."""
-    found = [block] if isinstance(block, (Inception, NaiveInception)) else []
+    found = [block] if isinstance(block, (Inception, NaiveInception, Branches)) else []
     for child in block._children.values():
         found += inception_blocks(child)
     return found
 
 
+#: networks above this input size are "big": their registry-driven tests are marked slow and
+#: run on a small input (``test_shape``)
+SMALL_HW = 64
+
+
+def is_big(name):
+    from inceptionzoo import model_info
+
+    return model_info(name).input_shape[1] > SMALL_HW
+
+
+def model_params(names=None):
+    """Registry names for ``pytest.mark.parametrize``: the big (ImageNet) networks marked slow,
+    so that ``pytest -m "not slow"`` keeps the MNIST ones."""
+    from inceptionzoo import list_models
+
+    return [pytest.param(n, marks=pytest.mark.slow) if is_big(n) else n
+            for n in (list_models() if names is None else names)]
+
+
+def test_shape(name):
+    """``(C, H, W)`` a test feeds to model ``name``: the design shape of a small network, the
+    smallest square input a big one takes (its ``check_input_shape`` decides)."""
+    from inceptionzoo import get_model, model_info
+
+    c, h, w = model_info(name).input_shape
+    if not is_big(name):
+        return (c, h, w)
+    net = get_model(name)
+    side = next(s for s in range(SMALL_HW, h + 1) if net._fits(s, 0) and net._fits(s, 1))
+    return (c, side, side)
+
+
+test_shape.__test__ = False  # a helper, not a test
+
+
 def built(name, batch=2, seed=0, **kwargs):
-    """A registered model, initialised, with a random input batch of its design shape."""
+    """A registered model, initialised, with a random input batch of ``test_shape(name)``."""
     from inceptionzoo import get_model
 
     mx.random.seed(seed)
     net = get_model(name, **kwargs)
     net.initialize(mx.init.Xavier(magnitude=2))
-    x = mx.nd.random.uniform(shape=(batch,) + tuple(net.info.input_shape))
+    x = mx.nd.random.uniform(shape=(batch,) + test_shape(name))
     return net, x
 
 

@@ -120,3 +120,16 @@ def test_cost_docs_are_current():
         m = re.search(f"<!-- {key}:begin -->\n(.*?)\n<!-- {key}:end -->", text, re.S)
         assert m, key
         assert m.group(1) == body, f"docs/cost.md {key} is stale: run benchmarks/cost_tables.py"
+
+
+# GMACs published by torchvision's weight metadata (``_ops``, multiply-accumulates) and, for
+# timm's networks, torch's FlopCounterMode / 2 on timm 1.0.31 at 299x299
+# (tests/reference/make_references.py; checked exactly in tests/test_convert.py)
+PUBLISHED_GMACS = {"inception_v3": 5.713, "googlenet_bn": 1.498, "inception_v4": 12.254,
+                   "inception_resnet_v2": 13.156}
+
+
+@pytest.mark.parametrize("name,gmacs", sorted(PUBLISHED_GMACS.items()))
+def test_imagenet_macs_match_the_published_figures(name, gmacs):
+    macs = count(get_model(name), model_info(name).input_shape).macs
+    assert abs(macs / 1e9 - gmacs) <= 0.01 * gmacs, (name, macs)

@@ -4,8 +4,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import built
-from inceptionzoo import list_models
+from conftest import built, model_params
 from inceptionzoo.fast import (InferenceGraph, StaticGraph, concat_pool_edges,
                                native_concat_symbol, plain_layout_symbol, pool_first_symbol)
 
@@ -81,7 +80,7 @@ def test_pool_first_pools_each_branch_then_concatenates():
     assert pool_first_symbol(mx.sym.Pooling(cat, kernel=(2, 2)))[1] == 1
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", model_params())
 def test_every_graph_variant_computes_the_same_function(name):
     net, x = built(name, batch=2)
     ref = net(x).asnumpy()

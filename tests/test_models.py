@@ -5,11 +5,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import built, inception_blocks
+from conftest import built, inception_blocks, model_params, test_shape
 from inceptionzoo import get_model, list_models, model_info
 from inceptionzoo.cost import num_params
 
-MODELS = list_models()
+MODELS = model_params()
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -108,7 +108,7 @@ def test_parameter_names_are_stable(name, tmp_path):
     a.initialize(mx.init.Xavier())
     a.save_parameters(str(tmp_path / "a.params"))
     b.load_parameters(str(tmp_path / "a.params"))
-    x = mx.nd.random.uniform(shape=(2,) + tuple(a.info.input_shape))
+    x = mx.nd.random.uniform(shape=(2,) + test_shape(name))
     np.testing.assert_array_equal(a(x).asnumpy(), b(x).asnumpy())
 
 

@@ -151,6 +151,10 @@ NON_DEFAULT_OPTIONS = {
     "inception_mnist": [{"classes": 5}, {"in_channels": 3}, {"in_channels": 3, "classes": 4}],
     "inception_naive_mnist": [{"classes": 5}, {"in_channels": 3}],
     "googlenet": [{"batch_norm": True}, {"aux_logits": True}, {"classes": 10, "dropout": 0.2}],
+    "googlenet_bn": [{"classes": 10}, {"b5_kernel": 5}, {"aux_logits": True}],
+    "inception_v3": [{"aux_logits": True}, {"classes": 10}],
+    "inception_v4": [{"classes": 10}],
+    "inception_resnet_v2": [{"classes": 10}],
 }
 
 

@@ -29,7 +29,8 @@ class ModelInfo:
     classes : int
         Default number of output classes.
     variant : str
-        Which Inception block the network uses: ``'naive'`` or ``'reduced'``.
+        Which Inception block the network uses: ``'naive'``, ``'reduced'`` (GoogLeNet's),
+        ``'factorised'`` (Inception-v3's), ``'v4'`` or ``'resnet'`` (Inception-ResNet).
     num_params : int
         Number of parameters with the default ``classes`` (checked by the tests).
     macs : int or None
@@ -196,6 +197,8 @@ def get_model(name: str, **kwargs):
     entry = _entry(name)
     net = entry.factory(**kwargs)
     net.info = _built_info(entry.info, net, kwargs)
+    if getattr(net, "weights_info", None):  # converted weights: their preprocessing
+        net.info = dataclasses.replace(net.info, **net.weights_info)
     return net
 
 
@@ -207,7 +210,10 @@ def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
     """``info`` made true for ``net``: recounted when structural options were passed."""
     info = copy.deepcopy(info)
     changes = {k: v for k, v in kwargs.items() if k not in _LOADING_ARGS}
-    if not changes or all(getattr(info, k, None) == v for k, v in changes.items()):
+    same_classes = getattr(net, "classes", info.classes) == info.classes
+    converted = getattr(net, "weights_info", None)  # options may come from the weights' sidecar
+    if same_classes and not converted and (not changes or all(getattr(info, k, None) == v
+                                            for k, v in changes.items())):
         return info
     from .cost import count, num_params
 

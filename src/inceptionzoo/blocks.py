@@ -9,7 +9,8 @@ one static graph with one ``Concat`` node per block.
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-__all__ = ["conv_unit", "NaiveInception", "Inception"]
+__all__ = ["conv_unit", "NaiveInception", "Inception", "conv", "pool", "split", "chain",
+           "step_spatial_op", "Branches", "ScaledResidual"]
 
 
 def conv_unit(channels, kernel_size, in_channels, strides=1, padding=0, relu=True,
@@ -121,10 +122,13 @@ class Inception(HybridBlock):
         see :meth:`uniform`.
     batch_norm : bool, default False
         Batch norm after each convolution.
+    b5_kernel : int, default 5
+        Kernel of the "5x5" branch: 3 in torchvision's and gluoncv's GoogLeNet (a known
+        deviation from the paper kept for their weights), with "same" padding either way.
     """
 
     def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj,
-                 relu_after_reduce=True, batch_norm=False, **kwargs):
+                 relu_after_reduce=True, batch_norm=False, b5_kernel=5, **kwargs):
         super().__init__(**kwargs)
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
@@ -137,7 +141,8 @@ class Inception(HybridBlock):
             self.b3 = conv_unit(ch3x3, 3, ch3x3red, padding=1, batch_norm=bn, prefix="b3_")
             self.b5red = conv_unit(ch5x5red, 1, in_channels, relu=relu_after_reduce,
                                    batch_norm=bn, prefix="b5red_")
-            self.b5 = conv_unit(ch5x5, 5, ch5x5red, padding=2, batch_norm=bn, prefix="b5_")
+            self.b5 = conv_unit(ch5x5, b5_kernel, ch5x5red, padding=b5_kernel // 2,
+                                batch_norm=bn, prefix="b5_")
             self.pool = nn.MaxPool2D(3, 1, 1, prefix="pool_")
             self.proj = conv_unit(pool_proj, 1, in_channels, batch_norm=bn, prefix="proj_")
 
@@ -158,3 +163,203 @@ class Inception(HybridBlock):
     def hybrid_forward(self, F, x):
         return F.concat(self.b1(x), self.b3(self.b3red(x)), self.b5(self.b5red(x)),
                         self.proj(self.pool(x)), dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The later Inception blocks (v3, v4, Inception-ResNet) as data: a block is a list of branches,
+# a branch a list of steps, each step one of the three below. One class builds them all.
+
+def conv(name, channels, kernel=1, stride=1, padding=0):
+    """A conv-BN-ReLU step of a :class:`Branches` block or a :func:`chain`.
+
+    Parameters
+    ----------
+    name : str
+        Its prefix: ``<name>_conv_weight``, ``<name>_bn_gamma`` ...
+    channels : int
+        Output channels.
+    kernel, stride, padding : int or (int, int)
+        As in ``Conv2D``; ``(1, 7)`` / ``(0, 3)`` for the factorised convolutions.
+
+    Returns
+    -------
+    tuple
+        The step.
+    """
+    return ("conv", name, channels, kernel, stride, padding)
+
+
+def pool(kind, kernel=3, stride=1, padding=0, count_include_pad=True):
+    """A pooling step.
+
+    Parameters
+    ----------
+    kind : {'max', 'avg'}
+    kernel, stride, padding : int
+    count_include_pad : bool, default True
+        Average pools: divide by the whole window (True, torchvision's default) or by its
+        pixels inside the input only (False, timm's Inception-v4 / Inception-ResNet-v2).
+
+    Returns
+    -------
+    tuple
+        The step.
+    """
+    if kind not in ("max", "avg"):
+        raise ValueError(f"pool kind must be 'max' or 'avg'; got {kind!r}")
+    return (kind, kernel, stride, padding, count_include_pad)
+
+
+def split(*convs):
+    """A step that applies several ``conv`` steps to the same input and concatenates them
+    (Inception-v3's 1x3 / 3x1 pairs in its E block)."""
+    return ("split",) + tuple([c] for c in convs)
+
+
+def _make_step(step, c, pool_prefix):
+    """One step as a layer, and the channels it outputs."""
+    kind = step[0]
+    if kind == "conv":
+        _, name, channels, kernel, stride, padding = step
+        return conv_unit(channels, kernel, c, strides=stride, padding=padding,
+                         batch_norm=True, prefix=name + "_"), channels
+    if kind == "split":
+        inner = Branches(c, step[1:], prefix="")
+        return inner, inner.out_channels
+    _, kernel, stride, padding, include = step
+    if kind == "max":
+        return nn.MaxPool2D(kernel, stride, padding, prefix=pool_prefix), c
+    return nn.AvgPool2D(kernel, stride, padding, count_include_pad=include,
+                        prefix=pool_prefix), c
+
+
+def chain(in_channels, steps, pool_prefix="pool"):
+    """Steps run one after the other, as a ``HybridSequential`` without a prefix of its own.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input.
+    steps : sequence
+        :func:`conv`, :func:`pool` and :func:`split` steps.
+    pool_prefix : str
+        Prefix of the pooling layers (numbered by their position: ``<pool_prefix><j>_``).
+
+    Returns
+    -------
+    (mxnet.gluon.nn.HybridSequential, int)
+        The layers and the channels of their output.
+    """
+    seq = nn.HybridSequential(prefix="")
+    c = in_channels
+    for j, step in enumerate(steps):
+        layer, c = _make_step(step, c, f"{pool_prefix}{j}_")
+        seq.add(layer)
+    return seq, c
+
+
+def step_spatial_op(step):
+    """How a step changes the spatial size, for :class:`~inceptionzoo.models._base.ZooNet`.
+
+    Parameters
+    ----------
+    step : tuple
+        A :func:`conv`, :func:`pool` or :func:`split` step.
+
+    Returns
+    -------
+    tuple or None
+        ``(kernel, stride, pad, ceil_mode)``, or None for a step that keeps the size (stride 1
+        and "same" padding on both axes, or a split of such).
+    """
+    if step[0] == "split":
+        return None
+    kernel, stride, padding = step[3:6] if step[0] == "conv" else step[1:4]
+    ks = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+    ps = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    if stride == 1 and all(k - 2 * p == 1 for k, p in zip(ks, ps)):
+        return None
+    if ks[0] != ks[1] or ps[0] != ps[1]:
+        raise ValueError(f"a size-changing step needs a square kernel and padding; got {step}")
+    return (ks[0], stride, ps[0], False)
+
+
+class Branches(HybridBlock):
+    """Parallel branches whose outputs are concatenated on the channel axis.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input.
+    branches : sequence of sequence of steps
+        Each branch is a sequence of :func:`conv`, :func:`pool` and :func:`split` steps, run
+        in order. A conv step's ``name`` becomes its prefix (``<name>_conv_weight``,
+        ``<name>_bn_gamma`` ...), so the names of a checkpoint's layers can be kept.
+
+    Every conv step is :func:`conv_unit` with batch norm (epsilon 1e-3, as torchvision's,
+    timm's and gluoncv's Inception networks).
+
+    Attributes
+    ----------
+    out_channels : int
+        Channels of the output: the sum of the branches' output channels.
+    branch_widths : tuple of int
+        Output channels of each branch, in concatenation order.
+
+    Examples
+    --------
+    >>> b = Branches(8, [[conv("b0", 4)], [conv("b1_0", 2), conv("b1_1", 6, 3, padding=1)],
+    ...                  [pool("max", 3, 1, 1)]])
+    >>> b.branch_widths, b.out_channels
+    ((4, 6, 8), 18)
+    """
+
+    def __init__(self, in_channels, branches, **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels = in_channels
+        self._branches = []
+        widths = []
+        with self.name_scope():
+            for k, steps in enumerate(branches):
+                seq, c = chain(in_channels, steps, pool_prefix=f"p{k}_")
+                self.register_child(seq, f"branch{k}")
+                self._branches.append(seq)
+                widths.append(c)
+        self.branch_widths = tuple(widths)
+        self.out_channels = sum(widths)
+
+    def hybrid_forward(self, F, x):
+        return F.concat(*[branch(x) for branch in self._branches], dim=1)
+
+
+class ScaledResidual(HybridBlock):
+    """Inception-ResNet block: ``relu(x + scale * conv1x1(Branches(x)))``.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input and of the output.
+    branches : sequence of sequence of steps
+        As for :class:`Branches`.
+    scale : float
+        Factor of the residual (0.17, 0.10, 0.20 in Inception-ResNet-v2).
+    relu : bool, default True
+        ReLU after the sum (the last block of Inception-ResNet-v2 has none).
+
+    The 1x1 convolution back to ``in_channels`` has a bias and no batch norm; its prefix is
+    ``conv2d_`` (timm's name).
+    """
+
+    def __init__(self, in_channels, branches, scale, relu=True, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.relu = relu
+        self.in_channels = self.out_channels = in_channels
+        with self.name_scope():
+            self.branches = Branches(in_channels, branches, prefix="")
+            self.conv2d = nn.Conv2D(in_channels, 1, in_channels=self.branches.out_channels,
+                                    prefix="conv2d_")
+
+    def hybrid_forward(self, F, x):
+        out = x + self.scale * self.conv2d(self.branches(x))
+        return F.relu(out) if self.relu else out

@@ -69,10 +69,14 @@ def _cmd_export(args):
     from .export import export, export_prefix
 
     if args.params:
+        from .convert import sidecar_path
         from .weights import load_params_file
 
-        net = get_model(args.model)
-        load_params_file(net, args.params)
+        if os.path.isfile(sidecar_path(args.params)):  # converted weights: their preprocessing
+            net = get_model(args.model, pretrained=args.params)
+        else:
+            net = get_model(args.model)
+            load_params_file(net, args.params)
     elif args.pretrained:
         net = get_model(args.model, pretrained=True, root=args.root)
     else:
@@ -179,6 +183,21 @@ def _cmd_evaluate(args):
     return 0
 
 
+def _cmd_convert(args):
+    from .convert import convert, sidecar_path
+
+    meta = convert(args.source, args.checkpoint, args.out, aux_logits=args.aux_logits)
+    path = os.path.abspath(args.out)
+    if args.json:
+        print(json.dumps({"model": meta["model"], "params": path, "sha1": meta["sha1"]}))
+    else:
+        print(f"{meta['source']} -> {meta['model']}: {path} (SHA-1 {meta['sha1']})")
+        print(f"  sidecar: {sidecar_path(path)}; input {meta['input_shape']}, mean "
+              f"{meta['mean']}, std {meta['std']}, crop {meta['crop_pct']:.4f}, "
+              f"{meta['interpolation']}")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="inceptionzoo",
                                 description="Inception networks for MXNet Gluon.")
@@ -251,6 +270,20 @@ def build_parser():
                        "benchmarks/throughput.py)", add_help=False)
     s.add_argument("bench_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("convert", help="a torchvision / timm / gluoncv checkpoint -> zoo "
+                       ".params + sidecar JSON (see docs/weights.md)")
+    s.add_argument("source", metavar="SOURCE:NAME", help="torchvision:inception_v3, "
+                   "torchvision:googlenet, timm:inception_v3, timm:inception_v4, "
+                   "timm:inception_resnet_v2, gluoncv:inceptionv3, gluoncv:googlenet")
+    s.add_argument("checkpoint", help=".pth / .pt / .safetensors (torchvision, timm) or "
+                   ".params (gluoncv)")
+    s.add_argument("--out", required=True, help="the zoo .params file to write")
+    s.add_argument("--aux-logits", action="store_true",
+                   help="keep Inception-v3's auxiliary head (for fine-tuning)")
+    s.add_argument("--json", action="store_true",
+                   help='print {"model", "params", "sha1"} as JSON')
+    s.set_defaults(func=_cmd_convert)
 
     s = sub.add_parser("demo", help="the main job of `make demo`")
     s.add_argument("--out", default="demo-out", help="where the demo writes its export")

@@ -13,10 +13,11 @@ Unlike torchvision's and gluoncv's GoogLeNet, the 5x5 branch really is a 5x5 con
 from mxnet.gluon import nn
 
 from .._registry import register_model
+from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import Inception, conv_unit
 from ._base import ZooNet
 
-__all__ = ["GoogLeNet", "googlenet", "GOOGLENET_BLOCKS", "PAPER_TABLE1"]
+__all__ = ["GoogLeNet", "googlenet", "googlenet_bn", "GOOGLENET_BLOCKS", "PAPER_TABLE1"]
 
 # name: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), Table 1 of the paper
 GOOGLENET_BLOCKS = {
@@ -73,6 +74,10 @@ class GoogLeNet(ZooNet):
         default) for inference and export: the trunk's parameter names are the same, so
         ``load_parameters(..., ignore_extra=True)`` moves trained weights over.
     dropout : float, default 0.4
+    b5_kernel : int, default 5
+        Kernel of the Inception blocks' "5x5" branch (torchvision / gluoncv: 3).
+    pool4_size : int, default 3
+        Kernel (and stride 2) of the max-pool after 4e (torchvision / gluoncv: 2).
     """
 
     in_channels = 3
@@ -83,9 +88,12 @@ class GoogLeNet(ZooNet):
     head_hw = None  # global average pool: any size that survives the strides
 
     def __init__(self, classes=1000, batch_norm=False, aux_logits=False, dropout=0.4,
-                 **kwargs):
+                 b5_kernel=5, pool4_size=3, **kwargs):
         super().__init__(**kwargs)
         self.classes = classes
+        if pool4_size != 3:
+            self.spatial_ops = (self.spatial_ops[:5] + ((pool4_size, 2, 0, True),)
+                                + self.spatial_ops[6:])
         self.aux_logits = aux_logits
         if aux_logits:  # the aux heads' dense layers need a 4x4 map after 4a / 4d
             self.spatial_ops = self.spatial_ops[:5] + ((5, 3, 0, False),)
@@ -101,13 +109,15 @@ class GoogLeNet(ZooNet):
             self.pool2 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool2_")  # N x 192 x 28 x 28
             c = 192
             for name, widths in GOOGLENET_BLOCKS.items():
-                block = Inception(c, *widths, batch_norm=bn, prefix=f"inception{name}_")
+                block = Inception(c, *widths, batch_norm=bn, b5_kernel=b5_kernel,
+                                  prefix=f"inception{name}_")
                 setattr(self, f"inception{name}", block)
                 c = block.out_channels
                 if name == "3b":
                     self.pool3 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool3_")  # 14x14
                 elif name == "4e":
-                    self.pool4 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool4_")  # 7x7
+                    self.pool4 = nn.MaxPool2D(pool4_size, 2, ceil_mode=True,
+                                              prefix="pool4_")                       # 7x7
             self.gap = nn.GlobalAvgPool2D(prefix="gap_")                      # N x 1024 x 1 x 1
             self.drop = nn.Dropout(dropout, prefix="drop_")
             self.output = nn.Dense(classes, in_units=c, prefix="output_")
@@ -156,3 +166,19 @@ def googlenet(classes=1000, pretrained=False, root=None, ctx=None, **kwargs):
                            "out of scope); build with pretrained=False")
     kwargs.setdefault("prefix", "googlenet_")
     return GoogLeNet(classes=classes, **kwargs)
+
+
+@register_model(description="GoogLeNet as torchvision and gluoncv build it: BN, 3x3 in the "
+                            "\"5x5\" branch, 2x2 pool after 4e",
+                input_shape=(3, 224, 224), classes=1000, variant="reduced",
+                num_params=6624904, macs=1498376192, paper="Szegedy et al. 2014, arXiv:1409.4842; "
+                "torchvision googlenet", mean=(0.5,), std=(0.5,), crop_pct=0.875,
+                interpolation="bilinear")
+def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
+    # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224
+    for key, value in dict(batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2).items():
+        kwargs.setdefault(key, value)
+    return build_imagenet("googlenet_bn", GoogLeNet, classes, pretrained, ctx, kwargs)
+
+
+googlenet_bn.__doc__ = FACTORY_DOC.format(title="torchvision's GoogLeNet", cls="GoogLeNet")

@@ -1,0 +1,105 @@
+"""A network written as a table: the later Inception families (v3, v4, Inception-ResNet-v2) are
+a stem of conv / pool steps, a list of named multi-branch blocks, global average pooling and
+one dense layer. :class:`LayoutNet` builds any such table; each family file holds its table.
+
+Layout items, in order:
+
+- a :func:`~inceptionzoo.blocks.conv` or :func:`~inceptionzoo.blocks.pool` step (the stem);
+- ``block(name, branches)``: a :class:`~inceptionzoo.blocks.Branches` block;
+- ``residual(name, branches, scale, relu=True)``: a
+  :class:`~inceptionzoo.blocks.ScaledResidual` block.
+
+Layer names are the table's names (``<name>_conv_weight``, ``<name>_bn_gamma`` ...), chosen to
+be the checkpoints' module names in lower case, so that :mod:`inceptionzoo.convert` maps them
+with a few rules.
+"""
+from mxnet.gluon import nn
+
+from ..blocks import Branches, ScaledResidual, step_spatial_op, _make_step
+from ._base import ZooNet
+
+__all__ = ["LayoutNet", "block", "residual", "layout_spatial_ops"]
+
+
+def block(name, branches):
+    """A multi-branch block named ``name`` (see :class:`~inceptionzoo.blocks.Branches`)."""
+    return ("block", name, branches)
+
+
+def residual(name, branches, scale, relu=True):
+    """An Inception-ResNet block named ``name`` (see
+    :class:`~inceptionzoo.blocks.ScaledResidual`)."""
+    return ("residual", name, branches, scale, relu)
+
+
+def layout_spatial_ops(layout, until=None):
+    """The ``(kernel, stride, pad, ceil_mode)`` of every size-changing layer of ``layout`` (up
+    to and including the item named ``until``), for :class:`ZooNet`'s input check. A block
+    changes the size as its first branch does (all branches of a block agree)."""
+    ops = []
+    for item in layout:
+        steps = item[2][0] if item[0] in ("block", "residual") else [item]
+        ops += [op for op in map(step_spatial_op, steps) if op is not None]
+        if until is not None and item[0] in ("block", "residual") and item[1] == until:
+            break
+    return tuple(ops)
+
+
+class LayoutNet(ZooNet):
+    """A network from a layout table (see the module's docstring).
+
+    Parameters
+    ----------
+    layout : sequence
+        The table.
+    classes : int
+        Output classes.
+    fc_name : str
+        Prefix (without ``_``) of the final dense layer: ``'fc'``, ``'last_linear'``, ...
+    dropout : float
+        Dropout before the dense layer (training only).
+    default_hw : (int, int)
+        The design input size.
+    """
+
+    in_channels = 3
+    head_hw = None  # global average pooling: any size that survives the strides
+
+    def __init__(self, layout, classes, fc_name, dropout, default_hw, **kwargs):
+        super().__init__(**kwargs)
+        self.classes = classes
+        self.default_hw = tuple(default_hw)
+        self.spatial_ops = layout_spatial_ops(layout)
+        self._layers = []
+        c = self.in_channels
+        with self.name_scope():
+            for i, item in enumerate(layout):
+                kind = item[0]
+                if kind == "block":
+                    layer = Branches(c, item[2], prefix=item[1] + "_")
+                    c = layer.out_channels
+                elif kind == "residual":
+                    layer = ScaledResidual(c, item[2], item[3], relu=item[4],
+                                           prefix=item[1] + "_")
+                else:
+                    layer, c = _make_step(item, c, f"pool{i}_")
+                self.register_child(layer, f"layer{i}")
+                self._layers.append((item[1] if kind in ("block", "residual") else None,
+                                     layer))
+            self.num_features = c
+            self.gap = nn.GlobalAvgPool2D(prefix="gap_")               # N x C x 1 x 1
+            self.drop = nn.Dropout(dropout, prefix="drop_")
+            self.fc = nn.Dense(classes, in_units=c, prefix=fc_name + "_")  # N x classes
+
+    def features(self, x):
+        """The layers before the head: N x num_features x h x w."""
+        for _, layer in self._layers:
+            x = layer(x)
+        return x
+
+    def head(self, x):
+        """Global average pooling, dropout and the dense layer."""
+        return self.fc(self.drop(self.gap(x)))
+
+    def hybrid_forward(self, F, x):
+        return self.head(self.features(x))

@@ -1,0 +1,131 @@
+"""Reference outputs of the source networks, for the conversion parity tests.
+
+Runs in the PyTorch side environment (``make torch-env`` -> ``.venv-torch``: torch,
+torchvision, timm, safetensors), never in the MXNet one::
+
+    .venv-torch/bin/python tests/reference/make_references.py OUT_DIR [CASE ...]
+
+For every case: the source network with a fixed seed, random weights AND random batch-norm
+statistics (so that a mapping mistake in running mean / var shows), saved as ``model.pth``
+(``torch.save(state_dict)``) and ``model.safetensors``; random pixels in [0, 1]
+(``pixels.npy``, N x 3 x H x W) and the logits of the network in eval mode on those pixels
+normalised the way the source does it (``logits.npy``), plus ``meta.json`` with the source's
+preprocessing (timm: its ``pretrained_cfg``; torchvision: its weights' transforms) and its
+multiply-accumulates at the design size (``macs``, from torch's ``FlopCounterMode``).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+# case -> (source, model name, input size, batch, builder kwargs)
+CASES = {
+    "tv_inception_v3": ("torchvision", "inception_v3", 160, 3, {"aux_logits": True}),
+    "tv_inception_v3_299": ("torchvision", "inception_v3", 299, 1, {"aux_logits": True}),
+    "tv_googlenet": ("torchvision", "googlenet", 160, 3, {"aux_logits": True}),
+    "timm_inception_v3": ("timm", "inception_v3", 160, 3, {}),
+    "timm_inception_v4": ("timm", "inception_v4", 160, 3, {}),
+    "timm_inception_resnet_v2": ("timm", "inception_resnet_v2", 160, 3, {}),
+}
+
+# torchvision's weights: the builder sets transform_input=True, so the network maps
+# ImageNet-normalised input to Google's (x - 0.5) / 0.5 itself
+TV_WEIGHTS = {"inception_v3": "Inception_V3_Weights", "googlenet": "GoogLeNet_Weights"}
+
+
+def _randomise(model, gen):
+    """Random weights everywhere (scaled so activations neither vanish nor explode) and
+    random BN statistics."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=gen)
+                m.bias.normal_(0.0, 0.2, generator=gen)
+                m.running_mean.normal_(0.0, 0.2, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in = m.weight[0].numel()
+                m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=gen)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.1, generator=gen)
+
+
+def _build(source, name, kwargs):
+    if source == "torchvision":
+        import torchvision
+
+        model = getattr(torchvision.models, name)(weights=None, init_weights=True,
+                                                  transform_input=True, **kwargs)
+        tf = getattr(torchvision.models, TV_WEIGHTS[name]).IMAGENET1K_V1.transforms()
+        meta = {"mean": list(tf.mean), "std": list(tf.std), "input_size": tf.crop_size[0],
+                "crop_pct": tf.crop_size[0] / tf.resize_size[0],
+                "interpolation": tf.interpolation.value, "transform_input": True}
+        return model, meta
+    import timm
+
+    model = timm.create_model(name, pretrained=False, **kwargs)
+    cfg = model.pretrained_cfg
+    meta = {"mean": list(cfg["mean"]), "std": list(cfg["std"]),
+            "input_size": cfg["input_size"][1], "crop_pct": cfg["crop_pct"],
+            "interpolation": cfg["interpolation"], "transform_input": False}
+    return model, meta
+
+
+def _macs(model, meta):
+    """Multiply-accumulates of one sample at the design size: torch's FlopCounterMode counts
+    2 FLOPs per multiply-accumulate of convolutions and matrix products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    size = meta["input_size"]
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() // 2
+
+
+def make(case, out):
+    from safetensors.torch import save_file
+
+    source, name, size, batch, kwargs = CASES[case]
+    gen = torch.Generator().manual_seed(sum(map(ord, case)))
+    torch.manual_seed(0)
+    model, meta = _build(source, name, kwargs)
+    _randomise(model, gen)
+    model.eval()
+    pixels = torch.rand(batch, 3, size, size, generator=gen)
+    mean = torch.tensor(meta["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(meta["std"]).view(1, 3, 1, 1)
+    feats = {}
+    if case == "tv_inception_v3_299":  # also the aux head, on Mixed_6e's output
+        model.Mixed_6e.register_forward_hook(lambda m, i, o: feats.update(mixed_6e=o))
+    with torch.no_grad():
+        logits = model((pixels - mean) / std)
+        aux = model.AuxLogits(feats["mixed_6e"]) if feats else None
+    folder = os.path.join(out, case)
+    os.makedirs(folder, exist_ok=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, os.path.join(folder, "model.pth"))
+    save_file(state, os.path.join(folder, "model.safetensors"))
+    np.save(os.path.join(folder, "pixels.npy"), pixels.numpy())
+    np.save(os.path.join(folder, "logits.npy"), logits.numpy())
+    if aux is not None:
+        np.save(os.path.join(folder, "aux.npy"), aux.numpy())
+    meta.update(source=source, name=name, torch=torch.__version__, macs=_macs(model, meta))
+    with open(os.path.join(folder, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    print(case, tuple(logits.shape), float(logits.abs().max()))
+
+
+def main(argv):
+    if not argv:
+        sys.exit(__doc__)
+    out, cases = argv[0], argv[1:] or list(CASES)
+    torch.set_num_threads(2)
+    for case in cases:
+        make(case, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,279 @@
+"""Checkpoint conversion: every source network (torchvision, timm, gluoncv) with random weights
+and random BN statistics, converted, gives the source's logits (in the zoo, imperative and
+through the exported symbol + params), and bad input gets one clear error.
+
+The torch side runs in its own venv (``make torch-env`` -> ``.venv-torch``) through
+``tests/reference/make_references.py``; MXNet 1.9.1 needs numpy<1.24 and cannot share a venv
+with torchvision / timm."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from inceptionzoo import get_model, model_info
+from inceptionzoo._io import sha1_file
+from inceptionzoo.convert import SOURCES, ConversionError, convert, sidecar_path
+from inceptionzoo.export import export
+from inceptionzoo.weights import WeightsError
+
+TORCH_PYTHON = os.environ.get("INCEPTIONZOO_TORCH_PYTHON",
+                              os.path.join(ROOT, ".venv-torch", "bin", "python"))
+
+# reference case (tests/reference/make_references.py) -> SOURCE:NAME
+CASES = {
+    "tv_inception_v3": "torchvision:inception_v3",
+    "tv_googlenet": "torchvision:googlenet",
+    "timm_inception_v3": "timm:inception_v3",
+    "timm_inception_v4": "timm:inception_v4",
+    "timm_inception_resnet_v2": "timm:inception_resnet_v2",
+}
+
+#: parameters of the reference implementations (torchvision / timm, counted with
+#: ``sum(p.numel() for p in model.parameters())``)
+REFERENCE_PARAMS = {
+    ("inception_v3", False): 23834568, ("inception_v3", True): 27161264,
+    ("googlenet_bn", False): 6624904, ("inception_v4", False): 42679816,
+    ("inception_resnet_v2", False): 55843464,
+}
+
+
+@pytest.fixture(scope="session")
+def references(tmp_path_factory):
+    """Folder of reference checkpoints and logits, generated once per session (or, while
+    developing, an existing one named by $INCEPTIONZOO_REFERENCES)."""
+    if os.environ.get("INCEPTIONZOO_REFERENCES"):
+        return pathlib.Path(os.environ["INCEPTIONZOO_REFERENCES"])
+    if not os.path.isfile(TORCH_PYTHON):
+        pytest.fail(f"the PyTorch side environment is missing ({TORCH_PYTHON}): create it with "
+                    "`make torch-env` (CI does), or set INCEPTIONZOO_TORCH_PYTHON")
+    out = tmp_path_factory.mktemp("references")
+    proc = subprocess.run([TORCH_PYTHON, os.path.join(ROOT, "tests", "reference",
+                                                      "make_references.py"), str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def _zoo_input(pixels, info):
+    mean = np.array(info.mean, np.float32).reshape(1, -1, 1, 1)
+    std = np.array(info.std, np.float32).reshape(1, -1, 1, 1)
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def _rel_err(got, ref):
+    return float(np.abs(got - ref).max() / np.abs(ref).max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_converted_network_gives_the_source_logits(references, case, fmt, tmp_path):
+    folder = references / case
+    ref_meta = json.loads((folder / "meta.json").read_text())
+    out = tmp_path / f"{case}.params"
+    meta = convert(CASES[case], str(folder / f"model.{fmt}"), str(out))
+    side = json.loads(open(sidecar_path(str(out))).read())
+    assert side == meta and side["sha1"] == sha1_file(str(out))
+    assert side["checkpoint_sha1"] == sha1_file(str(folder / f"model.{fmt}"))
+    # the preprocessing the weights need: the source's, with torchvision's transform_input
+    # (ImageNet-normalised -> (x - 0.5) / 0.5) folded into mean / std
+    want_mean = [0.5] * 3 if ref_meta["transform_input"] else ref_meta["mean"]
+    want_std = [0.5] * 3 if ref_meta["transform_input"] else ref_meta["std"]
+    np.testing.assert_allclose(side["mean"], want_mean, rtol=1e-6)
+    np.testing.assert_allclose(side["std"], want_std, rtol=1e-6)
+    assert side["input_shape"][1] == ref_meta["input_size"]
+    assert side["crop_pct"] == pytest.approx(ref_meta["crop_pct"], rel=1e-6)
+    assert side["interpolation"] == ref_meta["interpolation"]
+
+    net = get_model(side["model"], pretrained=str(out))
+    assert net.info.mean == tuple(side["mean"]) and net.info.pretrained["sha1"] == side["sha1"]
+    pixels = np.load(folder / "pixels.npy")
+    ref = np.load(folder / "logits.npy")
+    x = _zoo_input(pixels, net.info)
+    errors = {}
+    for n in (3, 1):
+        errors[f"imperative b{n}"] = _rel_err(net(mx.nd.array(x[:n])).asnumpy(), ref[:n])
+    if fmt == "safetensors":  # the deployable form: exported symbol + params
+        paths = export(net, str(tmp_path / "export" / side["model"]))
+        loaded = mx.gluon.SymbolBlock.imports(paths["symbol"], ["data"], paths["params"])
+        for n in (3, 1):
+            errors[f"exported b{n}"] = _rel_err(loaded(mx.nd.array(x[:n])).asnumpy(), ref[:n])
+    print(case, fmt, errors)
+    assert max(errors.values()) <= 1e-4, errors
+
+
+@pytest.mark.slow
+def test_inception_v3_at_299_with_its_aux_head(references, tmp_path):
+    folder = references / "tv_inception_v3_299"
+    out = tmp_path / "v3aux.params"
+    meta = convert("torchvision:inception_v3", str(folder / "model.safetensors"), str(out),
+                   aux_logits=True)
+    assert meta["options"] == {"aux_logits": True}
+    net = get_model("inception_v3", pretrained=str(out))
+    assert net.aux_logits and net.info.num_params == REFERENCE_PARAMS[("inception_v3", True)]
+    x = _zoo_input(np.load(folder / "pixels.npy"), net.info)
+    net.hybridize(static_alloc=True, static_shape=True)
+    logits, aux = net(mx.nd.array(x))
+    assert _rel_err(logits.asnumpy(), np.load(folder / "logits.npy")) <= 1e-4
+    assert _rel_err(aux.asnumpy(), np.load(folder / "aux.npy")) <= 1e-4
+    with pytest.raises(WeightsError, match="aux_logits=True"):
+        get_model("inception_v3", pretrained=str(out), aux_logits=False)
+
+
+@pytest.mark.slow
+def test_one_error_lists_every_missing_unexpected_and_misshaped_tensor(references, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(references / "tv_googlenet" / "model.safetensors"))
+    del tensors["inception4a.branch2.1.bn.running_var"]
+    tensors["inception4a.extra.weight"] = np.zeros(3, np.float32)
+    tensors["conv1.conv.weight"] = tensors["conv1.conv.weight"][:, :, :5, :5].copy()
+    save_file(tensors, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ConversionError) as exc:
+        convert("torchvision:googlenet", str(tmp_path / "bad.safetensors"),
+                str(tmp_path / "bad.params"))
+    msg = str(exc.value)
+    assert "(3 problems: 1 missing, 1 unexpected, 1 mis-shaped)" in msg, msg
+    assert "missing: googlenet_bn_inception4a_b3_bn_running_var (208,)" in msg
+    assert "unexpected: inception4a.extra.weight" in msg
+    assert "mis-shaped: conv1.conv.weight (64, 3, 5, 5)" in msg and "(64, 3, 7, 7)" in msg
+    assert not os.path.exists(tmp_path / "bad.params")  # nothing written
+    wrong_family = r"does not fit 'inception_v3' \(\d+ problems: \d+ missing, \d+ unexpected"
+    with pytest.raises(ConversionError, match=wrong_family):
+        convert("timm:inception_v3", str(references / "tv_googlenet" / "model.pth"),
+                str(tmp_path / "v3.params"))                       # another family's tensors
+    with pytest.raises(ConversionError, match="no classifier 'last_linear.weight': not a "
+                                              "timm:inception_v4 checkpoint"):
+        convert("timm:inception_v4", str(references / "timm_inception_v3" / "model.pth"),
+                str(tmp_path / "v4.params"))
+
+
+@pytest.mark.slow
+def test_cli_convert(references, tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    ckpt = references / "tv_googlenet" / "model.pth"
+    out = tmp_path / "g.params"
+    p = subprocess.run([exe, "convert", "torchvision:googlenet", str(ckpt), "--out", str(out),
+                        "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got == {"model": "googlenet_bn", "params": str(out), "sha1": sha1_file(str(out))}
+    # export reads the sidecar beside --params (the weights' own preprocessing)
+    p = subprocess.run([exe, "export", "googlenet_bn", "--params", str(out), "--out",
+                        str(tmp_path / "deploy")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    meta = json.loads((tmp_path / "deploy" / "googlenet_bn-meta.json").read_text())
+    assert meta["model"] == "googlenet_bn" and meta["classes"] == 1000
+    p = subprocess.run([exe, "convert", "torchvision:googlenet", str(ckpt), "--out",
+                        str(tmp_path / "g2.params")], capture_output=True, text=True)
+    assert p.returncode == 0 and "torchvision:googlenet -> googlenet_bn" in p.stdout, p.stderr
+
+
+# --- gluoncv (MXNet; no side environment needed) ---------------------------------------------
+
+def _gluoncv_reference(name, size, path, seed=0):
+    from inceptionzoo._gluoncv import import_gluoncv
+
+    mx.random.seed(seed)
+    net = import_gluoncv().model_zoo.get_model(name, pretrained=False)
+    net.initialize(mx.init.Xavier(magnitude=2))
+    x = mx.nd.array(np.random.RandomState(seed).rand(3, 3, size, size).astype(np.float32))
+    net(x[:1])  # gluoncv's inceptionv3 defers its shapes
+    rs = np.random.RandomState(seed + 1)
+    draw = {"running_mean": lambda s: rs.normal(0, .2, s), "beta": lambda s: rs.normal(0, .2, s),
+            "running_var": lambda s: rs.uniform(.5, 2, s), "gamma": lambda s: rs.uniform(.5, 1.5, s)}
+    for key, p in net.collect_params().items():
+        for suffix, fn in draw.items():
+            if key.endswith(suffix):
+                p.set_data(mx.nd.array(fn(p.shape)))
+    net.save_parameters(path)
+    return x, net(x).asnumpy()
+
+
+@pytest.mark.parametrize("name,size,zoo", [
+    ("googlenet", 224, "googlenet_bn"),
+    pytest.param("inceptionv3", 299, "inception_v3", marks=pytest.mark.slow)])
+def test_gluoncv_checkpoint(name, size, zoo, tmp_path):
+    x, ref = _gluoncv_reference(name, size, str(tmp_path / f"{name}.params"))
+    out = tmp_path / "zoo.params"
+    meta = convert(f"gluoncv:{name}", str(tmp_path / f"{name}.params"), str(out))
+    assert meta["model"] == zoo and meta["mean"] == [0.485, 0.456, 0.406]
+    net = get_model(zoo, pretrained=str(out))
+    assert net.info.std == (0.229, 0.224, 0.225)
+    for n in (3, 1):
+        assert _rel_err(net(x[:n]).asnumpy(), ref[:n]) <= 1e-4
+    # a tampered file is refused
+    with open(out, "r+b") as f:
+        f.seek(-4, os.SEEK_END)
+        f.write(b"\0\0\0\1")
+    with pytest.raises(WeightsError, match="corrupt or was replaced"):
+        get_model(zoo, pretrained=str(out))
+
+
+# --- errors and metadata ----------------------------------------------------------------------
+
+def test_conversion_errors(tmp_path):
+    with pytest.raises(ConversionError, match="expected SOURCE:NAME"):
+        convert("inception_v3", "x.pth", str(tmp_path / "o.params"))
+    with pytest.raises(ConversionError, match="unknown source network 'timm:resnet50'; known: "
+                                              "torchvision:inception_v3"):
+        convert("timm:resnet50", "x.pth", str(tmp_path / "o.params"))
+    with pytest.raises(ConversionError, match="does not exist"):
+        convert("timm:inception_v4", str(tmp_path / "none.pth"), str(tmp_path / "o.params"))
+    (tmp_path / "junk.pth").write_bytes(b"not a zip")
+    with pytest.raises(ConversionError, match="not a zip-format torch checkpoint"):
+        convert("timm:inception_v4", str(tmp_path / "junk.pth"), str(tmp_path / "o.params"))
+    (tmp_path / "junk.safetensors").write_bytes(b"\x05\0\0\0\0\0\0\0{}")
+    with pytest.raises(ConversionError, match="cannot read .* as safetensors"):
+        convert("timm:inception_v4", str(tmp_path / "junk.safetensors"),
+                str(tmp_path / "o.params"))
+    with pytest.raises(ConversionError, match="must end in .params"):
+        convert("timm:inception_v4", str(tmp_path / "junk.pth"), str(tmp_path / "o.bin"))
+    with pytest.raises(ConversionError, match="no auxiliary head"):
+        convert("timm:inception_v4", str(tmp_path / "junk.pth"), str(tmp_path / "o.params"),
+                aux_logits=True)
+    assert not [p for p in os.listdir(tmp_path) if p.endswith((".params", ".json"))]
+
+
+def test_cli_convert_bad_input_exits_2(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    p = subprocess.run([exe, "convert", "timm:inception_v9", str(tmp_path / "x.pth"), "--out",
+                        str(tmp_path / "x.params")], capture_output=True, text=True)
+    assert p.returncode == 2 and "unknown source network 'timm:inception_v9'" in p.stderr
+
+
+@pytest.mark.parametrize("name", sorted({s.model for s in SOURCES.values()}))
+def test_imagenet_networks_ship_no_weights(name, tmp_path):
+    with pytest.raises(WeightsError, match="inceptionzoo convert"):
+        get_model(name, pretrained=True)
+    with pytest.raises(WeightsError, match="does not exist"):
+        get_model(name, pretrained=str(tmp_path / "none.params"))
+    (tmp_path / "lone.params").write_bytes(b"")
+    with pytest.raises(WeightsError, match="sidecar"):
+        get_model(name, pretrained=str(tmp_path / "lone.params"))
+
+
+@pytest.mark.parametrize("key,want", sorted(REFERENCE_PARAMS.items()))
+def test_params_equal_the_reference_implementations(key, want):
+    name, aux = key
+    net = get_model(name, aux_logits=True) if aux else get_model(name)
+    assert net.info.num_params == want
+    if not aux:
+        assert model_info(name).num_params == want
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_macs_equal_the_reference_implementations(references, case):
+    """cost.count on the zoo network == torch's FlopCounterMode / 2 on the source network,
+    both at the design size (tests/reference/make_references.py records the latter)."""
+    ref = json.loads((references / case / "meta.json").read_text())
+    info = model_info(SOURCES[tuple(CASES[case].split(":"))].model)
+    assert info.input_shape[1] == ref["input_size"]
+    assert info.macs == ref["macs"]
