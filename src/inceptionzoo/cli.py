@@ -98,7 +98,7 @@ def _cmd_export(args):
         raise ValueError("give --pretrained or --params FILE: an export needs trained weights")
     prefix = os.path.join(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, mar=args.mar)
     for role, path in paths.items():
         print(f"{role:>9}: {path}")
     return 0
@@ -301,6 +301,8 @@ def build_parser():
                    help="bake the input transform in: the graph takes raw uint8 images")
     s.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    s.add_argument("--mar", action="store_true", help="also write NAME.mar for MXNet Model "
+                   "Server (multi-model-server), with its handler inside")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("predict", help="top-k labels of images, from an export")

@@ -69,7 +69,7 @@ def _check_initialized(net):
 
 
 def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrite=False,
-           mean=0.0, std=1.0, labels=None):
+           mean=0.0, std=1.0, labels=None, mar=False):
     """Export ``net`` (a registered name or a HybridBlock) to ``PREFIX-symbol.json`` and
     ``PREFIX-0000.params`` plus sidecars.
 
@@ -90,11 +90,15 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         Also write ``PREFIX.onnx`` (needs the ``onnx`` extra).
     overwrite : bool
         Replace an existing export of the same prefix; otherwise that is an error.
+    mar : bool
+        Also write ``PREFIX.mar``, a model archive for MXNet Model Server with its handler
+        (:mod:`inceptionzoo.mar`).
 
     Returns
     -------
     dict
-        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset`` and ``onnx``.
+        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset``, ``onnx`` and
+        ``mar``.
     """
     if isinstance(net, str):
         from ._registry import get_model
@@ -197,4 +201,9 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
                 os.replace(files[role], targets[role])
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return {role: path for role, path in targets.items() if os.path.exists(path)}
+    written = {role: path for role, path in targets.items() if os.path.exists(path)}
+    if mar:  # from the files just written, so the archive holds exactly the export
+        from .mar import write_mar
+
+        written["mar"] = write_mar(written, base, f"{prefix}.mar", overwrite=overwrite)
+    return written
