@@ -7,8 +7,11 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
   inceptionzoo;
 - ``NAME-meta.json``: model name, input name/shape/dtype, classes and labels, the preprocessing
   (baked in or to apply), SHA-1 of the params and symbol files, inceptionzoo/mxnet versions;
-- ``signature.json`` and ``synset.txt``: what MXNet Model Server's MXNet service reads;
-- ``NAME.onnx`` with ``onnx=True`` (opset 13, dynamic batch axis).
+- ``signature.json`` (input and output in the signature format of MXNet Model Server 0.4; the
+  ``.mar`` handler does not read it) and ``synset.txt`` (one label per line);
+- ``NAME.onnx`` with ``onnx=True`` (opset 13, batch axis named ``batch``, output ``logits``);
+- ``NAME.mar`` with ``mar=True``: a model archive for MXNet Model Server with its handler
+  (:mod:`inceptionzoo.mar`).
 
 Every file is written under a temporary name and renamed into place.
 """
