@@ -347,13 +347,9 @@ def environment():
 
     from inceptionzoo import __version__
 
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
-                       "")
-    except OSError:
-        pass
+    from inceptionzoo.serving import _cpu_name
+
+    cpu = _cpu_name()
     versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
     try:
