@@ -61,9 +61,14 @@ def test_archive_holds_the_export_the_handler_and_a_manifest(archives):
         names = set(z.namelist())
         manifest = json.loads(z.read("MAR-INF/MANIFEST.json"))
         handler = z.read("inceptionzoo_handler.py").decode()
+        serving = json.loads(z.read("serving.json"))
     assert names == {"inception_mnist-symbol.json", "inception_mnist-0000.params",
                      "inception_mnist-meta.json", "synset.txt", "inceptionzoo_handler.py",
+                     "serving.json", "serving-graph0-symbol.json", "serving-graph1-symbol.json",
                      "MAR-INF/MANIFEST.json"}
+    assert serving["graphs"] == [
+        {"up_to_batch": 2, "symbol_file": "serving-graph0-symbol.json"},
+        {"up_to_batch": None, "symbol_file": "serving-graph1-symbol.json"}]
     assert manifest["runtime"] == "python" and manifest["model"]["modelName"] == "inception_mnist"
     assert manifest["model"]["handler"] == "inceptionzoo_handler:handle"
     imports = {line.split()[1].split(".")[0] for line in handler.splitlines()
@@ -95,6 +100,34 @@ def test_handler_answers_digits_and_refuses_bad_bodies_with_400(archives, tmp_pa
     assert "not a readable PNG/JPEG image (12 bytes" in answers[10]["error"]
     assert answers[11]["error"] == "expected a 28x28 image (width x height); got 32x30"
     assert set(ctx.content_type.values()) == {"application/json"}
+
+
+def test_handler_runs_the_rewritten_graphs_by_batch_size(archives, tmp_path):
+    """Batches of 1 and 2 run pool-first+plain (no reference-kernel pools on oneDNN), larger
+    ones pool-first; both compute what the portable graph computes."""
+    import mxnet as mx
+
+    import inceptionzoo.mms_handler as mms_handler
+
+    service = mms_handler.InceptionZooService()
+    folder = _unpacked(archives["inception_mnist"], tmp_path)
+    service.initialize(FakeContext(folder, batch_size=4))
+
+    def names(net):
+        return [n["name"] for n in json.loads(net._cached_graph[1].tojson())["nodes"]]
+
+    assert service.net_for(1) is service.net_for(2) is not service.net_for(3)
+    assert any(n.endswith("_plain_layout") for n in names(service.net_for(1)))
+    small, large = names(service.net_for(1)), names(service.net_for(64))
+    assert "inception_mnist_pool1_fwd_concat" in large and not any(
+        n.endswith("_plain_layout") for n in large) and small != large
+    portable = mx.gluon.SymbolBlock.imports(
+        os.path.join(folder, "inception_mnist-symbol.json"), ["data"],
+        os.path.join(folder, "inception_mnist-0000.params"))
+    for n in (1, 5):
+        x = mx.nd.random.uniform(shape=(n, 1, 28, 28))
+        np.testing.assert_allclose(service.net_for(n)(x).asnumpy(), portable(x).asnumpy(),
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_cli_export_mar(tmp_path, capsys):

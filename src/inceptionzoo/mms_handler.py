@@ -3,8 +3,9 @@
 ``inceptionzoo export NAME --pretrained --out DIR --mar`` copies this file into ``DIR/NAME.mar``
 as ``inceptionzoo_handler.py`` (handler ``inceptionzoo_handler:handle``). It imports only MXNet,
 numpy and PIL (no inceptionzoo) and reads only the archive's own files: ``NAME-meta.json`` gives
-the input name/shape/dtype, the preprocessing and the labels; ``NAME-symbol.json`` and
-``NAME-0000.params`` the network.
+the input name/shape/dtype, the preprocessing and the labels; ``NAME-0000.params`` the weights;
+``serving.json`` the graphs to run by batch size (rewrites of ``NAME-symbol.json`` that keep its
+values and avoid oneDNN's slow reference kernels; without it, ``NAME-symbol.json``).
 
 A request body is one PNG or JPEG image of the model's size (28x28 for MNIST; grayscale for
 one-channel models). The answer is JSON: ``{"label": best, "probability": p, "probabilities":
@@ -53,17 +54,32 @@ class InceptionZooService:
         else:
             self.channels, self.hw = shape[1], tuple(shape[2:4])
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
-        with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
-            warnings.filterwarnings("ignore", message="Cannot decide type")
-            self.net = mx.gluon.SymbolBlock.imports(
-                os.path.join(model_dir, meta["symbol_file"]), [self.input_name],
-                os.path.join(model_dir, meta["params_file"]))
-        self.net.hybridize(static_alloc=True, static_shape=True)
-        # build the graph and oneDNN primitives now, not on the first live request
+        # serving.json: graphs by the largest batch each serves (value-preserving rewrites of
+        # the portable graph, faster on MXNet's oneDNN build); without it the portable graph
+        graphs = [{"up_to_batch": None, "symbol_file": meta["symbol_file"]}]
+        serving = os.path.join(model_dir, "serving.json")
+        if os.path.isfile(serving):
+            with open(serving) as f:
+                graphs = json.load(f)["graphs"]
+        self.graphs = []  # (up_to_batch or None, network)
+        for g in graphs:
+            with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
+                warnings.filterwarnings("ignore", message="Cannot decide type")
+                net = mx.gluon.SymbolBlock.imports(
+                    os.path.join(model_dir, g["symbol_file"]), [self.input_name],
+                    os.path.join(model_dir, meta["params_file"]))
+            net.hybridize(static_alloc=True, static_shape=True)
+            self.graphs.append((g["up_to_batch"], net))
+        # build the graphs and oneDNN primitives now, not on the first live request
         sizes = set(WARMUP_BATCH_SIZES) | {int(context.system_properties.get("batch_size") or 1)}
         for batch in sorted(sizes):
-            self.net(mx.nd.zeros((batch,) + self.sample_shape, dtype=self.dtype)).wait_to_read()
+            x = mx.nd.zeros((batch,) + self.sample_shape, dtype=self.dtype)
+            self.net_for(batch)(x).wait_to_read()
         self.initialized = True
+
+    def net_for(self, batch):
+        """The network that runs a batch of this size."""
+        return next(net for up_to, net in self.graphs if up_to is None or batch <= up_to)
 
     def _image(self, body):
         """Request body -> uint8 array (H, W) or (H, W, C) of the model's size."""
@@ -107,7 +123,8 @@ class InceptionZooService:
                 context.set_response_status(400, "Bad Request", idx)
                 answers[idx] = json.dumps({"error": str(err)})
         if images:
-            probs = mx.nd.softmax(self.net(self._input(np.stack(images)))).asnumpy()
+            x = self._input(np.stack(images))
+            probs = mx.nd.softmax(self.net_for(len(images))(x)).asnumpy()
             for idx, p in zip(where, probs):
                 best = int(p.argmax())
                 answers[idx] = json.dumps({
