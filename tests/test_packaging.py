@@ -96,3 +96,4 @@ def test_wheel_ships_weights_manifest_and_examples(tmp_path):
     assert len([n for n in names if n.startswith("inceptionzoo/examples/digit-")]) == 10
     # developer tooling stays in the repository (benchmarks/), out of the installed package
     assert not [n for n in names if "/peers/" in n or n.endswith("/bench.py")], names
+    assert "inceptionzoo/mms_handler.py" in names  # copied into every .mar
