@@ -19,7 +19,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/inceptionzoo demo
 
-test: setup
+test: setup ort-venv
 	$(BIN)/python -m pytest
 
 # --- ONNX Runtime side venv (issue #12) -------------------------------------------------------
