@@ -8,7 +8,7 @@ Each setting is applied to the benchmark's worker processes only (they read it a
 import argparse
 import os
 
-from inceptionzoo.bench import run
+from throughput import run
 
 SETTINGS = ["", "MXNET_MKLDNN_ENABLED=0", "MXNET_ENGINE_TYPE=NaiveEngine",
             "MXNET_ENGINE_TYPE=ThreadedEngine", "OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE",

@@ -6,7 +6,8 @@ side venv of ``make torch-env``, since torch 2.14 cannot share a venv with MXNet
     python benchmarks/imagenet_inception.py --batch-sizes 1,16 [--torch] [--json out.json]
 
 Every configuration runs in a fresh worker process; the timing (warm-up, latency p50 / p90,
-throughput over ``--repeats`` runs) is :mod:`inceptionzoo.bench`'s. All networks have random
+throughput over ``--repeats`` runs) is ``benchmarks/_timing.py``'s, shared with
+``benchmarks/throughput.py``. All networks have random
 weights: speed does not depend on them. Numbers depend on the machine's load; measure on an
 idle machine. A quick check that everything runs::
 
@@ -14,7 +15,6 @@ idle machine. A quick check that everything runs::
         --latency-iters 1
 """
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -22,29 +22,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MX_MODES = ["imperative", "static", "gluoncv-static"]
-TORCH_MODES = ["torch-eager", "torch-compile"]
+MX_MODES = ["imperative", "static", "recommended", "gluoncv-static"]
+TORCH_MODES = ["torch-eager", "torch-compile", "torch-compile-frozen"]
 SIZE = 299
 
-
-def _bench_module():
-    """inceptionzoo.bench for the torch worker, where MXNet (which the package's ``__init__``
-    imports) is absent: loaded from its file inside a stand-in package, since its timing code
-    needs only the standard library and numpy."""
-    import types
-
-    pkg = types.ModuleType("_inceptionzoo_src")
-    pkg.__path__ = [os.path.join(ROOT, "src", "inceptionzoo")]
-    sys.modules[pkg.__name__] = pkg
-    spec = importlib.util.spec_from_file_location(pkg.__name__ + ".bench",
-                                                  os.path.join(pkg.__path__[0], "bench.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, HERE)
+from _timing import time_calls  # noqa: E402  (standard library only: runs in the torch venv)
 
 
-def _mx_worker(spec, bench):
+def _mx_worker(spec):
     import mxnet as mx
     import numpy as np
 
@@ -60,23 +46,29 @@ def _mx_worker(spec, bench):
         mode = spec["mode"]
     net.initialize(mx.init.Xavier())
     x = mx.nd.array(np.random.RandomState(0).rand(spec["batch"], 3, SIZE, SIZE))
-    call_net = bench.prepare_inference(net, mode, x)
+    from throughput import prepare_inference
+
+    call_net = prepare_inference(net, mode, x)
 
     def sync(out, all_=False):
         mx.nd.waitall() if all_ else out.wait_to_read()
 
-    return bench._time(lambda: call_net(x), spec["batch"], spec["run_seconds"],
+    return time_calls(lambda: call_net(x), spec["batch"], spec["run_seconds"],
                        spec["repeats"], spec["latency_iters"], sync)
 
 
-def _torch_worker(spec, bench):
+def _torch_worker(spec):
     import torch
     import torchvision
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = torchvision.models.inception_v3(weights=None, aux_logits=False,
                                             init_weights=False).eval()
-    if spec["mode"] == "torch-compile":
+    if spec["mode"] in ("torch-compile", "torch-compile-frozen"):
+        import torch._inductor.config
+
+        # freezing: PyTorch's recommended setting for CPU inference (weights as constants)
+        torch._inductor.config.freezing = spec["mode"] == "torch-compile-frozen"
         model = torch.compile(model)
     x = torch.rand(spec["batch"], 3, SIZE, SIZE)
 
@@ -84,7 +76,7 @@ def _torch_worker(spec, bench):
         with torch.inference_mode():
             return model(x)
 
-    return bench._time(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+    return time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
                        spec["latency_iters"], lambda out, all_=False: None)
 
 
@@ -93,12 +85,7 @@ def _worker(spec):
     import time
 
     t0 = time.perf_counter()
-    if spec["mode"].startswith("torch"):
-        res = _torch_worker(spec, _bench_module())
-    else:
-        import inceptionzoo.bench as bench
-
-        res = _mx_worker(spec, bench)
+    res = _torch_worker(spec) if spec["mode"].startswith("torch") else _mx_worker(spec)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["wall_seconds"] = time.perf_counter() - t0
     print(json.dumps(res))
@@ -138,12 +125,12 @@ def main(argv=None):
         p.error(f"--batch-sizes takes integers separated by commas; got {args.batch_sizes!r}")
     if args.torch and not os.path.isfile(args.torch_python):
         p.error(f"--torch needs the PyTorch side venv ({args.torch_python}): make torch-env")
-    import inceptionzoo.bench as bench
+    import throughput as bench
 
     rows = []
-    for mode in MX_MODES + (TORCH_MODES if args.torch else []):
-        python = args.torch_python if mode.startswith("torch") else sys.executable
-        for batch in batches:
+    for batch in batches:  # the contenders one after another at each batch size
+        for mode in MX_MODES + (TORCH_MODES if args.torch else []):
+            python = args.torch_python if mode.startswith("torch") else sys.executable
             row = {"model": "inception_v3", "ctx": "cpu", "mode": mode, "batch": batch}
             row.update(_run(dict(row, run_seconds=args.run_seconds, repeats=args.repeats,
                                  latency_iters=args.latency_iters), python, args.timeout))

@@ -16,7 +16,7 @@ import sys
 CHILD = r"""
 import sys, mxnet as mx, numpy as np
 from inceptionzoo import get_model
-from inceptionzoo.bench import prepare_inference
+from throughput import prepare_inference
 model, batch, mode, train, iters = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == '1', int(sys.argv[5])
 mx.random.seed(0)
 net = get_model(model)
@@ -57,12 +57,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="inception_mnist")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--mode", default="static", help="inference mode (see inceptionzoo.bench)")
+    p.add_argument("--mode", default="static", help="inference mode (see benchmarks/throughput.py)")
     p.add_argument("--train", action="store_true", help="profile a hybridized SGD step")
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--top", type=int, default=12)
     args = p.parse_args()
-    env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0")
+    here = os.path.dirname(os.path.abspath(__file__))  # the child imports throughput from here
+    env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0",
+               PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.batch), args.mode,
                           "1" if args.train else "0", str(args.iters)],
                          capture_output=True, text=True, env=env, check=True).stdout

@@ -1,14 +1,504 @@
-"""Hybridized against imperative throughput of the zoo's networks (and a PyTorch peer).
+"""Throughput and latency of the zoo's networks, hybridized against imperative and against the
+same network in other runtimes (developer tooling: it lives beside the package, not in it).
 
-    python benchmarks/throughput.py --models inception_mnist --batch-sizes 1,32,256 --ctx cpu \
-        --json out.json --plot out.png
+    python benchmarks/throughput.py --models inception_mnist --batch-sizes 1,32,256 \
+        --peer torch --peer onnxruntime --json out.json --plot out.png
 
-The harness lives in inceptionzoo.bench (also `inceptionzoo bench MODEL`); see its docstring for
-the method.
+Every configuration (model, mode, batch size) runs in a fresh worker process: its peak memory
+is its own, and no oneDNN primitive cache or thread pool carries over between modes. In a
+worker: build and initialise the model, prepare the mode, warm up outside the timed region
+(graph construction, oneDNN primitive creation), then
+
+- latency: ``--latency-iters`` single calls, each ended by ``wait_to_read()`` -> p50 / p90;
+- throughput: ``--repeats`` timed runs of enough calls to last ``--run-seconds``, each ended by
+  ``mx.nd.waitall()`` -> images/s, median and spread (min..max).
+
+With ``--trials N`` each configuration runs in N fresh workers, and a row reports the medians
+over them (p50 with the range of the workers' p50s): on small shared machines latency moves more
+between processes than within one.
+
+Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
+(``hybridize(static_alloc=True, static_shape=True)``); ``mkldnn`` (CPU: ``optimize_for(x,
+backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``int8`` (CPU:
+``quantization.quantize``, oneDNN INT8, calibrated here on random inputs since only speed is measured);
+``cudagraph`` (GPU: static
+with ``MXNET_ENABLE_CUDA_GRAPHS=1``); ``recommended`` (:class:`inceptionzoo.inference.InferenceGraph`:
+static graphs specialised by batch size, the library's inference path, warmed up with
+``warmup([batch])`` before timing, as the Predictor does at load time). Training: ``train-imperative``, ``train-hybrid``
+(forward + backward + SGD update). Peers, each at its best: ``torch-eager``, ``torch-compile`` and ``torch-compile-frozen``
+(the same network in PyTorch, weights copied; ``torch.compile`` with inductor, without and with
+``torch._inductor.config.freezing = True``, PyTorch's recommended setting for CPU inference);
+``onnxruntime`` (the network's own ONNX export in ONNX Runtime with every graph optimisation,
+timed by ``benchmarks/ort_worker.py`` in the ONNX Runtime side venv, ``make ort-venv``);
+``gluoncv-static`` (gluoncv's model of the same name, static).
 """
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
 import sys
+import time
 
-from inceptionzoo.bench import main
+import tempfile
+
+import numpy as np
+
+from _timing import time_calls
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+#: The ONNX Runtime side venv (numpy >= 1.24.2 cannot sit beside MXNet 1.9.1): `make ort-venv`.
+ORT_PYTHON = os.environ.get("INCEPTIONZOO_ORT_PYTHON",
+                            os.path.join(HERE, "..", ".venv-ort", "bin", "python"))
+
+#: The mode that runs the library's inference path (:class:`inceptionzoo.inference.InferenceGraph`,
+#: which the Predictor uses).
+RECOMMENDED_MODE = "recommended"
+
+INFER_MODES = ["imperative", "hybrid", "static", "mkldnn", "int8", "recommended"]
+GPU_MODES = ["imperative", "hybrid", "static", "cudagraph", "recommended"]
+TRAIN_MODES = ["train-imperative", "train-hybrid"]
+PEER_MODES = {"torch": ["torch-eager", "torch-compile", "torch-compile-frozen"],
+              "onnxruntime": ["onnxruntime"], "gluoncv": ["gluoncv-static"]}
+
+
+def prepare_inference(net, mode, x):
+    """Make ``net`` run in inference ``mode`` on inputs shaped like ``x``; return the callable."""
+    if mode == "imperative":
+        return net
+    if mode == "hybrid":
+        net.hybridize()
+    elif mode in ("static", "cudagraph"):
+        if mode == "cudagraph":
+            os.environ["MXNET_ENABLE_CUDA_GRAPHS"] = "1"
+        net.hybridize(static_alloc=True, static_shape=True)
+    elif mode == "mkldnn":
+        net.optimize_for(x, backend="MKLDNN", static_alloc=True, static_shape=True)
+    elif mode == "int8":  # speed only: calibrated on random inputs (see quantization.quantize)
+        from inceptionzoo.quantization import quantize
+
+        calib = np.random.RandomState(1).rand(100, *x.shape[1:]).astype(np.float32)
+        return quantize(net, calib)
+    elif mode == "recommended":
+        from inceptionzoo.inference import InferenceGraph
+
+        graph = InferenceGraph.from_block(net)
+        graph.warmup([x.shape[0]])  # picks the graph for this batch size, as a server does
+        return graph
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return net
+
+
+def _mx_worker(spec):
+    import mxnet as mx
+
+    from inceptionzoo import get_model
+    from inceptionzoo._context import parse_ctx
+
+    ctx = parse_ctx(spec["ctx"])[0]
+    net = get_model(spec["model"])
+    shape = (spec["batch"],) + tuple(net.info.input_shape)
+    if spec["mode"] == "gluoncv-static":  # the reference implementation users know
+        net = import_gluoncv().model_zoo.get_model(spec["model"], pretrained=False)
+        spec = dict(spec, mode="static")
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    x = mx.nd.array(np.random.RandomState(0).rand(*shape), ctx=ctx)
+
+    def sync(out, all_=False):
+        if all_:
+            mx.nd.waitall()
+        else:
+            (out[0] if isinstance(out, (list, tuple)) else out).wait_to_read()
+
+    mode = spec["mode"]
+    if mode.startswith("train-"):
+        if mode == "train-hybrid":
+            net.hybridize(static_alloc=True, static_shape=True)
+        trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
+        loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+        y = mx.nd.array(np.arange(spec["batch"]) % net.info.classes, ctx=ctx)
+
+        def call():
+            with mx.autograd.record():
+                loss = loss_fn(net(x), y)
+            loss.backward()
+            trainer.step(spec["batch"])
+            return loss
+    else:
+        call_net = prepare_inference(net, mode, x)
+
+        def call():
+            return call_net(x)
+    res = time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+                spec["latency_iters"], sync)
+    if mode == "recommended" and ctx.device_type == "cpu":  # the graph variant it picked
+        res["graph"] = call_net.choice[spec["batch"]]
+    return res
+
+
+def _torch_worker(spec):
+    import mxnet as mx
+    import torch
+
+    from inceptionzoo import get_model
+    from peers.torch_inception import from_gluon
+
+    net = get_model(spec["model"])
+    net.initialize(mx.init.Xavier())
+    model = from_gluon(net).eval()
+    if spec["mode"] in ("torch-compile", "torch-compile-frozen"):
+        import torch._inductor.config
+
+        torch._inductor.config.freezing = spec["mode"] == "torch-compile-frozen"
+        model = torch.compile(model)
+    x = torch.rand((spec["batch"],) + tuple(net.info.input_shape))
+
+    def call():
+        with torch.inference_mode():
+            return model(x)
+
+    return time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+                      spec["latency_iters"], lambda out, all_=False: None)
+
+
+def _ort_worker(spec):
+    """Export the network (random weights) with ONNX and time it in the ONNX Runtime side venv
+    (``benchmarks/ort_worker.py``); the result, peak memory included, is that process's."""
+    import mxnet as mx
+
+    from inceptionzoo import get_model
+    from inceptionzoo.export import export
+
+    net = get_model(spec["model"])
+    net.initialize(mx.init.Xavier())
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export(net, os.path.join(tmp, spec["model"]), onnx=True)["onnx"]
+        p = subprocess.run([ORT_PYTHON, os.path.join(HERE, "ort_worker.py"), onnx_path,
+                            json.dumps(spec)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError((p.stderr.strip().splitlines() or ["ort_worker.py failed"])[-1])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _worker(spec):
+    t0 = time.perf_counter()
+    mode = spec["mode"]
+    if mode == "onnxruntime":
+        res = _ort_worker(spec)
+        res["wall_seconds"] = time.perf_counter() - t0
+        return res
+    res = (_torch_worker if mode.startswith("torch") else _mx_worker)(spec)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["wall_seconds"] = time.perf_counter() - t0
+    return res
+
+
+def probe_gpu(index=0, timeout=120):
+    """Check, in a subprocess with a timeout, that the installed MXNet can run on GPU
+    ``index``. Returns ``{'name', 'compute_capability', 'supported', 'reason'}``."""
+    info = {"name": None, "compute_capability": None, "supported": False, "reason": ""}
+    try:
+        q = subprocess.run(["nvidia-smi", f"--id={index}", "--query-gpu=name,compute_cap",
+                            "--format=csv,noheader"], capture_output=True, text=True,
+                           timeout=30)
+        if q.returncode == 0 and q.stdout.strip():
+            name, cc = [s.strip() for s in q.stdout.strip().split(",")]
+            info.update(name=name, compute_capability=cc)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    cc = info["compute_capability"]
+    if cc and float(cc) > 8.6:
+        info["reason"] = (f"compute capability {cc}: MXNet 1.9.1 GPU wheels carry code for "
+                          "sm_50..sm_86 only and no PTX")
+        return info
+    code = ("import mxnet as mx, sys\n"
+            f"n = mx.context.num_gpus()\nassert n > {index}, f'MXNet sees {{n}} GPU(s)'\n"
+            f"x = mx.nd.ones((64, 64), ctx=mx.gpu({index}))\n"
+            "print(float(mx.nd.dot(x, x).sum().asscalar()))\n")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        info["reason"] = f"a GPU probe did not finish in {timeout} s"
+        return info
+    if p.returncode != 0 or p.stdout.strip() != str(float(64 ** 3)):
+        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        info["reason"] = f"MXNet cannot run on gpu{index}: {last}"
+        return info
+    info["supported"] = True
+    return info
+
+
+from inceptionzoo._gluoncv import import_gluoncv  # noqa: E402
+
+
+def _gluoncv_has(model):
+    return model in import_gluoncv().model_zoo.get_model_list()
+
+
+def _run_worker(spec, timeout):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _combine(trials):
+    """One row from several workers' results for the same configuration: medians of their
+    medians and p50/p90, the overall min..max, the largest peak memory, and each trial's p50."""
+    errors = [t["error"] for t in trials if "error" in t]
+    if errors:
+        return {"error": errors[0]}
+    med = statistics.median
+    out = dict(trials[0], images_per_sec=med([t["images_per_sec"] for t in trials]),
+               images_per_sec_min=min(t["images_per_sec_min"] for t in trials),
+               images_per_sec_max=max(t["images_per_sec_max"] for t in trials),
+               p50_ms=med([t["p50_ms"] for t in trials]),
+               p90_ms=med([t["p90_ms"] for t in trials]),
+               peak_rss_mb=max(t["peak_rss_mb"] for t in trials),
+               trials=len(trials), p50_ms_trials=[t["p50_ms"] for t in trials])
+    if "graph" in trials[0]:
+        out["graph"] = [t["graph"] for t in trials]
+    return out
+
+
+def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
+        latency_iters=50, timeout=900, log=print, trials=1):
+    """Run every configuration (``trials`` times, each in a fresh worker); return the result
+    rows."""
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1 (fresh workers per configuration); got "
+                         f"{trials}")
+    gpu = None
+    if ctx.startswith("gpu"):
+        gpu = probe_gpu(int(ctx[3:] or 0))
+    rows = []
+    for model in models:
+        for mode in modes:
+            for batch in batch_sizes:
+                row = {"model": model, "ctx": ctx, "mode": mode, "batch": batch}
+                if gpu is not None and not gpu["supported"]:
+                    row["error"] = "unsupported: " + gpu["reason"]
+                elif mode == "gluoncv-static" and not _gluoncv_has(model):
+                    row["error"] = f"unsupported: gluoncv has no model named {model!r}"
+                elif mode == "onnxruntime" and not os.path.isfile(ORT_PYTHON):
+                    row["error"] = (f"unsupported: no ONNX Runtime side venv at {ORT_PYTHON} "
+                                    "(make ort-venv, or set INCEPTIONZOO_ORT_PYTHON)")
+                elif mode in ("mkldnn", "int8", "onnxruntime") and ctx != "cpu" or \
+                        mode == "cudagraph" and ctx == "cpu":
+                    continue
+                else:
+                    spec = dict(row, run_seconds=run_seconds, repeats=repeats,
+                                latency_iters=latency_iters)
+                    if trials == 1:
+                        row.update(_run_worker(spec, timeout))
+                    else:
+                        row.update(_combine([_run_worker(spec, timeout)
+                                             for _ in range(trials)]))
+                rows.append(row)
+                log(_line(row))
+    for row in rows:  # speed-up against imperative (training: against train-imperative)
+        base_mode = "train-imperative" if row["mode"].startswith("train") else "imperative"
+        base = [r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"]
+                and r["mode"] == base_mode and "images_per_sec" in r]
+        if base and "images_per_sec" in row:
+            row["speedup"] = row["images_per_sec"] / base[0]["images_per_sec"]
+    return rows
+
+
+def _line(row):
+    if "error" in row:
+        return f"{row['model']} {row['mode']} b{row['batch']}: {row['error']}"
+    return (f"{row['model']} {row['mode']} b{row['batch']}: {row['images_per_sec']:.0f} img/s,"
+            f" p50 {row['p50_ms']:.3f} ms")
+
+
+def table(rows):
+    """Markdown table of result rows."""
+    out = ["| model | ctx | mode | batch | images/s (min..max) | p50 ms | p90 ms | speed-up | "
+           "peak MB |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | {r['ctx']} | {r['mode']} | {r['batch']} | "
+                       f"{r['error']} | | | | |")
+            continue
+        sp = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
+        p50 = f"{r['p50_ms']:.3f}"
+        if len(r.get("p50_ms_trials", [])) > 1:
+            p50 += f" ({min(r['p50_ms_trials']):.3f}..{max(r['p50_ms_trials']):.3f})"
+        out.append(f"| {r['model']} | {r['ctx']} | {r['mode']} | {r['batch']} | "
+                   f"{r['images_per_sec']:,.0f} ({r['images_per_sec_min']:,.0f}.."
+                   f"{r['images_per_sec_max']:,.0f}) | {p50} | {r['p90_ms']:.3f} | "
+                   f"{sp} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(out)
+
+
+def environment():
+    """Machine, versions and the MXNet/OpenMP environment variables, for the JSON report."""
+    import mxnet as mx
+    import numpy as np
+
+    from inceptionzoo import __version__
+
+    from inceptionzoo.serving import _cpu_name
+
+    cpu = _cpu_name()
+    versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("MXNET_", "OMP_", "KMP_", "DNNL_", "MKLDNN_", "OPENBLAS_"))}
+    return {"machine": {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()},
+            "versions": versions, "mxnet_features": [f.name for f in
+                                                     mx.runtime.Features().values()
+                                                     if f.enabled],
+            "env": env}
+
+
+def plot(rows, path):
+    """PNG: images/s against batch size, one line per mode, one panel per model."""
+    from inceptionzoo._plot import pyplot, save_figure
+
+    models = sorted({r["model"] for r in rows})
+    fig, axes = pyplot().subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for mode in dict.fromkeys(r["mode"] for r in rows if r["model"] == model):
+            pts = sorted((r["batch"], r["images_per_sec"]) for r in rows
+                         if r["model"] == model and r["mode"] == mode and "images_per_sec" in r)
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=mode)
+        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="images/s", title=model)
+        ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def build_parser(prog="benchmarks/throughput.py"):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="inception_mnist", help="comma-separated names")
+    p.add_argument("--modes", default=None,
+                   help=f"comma-separated (default: {','.join(INFER_MODES + TRAIN_MODES)} on "
+                   f"CPU, {','.join(GPU_MODES + TRAIN_MODES)} on GPU)")
+    p.add_argument("--batch-sizes", default="1,32,256")
+    p.add_argument("--ctx", default="cpu", help="cpu or gpuN")
+    p.add_argument("--peer", choices=sorted(PEER_MODES), action="append",
+                   help="also time a peer at its best: torch (the same network in PyTorch: eager, "
+                   "compiled, compiled with freezing), onnxruntime (its ONNX export, in the "
+                   "side venv of `make ort-venv`) or gluoncv (its model of the same name); "
+                   "repeatable")
+    p.add_argument("--run-seconds", type=float, default=0.5, help="length of one timed run")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--latency-iters", type=int, default=50)
+    p.add_argument("--trials", type=int, default=1,
+                   help="run each configuration in this many fresh workers; the table shows "
+                   "medians over them and, for p50, the range of the trials' p50s")
+    p.add_argument("--json", help="write results, machine, versions and env here")
+    p.add_argument("--plot", help="write a PNG of images/s against batch size here")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown only")
+    p.add_argument("--doc", help="markdown file whose section --doc-section this run rewrites")
+    p.add_argument("--doc-section", default="results",
+                   help="the section between <!-- bench:NAME:begin/end --> markers")
+    return p
+
+
+def update_doc(path, section, rows, command):
+    """Replace the marked section of a markdown file with the table, the command and the
+    machine, atomically."""
+    import re
+
+    from inceptionzoo._io import atomic_path
+
+    env = environment()
+    body = (f"{table(rows)}\n\nMeasured with `{command}` on {env['machine']['cores']} cores "
+            f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
+            + (f", PyTorch {env['versions']['torch']}" if "torch" in env["versions"] else "")
+            + ".")
+    begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
+    with open(path) as f:
+        text = f.read()
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{path} has no section {begin} ... {end}")
+    text = pattern.sub(lambda m: f"{begin}\n{body}\n{end}", text)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+
+def main(argv=None, prog="benchmarks/throughput.py"):
+    """Run the harness from the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``). A first argument that is not an option is taken
+        as ``--models``.
+    prog : str
+        Program name for help and the recorded command.
+
+    Returns
+    -------
+    int
+        0 when every configuration ran (or is unsupported here), 1 when one failed, 2 on bad
+        input (one line on stderr).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):  # `throughput.py MODEL[,MODEL] ...`
+        argv = ["--models", argv[0]] + argv[1:]
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return _main(args, argv, prog)
+    except ValueError as err:  # unknown model, bad sizes: one clear line
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args, argv, prog):
+    from inceptionzoo import model_info
+
+    models = [model_info(m).name for m in args.models.split(",")]  # unknown names fail here
+    if args.modes:
+        modes = args.modes.split(",")
+    else:
+        modes = (GPU_MODES if args.ctx.startswith("gpu") else INFER_MODES) + TRAIN_MODES
+    for peer in args.peer or []:
+        modes += PEER_MODES[peer]
+    try:
+        batches = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        raise ValueError(f"--batch-sizes must be comma-separated integers; got "
+                         f"{args.batch_sizes!r}") from None
+    rows = run(models, modes, batches, ctx=args.ctx, run_seconds=args.run_seconds,
+               repeats=args.repeats, latency_iters=args.latency_iters, trials=args.trials,
+               log=(lambda *a: None) if args.markdown else
+               (lambda s: print(s, file=sys.stderr, flush=True)))
+    print(table(rows))
+    if args.json:
+        from inceptionzoo._io import write_json
+
+        write_json(args.json, dict(environment(), recommended_mode=RECOMMENDED_MODE,
+                                   command=" ".join([prog] + argv), results=rows))
+    if args.plot:
+        plot(rows, args.plot)
+    if args.doc:
+        update_doc(args.doc, args.doc_section, rows, " ".join([prog] + argv))
+    return 0 if all("error" not in r or r["error"].startswith("unsupported") for r in rows) \
+        else 1
+
 
 if __name__ == "__main__":
-    sys.exit(main(prog="benchmarks/throughput.py"))
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(json.dumps(_worker(json.loads(sys.argv[2]))))
+    else:
+        sys.exit(main())

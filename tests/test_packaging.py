@@ -94,4 +94,6 @@ def test_wheel_ships_weights_manifest_and_examples(tmp_path):
             assert f"inceptionzoo/pretrained/{rec['file']}" in names
     assert "inceptionzoo/pretrained/manifest.json" in names
     assert len([n for n in names if n.startswith("inceptionzoo/examples/digit-")]) == 10
-    assert "inceptionzoo/peers/torch_inception.py" in names
+    # developer tooling stays in the repository (benchmarks/), out of the installed package
+    assert not [n for n in names if "/peers/" in n or n.endswith("/bench.py")], names
+    assert "inceptionzoo/mms_handler.py" in names  # copied into every .mar

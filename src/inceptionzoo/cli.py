@@ -83,7 +83,7 @@ def _cmd_export(args):
         raise ValueError("give --pretrained or --params FILE: an export needs trained weights")
     prefix = export_prefix(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, mar=args.mar)
     for role, path in paths.items():
         print(f"{role:>9}: {path}")
     return 0
@@ -108,13 +108,51 @@ def _cmd_predict(args):
     return 0
 
 
-def _cmd_bench(args):
-    from .bench import main as bench_main
+#: Where the benchmark harness lives: in the repository, beside the package (not installed).
+HARNESS = os.path.join("benchmarks", "throughput.py")
 
-    rest = list(args.bench_args)
-    if rest and not rest[0].startswith("-"):  # `inceptionzoo bench MODEL[,MODEL] ...`
-        rest = ["--models", rest[0]] + rest[1:]
-    return bench_main(rest, prog="inceptionzoo bench")
+
+def _harness_path():
+    """The repository's ``benchmarks/throughput.py`` when this package runs from a checkout
+    (an editable install), else None."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, HARNESS)
+    return path if os.path.isfile(path) else None
+
+
+def _batch_sizes(text):
+    try:
+        sizes = [int(b) for b in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--batch-sizes must be comma-separated integers >= 1; got {text!r}")
+    return sizes
+
+
+def _cmd_tune(args):
+    from .serving import Predictor
+
+    pred = Predictor(args.model_dir, name=args.name)
+    choice = pred.warmup(_batch_sizes(args.batch_sizes))
+    path = pred.save_tuning()
+    for batch, variant in choice.items():
+        print(f"batch {batch:>4}: {variant}")
+    print(f"saved: {path}")
+    return 0
+
+
+def _cmd_bench(argv):
+    """``inceptionzoo bench [ARGS]``: run the checkout's benchmark harness with ``ARGS``
+    (``--help`` included) in this Python; its exit status is the command's."""
+    import subprocess
+
+    path = _harness_path()
+    if path is None:
+        raise OSError(f"the benchmark harness is developer tooling that is not installed with "
+                      f"the package: run {HARNESS} from a checkout of the inceptionzoo "
+                      "repository (pip install -e . there)")
+    return subprocess.call([sys.executable, path] + list(argv))
 
 
 def _cmd_demo(args):
@@ -256,6 +294,8 @@ def build_parser():
                    help="bake the input transform in: the graph takes raw uint8 images")
     s.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    s.add_argument("--mar", action="store_true", help="also write NAME.mar for MXNet Model "
+                   "Server (multi-model-server), with its handler inside")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("predict", help="top-k labels of images, from an export")
@@ -266,10 +306,17 @@ def build_parser():
     s.add_argument("images", nargs="+", help="PNG or JPEG files")
     s.set_defaults(func=_cmd_predict)
 
-    s = sub.add_parser("bench", help="throughput: hybridized vs imperative (see "
-                       "benchmarks/throughput.py)", add_help=False)
-    s.add_argument("bench_args", nargs=argparse.REMAINDER)
-    s.set_defaults(func=_cmd_bench)
+    s = sub.add_parser("tune", help="pick the inference graph per batch size now and save the "
+                       "choice beside the export (NAME-tuning.json), for every later Predictor")
+    s.add_argument("model_dir", help="folder written by `export`")
+    s.add_argument("--name", help="which export, if the folder holds several")
+    s.add_argument("--batch-sizes", default="1", help="comma-separated, e.g. 1,8,32")
+    s.set_defaults(func=_cmd_tune)
+
+    # `bench` passes everything after it to the harness (see main); listed here for --help
+    sub.add_parser("bench", help="run the repository's benchmark harness, "
+                   "benchmarks/throughput.py (from a checkout): `inceptionzoo bench --help`",
+                   add_help=False)
 
     s = sub.add_parser("convert", help="a torchvision / timm / gluoncv checkpoint -> zoo "
                        ".params + sidecar JSON (see docs/weights.md)")
@@ -304,11 +351,16 @@ def main(argv=None):
     int
         Exit status: 0, or 2 for bad input (one line on stderr, no traceback).
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # every argument, --help included, belongs to the harness
+        command, func, args = "bench", _cmd_bench, argv[1:]
+    else:
+        args = build_parser().parse_args(argv)
+        command, func = args.command, args.func
     try:
-        return args.func(args)
+        return func(args)
     except (ValueError, OSError) as err:  # bad input: one clear line, exit 2
-        print(f"inceptionzoo {args.command}: error: {err}", file=sys.stderr)
+        print(f"inceptionzoo {command}: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -7,8 +7,11 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
   inceptionzoo;
 - ``NAME-meta.json``: model name, input name/shape/dtype, classes and labels, the preprocessing
   (baked in or to apply), SHA-1 of the params and symbol files, inceptionzoo/mxnet versions;
-- ``signature.json`` and ``synset.txt``: what MXNet Model Server's MXNet service reads;
-- ``NAME.onnx`` with ``onnx=True`` (opset 13, dynamic batch axis).
+- ``signature.json`` (input and output in the signature format of MXNet Model Server 0.4; the
+  ``.mar`` handler does not read it) and ``synset.txt`` (one label per line);
+- ``NAME.onnx`` with ``onnx=True`` (opset 13, batch axis named ``batch``, output ``logits``);
+- ``NAME.mar`` with ``mar=True``: a model archive for MXNet Model Server with its handler
+  (:mod:`inceptionzoo.mar`).
 
 The files are written into a folder of their own, ``.NAME.export-<id>/``, and published in one
 step: ``.NAME.export`` is a symbolic link to that folder and every final name (``NAME-symbol.json``
@@ -131,7 +134,7 @@ def _write_json(path, obj):
 
 
 def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrite=False,
-           mean=None, std=None, labels=None):
+           mean=None, std=None, labels=None, mar=False):
     """Export ``net`` (a registered name or a HybridBlock) to ``PREFIX-symbol.json`` and
     ``PREFIX-0000.params`` plus sidecars.
 
@@ -160,11 +163,15 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     labels : list of str, optional
         One label per output; default: ``net.classes`` if it is a list of names, else
         ``'0'``, ``'1'``, ...
+    mar : bool
+        Also write ``PREFIX.mar``, a model archive for MXNet Model Server with its handler
+        (:mod:`inceptionzoo.mar`).
 
     Returns
     -------
     dict
-        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset`` and ``onnx``.
+        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset``, ``onnx`` and
+        ``mar``.
     """
     if isinstance(net, str):
         from ._registry import get_model
@@ -261,7 +268,13 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
                  [f for role, f in files.items() if role not in written], overwrite)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return {role: os.path.join(folder, files[role]) for role in written}
+    paths = {role: os.path.join(folder, files[role]) for role in written}
+    if mar:  # from the files just published, so the archive holds exactly the export
+        from .mar import write_mar
+
+        paths["mar"] = write_mar(paths, base, os.path.join(folder, f"{base}.mar"),
+                                 overwrite=overwrite)
+    return paths
 
 
 # -- publishing: one folder per export generation, switched by one atomic rename --------------

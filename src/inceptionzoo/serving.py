@@ -26,8 +26,8 @@ import mxnet as mx
 import numpy as np
 
 from ._errors import mxnet_message
-from ._io import sha1_file
-from .fast import InferenceGraph
+from ._io import sha1_file, write_json
+from .inference import InferenceGraph
 from .transforms import InputTransform, normalisation, to_pixels
 
 __all__ = ["Predictor", "PredictionError", "read_meta"]
@@ -38,7 +38,7 @@ class PredictionError(ValueError):
 
 
 #: keys of NAME-meta.json the predictor reads
-META_KEYS = ("input_name", "input_shape", "classes", "preprocess", "params_file", "symbol_file",
+META_KEYS = ("input_name", "input_shape", "input_dtype", "classes", "preprocess", "params_file", "symbol_file",
              "params_sha1", "symbol_sha1")
 
 
@@ -83,6 +83,46 @@ def read_meta(path):
     return meta
 
 
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f
+                         if ln.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
+def _check_params(sym, arrays, input_name, input_shape, folder):
+    """The loaded arrays by graph input name, after the checks ``SymbolBlock.imports`` makes:
+    every graph input but the data has an array of the shape the graph infers, and there are no
+    others. Otherwise :class:`PredictionError` lists what is missing, extra or mis-shaped."""
+    if input_name not in sym.list_inputs():
+        raise PredictionError(f"the graph in {folder!r} has no input {input_name!r} "
+                              f"(meta.json); its inputs are {sym.list_inputs()}")
+    params = {k.split(":", 1)[1] if k.startswith(("arg:", "aux:")) else k: v
+              for k, v in arrays.items()}
+    try:
+        arg_shapes, _, aux_shapes = sym.infer_shape(**{input_name: tuple(input_shape)})
+    except mx.base.MXNetError as err:
+        raise PredictionError(f"the graph in {folder!r} does not take input shape "
+                              f"{tuple(input_shape)}: {mxnet_message(err)}") \
+            from None
+    want = dict(zip(sym.list_arguments(), arg_shapes))
+    want.update(zip(sym.list_auxiliary_states(), aux_shapes))
+    del want[input_name]
+    missing = sorted(set(want) - set(params))
+    extra = sorted(set(params) - set(want))
+    shapes = sorted(f"{k} {tuple(params[k].shape)} (graph: {tuple(want[k])})" for k in want
+                    if k in params and tuple(params[k].shape) != tuple(want[k]))
+    problems = [f"{what}: {', '.join(names)}" for what, names in
+                (("missing", missing), ("not in the graph", extra), ("mis-shaped", shapes))
+                if names]
+    if problems:
+        raise PredictionError(f"the params file in {folder!r} does not fit its graph: "
+                              + "; ".join(problems))
+    return params
+
+
 class Predictor:
     """Loads an export once and predicts top-k labels.
 
@@ -93,9 +133,20 @@ class Predictor:
     name : str, optional
         Which export, when the folder holds several ``*-meta.json``.
     ctx : mxnet.Context, optional
+    warmup : iterable of int
+        Batch sizes to prepare at load time (see :meth:`warmup`), so that no request pays for
+        tuning or oneDNN primitive creation. A saved tuning (``NAME-tuning.json``, written by
+        :meth:`save_tuning` or ``inceptionzoo tune``) is used instead of timing.
+
+    Attributes
+    ----------
+    tuning_file : str
+        Where :meth:`save_tuning` writes and the constructor reads the graph choice.
+    tuning_loaded : dict
+        Batch size -> graph variant loaded from ``tuning_file`` (empty when none was used).
     """
 
-    def __init__(self, model_dir, name=None, ctx=None):
+    def __init__(self, model_dir, name=None, ctx=None, warmup=()):
         self.ctx = ctx or mx.cpu()
         metas = sorted(glob.glob(os.path.join(model_dir, "*-meta.json")))
         if name is not None:
@@ -120,22 +171,23 @@ class Predictor:
             if got != meta[key]:
                 raise PredictionError(f"{path!r} is corrupt or not the exported one: SHA-1 "
                                       f"{got}, the export recorded {meta[key]} ({metas[0]})")
+        shape = meta["input_shape"]
         try:
-            with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
-                warnings.filterwarnings("ignore", message="Cannot decide type")
-                loaded = mx.gluon.SymbolBlock.imports(symbol, [meta["input_name"]], params,
-                                                      ctx=self.ctx)
-            # the recommended path: static graphs specialised by batch size (see fast.py)
-            graph = mx.sym.load(symbol)
-            self.net = InferenceGraph(graph, loaded.collect_params(),
-                                      input_name=meta["input_name"])
+            sym = mx.sym.load(symbol)
+            arrays = mx.nd.load(params)
         except mx.base.MXNetError as err:
             raise PredictionError(f"cannot load the export in {folder!r}: "
                                   f"{mxnet_message(err)}") from None
-        self._check_graph(metas[0], graph, loaded.collect_params())
+        arrays = _check_params(sym, arrays, meta["input_name"], (1,) + tuple(shape[1:]), folder)
+        self._check_outputs(metas[0], sym, arrays)
+        # the recommended path: static graphs specialised by batch size (inceptionzoo.inference)
+        self.net = InferenceGraph(sym, {k: v.as_in_context(self.ctx) for k, v in arrays.items()},
+                                  input_name=meta["input_name"], sample_shape=shape[1:],
+                                  dtype=meta["input_dtype"])
+        self.tuning_file = os.path.join(folder, os.path.basename(metas[0])[:-10] + "-tuning.json")
+        self.tuning_loaded = self._load_tuning()
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
         self.baked_in = meta["preprocess"]["baked_in"]
-        shape = meta["input_shape"]
         if self.baked_in:
             self.hw = tuple(shape[1:3])
             self.channels = 1 if len(shape) == 3 else shape[3]
@@ -151,11 +203,14 @@ class Predictor:
                 raise PredictionError(f"{metas[0]}: preprocess: {err}") from None
             self.transform = InputTransform((self.channels,) + self.hw, mean, std)
 
-    def _check_graph(self, meta_file, sym, params):
-        """The graph takes the input ``meta.json`` describes and gives one output per label."""
+        if warmup:
+            self.warmup(warmup)
+
+    def _check_outputs(self, meta_file, sym, params):
+        """The graph gives one output per class and label of ``meta.json``."""
         meta = self.meta
         shape = tuple([1] + meta["input_shape"][1:])
-        known = {p.name: p.data(self.ctx).shape for p in params.values()}
+        known = {name: array.shape for name, array in params.items()}
         try:
             _, out, _ = sym.infer_shape(**{meta["input_name"]: shape}, **known)
         except mx.base.MXNetError as err:
@@ -167,6 +222,56 @@ class Predictor:
             raise PredictionError(f"{meta_file}: the graph gives {width} outputs per image; the "
                                   f"metadata says {meta['classes']} classes and "
                                   f"{len(labels)} labels")
+
+    # -- load-time tuning ---------------------------------------------------------------------
+    def _load_tuning(self):
+        if not os.path.isfile(self.tuning_file):
+            return {}
+        with open(self.tuning_file) as f:
+            record = json.load(f)
+        if record.get("symbol_sha1") != self.meta["symbol_sha1"]:
+            warnings.warn(f"{self.tuning_file} was made for another graph; it is ignored "
+                          "(rerun `inceptionzoo tune`)")
+            return {}
+        try:
+            return self.net.load_tuning(record)
+        except ValueError as err:  # another MXNet build or version: tune here instead
+            warnings.warn(f"{self.tuning_file} is ignored: {err}")
+            return {}
+
+    def warmup(self, batch_sizes):
+        """Pick the graph for each batch size (timing the variants unless a saved tuning covers
+        it) and build its oneDNN primitives, at load time instead of on a live request.
+
+        Parameters
+        ----------
+        batch_sizes : iterable of int
+            The batch sizes the server will run.
+
+        Returns
+        -------
+        dict
+            Batch size -> the graph variant it runs.
+        """
+        try:
+            return self.net.warmup(batch_sizes)
+        except ValueError as err:
+            raise PredictionError(str(err)) from None
+
+    def save_tuning(self):
+        """Write the graph choice made so far beside the export (``NAME-tuning.json``), so that
+        the next process loads it instead of timing.
+
+        Returns
+        -------
+        str
+            The file written.
+        """
+        record = dict(self.net.tuning(), symbol_sha1=self.meta["symbol_sha1"],
+                      machine=_cpu_name(), note="written by Predictor.save_tuning / "
+                      "`inceptionzoo tune`; a Predictor of this export loads it")
+        write_json(self.tuning_file, record)
+        return self.tuning_file
 
     # -- input --------------------------------------------------------------------------------
     def _image(self, item, label):

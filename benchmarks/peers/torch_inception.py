@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..blocks import NaiveInception
-from ..models.googlenet import GoogLeNet
-from ..models.inception_mnist import InceptionMNIST
+from inceptionzoo.blocks import NaiveInception
+from inceptionzoo.models.googlenet import GoogLeNet
+from inceptionzoo.models.inception_mnist import InceptionMNIST
 
 
 def _conv(gluon_conv):

@@ -1,0 +1,147 @@
+"""MXNet Model Server (multi-model-server 1.1) handler for an inceptionzoo export.
+
+``inceptionzoo export NAME --pretrained --out DIR --mar`` copies this file into ``DIR/NAME.mar``
+as ``inceptionzoo_handler.py`` (handler ``inceptionzoo_handler:handle``). It imports only MXNet,
+numpy and PIL (no inceptionzoo) and reads only the archive's own files: ``NAME-meta.json`` gives
+the input name/shape/dtype, the preprocessing and the labels; ``NAME-0000.params`` the weights;
+``serving.json`` the graphs to run by batch size (rewrites of ``NAME-symbol.json`` that keep its
+values and avoid oneDNN's slow reference kernels; without it, ``NAME-symbol.json``).
+
+A request body is one PNG or JPEG image of the model's size (28x28 for MNIST; grayscale for
+one-channel models). The answer is JSON: ``{"label": best, "probability": p, "probabilities":
+{label: p, ...}}`` (softmax). A body that is not an image, or an image of another size, gets
+HTTP 400 with ``{"error": ...}`` naming what was expected and what was given.
+"""
+import glob
+import io
+import json
+import os
+import warnings
+
+import mxnet as mx
+import numpy as np
+from PIL import Image
+
+#: Batch sizes warmed up at load time besides MMS's configured batch size.
+WARMUP_BATCH_SIZES = (1,)
+
+
+class BadRequest(ValueError):
+    """A request body the model cannot take (answered with HTTP 400)."""
+
+
+class InceptionZooService:
+    """Loads the export once per worker; :meth:`handle` answers a batch of requests."""
+
+    def __init__(self):
+        self.initialized = False
+
+    def initialize(self, context):
+        """Load the export from the archive folder, bind a static graph and warm it up."""
+        model_dir = context.system_properties["model_dir"]
+        metas = glob.glob(os.path.join(model_dir, "*-meta.json"))
+        if len(metas) != 1:
+            raise RuntimeError(f"{model_dir}: expected one NAME-meta.json, found {metas}")
+        with open(metas[0]) as f:
+            self.meta = meta = json.load(f)
+        self.input_name = meta["input_name"]
+        self.dtype = meta["input_dtype"]
+        self.sample_shape = tuple(meta["input_shape"][1:])
+        self.baked_in = meta["preprocess"]["baked_in"]
+        shape = meta["input_shape"]
+        if self.baked_in:
+            self.hw, self.channels = tuple(shape[1:3]), (1 if len(shape) == 3 else shape[3])
+        else:
+            self.channels, self.hw = shape[1], tuple(shape[2:4])
+        self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
+        # serving.json: graphs by the largest batch each serves (value-preserving rewrites of
+        # the portable graph, faster on MXNet's oneDNN build); without it the portable graph
+        graphs = [{"up_to_batch": None, "symbol_file": meta["symbol_file"]}]
+        serving = os.path.join(model_dir, "serving.json")
+        if os.path.isfile(serving):
+            with open(serving) as f:
+                graphs = json.load(f)["graphs"]
+        self.graphs = []  # (up_to_batch or None, network)
+        for g in graphs:
+            with warnings.catch_warnings():  # MXNet cannot know the input dtype until a call
+                warnings.filterwarnings("ignore", message="Cannot decide type")
+                net = mx.gluon.SymbolBlock.imports(
+                    os.path.join(model_dir, g["symbol_file"]), [self.input_name],
+                    os.path.join(model_dir, meta["params_file"]))
+            net.hybridize(static_alloc=True, static_shape=True)
+            self.graphs.append((g["up_to_batch"], net))
+        # build the graphs and oneDNN primitives now, not on the first live request
+        sizes = set(WARMUP_BATCH_SIZES) | {int(context.system_properties.get("batch_size") or 1)}
+        for batch in sorted(sizes):
+            x = mx.nd.zeros((batch,) + self.sample_shape, dtype=self.dtype)
+            self.net_for(batch)(x).wait_to_read()
+        self.initialized = True
+
+    def net_for(self, batch):
+        """The network that runs a batch of this size."""
+        return next(net for up_to, net in self.graphs if up_to is None or batch <= up_to)
+
+    def _image(self, body):
+        """Request body -> uint8 array (H, W) or (H, W, C) of the model's size."""
+        if isinstance(body, str):
+            body = body.encode("latin-1")
+        if not isinstance(body, (bytes, bytearray)) or not body:
+            raise BadRequest("expected the bytes of a PNG or JPEG image as the request body; "
+                             f"got {type(body).__name__} of length {len(body or b'')}")
+        try:
+            img = Image.open(io.BytesIO(body))
+            img.load()
+        except Exception as err:  # PIL raises several types for undecodable bytes
+            raise BadRequest(f"the request body is not a readable PNG/JPEG image ({len(body)} "
+                             f"bytes; {type(err).__name__}: {err})") from None
+        if img.size != (self.hw[1], self.hw[0]):
+            raise BadRequest(f"expected a {self.hw[1]}x{self.hw[0]} image (width x height); "
+                             f"got {img.size[0]}x{img.size[1]}")
+        return np.asarray(img.convert("L" if self.channels == 1 else "RGB"), dtype=np.uint8)
+
+    def _input(self, batch):
+        if self.baked_in:
+            return mx.nd.array(batch, dtype="uint8")
+        p = self.meta["preprocess"]
+        mean = np.asarray(p["mean"], dtype=np.float32)
+        std = np.asarray(p["std"], dtype=np.float32)
+        x = (batch.astype(np.float32) / 255 - mean) / std
+        return mx.nd.array(x[:, None] if self.channels == 1 else x.transpose(0, 3, 1, 2))
+
+    def handle(self, data, context):
+        """One JSON answer per request; HTTP 400 for the requests whose body is unusable."""
+        answers, images, where = [None] * len(data), [], []
+        for idx, request in enumerate(data):
+            # a raw body arrives as "body"; a form field under its own name ("data" in MMS's
+            # examples): take the body, else the first field
+            body = next((request[k] for k in ("body", "data") if request.get(k) is not None),
+                        next(iter(request.values()), None))
+            try:
+                images.append(self._image(body))
+                where.append(idx)
+            except BadRequest as err:
+                context.set_response_status(400, "Bad Request", idx)
+                answers[idx] = json.dumps({"error": str(err)})
+        if images:
+            x = self._input(np.stack(images))
+            probs = mx.nd.softmax(self.net_for(len(images))(x)).asnumpy()
+            for idx, p in zip(where, probs):
+                best = int(p.argmax())
+                answers[idx] = json.dumps({
+                    "label": self.labels[best], "probability": float(p[best]),
+                    "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)}})
+        for idx in range(len(data)):
+            context.set_response_content_type(idx, "application/json")
+        return answers
+
+
+_service = InceptionZooService()
+
+
+def handle(data, context):
+    """MMS entry point: loads the model at the first call (data None), then answers batches."""
+    if not _service.initialized:
+        _service.initialize(context)
+    if data is None:
+        return None
+    return _service.handle(data, context)

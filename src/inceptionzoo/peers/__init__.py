@@ -1,1 +1,0 @@
-"""Peers in other frameworks, for side-by-side benchmarks."""

@@ -1,0 +1,138 @@
+import json
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import built, model_params
+from inceptionzoo import list_models
+from inceptionzoo.graph_rewrites import concat_pool_edges
+from inceptionzoo.inference import InferenceGraph, StaticGraph
+
+
+def _ops(sym):
+    return [n["op"] for n in json.loads(sym.tojson())["nodes"]]
+
+
+@pytest.mark.parametrize("name", model_params())
+def test_every_graph_variant_computes_the_same_function(name):
+    net, x = built(name, batch=2)
+    ref = net(x).asnumpy()
+    graph = InferenceGraph.from_block(net)
+    edges = bool(concat_pool_edges(net(mx.sym.var("data"))))
+    assert "unmodified" in graph.graphs and ("pool-first" in graph.graphs) == edges
+    assert graph.default == ("pool-first" if edges else "unmodified")
+    for key, block in graph.graphs.items():
+        np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(graph(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
+    assert graph.choice[2] in graph.graphs
+
+
+def test_choice_per_batch_size_and_large_batches_skip_tuning():
+    net, _ = built("inception_mnist")
+    graph = InferenceGraph.from_block(net, tune_max_batch=4)
+    for n in (1, 3, 64):
+        graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
+    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "pool-first"
+    edges = ["inception_mnist_pool1_fwd_concat", "inception_mnist_pool2_fwd_concat"]
+    assert list(graph.graphs) == [
+        "pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
+        f"pool-first+{kind}:{e}" for e in edges for kind in ("native", "plain")]
+
+
+def test_tuning_stops_when_its_budget_is_spent():
+    net, x = built("inception_mnist")
+    graph = InferenceGraph.from_block(net, tune_budget=0.0)
+    graph(x)
+    assert graph.choice == {x.shape[0]: "pool-first"}
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_fused_and_unfused_graphs_agree(fuse):
+    net, x = built("inception_mnist", batch=3)
+    graph = InferenceGraph.from_block(net, fuse=fuse)
+    assert graph.fuse is fuse
+    for key, sym in graph.symbols.items():
+        assert ("_sg_mkldnn_conv" in _ops(sym)) is fuse, key
+    ref = net(x).asnumpy()
+    for key, block in graph.graphs.items():
+        np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_inputs_on_another_device_run_the_unfused_graph():
+    """The fused (oneDNN) graphs run only on CPU; a GPU input takes the unmodified static graph.
+    No GPU here: ``cpu_pinned`` stands in for a non-CPU context on the same code path."""
+    mx.random.seed(0)
+    from inceptionzoo import get_model
+
+    net = get_model("inception_mnist")
+    net.initialize(mx.init.Xavier(), ctx=[mx.cpu(), mx.cpu_pinned()])
+    x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
+    graph = InferenceGraph.from_block(net)
+    y = graph(x.as_in_context(mx.cpu_pinned()))
+    assert y.context == mx.cpu_pinned() and graph.choice == {}
+    assert graph._device_graph is not None
+    np.testing.assert_allclose(y.asnumpy(), net(x).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_graphs_see_in_place_parameter_updates():
+    net, x = built("inception_mnist", batch=2)
+    graph = InferenceGraph.from_block(net)
+    before = graph(x).asnumpy()
+    bias = net.collect_params()["inception_mnist_output_bias"]
+    bias.set_data(bias.data() + 1.0)
+    np.testing.assert_allclose(graph(x).asnumpy(), before + 1.0, rtol=1e-5, atol=1e-5)
+
+
+def test_static_graph_names_a_missing_input_or_parameter():
+    net, _ = built("inception_mnist")
+    sym = net(mx.sym.var("data"))
+    with pytest.raises(ValueError, match=r"no input 'image'; its inputs are \['data', "):
+        StaticGraph(sym, net.collect_params(), input_name="image")
+    params = net.collect_params("(?!.*stem_bias).*")
+    with pytest.raises(ValueError, match=r"no parameter for graph input\(s\) "
+                                         r"\['inception_mnist_stem_bias'\]"):
+        StaticGraph(sym, params)
+
+
+def test_input_shape_is_still_checked():
+    net, _ = built("inception_mnist")
+    graph = InferenceGraph.from_block(net)
+    with pytest.raises(ValueError, match=r"got 3 channels in shape \(1, 3, 28, 28\)"):
+        graph(mx.nd.zeros((1, 3, 28, 28)))
+
+
+def test_warmup_tunes_now_and_a_saved_tuning_is_reused_without_timing(monkeypatch):
+    net, x = built("inception_mnist", batch=2)
+    graph = InferenceGraph.from_block(net)
+    choice = graph.warmup([1, 2, 32])
+    assert set(choice) == {1, 2, 32} and graph.tuned == [1, 2]  # 32 > tune_max_batch
+    record = json.loads(json.dumps(graph.tuning()))
+    assert record["choice"] == {str(b): v for b, v in choice.items()}
+
+    again = InferenceGraph.from_block(net)
+
+    def no_timing(x):
+        raise AssertionError(f"tuned batch {x.shape[0]} although a choice was loaded")
+
+    monkeypatch.setattr(again, "_pick", no_timing)
+    assert again.load_tuning(record) == choice
+    assert again.warmup([1, 2, 32]) == choice and again.tuned == []
+    np.testing.assert_allclose(again(x).asnumpy(), graph(x).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_tuning_for_other_graphs_is_refused():
+    net, _ = built("inception_mnist")
+    graph = InferenceGraph.from_block(net)
+    record = dict(graph.tuning(), choice={"1": "pool-first+plain"})
+    with pytest.raises(ValueError, match=r"other graphs: fuse False \(here True\)"):
+        graph.load_tuning(dict(record, fuse=False))
+    with pytest.raises(ValueError, match=r"mxnet '0.0' \(here '1.9.1'\)"):
+        graph.load_tuning(dict(record, mxnet="0.0"))
+    bad = dict(record, choice={"1": "fastest"})
+    with pytest.raises(ValueError, match=r"unknown variants \['fastest'\]"):
+        graph.load_tuning(bad)
+    with pytest.raises(ValueError, match=r"batch sizes must be >= 1; got \[0\]"):
+        graph.warmup([0])
+    with pytest.raises(ValueError, match="warmup needs the input shape"):
+        InferenceGraph(net(mx.sym.var("data")), net.collect_params()).warmup([1])

@@ -1,0 +1,104 @@
+"""How the Predictor loads an export (symbol and params once, checked) and prepares it
+(warm-up at load time, a saved tuning reused by the next process)."""
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from inceptionzoo.cli import example_images, main
+from inceptionzoo.export import export
+from inceptionzoo.inference import InferenceGraph
+from inceptionzoo.serving import PredictionError, Predictor
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    export("inception_mnist", str(folder / "inception_mnist"), preprocess=True)
+    return folder
+
+
+def _copy(src, dst):
+    for name in os.listdir(src):
+        with open(src / name, "rb") as f, open(dst / name, "wb") as g:
+            g.write(f.read())
+    return dst
+
+
+def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exported, monkeypatch):
+    loads = []
+    real_sym_load, real_nd_load = mx.sym.load, mx.nd.load
+    monkeypatch.setattr(mx.sym, "load", lambda *a: loads.append("sym") or real_sym_load(*a))
+    monkeypatch.setattr(mx.nd, "load", lambda *a: loads.append("nd") or real_nd_load(*a))
+
+    def no_symbolblock(*a, **k):
+        raise AssertionError("SymbolBlock.imports was used")
+
+    monkeypatch.setattr(mx.gluon.SymbolBlock, "imports", no_symbolblock)
+    p = Predictor(str(exported))
+    assert sorted(loads) == ["nd", "sym"] and isinstance(p.net, InferenceGraph)
+    top = p.predict_files(example_images(), top_k=1)
+    truth = [os.path.basename(f).split("-")[1] for f in example_images()]
+    assert [t[0][0] for t in top] == truth
+
+
+def test_params_that_do_not_fit_the_graph_are_listed(exported, tmp_path):
+    folder = _copy(exported, tmp_path)
+    meta = json.loads((folder / "inception_mnist-meta.json").read_text())
+    params = folder / meta["params_file"]
+    arrays = mx.nd.load(str(params))
+    del arrays["arg:inception_mnist_stem_bias"]
+    arrays["arg:stray_weight"] = mx.nd.zeros((2,))
+    arrays["arg:inception_mnist_output_bias"] = mx.nd.zeros((11,))
+    mx.nd.save(str(params), arrays)
+    from inceptionzoo._io import sha1_file
+
+    meta["params_sha1"] = sha1_file(str(params))
+    (folder / "inception_mnist-meta.json").write_text(json.dumps(meta))
+    with pytest.raises(PredictionError) as err:
+        Predictor(str(folder))
+    msg = str(err.value)
+    assert "does not fit its graph: missing: inception_mnist_stem_bias" in msg
+    assert "not in the graph: stray_weight" in msg
+    assert "mis-shaped: inception_mnist_output_bias (11,) (graph: (10,))" in msg
+
+
+def test_a_saved_tuning_is_loaded_and_nothing_is_timed(exported, tmp_path, monkeypatch):
+    folder = _copy(exported, tmp_path)
+    first = Predictor(str(folder), warmup=(1, 2))
+    assert sorted(first.net.tuned) == [1, 2] and first.tuning_loaded == {}
+    path = first.save_tuning()
+    assert path == str(folder / "inception_mnist-tuning.json")
+
+    def no_timing(self, x):
+        raise AssertionError(f"tuned batch {x.shape[0]} on a live request")
+
+    monkeypatch.setattr(InferenceGraph, "_pick", no_timing)
+    second = Predictor(str(folder), warmup=(1, 2))
+    assert second.tuning_loaded == {1: first.net.choice[1], 2: first.net.choice[2]}
+    assert second.net.choice == first.net.choice and second.net.tuned == []
+    images = example_images()[:2]
+    np.testing.assert_array_equal(second.probabilities(images), first.probabilities(images))
+
+
+def test_tuning_made_for_another_graph_is_ignored_with_a_warning(exported, tmp_path):
+    folder = _copy(exported, tmp_path)
+    Predictor(str(folder), warmup=(1,)).save_tuning()
+    record = json.loads((folder / "inception_mnist-tuning.json").read_text())
+    (folder / "inception_mnist-tuning.json").write_text(json.dumps(dict(record, fuse=False)))
+    with pytest.warns(UserWarning, match="is ignored: the tuning record was made for other"):
+        p = Predictor(str(folder))
+    assert p.tuning_loaded == {}
+
+
+def test_cli_tune_writes_the_choice(exported, tmp_path, capsys):
+    folder = _copy(exported, tmp_path)
+    assert main(["tune", str(folder), "--batch-sizes", "1,3"]) == 0
+    out = capsys.readouterr().out
+    record = json.loads((folder / "inception_mnist-tuning.json").read_text())
+    assert set(record["choice"]) == {"1", "3"} and "saved:" in out
+    assert main(["tune", str(folder), "--batch-sizes", "1,x"]) == 2
+    assert "--batch-sizes must be comma-separated integers >= 1; got '1,x'" in \
+        capsys.readouterr().err
