@@ -85,7 +85,15 @@ def read_idx(path, ndim=None):
 
 
 def write_idx(path, array):
-    """Write a uint8 array as an IDX file (gzipped if ``path`` ends in ``.gz``)."""
+    """Write a uint8 array as an IDX file (gzipped if ``path`` ends in ``.gz``).
+
+    Parameters
+    ----------
+    path : str
+        The file to write.
+    array : array_like
+        Values 0..255, any number of dimensions from 1 to 4 (stored as uint8).
+    """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     head = struct.pack(">HBB", 0, _UBYTE, array.ndim) + struct.pack(f">{array.ndim}I",
                                                                      *array.shape)
@@ -101,7 +109,20 @@ def _mxnet_mnist_dir():
 
 
 def resolve_data_dir(data_dir=None, download=True):
-    """The folder MNIST is read from (see the module docstring for the order)."""
+    """The folder MNIST is read from (see the module docstring for the order).
+
+    Parameters
+    ----------
+    data_dir : str, optional
+        An explicit folder; wins over everything else.
+    download : bool, default True
+        When falling back to MXNet's dataset folder, download the files there if missing.
+
+    Returns
+    -------
+    str
+        Absolute path of the folder.
+    """
     if data_dir is not None:
         return os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
     env = os.environ.get("INCEPTIONZOO_DATA")
@@ -118,6 +139,20 @@ def resolve_data_dir(data_dir=None, download=True):
 
 def load_mnist(data_dir=None, train=True, download=True):
     """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` uint8 of one MNIST split, validated.
+
+    Parameters
+    ----------
+    data_dir : str, optional
+        Folder of the four IDX files (raw or ``.gz``); see :func:`resolve_data_dir`.
+    train : bool, default True
+        The training split, else the test split.
+    download : bool, default True
+        See :func:`resolve_data_dir`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(images, labels)``.
 
     Raises
     ------

@@ -21,8 +21,17 @@ class WeightsError(ValueError):
 
 
 def weights_home(root=None):
-    """The user weight cache: ``root`` if given, else ``$INCEPTIONZOO_HOME``, else
-    ``~/.inceptionzoo``; read at call time."""
+    """The user weight cache, read at call time.
+
+    Parameters
+    ----------
+    root : str, optional
+        Wins if given; else ``$INCEPTIONZOO_HOME``, else ``~/.inceptionzoo``.
+
+    Returns
+    -------
+    str
+    """
     if root is not None:
         return os.path.abspath(os.path.expanduser(os.fspath(root)))
     env = os.environ.get("INCEPTIONZOO_HOME")
@@ -41,7 +50,18 @@ def manifest_path():
 
 
 def shipped_record(name):
-    """The manifest entry of model ``name``, or None. Read when a model registers."""
+    """The manifest entry of model ``name``, or None. Read when a model registers.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+
+    Returns
+    -------
+    dict or None
+        File name, SHA-1, accuracy, recipe and command of the shipped weights.
+    """
     import json
 
     try:
@@ -61,12 +81,33 @@ def _record(name):
 
 
 def weights_file_name(name):
-    """``NAME-<sha1[:8]>.params`` for a model's recorded weights."""
+    """``NAME-<sha1[:8]>.params`` for a model's recorded weights.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of a model with shipped weights.
+
+    Returns
+    -------
+    str
+    """
     return f"{name.lower()}-{_record(name)['sha1'][:8]}.params"
 
 
 def find_weights(name, root=None):
     """Path of a verified weight file for model ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of a model with shipped weights.
+    root : str, optional
+        The user cache (see :func:`weights_home`), searched before the shipped files.
+
+    Returns
+    -------
+    str
 
     Raises
     ------
@@ -89,7 +130,26 @@ def find_weights(name, root=None):
 
 
 def load_pretrained(net, name, classes=None, root=None, ctx=None):
-    """Load model ``name``'s verified pretrained weights into ``net``."""
+    """Load model ``name``'s verified pretrained weights into ``net``.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+        The network built by ``name``'s factory.
+    name : str
+        Registry name.
+    classes : int, optional
+        The network's class count; must equal the weights'.
+    root : str, optional
+        The user cache (see :func:`weights_home`).
+    ctx : mxnet.Context or list, optional
+        Where to load the parameters.
+
+    Returns
+    -------
+    str
+        The weight file loaded.
+    """
     from ._registry import model_info
 
     info = model_info(name)
@@ -102,7 +162,22 @@ def load_pretrained(net, name, classes=None, root=None, ctx=None):
 
 def install_weights(src, name, root=None):
     """Copy a weight file into the user cache under its canonical name, after checking it
-    against the recorded SHA-1. Returns the installed path."""
+    against the recorded SHA-1 (written to a temporary name, then renamed).
+
+    Parameters
+    ----------
+    src : str
+        The weight file.
+    name : str
+        Registry name it belongs to.
+    root : str, optional
+        The user cache (see :func:`weights_home`).
+
+    Returns
+    -------
+    str
+        The installed path.
+    """
     rec = _record(name)
     got = sha1_file(src)
     if got != rec["sha1"]:
