@@ -16,7 +16,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from inceptionzoo.cli import example_images, main
+from inceptionzoo.cli import main
+from inceptionzoo.data import example_images
 from inceptionzoo.export import export
 
 BIN = os.path.dirname(sys.executable)

@@ -92,7 +92,7 @@ def _cpu_name():
         return ""
 
 
-def _check_params(sym, arrays, input_name, input_shape, folder):
+def _check_params(sym, arrays, input_name, input_shape, folder, meta_file):
     """The loaded arrays by graph input name, after the checks ``SymbolBlock.imports`` makes:
     every graph input but the data has an array of the shape the graph infers, and there are no
     others. Otherwise :class:`PredictionError` lists what is missing, extra or mis-shaped."""
@@ -104,9 +104,8 @@ def _check_params(sym, arrays, input_name, input_shape, folder):
     try:
         arg_shapes, _, aux_shapes = sym.infer_shape(**{input_name: tuple(input_shape)})
     except mx.base.MXNetError as err:
-        raise PredictionError(f"the graph in {folder!r} does not take input shape "
-                              f"{tuple(input_shape)}: {mxnet_message(err)}") \
-            from None
+        raise PredictionError(f"{meta_file}: input_shape {list(input_shape)} does not fit the "
+                              f"graph in {folder!r} ({mxnet_message(err)})") from None
     want = dict(zip(sym.list_arguments(), arg_shapes))
     want.update(zip(sym.list_auxiliary_states(), aux_shapes))
     del want[input_name]
@@ -178,7 +177,8 @@ class Predictor:
         except mx.base.MXNetError as err:
             raise PredictionError(f"cannot load the export in {folder!r}: "
                                   f"{mxnet_message(err)}") from None
-        arrays = _check_params(sym, arrays, meta["input_name"], (1,) + tuple(shape[1:]), folder)
+        arrays = _check_params(sym, arrays, meta["input_name"], (1,) + tuple(shape[1:]), folder,
+                               metas[0])
         self._check_outputs(metas[0], sym, arrays)
         # the recommended path: static graphs specialised by batch size (inceptionzoo.inference)
         self.net = InferenceGraph(sym, {k: v.as_in_context(self.ctx) for k, v in arrays.items()},
