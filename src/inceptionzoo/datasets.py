@@ -104,6 +104,13 @@ class Source:
         raise NotImplementedError
 
 
+def _mx_message(err):
+    """The informative line of an MXNetError (not its traceback)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("[bt]", "File ", "Traceback", "Stack"))]
+    return (keep or lines or ["unknown error"])[-1]
+
+
 def _check_labels(labels, path):
     if len(labels) == 0:
         raise DataError(f"{path}: no images (expected at least one)")
@@ -221,9 +228,7 @@ class _Decoded:
         try:
             img = mx.image.imread(path, flag=self.flag)
         except mx.base.MXNetError as err:
-            first = str(err).strip().splitlines()
-            raise DataError(f"{path}: not a readable image "
-                            f"({first[0] if first else 'decoding failed'})") from None
+            raise DataError(f"{path}: not a readable image ({_mx_message(err)})") from None
         return self.transform(img), np.float32(label)
 
 
@@ -374,7 +379,7 @@ class RecordSource(Source):
             it = mx.io.ImageRecordIter(**args)
         except mx.base.MXNetError as err:
             raise DataError(f"{self.path}: ImageRecordIter cannot read it "
-                            f"({str(err).strip().splitlines()[0]})") from None
+                            f"({_mx_message(err)})") from None
         self._iters[key] = it
         return it
 
@@ -386,6 +391,7 @@ class RecordSource(Source):
         if local == 0:
             raise ValueError(f"batch size {batch_size} is smaller than the {num_workers} "
                              "workers: expected a batch size >= the number of workers")
+        local = min(local, max(len(self) // num_workers, 1))  # the iterator's limit
         it = self._iter(local, rank, num_workers)
         if rng is None and num_workers == 1:  # in order, exactly once (evaluation)
             for b in it:
@@ -398,7 +404,7 @@ class RecordSource(Source):
             except StopIteration:
                 it.reset()
                 b = it.next()
-            yield Batch(b.data[0], b.label[0], batch_size)
+            yield Batch(b.data[0], b.label[0], min(batch_size, len(self)))
 
 
 def _mnist_dir(path):
@@ -419,7 +425,8 @@ def _open_one(path, info, train, workers, seed):
     return FolderSource(path, info, train=train, workers=workers)
 
 
-def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=None, seed=0):
+def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=None, seed=0,
+                 train=True):
     """The training and validation sources for a network.
 
     Parameters
@@ -437,18 +444,22 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
         Decoding threads.
     seed : int
         Seed of RecordIO shuffling and augmentation.
+    train : bool
+        Open the training data too (False: only validation, e.g. for evaluation).
 
     Returns
     -------
     (Source, Source)
-        Training and validation data.
+        Training (None if ``train=False``) and validation data.
     """
-    if (train_data is None) != (val_data is None) and data_dir is None:
-        raise ValueError("give both --train-data and --val-data, or --data-dir")
-    if data_dir is None and train_data is None:
+    splits = (True, False) if train else (False,)
+    given = {True: train_data, False: val_data}
+    if data_dir is None and any(given[t] is None for t in splits):
+        if any(given[t] is not None for t in splits):
+            raise ValueError("give both --train-data and --val-data, or --data-dir")
         folder = resolve_data_dir(None)
-        return tuple(ArraySource(*load_mnist(folder, train=t), info, path=folder)
-                     for t in (True, False))
+        got = {t: ArraySource(*load_mnist(folder, train=t), info, path=folder) for t in splits}
+        return got.get(True), got[False]
     paths = {}
     if data_dir is not None:
         d = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
@@ -464,20 +475,19 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
             raise DataError(f"--data-dir {d}: found neither MNIST IDX files "
                             f"({MNIST_FILES[True][0]}[.gz] ...), nor train.rec + val.rec, "
                             "nor train/ + val/ image folders")
-        for t, p in ((True, "train"), (False, "val")):
-            if not os.path.exists(paths[t]):
-                raise DataError(f"--data-dir {d}: {p} data {paths[t]} is missing")
-    if train_data is not None:
-        paths[True] = train_data
-    if val_data is not None:
-        paths[False] = val_data
-    train = _open_one(paths[True], info, True, workers, seed)
-    val = _open_one(paths[False], info, False, workers, seed)
-    if isinstance(train, FolderSource) and isinstance(val, FolderSource) and \
-            val.classes != train.classes:
-        raise DataError(f"{val.path} has classes {val.classes}, but {train.path} has "
-                        f"{train.classes}: expected the same class subfolders")
-    return train, val
+    for t in splits:
+        if given[t] is not None:
+            paths[t] = given[t]
+        elif not os.path.exists(paths[t]):
+            raise DataError(f"--data-dir {d}: {'train' if t else 'val'} data {paths[t]} is "
+                            "missing")
+    got = {t: _open_one(paths[t], info, t, workers, seed) for t in splits}
+    tr, val = got.get(True), got[False]
+    if isinstance(tr, FolderSource) and isinstance(val, FolderSource) and \
+            val.classes != tr.classes:
+        raise DataError(f"{val.path} has classes {val.classes}, but {tr.path} has "
+                        f"{tr.classes}: expected the same class subfolders")
+    return tr, val
 
 
 def im2rec_path():
