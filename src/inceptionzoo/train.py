@@ -83,6 +83,21 @@ class _Schedule(mx.lr_scheduler.LRScheduler):
         return 0.5 * r.lr * (1 + np.cos(np.pi * t))
 
 
+def _mxnet_schedule(recipe, total_steps):
+    """The recipe's schedule with MXNet's own scheduler classes (for ``dist_async``, whose
+    servers cannot import this package): cosine after a linear warm-up, or constant."""
+    r = recipe
+    if r.schedule == "constant" and not r.warmup_steps:
+        return None
+    if r.schedule == "constant":
+        return mx.lr_scheduler.FactorScheduler(step=max(total_steps, 1) + 1, factor=1.0,
+                                               base_lr=r.lr, warmup_steps=r.warmup_steps,
+                                               warmup_begin_lr=0.0)
+    return mx.lr_scheduler.CosineScheduler(max_update=max(total_steps, r.warmup_steps + 1),
+                                           base_lr=r.lr, final_lr=0.0,
+                                           warmup_steps=r.warmup_steps, warmup_begin_lr=0.0)
+
+
 def _initializer(name):
     if name == "normal0.1":
         return mx.init.Normal(0.1)
@@ -311,7 +326,7 @@ def _kvstore(kvstore, ctxs):
     kv = mx.kv.create(kvstore)
     # sync: every worker updates its own copy with the summed gradient (its optimizer state is
     # then local, so checkpoints hold it); async updates can only run on the servers
-    return kv, kv.rank, kv.num_workers, ("async" in kvstore) or None
+    return kv, kv.rank, kv.num_workers, "async" in kvstore
 
 
 def _parts(batch, ctxs, shape):
@@ -486,11 +501,20 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     steps_per_epoch = train_src.steps(r.batch_size)
     opt_args = {"learning_rate": r.lr, "wd": r.wd,
                 "lr_scheduler": _Schedule(r, steps_per_epoch * r.epochs)}
+    if update_on_kv:  # the servers unpickle the optimizer: only MXNet's own classes there
+        opt_args["lr_scheduler"] = _mxnet_schedule(r, steps_per_epoch * r.epochs)
     if r.optimizer in ("sgd", "nag"):
         opt_args["momentum"] = r.momentum
     trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
     trainer = mx.gluon.Trainer(trainable, r.optimizer, opt_args, kvstore=kv,
                                update_on_kvstore=update_on_kv)
+    if num_workers > 1 or isinstance(kv, mx.kv.KVStore):
+        # MXNet 1.9.1 races the broadcast of the initial values with the first push: a worker
+        # can pull a stale value in step 1. Initialise now and wait for every worker.
+        trainer._init_kvstore()
+        trainer._init_params()
+        mx.nd.waitall()
+        kv._barrier()
     loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
     shape = tuple(net.info.input_shape)
 
