@@ -168,6 +168,7 @@ class ArraySource(_IndexedSource):
 
     def __init__(self, images, labels, info, path="", classes=None):
         self.images, self.labels, self.path = images, labels, path
+        _check_labels(labels, path)
         self.classes = list(classes or [str(i) for i in range(10)])
         self.shape = tuple(info.input_shape)
         if self.shape != (1,) + tuple(images.shape[1:]):
