@@ -214,7 +214,8 @@ def _list_folder(root):
 
 
 class _Decoded:
-    """A Gluon dataset of (transformed image, label) that names the file it cannot decode."""
+    """A Gluon dataset of (transformed image, label), decoded by PIL, that names the file it
+    cannot decode."""
 
     def __init__(self, items, flag, transform):
         self.items, self.flag, self.transform = items, flag, transform
@@ -224,28 +225,46 @@ class _Decoded:
 
     def __getitem__(self, i):
         import mxnet as mx
+        from PIL import Image
 
         path, label = self.items[i]
-        try:
-            img = mx.image.imread(path, flag=self.flag)
-        except mx.base.MXNetError as err:
-            raise DataError(f"{path}: not a readable image ({_mx_message(err)})") from None
+        try:  # PIL fails here, on the file; MXNet's lazy decoder would fail later, elsewhere
+            with Image.open(path) as im:
+                pixels = np.asarray(im.convert("RGB" if self.flag else "L"))
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DataError(f"{path}: not a readable image ({err})") from None
+        img = mx.nd.array(pixels.reshape(pixels.shape[:2] + (-1,)), dtype=np.uint8)
         return self.transform(img), np.float32(label)
 
 
-def _folder_transform(info, train):
-    from mxnet.gluon.data.vision import transforms as T
+class _Transform:
+    """Decoded HWC uint8 image -> normalised CHW float32, with ``mx.image`` functions (not
+    Gluon blocks, which must not run in several decoding threads at once)."""
 
-    c, h, w = info.input_shape
-    interp = _INTERP.get(info.interpolation, 1)
-    steps = []
-    if train and c == 3:
-        steps += [T.RandomResizedCrop((w, h), interpolation=interp), T.RandomFlipLeftRight()]
-    else:
-        short = int(round(min(h, w) / info.crop_pct))
-        steps += [T.Resize(short, keep_ratio=True, interpolation=interp), T.CenterCrop((w, h))]
-    steps += [T.ToTensor(), T.Normalize(info.mean, info.std)]
-    return T.Compose(steps)
+    def __init__(self, info, train):
+        import mxnet as mx
+
+        self.c, self.h, self.w = info.input_shape
+        self.interp = _INTERP.get(info.interpolation, 1)
+        self.augment = train and self.c == 3
+        self.short = int(round(min(self.h, self.w) / info.crop_pct))
+        self.mean = mx.nd.array(info.mean).reshape((-1, 1, 1))
+        self.std = mx.nd.array(info.std).reshape((-1, 1, 1))
+
+    def __call__(self, img):
+        import mxnet as mx
+
+        size = (self.w, self.h)
+        if self.augment:  # gluoncv's ImageNet training augmentation
+            img, _ = mx.image.random_size_crop(img, size, (0.08, 1.0), (3 / 4, 4 / 3),
+                                               self.interp)
+            if np.random.rand() < 0.5:
+                img = mx.nd.flip(img, axis=1)
+        elif img.shape[0] != self.h or img.shape[1] != self.w:
+            img = mx.image.resize_short(img, self.short, self.interp)
+            img, _ = mx.image.center_crop(img, size, self.interp)
+        x = img.astype("float32").transpose((2, 0, 1)) / 255
+        return mx.nd.broadcast_div(mx.nd.broadcast_sub(x, self.mean), self.std)
 
 
 class FolderSource(_IndexedSource):
@@ -271,7 +290,7 @@ class FolderSource(_IndexedSource):
             raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
                             "folders give 1 (grey) or 3 (RGB)")
         self.dataset = _Decoded(self.items, 1 if self.shape[0] == 3 else 0,
-                                _folder_transform(info, train))
+                                _Transform(info, train))
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
 
     def __len__(self):
