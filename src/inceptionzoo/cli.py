@@ -180,20 +180,47 @@ def _cmd_demo(args):
     return 0
 
 
+def _leave_distributed_job(err):
+    """A worker of a distributed job that fails must not exit normally: MXNet's shutdown waits
+    in a barrier for the other workers, who wait for this one's gradients. Report and leave
+    at once (status 2 for bad input, 1 otherwise); the launcher stops the rest of the job."""
+    import traceback
+
+    if isinstance(err, (ValueError, OSError)):
+        print(f"inceptionzoo train: error: {err}", file=sys.stderr)
+        code = 2
+    else:
+        traceback.print_exception(err)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _cmd_train(args):
     from .train import train
 
-    m = train(args.model, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
-              batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-              momentum=args.momentum, wd=args.wd, schedule=args.schedule, seed=args.seed,
-              ctx=args.ctx, out=args.out, resume=args.resume, progress=not args.no_progress,
-              train_data=args.train_data, val_data=args.val_data, classes=args.classes,
-              pretrained=args.pretrained, freeze_features=args.freeze_features,
-              kvstore=args.kvstore, data_workers=args.data_workers, root=args.root)
+    try:
+        m = _train_from_args(train, args)
+    except BaseException as err:  # noqa: BLE001 - re-raised unless in a distributed job
+        if str(args.kvstore).startswith("dist") and "DMLC_ROLE" in os.environ:
+            _leave_distributed_job(err)
+        raise
     if m["rank"] == 0:
         print(f"final test accuracy {m['accuracy']:.4f}" + (f"; parameters {m['params']}"
                                                              if m.get("params") else ""))
     return 0
+
+
+def _train_from_args(train, args):
+    return train(args.model, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
+                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                 momentum=args.momentum, wd=args.wd, schedule=args.schedule, seed=args.seed,
+                 ctx=args.ctx, out=args.out, resume=args.resume,
+                 progress=not args.no_progress, train_data=args.train_data,
+                 val_data=args.val_data, classes=args.classes, pretrained=args.pretrained,
+                 freeze_features=args.freeze_features, kvstore=args.kvstore,
+                 data_workers=args.data_workers, root=args.root)
 
 
 def _cmd_evaluate(args):

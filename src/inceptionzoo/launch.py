@@ -90,6 +90,14 @@ def node_env(role, root_uri, root_port, workers, servers, node_host=None, extra=
     return env
 
 
+def _index(jobs, i):
+    """``INCEPTIONZOO_WORKER_INDEX``: the launcher's number of a worker (0, 1, ...), for logs
+    and scripts. It is not the KVStore rank, which ps-lite gives in order of connection."""
+    if jobs[i][0] != "worker":
+        return {}
+    return {"INCEPTIONZOO_WORKER_INDEX": sum(role == "worker" for role, _ in jobs[:i])}
+
+
 def _check_counts(workers, servers, command):
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"--workers must be an integer >= 1; got {workers!r}")
@@ -136,7 +144,7 @@ def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None
     for i, (role, argv) in enumerate(jobs):
         host = hosts[i % len(hosts)]
         variables = node_env(role, root_uri, root_port, workers, servers, node_host=host,
-                             extra=env)
+                             extra=dict(_index(jobs, i), **(env or {})))
         remote = "cd {} && env {} {}".format(
             shlex.quote(cwd), " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items()),
             " ".join(shlex.quote(a) for a in argv))
@@ -214,7 +222,8 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
         jobs = [("server", [sys.executable, "-c", SERVER_CODE])] * servers + \
             [("worker", list(command))] * workers
         nodes = [(role, argv, node_env(role, uri, port, workers, servers, node_host=uri,
-                                       extra=env)) for role, argv in jobs]
+                                       extra=dict(_index(jobs, i), **(env or {}))))
+                 for i, (role, argv) in enumerate(jobs)]
     else:
         if not hostfile:
             raise ValueError("the ssh launcher needs --hostfile FILE (one host per line)")
