@@ -210,8 +210,8 @@ def test_divergence_stops_without_overwriting_the_last_checkpoint(one_batch_mnis
 def test_last_batch_smaller_than_the_contexts(mnist_dir, tmp_path):
     """200 images, batch 199: the last batch has 1 image for 2 contexts. It trains, saves, and
     matches one context (the idle context adds a zero-weight blank)."""
-    data = _subset(tmp_path / "d", mnist_dir, 200, 50) if (tmp_path / "d").mkdir() is None \
-        else None
+    (tmp_path / "d").mkdir()
+    data = _subset(tmp_path / "d", mnist_dir, 200, 50)
     quiet = dict(data_dir=data, recipe="seed", epochs=1, batch_size=199, progress=False,
                  log=lambda *a: None)
     two = train(ctx="cpu0,cpu1", out=str(tmp_path / "two"), **quiet)
