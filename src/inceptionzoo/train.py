@@ -498,11 +498,25 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     if out is not None:
         out = ensure_writable_dir(out) if rank == 0 else os.path.abspath(out)
 
+    start_epoch, path = 0, None
+    if resume:  # parameters before the Trainer exists (a dist KVStore cannot be reset)
+        start_epoch, path = _latest_checkpoint(out, net.info.name, need_states=not async_kv)
+        if path:
+            from .weights import load_params_file
+
+            load_params_file(net, path, ctx=ctxs)
+
     steps_per_epoch = train_src.steps(r.batch_size)
     opt_args = {"learning_rate": r.lr, "wd": r.wd,
                 "lr_scheduler": _Schedule(r, steps_per_epoch * r.epochs)}
-    if update_on_kv:  # the servers unpickle the optimizer: only MXNet's own classes there
-        opt_args["lr_scheduler"] = _mxnet_schedule(r, steps_per_epoch * r.epochs)
+    fixed_step = None
+    if update_on_kv:  # dist_async: the servers apply each worker's update on its own
+        # they unpickle the optimizer: only MXNet's own classes there; they count every
+        # worker's update, and their gradient scale cannot change once set: each update is
+        # the mean gradient of one worker's share of a batch
+        opt_args["lr_scheduler"] = _mxnet_schedule(r, steps_per_epoch * r.epochs * num_workers)
+        opt_args["rescale_grad"] = 1.0 / -(-r.batch_size // num_workers)
+        fixed_step = 1  # Trainer.step divides the rescale above by this
     if r.optimizer in ("sgd", "nag"):
         opt_args["momentum"] = r.momentum
     trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
@@ -527,20 +541,14 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
                "pretrained": (os.path.abspath(wpath) if pretrained else None),
                "freeze_features": bool(freeze_features),
                "num_train": len(train_src), "num_test": len(val_src), "epochs": []}
-    start_epoch = 0
-    if resume:
-        start_epoch, path = _latest_checkpoint(out, net.info.name, need_states=not async_kv)
-        if path:
-            from .weights import load_params_file
-
-            load_params_file(net, path, ctx=ctxs)
-            if not async_kv:
-                _load_states(trainer, path[:-7] + ".states", r.optimizer)
-            old = os.path.join(out, "metrics.json")
-            if os.path.isfile(old):
-                with open(old) as f:
-                    metrics["epochs"] = json.load(f)["epochs"][:start_epoch]
-            log(f"resuming from {path} (epoch {start_epoch})")
+    if path:
+        if not async_kv:  # dist_async: the optimizer state lives on the servers
+            _load_states(trainer, path[:-7] + ".states", r.optimizer)
+        old = os.path.join(out, "metrics.json")
+        if os.path.isfile(old):
+            with open(old) as f:
+                metrics["epochs"] = json.load(f)["epochs"][:start_epoch]
+        log(f"resuming from {path} (epoch {start_epoch})")
 
     for epoch in range(start_epoch, r.epochs):
         rng = np.random.RandomState(seed * 1000 + epoch)  # same order after a resume
@@ -559,7 +567,7 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
                 losses = [_loss(loss_fn, net(a), b, w) for a, b, w in parts]
             for loss in losses:
                 loss.backward()
-            trainer.step(batch.global_size)
+            trainer.step(fixed_step or batch.global_size)
             for loss in losses:  # stays on the device: no synchronisation per step
                 total_loss += loss.sum().as_in_context(ctxs[0])
             seen += batch.data.shape[0]
