@@ -21,20 +21,15 @@ import numpy as np
 
 from inceptionzoo._text import text_table
 from inceptionzoo.data import load_mnist
-from inceptionzoo.datasets import FolderSource, RecordSource, write_recordio
+from inceptionzoo.datasets import (FolderSource, RecordSource, write_image_folder,
+                                   write_recordio)
 from inceptionzoo import get_model
 
 
 def write_digits(root, mnist_dir, n):
-    """``n`` real MNIST training digits as PNG files under ``root/<digit>/``."""
-    from PIL import Image
-
+    """The first ``n`` real MNIST training digits as PNG files under ``root/<digit>/``."""
     x, y = load_mnist(mnist_dir, train=True)
-    for i in range(n):
-        folder = os.path.join(root, str(y[i]))
-        os.makedirs(folder, exist_ok=True)
-        Image.fromarray(x[i]).save(os.path.join(folder, f"{i}.png"))
-    return root
+    return write_image_folder(root, x[:n], y[:n])
 
 
 def measure(source, batch_size, batches, seed=0):

@@ -18,16 +18,7 @@ import sys
 import tempfile
 
 from inceptionzoo._text import text_table
-from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
-
-
-def subset(folder, mnist_dir, n_train, n_test=500):
-    """The first ``n_train`` training and ``n_test`` test digits as IDX files."""
-    for t, n in ((True, n_train), (False, n_test)):
-        x, y = load_mnist(mnist_dir, train=t)
-        write_idx(os.path.join(folder, MNIST_FILES[t][0]), x[:n])
-        write_idx(os.path.join(folder, MNIST_FILES[t][1]), y[:n])
-    return folder
+from inceptionzoo.datasets import write_mnist_subset
 
 
 def run(cmd):
@@ -52,8 +43,7 @@ def main(argv=None):
     exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        os.makedirs(os.path.join(tmp, "data"))
-        data = subset(os.path.join(tmp, "data"), args.mnist_dir, args.images)
+        data = write_mnist_subset(os.path.join(tmp, "data"), args.mnist_dir, args.images, 500)
         common = ["train", "--model", args.model, "--data-dir", data, "--recipe", args.recipe,
                   "--batch-size", str(args.batch_size), "--epochs", str(args.epochs),
                   "--no-progress"]

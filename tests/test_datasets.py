@@ -8,19 +8,13 @@ import pytest
 from inceptionzoo import get_model, model_info
 from inceptionzoo.data import DataError, load_mnist
 from inceptionzoo.datasets import (ArraySource, FolderSource, RecordSource, open_sources,
-                                   write_recordio)
+                                   write_image_folder, write_recordio)
 from inceptionzoo.train import evaluate, train
 
 
-def write_folder(root, images, labels, per_class, digits=range(5)):
-    """Real MNIST digits as PNG files, one subfolder per digit."""
-    from PIL import Image
-
-    for d in digits:
-        os.makedirs(os.path.join(root, str(d)), exist_ok=True)
-        for i in np.flatnonzero(labels == d)[:per_class]:
-            Image.fromarray(images[i]).save(os.path.join(root, str(d), f"{i}.png"))
-    return root
+def write_folder(root, images, labels, per_class):
+    """Real MNIST digits 0..4 as PNG files, one subfolder per digit."""
+    return write_image_folder(root, images, labels, per_class, classes=range(5))
 
 
 @pytest.fixture(scope="module")

@@ -127,14 +127,9 @@ def _load(path):
 @pytest.fixture(scope="module")
 def mnist400(tmp_path_factory, mnist_dir):
     """400 real training digits and 100 test digits as IDX files: 4 steps of batch 100."""
-    from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
+    from inceptionzoo.datasets import write_mnist_subset
 
-    folder = tmp_path_factory.mktemp("mnist400")
-    for t, n in ((True, 400), (False, 100)):
-        x, y = load_mnist(mnist_dir, train=t)
-        write_idx(str(folder / MNIST_FILES[t][0]), x[:n])
-        write_idx(str(folder / MNIST_FILES[t][1]), y[:n])
-    return str(folder)
+    return write_mnist_subset(str(tmp_path_factory.mktemp("mnist400")), mnist_dir, 400, 100)
 
 
 @pytest.mark.slow

@@ -34,7 +34,8 @@ import numpy as np
 from .data import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 
 __all__ = ["IMAGE_EXTENSIONS", "Batch", "Source", "ArraySource", "FolderSource",
-           "RecordSource", "open_sources", "write_recordio", "im2rec_path"]
+           "RecordSource", "open_sources", "write_recordio", "im2rec_path",
+           "write_image_folder", "write_mnist_subset"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}
@@ -559,3 +560,63 @@ def write_recordio(folder, prefix, threads=1, quality=95, python=None):
     if not os.path.isfile(prefix + ".idx"):
         raise OSError(f"im2rec.py wrote no {prefix}.idx from {folder}: {run.stdout[-500:]}")
     return prefix + ".rec"
+
+
+def write_image_folder(root, images, labels, per_class=None, classes=None):
+    """Write uint8 images as PNG files, one subfolder per class (the layout
+    :class:`FolderSource` reads), e.g. MNIST digits as your-own-images data.
+
+    Parameters
+    ----------
+    root : str
+        The folder (created).
+    images : numpy.ndarray
+        uint8 ``(N, H, W)`` or ``(N, H, W, 3)``.
+    labels : numpy.ndarray
+        ``(N,)`` integer labels; the subfolder is the label's number.
+    per_class : int, optional
+        At most this many images of each class (the first ones).
+    classes : iterable of int, optional
+        Only these labels (default: every label present).
+
+    Returns
+    -------
+    str
+        ``root``.
+    """
+    from PIL import Image
+
+    for c in (sorted(set(int(v) for v in labels)) if classes is None else classes):
+        folder = os.path.join(root, str(c))
+        os.makedirs(folder, exist_ok=True)
+        for i in np.flatnonzero(labels == c)[:per_class]:
+            Image.fromarray(images[i]).save(os.path.join(folder, f"{i}.png"))
+    return root
+
+
+def write_mnist_subset(folder, mnist_dir, n_train, n_test):
+    """The first ``n_train`` training and ``n_test`` test MNIST digits of ``mnist_dir`` as
+    the four IDX files in ``folder`` (small data sets for tests and benchmarks).
+
+    Parameters
+    ----------
+    folder : str
+        Output folder (created).
+    mnist_dir : str
+        Folder of the full MNIST IDX files.
+    n_train, n_test : int
+        How many images of each split.
+
+    Returns
+    -------
+    str
+        ``folder``.
+    """
+    from .data import write_idx
+
+    os.makedirs(folder, exist_ok=True)
+    for t, n in ((True, n_train), (False, n_test)):
+        x, y = load_mnist(mnist_dir, train=t, download=False)
+        write_idx(os.path.join(folder, MNIST_FILES[t][0]), x[:n])
+        write_idx(os.path.join(folder, MNIST_FILES[t][1]), y[:n])
+    return folder
