@@ -167,3 +167,24 @@ def test_two_workers_match_one_process_and_resume(mnist400, tmp_path):
     assert [e["epoch"] for e in m["epochs"]] == [1, 2]
     assert m["epochs"][0]["test_accuracy"] == one["accuracy"]
     assert m["accuracy"] == two["accuracy"]
+
+
+@pytest.mark.slow
+def test_dist_async_trains_and_resumes(mnist400, tmp_path):
+    """dist_async updates on the servers (MXNet's rule): checkpoints hold the parameters only,
+    and --resume continues from them."""
+    out = tmp_path / "async"
+    for epochs, extra in (("1", []), ("2", ["--resume"])):
+        run = subprocess.run(
+            [EXE, "launch", "--workers", "2", "--timeout", "300", "--", EXE, "train",
+             "--data-dir", mnist400, "--kvstore", "dist_async", "--recipe", "default",
+             "--epochs", epochs, "--out", str(out), "--no-progress"] + extra,
+            capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert "resuming from" in run.stdout and "inception_mnist-0001.params" in run.stdout
+    assert sorted(os.listdir(out)) == ["curves.png", "inception_mnist-0001.params",
+                                       "inception_mnist-0002.params", "metrics.json"]
+    params = _load(out / "inception_mnist-0002.params")
+    assert all(np.isfinite(v).all() for v in params.values())
+    assert any(not np.array_equal(v, w) for v, w in
+               zip(params.values(), _load(out / "inception_mnist-0001.params").values()))
