@@ -188,3 +188,11 @@ def test_dist_async_trains_and_resumes(mnist400, tmp_path):
     assert all(np.isfinite(v).all() for v in params.values())
     assert any(not np.array_equal(v, w) for v, w in
                zip(params.values(), _load(out / "inception_mnist-0001.params").values()))
+
+
+def test_launch_cli_errors_are_one_line(capsys):
+    from inceptionzoo.cli import main
+
+    assert main(["launch", "--workers", "0", "--", "true"]) == 2
+    assert capsys.readouterr().err == ("inceptionzoo launch: error: --workers must be an "
+                                       "integer >= 1; got 0\n")

@@ -241,7 +241,7 @@ def _cmd_evaluate(args):
 def _cmd_launch(args):
     from .launch import launch
 
-    command = list(args.command)
+    command = list(args.worker_command)
     if command and command[0] == "--":
         command = command[1:]
     return launch(command, workers=args.workers, servers=args.servers, launcher=args.launcher,
@@ -323,8 +323,8 @@ def build_parser():
     s.add_argument("--port", type=int, help="scheduler port (default: a free one)")
     s.add_argument("--scheduler-host", help="ssh: this machine's address as the hosts see it")
     s.add_argument("--timeout", type=float, help="kill the job after this many seconds")
-    s.add_argument("command", nargs=argparse.REMAINDER,
-                   help="-- COMMAND ...: what each worker runs")
+    s.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="what each worker runs")
     s.set_defaults(func=_cmd_launch)
 
     s = sub.add_parser("export", help="export a model to symbol JSON + params (+ ONNX)")
