@@ -124,6 +124,7 @@ def test_cli_train_and_evaluate_json(small_mnist, tmp_path):
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 
+@pytest.mark.slow
 def test_seed_recipe_on_full_mnist(mnist_dir):
     """The seed's result, reproduced: 2 epochs of the seed recipe on the real 60k/10k split."""
     m = train(data_dir=mnist_dir, recipe="seed", seed=1, progress=False)
@@ -140,3 +141,116 @@ def test_resume_from_a_corrupt_checkpoint_is_a_clear_error(small_mnist, tmp_path
     with pytest.raises(WeightsError, match="inception_mnist-0001.params.*corrupt"):
         train(data_dir=small_mnist, recipe="seed", epochs=2, out=str(tmp_path), resume=True,
               progress=False, log=lambda *a: None)
+
+
+# --- issue #10: bad hyper-parameters, divergence, small last batches, bad states -------------
+
+def _cli(argv, capsys):
+    from inceptionzoo.cli import main
+
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--lr", "nan"], "lr (learning rate) must be a finite number > 0; got nan"),
+    (["--lr", "inf"], "lr (learning rate) must be a finite number > 0; got inf"),
+    (["--lr", "-0.1"], "lr (learning rate) must be a finite number > 0; got -0.1"),
+    (["--wd", "nan"], "wd (weight decay) must be a finite number >= 0; got nan"),
+    (["--momentum", "1.5"], "momentum must be a finite number in [0, 1); got 1.5"),
+    (["--epochs", "0"], "epochs must be an integer >= 1; got 0"),
+    (["--epochs", "-1"], "epochs must be an integer >= 1; got -1"),
+    (["--batch-size", "0"], "batch size must be an integer >= 1; got 0"),
+    (["--batch-size", "-5"], "batch size must be an integer >= 1; got -5"),
+    (["--optimizer", "adamm"], "optimizer must be an MXNet optimizer name"),
+])
+def test_bad_hyper_parameters_are_one_line_and_write_nothing(flags, words, one_batch_mnist,
+                                                             tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = _cli(["train", "--data-dir", one_batch_mnist, "--recipe", "seed", "--epochs",
+                      "1", "--out", str(out), "--no-progress"] + flags, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and words in err, err
+    assert not out.exists()
+
+
+def test_empty_training_set_is_a_clear_error(tmp_path, capsys):
+    for t in (True, False):
+        write_idx(str(tmp_path / MNIST_FILES[t][0]), np.zeros((0 if t else 5, 28, 28)))
+        write_idx(str(tmp_path / MNIST_FILES[t][1]), np.zeros((0 if t else 5,)))
+    code, err = _cli(["train", "--data-dir", str(tmp_path), "--epochs", "1", "--out",
+                      str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 2 and "no images (expected at least one)" in err, err
+    assert str(tmp_path) in err and not (tmp_path / "run").exists()
+
+
+def _strict_json(path):
+    def refuse(name):
+        raise AssertionError(f"{path} holds {name}: not valid JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_divergence_stops_without_overwriting_the_last_checkpoint(one_batch_mnist, tmp_path):
+    quiet = dict(data_dir=one_batch_mnist, recipe="seed", epochs=1, out=str(tmp_path),
+                 progress=False, log=lambda *a: None)
+    train(**quiet)
+    good = (tmp_path / "inception_mnist-0001.params").read_bytes()
+    metrics = (tmp_path / "metrics.json").read_text()
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1.*(nan|inf).*"
+                       r"last good checkpoint .*inception_mnist-0001.params is kept"):
+        train(**dict(quiet, lr=1e6, batch_size=20))
+    assert (tmp_path / "inception_mnist-0001.params").read_bytes() == good
+    assert (tmp_path / "metrics.json").read_text() == metrics
+    _strict_json(tmp_path / "metrics.json")
+    assert sorted(os.listdir(tmp_path)) == ["curves.png", "inception_mnist-0001.params",
+                                            "inception_mnist-0001.states", "metrics.json"]
+
+
+def test_last_batch_smaller_than_the_contexts(mnist_dir, tmp_path):
+    """200 images, batch 199: the last batch has 1 image for 2 contexts. It trains, saves, and
+    matches one context (the idle context adds a zero-weight blank)."""
+    (tmp_path / "d").mkdir()
+    data = _subset(tmp_path / "d", mnist_dir, 200, 50)
+    quiet = dict(data_dir=data, recipe="seed", epochs=1, batch_size=199, progress=False,
+                 log=lambda *a: None)
+    two = train(ctx="cpu0,cpu1", out=str(tmp_path / "two"), **quiet)
+    one = train(ctx="cpu", **quiet)
+    assert os.path.isfile(two["params"])
+    a, b = _params(one["net"]), _params(two["net"])
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def checkpointed(one_batch_mnist, tmp_path_factory):
+    """A folder with one SGD checkpoint (epoch 1) of the seed recipe."""
+    out = tmp_path_factory.mktemp("ckpt")
+    train(data_dir=one_batch_mnist, recipe="seed", epochs=1, out=str(out), progress=False,
+          log=lambda *a: None)
+    return out
+
+
+@pytest.mark.parametrize("damage,flags,words", [
+    ("truncate", [], "not a trainer state file: truncated or corrupt"),
+    ("garbage", [], "not a trainer state file: truncated or corrupt"),
+    ("none", ["--optimizer", "adam"], "holds the state of optimizer 'sgd'; this run uses "
+     "'adam': resume with --optimizer sgd"),
+])
+def test_resume_with_bad_states_is_a_clear_error(damage, flags, words, checkpointed,
+                                                 one_batch_mnist, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(checkpointed, out)
+    states = out / "inception_mnist-0001.states"
+    if damage == "truncate":
+        states.write_bytes(states.read_bytes()[:len(states.read_bytes()) // 2])
+    elif damage == "garbage":
+        states.write_bytes(b"this is not a pickle\n" * 10)
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    code, err = _cli(["train", "--data-dir", one_batch_mnist, "--recipe", "seed", "--epochs",
+                      "2", "--out", str(out), "--resume", "--no-progress"] + flags, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert words in err and str(states) in err, err
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before

@@ -196,23 +196,56 @@ def _cmd_demo(args):
     return 0
 
 
+def _leave_distributed_job(err):
+    """A worker of a distributed job that fails must not exit normally: MXNet's shutdown waits
+    in a barrier for the other workers, who wait for this one's gradients. Report and leave
+    at once (status 2 for bad input, 1 otherwise); the launcher stops the rest of the job."""
+    import traceback
+
+    if isinstance(err, (ValueError, OSError)):
+        print(f"inceptionzoo train: error: {err}", file=sys.stderr)
+        code = 2
+    else:
+        traceback.print_exception(err)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _cmd_train(args):
     from .train import train
 
-    m = train(args.model, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
-              batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-              momentum=args.momentum, wd=args.wd, schedule=args.schedule, seed=args.seed,
-              ctx=args.ctx, out=args.out, resume=args.resume, progress=not args.no_progress)
-    print(f"final test accuracy {m['accuracy']:.4f}" + (f"; parameters {m['params']}"
-                                                         if m.get("params") else ""))
+    try:
+        m = _train_from_args(train, args)
+    except BaseException as err:  # noqa: BLE001 - re-raised unless in a distributed job
+        if str(args.kvstore).startswith("dist") and "DMLC_ROLE" in os.environ:
+            _leave_distributed_job(err)
+        raise
+    if m["rank"] == 0:
+        print(f"final test accuracy {m['accuracy']:.4f}" + (f"; parameters {m['params']}"
+                                                             if m.get("params") else ""))
     return 0
+
+
+def _train_from_args(train, args):
+    return train(args.model, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
+                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                 momentum=args.momentum, wd=args.wd, schedule=args.schedule, seed=args.seed,
+                 ctx=args.ctx, out=args.out, resume=args.resume,
+                 progress=not args.no_progress, train_data=args.train_data,
+                 val_data=args.val_data, classes=args.classes, pretrained=args.pretrained,
+                 freeze_features=args.freeze_features, kvstore=args.kvstore,
+                 data_workers=args.data_workers, root=args.root)
 
 
 def _cmd_evaluate(args):
     from .train import evaluate
 
     r = evaluate(args.model, params=args.params, pretrained=args.pretrained,
-                 data_dir=args.data_dir, ctx=args.ctx, root=args.root)
+                 data_dir=args.data_dir, ctx=args.ctx, root=args.root, val_data=args.val_data,
+                 classes=args.classes, batch_size=args.batch_size,
+                 data_workers=args.data_workers)
     if args.json:
         print(json.dumps(r))
     else:
@@ -236,6 +269,17 @@ def _cmd_convert(args):
     return 0
 
 
+def _cmd_launch(args):
+    from .launch import launch
+
+    command = list(args.worker_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return launch(command, workers=args.workers, servers=args.servers, launcher=args.launcher,
+                  hostfile=args.hostfile, port=args.port, scheduler_host=args.scheduler_host,
+                  timeout=args.timeout)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="inceptionzoo",
                                 description="Inception networks for MXNet Gluon.")
@@ -252,13 +296,24 @@ def build_parser():
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_info)
 
-    s = sub.add_parser("train", help="train a model on MNIST")
+    s = sub.add_parser("train", help="train a model on MNIST, an image folder or RecordIO")
     s.add_argument("--model", default="inception_mnist")
-    s.add_argument("--data-dir", help="MNIST folder (default: $INCEPTIONZOO_DATA, then "
-                   "MXNet's dataset folder, downloading if needed)")
-    s.add_argument("--recipe", default="default", help="seed or default")
+    s.add_argument("--data-dir", help="MNIST IDX folder, or a folder with train/ + val/ image "
+                   "folders, or with train.rec/.idx + val.rec/.idx (default MNIST: "
+                   "$INCEPTIONZOO_DATA, then MXNet's dataset folder, downloading if needed)")
+    s.add_argument("--train-data", help="training data: an image folder, a .rec file or an "
+                   "MNIST folder (overrides --data-dir)")
+    s.add_argument("--val-data", help="validation data, as --train-data")
+    s.add_argument("--classes", type=int, help="output classes (default: the data's)")
+    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="FILE",
+                   help="start from the shipped weights, or from a .params FILE: every layer "
+                   "but a classifier of another size is loaded")
+    s.add_argument("--freeze-features", action="store_true",
+                   help="with --pretrained: train the classifier only")
+    s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
+    s.add_argument("--recipe", default="default", help="seed, default or pretrain")
     s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int)
+    s.add_argument("--batch-size", type=int, help="global batch (shared by all workers)")
     s.add_argument("--lr", type=float)
     s.add_argument("--optimizer", help="any MXNet optimizer name: sgd, nag, adam, ...")
     s.add_argument("--momentum", type=float)
@@ -266,21 +321,42 @@ def build_parser():
     s.add_argument("--schedule", choices=["constant", "cosine"])
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--ctx", default="cpu", help="cpu, cpu0,cpu1, gpu0,gpu1 ...")
+    s.add_argument("--kvstore", help="local, device, or dist_sync / dist_device_sync / "
+                   "dist_async under `inceptionzoo launch`")
+    s.add_argument("--data-workers", type=int, help="image decoding threads (default <= 4)")
     s.add_argument("--out", help="folder for checkpoints, metrics.json and curves.png")
     s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("evaluate", help="test accuracy on MNIST")
+    s = sub.add_parser("evaluate", help="validation accuracy (MNIST test split, val/ or val.rec)")
     s.add_argument("--model", default="inception_mnist")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--params", help="a .params file")
     g.add_argument("--pretrained", action="store_true", help="the shipped weights")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
-    s.add_argument("--data-dir")
+    s.add_argument("--data-dir", help="as for train (its validation part is read)")
+    s.add_argument("--val-data", help="an image folder, a .rec file or an MNIST folder")
+    s.add_argument("--classes", type=int, help="output classes (default: the params file's)")
+    s.add_argument("--batch-size", type=int, default=1000)
+    s.add_argument("--data-workers", type=int, help="image decoding threads (default <= 4)")
     s.add_argument("--ctx", default="cpu")
     s.add_argument("--json", action="store_true", help="one JSON object")
     s.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("launch", help="run a command as workers of MXNet's parameter server "
+                       "(scheduler, servers, workers)")
+    s.add_argument("--workers", type=int, default=2, help="number of workers")
+    s.add_argument("--servers", type=int, default=1, help="number of parameter servers")
+    s.add_argument("--launcher", choices=["local", "ssh"], default="local",
+                   help="local: all processes here over loopback; ssh: on the hostfile's hosts")
+    s.add_argument("--hostfile", help="ssh: one host per line")
+    s.add_argument("--port", type=int, help="scheduler port (default: a free one)")
+    s.add_argument("--scheduler-host", help="ssh: this machine's address as the hosts see it")
+    s.add_argument("--timeout", type=float, help="kill the job after this many seconds")
+    s.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="what each worker runs")
+    s.set_defaults(func=_cmd_launch)
 
     s = sub.add_parser("export", help="export a model to symbol JSON + params (+ ONNX)")
     s.add_argument("model")

@@ -1,5 +1,8 @@
-"""Training and evaluation on MNIST: named recipes, hybridized data-parallel training,
-checkpoints that resume, metrics and curves.
+"""Training and evaluation of any registered network on MNIST IDX files, image folders or
+RecordIO (:mod:`inceptionzoo.datasets`): named recipes, hybridized data-parallel training on the
+contexts of one process or on many processes through MXNet's parameter server
+(``kvstore='dist_sync'``, started by :mod:`inceptionzoo.launch`), fine-tuning from pretrained
+weights, checkpoints that resume, metrics and curves.
 
 >>> from inceptionzoo.train import RECIPES
 >>> RECIPES['seed'].optimizer, RECIPES['seed'].lr, RECIPES['seed'].batch_size
@@ -8,7 +11,10 @@ checkpoints that resume, metrics and curves.
 import dataclasses
 import glob
 import json
+import math
 import os
+import pickle
+import re
 import time
 
 import mxnet as mx
@@ -18,9 +24,19 @@ from ._context import parse_ctx
 from ._io import atomic_path, ensure_writable_dir, write_json
 from ._plot import pyplot, save_figure
 from ._registry import get_model
-from .data import load_mnist, to_input
+from ._registry import model_info
+from .data import DataError, to_input
+from .datasets import open_sources
 
-__all__ = ["Recipe", "RECIPES", "parse_ctx", "train", "evaluate", "accuracy"]
+__all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "train", "evaluate",
+           "accuracy", "check_recipe", "load_backbone", "classifier_names"]
+
+#: the ``kvstore`` values :func:`train` takes (None: one context, or ``device`` for several)
+KVSTORES = ("local", "device", "dist_sync", "dist_device_sync", "dist_async")
+
+
+class DivergedError(ValueError):
+    """The loss or the parameters became NaN or infinite during training."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +83,21 @@ class _Schedule(mx.lr_scheduler.LRScheduler):
         return 0.5 * r.lr * (1 + np.cos(np.pi * t))
 
 
+def _mxnet_schedule(recipe, total_steps):
+    """The recipe's schedule with MXNet's own scheduler classes (for ``dist_async``, whose
+    servers cannot import this package): cosine after a linear warm-up, or constant."""
+    r = recipe
+    if r.schedule == "constant" and not r.warmup_steps:
+        return None
+    if r.schedule == "constant":
+        return mx.lr_scheduler.FactorScheduler(step=max(total_steps, 1) + 1, factor=1.0,
+                                               base_lr=r.lr, warmup_steps=r.warmup_steps,
+                                               warmup_begin_lr=0.0)
+    return mx.lr_scheduler.CosineScheduler(max_update=max(total_steps, r.warmup_steps + 1),
+                                           base_lr=r.lr, final_lr=0.0,
+                                           warmup_steps=r.warmup_steps, warmup_begin_lr=0.0)
+
+
 def _initializer(name):
     if name == "normal0.1":
         return mx.init.Normal(0.1)
@@ -95,22 +126,239 @@ def accuracy(net, images, labels, ctx=None, batch_size=1000):
     return correct / len(images)
 
 
-def _latest_checkpoint(out, name):
+def _source_accuracy(net, source, ctx, batch_size=500):
+    """Top-1 accuracy of ``net`` on every image of a :class:`~inceptionzoo.datasets.Source`."""
+    correct = total = 0
+    for b in source.epoch(batch_size):
+        if not b.data.shape[0]:
+            continue
+        out = net(b.data.as_in_context(ctx))
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        correct += int((out.argmax(axis=1) == b.label.as_in_context(ctx)).sum().asscalar())
+        total += b.data.shape[0]
+    return correct / total
+
+
+def check_recipe(r):
+    """Raise ``ValueError`` naming the field, what it must be and what was given, for a
+    recipe whose hyper-parameters cannot train (non-finite, out of range, unknown names).
+
+    Parameters
+    ----------
+    r : Recipe
+        The recipe, after command-line overrides.
+    """
+    def bad(field, want, got):
+        raise ValueError(f"{field} must be {want}; got {got!r}")
+
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    def is_num(v):
+        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and \
+            math.isfinite(v)
+
+    if not is_int(r.epochs) or r.epochs < 1:
+        bad("epochs", "an integer >= 1", r.epochs)
+    if not is_int(r.batch_size) or r.batch_size < 1:
+        bad("batch size", "an integer >= 1", r.batch_size)
+    if not is_num(r.lr) or r.lr <= 0:
+        bad("lr (learning rate)", "a finite number > 0", r.lr)
+    if not is_num(r.wd) or r.wd < 0:
+        bad("wd (weight decay)", "a finite number >= 0", r.wd)
+    if not is_num(r.momentum) or not 0 <= r.momentum < 1:
+        bad("momentum", "a finite number in [0, 1)", r.momentum)
+    if not is_int(r.warmup_steps) or r.warmup_steps < 0:
+        bad("warmup_steps", "an integer >= 0", r.warmup_steps)
+    if r.schedule not in ("constant", "cosine"):
+        bad("schedule", "'constant' or 'cosine'", r.schedule)
+    if r.init not in ("normal0.1", "xavier"):
+        bad("init", "'normal0.1' or 'xavier'", r.init)
+    known = mx.optimizer.Optimizer.opt_registry
+    if not isinstance(r.optimizer, str) or r.optimizer.lower() not in known:
+        bad("optimizer", f"an MXNet optimizer name ({', '.join(sorted(known))})", r.optimizer)
+
+
+def classifier_names(net):
+    """Structural names (as in a ``.params`` file) of the classifier's parameters: the
+    ``output`` layer of every zoo network and the last layer of any auxiliary head.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+        A zoo network.
+
+    Returns
+    -------
+    list of str
+    """
+    names = [k for k in net._collect_params_with_prefix()
+             if k.startswith("output.") or re.match(r"aux\d+\.fc2\.", k)]
+    if not names:
+        raise ValueError(f"model {net.name!r} has no `output` classifier layer: cannot tell "
+                         "which layer to replace")
+    return names
+
+
+def load_backbone(net, path, ctx=None, keep_head=True):
+    """Load a ``.params`` file into an initialised ``net``, except (``keep_head=False``, or
+    when its shapes differ) the classifier, which keeps its fresh initialisation.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+        A zoo network, already initialised (on ``ctx``).
+    path : str
+        A file written by ``save_parameters`` (``arg:``/``aux:`` prefixes of ``export`` files
+        are accepted too).
+    ctx : Context or list of Context, optional
+        Unused: ``set_data`` writes every context the parameter lives on.
+    keep_head : bool
+        Load the classifier too when its shape fits.
+
+    Returns
+    -------
+    list of str
+        The classifier parameters that were *not* loaded (new).
+    """
+    from .weights import WeightsError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"parameter file {path!r} does not exist")
+    try:
+        loaded = mx.nd.load(path)
+    except mx.base.MXNetError as err:
+        first = str(err).strip().splitlines()
+        raise WeightsError(f"cannot load parameter file {path!r}: corrupt or not an MXNet "
+                           f"params file ({first[0] if first else err})") from None
+    if not isinstance(loaded, dict):
+        raise WeightsError(f"parameter file {path!r} holds a list of arrays, expected named "
+                           "parameters (save_parameters)")
+    loaded = {re.sub(r"^(arg|aux):", "", k): v for k, v in loaded.items()}
+    params = net._collect_params_with_prefix()
+    head = set(classifier_names(net))
+    new = []
+    for name, p in params.items():
+        if name not in loaded:
+            if name in head:
+                new.append(name)
+                continue
+            raise WeightsError(f"parameter file {path!r} has no {name!r}: expected weights of "
+                               f"model {net.name!r} (it holds {sorted(loaded)[:4]} ...)")
+        if loaded[name].shape != p.shape:
+            if name in head:
+                new.append(name)
+                continue
+            raise WeightsError(f"parameter file {path!r}: {name!r} has shape "
+                               f"{loaded[name].shape}, model {net.name!r} expects {p.shape}")
+        if name in head and not keep_head:
+            new.append(name)
+            continue
+        p.set_data(loaded[name])
+    return new
+
+
+def _latest_checkpoint(out, name, need_states=True):
     found = []
     for path in glob.glob(os.path.join(out, f"{name}-[0-9][0-9][0-9][0-9].params")):
         epoch = int(path[-11:-7])
-        if os.path.isfile(path[:-7] + ".states"):
+        if not need_states or os.path.isfile(path[:-7] + ".states"):
             found.append((epoch, path))
     return max(found) if found else (0, None)
 
 
-def _save_checkpoint(net, trainer, out, name, epoch):
+def _save_checkpoint(net, trainer, out, name, epoch, states=True):
     base = os.path.join(out, f"{name}-{epoch:04d}")
-    with atomic_path(base + ".states") as tmp:
-        trainer.save_states(tmp)
+    if states:
+        with atomic_path(base + ".states") as tmp:
+            trainer.save_states(tmp)
     with atomic_path(base + ".params") as tmp:  # written last: it marks the checkpoint done
         net.save_parameters(tmp)
     return base + ".params"
+
+
+def _load_states(trainer, path, optimizer):
+    """``trainer.load_states`` after checking the file is a trainer state of ``optimizer``."""
+    try:
+        with open(path, "rb") as f:
+            states = pickle.loads(f.read())
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError, KeyError, MemoryError) as err:
+        raise ValueError(f"{path}: not a trainer state file: truncated or corrupt "
+                         f"({type(err).__name__}: {err}); expected what Trainer.save_states "
+                         "writes. Delete the checkpoint pair to resume from the one before"
+                         ) from None
+    if not (isinstance(states, tuple) and len(states) == 2 and isinstance(states[0], dict)
+            and isinstance(states[1], mx.optimizer.Optimizer)):
+        raise ValueError(f"{path}: not a trainer state file: expected the (states, optimizer) "
+                         f"pair Trainer.save_states writes, got {type(states).__name__}")
+    want = mx.optimizer.Optimizer.opt_registry[optimizer.lower()]
+    saved = type(states[1])
+    if saved is not want:
+        raise ValueError(f"{path} holds the state of optimizer {saved.__name__.lower()!r}; this "
+                         f"run uses {optimizer!r}: resume with --optimizer "
+                         f"{saved.__name__.lower()} (or the recipe that made it), or train into "
+                         "a new --out folder")
+    try:
+        trainer.load_states(path)
+    except Exception as err:  # noqa: BLE001 - any mismatch inside MXNet's updater
+        raise ValueError(f"{path}: trainer state does not fit this run "
+                         f"({type(err).__name__}: {err})") from None
+
+
+def _finite_params(net):
+    return all(np.isfinite(p.list_data()[0].asnumpy()).all()
+               for p in net.collect_params().values())
+
+
+def _kvstore(kvstore, ctxs):
+    """``(kvstore for the Trainer, rank, num_workers, update_on_kvstore)``."""
+    if kvstore in (None, "", "none"):
+        return ("device" if len(ctxs) > 1 else None), 0, 1, None
+    if kvstore not in KVSTORES:
+        raise ValueError(f"unknown kvstore {kvstore!r}: expected one of {', '.join(KVSTORES)}")
+    if not kvstore.startswith("dist"):
+        return kvstore, 0, 1, None
+    if "DMLC_ROLE" not in os.environ:
+        raise ValueError(f"--kvstore {kvstore} needs MXNet's parameter server: run the command "
+                         "under `inceptionzoo launch --workers N --servers M -- ...`")
+    kv = mx.kv.create(kvstore)
+    # sync: every worker updates its own copy with the summed gradient (its optimizer state is
+    # then local, so checkpoints hold it); async updates can only run on the servers
+    return kv, kv.rank, kv.num_workers, "async" in kvstore
+
+
+def _parts(batch, ctxs, shape):
+    """Split a worker's batch over its contexts. A context left without an image gets one
+    blank image with sample weight 0: every context takes part in the step (a Trainer with a
+    device or dist KVStore needs a gradient from each) and adds nothing."""
+    n = batch.data.shape[0]
+    out = []
+    for c, idx in zip(ctxs, np.array_split(np.arange(n), len(ctxs))):
+        if len(idx):
+            a, b = int(idx[0]), int(idx[-1]) + 1
+            out.append((batch.data[a:b].as_in_context(c), batch.label[a:b].as_in_context(c),
+                        None))
+        else:
+            out.append((mx.nd.zeros((1,) + shape, ctx=c), mx.nd.zeros((1,), ctx=c),
+                        mx.nd.zeros((1, 1), ctx=c)))
+    return out
+
+
+def _loss(loss_fn, out, y, w):
+    if isinstance(out, (tuple, list)):  # auxiliary heads weigh 0.3, as in the paper
+        return loss_fn(out[0], y, w) + sum(0.3 * loss_fn(o, y, w) for o in out[1:])
+    return loss_fn(out, y, w)
+
+
+def _diverged(what, epoch, step, r, out, name):
+    last = _latest_checkpoint(out, name, need_states=False)[1] if out else None
+    return DivergedError(
+        f"training diverged in epoch {epoch}, step {step}: {what} (optimizer {r.optimizer}, "
+        f"lr {r.lr}, wd {r.wd}, batch size {r.batch_size}); nothing of this epoch was saved"
+        + (f", the last good checkpoint {last} is kept" if last else "")
+        + ". Lower --lr or check the data")
 
 
 def plot_curves(metrics, path):
@@ -126,35 +374,71 @@ def plot_curves(metrics, path):
 
 def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
           batch_size=None, lr=None, optimizer=None, momentum=None, wd=None, schedule=None,
-          seed=0, ctx="cpu", out=None, resume=False, progress=True, log=print):
-    """Train a registered model on MNIST and return its metrics.
+          seed=0, ctx="cpu", out=None, resume=False, progress=True, log=print,
+          train_data=None, val_data=None, classes=None, pretrained=None,
+          freeze_features=False, kvstore=None, data_workers=None, root=None):
+    """Train a registered model on MNIST, an image folder or RecordIO; return its metrics.
 
     Parameters
     ----------
     model : str
         Registered model name.
     data_dir : str, optional
-        MNIST folder (see :func:`inceptionzoo.data.resolve_data_dir`).
+        MNIST IDX folder, or a folder with ``train/`` + ``val/`` image folders, or with
+        ``train.rec``/``.idx`` + ``val.rec``/``.idx`` (see
+        :func:`inceptionzoo.datasets.open_sources`). None: MNIST from ``$INCEPTIONZOO_DATA`` or
+        MXNet's dataset folder.
     recipe : str or Recipe
         ``'seed'`` (the blog's), ``'default'``, or a :class:`Recipe`. The keyword arguments
-        ``epochs`` ... ``schedule`` override single fields.
+        ``epochs`` ... ``schedule`` override single fields; all are checked by
+        :func:`check_recipe` before anything is read or written.
     seed : int
         Seeds MXNet's and numpy's generators: initialisation and data order.
     ctx : str or list of Context
         ``'cpu'``, ``'gpu0,gpu1'``, ... Several contexts train data-parallel: each batch is split
-        with ``gluon.utils.split_and_load`` and gradients are reduced by a ``'device'`` KVStore.
+        over them and gradients are reduced by a ``'device'`` KVStore.
     out : str, optional
         Folder for ``NAME-EPOCH.params`` / ``.states`` checkpoints (one per epoch, written
-        atomically), ``metrics.json`` and ``curves.png``.
+        atomically, by worker 0 only), ``metrics.json`` and ``curves.png``.
     resume : bool
-        Continue from the newest complete checkpoint in ``out``.
+        Continue from the newest complete checkpoint in ``out`` (every worker reads it).
+    progress : bool
+        Show a tqdm bar.
+    log : callable
+        Receives one line per epoch.
+    train_data, val_data : str, optional
+        Explicit training / validation data (``.rec`` file, image folder or MNIST folder).
+    classes : int, optional
+        Output classes (default: the number of classes of the data).
+    pretrained : bool or str, optional
+        ``True``: the model's shipped weights; a path: a ``.params`` file of the model. Every
+        layer is loaded but the classifier when its shape differs (``classes`` differs): that
+        one is new.
+    freeze_features : bool
+        Train only the classifier (``grad_req='null'`` everywhere else).
+    kvstore : str, optional
+        One of :data:`KVSTORES`. ``dist_sync`` / ``dist_device_sync`` / ``dist_async`` need the
+        processes of :func:`inceptionzoo.launch.launch`: each worker reads its part of every
+        global batch of ``batch_size`` images, and the gradient is that of the global batch.
+    data_workers : int, optional
+        Decoding threads of image folders and RecordIO.
+    root : str, optional
+        Weight cache folder for ``pretrained=True``.
 
     Returns
     -------
     dict
-        ``model``, ``recipe``, ``seed``, ``contexts``, ``epochs`` (per-epoch ``train_loss``,
-        ``test_accuracy``, ``seconds``, ``images_per_sec``), ``accuracy`` (final test accuracy),
-        ``params`` (path of the last checkpoint, if ``out``).
+        ``model``, ``recipe``, ``seed``, ``contexts``, ``kvstore``, ``num_workers``, ``rank``,
+        ``data``, ``classes``, ``epochs`` (per-epoch ``train_loss``, ``test_accuracy``,
+        ``seconds``, ``images_per_sec`` of all workers together), ``accuracy`` (final test
+        accuracy), ``params`` (path of the last checkpoint, if ``out``), ``net``.
+
+    Raises
+    ------
+    ValueError
+        Bad hyper-parameters, data (:class:`~inceptionzoo.data.DataError`), weights or
+        checkpoint; :class:`DivergedError` when the loss or the parameters stop being finite
+        (the last good checkpoint is kept).
     """
     if isinstance(recipe, str) and recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}: expected one of {sorted(RECIPES)}")
@@ -162,49 +446,113 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      momentum=momentum, wd=wd, schedule=schedule)
     r = dataclasses.replace(r, **{k: v for k, v in overrides.items() if v is not None})
+    check_recipe(r)
     ctxs = parse_ctx(ctx)
-    if out is not None:
-        out = ensure_writable_dir(out)
     if resume and out is None:
         raise ValueError("resume=True needs the checkpoint folder `out`")
+    if classes is not None and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
+    if freeze_features and not pretrained:
+        raise ValueError("freeze_features needs pretrained weights (--pretrained [FILE])")
 
-    train_x, train_y = load_mnist(data_dir, train=True)
-    test_x, test_y = load_mnist(data_dir, train=False)
+    info = model_info(model)
+    train_src, val_src = open_sources(info, data_dir, train_data, val_data,
+                                      workers=data_workers, seed=seed)
+    need = max(train_src.num_classes, val_src.num_classes)
+    classes = classes or need
+    if classes < need:
+        raise DataError(f"{train_src.path}: the data has {need} classes "
+                        f"({', '.join(train_src.classes[:10])}{' ...' if need > 10 else ''}) "
+                        f"but the network would output {classes} (--classes {classes}): "
+                        f"expected --classes >= {need}")
+    if r.batch_size > len(train_src):
+        log(f"note: batch size {r.batch_size} > {len(train_src)} training images: "
+            "one batch per epoch")
 
     mx.random.seed(seed)
     np.random.seed(seed)
-    net = get_model(model)
+    net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
     net.initialize(_initializer(r.init), ctx=ctxs)
-    net.hybridize(static_alloc=True, static_shape=True)
-    steps_per_epoch = -(-len(train_x) // r.batch_size)
-    opt_args = {"learning_rate": r.lr, "wd": r.wd,
-                "lr_scheduler": _Schedule(r, steps_per_epoch * r.epochs)}
-    if r.optimizer in ("sgd", "nag"):
-        opt_args["momentum"] = r.momentum
-    trainer = mx.gluon.Trainer(net.collect_params(), r.optimizer, opt_args,
-                               kvstore="device" if len(ctxs) > 1 else None)
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    head = []
+    if pretrained:
+        from .weights import find_weights
 
-    metrics = {"model": net.info.name, "recipe": dataclasses.asdict(r), "seed": seed,
-               "contexts": [str(c) for c in ctxs], "num_train": len(train_x),
-               "num_test": len(test_x), "epochs": []}
-    start_epoch = 0
-    if resume:
-        start_epoch, path = _latest_checkpoint(out, net.info.name)
+        wpath = find_weights(model, root=root) if pretrained is True else pretrained
+        head = load_backbone(net, wpath, keep_head=True)
+        log(f"loaded {wpath}" + (f"; new classifier {', '.join(head)} ({classes} classes)"
+                                 if head else ""))
+        if freeze_features:
+            keep = set(classifier_names(net))
+            for name, p in net._collect_params_with_prefix().items():
+                if name not in keep:
+                    p.grad_req = "null"
+    net.hybridize(static_alloc=True, static_shape=True)
+
+    kv, rank, num_workers, update_on_kv = _kvstore(kvstore, ctxs)
+    if r.batch_size < num_workers:
+        raise ValueError(f"batch size {r.batch_size} is smaller than the {num_workers} "
+                         "workers: expected a batch size >= the number of workers (it is the "
+                         "global batch, shared by the workers)")
+    async_kv = isinstance(kv, mx.kv.KVStore) and "async" in kv.type
+    writer = out is not None and rank == 0
+    if out is not None:
+        out = ensure_writable_dir(out) if rank == 0 else os.path.abspath(out)
+
+    start_epoch, path = 0, None
+    if resume:  # parameters before the Trainer exists (a dist KVStore cannot be reset)
+        start_epoch, path = _latest_checkpoint(out, net.info.name, need_states=not async_kv)
         if path:
             from .weights import load_params_file
 
             load_params_file(net, path, ctx=ctxs)
-            trainer.load_states(path[:-7] + ".states")
-            old = os.path.join(out, "metrics.json")
-            if os.path.isfile(old):
-                with open(old) as f:
-                    metrics["epochs"] = json.load(f)["epochs"][:start_epoch]
-            log(f"resuming from {path} (epoch {start_epoch})")
+
+    steps_per_epoch = train_src.steps(r.batch_size)
+    opt_args = {"learning_rate": r.lr, "wd": r.wd,
+                "lr_scheduler": _Schedule(r, steps_per_epoch * r.epochs)}
+    fixed_step = None
+    if update_on_kv:  # dist_async: the servers apply each worker's update on its own
+        # they unpickle the optimizer: only MXNet's own classes there; they count every
+        # worker's update, and their gradient scale cannot change once set: each update is
+        # the mean gradient of one worker's share of a batch
+        opt_args["lr_scheduler"] = _mxnet_schedule(r, steps_per_epoch * r.epochs * num_workers)
+        opt_args["rescale_grad"] = 1.0 / -(-r.batch_size // num_workers)
+        fixed_step = 1  # Trainer.step divides the rescale above by this
+    if r.optimizer in ("sgd", "nag"):
+        opt_args["momentum"] = r.momentum
+    trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
+    trainer = mx.gluon.Trainer(trainable, r.optimizer, opt_args, kvstore=kv,
+                               update_on_kvstore=update_on_kv)
+    if num_workers > 1 or isinstance(kv, mx.kv.KVStore):
+        # MXNet 1.9.1 races the broadcast of the initial values with the first push: a worker
+        # can pull a stale value in step 1. Initialise now and wait for every worker.
+        trainer._init_kvstore()
+        trainer._init_params()
+        mx.nd.waitall()
+        kv._barrier()
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    shape = tuple(net.info.input_shape)
+
+    kind = type(train_src).__name__
+    metrics = {"model": net.info.name, "recipe": dataclasses.asdict(r), "seed": seed,
+               "contexts": [str(c) for c in ctxs], "kvstore": kvstore,
+               "num_workers": num_workers, "rank": rank,
+               "data": {"kind": kind, "train": train_src.path, "val": val_src.path},
+               "classes": classes, "class_names": list(train_src.classes),
+               "pretrained": (os.path.abspath(wpath) if pretrained else None),
+               "freeze_features": bool(freeze_features),
+               "num_train": len(train_src), "num_test": len(val_src), "epochs": []}
+    if path:
+        if not async_kv:  # dist_async: the optimizer state lives on the servers
+            _load_states(trainer, path[:-7] + ".states", r.optimizer)
+        old = os.path.join(out, "metrics.json")
+        if os.path.isfile(old):
+            with open(old) as f:
+                metrics["epochs"] = json.load(f)["epochs"][:start_epoch]
+        log(f"resuming from {path} (epoch {start_epoch})")
 
     for epoch in range(start_epoch, r.epochs):
         rng = np.random.RandomState(seed * 1000 + epoch)  # same order after a resume
-        batches = _batches(train_x, train_y, r.batch_size, rng)
+        batches = train_src.epoch(r.batch_size, rng, rank, num_workers)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -212,61 +560,120 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
             bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{r.epochs}",
                        unit="batch", leave=True)
             batches = bar
-        total_loss, seen, t0 = mx.nd.zeros((1,), ctx=ctxs[0]), 0, time.perf_counter()
-        for step, (x, y) in enumerate(batches):
-            xs = mx.gluon.utils.split_and_load(x, ctxs, even_split=False)
-            ys = mx.gluon.utils.split_and_load(y, ctxs, even_split=False)
+        total_loss, seen, images, t0 = mx.nd.zeros((1,), ctx=ctxs[0]), 0, 0, time.perf_counter()
+        for step, batch in enumerate(batches):
+            parts = _parts(batch, ctxs, shape)
             with mx.autograd.record():
-                losses = [loss_fn(net(a), b) for a, b in zip(xs, ys)]
+                losses = [_loss(loss_fn, net(a), b, w) for a, b, w in parts]
             for loss in losses:
                 loss.backward()
-            trainer.step(len(x))
+            trainer.step(fixed_step or batch.global_size)
             for loss in losses:  # stays on the device: no synchronisation per step
                 total_loss += loss.sum().as_in_context(ctxs[0])
-            seen += len(x)
-            if bar is not None and step % 50 == 0:
-                bar.set_postfix(loss=f"{losses[0].mean().asscalar():.4f}",
-                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            seen += batch.data.shape[0]
+            images += batch.global_size
+            if step % 50 == 0:
+                value = float(total_loss.asscalar())
+                if not math.isfinite(value):
+                    raise _diverged(f"the training loss is {value}", epoch + 1, step + 1, r,
+                                    out, net.info.name)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{value / max(seen, 1):.4f}",
+                                    img_s=f"{images / (time.perf_counter() - t0):.0f}")
         mx.nd.waitall()
         seconds = time.perf_counter() - t0
-        acc = accuracy(net, test_x, test_y, ctx=ctxs[0])
-        entry = {"epoch": epoch + 1, "train_loss": float(total_loss.asscalar()) / seen,
-                 "test_accuracy": acc, "seconds": round(seconds, 2),
-                 "images_per_sec": round(seen / seconds, 1)}
+        train_loss = float(total_loss.asscalar()) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise _diverged(f"the training loss is {train_loss}", epoch + 1, steps_per_epoch,
+                            r, out, net.info.name)
+        if not _finite_params(net):
+            raise _diverged("the parameters are no longer finite", epoch + 1,
+                            steps_per_epoch, r, out, net.info.name)
+        if rank != 0:  # worker 0 evaluates, logs and writes
+            continue
+        acc = _source_accuracy(net, val_src, ctxs[0])
+        entry = {"epoch": epoch + 1, "train_loss": train_loss, "test_accuracy": acc,
+                 "seconds": round(seconds, 2), "images_per_sec": round(images / seconds, 1)}
         metrics["epochs"].append(entry)
         log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
             f"{entry['images_per_sec']:.0f} images/s")
-        if out is not None:
-            metrics["params"] = _save_checkpoint(net, trainer, out, net.info.name, epoch + 1)
-            write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc))
+        if writer:
+            metrics["params"] = _save_checkpoint(net, trainer, out, net.info.name, epoch + 1,
+                                                 states=not async_kv)
+            write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc),
+                       allow_nan=False)
     metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
-    if out is not None:
+    if writer:
         if "params" not in metrics:  # resumed a finished run
-            metrics["params"] = _latest_checkpoint(out, net.info.name)[1]
-        write_json(os.path.join(out, "metrics.json"), metrics)
-        plot_curves(metrics, os.path.join(out, "curves.png"))
+            metrics["params"] = _latest_checkpoint(out, net.info.name,
+                                                   need_states=not async_kv)[1]
+        write_json(os.path.join(out, "metrics.json"), metrics, allow_nan=False)
+        if metrics["epochs"]:
+            plot_curves(metrics, os.path.join(out, "curves.png"))
     metrics["net"] = net
     return metrics
 
 
-def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
-             ctx="cpu", batch_size=1000, root=None):
-    """Test accuracy of a model with a parameter file or its shipped weights.
+def _file_classes(path):
+    """Output classes recorded in a ``.params`` file (the ``output`` layer's rows), or None."""
+    try:
+        loaded = mx.nd.load(os.fspath(path))
+    except mx.base.MXNetError:
+        return None  # load_params_file reports the corrupt file
+    w = loaded.get("output.weight") if isinstance(loaded, dict) else None
+    return int(w.shape[0]) if w is not None else None
 
-    Returns ``{'model', 'accuracy', 'num_samples', 'correct', 'params', 'seconds'}``.
+
+def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
+             ctx="cpu", batch_size=1000, root=None, val_data=None, classes=None,
+             data_workers=None):
+    """Validation accuracy of a model with a parameter file or its shipped weights.
+
+    Parameters
+    ----------
+    model : str
+        Registered model name.
+    params : str, optional
+        A ``.params`` file (e.g. a training checkpoint).
+    pretrained : bool
+        Use the shipped weights instead.
+    data_dir : str, optional
+        As for :func:`train`: MNIST (its test split), or a folder with ``val/`` or ``val.rec``.
+    ctx : str
+        One context.
+    batch_size : int
+        Images per forward pass.
+    root : str, optional
+        Weight cache folder.
+    val_data : str, optional
+        Explicit validation data (image folder, ``.rec`` or MNIST folder).
+    classes : int, optional
+        Output classes (default: those of the params file).
+    data_workers : int, optional
+        Decoding threads.
+
+    Returns
+    -------
+    dict
+        ``{'model', 'accuracy', 'num_samples', 'correct', 'params', 'seconds'}``.
     """
     from .weights import find_weights, load_params_file
 
     if (params is None) == (not pretrained):
         raise ValueError("give exactly one of a params file or pretrained=True")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
     c = parse_ctx(ctx)[0]
-    net = get_model(model)
     path = find_weights(model, root=root) if pretrained else params
+    info = model_info(model)
+    _, val = open_sources(info, data_dir if val_data is None else None, val_data=val_data,
+                          workers=data_workers, train=False)
+    classes = classes or (None if pretrained else _file_classes(path)) or info.classes
+    net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
     load_params_file(net, path, ctx=c)
     net.hybridize(static_alloc=True, static_shape=True)
-    images, labels = load_mnist(data_dir, train=False)
     t0 = time.perf_counter()
-    acc = accuracy(net, images, labels, ctx=c, batch_size=batch_size)
-    return {"model": net.info.name, "accuracy": acc, "num_samples": int(len(images)),
-            "correct": int(round(acc * len(images))), "params": os.path.abspath(path),
+    acc = _source_accuracy(net, val, c, batch_size=batch_size)
+    return {"model": net.info.name, "accuracy": acc, "num_samples": len(val),
+            "correct": int(round(acc * len(val))), "params": os.path.abspath(path),
             "seconds": round(time.perf_counter() - t0, 3)}

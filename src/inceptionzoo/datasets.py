@@ -1,0 +1,622 @@
+"""Training and validation data for any registered network: MNIST IDX files, image folders and
+RecordIO files, transformed as the network's metadata (``net.info``) says.
+
+Three kinds of source, found by :func:`open_sources`:
+
+- **MNIST IDX** (the four files of :mod:`inceptionzoo.data`), held in memory;
+- **an image folder**: one subfolder per class with PNG/JPEG files, read like
+  ``mx.gluon.data.vision.ImageFolderDataset`` (classes in sorted folder order), decoded by
+  ``mx.image`` in a thread pool;
+- **RecordIO**: ``NAME.rec`` + ``NAME.idx`` written by MXNet's ``tools/im2rec.py`` (see
+  :func:`write_recordio`), read by ``mx.io.ImageRecordIter``, MXNet's C++ pipeline with its own
+  decoding threads and augmentation.
+
+The transform comes from ``net.info``: input size and channels, per-channel ``mean``/``std`` (on
+pixels scaled to [0, 1]), ``crop_pct`` and ``interpolation``. Training batches of a 3-channel
+network are augmented as gluoncv's ImageNet scripts do (random resized crop with scale
+0.08..1 and aspect ratio 3/4..4/3, random horizontal flip); 1-channel (MNIST-like) networks
+get no augmentation. Validation images are resized so that the shorter side is
+``size / crop_pct`` and centre-cropped.
+
+Every source yields the *local part of each global batch* for one of ``num_workers`` workers
+(:meth:`Source.epoch`): MNIST and image folders cut the same shuffled global batch on every
+worker and hand worker ``rank`` its slice, so the sum of the gradients over the workers is the
+gradient of the global batch whatever the number of workers. RecordIO is read as
+``ImageRecordIter`` shards (``part_index``/``num_parts``), each worker with its part of the
+file, as MXNet and gluoncv do.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from .data import DataError, MNIST_FILES, load_mnist, resolve_data_dir
+
+__all__ = ["IMAGE_EXTENSIONS", "Batch", "Source", "ArraySource", "FolderSource",
+           "RecordSource", "open_sources", "write_recordio", "im2rec_path",
+           "write_image_folder", "write_mnist_subset"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}
+
+
+class Batch:
+    """One worker's part of a global batch.
+
+    Attributes
+    ----------
+    data : mxnet.nd.NDArray
+        ``(n, C, H, W)`` float32, transformed; ``n`` may be 0.
+    label : mxnet.nd.NDArray
+        ``(n,)`` float32 class indices.
+    global_size : int
+        Number of images in the global batch (all workers together): the gradient scale.
+    """
+
+    __slots__ = ("data", "label", "global_size")
+
+    def __init__(self, data, label, global_size):
+        self.data, self.label, self.global_size = data, label, global_size
+
+
+class Source:
+    """Base class: a split of a data set, for one network.
+
+    Attributes
+    ----------
+    path : str
+        Where the data comes from (for messages).
+    classes : list of str
+        Class names, index = label.
+    """
+
+    path = ""
+    classes = ()
+
+    def __len__(self):
+        raise NotImplementedError
+
+    @property
+    def num_classes(self):
+        """Number of classes of the data."""
+        return len(self.classes)
+
+    def steps(self, batch_size):
+        """Global batches in one epoch."""
+        return -(-len(self) // batch_size)
+
+    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
+        """Iterate over this worker's part of each global batch of one epoch.
+
+        Parameters
+        ----------
+        batch_size : int
+            Global batch size (all workers together).
+        rng : numpy.random.RandomState, optional
+            Shuffles the order (the same on every worker); None reads in order.
+        rank, num_workers : int
+            This worker and how many share each batch.
+
+        Returns
+        -------
+        iterator of Batch
+        """
+        raise NotImplementedError
+
+
+def _mx_message(err):
+    """The informative line of an MXNetError (not its traceback)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("[bt]", "File ", "Traceback", "Stack"))]
+    return (keep or lines or ["unknown error"])[-1]
+
+
+def _check_labels(labels, path):
+    if len(labels) == 0:
+        raise DataError(f"{path}: no images (expected at least one)")
+
+
+class _IndexedSource(Source):
+    """A source whose samples can be read by index: the global order is cut identically on
+    every worker."""
+
+    def _load(self, index):
+        """``(data, label)`` NDArrays of the samples ``index`` (a non-empty int array)."""
+        raise NotImplementedError
+
+    def _parts(self, batch_size, rng, rank, num_workers):
+        n = len(self)
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        for start in range(0, n, batch_size):
+            g = order[start:start + batch_size]
+            yield np.array_split(g, num_workers)[rank], len(g)
+
+    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
+        import mxnet as mx
+
+        for part, size in self._parts(batch_size, rng, rank, num_workers):
+            if len(part):
+                x, y = self._load(part)
+            else:
+                x = mx.nd.zeros((0,) + self.shape)
+                y = mx.nd.zeros((0,))
+            yield Batch(x, y, size)
+
+
+def _norm(info):
+    mean = np.asarray(info.mean, np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(info.std, np.float32).reshape(1, -1, 1, 1)
+    return mean, std
+
+
+class ArraySource(_IndexedSource):
+    """Images held in memory as uint8 ``(N, H, W)``, e.g. MNIST IDX files.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        uint8 ``(N, H, W)``.
+    labels : numpy.ndarray
+        ``(N,)`` integer labels.
+    info : ModelInfo
+        The network's metadata: must take 1 channel of ``H x W``.
+    path : str
+        For messages.
+    classes : list of str, optional
+        Default: ``'0'`` ... ``'9'``.
+    """
+
+    def __init__(self, images, labels, info, path="", classes=None):
+        self.images, self.labels, self.path = images, labels, path
+        _check_labels(labels, path)
+        self.classes = list(classes or [str(i) for i in range(10)])
+        self.shape = tuple(info.input_shape)
+        if self.shape != (1,) + tuple(images.shape[1:]):
+            raise DataError(f"{path}: {images.shape[1]}x{images.shape[2]} grey-scale images; "
+                            f"model {info.name!r} expects input (C, H, W) = {self.shape}. Use "
+                            "an MNIST network, or write the images as a folder or RecordIO")
+        self.mean, self.std = _norm(info)
+        self.identity = not self.mean.any() and (self.std == 1).all()
+
+    def __len__(self):
+        return len(self.images)
+
+    def _load(self, index):
+        import mxnet as mx
+
+        from .data import to_input
+
+        x = to_input(self.images[index])
+        if not self.identity:
+            x = (x - self.mean) / self.std
+        return mx.nd.array(x), mx.nd.array(self.labels[index], dtype=np.float32)
+
+
+def _list_folder(root):
+    """``(classes, items)`` of an image folder: sorted class subfolders, (path, label)."""
+    if not os.path.isdir(root):
+        raise DataError(f"{root}: not a folder (expected one subfolder of images per class)")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not classes:
+        raise DataError(f"{root}: no class subfolders (expected one subfolder of "
+                        f"{'/'.join(e[1:].upper() for e in IMAGE_EXTENSIONS)} images per class)")
+    items = []
+    for label, name in enumerate(classes):
+        folder = os.path.join(root, name)
+        files = sorted(f for f in os.listdir(folder)
+                       if f.lower().endswith(IMAGE_EXTENSIONS)
+                       and os.path.isfile(os.path.join(folder, f)))
+        if not files:
+            raise DataError(f"{folder}: empty class folder (expected at least one "
+                            f"{'/'.join(e[1:].upper() for e in IMAGE_EXTENSIONS)} image)")
+        items += [(os.path.join(folder, f), label) for f in files]
+    return classes, items
+
+
+class _Decoded:
+    """A Gluon dataset of (transformed image, label), decoded by PIL, that names the file it
+    cannot decode."""
+
+    def __init__(self, items, flag, transform):
+        self.items, self.flag, self.transform = items, flag, transform
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        import mxnet as mx
+        from PIL import Image
+
+        path, label = self.items[i]
+        try:  # PIL fails here, on the file; MXNet's lazy decoder would fail later, elsewhere
+            with Image.open(path) as im:
+                pixels = np.asarray(im.convert("RGB" if self.flag else "L"))
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DataError(f"{path}: not a readable image ({err})") from None
+        img = mx.nd.array(pixels.reshape(pixels.shape[:2] + (-1,)), dtype=np.uint8)
+        return self.transform(img), np.float32(label)
+
+
+class _Transform:
+    """Decoded HWC uint8 image -> normalised CHW float32, with ``mx.image`` functions (not
+    Gluon blocks, which must not run in several decoding threads at once)."""
+
+    def __init__(self, info, train):
+        import mxnet as mx
+
+        self.c, self.h, self.w = info.input_shape
+        self.interp = _INTERP.get(info.interpolation, 1)
+        self.augment = train and self.c == 3
+        self.short = int(round(min(self.h, self.w) / info.crop_pct))
+        self.mean = mx.nd.array(info.mean).reshape((-1, 1, 1))
+        self.std = mx.nd.array(info.std).reshape((-1, 1, 1))
+
+    def __call__(self, img):
+        import mxnet as mx
+
+        size = (self.w, self.h)
+        if self.augment:  # gluoncv's ImageNet training augmentation
+            img, _ = mx.image.random_size_crop(img, size, (0.08, 1.0), (3 / 4, 4 / 3),
+                                               self.interp)
+            if np.random.rand() < 0.5:
+                img = mx.nd.flip(img, axis=1)
+        elif img.shape[0] != self.h or img.shape[1] != self.w:
+            img = mx.image.resize_short(img, self.short, self.interp)
+            img, _ = mx.image.center_crop(img, size, self.interp)
+        x = img.astype("float32").transpose((2, 0, 1)) / 255
+        return mx.nd.broadcast_div(mx.nd.broadcast_sub(x, self.mean), self.std)
+
+
+class FolderSource(_IndexedSource):
+    """An image folder: one subfolder per class (sorted names = labels), PNG/JPEG files.
+
+    Parameters
+    ----------
+    root : str
+        The folder.
+    info : ModelInfo
+        The network's metadata (input size and channels, mean/std, crop_pct, interpolation).
+    train : bool
+        Augment (3-channel networks only) or centre-crop.
+    workers : int, optional
+        Decoding threads (default: up to 4).
+    """
+
+    def __init__(self, root, info, train=True, workers=None):
+        self.path = os.path.abspath(root)
+        self.classes, self.items = _list_folder(self.path)
+        self.shape = tuple(info.input_shape)
+        if self.shape[0] not in (1, 3):
+            raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
+                            "folders give 1 (grey) or 3 (RGB)")
+        self.dataset = _Decoded(self.items, 1 if self.shape[0] == 3 else 0,
+                                _Transform(info, train))
+        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+
+    def __len__(self):
+        return len(self.items)
+
+    def _load(self, index):
+        import mxnet as mx
+
+        samples = [self.dataset[int(i)] for i in index]
+        return mx.nd.stack(*[s[0] for s in samples]), mx.nd.array([s[1] for s in samples])
+
+    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
+        import mxnet as mx
+
+        parts = list(self._parts(batch_size, rng, rank, num_workers))
+        sampler = [p.tolist() if len(p) else [0] for p, _ in parts]  # [0]: dropped below
+        loader = mx.gluon.data.DataLoader(self.dataset, batch_sampler=sampler,
+                                          num_workers=self.workers, thread_pool=True)
+        for (part, size), (x, y) in zip(parts, loader):
+            if not len(part):
+                x, y = x[:0], y[:0]
+            yield Batch(x, y, size)
+
+
+def _recordio_labels(rec, idx):
+    """Labels of every record (headers only; the images are not decoded)."""
+    import mxnet as mx
+
+    reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
+    labels = []
+    try:
+        for key in reader.keys:
+            header, _ = mx.recordio.unpack(reader.read_idx(key))
+            label = header.label
+            labels.append(int(label if np.isscalar(label) else label[0]))
+    except (mx.base.MXNetError, ValueError, KeyError, OSError) as err:
+        raise DataError(f"{rec}: not a readable RecordIO file with index {idx} ({err})") from None
+    finally:
+        reader.close()
+    return np.asarray(labels, dtype=np.int64)
+
+
+class RecordSource(Source):
+    """A RecordIO file (``.rec`` with its ``.idx``) read by ``mx.io.ImageRecordIter``.
+
+    Parameters
+    ----------
+    rec : str
+        The ``.rec`` file; ``.idx`` beside it (same stem) is required.
+    info : ModelInfo
+        The network's metadata.
+    train : bool
+        Shuffle and augment (3-channel networks) or read in order, centre-cropped.
+    workers : int, optional
+        ``preprocess_threads`` of the iterator (default: up to 4).
+    seed : int
+        Seed of the iterator's shuffling and augmentation.
+    """
+
+    def __init__(self, rec, info, train=True, workers=None, seed=0):
+        self.path = os.path.abspath(rec)
+        self.idx = os.path.splitext(self.path)[0] + ".idx"
+        if not os.path.isfile(self.path):
+            raise DataError(f"{self.path}: RecordIO file not found")
+        if not os.path.isfile(self.idx):
+            raise DataError(f"{self.path}: its index {self.idx} is missing (write both with "
+                            "MXNet's tools/im2rec.py; see inceptionzoo.datasets.write_recordio)")
+        self.labels = _recordio_labels(self.path, self.idx)
+        _check_labels(self.labels, self.path)
+        n = int(self.labels.max()) + 1
+        self.classes = [str(i) for i in range(n)]
+        self.info, self.train, self.seed = info, train, seed
+        self.shape = tuple(info.input_shape)
+        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        self._iters = {}
+
+    def __len__(self):
+        return len(self.labels)
+
+    def _iter(self, local_batch, rank, num_workers):
+        import mxnet as mx
+
+        key = (local_batch, rank, num_workers)
+        if key in self._iters:
+            it = self._iters[key]
+            it.reset()
+            return it
+        c, h, w = self.shape
+        mean = [m * 255 for m in self.info.mean]
+        std = [s * 255 for s in self.info.std]
+        args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
+                    batch_size=local_batch, label_width=1, part_index=rank,
+                    num_parts=num_workers, preprocess_threads=self.workers,
+                    inter_method=_INTERP.get(self.info.interpolation, 1), seed=self.seed,
+                    shuffle=self.train, round_batch=True,
+                    mean_r=mean[0], std_r=std[0])
+        if c == 3:
+            args.update(mean_g=mean[1], mean_b=mean[2], std_g=std[1], std_b=std[2])
+        if self.train and c == 3:
+            args.update(random_resized_crop=True, min_random_area=0.08, max_random_area=1.0,
+                        min_aspect_ratio=3 / 4, max_aspect_ratio=4 / 3, rand_mirror=True,
+                        resize=-1)
+        else:
+            args.update(resize=int(round(min(h, w) / self.info.crop_pct)))
+        try:
+            it = mx.io.ImageRecordIter(**args)
+        except mx.base.MXNetError as err:
+            raise DataError(f"{self.path}: ImageRecordIter cannot read it "
+                            f"({_mx_message(err)})") from None
+        self._iters[key] = it
+        return it
+
+    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
+        """This worker's batches: ``ceil(len / batch_size)`` of them on every worker, each
+        of ``batch_size / num_workers`` images from this worker's shard (the shard is read
+        again from its start when it runs out, so that every worker takes as many steps)."""
+        local = np.array_split(np.arange(batch_size), num_workers)[rank].size
+        if local == 0:
+            raise ValueError(f"batch size {batch_size} is smaller than the {num_workers} "
+                             "workers: expected a batch size >= the number of workers")
+        local = min(local, max(len(self) // num_workers, 1))  # the iterator's limit
+        it = self._iter(local, rank, num_workers)
+        if rng is None and num_workers == 1:  # in order, exactly once (evaluation)
+            for b in it:
+                n = local - b.pad
+                yield Batch(b.data[0][:n], b.label[0][:n], n)
+            return
+        for _ in range(self.steps(batch_size)):
+            try:
+                b = it.next()
+            except StopIteration:
+                it.reset()
+                b = it.next()
+            yield Batch(b.data[0], b.label[0], min(batch_size, len(self)))
+
+
+def _mnist_dir(path):
+    return all(any(os.path.isfile(os.path.join(path, s + e)) for e in ("", ".gz"))
+               for s in MNIST_FILES[True])
+
+
+def _open_one(path, info, train, workers, seed):
+    """A source from a path: a ``.rec`` file, or a folder (MNIST IDX or class subfolders)."""
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if path.endswith(".rec") or os.path.isfile(path):
+        return RecordSource(path, info, train=train, workers=workers, seed=seed)
+    if os.path.isdir(path) and _mnist_dir(path) or os.path.isdir(path) and \
+            any(os.path.isfile(os.path.join(path, s + e))
+                for s in MNIST_FILES[False] for e in ("", ".gz")):
+        x, y = load_mnist(path, train=train, download=False)
+        return ArraySource(x, y, info, path=path)
+    return FolderSource(path, info, train=train, workers=workers)
+
+
+def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=None, seed=0,
+                 train=True):
+    """The training and validation sources for a network.
+
+    Parameters
+    ----------
+    info : ModelInfo
+        The network's metadata (``net.info``).
+    data_dir : str, optional
+        A folder holding MNIST IDX files, or ``train.rec``/``train.idx`` +
+        ``val.rec``/``val.idx``, or ``train/`` + ``val/`` image folders. None: MNIST from
+        :func:`inceptionzoo.data.resolve_data_dir` (``$INCEPTIONZOO_DATA``, MXNet's folder).
+    train_data, val_data : str, optional
+        Explicit training / validation data (a ``.rec`` file, an image folder, or an MNIST
+        folder, whose train split resp. test split is read); they override ``data_dir``.
+    workers : int, optional
+        Decoding threads.
+    seed : int
+        Seed of RecordIO shuffling and augmentation.
+    train : bool
+        Open the training data too (False: only validation, e.g. for evaluation).
+
+    Returns
+    -------
+    (Source, Source)
+        Training (None if ``train=False``) and validation data.
+    """
+    splits = (True, False) if train else (False,)
+    given = {True: train_data, False: val_data}
+    if data_dir is None and any(given[t] is None for t in splits):
+        if any(given[t] is not None for t in splits):
+            raise ValueError("give both --train-data and --val-data, or --data-dir")
+        folder = resolve_data_dir(None)
+        got = {t: ArraySource(*load_mnist(folder, train=t), info, path=folder) for t in splits}
+        return got.get(True), got[False]
+    paths = {}
+    if data_dir is not None:
+        d = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+        if not os.path.isdir(d):
+            raise DataError(f"--data-dir {d}: not a folder")
+        if _mnist_dir(d):
+            paths = {True: d, False: d}
+        elif os.path.isfile(os.path.join(d, "train.rec")):
+            paths = {True: os.path.join(d, "train.rec"), False: os.path.join(d, "val.rec")}
+        elif os.path.isdir(os.path.join(d, "train")):
+            paths = {True: os.path.join(d, "train"), False: os.path.join(d, "val")}
+        else:
+            raise DataError(f"--data-dir {d}: found neither MNIST IDX files "
+                            f"({MNIST_FILES[True][0]}[.gz] ...), nor train.rec + val.rec, "
+                            "nor train/ + val/ image folders")
+    for t in splits:
+        if given[t] is not None:
+            paths[t] = given[t]
+        elif not os.path.exists(paths[t]):
+            raise DataError(f"--data-dir {d}: {'train' if t else 'val'} data {paths[t]} is "
+                            "missing")
+    got = {t: _open_one(paths[t], info, t, workers, seed) for t in splits}
+    tr, val = got.get(True), got[False]
+    if isinstance(tr, FolderSource) and isinstance(val, FolderSource) and \
+            val.classes != tr.classes:
+        raise DataError(f"{val.path} has classes {val.classes}, but {tr.path} has "
+                        f"{tr.classes}: expected the same class subfolders")
+    return tr, val
+
+
+def im2rec_path():
+    """``tools/im2rec.py`` inside the installed mxnet package."""
+    import mxnet
+
+    path = os.path.join(os.path.dirname(mxnet.__file__), "tools", "im2rec.py")
+    if not os.path.isfile(path):
+        raise OSError(f"MXNet's im2rec.py is not at {path}")
+    return path
+
+
+def write_recordio(folder, prefix, threads=1, quality=95, python=None):
+    """Pack an image folder into ``PREFIX.rec`` + ``PREFIX.idx`` with MXNet's ``im2rec.py``.
+
+    Labels follow the sorted class subfolders (as :class:`FolderSource` reads them); images
+    are stored as they are (``--pass-through``), so both sources decode the same bytes.
+
+    Parameters
+    ----------
+    folder : str
+        Image folder, one subfolder per class.
+    prefix : str
+        Output path without extension; ``PREFIX.lst`` is written too.
+    threads : int
+        im2rec's ``--num-thread``.
+    quality : int
+        Unused with pass-through; kept for im2rec's command line.
+    python : str, optional
+        Interpreter that runs im2rec (default: this one).
+
+    Returns
+    -------
+    str
+        The ``.rec`` path.
+    """
+    _list_folder(folder)  # the same checks as training: class folders, no empty class
+    prefix = os.path.abspath(prefix)
+    if os.path.isdir(prefix):  # im2rec would look for its list inside that folder
+        raise ValueError(f"RecordIO prefix {prefix} is a folder: expected a file path "
+                         "without extension, e.g. DIR/train")
+    tool, py = im2rec_path(), python or sys.executable
+    for extra in (["--list", "--recursive"],
+                  ["--pass-through", "--num-thread", str(threads), "--quality", str(quality)]):
+        run = subprocess.run([py, tool, *extra, prefix, folder], capture_output=True,
+                             text=True)
+        if run.returncode != 0:
+            raise OSError(f"im2rec.py failed on {folder}: {run.stderr.strip()[-500:]}")
+    if not os.path.isfile(prefix + ".idx"):
+        raise OSError(f"im2rec.py wrote no {prefix}.idx from {folder}: {run.stdout[-500:]}")
+    return prefix + ".rec"
+
+
+def write_image_folder(root, images, labels, per_class=None, classes=None):
+    """Write uint8 images as PNG files, one subfolder per class (the layout
+    :class:`FolderSource` reads), e.g. MNIST digits as your-own-images data.
+
+    Parameters
+    ----------
+    root : str
+        The folder (created).
+    images : numpy.ndarray
+        uint8 ``(N, H, W)`` or ``(N, H, W, 3)``.
+    labels : numpy.ndarray
+        ``(N,)`` integer labels; the subfolder is the label's number.
+    per_class : int, optional
+        At most this many images of each class (the first ones).
+    classes : iterable of int, optional
+        Only these labels (default: every label present).
+
+    Returns
+    -------
+    str
+        ``root``.
+    """
+    from PIL import Image
+
+    for c in (sorted(set(int(v) for v in labels)) if classes is None else classes):
+        folder = os.path.join(root, str(c))
+        os.makedirs(folder, exist_ok=True)
+        for i in np.flatnonzero(labels == c)[:per_class]:
+            Image.fromarray(images[i]).save(os.path.join(folder, f"{i}.png"))
+    return root
+
+
+def write_mnist_subset(folder, mnist_dir, n_train, n_test):
+    """The first ``n_train`` training and ``n_test`` test MNIST digits of ``mnist_dir`` as
+    the four IDX files in ``folder`` (small data sets for tests and benchmarks).
+
+    Parameters
+    ----------
+    folder : str
+        Output folder (created).
+    mnist_dir : str
+        Folder of the full MNIST IDX files.
+    n_train, n_test : int
+        How many images of each split.
+
+    Returns
+    -------
+    str
+        ``folder``.
+    """
+    from .data import write_idx
+
+    os.makedirs(folder, exist_ok=True)
+    for t, n in ((True, n_train), (False, n_test)):
+        x, y = load_mnist(mnist_dir, train=t, download=False)
+        write_idx(os.path.join(folder, MNIST_FILES[t][0]), x[:n])
+        write_idx(os.path.join(folder, MNIST_FILES[t][1]), y[:n])
+    return folder
