@@ -72,7 +72,8 @@ def test_public_callables_document_their_parameters():
         args = _documented_arguments(obj)
         if not args:
             continue
-        section = "Attributes" if dataclasses.is_dataclass(obj) else "Parameters"
+        record = dataclasses.is_dataclass(obj) or hasattr(obj, "_fields")  # dataclass, namedtuple
+        section = "Attributes" if record else "Parameters"
         listed = _section_names(inspect.getdoc(obj) or "", section)
         if listed is None:
             missing.append(f"{module}.{name}({', '.join(args)}): no {section} section")

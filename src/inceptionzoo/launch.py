@@ -30,7 +30,17 @@ SERVER_CODE = "import mxnet"
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port that is free on ``host`` now (the OS picks it)."""
+    """A TCP port that is free on ``host`` now (the OS picks it).
+
+    Parameters
+    ----------
+    host : str, default '127.0.0.1'
+        The address to bind.
+
+    Returns
+    -------
+    int
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

@@ -41,8 +41,25 @@ class DivergedError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """A training recipe. ``init`` is ``'normal0.1'`` (the seed's) or ``'xavier'``;
-    ``schedule`` is ``'constant'`` or ``'cosine'`` (per step, with linear warm-up)."""
+    """A training recipe.
+
+    Attributes
+    ----------
+    name : str
+        ``'seed'``, ``'default'``, ``'pretrain'`` or your own.
+    optimizer : str
+        Any MXNet optimizer name (``'sgd'``, ``'nag'``, ``'adam'`` ...).
+    lr, momentum, wd : float
+        Learning rate, momentum (SGD/NAG only) and weight decay.
+    batch_size, epochs : int
+        Global batch size (over all contexts and workers) and number of epochs.
+    init : str
+        ``'normal0.1'`` (the seed's) or ``'xavier'``.
+    schedule : str
+        ``'constant'`` or ``'cosine'`` (per step).
+    warmup_steps : int
+        Steps of linear learning-rate warm-up.
+    """
 
     name: str
     optimizer: str = "sgd"
@@ -117,7 +134,24 @@ def _batches(images, labels, batch_size, rng=None):
 
 
 def accuracy(net, images, labels, ctx=None, batch_size=1000):
-    """Top-1 accuracy of ``net`` on uint8 ``images`` (N, 28, 28) and ``labels``."""
+    """Top-1 accuracy of ``net`` on uint8 ``images`` (N, 28, 28) and ``labels``.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+        An MNIST network.
+    images : numpy.ndarray
+        ``(N, 28, 28)`` uint8.
+    labels : numpy.ndarray
+        ``(N,)`` class indices.
+    ctx : mxnet.Context, optional
+        Default CPU.
+    batch_size : int, default 1000
+
+    Returns
+    -------
+    float
+    """
     ctx = ctx or mx.cpu()
     correct = 0
     for x, y in _batches(images, labels, batch_size):
@@ -389,9 +423,10 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         :func:`inceptionzoo.datasets.open_sources`). None: MNIST from ``$INCEPTIONZOO_DATA`` or
         MXNet's dataset folder.
     recipe : str or Recipe
-        ``'seed'`` (the blog's), ``'default'``, or a :class:`Recipe`. The keyword arguments
-        ``epochs`` ... ``schedule`` override single fields; all are checked by
+        ``'seed'`` (the blog's), ``'default'``, or a :class:`Recipe`; all fields are checked by
         :func:`check_recipe` before anything is read or written.
+    epochs, batch_size, lr, optimizer, momentum, wd, schedule : optional
+        Override single fields of the recipe (see :class:`Recipe`).
     seed : int
         Seeds MXNet's and numpy's generators: initialisation and data order.
     ctx : str or list of Context
