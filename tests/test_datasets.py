@@ -1,6 +1,5 @@
 """Image folders and RecordIO as training data: detection, transforms, clear errors, and
 fine-tuning the shipped MNIST network on a 5-digit image folder."""
-import os
 
 import numpy as np
 import pytest

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from conftest import built, model_params
-from inceptionzoo import list_models
 from inceptionzoo.graph_rewrites import concat_pool_edges
 from inceptionzoo.inference import InferenceGraph, StaticGraph
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import built, inception_blocks, model_params, test_shape
-from inceptionzoo import get_model, list_models, model_info
+from inceptionzoo import get_model, model_info
 from inceptionzoo.cost import num_params
 
 MODELS = model_params()

@@ -3,7 +3,6 @@ MXNet 1.9.1, so it runs in the side venv of `make ort-venv` (.venv-ort), in a su
 reads and writes .npy files. Without that venv the parity test fails: it never skips."""
 import os
 import subprocess
-import sys
 
 import mxnet as mx
 import numpy as np

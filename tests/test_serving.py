@@ -1,5 +1,4 @@
 """The predictor's input handling and its checks of an export (issue #10)."""
-import io
 import json
 import os
 import shutil

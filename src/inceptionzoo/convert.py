@@ -24,7 +24,7 @@ import os
 import pickle
 import re
 import zipfile
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -206,17 +206,9 @@ def _read_safetensors(path):
 
 
 def _read_mxnet(path):
-    import mxnet as mx
+    from .weights import read_params
 
-    try:
-        loaded = mx.nd.load(path)
-    except mx.base.MXNetError as err:
-        first = str(err).strip().splitlines()
-        raise ConversionError(f"cannot read {path!r} as an MXNet .params file: "
-                              f"{first[0] if first else err}") from None
-    if not isinstance(loaded, dict):
-        raise ConversionError(f"{path!r} holds a list of arrays, not named parameters")
-    return {re.sub(r"^(arg|aux):", "", k): v.asnumpy() for k, v in loaded.items()}
+    return {k: v.asnumpy() for k, v in read_params(path, error=ConversionError).items()}
 
 
 def read_checkpoint(path, source):

@@ -30,7 +30,6 @@ import shutil
 import tempfile
 
 import mxnet as mx
-import numpy as np
 from mxnet.gluon import HybridBlock
 
 from . import __version__

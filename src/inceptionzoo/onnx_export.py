@@ -1,5 +1,4 @@
 """MXNet graph -> ONNX model file (the ``onnx`` extra), through MXNet's own converters."""
-import mxnet as mx
 import numpy as np
 
 from . import __version__

@@ -255,21 +255,10 @@ def load_backbone(net, path, ctx=None, keep_head=True):
     list of str
         The classifier parameters that were *not* loaded (new).
     """
-    from .weights import WeightsError
+    from .weights import WeightsError, read_params
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsError(f"parameter file {path!r} does not exist")
-    try:
-        loaded = mx.nd.load(path)
-    except mx.base.MXNetError as err:
-        first = str(err).strip().splitlines()
-        raise WeightsError(f"cannot load parameter file {path!r}: corrupt or not an MXNet "
-                           f"params file ({first[0] if first else err})") from None
-    if not isinstance(loaded, dict):
-        raise WeightsError(f"parameter file {path!r} holds a list of arrays, expected named "
-                           "parameters (save_parameters)")
-    loaded = {re.sub(r"^(arg|aux):", "", k): v for k, v in loaded.items()}
+    loaded = read_params(path)
     params = net._collect_params_with_prefix()
     head = set(classifier_names(net))
     new = []

@@ -12,7 +12,7 @@ import shutil
 from ._io import atomic_path, sha1_file
 
 __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_record", "weights_file_name",
-           "find_weights", "load_pretrained", "load_params_file", "install_weights",
+           "find_weights", "load_pretrained", "load_params_file", "install_weights", "read_params",
            "WeightsError"]
 
 
@@ -224,3 +224,44 @@ def load_params_file(net, path, ctx=None):
         raise WeightsError(f"parameter file {path!r} does not fit model {net.name!r}: "
                            f"{err}") from None
     return path
+
+
+def read_params(path, error=WeightsError):
+    """The named arrays of an MXNet ``.params`` file (``save_parameters`` or ``export``).
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    error : type, default WeightsError
+        The exception class raised (a ``ValueError`` subclass), so that each caller reports
+        in its own terms.
+
+    Returns
+    -------
+    dict of str to mxnet.nd.NDArray
+        By parameter name, ``arg:`` / ``aux:`` prefixes removed.
+
+    Raises
+    ------
+    error
+        The file is missing, not an MXNet params file, or holds unnamed arrays.
+    """
+    import re
+
+    import mxnet as mx
+
+    from ._errors import mxnet_message
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"parameter file {path!r} does not exist")
+    try:
+        loaded = mx.nd.load(path)
+    except mx.base.MXNetError as err:
+        raise error(f"cannot load parameter file {path!r}: corrupt or not an MXNet params "
+                    f"file ({mxnet_message(err)})") from None
+    if not isinstance(loaded, dict):
+        raise error(f"parameter file {path!r} holds a list of arrays, expected named "
+                    "parameters (save_parameters)")
+    return {re.sub(r"^(arg|aux):", "", k): v for k, v in loaded.items()}
