@@ -194,5 +194,5 @@ def test_imagenet_benchmark_script_runs(tmp_path):
                         str(tmp_path / "rows.json")], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert [r["mode"] for r in rows] == ["imperative", "static", "gluoncv-static"]
+    assert [r["mode"] for r in rows] == ["imperative", "static", "recommended", "gluoncv-static"]
     assert all(r["images_per_sec"] > 0 and r["model"] == "inception_v3" for r in rows)
