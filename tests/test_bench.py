@@ -166,6 +166,19 @@ def test_peers_run_at_their_best():
 
 
 @pytest.mark.slow
+def test_onnxruntime_profile_times_each_node_of_the_export():
+    """benchmarks/ort_profile.py: kernel time per node per call, warm-up runs left out."""
+    from throughput import ORT_PYTHON, _ort_worker
+
+    assert os.path.isfile(ORT_PYTHON), f"no ONNX Runtime side venv at {ORT_PYTHON}: make ort-venv"
+    nodes = _ort_worker({"model": "inception_mnist", "batch": 2, "profile": 3})["nodes"]
+    ops = [n["op"] for n in nodes]
+    assert ops.count("Conv") >= 19 and "Gemm" in ops and "Concat" in ops, ops
+    assert all(n["ms"] > 0 for n in nodes)
+    assert [n["ms"] for n in nodes] == sorted((n["ms"] for n in nodes), reverse=True)
+
+
+@pytest.mark.slow
 def test_gluoncv_peer_only_where_gluoncv_has_the_model():
     rows = run(["inception_mnist"], ["gluoncv-static"], [1], **FAST)
     assert rows[0]["error"] == "unsupported: gluoncv has no model named 'inception_mnist'"

@@ -5,6 +5,7 @@ import numpy as np
 
 from conftest import built
 from inceptionzoo.graph_rewrites import (concat_pool_edges, graph_variants,
+                                         merge_branches_symbol, merged_params,
                                          native_concat_symbol, plain_layout_symbol,
                                          pool_first_symbol)
 from inceptionzoo.inference import StaticGraph
@@ -99,3 +100,84 @@ def test_graph_variants_parse_the_symbol_once(monkeypatch):
                       ("pool-first+plain", plain_layout_symbol(first)[0]),
                       (f"pool-first+plain:{edge}", plain_layout_symbol(first, [edge])[0])):
         assert variants[key].tojson() == want.tojson(), key
+
+
+def _nonzero_biases(net):
+    """Xavier leaves biases at 0, which would hide a bias put on the wrong filters."""
+    rng = np.random.RandomState(1)
+    for p in net.collect_params().values():
+        if p.name.endswith("bias"):
+            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
+
+
+def test_merge_branches_merges_the_narrow_block_and_keeps_the_values():
+    net, x = built("inception_mnist", batch=3)
+    _nonzero_biases(net)
+    sym = net(mx.sym.var("data"))
+    merged, recipes = merge_branches_symbol(sym)
+    b1 = "inception_mnist_block1_"
+    assert sorted(recipes) == sorted(f"{b1}{n}_fwd_merged_{k}" for n in ("b3red", "b3")
+                                     for k in ("weight", "bias"))
+    assert recipes[f"{b1}b3_fwd_merged_weight"] == (
+        "blockdiag", [f"{b1}b3_weight", f"{b1}b5_weight"], (5, 5))
+    ops = _ops(merged)
+    assert ops.count("Convolution") == _ops(sym).count("Convolution") - 2
+    nodes = json.loads(merged.tojson())["nodes"]
+    cat = [n for n in nodes if n["name"] == f"{b1}concat0"][0]
+    assert [nodes[i]["name"] for i, _, _ in cat["inputs"]] == [
+        f"{b1}b1_relu_fwd", f"{b1}b3_relu_fwd_merged", f"{b1}proj_relu_fwd"]
+    conv = [n for n in nodes if n["name"] == f"{b1}b3_fwd_merged"][0]
+    assert (conv["attrs"]["kernel"], conv["attrs"]["pad"], conv["attrs"]["num_filter"]) == (
+        "(5, 5)", "(2, 2)", "16")
+    arrays = merged_params(recipes, net.collect_params())
+    params = dict({p.name: p.data() for p in net.collect_params().values()}, **arrays)
+    out = StaticGraph(merged, params)(x).asnumpy()
+    ref = net(x).asnumpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    # the wider blocks (8 and 16 channels) merge only when asked to
+    assert len(merge_branches_symbol(sym, max_channels=16)[1]) == 12
+    assert merge_branches_symbol(sym, max_channels=4) == (sym, {})
+
+
+def test_merged_weights_are_block_diagonal_with_centred_kernels():
+    a = mx.nd.array(np.arange(2 * 3 * 3 * 3).reshape(2, 3, 3, 3) + 1.0)
+    b = mx.nd.array(np.arange(4 * 2 * 5 * 5).reshape(4, 2, 5, 5) + 1.0)
+    w = merged_params({"w": ("blockdiag", ["a", "b"], (5, 5)), "s": ("stack", ["a", "a"], None)},
+                      {"a": a, "b": b})
+    got = w["w"].asnumpy()
+    assert got.shape == (6, 5, 5, 5)
+    np.testing.assert_array_equal(got[:2, :3, 1:4, 1:4], a.asnumpy())
+    np.testing.assert_array_equal(got[2:, 3:], b.asnumpy())
+    mask = np.ones(got.shape, bool)
+    mask[:2, :3, 1:4, 1:4] = False
+    mask[2:, 3:] = False
+    assert not got[mask].any()
+    np.testing.assert_array_equal(w["s"].asnumpy(), np.concatenate([a.asnumpy()] * 2))
+
+
+def _pair(red_a=None, conv_a=None, shared=True):
+    """concat(stem, A(RA(x)), B(RB(x))): the narrow pattern, with attributes to break it."""
+    x = mx.sym.var("x")
+    ra = mx.sym.Convolution(x, num_filter=4, name="ra", **dict({"kernel": (1, 1)}, **(red_a or {})))
+    rb = mx.sym.Convolution(x if shared else mx.sym.var("y"), num_filter=4, kernel=(1, 1),
+                            name="rb")
+    a = mx.sym.Activation(mx.sym.Convolution(ra, num_filter=6, kernel=(3, 3), name="a",
+                                             **dict({"pad": (1, 1)}, **(conv_a or {}))),
+                          act_type="relu")
+    b = mx.sym.Activation(mx.sym.Convolution(rb, num_filter=6, kernel=(5, 5), pad=(2, 2),
+                                             name="b"), act_type="relu")
+    stem = mx.sym.Convolution(x, num_filter=5, kernel=(1, 1), name="stem")
+    return mx.sym.concat(stem, a, b, dim=1), ra
+
+
+def test_merge_branches_leaves_other_shapes_alone():
+    cat, _ = _pair()
+    assert len(merge_branches_symbol(cat)[1]) == 4
+    assert merge_branches_symbol(_pair(conv_a={"stride": (2, 2)})[0])[1] == {}
+    assert merge_branches_symbol(_pair(conv_a={"pad": (0, 0)})[0])[1] == {}  # not "same"
+    assert merge_branches_symbol(_pair(red_a={"kernel": (3, 3), "pad": (1, 1)})[0])[1] == {}
+    assert merge_branches_symbol(_pair(shared=False)[0])[1] == {}
+    cat, ra = _pair()  # a reduction something else reads too
+    assert merge_branches_symbol(mx.sym.Group([cat, ra]))[1] == {}
+    assert merge_branches_symbol(mx.sym.concat(*_pair()[0].get_children()[1:],
+                                               dim=2))[1] == {}  # not a channel concat

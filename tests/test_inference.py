@@ -20,7 +20,9 @@ def test_every_graph_variant_computes_the_same_function(name):
     graph = InferenceGraph.from_block(net)
     edges = bool(concat_pool_edges(net(mx.sym.var("data"))))
     assert "unmodified" in graph.graphs and ("pool-first" in graph.graphs) == edges
-    assert graph.default == ("pool-first" if edges else "unmodified")
+    merged = "merge+" if graph.merged else ""
+    assert graph.default == merged + ("pool-first" if edges else "unmodified")
+    assert bool(graph.merged) == (name == "inception_mnist")  # the one with 4-channel reductions
     for key, block in graph.graphs.items():
         np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
     np.testing.assert_allclose(graph(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
@@ -32,18 +34,19 @@ def test_choice_per_batch_size_and_large_batches_skip_tuning():
     graph = InferenceGraph.from_block(net, tune_max_batch=4)
     for n in (1, 3, 64):
         graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
-    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "pool-first"
+    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "merge+pool-first"
     edges = ["inception_mnist_pool1_fwd_concat", "inception_mnist_pool2_fwd_concat"]
-    assert list(graph.graphs) == [
-        "pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
+    plain = ["pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
         f"pool-first+{kind}:{e}" for e in edges for kind in ("native", "plain")]
+    assert list(graph.graphs) == ["merge+" + key for key in plain] + plain
+    assert list(InferenceGraph.from_block(net, merge=False).graphs) == plain
 
 
 def test_tuning_stops_when_its_budget_is_spent():
     net, x = built("inception_mnist")
     graph = InferenceGraph.from_block(net, tune_budget=0.0)
     graph(x)
-    assert graph.choice == {x.shape[0]: "pool-first"}
+    assert graph.choice == {x.shape[0]: "merge+pool-first"}
 
 
 @pytest.mark.parametrize("fuse", [False, True])
@@ -81,6 +84,22 @@ def test_graphs_see_in_place_parameter_updates():
     bias = net.collect_params()["inception_mnist_output_bias"]
     bias.set_data(bias.data() + 1.0)
     np.testing.assert_allclose(graph(x).asnumpy(), before + 1.0, rtol=1e-5, atol=1e-5)
+
+
+def test_merged_graphs_hold_the_weights_they_were_built_with():
+    """``merge+`` graphs compute their merged weights once (like inductor's freezing); the
+    others, and ``merge=False``, see in-place changes of those parameters."""
+    net, x = built("inception_mnist", batch=2)
+    frozen, live = InferenceGraph.from_block(net), InferenceGraph.from_block(net, merge=False)
+    before = net(x).asnumpy()
+    weight = net.collect_params()["inception_mnist_block1_b5_weight"]
+    weight.set_data(weight.data() * 3.0)
+    after = net(x).asnumpy()
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(frozen.graphs["merge+pool-first"](x).asnumpy(), before,
+                               rtol=1e-4, atol=1e-5)
+    for graph in (frozen.graphs["pool-first"], live):
+        np.testing.assert_allclose(graph(x).asnumpy(), after, rtol=1e-4, atol=1e-5)
 
 
 def test_static_graph_names_a_missing_input_or_parameter():

@@ -13,7 +13,7 @@ import time
 import mxnet as mx
 import numpy as np
 
-from .graph_rewrites import graph_variants
+from .graph_rewrites import graph_variants, merge_branches_symbol, merged_params
 
 __all__ = ["onednn_fusion_available", "StaticGraph", "InferenceGraph"]
 
@@ -91,7 +91,7 @@ class InferenceGraph:
     tune_max_batch : int
         Largest batch size for which the variants are tried; larger batches run the default
         variant (the first of :func:`~inceptionzoo.graph_rewrites.graph_variants`:
-        ``pool-first``, or ``unmodified``).
+        ``merge+pool-first``, ``pool-first``, or ``unmodified``).
     check : callable, optional
         Called with each input shape before running (e.g. ``net.check_input_shape``).
     max_single_edges : int
@@ -106,6 +106,13 @@ class InferenceGraph:
         Shape of one input without the batch axis, for :meth:`warmup`.
     dtype : str
         Input dtype, for :meth:`warmup`.
+    merge : bool
+        Also build the rewrites on the graph with narrow Inception branches merged
+        (:func:`~inceptionzoo.graph_rewrites.merge_branches_symbol`), when it has any: their
+        names start with ``merge+``, and the first of them is the default. Like inductor's
+        freezing in PyTorch, this treats the merged convolutions' weights as constants: they are
+        computed here, so in-place changes to those parameters afterwards are not seen by the
+        ``merge+`` graphs (build a new ``InferenceGraph``, or pass ``merge=False``).
 
     Attributes
     ----------
@@ -115,6 +122,8 @@ class InferenceGraph:
         Variant name -> :class:`StaticGraph` of that graph.
     default : str
         The variant for batches above ``tune_max_batch``.
+    merged : list of str
+        Names of the parameters the ``merge+`` graphs computed (empty when none).
     choice : dict
         Batch size -> the variant name picked for CPU inputs of that size.
     tuned : list of int
@@ -126,12 +135,19 @@ class InferenceGraph:
 
     def __init__(self, sym, params, input_name="data", tune_max_batch=16, check=None,
                  max_single_edges=4, fuse=None, tune_budget=2.0, sample_shape=None,
-                 dtype="float32"):
+                 dtype="float32", merge=True):
         self.fuse = onednn_fusion_available() if fuse is None else bool(fuse)
         self._sym, self._params, self._input = sym, params, input_name
+        variants = graph_variants(sym, max_single_edges)
+        merged, recipes = merge_branches_symbol(sym) if merge else (sym, {})
+        if recipes:
+            params = dict(params, **merged_params(recipes, params))
+            variants = dict({"merge+" + key: s for key, s in graph_variants(
+                merged, max_single_edges).items()}, **variants)
+        self.merged = sorted(recipes)
         self.graphs = {key: StaticGraph(s.optimize_for("MKLDNN") if self.fuse else s, params,
                                         input_name)
-                       for key, s in graph_variants(sym, max_single_edges).items()}
+                       for key, s in variants.items()}
         self.default = next(iter(self.graphs))
         self._device_graph = None  # unfused static graph for inputs on other devices
         self.tune_max_batch = tune_max_batch
