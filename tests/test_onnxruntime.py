@@ -83,3 +83,33 @@ def test_onnxruntime_matches_mxnet_on_the_full_mnist_test_set(tmp_path, mnist_di
     scale = np.abs(ref).max()
     assert np.abs(got - ref).max() <= RELATIVE_BAR * scale, (np.abs(got - ref).max(), scale)
     assert (ref.argmax(1) == labels).mean() > 0.98
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["googlenet", "googlenet_bn", "inception_v3", "inception_v4",
+                                   "inception_resnet_v2"])
+def test_onnxruntime_runs_the_imagenet_networks_export(tmp_path, model):
+    """The big networks at their full input size (299 or 224), random weights with batch-norm
+    statistics away from 0/1 (so a dropped or misread statistic shows), two random images."""
+    python = ort_python()
+    mx.random.seed(0)
+    net = get_model(model)
+    net.initialize(mx.init.Xavier(magnitude=2))
+    x = mx.nd.random.uniform(shape=(2,) + tuple(net.info.input_shape))
+    net(x)  # deferred shapes
+    rng = np.random.RandomState(0)
+    for p in net.collect_params().values():
+        if p.name.endswith("running_var"):
+            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
+        elif p.name.endswith("running_mean"):
+            p.set_data(mx.nd.array(rng.uniform(-0.2, 0.2, p.shape)))
+    ref = net(x).asnumpy()
+    paths = export(net, str(tmp_path / model / model), onnx=True)
+    np.save(tmp_path / "x.npy", x.asnumpy())
+    p = subprocess.run([python, "-c", ORT_RUN, paths["onnx"], str(tmp_path / "x.npy"),
+                        str(tmp_path / "y.npy")], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == ref.shape == (2, 1000)
+    assert np.abs(got - ref).max() <= RELATIVE_BAR * np.abs(ref).max(), \
+        np.abs(got - ref).max() / np.abs(ref).max()

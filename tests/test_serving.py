@@ -234,3 +234,20 @@ def test_export_files_are_loaded_as_one_set(exports, tmp_path):
     p = Predictor(str(folder))
     assert os.path.dirname(os.path.realpath(folder / f"{NAME}-meta.json")) != str(folder)
     assert p.predict_files(example_images()[:1], top_k=1)[0][0][0] == "0"
+
+
+def test_kept_input_buffers_never_mix_batches(predictors):
+    """The predictor refills one input buffer per batch shape: every answer is still the one
+    for its own images, across shapes, repeats and more shapes than it keeps buffers for."""
+    rng = np.random.RandomState(3)
+    images = (rng.rand(40, 28, 28) * 255).astype(np.uint8)
+    for kind, pred in predictors.items():
+        alone = np.concatenate([pred.probabilities(images[i:i + 1]) for i in range(40)])
+        start = 0
+        for size in (2, 3, 2, 1, 4, 5, 6, 7, 8, 9, 2, 3):  # 12 batches, 10 shapes
+            size = min(size, 40 - start) or 1
+            got = pred.probabilities(images[start:start + size])
+            np.testing.assert_allclose(got, alone[start:start + size], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{kind}, batch of {size} from {start}")
+            start = (start + size) % 40
+        assert len(pred._local.buffers) == Predictor.INPUT_BUFFERS, kind

@@ -145,6 +145,7 @@ class InferenceGraph:
             variants = dict({"merge+" + key: s for key, s in graph_variants(
                 merged, max_single_edges).items()}, **variants)
         self.merged = sorted(recipes)
+        self._graph_params = params  # what the graphs read: the given ones and the merged ones
         self.graphs = {key: StaticGraph(s.optimize_for("MKLDNN") if self.fuse else s, params,
                                         input_name)
                        for key, s in variants.items()}
