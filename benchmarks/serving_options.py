@@ -8,8 +8,9 @@ tried" list of docs/benchmarks.md, "Where MXNet 1.9.1 stands against ONNX Runtim
 Contenders, all on the graph the tuner picks for the batch size: the static graph called with an
 NDArray (as the throughput harness times it); the same fed from numpy and read back to numpy;
 MXNet's C predict API (``MXPredCreate`` ... ``MXPredGetOutput`` through ctypes, numpy in and
-out); ``CachedOp`` flag ``forward_bulk_size`` 0 and 1000; and the ``merge`` rewrite applied to
-every block (``max_channels=16``) instead of the narrow one. Then the Predictor on the
+out); ``CachedOp`` flag ``forward_bulk_size`` 0 and 1000; the graph the tuner picks without the
+``merge`` rewrite (``merge=False``); and the same variant with ``merge`` applied to every block
+(``max_channels=16``) instead of the narrow one. Then the Predictor on the
 network's ``--preprocess`` export (uint8 images in, probabilities out), with its kept input
 buffers against a fresh ``mx.nd.array`` per call. Images/s, median of 7 interleaved rounds.
 """
@@ -103,11 +104,12 @@ def main():
     net = get_model(args.model)
     net.initialize(mx.init.Xavier())
     shape = tuple(net.info.input_shape)
-    graph = inference.InferenceGraph.from_block(net)
+    graph = inference.InferenceGraph.from_block(net, merge=True)  # the Predictor's graphs
+    unmerged = inference.InferenceGraph.from_block(net, merge=False)
     wide_merge = functools.partial(merge_branches_symbol, max_channels=16)
     saved, inference.merge_branches_symbol = inference.merge_branches_symbol, wide_merge
     try:
-        wide = inference.InferenceGraph.from_block(net)
+        wide = inference.InferenceGraph.from_block(net, merge=True)
     finally:
         inference.merge_branches_symbol = saved
     engine = os.environ.get("MXNET_ENGINE_TYPE", "default engine")
@@ -116,8 +118,9 @@ def main():
         xn = np.random.RandomState(0).rand(b, *shape).astype(np.float32)
         x = mx.nd.array(xn)
         key = graph.warmup([b])[b]
-        wide.warmup([b])
+        plain_key = unmerged.warmup([b])[b]
         static = graph.graphs[key]
+        wide_graph = wide.graphs[key]  # the same variant, every block merged
         params = {getattr(v, "name", k): v.data() if isinstance(v, mx.gluon.Parameter) else v
                   for k, v in graph._graph_params.items()}
         cpred = c_predict(graph.symbols[key], params, b, shape)
@@ -127,10 +130,12 @@ def main():
             "C predict API, numpy in and out": lambda: cpred(xn),
             "forward_bulk_size=0": (lambda g: lambda: g(x).wait_to_read())(bulk(static, 0)),
             "forward_bulk_size=1000": (lambda g: lambda: g(x).wait_to_read())(bulk(static, 1000)),
-            "merge every block": lambda: wide(x).wait_to_read(),
+            f"merge=False (tuned: {plain_key})": lambda: unmerged(x).wait_to_read(),
+            "merge every block (same variant)": lambda: wide_graph(x).wait_to_read(),
         }
         ref = net(x).asnumpy()
-        np.testing.assert_allclose(cpred(xn), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+        for out in (cpred(xn), wide_graph(x).asnumpy()):
+            np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
         print(f"\nbatch {b} (graph {key}):")
         for name, speed in timed(calls, b).items():
             print(f"  {speed:8,.0f} images/s  {name}")

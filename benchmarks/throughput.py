@@ -84,7 +84,7 @@ def prepare_inference(net, mode, x):
     elif mode == "recommended":
         from inceptionzoo.inference import InferenceGraph
 
-        graph = InferenceGraph.from_block(net)
+        graph = InferenceGraph.from_block(net, merge=True)  # as the Predictor builds it
         graph.warmup([x.shape[0]])  # picks the graph for this batch size, as a server does
         return graph
     else:

@@ -2,6 +2,7 @@ import json
 
 import mxnet as mx
 import numpy as np
+import pytest
 
 from conftest import built
 from inceptionzoo.graph_rewrites import (concat_pool_edges, graph_variants,
@@ -153,16 +154,20 @@ def test_merged_weights_are_block_diagonal_with_centred_kernels():
     mask[2:, 3:] = False
     assert not got[mask].any()
     np.testing.assert_array_equal(w["s"].asnumpy(), np.concatenate([a.asnumpy()] * 2))
+    lazy = mx.gluon.Parameter("a", shape=(2, 3, 3, 3))  # never initialised
+    with pytest.raises(ValueError, match="parameter 'a' is not initialised"):
+        merged_params({"s": ("stack", ["a", "a"], None)}, {"a": lazy})
 
 
-def _pair(red_a=None, conv_a=None, shared=True):
+def _pair(red_a=None, conv_a=None, shared=True, weight_a=None):
     """concat(stem, A(RA(x)), B(RB(x))): the narrow pattern, with attributes to break it."""
     x = mx.sym.var("x")
-    ra = mx.sym.Convolution(x, num_filter=4, name="ra", **dict({"kernel": (1, 1)}, **(red_a or {})))
+    ra = mx.sym.Convolution(x, num_filter=4, name="ra", weight=weight_a,
+                            **dict({"kernel": (1, 1)}, **(red_a or {})))
     rb = mx.sym.Convolution(x if shared else mx.sym.var("y"), num_filter=4, kernel=(1, 1),
                             name="rb")
-    a = mx.sym.Activation(mx.sym.Convolution(ra, num_filter=6, kernel=(3, 3), name="a",
-                                             **dict({"pad": (1, 1)}, **(conv_a or {}))),
+    a = mx.sym.Activation(mx.sym.Convolution(ra, num_filter=6, name="a", **dict(
+        {"kernel": (3, 3), "pad": (1, 1)}, **(conv_a or {}))),
                           act_type="relu")
     b = mx.sym.Activation(mx.sym.Convolution(rb, num_filter=6, kernel=(5, 5), pad=(2, 2),
                                              name="b"), act_type="relu")
@@ -177,7 +182,44 @@ def test_merge_branches_leaves_other_shapes_alone():
     assert merge_branches_symbol(_pair(conv_a={"pad": (0, 0)})[0])[1] == {}  # not "same"
     assert merge_branches_symbol(_pair(red_a={"kernel": (3, 3), "pad": (1, 1)})[0])[1] == {}
     assert merge_branches_symbol(_pair(shared=False)[0])[1] == {}
+    # a weight computed in the graph (not a variable the params hold)
+    assert merge_branches_symbol(_pair(weight_a=mx.sym.var("ra_weight") * 1.0)[0])[1] == {}
+    # a 1x7 beside the 5x5 would merge into a 5x7: 4.4x the work, more than MAX_GROWTH
+    assert merge_branches_symbol(_pair(conv_a={"kernel": (1, 7), "pad": (0, 3)})[0])[1] == {}
     cat, ra = _pair()  # a reduction something else reads too
     assert merge_branches_symbol(mx.sym.Group([cat, ra]))[1] == {}
     assert merge_branches_symbol(mx.sym.concat(*_pair()[0].get_children()[1:],
                                                dim=2))[1] == {}  # not a channel concat
+
+
+@pytest.mark.parametrize("case", ["3x3+5x5", "1x3+3x3", "no-activation", "no-bias",
+                                  "b-built-first"])
+def test_merged_graph_computes_the_same_values(case):
+    """The rewrite on shapes the zoo does not have: non-square and mixed kernels, no activation,
+    no bias, and branch B's nodes created before A's."""
+    x = mx.sym.var("x")
+    kernels = {"1x3+3x3": ((1, 3), (3, 3))}.get(case, ((3, 3), (5, 5)))
+    no_bias = case == "no-bias"
+
+    def branch(tag, kernel):
+        red = mx.sym.Convolution(x, num_filter=3, kernel=(1, 1), no_bias=no_bias, name=f"r{tag}")
+        conv = mx.sym.Convolution(red, num_filter=5, kernel=kernel, no_bias=no_bias,
+                                  pad=tuple(k // 2 for k in kernel), name=tag)
+        return conv if case == "no-activation" else mx.sym.Activation(conv, act_type="relu")
+
+    b = branch("b", kernels[1]) if case == "b-built-first" else None
+    a = branch("a", kernels[0])
+    b = branch("b", kernels[1]) if b is None else b
+    stem = mx.sym.Convolution(x, num_filter=2, kernel=(1, 1), no_bias=no_bias, name="stem")
+    sym = mx.sym.concat(stem, a, b, dim=1)
+    merged, recipes = merge_branches_symbol(sym)
+    assert len(recipes) == (2 if no_bias else 4), recipes
+    rng = np.random.RandomState(0)
+    shapes = dict(zip(sym.list_arguments(), sym.infer_shape(x=(2, 4, 9, 9))[0]))
+    params = {k: mx.nd.array(rng.uniform(-1, 1, v)) for k, v in shapes.items() if k != "x"}
+    params.update(merged_params(recipes, params))
+    data = mx.nd.array(rng.uniform(-1, 1, (2, 4, 9, 9)))
+    want = StaticGraph(sym, params, "x")(data).asnumpy()
+    got = StaticGraph(merged, params, "x")(data).asnumpy()
+    assert got.shape == want.shape == (2, 12, 9, 9)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

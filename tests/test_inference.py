@@ -17,7 +17,7 @@ def _ops(sym):
 def test_every_graph_variant_computes_the_same_function(name):
     net, x = built(name, batch=2)
     ref = net(x).asnumpy()
-    graph = InferenceGraph.from_block(net)
+    graph = InferenceGraph.from_block(net, merge=True)
     edges = bool(concat_pool_edges(net(mx.sym.var("data"))))
     assert "unmodified" in graph.graphs and ("pool-first" in graph.graphs) == edges
     merged = "merge+" if graph.merged else ""
@@ -31,7 +31,7 @@ def test_every_graph_variant_computes_the_same_function(name):
 
 def test_choice_per_batch_size_and_large_batches_skip_tuning():
     net, _ = built("inception_mnist")
-    graph = InferenceGraph.from_block(net, tune_max_batch=4)
+    graph = InferenceGraph.from_block(net, tune_max_batch=4, merge=True)
     for n in (1, 3, 64):
         graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
     assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "merge+pool-first"
@@ -39,14 +39,14 @@ def test_choice_per_batch_size_and_large_batches_skip_tuning():
     plain = ["pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
         f"pool-first+{kind}:{e}" for e in edges for kind in ("native", "plain")]
     assert list(graph.graphs) == ["merge+" + key for key in plain] + plain
-    assert list(InferenceGraph.from_block(net, merge=False).graphs) == plain
+    assert list(InferenceGraph.from_block(net).graphs) == plain  # merge is off by default
 
 
 def test_tuning_stops_when_its_budget_is_spent():
     net, x = built("inception_mnist")
     graph = InferenceGraph.from_block(net, tune_budget=0.0)
     graph(x)
-    assert graph.choice == {x.shape[0]: "merge+pool-first"}
+    assert graph.choice == {x.shape[0]: "pool-first"}
 
 
 @pytest.mark.parametrize("fuse", [False, True])
@@ -88,9 +88,9 @@ def test_graphs_see_in_place_parameter_updates():
 
 def test_merged_graphs_hold_the_weights_they_were_built_with():
     """``merge+`` graphs compute their merged weights once (like inductor's freezing); the
-    others, and ``merge=False``, see in-place changes of those parameters."""
+    others, and the default ``merge=False``, see in-place changes of those parameters."""
     net, x = built("inception_mnist", batch=2)
-    frozen, live = InferenceGraph.from_block(net), InferenceGraph.from_block(net, merge=False)
+    frozen, live = InferenceGraph.from_block(net, merge=True), InferenceGraph.from_block(net)
     before = net(x).asnumpy()
     weight = net.collect_params()["inception_mnist_block1_b5_weight"]
     weight.set_data(weight.data() * 3.0)

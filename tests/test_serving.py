@@ -238,16 +238,29 @@ def test_export_files_are_loaded_as_one_set(exports, tmp_path):
 
 def test_kept_input_buffers_never_mix_batches(predictors):
     """The predictor refills one input buffer per batch shape: every answer is still the one
-    for its own images, across shapes, repeats and more shapes than it keeps buffers for."""
+    for its own images, across shapes, repeats and more shapes than it keeps buffers for (the
+    least recent are dropped)."""
     rng = np.random.RandomState(3)
     images = (rng.rand(40, 28, 28) * 255).astype(np.uint8)
+    sizes = (2, 3, 2, 1, 4, 5, 6, 7, 8, 9, 10, 11, 2, 3)  # 14 batches, 11 shapes
     for kind, pred in predictors.items():
         alone = np.concatenate([pred.probabilities(images[i:i + 1]) for i in range(40)])
         start = 0
-        for size in (2, 3, 2, 1, 4, 5, 6, 7, 8, 9, 2, 3):  # 12 batches, 10 shapes
-            size = min(size, 40 - start) or 1
+        for size in sizes:
+            if start + size > 40:
+                start = 0
             got = pred.probabilities(images[start:start + size])
             np.testing.assert_allclose(got, alone[start:start + size], rtol=1e-5, atol=1e-6,
                                        err_msg=f"{kind}, batch of {size} from {start}")
-            start = (start + size) % 40
-        assert len(pred._local.buffers) == Predictor.INPUT_BUFFERS, kind
+            start += size
+        kept = [shape[0] for shape in pred._local.buffers]
+        assert kept == [6, 7, 8, 9, 10, 11, 2, 3], kind  # the 8 most recent, oldest first
+
+
+def test_a_batch_over_the_buffer_budget_is_not_kept(predictors, monkeypatch):
+    pred = predictors["baked"]
+    monkeypatch.setattr(Predictor, "INPUT_BUFFER_BYTES", 3 * 28 * 28)
+    images = (np.random.RandomState(4).rand(5, 28, 28) * 255).astype(np.uint8)
+    big = pred.probabilities(images)
+    assert all(shape[0] <= 3 for shape in pred._local.buffers)
+    np.testing.assert_allclose(big[:1], pred.probabilities(images[:1]), rtol=1e-5, atol=1e-6)

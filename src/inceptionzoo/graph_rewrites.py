@@ -164,6 +164,22 @@ def _branch(nodes, entry):
     return (entry[0], None) if _conv_attrs(node) else None
 
 
+#: A merge is skipped when the merged convolution of ``A`` and ``B`` would do more than this many
+#: times their multiply-adds (a 3x3 with a 5x5 of equal widths: 2.9x; a 1x7 with a 7x1: 14x).
+MAX_GROWTH = 3.0
+
+
+def _growth(reds, convs):
+    """Multiply-adds per pixel of the merged ``A``+``B`` convolution over those of ``A`` and
+    ``B`` (their inputs are the reductions' outputs)."""
+    kernel = [max(a, b) for a, b in zip(convs[0]["kernel"], convs[1]["kernel"])]
+    apart = sum(r["filters"] * c["filters"] * c["kernel"][0] * c["kernel"][1]
+                for r, c in zip(reds, convs))
+    merged = sum(r["filters"] for r in reds) * sum(c["filters"] for c in convs) * \
+        kernel[0] * kernel[1]
+    return merged / apart
+
+
 def _merge_pairs(graph, max_channels):
     """Adjacent channel-concat entries that :func:`merge_branches_symbol` merges: a list of
     ``(concat index, position, (convA, actA), (convB, actB), (redA, actRA), (redB, actRB))``."""
@@ -199,7 +215,10 @@ def _merge_pairs(graph, max_channels):
                                                                               c["pad"]))
                         and c["no_bias"] == convs[0]["no_bias"] for c in convs)
                 and red_attrs[0]["no_bias"] == convs[0]["no_bias"]
-                and min(r["filters"] for r in red_attrs) < max_channels)
+                and all(nodes[e[0]]["op"] == "null" for c in chain
+                        if nodes[c]["op"] == "Convolution" for e in nodes[c]["inputs"][1:])
+                and min(r["filters"] for r in red_attrs) < max_channels
+                and _growth(red_attrs, convs) <= MAX_GROWTH)
             if ok:
                 pairs.append((k, pos) + tuple(ends) + tuple(reds))
                 used.update(chain)
@@ -281,11 +300,14 @@ def merge_branches_symbol(sym, max_channels=8):
     (each maybe followed by the same ``Activation``), with stride 1 and "same" padding
     (odd kernels, pad = kernel // 2), and each reads a reduction convolution (``RA``, ``RB``:
     same kernel, stride and padding, same activation or none) of one shared input, at least one
-    of them with fewer than ``max_channels`` filters; nothing else reads any of them. Then
+    of them with fewer than ``max_channels`` filters; nothing else reads any of them; their
+    weights and biases are plain variables; and the merged convolution does at most
+    :data:`MAX_GROWTH` times the multiply-adds of ``A`` and ``B``. Then
     ``RA`` and ``RB`` become one convolution with their filters stacked, and ``A`` and ``B``
     one convolution over its output whose kernel is the larger of the two, with block-diagonal
     weights (each kernel centred, zeros elsewhere), whose output replaces both concat inputs.
-    The values are the same (the zeros add exact zeros); the merged convolutions do more
+    The values are the same (the zeros add exact zeros, for finite inputs); the merged
+    convolutions do more
     multiply-adds, but oneDNN runs convolutions with fewer than 8 input channels from a plain
     layout with a slow kernel, and the merged one with its blocked kernels (docs/benchmarks.md,
     "Merged branches").
@@ -319,14 +341,20 @@ def merged_params(recipes, params):
     Returns
     -------
     dict of str to mxnet.nd.NDArray
-        New parameter name -> its array (float32 values computed from the sources now, on the
+        New parameter name -> its array (in the sources' dtype, computed from them now, on the
         first source's context: later changes to the sources are not seen).
     """
     by_name = {getattr(p, "name", key): p for key, p in params.items()}
 
     def array(name):
         p = by_name[name]
-        return p.list_data()[0] if isinstance(p, mx.gluon.Parameter) else p
+        if not isinstance(p, mx.gluon.Parameter):
+            return p
+        try:
+            return p.list_data()[0]
+        except RuntimeError:
+            raise ValueError(f"parameter {name!r} is not initialised: the merged weights are "
+                             "computed from it (initialise the network first)") from None
 
     out = {}
     for name, (kind, sources, kernel) in recipes.items():

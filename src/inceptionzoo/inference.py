@@ -3,9 +3,10 @@
 :class:`InferenceGraph` runs every candidate of :func:`~inceptionzoo.graph_rewrites.graph_variants`
 as a :class:`StaticGraph` (on MXNet's oneDNN build after ``optimize_for('MKLDNN')``, which fuses
 each convolution with its ReLU), picks the fastest per batch size up to ``tune_max_batch``
-(timing them once), and shares one set of parameters between them. A serving process tunes at
-load time with :meth:`InferenceGraph.warmup` and can save the choice (:meth:`~InferenceGraph.tuning`)
-so that another process reuses it (:meth:`~InferenceGraph.load_tuning`) without timing anything.
+(timing them once), and shares one set of parameters between them (``merge=True`` adds graphs
+with merged weights computed once). A serving process tunes at load time with
+:meth:`InferenceGraph.warmup` and can save the choice (:meth:`~InferenceGraph.tuning`) so that
+another process reuses it (:meth:`~InferenceGraph.load_tuning`) without timing anything.
 Why the variants exist, with profiles and measurements: docs/benchmarks.md.
 """
 import time
@@ -112,7 +113,9 @@ class InferenceGraph:
         names start with ``merge+``, and the first of them is the default. Like inductor's
         freezing in PyTorch, this treats the merged convolutions' weights as constants: they are
         computed here, so in-place changes to those parameters afterwards are not seen by the
-        ``merge+`` graphs (build a new ``InferenceGraph``, or pass ``merge=False``).
+        ``merge+`` graphs. For weights that no longer change (the
+        :class:`~inceptionzoo.serving.Predictor` sets it); off by default, so that a graph of a
+        network still being trained always computes with its current weights.
 
     Attributes
     ----------
@@ -135,7 +138,7 @@ class InferenceGraph:
 
     def __init__(self, sym, params, input_name="data", tune_max_batch=16, check=None,
                  max_single_edges=4, fuse=None, tune_budget=2.0, sample_shape=None,
-                 dtype="float32", merge=True):
+                 dtype="float32", merge=False):
         self.fuse = onednn_fusion_available() if fuse is None else bool(fuse)
         self._sym, self._params, self._input = sym, params, input_name
         variants = graph_variants(sym, max_single_edges)

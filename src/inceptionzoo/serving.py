@@ -184,7 +184,7 @@ class Predictor:
         # the recommended path: static graphs specialised by batch size (inceptionzoo.inference)
         self.net = InferenceGraph(sym, {k: v.as_in_context(self.ctx) for k, v in arrays.items()},
                                   input_name=meta["input_name"], sample_shape=shape[1:],
-                                  dtype=meta["input_dtype"])
+                                  dtype=meta["input_dtype"], merge=True)  # fixed weights
         self.tuning_file = os.path.join(folder, os.path.basename(metas[0])[:-10] + "-tuning.json")
         self.tuning_loaded = self._load_tuning()
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
@@ -361,8 +361,11 @@ class Predictor:
             return f"{type(item).__name__} of shape {tuple(item.shape)}"
         return "None" if item is None else f"a {type(item).__name__}"
 
-    #: input buffers kept per thread, for this many batch shapes (least recent dropped first)
+    #: input buffers kept per thread, for at most this many batch shapes and bytes in all
+    #: (least recent dropped first; a larger batch gets a new array, which costs little
+    #: beside its run)
     INPUT_BUFFERS = 8
+    INPUT_BUFFER_BYTES = 4 << 20
 
     def _net_input(self, batch):
         # a fresh NDArray per call (mx.nd.array) costs about as much as the graph at batch 1;
@@ -375,7 +378,8 @@ class Predictor:
         if x is None:
             x = mx.nd.empty(batch.shape, ctx=self.ctx, dtype="uint8")
         buffers[batch.shape] = x
-        while len(buffers) > self.INPUT_BUFFERS:
+        while buffers and (len(buffers) > self.INPUT_BUFFERS or sum(
+                b.size for b in buffers.values()) > self.INPUT_BUFFER_BYTES):
             buffers.pop(next(iter(buffers)))
         x._sync_copyfrom(batch)  # what mx.nd.array does; x[:] = ... adds ~0.2 ms of indexing
         return x if self.baked_in else self.transform(x)
