@@ -16,7 +16,6 @@ buffers against a fresh ``mx.nd.array`` per call. Images/s, median of 7 interlea
 """
 import argparse
 import ctypes
-import functools
 import os
 import tempfile
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import inceptionzoo.inference as inference
 from inceptionzoo import get_model
 from inceptionzoo.export import export
-from inceptionzoo.graph_rewrites import merge_branches_symbol
+from inceptionzoo.graph_rewrites import graph_variants, merge_branches_symbol, merged_params
 from inceptionzoo.serving import Predictor
 
 
@@ -67,18 +66,6 @@ def c_predict(sym, params, batch, shape):
     return call
 
 
-def bulk(graph, size):
-    """A copy of StaticGraph ``graph`` whose CachedOp has ``forward_bulk_size=size``."""
-    names = graph.symbol.list_inputs()
-    copy = inference.StaticGraph.__new__(inference.StaticGraph)
-    copy.__dict__.update(graph.__dict__, _args={})
-    copy._op = mx.nd.CachedOp(graph.symbol, flags=[
-        ("static_alloc", True), ("static_shape", True), ("data_indices", [graph._pos]),
-        ("param_indices", [i for i in range(len(names)) if i != graph._pos]),
-        ("forward_bulk_size", size)])
-    return copy
-
-
 def timed(calls, batch, rounds=7):
     """Images/s of each callable: median over interleaved rounds."""
     for call in calls.values():
@@ -106,12 +93,11 @@ def main():
     shape = tuple(net.info.input_shape)
     graph = inference.InferenceGraph.from_block(net, merge=True)  # the Predictor's graphs
     unmerged = inference.InferenceGraph.from_block(net, merge=False)
-    wide_merge = functools.partial(merge_branches_symbol, max_channels=16)
-    saved, inference.merge_branches_symbol = inference.merge_branches_symbol, wide_merge
-    try:
-        wide = inference.InferenceGraph.from_block(net, merge=True)
-    finally:
-        inference.merge_branches_symbol = saved
+    params = {getattr(v, "name", k): v.data() if isinstance(v, mx.gluon.Parameter) else v
+              for k, v in graph._graph_params.items()}
+    wide_sym, recipes = merge_branches_symbol(net(mx.sym.var("data")), max_channels=16)
+    wide_params = dict(params, **merged_params(recipes, params))
+    wide_variants = graph_variants(wide_sym)
     engine = os.environ.get("MXNET_ENGINE_TYPE", "default engine")
     print(f"{args.model}, {engine}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     for b in [int(v) for v in args.batch_sizes.split(",")]:
@@ -120,16 +106,19 @@ def main():
         key = graph.warmup([b])[b]
         plain_key = unmerged.warmup([b])[b]
         static = graph.graphs[key]
-        wide_graph = wide.graphs[key]  # the same variant, every block merged
-        params = {getattr(v, "name", k): v.data() if isinstance(v, mx.gluon.Parameter) else v
-                  for k, v in graph._graph_params.items()}
-        cpred = c_predict(graph.symbols[key], params, b, shape)
+        sym = graph.symbols[key]
+        wide = wide_variants[key.removeprefix("merge+")]  # the variant, every block merged
+        wide_graph = inference.StaticGraph(wide.optimize_for("MKLDNN") if graph.fuse else wide,
+                                           wide_params)
+        bulk = {size: inference.StaticGraph(sym, params, flags=[("forward_bulk_size", size)])
+                for size in (0, 1000)}
+        cpred = c_predict(sym, params, b, shape)
         calls = {
             "static, NDArray in": lambda: static(x).wait_to_read(),
             "static, numpy in and out": lambda: static(mx.nd.array(xn)).asnumpy(),
             "C predict API, numpy in and out": lambda: cpred(xn),
-            "forward_bulk_size=0": (lambda g: lambda: g(x).wait_to_read())(bulk(static, 0)),
-            "forward_bulk_size=1000": (lambda g: lambda: g(x).wait_to_read())(bulk(static, 1000)),
+            "forward_bulk_size=0": lambda: bulk[0](x).wait_to_read(),
+            "forward_bulk_size=1000": lambda: bulk[1000](x).wait_to_read(),
             f"merge=False (tuned: {plain_key})": lambda: unmerged(x).wait_to_read(),
             "merge every block (same variant)": lambda: wide_graph(x).wait_to_read(),
         }

@@ -32,6 +32,19 @@ def _to_symbol(graph):
     return mx.sym.load_json(json.dumps(graph))
 
 
+def _ints(text):
+    """The integers of a tuple attribute as MXNet writes it (``"(3, 3)"``)."""
+    return tuple(int(d) for d in str(text).strip("()[] ").split(",") if d.strip())
+
+
+def _readers(graph):
+    """Node index -> number of entries (node inputs and graph heads) that read it."""
+    readers = {}
+    for entry in [e for n in graph["nodes"] for e in n["inputs"]] + graph["heads"]:
+        readers[entry[0]] = readers.get(entry[0], 0) + 1
+    return readers
+
+
 def _channel_concat(node):
     """Whether a graph node (JSON) concatenates along the channel axis 1."""
     return node["op"] == "Concat" and node.get("attrs", {}).get("dim", "1") == "1"
@@ -43,8 +56,8 @@ def _edges(graph):
     found = []
     for n in nodes:
         attrs = n.get("attrs", {})
-        kernel = [d for d in attrs.get("kernel", "()").strip("()[] ").split(",") if d.strip()]
-        two_d = len(kernel) == 2 and attrs.get("layout", "NCHW") in ("NCHW", "None")
+        two_d = len(_ints(attrs.get("kernel", "()"))) == 2 and \
+            attrs.get("layout", "NCHW") in ("NCHW", "None")
         if n["op"] == "Pooling" and two_d and _channel_concat(nodes[n["inputs"][0][0]]):
             name = nodes[n["inputs"][0][0]]["name"]
             if name not in found:
@@ -115,9 +128,7 @@ def _native(graph, concats=None):
 
 def _pool_first(graph, concats=None):
     names = set(_edges(graph) if concats is None else concats)
-    readers = {}  # node index -> number of entries that read it
-    for entry in [e for n in graph["nodes"] for e in n["inputs"]] + graph["heads"]:
-        readers[entry[0]] = readers.get(entry[0], 0) + 1
+    readers = _readers(graph)
     moved = []
 
     def edit(old, i, node, add, renumber):
@@ -132,10 +143,6 @@ def _pool_first(graph, concats=None):
         return add(dict(copy.deepcopy(cat), name=node["name"] + "_concat", inputs=parts))
 
     return _rebuild(graph, edit), len(moved)
-
-
-def _ints(text):
-    return tuple(int(d) for d in str(text).strip("()[] ").split(",") if d.strip())
 
 
 def _conv_attrs(node):
@@ -184,9 +191,7 @@ def _merge_pairs(graph, max_channels):
     """Adjacent channel-concat entries that :func:`merge_branches_symbol` merges: a list of
     ``(concat index, position, (convA, actA), (convB, actB), (redA, actRA), (redB, actRB))``."""
     nodes = graph["nodes"]
-    readers = {}
-    for entry in [e for n in nodes for e in n["inputs"]] + graph["heads"]:
-        readers[entry[0]] = readers.get(entry[0], 0) + 1
+    readers = _readers(graph)
     act = lambda i: None if i is None else nodes[i]["attrs"].get("act_type")  # noqa: E731
     pairs, used = [], set()
     for k, cat in enumerate(nodes):

@@ -43,6 +43,8 @@ class StaticGraph:
         ``mx.nd.load`` without their ``arg:``/``aux:`` prefixes).
     input_name : str
         The data input.
+    flags : sequence of (str, value)
+        More ``CachedOp`` flags (e.g. ``("forward_bulk_size", 0)``), after the static ones.
 
     Notes
     -----
@@ -51,7 +53,7 @@ class StaticGraph:
     ``initialize(force_reinit=True)`` or ``reset_ctx`` build a new graph.
     """
 
-    def __init__(self, sym, params, input_name="data"):
+    def __init__(self, sym, params, input_name="data", flags=()):
         self.symbol = sym
         names = sym.list_inputs()
         if input_name not in names:
@@ -65,7 +67,7 @@ class StaticGraph:
         rest = [i for i in range(len(names)) if i != self._pos]
         self._op = mx.nd.CachedOp(sym, flags=[("static_alloc", True), ("static_shape", True),
                                               ("data_indices", [self._pos]),
-                                              ("param_indices", rest)])
+                                              ("param_indices", rest)] + list(flags))
         self._args = {}  # context -> (arrays before the input, arrays after it)
 
     def __call__(self, x, ctx=None):
