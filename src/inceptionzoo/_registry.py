@@ -11,7 +11,7 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
-           "model_info", "models_markdown"]
+           "model_info", "model_weights", "models_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,11 +46,17 @@ class ModelInfo:
     layout : str
         Layout of the network's input: ``'NCHW'``.
     crop_pct : float
-        Evaluation crop: an image is resized so that its shorter side is
-        ``input_size / crop_pct``, then centre-cropped to ``input_shape[1:]`` (1.0: resized
-        straight to the input size).
+        Evaluation crop as the weights' source states it: ``input_shape[1] / resize_size``
+        (1.0: resized straight to the input size).
     interpolation : str
         Resampling filter of that resize: ``'bilinear'`` or ``'bicubic'``.
+    resize_size : int
+        The shorter side an image is resized to before the centre crop to ``input_shape[1:]``
+        (default: timm's ``floor(input_size / crop_pct)``; the weights' spec sets it exactly,
+        e.g. 342 for torchvision's Inception-v3).
+    class_names : None, str or tuple of str
+        The classes' names (see :class:`~inceptionzoo.weights_spec.WeightsSpec`):
+        ``'imagenet-1k'`` for the shipped ImageNet-1k list; :meth:`labels` resolves them.
     """
 
     name: str
@@ -67,6 +73,8 @@ class ModelInfo:
     layout: str = "NCHW"
     crop_pct: float = 1.0
     interpolation: str = "bilinear"
+    resize_size: Optional[int] = None
+    class_names: Union[None, str, Tuple[str, ...]] = None
 
     def __post_init__(self):
         from .transforms import normalisation  # the one check of mean/std
@@ -79,12 +87,30 @@ class ModelInfo:
         object.__setattr__(self, "std", std)
         if not 0 < self.crop_pct <= 1:
             raise ValueError(f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
+        if self.resize_size is None:
+            from .weights_spec import timm_resize
+
+            side = min(self.input_shape[1:])
+            object.__setattr__(self, "resize_size", timm_resize(side, self.crop_pct))
+
+    def labels(self):
+        """The name of each class, resolved (``'0'``, ``'1'`` ... when there are none).
+
+        Returns
+        -------
+        list of str
+        """
+        from .weights_spec import resolve_labels
+
+        return resolve_labels(self.class_names, self.classes)
 
     def to_dict(self) -> dict:
         """A plain-dict (JSON-friendly) copy."""
         d = dataclasses.asdict(self)
         for key in ("input_shape", "mean", "std"):
             d[key] = list(d[key])
+        if isinstance(d["class_names"], tuple):
+            d["class_names"] = list(d["class_names"])
         return d
 
 
@@ -96,18 +122,25 @@ class UnknownModelError(ValueError):
 class _Entry:
     factory: Callable
     info: ModelInfo
+    weights: tuple = ()
 
 
 _ENTRIES: Dict[str, _Entry] = {}
 
 
-def register_model(name: Optional[str] = None, **meta):
+def register_model(name: Optional[str] = None, weights=(), **meta):
     """Decorator that registers a model factory under ``name``.
 
     Parameters
     ----------
     name : str, optional
         Registry name (stored lower case); default: the decorated function's name.
+    weights : sequence of WeightsSpec
+        The weights that exist for the model (:class:`~inceptionzoo.weights_spec.WeightsSpec`):
+        shipped files, and the checkpoints ``inceptionzoo convert`` turns into its weights.
+        The first one's preprocessing (mean, std, crop, resize, interpolation, class names)
+        fills the :class:`ModelInfo` fields not given in ``meta``; a shipped one (with a
+        ``sha1``) becomes ``ModelInfo.pretrained``.
     **meta
         The :class:`ModelInfo` fields other than ``name``.
 
@@ -130,7 +163,20 @@ def register_model(name: Optional[str] = None, **meta):
                 f"a model named {key!r} is already registered "
                 f"(by {prev.__module__}.{prev.__qualname__})"
             )
-        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **meta))
+        specs = tuple(weights)
+        bad = [s.model for s in specs if s.model != key]
+        if bad:
+            raise ValueError(f"weights declared for {key!r} name another model: {bad}")
+        fields = dict(meta)
+        if specs:
+            first = specs[0]
+            for field in ("mean", "std", "crop_pct", "interpolation", "resize_size",
+                          "class_names"):
+                fields.setdefault(field, getattr(first, field))
+            shipped = [s for s in specs if s.sha1]
+            if shipped:
+                fields.setdefault("pretrained", shipped[0].to_dict())
+        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs)
         return factory
 
     return wrap
@@ -175,16 +221,39 @@ def model_info(name: str) -> ModelInfo:
     return copy.deepcopy(_entry(name).info)
 
 
-def get_model(name: str, **kwargs):
+def model_weights(name: str):
+    """The weights declared for a model (shipped files, convertible checkpoints), as copies.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, case-insensitive.
+
+    Returns
+    -------
+    tuple of WeightsSpec
+        The first is the model's default preprocessing; empty when none are declared.
+    """
+    return copy.deepcopy(_entry(name).weights)
+
+
+def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs):
     """Build a registered model.
 
     Parameters
     ----------
     name : str
         Registry name, case-insensitive (see :func:`list_models`).
+    features_only : bool, default False
+        Return a feature extractor instead
+        (:class:`~inceptionzoo.models._base.FeatureNet`): the feature maps of the stages
+        ``out_indices`` select from ``net.feature_info``, as a tuple.
+    out_indices : sequence of int, optional
+        With ``features_only``: indices into ``feature_info`` (default: every stage).
     **kwargs
-        Passed to the model's factory: ``classes``, ``pretrained``, ``root``, ``ctx`` and the
-        model's own options.
+        Passed to the model's factory: ``classes``, ``pretrained`` (``True``: the weights
+        registered for the model; a path: that converted file; ``False``: none; see
+        :func:`inceptionzoo._builder.build`), ``root``, ``ctx`` and the model's own options.
 
     Returns
     -------
@@ -192,14 +261,20 @@ def get_model(name: str, **kwargs):
         The network, with its :class:`ModelInfo` attached as ``net.info``. When options change
         the network (``classes``, ``in_channels``, ``batch_norm``, ``aux_logits`` ...),
         ``input_shape``, ``classes``, ``num_params`` and ``macs`` are those of the network
-        actually built, and ``pretrained`` is kept only if the shipped weights were loaded.
+        actually built; when weights were loaded, the preprocessing, class names and
+        ``pretrained`` are those of the weights' spec.
     """
+    from ._builder import as_features, with_weights
+
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices selects feature maps: it needs features_only=True")
     entry = _entry(name)
     net = entry.factory(**kwargs)
     net.info = _built_info(entry.info, net, kwargs)
-    if getattr(net, "weights_info", None):  # converted weights: their preprocessing
-        net.info = dataclasses.replace(net.info, **net.weights_info)
-    return net
+    spec = getattr(net, "weights", None)
+    if spec is not None:
+        net.info = with_weights(net.info, spec, net.classes)
+    return as_features(net, out_indices) if features_only else net
 
 
 #: factory arguments that do not change the network's structure
@@ -211,8 +286,8 @@ def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
     info = copy.deepcopy(info)
     changes = {k: v for k, v in kwargs.items() if k not in _LOADING_ARGS}
     same_classes = getattr(net, "classes", info.classes) == info.classes
-    converted = getattr(net, "weights_info", None)  # options may come from the weights' sidecar
-    if same_classes and not converted and (not changes or all(getattr(info, k, None) == v
+    loaded = getattr(net, "weights", None)  # options may come from the weights' spec
+    if same_classes and not loaded and (not changes or all(getattr(info, k, None) == v
                                             for k, v in changes.items())):
         return info
     from .cost import count, num_params
@@ -225,8 +300,8 @@ def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
         mean, std = (mean[0],) * c, (std[0],) * c
     return dataclasses.replace(
         info, input_shape=shape, classes=getattr(net, "classes", info.classes),
-        num_params=num_params(net), macs=report.macs, mean=mean, std=std,
-        pretrained=info.pretrained if kwargs.get("pretrained") else None)
+        num_params=num_params(net), macs=report.macs, mean=mean, std=std, pretrained=None,
+        class_names=info.class_names if same_classes else None)
 
 
 def _natural_key(s: str):

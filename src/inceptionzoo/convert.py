@@ -6,10 +6,11 @@ the checkpoint (``.pth``/``.pt`` state dicts without needing torch, ``.safetenso
 ``safetensors`` package, gluoncv ``.params`` through MXNet), renames every tensor with the
 family's rules (:data:`SOURCES`), checks names and shapes against the zoo network -- every
 missing, unexpected and mis-shaped tensor in ONE :class:`ConversionError` -- and writes
-``v3.params`` plus the sidecar ``v3.json``: zoo model, source, SHA-1 of the checkpoint and of
-the params file, and the preprocessing the weights need (mean, std, input size, crop,
-interpolation). ``get_model('inception_v3', pretrained='v3.params')`` loads it back, checks the
-SHA-1 and puts that preprocessing into ``net.info``.
+``v3.params`` plus the sidecar ``v3.json``: the weights' spec
+(:class:`~inceptionzoo.weights_spec.WeightsSpec`, the one the model declares for that source,
+with the classes, the SHA-1 of the checkpoint and of the params file filled in).
+``get_model('inception_v3', pretrained='v3.params')`` loads it back (:mod:`inceptionzoo._builder`),
+checks the SHA-1 and puts that preprocessing into ``net.info``.
 
 Name mapping of the torch sources: the family's renames (regular expressions, in order), then
 lower case, ``.`` -> ``_``, BN ``weight``/``bias`` -> ``gamma``/``beta``, and the zoo model's
@@ -19,7 +20,6 @@ checked.
 """
 import collections
 import dataclasses
-import json
 import os
 import pickle
 import re
@@ -29,20 +29,14 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ._io import atomic_path, sha1_file, write_json
+from .weights_spec import sidecar_path
 
-__all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint",
-           "sidecar_path", "read_sidecar", "load_converted", "build_imagenet",
-           "FACTORY_DOC"]
+__all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint", "sidecar_path"]
 
 
 class ConversionError(ValueError):
     """A checkpoint cannot be converted: unknown source, unreadable file, or tensors that do
     not fit the zoo network."""
-
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)  # Google's / TF-slim's (x - 0.5) / 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +57,9 @@ class Source:
         with ``aux_logits=True``.
     classifier : str
         Source name of the final dense layer's weight (gives the number of classes).
-    mean, std, input_size, crop_pct, interpolation
-        The preprocessing the source's weights were trained with (its pretrained config).
+
+    The preprocessing the source's weights need is the
+    :class:`~inceptionzoo.weights_spec.WeightsSpec` the zoo model declares for the source.
     """
 
     model: str
@@ -72,11 +67,6 @@ class Source:
     drop: Optional[str] = None
     aux_prefix: Optional[str] = None
     classifier: str = "fc.weight"
-    mean: Tuple[float, ...] = INCEPTION_MEAN
-    std: Tuple[float, ...] = INCEPTION_STD
-    input_size: Tuple[int, int, int] = (3, 299, 299)
-    crop_pct: float = 0.875
-    interpolation: str = "bicubic"
 
 
 def _v4_renames():
@@ -91,25 +81,18 @@ _GOOGLENET_RENAMES = (
     (r"\.branch3\.0\.", ".b5red."), (r"\.branch3\.1\.", ".b5."), (r"\.branch4\.1\.", ".proj."),
 )
 
-#: ``(source, source model name) -> Source``; preprocessing from torchvision's weight
-#: transforms (resize 342 / crop 299, resize 256 / crop 224, bilinear), timm's default
-#: ``pretrained_cfg`` and gluoncv's evaluation (crop ratio 0.875, ImageNet mean/std).
+#: ``(source, source model name) -> Source``; the preprocessing of each is declared beside
+#: its zoo model (``model_weights(model)``, matched by ``source``)
 SOURCES: Dict[Tuple[str, str], Source] = {
-    ("torchvision", "inception_v3"): Source(
-        "inception_v3", aux_prefix="AuxLogits.", crop_pct=299 / 342, interpolation="bilinear"),
+    ("torchvision", "inception_v3"): Source("inception_v3", aux_prefix="AuxLogits."),
     ("timm", "inception_v3"): Source("inception_v3", aux_prefix="AuxLogits."),
-    ("torchvision", "googlenet"): Source(
-        "googlenet_bn", renames=_GOOGLENET_RENAMES, drop=r"^aux[12]\.",
-        input_size=(3, 224, 224), interpolation="bilinear"),
+    ("torchvision", "googlenet"): Source("googlenet_bn", renames=_GOOGLENET_RENAMES,
+                                         drop=r"^aux[12]\."),
     ("timm", "inception_v4"): Source("inception_v4", renames=None, classifier="last_linear.weight"),
-    ("timm", "inception_resnet_v2"): Source("inception_resnet_v2", classifier="classif.weight",
-                                            crop_pct=0.8975),
-    ("gluoncv", "inceptionv3"): Source("inception_v3", classifier="output.weight",
-                                       mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                       interpolation="bilinear"),
+    ("timm", "inception_resnet_v2"): Source("inception_resnet_v2", classifier="classif.weight"),
+    ("gluoncv", "inceptionv3"): Source("inception_v3", classifier="output.weight"),
     ("gluoncv", "googlenet"): Source("googlenet_bn", classifier="output.weight",
-                                     drop=r"^head\.", mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                     input_size=(3, 224, 224), interpolation="bilinear"),
+                                     drop=r"^head\."),
 }
 
 
@@ -302,20 +285,6 @@ def _summary(problems, most=10):
     return ", ".join(counts), lines
 
 
-def sidecar_path(params_path):
-    """``FILE.json`` beside ``FILE.params``.
-
-    Parameters
-    ----------
-    params_path : str
-
-    Returns
-    -------
-    str
-    """
-    return os.path.splitext(os.fspath(params_path))[0] + ".json"
-
-
 def convert(spec, checkpoint, out, aux_logits=False):
     """Convert a checkpoint into a zoo ``.params`` file and its JSON sidecar.
 
@@ -335,11 +304,12 @@ def convert(spec, checkpoint, out, aux_logits=False):
     Returns
     -------
     dict
-        The sidecar's content (``model``, ``params``, ``sha1``, ``source``, ... ).
+        The sidecar's content: ``WeightsSpec.to_dict()`` (``model``, ``file``, ``sha1``,
+        ``source``, ``resize_size`` ...).
     """
     import mxnet as mx
 
-    from . import get_model, __version__
+    from . import get_model
 
     kind, source = _source(spec)
     if aux_logits and not source.aux_prefix:
@@ -361,152 +331,24 @@ def convert(spec, checkpoint, out, aux_logits=False):
         p.set_data(mx.nd.array(mapped[name], dtype=p.dtype))
     with atomic_path(out) as tmp:
         net.save_parameters(tmp)
-    meta = {
-        "model": source.model, "classes": classes, "options": options,
-        "params": os.path.basename(out), "sha1": sha1_file(out),
-        "source": f"{kind}:{spec.split(':', 1)[1]}",
-        "checkpoint": os.path.basename(os.fspath(checkpoint)),
-        "checkpoint_sha1": sha1_file(checkpoint),
-        "input_shape": list(source.input_size), "mean": list(source.mean),
-        "std": list(source.std), "crop_pct": source.crop_pct,
-        "interpolation": source.interpolation, "inceptionzoo_version": __version__,
-    }
+    meta = _sidecar(kind, spec, source, classes, options, out, checkpoint).to_dict()
     write_json(sidecar_path(out), meta)
     return meta
 
 
-# --- loading a converted file -----------------------------------------------------------------
+def _sidecar(kind, spec, source, classes, options, out, checkpoint):
+    """The converted file's :class:`~inceptionzoo.weights_spec.WeightsSpec`: the one the zoo
+    model declares for this source, with what this conversion made filled in."""
+    from . import __version__
+    from ._registry import model_weights
 
-def load_converted(net, name, path, ctx=None):
-    """Load a converted ``.params`` file into ``net`` after checking it against its sidecar.
-
-    Parameters
-    ----------
-    net : mxnet.gluon.HybridBlock
-        The zoo network ``name``, built with the sidecar's classes and options.
-    name : str
-        Zoo model name the file must be for.
-    path : str
-        The ``.params`` file.
-    ctx : mxnet.Context, optional
-
-    Returns
-    -------
-    dict
-        The ``ModelInfo`` fields the weights set: ``mean``, ``std``, ``input_shape``,
-        ``crop_pct``, ``interpolation`` and ``pretrained`` (file, SHA-1, source).
-    """
-    from .weights import WeightsError, load_params_file
-
-    meta = read_sidecar(path)
-    if meta.get("model") != name:
-        raise WeightsError(f"{path!r} holds weights of {meta.get('model')!r}, not {name!r}")
-    got = sha1_file(path)
-    if got != meta.get("sha1"):
-        raise WeightsError(f"{path!r} has SHA-1 {got}; its sidecar {sidecar_path(path)!r} "
-                           f"records {meta.get('sha1')}: the file is corrupt or was replaced")
-    load_params_file(net, path, ctx=ctx)
-    return {"mean": tuple(meta["mean"]), "std": tuple(meta["std"]),
-            "input_shape": tuple(meta["input_shape"]), "crop_pct": meta["crop_pct"],
-            "interpolation": meta["interpolation"],
-            "pretrained": {"file": os.path.basename(path), "sha1": got,
-                           "source": meta["source"], "checkpoint_sha1": meta["checkpoint_sha1"]}}
-
-
-def read_sidecar(path):
-    """The sidecar JSON of a converted ``.params`` file.
-
-    Parameters
-    ----------
-    path : str
-        The ``.params`` file.
-
-    Returns
-    -------
-    dict
-
-    Raises
-    ------
-    WeightsError
-        If the file or its sidecar is missing or the sidecar is not JSON.
-    """
-    from .weights import WeightsError
-
-    side = sidecar_path(path)
-    if not os.path.isfile(os.fspath(path)):
-        raise WeightsError(f"parameter file {os.fspath(path)!r} does not exist")
-    try:
-        with open(side) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise WeightsError(f"{side!r} is missing: a converted weight file needs the sidecar "
-                           "`inceptionzoo convert` writes beside it") from None
-    except json.JSONDecodeError as err:
-        raise WeightsError(f"{side!r} is not valid JSON: {err}") from None
-
-
-FACTORY_DOC = """{title}. No weights ship: convert a checkpoint (docs/weights.md).
-
-    Parameters
-    ----------
-    classes : int, optional
-        Output classes; default: the converted file's when ``pretrained`` is one, else 1000.
-    pretrained : bool or str, default False
-        The path of a ``.params`` file written by ``inceptionzoo convert`` (checked against its
-        sidecar, whose mean / std / crop go into ``net.info``). ``True`` is an error.
-    root : str, optional
-        Unused (no weight cache for these networks); accepted like every zoo factory.
-    ctx : mxnet.Context, optional
-        Where to load the weights.
-    **kwargs
-        Options of :class:`{cls}`.
-
-    Returns
-    -------
-    {cls}
-    """
-
-
-def build_imagenet(name, cls, classes, pretrained, ctx, kwargs):
-    """The factory body of the ImageNet networks: build ``cls``; ``pretrained`` is False, or
-    the path of a converted file (loaded and checked), never True (no weights ship).
-
-    Parameters
-    ----------
-    name : str
-        Registry name (also the parameter prefix).
-    cls : type
-        The network class.
-    classes : int or None
-        None: the converted file's classes, else 1000.
-    pretrained : bool or str
-    ctx : mxnet.Context or None
-    kwargs : dict
-        The network's other options.
-
-    Returns
-    -------
-    mxnet.gluon.HybridBlock
-        With ``weights_info`` (what the weights set in ``net.info``) when weights were loaded.
-    """
-    from .weights import WeightsError
-
-    kwargs.setdefault("prefix", name + "_")
-    if pretrained is True:
-        raise WeightsError(
-            f"no weights ship for {name!r}: convert a torchvision, timm or gluoncv checkpoint "
-            f"(`inceptionzoo convert SOURCE:NAME CHECKPOINT --out {name}.params`, see "
-            f"docs/weights.md) and pass pretrained='{name}.params'")
-    if not pretrained:
-        return cls(classes=1000 if classes is None else classes, **kwargs)
-    meta = read_sidecar(pretrained)
-    if classes not in (None, meta["classes"]):
-        raise WeightsError(f"{pretrained!r} has {meta['classes']} classes; got "
-                           f"classes={classes}")
-    for key, value in meta.get("options", {}).items():
-        if kwargs.setdefault(key, value) != value:
-            raise WeightsError(f"{pretrained!r} was converted with {key}={value}; got "
-                               f"{key}={kwargs[key]}")
-    net = cls(classes=meta["classes"], **kwargs)
-    net.weights_info = load_converted(net, name, pretrained, ctx=ctx)
-    return net
+    tag = f"{kind}:{spec.split(':', 1)[1].lower()}"
+    declared = [w for w in model_weights(source.model) if w.source == tag]
+    if not declared:
+        raise ConversionError(f"model {source.model!r} declares no weights spec for {tag!r}")
+    return dataclasses.replace(
+        declared[0], classes=classes, class_names=declared[0].class_names
+        if classes == declared[0].classes else None, options=dict(options),
+        file=os.path.basename(out), sha1=sha1_file(out),
+        checkpoint=os.path.basename(os.fspath(checkpoint)), checkpoint_sha1=sha1_file(checkpoint),
+        inceptionzoo_version=__version__)

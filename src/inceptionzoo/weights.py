@@ -11,9 +11,8 @@ import shutil
 
 from ._io import atomic_path, sha1_file
 
-__all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_record", "weights_file_name",
-           "find_weights", "load_pretrained", "load_params_file", "install_weights", "read_params",
-           "WeightsError"]
+__all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weights_file_name",
+           "find_weights", "load_params_file", "install_weights", "read_params", "WeightsError"]
 
 
 class WeightsError(ValueError):
@@ -44,13 +43,15 @@ def shipped_dir():
 
 
 def manifest_path():
-    """``manifest.json`` beside the shipped files: name -> file, SHA-1, accuracy, recipe,
-    command. Written by ``scripts/pretrain.py``."""
+    """``manifest.json`` beside the shipped files: name -> the weights' spec
+    (:meth:`~inceptionzoo.weights_spec.WeightsSpec.to_dict`). Written by
+    ``scripts/pretrain.py``."""
     return os.path.join(shipped_dir(), "manifest.json")
 
 
-def shipped_record(name):
-    """The manifest entry of model ``name``, or None. Read when a model registers.
+def shipped_spec(name):
+    """The manifest entry of model ``name`` (a validated
+    :class:`~inceptionzoo.weights_spec.WeightsSpec`), or None. Read when a model registers.
 
     Parameters
     ----------
@@ -59,16 +60,19 @@ def shipped_record(name):
 
     Returns
     -------
-    dict or None
-        File name, SHA-1, accuracy, recipe and command of the shipped weights.
+    WeightsSpec or None
+        The shipped weights: file name, SHA-1, preprocessing, accuracy, recipe and command.
     """
     import json
 
+    from .weights_spec import WeightsSpec
+
     try:
         with open(manifest_path()) as f:
-            return json.load(f).get(name)
+            entry = json.load(f).get(name)
     except FileNotFoundError:
         return None
+    return None if entry is None else WeightsSpec.from_dict(entry, f"{manifest_path()}[{name!r}]")
 
 
 def _record(name):
@@ -127,37 +131,6 @@ def find_weights(name, root=None):
             return path
     raise WeightsError(f"no weight file for {name!r}; looked for {fname} in: "
                        + ", ".join(os.path.dirname(p) for p in searched))
-
-
-def load_pretrained(net, name, classes=None, root=None, ctx=None):
-    """Load model ``name``'s verified pretrained weights into ``net``.
-
-    Parameters
-    ----------
-    net : mxnet.gluon.Block
-        The network built by ``name``'s factory.
-    name : str
-        Registry name.
-    classes : int, optional
-        The network's class count; must equal the weights'.
-    root : str, optional
-        The user cache (see :func:`weights_home`).
-    ctx : mxnet.Context or list, optional
-        Where to load the parameters.
-
-    Returns
-    -------
-    str
-        The weight file loaded.
-    """
-    from ._registry import model_info
-
-    info = model_info(name)
-    if classes is not None and classes != info.classes:
-        raise WeightsError(
-            f"pretrained weights of {name!r} have {info.classes} classes; got classes={classes}. "
-            "Build with the default classes, or pretrained=False and train your own head.")
-    return load_params_file(net, find_weights(name, root=root), ctx=ctx)
 
 
 def install_weights(src, name, root=None):

@@ -1,12 +1,18 @@
 """What every network of the zoo shares: input shape and dtype checks that run in Python,
-before MXNet's C++ layer sees the array, in imperative and in hybridized mode alike."""
+before MXNet's C++ layer sees the array, in imperative and in hybridized mode alike; and one
+model API (timm's ``forward_features`` / ``forward_head`` / ``reset_classifier`` /
+``feature_info`` / ``features_only``): :meth:`ZooNet.features`, :meth:`ZooNet.head`,
+:meth:`ZooNet.classifier_names`, :meth:`ZooNet.reset_classifier`, :attr:`ZooNet.feature_info`
+and :class:`FeatureNet`."""
+import dataclasses
 import math
 
 import mxnet as mx
 import numpy as np
+from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-__all__ = ["ZooNet", "spatial_out"]
+__all__ = ["ZooNet", "FeatureNet", "spatial_out"]
 
 
 def spatial_out(size, kernel, stride=1, pad=0, ceil_mode=False):
@@ -30,6 +36,134 @@ class ZooNet(HybridBlock):
     default_hw = (28, 28)
     spatial_ops = ()
     head_hw = None
+    #: attribute paths of the classifier's dense layers (``'output'``, ``'aux1.fc2'`` ...);
+    #: those the network does not have are skipped
+    classifier_paths = ("output",)
+
+    # --- the model API ------------------------------------------------------------------------
+
+    def feature_layers(self):
+        """The layers before the head, in order, as ``(module name, block)`` pairs: applied
+        one after the other they compute :meth:`features`.
+
+        Returns
+        -------
+        list of (str, mxnet.gluon.HybridBlock)
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not list its feature layers")
+
+    def features(self, x):
+        """The last feature map (everything before the head).
+
+        Parameters
+        ----------
+        x : NDArray or Symbol
+            The input batch.
+
+        Returns
+        -------
+        NDArray or Symbol
+            ``N x C x h x w``.
+        """
+        for _, layer in self.feature_layers():
+            x = layer(x)
+        return x
+
+    def head(self, x):
+        """The classifier on the last feature map (pooling, dropout, dense).
+
+        Parameters
+        ----------
+        x : NDArray or Symbol
+            The output of :meth:`features`.
+
+        Returns
+        -------
+        NDArray or Symbol
+            ``N x classes`` logits.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no head")
+
+    def _classifiers(self):
+        """``(path, parent block, attribute name, Dense)`` of each classifier layer present."""
+        found = []
+        for path in self.classifier_paths:
+            parent, *rest = [self] + path.split(".")
+            for part in rest[:-1]:
+                parent = getattr(parent, part, None)
+            dense = getattr(parent, rest[-1], None) if parent is not None else None
+            if isinstance(dense, nn.Dense):
+                found.append((path, parent, rest[-1], dense))
+        return found
+
+    def classifier_names(self):
+        """Structural names (as in a ``.params`` file: ``output.weight``, ``fc.bias``,
+        ``aux1.fc2.weight`` ...) of the parameters of the classifier(s), auxiliary heads'
+        included: what fine-tuning replaces and what ``freeze_features`` leaves trainable.
+
+        Returns
+        -------
+        list of str
+        """
+        return [f"{path}.{p}" for path, _, _, _ in self._classifiers() for p in ("weight", "bias")]
+
+    def reset_classifier(self, classes, init=None):
+        """Replace the classifier(s) by new ones with ``classes`` outputs (timm's
+        ``reset_classifier``). Parameter names stay the same; a new layer is initialised (with
+        ``init``, default Xavier) on the contexts of the one it replaces, if that one was;
+        ``net.info`` is updated (classes, parameter count, class names dropped).
+
+        Parameters
+        ----------
+        classes : int
+            Output classes, >= 1.
+        init : mxnet.init.Initializer, optional
+            Initialiser of the new layers.
+        """
+        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+            raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
+        for _, parent, attr, old in self._classifiers():
+            new = nn.Dense(classes, in_units=old._in_units, prefix=old.prefix)
+            new.cast(old.weight.dtype)
+            if old.weight._data is not None:
+                new.initialize(init or mx.init.Xavier(rnd_type="gaussian", factor_type="in",
+                                                      magnitude=2),
+                               ctx=old.weight.list_ctx())
+            setattr(parent, attr, new)
+        self.classes = classes
+        self._clear_cached_op()
+        info = getattr(self, "info", None)
+        if info is not None and info.classes != classes:
+            from .._registry import _built_info
+
+            self.info = dataclasses.replace(_built_info(info, self, {"classes": classes}),
+                                            pretrained=info.pretrained)
+
+    @property
+    def feature_info(self):
+        """One dict per stage (the last layer at each reduction of the input size):
+        ``channels``, ``reduction`` (the stride, a power of 2, relative to the input) and
+        ``module`` (the layer's name in :meth:`feature_layers`), from the shapes MXNet infers
+        at the design input size.
+
+        Returns
+        -------
+        list of dict
+        """
+        h0 = self.default_hw[0]
+        x = mx.sym.var("data")
+        outs = []
+        for name, layer in self.feature_layers():
+            x = layer(x)
+            outs.append((name, x))
+        _, shapes, _ = mx.sym.Group([o for _, o in outs]).infer_shape(
+            data=(1, self.in_channels) + tuple(self.default_hw))
+        stages = {}
+        for (name, _), shape in zip(outs, shapes):
+            reduction = 2 ** max(0, round(math.log2(h0 / shape[2])))
+            stages[reduction] = {"channels": int(shape[1]), "reduction": reduction,
+                                 "module": name}
+        return [stages[r] for r in sorted(stages)]
 
     def feature_hw(self, h, w):
         """Spatial size of the last feature map for an ``h x w`` input, or None if it vanishes."""
@@ -98,3 +232,67 @@ class ZooNet(HybridBlock):
             self.check_input_shape(x.shape)
             self.check_input_dtype(x.dtype)
         return super().forward(x, *args)
+
+
+class FeatureNet(ZooNet):
+    """A network's feature extractor (``get_model(NAME, features_only=True, out_indices=...)``):
+    returns the maps of the selected stages of ``net.feature_info`` as a tuple, and stops after
+    the last one. It hybridizes and exports like any network (one output per stage).
+
+    Parameters
+    ----------
+    net : ZooNet
+        The built network (its weights are shared, not copied).
+    out_indices : sequence of int, optional
+        Indices into ``net.feature_info`` (negative ones count from the end); default all.
+    """
+
+    def __init__(self, net, out_indices=None):
+        super().__init__(prefix=net.prefix)
+        stages = net.feature_info
+        n = len(stages)
+        if out_indices is None:
+            out_indices = range(n)
+        try:
+            picked = sorted({int(i) % n if -n <= int(i) < n else None for i in out_indices})
+        except (TypeError, ValueError):
+            raise ValueError(f"out_indices must be integers in [-{n}, {n - 1}]; got "
+                             f"{out_indices!r}") from None
+        if not picked or None in picked:
+            raise ValueError(f"out_indices must be integers in [-{n}, {n - 1}] ({n} stages of "
+                             f"{net.name}: {[s['module'] for s in stages]}); got "
+                             f"{list(out_indices)!r}")
+        self.out_indices = tuple(picked)
+        self._feature_info = [stages[i] for i in picked]
+        self.in_channels, self.default_hw = net.in_channels, net.default_hw
+        self.info = getattr(net, "info", None)
+        self.weights = getattr(net, "weights", None)
+        self.body = net
+        self._wanted = {stages[i]["module"] for i in picked}
+
+    @property
+    def feature_info(self):
+        """The selected stages of the wrapped network's ``feature_info``, in order."""
+        return [dict(s) for s in self._feature_info]
+
+    def check_input_shape(self, shape):
+        """The wrapped network's input check (see :meth:`ZooNet.check_input_shape`)."""
+        self.body.check_input_shape(shape)
+
+    def check_input_dtype(self, dtype):
+        """The wrapped network's dtype check (see :meth:`ZooNet.check_input_dtype`)."""
+        self.body.check_input_dtype(dtype)
+
+    def feature_layers(self):
+        """The wrapped network's feature layers (see :meth:`ZooNet.feature_layers`)."""
+        return self.body.feature_layers()
+
+    def hybrid_forward(self, F, x):
+        maps = []
+        for name, layer in self.feature_layers():
+            x = layer(x)
+            if name in self._wanted:
+                maps.append(x)
+                if len(maps) == len(self._wanted):
+                    break
+        return tuple(maps)

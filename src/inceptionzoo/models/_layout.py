@@ -84,21 +84,38 @@ class LayoutNet(ZooNet):
                 else:
                     layer, c = _make_step(item, c, f"pool{i}_")
                 self.register_child(layer, f"layer{i}")
-                self._layers.append((item[1] if kind in ("block", "residual") else None,
-                                     layer))
+                # module names: the table's (blocks, convolutions), else the child's
+                self._layers.append((item[1] if kind in ("block", "residual", "conv")
+                                     else f"layer{i}", layer))
             self.num_features = c
             self.gap = nn.GlobalAvgPool2D(prefix="gap_")               # N x C x 1 x 1
             self.drop = nn.Dropout(dropout, prefix="drop_")
             self.fc = nn.Dense(classes, in_units=c, prefix=fc_name + "_")  # N x classes
 
-    def features(self, x):
-        """The layers before the head: N x num_features x h x w."""
-        for _, layer in self._layers:
-            x = layer(x)
-        return x
+    classifier_paths = ("fc",)
+
+    def feature_layers(self):
+        """The stem steps and blocks of the table, named as in the table (pools:
+        ``layer<i>``).
+
+        Returns
+        -------
+        list of (str, mxnet.gluon.HybridBlock)
+        """
+        return list(self._layers)
 
     def head(self, x):
-        """Global average pooling, dropout and the dense layer."""
+        """Global average pooling, dropout and the dense layer.
+
+        Parameters
+        ----------
+        x : NDArray or Symbol
+            The last feature map.
+
+        Returns
+        -------
+        NDArray or Symbol
+        """
         return self.fc(self.drop(self.gap(x)))
 
     def hybrid_forward(self, F, x):

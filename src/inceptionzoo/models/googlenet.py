@@ -12,9 +12,10 @@ Unlike torchvision's and gluoncv's GoogLeNet, the 5x5 branch really is a 5x5 con
 """
 from mxnet.gluon import nn
 
+from .._builder import FACTORY_DOC, build
 from .._registry import register_model
-from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import Inception, conv_unit
+from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
 from ._base import ZooNet
 
 __all__ = ["GoogLeNet", "googlenet", "googlenet_bn", "GOOGLENET_BLOCKS", "PAPER_TABLE1"]
@@ -125,60 +126,83 @@ class GoogLeNet(ZooNet):
                 self.aux1 = _AuxHead(512, classes, bn, prefix="aux1_")
                 self.aux2 = _AuxHead(528, classes, bn, prefix="aux2_")
 
+    classifier_paths = ("output", "aux1.fc2", "aux2.fc2")
+
+    def feature_layers(self):
+        """conv1 ... inception5b with the pools between them, in order.
+
+        Returns
+        -------
+        list of (str, mxnet.gluon.HybridBlock)
+        """
+        names = (["conv1", "pool1", "conv2red", "conv2", "pool2", "inception3a", "inception3b",
+                  "pool3"] + [f"inception4{c}" for c in "abcde"]
+                 + ["pool4", "inception5a", "inception5b"])
+        return [(n, getattr(self, n)) for n in names]
+
+    def head(self, x):
+        """Global average pooling, dropout and the dense ``output`` layer.
+
+        Parameters
+        ----------
+        x : NDArray or Symbol
+            The last feature map.
+
+        Returns
+        -------
+        NDArray or Symbol
+        """
+        return self.output(self.drop(self.gap(x)))
+
     def hybrid_forward(self, F, x):
-        x = self.pool1(self.conv1(x))
-        x = self.pool2(self.conv2(self.conv2red(x)))
-        x = self.pool3(self.inception3b(self.inception3a(x)))
-        x = self.inception4a(x)
-        aux1 = self.aux1(x) if self.aux_logits else None
-        x = self.inception4d(self.inception4c(self.inception4b(x)))
-        aux2 = self.aux2(x) if self.aux_logits else None
-        x = self.pool4(self.inception4e(x))
-        x = self.inception5b(self.inception5a(x))
-        x = self.output(self.drop(self.gap(x)))
-        return (x, aux2, aux1) if self.aux_logits else x
+        aux = []
+        for name, layer in self.feature_layers():
+            x = layer(x)
+            if self.aux_logits and name in ("inception4a", "inception4d"):
+                aux.insert(0, (self.aux1 if name == "inception4a" else self.aux2)(x))
+        x = self.head(x)
+        return (x, *aux) if self.aux_logits else x
+
+
+#: torchvision's ``GoogLeNet_Weights.IMAGENET1K_V1`` (resize 256, crop 224, bilinear; its
+#: ``transform_input`` folds ImageNet normalisation into (x - 0.5) / 0.5) and gluoncv's
+#: ``googlenet`` (ImageNet mean / std, resize ceil(224 / 0.875) = 256)
+_GOOGLENET_BN_WEIGHTS = [
+    WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, (0.5,), (0.5,),
+                "torchvision:googlenet", crop_pct=0.875, interpolation="bilinear",
+                class_names=IMAGENET_1K),
+    WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, IMAGENET_MEAN, IMAGENET_STD,
+                "gluoncv:googlenet", crop_pct=0.875, interpolation="bilinear",
+                class_names=IMAGENET_1K),
+]
 
 
 @register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
                 num_params=6998552, macs=1582671872, paper="Szegedy et al. 2014, arXiv:1409.4842")
-def googlenet(classes=1000, pretrained=False, root=None, ctx=None, **kwargs):
-    """GoogLeNet as in the paper. No pretrained weights ship for it.
+def googlenet(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
+    return build("googlenet", GoogLeNet, classes, pretrained, root, ctx, **kwargs)
 
-    Parameters
-    ----------
-    classes : int, default 1000
-    pretrained : bool, default False
-        Must be False: there are no weights for this layout.
-    root, ctx
-        Accepted for the registry's common signature; unused.
-    **kwargs
-        :class:`GoogLeNet` options (``batch_norm``, ``aux_logits``, ``dropout``).
 
-    Returns
-    -------
-    GoogLeNet
-    """
-    if pretrained:
-        from ..weights import WeightsError
-
-        raise WeightsError("no pretrained weights ship for 'googlenet' (ImageNet training is "
-                           "out of scope); build with pretrained=False")
-    kwargs.setdefault("prefix", "googlenet_")
-    return GoogLeNet(classes=classes, **kwargs)
+googlenet.__doc__ = FACTORY_DOC.format(
+    title="GoogLeNet as in the paper", cls="GoogLeNet", classes=1000,
+    where="a googlenet.params with its sidecar in the weights folder",
+    note=" No weights ship and no checkpoint converts to this layout (see googlenet_bn).")
 
 
 @register_model(description="GoogLeNet as torchvision and gluoncv build it: BN, 3x3 in the "
                             "\"5x5\" branch, 2x2 pool after 4e",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
                 num_params=6624904, macs=1498376192, paper="Szegedy et al. 2014, arXiv:1409.4842; "
-                "torchvision googlenet", mean=(0.5,), std=(0.5,), crop_pct=0.875,
-                interpolation="bilinear")
+                "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS)
 def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224
     for key, value in dict(batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2).items():
         kwargs.setdefault(key, value)
-    return build_imagenet("googlenet_bn", GoogLeNet, classes, pretrained, ctx, kwargs)
+    return build("googlenet_bn", GoogLeNet, classes, pretrained, root, ctx, **kwargs)
 
 
-googlenet_bn.__doc__ = FACTORY_DOC.format(title="torchvision's GoogLeNet", cls="GoogLeNet")
+googlenet_bn.__doc__ = FACTORY_DOC.format(
+    title="torchvision's GoogLeNet", cls="GoogLeNet", classes=1000,
+    where="the converted file googlenet_bn.params in the weights folder",
+    note=" No weights ship: convert a checkpoint (docs/weights.md).")

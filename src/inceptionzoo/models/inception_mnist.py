@@ -7,9 +7,10 @@ skeleton.
 """
 from mxnet.gluon import nn
 
+from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import Inception, NaiveInception
-from ..weights import load_pretrained, shipped_record
+from ..weights import shipped_spec
 from ._base import ZooNet
 
 __all__ = ["InceptionMNIST", "inception_mnist", "inception_naive_mnist"]
@@ -55,19 +56,32 @@ class InceptionMNIST(ZooNet):
             self.output = nn.Dense(classes, in_units=self.block3.out_channels * h * w,
                                    prefix="output_")
 
-    def hybrid_forward(self, F, x):
-        x = self.block1(self.stem(x))
-        x = self.block2(self.pool1(x))
-        x = self.block3(self.pool2(x))
+    def feature_layers(self):
+        """Stem, the three blocks and the two pools between them.
+
+        Returns
+        -------
+        list of (str, mxnet.gluon.HybridBlock)
+        """
+        return [("stem", self.stem), ("block1", self.block1), ("pool1", self.pool1),
+                ("block2", self.block2), ("pool2", self.pool2), ("block3", self.block3)]
+
+    def head(self, x):
+        """The dense layer on the flattened 6x6 map.
+
+        Parameters
+        ----------
+        x : NDArray or Symbol
+            The last feature map.
+
+        Returns
+        -------
+        NDArray or Symbol
+        """
         return self.output(x)
 
-
-def _create(name, block, classes=10, pretrained=False, root=None, ctx=None, **kwargs):
-    kwargs.setdefault("prefix", name + "_")
-    net = InceptionMNIST(block=block, classes=classes, **kwargs)
-    if pretrained:
-        load_pretrained(net, name, classes=classes, root=root, ctx=ctx)
-    return net
+    def hybrid_forward(self, F, x):
+        return self.head(self.features(x))
 
 
 _MNIST = dict(input_shape=(1, 28, 28), classes=10,
@@ -76,15 +90,23 @@ _MNIST = dict(input_shape=(1, 28, 28), classes=10,
 
 @register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
                 variant="reduced", num_params=37922, macs=2345344,
-                pretrained=shipped_record("inception_mnist"), **_MNIST)
-def inception_mnist(**kwargs):
-    """The seed blog's MNIST network (reduced blocks). See :class:`InceptionMNIST`."""
-    return _create("inception_mnist", "reduced", **kwargs)
+                weights=[shipped_spec("inception_mnist")], **_MNIST)
+def inception_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
+    return build("inception_mnist", InceptionMNIST, classes, pretrained, root, ctx,
+                 block="reduced", **kwargs)
 
 
 @register_model(description="Seed MNIST skeleton with naive Inception blocks",
                 variant="naive", num_params=111250, macs=6499968,
-                pretrained=shipped_record("inception_naive_mnist"), **_MNIST)
-def inception_naive_mnist(**kwargs):
-    """The seed skeleton with naive blocks. See :class:`InceptionMNIST`."""
-    return _create("inception_naive_mnist", "naive", **kwargs)
+                weights=[shipped_spec("inception_naive_mnist")], **_MNIST)
+def inception_naive_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
+    return build("inception_naive_mnist", InceptionMNIST, classes, pretrained, root, ctx,
+                 block="naive", **kwargs)
+
+
+inception_mnist.__doc__ = FACTORY_DOC.format(
+    title="The seed blog's MNIST network (reduced blocks)", cls="InceptionMNIST",
+    classes=10, where="the shipped file", note="")
+inception_naive_mnist.__doc__ = FACTORY_DOC.format(
+    title="The seed skeleton with naive blocks", cls="InceptionMNIST", classes=10,
+    where="the shipped file", note="")

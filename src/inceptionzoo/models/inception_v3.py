@@ -9,9 +9,10 @@ is ``Mixed_5b.branch5x5_1.conv.weight``).
 """
 from mxnet.gluon import nn
 
+from .._builder import FACTORY_DOC, build
 from .._registry import register_model
-from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import conv, conv_unit, pool, split
+from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
 from ._layout import LayoutNet, block, layout_spatial_ops
 
 __all__ = ["InceptionV3", "inception_v3", "INCEPTION_V3", "v3_a", "v3_b", "v3_c", "v3_d",
@@ -154,6 +155,8 @@ class InceptionV3(LayoutNet):
     ImageNet-normalised input).
     """
 
+    classifier_paths = ("fc", "auxlogits.fc")
+
     def __init__(self, classes=1000, aux_logits=False, dropout=0.5, **kwargs):
         super().__init__(INCEPTION_V3, classes, "fc", dropout, (299, 299), **kwargs)
         self.aux_logits = aux_logits
@@ -174,16 +177,30 @@ class InceptionV3(LayoutNet):
         return (x, aux) if self.aux_logits else x
 
 
-_IMAGENET = dict(classes=1000, variant="factorised", mean=(0.5,), std=(0.5,))
+def _spec(source, resize, crop_pct, interpolation, mean=(0.5,), std=(0.5,)):
+    return WeightsSpec("inception_v3", 1000, (3, 299, 299), resize, mean, std, source,
+                       crop_pct=crop_pct, interpolation=interpolation, class_names=IMAGENET_1K)
+
+
+#: torchvision's ``Inception_V3_Weights.IMAGENET1K_V1`` (resize 342, crop 299, bilinear; its
+#: ``transform_input`` folds ImageNet normalisation into (x - 0.5) / 0.5), timm's default
+#: ``pretrained_cfg`` (crop_pct 0.875 -> floor(299 / 0.875) = 341, bicubic) and gluoncv's
+#: ``inceptionv3`` (ImageNet mean / std, resize ceil(299 / 0.875) = 342, bilinear)
+_WEIGHTS = [_spec("torchvision:inception_v3", 342, 299 / 342, "bilinear"),
+            _spec("timm:inception_v3", 341, 0.875, "bicubic"),
+            _spec("gluoncv:inceptionv3", 342, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD)]
 
 
 @register_model(description="Inception-v3, torchvision/timm/gluoncv layout (BN, aux head "
                             "optional)",
                 input_shape=(3, 299, 299), num_params=23834568, macs=5713216096,
-                paper="Szegedy et al. 2015, arXiv:1512.00567", crop_pct=299 / 342,
-                interpolation="bilinear", **_IMAGENET)
+                paper="Szegedy et al. 2015, arXiv:1512.00567", classes=1000,
+                variant="factorised", weights=_WEIGHTS)
 def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    return build_imagenet("inception_v3", InceptionV3, classes, pretrained, ctx, kwargs)
+    return build("inception_v3", InceptionV3, classes, pretrained, root, ctx, **kwargs)
 
 
-inception_v3.__doc__ = FACTORY_DOC.format(title="Inception-v3", cls="InceptionV3")
+inception_v3.__doc__ = FACTORY_DOC.format(
+    title="Inception-v3", cls="InceptionV3", classes=1000,
+    where="the converted file inception_v3.params in the weights folder",
+    note=" No weights ship: convert a checkpoint (docs/weights.md).")

@@ -9,9 +9,10 @@ Layer names: Inception-ResNet-v2 keeps timm's module names (``repeat_1_3_branch1
 is ``repeat_1.3.branch1.0.conv.weight``); Inception-v4 names timm's ``features.<i>`` by what
 they are (``INCEPTION_V4_NAMES``) and keeps the names inside the blocks.
 """
+from .._builder import FACTORY_DOC, build
 from .._registry import register_model
-from ..convert import FACTORY_DOC, build_imagenet
 from ..blocks import conv, pool, split
+from ..weights_spec import IMAGENET_1K, WeightsSpec, timm_resize
 from ._layout import LayoutNet, block, residual
 
 __all__ = ["InceptionV4", "InceptionResNetV2", "inception_v4", "inception_resnet_v2",
@@ -151,25 +152,38 @@ class InceptionResNetV2(_TimmNet):
     layout, fc_name = INCEPTION_RESNET_V2, "classif"
 
 
-_V4 = dict(input_shape=(3, 299, 299), classes=1000, mean=(0.5,), std=(0.5,),
-           interpolation="bicubic", paper="Szegedy et al. 2016, arXiv:1602.07261")
+def _timm_spec(name, crop_pct):
+    """timm's default ``pretrained_cfg`` of ``name``: 299x299, (x - 0.5) / 0.5, bicubic, resize
+    floor(299 / crop_pct)."""
+    return WeightsSpec(name, 1000, (3, 299, 299), timm_resize(299, crop_pct), (0.5,), (0.5,),
+                       f"timm:{name}", crop_pct=crop_pct, interpolation="bicubic",
+                       class_names=IMAGENET_1K)
+
+
+_V4 = dict(input_shape=(3, 299, 299), classes=1000,
+           paper="Szegedy et al. 2016, arXiv:1602.07261")
+_DOC = dict(classes=1000, note=" No weights ship: convert a checkpoint (docs/weights.md).")
 
 
 @register_model(description="Inception-v4, timm layout", variant="v4", num_params=42679816,
-                macs=12253974624, crop_pct=0.875, **_V4)
+                macs=12253974624, weights=[_timm_spec("inception_v4", 0.875)], **_V4)
 def inception_v4(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    return build_imagenet("inception_v4", InceptionV4, classes, pretrained, ctx, kwargs)
+    return build("inception_v4", InceptionV4, classes, pretrained, root, ctx, **kwargs)
 
 
-inception_v4.__doc__ = FACTORY_DOC.format(title="Inception-v4", cls="InceptionV4")
+inception_v4.__doc__ = FACTORY_DOC.format(
+    title="Inception-v4", cls="InceptionV4",
+    where="the converted file inception_v4.params in the weights folder", **_DOC)
 
 
 @register_model(description="Inception-ResNet-v2, timm layout", variant="resnet",
-                num_params=55843464, macs=13155794016, crop_pct=0.8975, **_V4)
+                num_params=55843464, macs=13155794016,
+                weights=[_timm_spec("inception_resnet_v2", 0.8975)], **_V4)
 def inception_resnet_v2(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
-    return build_imagenet("inception_resnet_v2", InceptionResNetV2, classes, pretrained, ctx,
-                          kwargs)
+    return build("inception_resnet_v2", InceptionResNetV2, classes, pretrained, root, ctx,
+                 **kwargs)
 
 
-inception_resnet_v2.__doc__ = FACTORY_DOC.format(title="Inception-ResNet-v2",
-                                                 cls="InceptionResNetV2")
+inception_resnet_v2.__doc__ = FACTORY_DOC.format(
+    title="Inception-ResNet-v2", cls="InceptionResNetV2",
+    where="the converted file inception_resnet_v2.params in the weights folder", **_DOC)
