@@ -3,16 +3,19 @@
     python scripts/pretrain.py --model inception_mnist --data-dir ../shared/data/mnist
 
 Writes src/inceptionzoo/pretrained/NAME-<sha1[:8]>.params and records the full SHA-1, the test
-accuracy (re-measured from the shipped file), the recipe and this command in
+accuracy (re-measured from the shipped file), the recipe and this command, with the model's
+preprocessing (its WeightsSpec), in
 src/inceptionzoo/pretrained/manifest.json, which the model registry reads.
 """
 import argparse
+import dataclasses
 import json
 import os
 import shlex
 import shutil
 import sys
 
+from inceptionzoo import model_weights
 from inceptionzoo._io import atomic_path, sha1_file, write_json
 from inceptionzoo.train import evaluate, train
 from inceptionzoo.weights import manifest_path, shipped_dir
@@ -42,15 +45,12 @@ def main():
     old = manifest.get(args.model, {}).get("file")
     if old and old != os.path.basename(dst) and os.path.isfile(os.path.join(shipped_dir(), old)):
         os.remove(os.path.join(shipped_dir(), old))
-    manifest[args.model] = {
-        "file": os.path.basename(dst),
-        "sha1": sha1,
-        "accuracy": r["accuracy"],
-        "dataset": "MNIST test split (10,000 images)",
-        "recipe": m["recipe"],
-        "seed": args.seed,
-        "command": "python scripts/pretrain.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-    }
+    spec = dataclasses.replace(
+        model_weights(args.model)[0], file=os.path.basename(dst), sha1=sha1,
+        accuracy=r["accuracy"], dataset="MNIST test split (10,000 images)", recipe=m["recipe"],
+        seed=args.seed,
+        command="python scripts/pretrain.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    manifest[args.model] = spec.to_dict()
     write_json(manifest_path(), manifest, sort_keys=True)
     print(json.dumps(manifest[args.model], indent=2))
 

@@ -93,6 +93,7 @@ def test_wheel_ships_weights_manifest_and_examples(tmp_path):
         if rec:
             assert f"inceptionzoo/pretrained/{rec['file']}" in names
     assert "inceptionzoo/pretrained/manifest.json" in names
+    assert "inceptionzoo/pretrained/imagenet_classes.txt" in names  # labels of 1000 classes
     assert len([n for n in names if n.startswith("inceptionzoo/examples/digit-")]) == 10
     # developer tooling stays in the repository (benchmarks/), out of the installed package
     assert not [n for n in names if "/peers/" in n or n.endswith("/bench.py")], names

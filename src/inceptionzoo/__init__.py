@@ -31,6 +31,7 @@ from ._registry import (  # noqa: E402
     get_model,
     list_models,
     model_info,
+    model_weights,
     register_model,
 )
 from . import models  # noqa: E402,F401  (runs the registrations)
@@ -41,6 +42,7 @@ __all__ = [
     "get_model",
     "list_models",
     "model_info",
+    "model_weights",
     "register_model",
     "__version__",
 ]

@@ -263,9 +263,9 @@ def _cmd_convert(args):
         print(json.dumps({"model": meta["model"], "params": path, "sha1": meta["sha1"]}))
     else:
         print(f"{meta['source']} -> {meta['model']}: {path} (SHA-1 {meta['sha1']})")
-        print(f"  sidecar: {sidecar_path(path)}; input {meta['input_shape']}, mean "
-              f"{meta['mean']}, std {meta['std']}, crop {meta['crop_pct']:.4f}, "
-              f"{meta['interpolation']}")
+        print(f"  sidecar: {sidecar_path(path)}; input {meta['input_size']}, resize "
+              f"{meta['resize_size']} ({meta['interpolation']}), mean {meta['mean']}, std "
+              f"{meta['std']}")
     return 0
 
 
@@ -306,8 +306,10 @@ def build_parser():
     s.add_argument("--val-data", help="validation data, as --train-data")
     s.add_argument("--classes", type=int, help="output classes (default: the data's)")
     s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="FILE",
-                   help="start from the shipped weights, or from a .params FILE: every layer "
-                   "but a classifier of another size is loaded")
+                   help="start from the model's registered weights (shipped, or NAME.params "
+                   "converted into the weights folder), or from a .params FILE (converted: its "
+                   "sidecar's preprocessing is used): every layer but a classifier of another "
+                   "size is loaded")
     s.add_argument("--freeze-features", action="store_true",
                    help="with --pretrained: train the classifier only")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
@@ -332,8 +334,10 @@ def build_parser():
     s = sub.add_parser("evaluate", help="validation accuracy (MNIST test split, val/ or val.rec)")
     s.add_argument("--model", default="inception_mnist")
     g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--params", help="a .params file")
-    g.add_argument("--pretrained", action="store_true", help="the shipped weights")
+    g.add_argument("--params", help="a .params file (converted: with its sidecar's "
+                   "preprocessing and classes)")
+    g.add_argument("--pretrained", action="store_true", help="the model's registered weights "
+                   "(shipped, or NAME.params converted into the weights folder)")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--data-dir", help="as for train (its validation part is read)")
     s.add_argument("--val-data", help="an image folder, a .rec file or an MNIST folder")

@@ -108,7 +108,8 @@ def _check_initialized(net):
 
 def _labels(net, info, labels, outputs):
     """Number of classes and their labels: ``net.classes`` may be a count (zoo) or the list of
-    names (gluoncv); ``outputs`` is the width of the exported graph's output."""
+    names (gluoncv); ``outputs`` is the width of the exported graph's output. Zoo networks'
+    labels are their ``info.labels()`` (the weights' class names)."""
     classes = getattr(net, "classes", None)
     if classes is None and info is not None:
         classes = info.classes
@@ -116,8 +117,9 @@ def _labels(net, info, labels, outputs):
         labels = [str(c) for c in classes] if labels is None else labels
         classes = len(classes)
     classes = outputs if outputs is not None else classes
-    if labels is None and classes:
-        labels = [str(i) for i in range(classes)]
+    if labels is None and classes:  # the weights' class names (ImageNet-1k ...), else indices
+        labels = info.labels() if info is not None and info.classes == classes else \
+            [str(i) for i in range(classes)]
     if labels is not None:
         labels = [str(lab) for lab in labels]
         if classes is not None and len(labels) != classes:
@@ -160,8 +162,9 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         pixels scaled to [0, 1]; finite, std > 0). Default: the model's ``net.info.mean`` /
         ``std``, else 0 and 1.
     labels : list of str, optional
-        One label per output; default: ``net.classes`` if it is a list of names, else
-        ``'0'``, ``'1'``, ...
+        One label per output; default: ``net.classes`` if it is a list of names, else the
+        class names of the weights (``net.info.labels()``: the ImageNet-1k names for
+        1000-class ImageNet weights), else ``'0'``, ``'1'``, ...
     mar : bool
         Also write ``PREFIX.mar``, a model archive for MXNet Model Server with its handler
         (:mod:`inceptionzoo.mar`).

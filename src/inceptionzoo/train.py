@@ -14,7 +14,6 @@ import json
 import math
 import os
 import pickle
-import re
 import time
 
 import mxnet as mx
@@ -29,7 +28,7 @@ from .data import DataError, to_input
 from .datasets import open_sources
 
 __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "train", "evaluate",
-           "accuracy", "check_recipe", "load_backbone", "classifier_names"]
+           "accuracy", "check_recipe", "load_backbone"]
 
 #: the ``kvstore`` values :func:`train` takes (None: one context, or ``device`` for several)
 KVSTORES = ("local", "device", "dist_sync", "dist_device_sync", "dist_async")
@@ -213,30 +212,10 @@ def check_recipe(r):
         bad("optimizer", f"an MXNet optimizer name ({', '.join(sorted(known))})", r.optimizer)
 
 
-def classifier_names(net):
-    """Structural names (as in a ``.params`` file) of the classifier's parameters: the
-    ``output`` layer of every zoo network and the last layer of any auxiliary head.
-
-    Parameters
-    ----------
-    net : mxnet.gluon.Block
-        A zoo network.
-
-    Returns
-    -------
-    list of str
-    """
-    names = [k for k in net._collect_params_with_prefix()
-             if k.startswith("output.") or re.match(r"aux\d+\.fc2\.", k)]
-    if not names:
-        raise ValueError(f"model {net.name!r} has no `output` classifier layer: cannot tell "
-                         "which layer to replace")
-    return names
-
-
 def load_backbone(net, path, ctx=None, keep_head=True):
-    """Load a ``.params`` file into an initialised ``net``, except (``keep_head=False``, or
-    when its shapes differ) the classifier, which keeps its fresh initialisation.
+    """Load a plain ``.params`` file (no weights spec: a training checkpoint) into an
+    initialised ``net``, except (``keep_head=False``, or when its shapes differ) the classifier
+    (``net.classifier_names()``), which keeps its fresh initialisation.
 
     Parameters
     ----------
@@ -260,7 +239,7 @@ def load_backbone(net, path, ctx=None, keep_head=True):
     path = os.fspath(path)
     loaded = read_params(path)
     params = net._collect_params_with_prefix()
-    head = set(classifier_names(net))
+    head = set(net.classifier_names())
     new = []
     for name, p in params.items():
         if name not in loaded:
@@ -280,6 +259,24 @@ def load_backbone(net, path, ctx=None, keep_head=True):
             continue
         p.set_data(loaded[name])
     return new
+
+
+def _freeze_features(net):
+    """Make every parameter but the classifier's fixed: no gradient, and batch norm layers
+    normalise with their loaded statistics instead of updating them (timm's frozen BN), so
+    that the backbone stays bit-identical."""
+    keep = set(net.classifier_names())
+    for name, p in net._collect_params_with_prefix().items():
+        if name not in keep:
+            p.grad_req = "null"
+
+    def visit(block):
+        if isinstance(block, mx.gluon.nn.BatchNorm):
+            block._kwargs["use_global_stats"] = True
+        for child in block._children.values():
+            visit(child)
+
+    visit(net)
 
 
 def _latest_checkpoint(out, name, need_states=True):
@@ -435,11 +432,14 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     classes : int, optional
         Output classes (default: the number of classes of the data).
     pretrained : bool or str, optional
-        ``True``: the model's shipped weights; a path: a ``.params`` file of the model. Every
-        layer is loaded but the classifier when its shape differs (``classes`` differs): that
-        one is new.
+        ``True``: the weights registered for the model (shipped, or ``NAME.params`` converted
+        into the weights folder); a path: a converted ``.params`` file (its sidecar's
+        preprocessing is used for training and validation), or a plain parameter file of the
+        model (a checkpoint). Every layer is loaded but the classifier when ``classes``
+        differs from the weights': that one is new.
     freeze_features : bool
-        Train only the classifier (``grad_req='null'`` everywhere else).
+        Train only the classifier (``net.classifier_names()``; ``grad_req='null'`` everywhere
+        else: the backbone stays bit-identical).
     kvstore : str, optional
         One of :data:`KVSTORES`. ``dist_sync`` / ``dist_device_sync`` / ``dist_async`` need the
         processes of :func:`inceptionzoo.launch.launch`: each worker reads its part of every
@@ -479,7 +479,13 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     if freeze_features and not pretrained:
         raise ValueError("freeze_features needs pretrained weights (--pretrained [FILE])")
 
-    info = model_info(model)
+    info, wpath, spec = model_info(model), None, None
+    if pretrained:  # the weights' spec decides the preprocessing
+        from ._builder import resolve_weights, with_weights
+
+        wpath, spec = resolve_weights(model, pretrained, root, plain_ok=True)
+        if spec is not None:
+            info = with_weights(info, spec, spec.classes)
     train_src, val_src = open_sources(info, data_dir, train_data, val_data,
                                       workers=data_workers, seed=seed)
     need = max(train_src.num_classes, val_src.num_classes)
@@ -495,21 +501,24 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
 
     mx.random.seed(seed)
     np.random.seed(seed)
-    net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
-    net.initialize(_initializer(r.init), ctx=ctxs)
     head = []
+    if spec is not None:  # every layer loaded but a classifier of another size
+        net = get_model(model, pretrained=wpath, classes=classes, ctx=ctxs)
+        if classes != spec.classes:
+            head = net.classifier_names()
+            params = net._collect_params_with_prefix()
+            for name in head:  # the recipe's initialisation, as when training from scratch
+                params[name].initialize(_initializer(r.init), ctx=ctxs, force_reinit=True)
+    else:
+        net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
+        net.initialize(_initializer(r.init), ctx=ctxs)
+        if wpath:  # a plain parameter file of the model (a checkpoint)
+            head = load_backbone(net, wpath, keep_head=True)
     if pretrained:
-        from .weights import find_weights
-
-        wpath = find_weights(model, root=root) if pretrained is True else pretrained
-        head = load_backbone(net, wpath, keep_head=True)
         log(f"loaded {wpath}" + (f"; new classifier {', '.join(head)} ({classes} classes)"
                                  if head else ""))
         if freeze_features:
-            keep = set(classifier_names(net))
-            for name, p in net._collect_params_with_prefix().items():
-                if name not in keep:
-                    p.grad_req = "null"
+            _freeze_features(net)
     net.hybridize(static_alloc=True, static_shape=True)
 
     kv, rank, num_workers, update_on_kv = _kvstore(kvstore, ctxs)
@@ -639,13 +648,17 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
 
 
 def _file_classes(path):
-    """Output classes recorded in a ``.params`` file (the ``output`` layer's rows), or None."""
+    """Output classes recorded in a ``.params`` file (its classifier's rows), or None."""
     try:
         loaded = mx.nd.load(os.fspath(path))
     except mx.base.MXNetError:
         return None  # load_params_file reports the corrupt file
-    w = loaded.get("output.weight") if isinstance(loaded, dict) else None
-    return int(w.shape[0]) if w is not None else None
+    if not isinstance(loaded, dict):
+        return None
+    for key in ("output.weight", "fc.weight"):  # ZooNet.classifier_paths[0] of the networks
+        if key in loaded:
+            return int(loaded[key].shape[0])
+    return None
 
 
 def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
@@ -658,9 +671,12 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     model : str
         Registered model name.
     params : str, optional
-        A ``.params`` file (e.g. a training checkpoint).
+        A ``.params`` file: converted (with a sidecar, whose preprocessing and classes are
+        used), shipped, or a plain one (e.g. a training checkpoint: the registry's
+        preprocessing).
     pretrained : bool
-        Use the shipped weights instead.
+        Use the weights registered for the model instead (shipped, or ``NAME.params`` in the
+        weights folder).
     data_dir : str, optional
         As for :func:`train`: MNIST (its test split), or a folder with ``val/`` or ``val.rec``.
     ctx : str
@@ -672,7 +688,7 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     val_data : str, optional
         Explicit validation data (image folder, ``.rec`` or MNIST folder).
     classes : int, optional
-        Output classes (default: those of the params file).
+        Output classes of a plain params file (default: its classifier's).
     data_workers : int, optional
         Decoding threads.
 
@@ -681,20 +697,27 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     dict
         ``{'model', 'accuracy', 'num_samples', 'correct', 'params', 'seconds'}``.
     """
-    from .weights import find_weights, load_params_file
+    from ._builder import resolve_weights
+    from .weights import load_params_file
 
     if (params is None) == (not pretrained):
         raise ValueError("give exactly one of a params file or pretrained=True")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
     c = parse_ctx(ctx)[0]
-    path = find_weights(model, root=root) if pretrained else params
-    info = model_info(model)
-    _, val = open_sources(info, data_dir if val_data is None else None, val_data=val_data,
+    path, spec = resolve_weights(model, True if pretrained else params, root, plain_ok=True)
+    if spec is not None:  # the weights' spec: classes and preprocessing
+        if classes not in (None, spec.classes):
+            raise ValueError(f"{path} holds weights of {spec.classes} classes; got classes="
+                             f"{classes}: a new classifier would be untrained")
+        net = get_model(model, pretrained=path, ctx=c)
+    else:
+        info = model_info(model)
+        classes = classes or _file_classes(path) or info.classes
+        net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
+        load_params_file(net, path, ctx=c)
+    _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,
                           workers=data_workers, train=False)
-    classes = classes or (None if pretrained else _file_classes(path)) or info.classes
-    net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
-    load_params_file(net, path, ctx=c)
     net.hybridize(static_alloc=True, static_shape=True)
     t0 = time.perf_counter()
     acc = _source_accuracy(net, val, c, batch_size=batch_size)
