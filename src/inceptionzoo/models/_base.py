@@ -267,8 +267,14 @@ class FeatureNet(ZooNet):
         self.in_channels, self.default_hw = net.in_channels, net.default_hw
         self.info = getattr(net, "info", None)
         self.weights = getattr(net, "weights", None)
-        self.body = net
+        # the network's input checks; the network is not a child: its head is no part of this
+        self._checks = (net.check_input_shape, net.check_input_dtype)
         self._wanted = {stages[i]["module"] for i in picked}
+        layers = net.feature_layers()
+        last = max(i for i, (name, _) in enumerate(layers) if name in self._wanted)
+        self._layers = layers[:last + 1]  # nothing after the last map asked for
+        for name, layer in self._layers:
+            self.register_child(layer, name)
 
     @property
     def feature_info(self):
@@ -277,22 +283,25 @@ class FeatureNet(ZooNet):
 
     def check_input_shape(self, shape):
         """The wrapped network's input check (see :meth:`ZooNet.check_input_shape`)."""
-        self.body.check_input_shape(shape)
+        self._checks[0](shape)
 
     def check_input_dtype(self, dtype):
         """The wrapped network's dtype check (see :meth:`ZooNet.check_input_dtype`)."""
-        self.body.check_input_dtype(dtype)
+        self._checks[1](dtype)
 
     def feature_layers(self):
-        """The wrapped network's feature layers (see :meth:`ZooNet.feature_layers`)."""
-        return self.body.feature_layers()
+        """The wrapped network's feature layers up to the last selected stage.
+
+        Returns
+        -------
+        list of (str, mxnet.gluon.HybridBlock)
+        """
+        return list(self._layers)
 
     def hybrid_forward(self, F, x):
         maps = []
-        for name, layer in self.feature_layers():
+        for name, layer in self._layers:
             x = layer(x)
             if name in self._wanted:
                 maps.append(x)
-                if len(maps) == len(self._wanted):
-                    break
         return tuple(maps)
