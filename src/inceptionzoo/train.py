@@ -20,7 +20,7 @@ import mxnet as mx
 import numpy as np
 
 from ._context import parse_ctx
-from ._io import atomic_path, ensure_writable_dir, write_json
+from ._io import atomic_path, ensure_writable_dir, sha1_file, write_json
 from ._plot import pyplot, save_figure
 from ._registry import get_model
 from ._registry import model_info
@@ -288,13 +288,22 @@ def _latest_checkpoint(out, name, need_states=True):
     return max(found) if found else (0, None)
 
 
-def _save_checkpoint(net, trainer, out, name, epoch, states=True):
+def _save_checkpoint(net, trainer, out, name, epoch, states=True, spec=None):
+    """Write ``NAME-EPOCH.states`` and ``.params``, and, for a run that started from weights
+    with a spec, the checkpoint's own spec ``NAME-EPOCH.json`` (its preprocessing, classes
+    and SHA-1), so that ``evaluate`` / ``export`` / ``pretrained=`` read it as they read a
+    converted file."""
     base = os.path.join(out, f"{name}-{epoch:04d}")
     if states:
         with atomic_path(base + ".states") as tmp:
             trainer.save_states(tmp)
     with atomic_path(base + ".params") as tmp:  # written last: it marks the checkpoint done
         net.save_parameters(tmp)
+        if spec is not None:  # before the params' rename: a done checkpoint has its spec
+            from .weights_spec import sidecar_path
+
+            write_json(sidecar_path(base + ".params"), dataclasses.replace(
+                spec, file=os.path.basename(base + ".params"), sha1=sha1_file(tmp)).to_dict())
     return base + ".params"
 
 
@@ -420,7 +429,9 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         over them and gradients are reduced by a ``'device'`` KVStore.
     out : str, optional
         Folder for ``NAME-EPOCH.params`` / ``.states`` checkpoints (one per epoch, written
-        atomically, by worker 0 only), ``metrics.json`` and ``curves.png``.
+        atomically, by worker 0 only; started from weights with a spec, each checkpoint also
+        gets its spec ``NAME-EPOCH.json``: preprocessing, classes and class names of the data),
+        ``metrics.json`` and ``curves.png``.
     resume : bool
         Continue from the newest complete checkpoint in ``out`` (every worker reads it).
     progress : bool
@@ -508,12 +519,23 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
             head = net.classifier_names()
             params = net._collect_params_with_prefix()
             for name in head:  # the recipe's initialisation, as when training from scratch
-                params[name].initialize(_initializer(r.init), ctx=ctxs, force_reinit=True)
+                params[name].initialize(default_init=_initializer(r.init), ctx=ctxs,
+                                        force_reinit=True)
     else:
         net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
         net.initialize(_initializer(r.init), ctx=ctxs)
         if wpath:  # a plain parameter file of the model (a checkpoint)
             head = load_backbone(net, wpath, keep_head=True)
+    ckpt_spec = None
+    if spec is not None:  # the checkpoints' spec: these weights, fine-tuned on this data
+        from . import __version__
+
+        names = tuple(train_src.classes) if len(train_src.classes) == classes else None
+        ckpt_spec = dataclasses.replace(
+            spec, classes=classes, class_names=names if head else spec.class_names,
+            source="inceptionzoo train", checkpoint=spec.file, checkpoint_sha1=spec.sha1,
+            command=None, recipe=dataclasses.asdict(r), seed=seed,
+            inceptionzoo_version=__version__)
     if pretrained:
         log(f"loaded {wpath}" + (f"; new classifier {', '.join(head)} ({classes} classes)"
                                  if head else ""))
@@ -631,8 +653,10 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
             f"{entry['images_per_sec']:.0f} images/s")
         if writer:
-            metrics["params"] = _save_checkpoint(net, trainer, out, net.info.name, epoch + 1,
-                                                 states=not async_kv)
+            metrics["params"] = _save_checkpoint(
+                net, trainer, out, net.info.name, epoch + 1, states=not async_kv,
+                spec=ckpt_spec and dataclasses.replace(ckpt_spec, accuracy=acc,
+                                                       dataset=val_src.path))
             write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc),
                        allow_nan=False)
     metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
