@@ -87,7 +87,7 @@ def test_converted_network_gives_the_source_logits(references, case, fmt, tmp_pa
     want_std = [0.5] * 3 if ref_meta["transform_input"] else ref_meta["std"]
     np.testing.assert_allclose(side["mean"], want_mean, rtol=1e-6)
     np.testing.assert_allclose(side["std"], want_std, rtol=1e-6)
-    assert side["input_shape"][1] == ref_meta["input_size"]
+    assert side["input_size"][1] == ref_meta["input_size"]
     assert side["crop_pct"] == pytest.approx(ref_meta["crop_pct"], rel=1e-6)
     assert side["interpolation"] == ref_meta["interpolation"]
 

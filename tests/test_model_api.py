@@ -140,3 +140,19 @@ def test_features_only_checks_its_arguments():
         feats(mx.nd.zeros((1, 3, 28, 28)))
     maps = feats(mx.nd.zeros((1, 1, 28, 28)))  # the shipped weights, shared
     assert [m.shape for m in maps] == [(1, 32, 28, 28), (1, 64, 13, 13), (1, 64, 6, 6)]
+
+
+def test_the_stage_table_of_the_docs_is_the_registry():
+    import os
+    import re
+
+    from conftest import ROOT
+
+    text = open(os.path.join(ROOT, "docs", "models.md")).read()
+    table = text.split("<!-- feature-info:begin -->")[1].split("<!-- feature-info:end -->")[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (.+) \|$", table, re.M)}
+    assert sorted(rows) == sorted(list_models())
+    for name, cells in rows.items():
+        want = ", ".join(f"`{s['module']}` {s['channels']}/{s['reduction']}"
+                         for s in get_model(name).feature_info)
+        assert cells == want, name

@@ -21,8 +21,8 @@ import math
 import os
 from typing import Optional, Tuple, Union
 
-__all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels", "imagenet_classes", "sidecar_path", "read_sidecar",
-           "timm_resize"]
+__all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels",
+           "imagenet_classes", "sidecar_path", "read_sidecar", "timm_resize"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -259,8 +259,8 @@ class WeightsSpec:
         if unknown:
             raise WeightsError(f"{path}: unknown field(s) {', '.join(map(repr, unknown))}; "
                                f"expected only {', '.join(_FIELDS)}")
-        required = [f.name for f in dataclasses.fields(cls)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING]
         missing = [k for k in required if k not in d]
         if missing:
             raise WeightsError(f"{path}: field(s) {', '.join(map(repr, missing))} missing "

@@ -168,7 +168,7 @@ class GoogLeNet(ZooNet):
 #: ``transform_input`` folds ImageNet normalisation into (x - 0.5) / 0.5) and gluoncv's
 #: ``googlenet`` (ImageNet mean / std, resize ceil(224 / 0.875) = 256)
 _GOOGLENET_BN_WEIGHTS = [
-    WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, (0.5,), (0.5,),
+    WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, (0.5,) * 3, (0.5,) * 3,
                 "torchvision:googlenet", crop_pct=0.875, interpolation="bilinear",
                 class_names=IMAGENET_1K),
     WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, IMAGENET_MEAN, IMAGENET_STD,

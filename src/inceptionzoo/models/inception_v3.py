@@ -177,7 +177,7 @@ class InceptionV3(LayoutNet):
         return (x, aux) if self.aux_logits else x
 
 
-def _spec(source, resize, crop_pct, interpolation, mean=(0.5,), std=(0.5,)):
+def _spec(source, resize, crop_pct, interpolation, mean=(0.5,) * 3, std=(0.5,) * 3):
     return WeightsSpec("inception_v3", 1000, (3, 299, 299), resize, mean, std, source,
                        crop_pct=crop_pct, interpolation=interpolation, class_names=IMAGENET_1K)
 

@@ -155,8 +155,8 @@ class InceptionResNetV2(_TimmNet):
 def _timm_spec(name, crop_pct):
     """timm's default ``pretrained_cfg`` of ``name``: 299x299, (x - 0.5) / 0.5, bicubic, resize
     floor(299 / crop_pct)."""
-    return WeightsSpec(name, 1000, (3, 299, 299), timm_resize(299, crop_pct), (0.5,), (0.5,),
-                       f"timm:{name}", crop_pct=crop_pct, interpolation="bicubic",
+    return WeightsSpec(name, 1000, (3, 299, 299), timm_resize(299, crop_pct), (0.5,) * 3,
+                       (0.5,) * 3, f"timm:{name}", crop_pct=crop_pct, interpolation="bicubic",
                        class_names=IMAGENET_1K)
 
 
