@@ -103,8 +103,9 @@ def test_model_info_takes_the_first_declared_specs_preprocessing(name):
         first = model_weights(name)[0]
         assert (info.crop_pct, info.interpolation, info.class_names) == \
             (first.crop_pct, first.interpolation, first.class_names)
-        assert info.mean == tuple(first.mean) * (3 if len(first.mean) == 1 else 1) or \
-            info.mean == tuple(first.mean)
+        c = info.input_shape[0]
+        assert info.mean == (first.mean if len(first.mean) == c else first.mean * c)
+        assert info.std == (first.std if len(first.std) == c else first.std * c)
 
 
 def test_declared_sources_are_the_converters():

@@ -69,8 +69,8 @@ def _cmd_export(args):
     from .export import export, export_prefix
 
     if args.params:
-        from .convert import sidecar_path
         from .weights import load_params_file
+        from .weights_spec import sidecar_path
 
         if os.path.isfile(sidecar_path(args.params)):  # converted weights: their preprocessing
             net = get_model(args.model, pretrained=args.params)
