@@ -290,12 +290,7 @@ class FeatureNet(ZooNet):
         self._checks[1](dtype)
 
     def feature_layers(self):
-        """The wrapped network's feature layers up to the last selected stage.
-
-        Returns
-        -------
-        list of (str, mxnet.gluon.HybridBlock)
-        """
+        """The wrapped network's feature layers up to the last selected stage."""
         return list(self._layers)
 
     def hybrid_forward(self, F, x):

@@ -95,27 +95,12 @@ class LayoutNet(ZooNet):
     classifier_paths = ("fc",)
 
     def feature_layers(self):
-        """The stem steps and blocks of the table, named as in the table (pools:
-        ``layer<i>``).
-
-        Returns
-        -------
-        list of (str, mxnet.gluon.HybridBlock)
-        """
+        """The stem steps and blocks of the table, named as in the table (pools: ``layer<i>``;
+        see :meth:`ZooNet.feature_layers`)."""
         return list(self._layers)
 
     def head(self, x):
-        """Global average pooling, dropout and the dense layer.
-
-        Parameters
-        ----------
-        x : NDArray or Symbol
-            The last feature map.
-
-        Returns
-        -------
-        NDArray or Symbol
-        """
+        """Global average pooling, dropout and the dense layer (see :meth:`ZooNet.head`)."""
         return self.fc(self.drop(self.gap(x)))
 
     def hybrid_forward(self, F, x):

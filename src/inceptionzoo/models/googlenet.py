@@ -129,29 +129,16 @@ class GoogLeNet(ZooNet):
     classifier_paths = ("output", "aux1.fc2", "aux2.fc2")
 
     def feature_layers(self):
-        """conv1 ... inception5b with the pools between them, in order.
-
-        Returns
-        -------
-        list of (str, mxnet.gluon.HybridBlock)
-        """
+        """conv1 ... inception5b with the pools between them (see
+        :meth:`ZooNet.feature_layers`)."""
         names = (["conv1", "pool1", "conv2red", "conv2", "pool2", "inception3a", "inception3b",
                   "pool3"] + [f"inception4{c}" for c in "abcde"]
                  + ["pool4", "inception5a", "inception5b"])
         return [(n, getattr(self, n)) for n in names]
 
     def head(self, x):
-        """Global average pooling, dropout and the dense ``output`` layer.
-
-        Parameters
-        ----------
-        x : NDArray or Symbol
-            The last feature map.
-
-        Returns
-        -------
-        NDArray or Symbol
-        """
+        """Global average pooling, dropout and the dense ``output`` layer (see
+        :meth:`ZooNet.head`)."""
         return self.output(self.drop(self.gap(x)))
 
     def hybrid_forward(self, F, x):

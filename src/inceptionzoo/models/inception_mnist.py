@@ -57,27 +57,13 @@ class InceptionMNIST(ZooNet):
                                    prefix="output_")
 
     def feature_layers(self):
-        """Stem, the three blocks and the two pools between them.
-
-        Returns
-        -------
-        list of (str, mxnet.gluon.HybridBlock)
-        """
+        """Stem, the three blocks and the two pools between them (see
+        :meth:`ZooNet.feature_layers`)."""
         return [("stem", self.stem), ("block1", self.block1), ("pool1", self.pool1),
                 ("block2", self.block2), ("pool2", self.pool2), ("block3", self.block3)]
 
     def head(self, x):
-        """The dense layer on the flattened 6x6 map.
-
-        Parameters
-        ----------
-        x : NDArray or Symbol
-            The last feature map.
-
-        Returns
-        -------
-        NDArray or Symbol
-        """
+        """The dense layer on the flattened 6x6 map (see :meth:`ZooNet.head`)."""
         return self.output(x)
 
     def hybrid_forward(self, F, x):
