@@ -290,6 +290,19 @@ def test_a_bad_sidecar_is_a_weights_error_naming_file_and_field(case, tmp_path):
     assert sidecar_path(path) in msg and words in msg, msg
 
 
+def test_a_sidecar_of_an_older_version_says_to_convert_again(tmp_path):
+    path, _ = write_converted("inception_mnist", tmp_path / "w.params")
+    with open(sidecar_path(path)) as f:
+        d = json.load(f)
+    d["params"], d["input_shape"] = d.pop("file"), d.pop("input_size")
+    del d["resize_size"]
+    with open(sidecar_path(path), "w") as f:
+        json.dump(d, f)
+    with pytest.raises(WeightsError, match="a sidecar of an older inceptionzoo .* re-run "
+                                           "`inceptionzoo convert`"):
+        get_model("inception_mnist", pretrained=path)
+
+
 def test_a_sidecar_that_is_not_json(tmp_path):
     path, _ = write_converted("inception_mnist", tmp_path / "w.params")
     with open(sidecar_path(path), "wb") as f:

@@ -256,6 +256,10 @@ class WeightsSpec:
             raise WeightsError(f"{path}: expected a JSON object of weights fields "
                                f"({', '.join(_FIELDS)}); got a {type(d).__name__}")
         unknown = sorted(k for k in d if k not in _FIELDS)
+        if unknown and set(unknown) <= {"params", "input_shape"}:  # inceptionzoo <= 0.1.0
+            raise WeightsError(f"{path}: a sidecar of an older inceptionzoo (fields "
+                               f"{', '.join(map(repr, unknown))}, no 'resize_size'): re-run "
+                               "`inceptionzoo convert` on the checkpoint to rewrite it")
         if unknown:
             raise WeightsError(f"{path}: unknown field(s) {', '.join(map(repr, unknown))}; "
                                f"expected only {', '.join(_FIELDS)}")
