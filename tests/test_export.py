@@ -197,7 +197,8 @@ def test_predictor_on_shipped_digits(pretrained_export):
 def test_predictor_bad_input_then_still_usable(pretrained_export, tmp_path):
     p = Predictor(pretrained_export)
     (tmp_path / "not.png").write_text("hello")
-    for bad, words in [([str(tmp_path / "not.png")], "not a readable PNG/JPEG"),
+    for bad, words in [([str(tmp_path / "not.png")],
+                        f"{tmp_path / 'not.png'}: not an image of a supported format"),
                        ([str(tmp_path / "missing.png")], "no such file"),
                        ([], "empty batch"),
                        (np.zeros((0, 28, 28)), "empty batch"),
@@ -206,7 +207,7 @@ def test_predictor_bad_input_then_still_usable(pretrained_export, tmp_path):
             p.predict(bad)
     from PIL import Image
     Image.fromarray(np.full((56, 40, 3), 200, np.uint8)).save(tmp_path / "big.png")
-    assert len(p.predict_files([tmp_path / "big.png"])[0]) == 3  # resized to 28x28, gray
+    assert len(p.predict_files([tmp_path / "big.png"])[0]) == 3  # resized, cropped, gray
     assert p.predict_files(example_images()[:1], top_k=1)[0][0][0] == "0"
 
 

@@ -201,7 +201,7 @@ def test_accepted_inputs_singly_and_in_lists(predictors):
      r"image 1 \(ndarray of shape \(20, 20\)\): expected an image of shape \(28, 28\)"),
     (np.array(["a", "b"]), "pixel values must be numbers"),
     ("no/such/file.png", "no/such/file.png: no such file"),
-    (b"not an image", "not a readable PNG/JPEG"),
+    (b"not an image", "12 bytes: not an image of a supported format"),
     (0, r"top_k|got a int"),
 ])
 def test_refused_inputs_name_what_was_given(predictors, bad, words):

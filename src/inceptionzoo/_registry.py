@@ -51,6 +51,10 @@ class ModelInfo:
         straight to the input size).
     interpolation : str
         Resampling filter of that resize: ``'bilinear'`` or ``'bicubic'``.
+    resize_size : int or None
+        The length the shorter side is resized to before the centre crop (torchvision's
+        explicit ``resize_size``: 342 for its Inception-v3); None: ``floor(size / crop_pct)``
+        (timm's rule, :func:`inceptionzoo.imaging.resize_size_for`).
     """
 
     name: str
@@ -67,6 +71,7 @@ class ModelInfo:
     layout: str = "NCHW"
     crop_pct: float = 1.0
     interpolation: str = "bilinear"
+    resize_size: Optional[int] = None
 
     def __post_init__(self):
         from .transforms import normalisation  # the one check of mean/std

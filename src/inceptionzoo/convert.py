@@ -65,6 +65,9 @@ class Source:
         Source name of the final dense layer's weight (gives the number of classes).
     mean, std, input_size, crop_pct, interpolation
         The preprocessing the source's weights were trained with (its pretrained config).
+    resize_size : int or None
+        The shorter side before the centre crop when the source names it explicitly
+        (torchvision); None: timm's ``floor(size / crop_pct)``.
     """
 
     model: str
@@ -77,6 +80,14 @@ class Source:
     input_size: Tuple[int, int, int] = (3, 299, 299)
     crop_pct: float = 0.875
     interpolation: str = "bicubic"
+    resize_size: Optional[int] = None
+
+    @property
+    def resize(self):
+        """The shorter side before the centre crop (explicit, or timm's rule)."""
+        from .imaging import resize_size_for
+
+        return self.resize_size or resize_size_for(self.input_size[1], self.crop_pct)
 
 
 def _v4_renames():
@@ -93,23 +104,26 @@ _GOOGLENET_RENAMES = (
 
 #: ``(source, source model name) -> Source``; preprocessing from torchvision's weight
 #: transforms (resize 342 / crop 299, resize 256 / crop 224, bilinear), timm's default
-#: ``pretrained_cfg`` and gluoncv's evaluation (crop ratio 0.875, ImageNet mean/std).
+#: ``pretrained_cfg`` (resize ``floor(size / crop_pct)``) and gluoncv's evaluation (resize
+#: ``ceil(size / 0.875)``: 342 / 256, ImageNet mean/std).
 SOURCES: Dict[Tuple[str, str], Source] = {
     ("torchvision", "inception_v3"): Source(
-        "inception_v3", aux_prefix="AuxLogits.", crop_pct=299 / 342, interpolation="bilinear"),
+        "inception_v3", aux_prefix="AuxLogits.", crop_pct=299 / 342, interpolation="bilinear",
+        resize_size=342),
     ("timm", "inception_v3"): Source("inception_v3", aux_prefix="AuxLogits."),
     ("torchvision", "googlenet"): Source(
         "googlenet_bn", renames=_GOOGLENET_RENAMES, drop=r"^aux[12]\.",
-        input_size=(3, 224, 224), interpolation="bilinear"),
+        input_size=(3, 224, 224), interpolation="bilinear", resize_size=256),
     ("timm", "inception_v4"): Source("inception_v4", renames=None, classifier="last_linear.weight"),
     ("timm", "inception_resnet_v2"): Source("inception_resnet_v2", classifier="classif.weight",
                                             crop_pct=0.8975),
     ("gluoncv", "inceptionv3"): Source("inception_v3", classifier="output.weight",
                                        mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                       interpolation="bilinear"),
+                                       interpolation="bilinear", resize_size=342),
     ("gluoncv", "googlenet"): Source("googlenet_bn", classifier="output.weight",
                                      drop=r"^head\.", mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                     input_size=(3, 224, 224), interpolation="bilinear"),
+                                     input_size=(3, 224, 224), interpolation="bilinear",
+                                     resize_size=256),
 }
 
 
@@ -369,7 +383,8 @@ def convert(spec, checkpoint, out, aux_logits=False):
         "checkpoint_sha1": sha1_file(checkpoint),
         "input_shape": list(source.input_size), "mean": list(source.mean),
         "std": list(source.std), "crop_pct": source.crop_pct,
-        "interpolation": source.interpolation, "inceptionzoo_version": __version__,
+        "interpolation": source.interpolation, "resize_size": source.resize,
+        "inceptionzoo_version": __version__,
     }
     write_json(sidecar_path(out), meta)
     return meta
@@ -408,7 +423,7 @@ def load_converted(net, name, path, ctx=None):
     load_params_file(net, path, ctx=ctx)
     return {"mean": tuple(meta["mean"]), "std": tuple(meta["std"]),
             "input_shape": tuple(meta["input_shape"]), "crop_pct": meta["crop_pct"],
-            "interpolation": meta["interpolation"],
+            "interpolation": meta["interpolation"], "resize_size": meta.get("resize_size"),
             "pretrained": {"file": os.path.basename(path), "sha1": got,
                            "source": meta["source"], "checkpoint_sha1": meta["checkpoint_sha1"]}}
 

@@ -126,6 +126,23 @@ def _labels(net, info, labels, outputs):
     return classes, labels
 
 
+def _image_transform(info, shape):
+    """The geometry of the weights' evaluation transform for images, as ``meta.json`` records
+    it (:meth:`inceptionzoo.imaging.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
+    ``interpolation``. A block without metadata: the shorter side resized to the input size
+    (crop_pct 1), bilinear. Empty for inputs that are not grey or RGB images."""
+    from .imaging import EvalTransform, resize_size_for
+
+    if shape[0] not in (1, 3):
+        return {}
+    if info is None:
+        spec = EvalTransform(shape[1:], shape[0], resize_size_for(min(shape[1:]), 1.0))
+    else:
+        spec = EvalTransform.from_info(info, shape)
+    meta = spec.to_meta()
+    return {k: meta[k] for k in ("resize_size", "crop_size", "interpolation")}
+
+
 def _write_json(path, obj):
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)
@@ -232,7 +249,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
             "classes": classes,
             "labels": labels,
             "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": list(mean),
-                           "std": list(std), "clip": [0, 255],
+                           "std": list(std), "clip": [0, 255], **_image_transform(info, shape),
                            "transform": "x = (clip(float32(image), 0, 255) / 255 - mean) / std"
                                         " per channel, NCHW"},
             "output": "logits (apply softmax for probabilities)",
