@@ -235,7 +235,8 @@ def test_cli_export_and_predict(tmp_path):
                     "--preprocess"], check=True, capture_output=True)
     assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == sorted([
         "inception_mnist-symbol.json", "inception_mnist-0000.params", "inception_mnist.onnx",
-        "inception_mnist-meta.json", "signature.json", "synset.txt"])
+        "inception_mnist-meta.json", "inception_mnist-signature.json",
+        "inception_mnist-synset.txt"])
     again = subprocess.run([exe, "export", "inception_mnist", "--pretrained", "--out", out],
                            capture_output=True, text=True)
     assert again.returncode == 2 and "overwrite" in again.stderr
@@ -490,3 +491,20 @@ def test_racing_cli_exports_exactly_one_wins(tmp_path):
         assert sorted(rc for rc, _ in results) == [0, 2], results
         assert "an export exists already" in [err for rc, err in results if rc == 2][0]
         assert _final_set(out, "m")[0]
+
+
+def test_two_exports_of_other_names_share_a_folder(tmp_path, capsys):
+    """Every file of an export carries its name: a second `--name` into the same folder is
+    not refused, and each export keeps its own sidecars."""
+    from inceptionzoo.cli import main
+
+    out = str(tmp_path / "deploy")
+    for name in ("first", "second"):
+        assert main(["export", "inception_mnist", "--pretrained", "--out", out,
+                     "--name", name]) == 0, capsys.readouterr().err
+    names = sorted(p for p in os.listdir(out) if not p.startswith("."))
+    assert names == sorted(f"{n}-{f}" for n in ("first", "second") for f in (
+        "0000.params", "symbol.json", "meta.json", "signature.json", "synset.txt"))
+    for name in ("first", "second"):
+        assert Predictor(out, name=name).predict_files(example_images()[:1],
+                                                       top_k=1)[0][0][0] == "0"

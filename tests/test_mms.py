@@ -64,7 +64,7 @@ def test_archive_holds_the_export_the_handler_and_a_manifest(archives):
         handler = z.read("inceptionzoo_handler.py").decode()
         serving = json.loads(z.read("serving.json"))
     assert names == {"inception_mnist-symbol.json", "inception_mnist-0000.params",
-                     "inception_mnist-meta.json", "synset.txt", "inceptionzoo_handler.py",
+                     "inception_mnist-meta.json", "inception_mnist-synset.txt", "inceptionzoo_handler.py",
                      "inceptionzoo_imaging.py",
                      "serving.json", "serving-graph0-symbol.json", "serving-graph1-symbol.json",
                      "MAR-INF/MANIFEST.json"}

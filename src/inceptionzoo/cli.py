@@ -365,7 +365,8 @@ def build_parser():
     g.add_argument("--params", help="a .params file of this model")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--name", help="file prefix (default: the model name, as MMS expects)")
+    s.add_argument("--name", help="file prefix of every file the export writes (default: the "
+                   "model name, as MMS expects); exports of other names share a folder")
     s.add_argument("--preprocess", action="store_true",
                    help="bake the input transform in: the graph takes raw uint8 images")
     s.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")

@@ -7,8 +7,9 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
   inceptionzoo;
 - ``NAME-meta.json``: model name, input name/shape/dtype, classes and labels, the preprocessing
   (baked in or to apply), SHA-1 of the params and symbol files, inceptionzoo/mxnet versions;
-- ``signature.json`` (input and output in the signature format of MXNet Model Server 0.4; the
-  ``.mar`` handler does not read it) and ``synset.txt`` (one label per line);
+- ``NAME-signature.json`` (input and output in the signature format of MXNet Model Server 0.4;
+  the ``.mar`` handler does not read it) and ``NAME-synset.txt`` (one label per line), named by
+  the export like every other file, so that several exports share a folder;
 - ``NAME.onnx`` with ``onnx=True`` (opset 13, batch axis named ``batch``, output ``logits``);
 - ``NAME.mar`` with ``mar=True``: a model archive for MXNet Model Server with its handler
   (:mod:`inceptionzoo.mar`).
@@ -208,8 +209,8 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     folder = ensure_writable_dir(os.path.dirname(prefix))
     base = os.path.basename(prefix)
     files = {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
-             "meta": f"{base}-meta.json", "signature": "signature.json",
-             "synset": "synset.txt", "onnx": f"{base}.onnx"}
+             "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
+             "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx"}
     if not overwrite:
         _refuse_existing(folder, base, files)
 
@@ -295,6 +296,11 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
 # -- publishing: one folder per export generation, switched by one atomic rename --------------
 
+#: unprefixed sidecars of earlier exports (one export per folder): removed when they link into
+#: the generation of the export that replaces them
+_LEGACY_NAMES = ("signature.json", "synset.txt")
+
+
 def _link_name(base):
     return f".{base}.export"
 
@@ -369,7 +375,7 @@ def _publish(folder, base, tmpdir, names, stale, overwrite):
             path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"
             if not (os.path.islink(path) and os.readlink(path) == target):
                 _symlink(target, path)
-        for n in stale:
+        for n in list(stale) + list(_LEGACY_NAMES):
             path = os.path.join(folder, n)
             if os.path.islink(path) and os.readlink(path).startswith(_link_name(base) + "/"):
                 os.remove(path)
