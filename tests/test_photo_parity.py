@@ -8,27 +8,17 @@ classes, and a wrong resize, crop, interpolation or normalisation shows (the Pre
 commit 66a7a46, which squashed the photo to the input size, fails for all five pairs)."""
 import json
 import os
-import pathlib
-import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from test_convert import TORCH_PYTHON
+from conftest import torch_references
+from test_convert import CASES  # reference case -> SOURCE:NAME
 
 from inceptionzoo import get_model
 from inceptionzoo.convert import convert
 from inceptionzoo.export import export
 from inceptionzoo.serving import Predictor
-
-CASES = {
-    "tv_inception_v3": "torchvision:inception_v3",
-    "tv_googlenet": "torchvision:googlenet",
-    "timm_inception_v3": "timm:inception_v3",
-    "timm_inception_v4": "timm:inception_v4",
-    "timm_inception_resnet_v2": "timm:inception_resnet_v2",
-}
 
 
 def photo():
@@ -43,17 +33,9 @@ def photo_references(tmp_path_factory):
     """Checkpoints and the source pipeline's probabilities on the photo, per case (generated
     once per module, or, while developing, an existing folder named by
     $INCEPTIONZOO_PHOTO_REFERENCES)."""
-    if os.environ.get("INCEPTIONZOO_PHOTO_REFERENCES"):
-        return pathlib.Path(os.environ["INCEPTIONZOO_PHOTO_REFERENCES"])
-    if not os.path.isfile(TORCH_PYTHON):
-        pytest.fail(f"the PyTorch side environment is missing ({TORCH_PYTHON}): create it with "
-                    "`make torch-env` (CI does), or set INCEPTIONZOO_TORCH_PYTHON")
-    out = tmp_path_factory.mktemp("photo-references")
-    proc = subprocess.run([TORCH_PYTHON, os.path.join(ROOT, "tests", "reference",
-                                                      "make_photo_references.py"),
-                           str(out), photo()], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+    return torch_references("make_photo_references.py",
+                            tmp_path_factory.mktemp("photo-references"), photo(),
+                            reuse_env="INCEPTIONZOO_PHOTO_REFERENCES")
 
 
 @pytest.mark.slow
