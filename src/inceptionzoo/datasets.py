@@ -373,13 +373,16 @@ class RecordSource(Source):
             it = self._iters[key]
             it.reset()
             return it
-        c, h, w = self.shape
-        mean = [m * 255 for m in self.info.mean]
-        std = [s * 255 for s in self.info.std]
+        from .imaging import EvalTransform
+
+        c = self.shape[0]
+        spec = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
+        mean = [m * 255 for m in spec.mean]
+        std = [s * 255 for s in spec.std]
         args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
                     batch_size=local_batch, label_width=1, part_index=rank,
                     num_parts=num_workers, preprocess_threads=self.workers,
-                    inter_method=_INTERP.get(self.info.interpolation, 1), seed=self.seed,
+                    inter_method=_INTERP[spec.interpolation], seed=self.seed,
                     shuffle=self.train, round_batch=True,
                     mean_r=mean[0], std_r=std[0])
         if c == 3:
@@ -388,10 +391,8 @@ class RecordSource(Source):
             args.update(random_resized_crop=True, min_random_area=0.08, max_random_area=1.0,
                         min_aspect_ratio=3 / 4, max_aspect_ratio=4 / 3, rand_mirror=True,
                         resize=-1)
-        else:  # the weights' evaluation transform: resize the shorter side, centre crop
-            from .imaging import EvalTransform
-
-            args.update(resize=EvalTransform.from_info(self.info).resize_size)
+        else:  # the evaluation transform: resize the shorter side, centre crop
+            args.update(resize=spec.resize_size)
         try:
             it = mx.io.ImageRecordIter(**args)
         except mx.base.MXNetError as err:
