@@ -2,9 +2,10 @@
 
 ``inceptionzoo export NAME --pretrained --out DIR --mar`` copies this file into ``DIR/NAME.mar``
 as ``inceptionzoo_handler.py`` (handler ``inceptionzoo_handler:handle``), and beside it
-:mod:`inceptionzoo.imaging` as ``inceptionzoo_imaging.py``. It imports only MXNet, numpy, PIL
-and that module (no inceptionzoo) and reads only the archive's own files: ``NAME-meta.json``
-gives the input name/shape/dtype, the weights' evaluation transform and the labels;
+:mod:`inceptionzoo.imaging` as ``inceptionzoo_imaging.py``. It imports only MXNet, numpy and
+that module (numpy and PIL; no inceptionzoo) and reads only the archive's own files:
+``NAME-meta.json`` gives the input name/shape/dtype, the weights' evaluation transform and the
+labels;
 ``NAME-0000.params`` the weights; ``serving.json`` the graphs to run by batch size (rewrites of
 ``NAME-symbol.json`` that keep its values and avoid oneDNN's slow reference kernels; without
 it, ``NAME-symbol.json``).
