@@ -5,10 +5,9 @@ as ``inceptionzoo_handler.py`` (handler ``inceptionzoo_handler:handle``), and be
 :mod:`inceptionzoo.imaging` as ``inceptionzoo_imaging.py``. It imports only MXNet, numpy and
 that module (numpy and PIL; no inceptionzoo) and reads only the archive's own files:
 ``NAME-meta.json`` gives the input name/shape/dtype, the weights' evaluation transform and the
-labels;
-``NAME-0000.params`` the weights; ``serving.json`` the graphs to run by batch size (rewrites of
-``NAME-symbol.json`` that keep its values and avoid oneDNN's slow reference kernels; without
-it, ``NAME-symbol.json``).
+labels; ``NAME-0000.params`` the weights; ``serving.json`` the graphs to run by batch size
+(rewrites of ``NAME-symbol.json`` that keep its values and avoid oneDNN's slow reference
+kernels; without it, ``NAME-symbol.json``).
 
 A request body is one image (PNG, JPEG, ... of any size): decoded to grey or RGB, resized and
 centre-cropped as the weights' evaluation transform says, as the Predictor does
