@@ -508,3 +508,19 @@ def test_two_exports_of_other_names_share_a_folder(tmp_path, capsys):
     for name in ("first", "second"):
         assert Predictor(out, name=name).predict_files(example_images()[:1],
                                                        top_k=1)[0][0][0] == "0"
+
+
+def test_overwrite_removes_the_unprefixed_sidecars_of_an_older_export(tmp_path):
+    """An export of the earlier layout (`signature.json`, `synset.txt` linked into its
+    generation folder) overwritten: no dangling unprefixed links are left."""
+    net, _ = built("inception_mnist")
+    paths = export(net, str(tmp_path / "m"))
+    gen = os.path.join(tmp_path, os.readlink(tmp_path / ".m.export"))
+    for new, old in (("signature", "signature.json"), ("synset", "synset.txt")):
+        os.rename(os.path.realpath(paths[new]), os.path.join(gen, old))
+        os.remove(paths[new])
+        os.symlink(f".m.export/{old}", tmp_path / old)
+    export(net, str(tmp_path / "m"), overwrite=True)
+    assert sorted(p for p in os.listdir(tmp_path) if not p.startswith(".")) == sorted(
+        f"m-{f}" for f in ("0000.params", "symbol.json", "meta.json", "signature.json",
+                           "synset.txt"))
