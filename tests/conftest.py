@@ -10,6 +10,26 @@ MNIST_DIR = os.environ.get("INCEPTIONZOO_TEST_MNIST",
                            os.path.join(ROOT, "..", "shared", "data", "mnist"))
 
 
+def torch_references(script, out, *args, reuse_env=None):
+    """Run ``tests/reference/SCRIPT OUT ARGS...`` in the PyTorch side environment
+    (``.venv-torch``, or ``$INCEPTIONZOO_TORCH_PYTHON``) and return ``OUT``; or, while
+    developing, the existing folder that ``$REUSE_ENV`` names."""
+    import pathlib
+    import subprocess
+
+    if reuse_env and os.environ.get(reuse_env):
+        return pathlib.Path(os.environ[reuse_env])
+    python = os.environ.get("INCEPTIONZOO_TORCH_PYTHON",
+                            os.path.join(ROOT, ".venv-torch", "bin", "python"))
+    if not os.path.isfile(python):
+        pytest.fail(f"the PyTorch side environment is missing ({python}): create it with "
+                    "`make torch-env` (CI does), or set INCEPTIONZOO_TORCH_PYTHON")
+    proc = subprocess.run([python, os.path.join(ROOT, "tests", "reference", script), str(out),
+                           *map(str, args)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return pathlib.Path(out)
+
+
 def inception_blocks(block):
     """Every Inception block (either variant) inside ``block``."""
     found = [block] if isinstance(block, (Inception, NaiveInception, Branches)) else []

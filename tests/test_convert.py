@@ -7,7 +7,6 @@ The torch side runs in its own venv (``make torch-env`` -> ``.venv-torch``) thro
 with torchvision / timm."""
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -15,15 +14,13 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import torch_references
 from inceptionzoo import get_model, model_info
 from inceptionzoo._io import sha1_file
 from inceptionzoo.convert import SOURCES, ConversionError, convert, sidecar_path
 from inceptionzoo.export import export
 from inceptionzoo.weights import WeightsError
 
-TORCH_PYTHON = os.environ.get("INCEPTIONZOO_TORCH_PYTHON",
-                              os.path.join(ROOT, ".venv-torch", "bin", "python"))
 
 # reference case (tests/reference/make_references.py) -> SOURCE:NAME
 CASES = {
@@ -47,17 +44,8 @@ REFERENCE_PARAMS = {
 def references(tmp_path_factory):
     """Folder of reference checkpoints and logits, generated once per session (or, while
     developing, an existing one named by $INCEPTIONZOO_REFERENCES)."""
-    if os.environ.get("INCEPTIONZOO_REFERENCES"):
-        return pathlib.Path(os.environ["INCEPTIONZOO_REFERENCES"])
-    if not os.path.isfile(TORCH_PYTHON):
-        pytest.fail(f"the PyTorch side environment is missing ({TORCH_PYTHON}): create it with "
-                    "`make torch-env` (CI does), or set INCEPTIONZOO_TORCH_PYTHON")
-    out = tmp_path_factory.mktemp("references")
-    proc = subprocess.run([TORCH_PYTHON, os.path.join(ROOT, "tests", "reference",
-                                                      "make_references.py"), str(out)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+    return torch_references("make_references.py", tmp_path_factory.mktemp("references"),
+                            reuse_env="INCEPTIONZOO_REFERENCES")
 
 
 def _zoo_input(pixels, info):

@@ -79,12 +79,12 @@ def test_rgb_network_gets_augmented_normalised_batches(digits):
     v = next(va.epoch(4))
     assert v.data.shape == (4, 3, 224, 224)
     # the same image through the train transform twice differs (random crop / flip)
-    a1 = tr.dataset[0][0].asnumpy()
-    a2 = [tr.dataset[0][0].asnumpy() for _ in range(5)]
+    a1 = tr.dataset[0][0]
+    a2 = [tr.dataset[0][0] for _ in range(5)]
     assert any(not np.array_equal(a1, a) for a in a2)
     # validation is deterministic and normalised with the metadata's mean/std
-    raw = va.dataset[0][0].asnumpy()
-    np.testing.assert_array_equal(raw, va.dataset[0][0].asnumpy())
+    raw = va.dataset[0][0]
+    np.testing.assert_array_equal(raw, va.dataset[0][0])
     mean = np.asarray(info.mean).reshape(3, 1, 1)
     std = np.asarray(info.std).reshape(3, 1, 1)
     assert ((raw * std + mean) >= -1e-5).all() and ((raw * std + mean) <= 1 + 1e-5).all()
@@ -176,3 +176,21 @@ def test_fine_tuning_the_shipped_network_on_an_image_folder(tmp_path, mnist_dir)
         else:
             np.testing.assert_array_equal(got, p.data().asnumpy(), err_msg=name)
     assert frozen["accuracy"] >= 0.85
+
+
+def test_folder_validation_is_the_weights_evaluation_transform(tmp_path):
+    """Validation images of a folder go through the Predictor's transform (PIL, shorter side
+    to resize_size, centre crop), and 16-bit PNGs are scaled, not clipped."""
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    photo = rng.randint(0, 256, (80, 56), np.uint8)  # H 80, W 56
+    for split in ("train", "val"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.fromarray(photo).save(tmp_path / split / "a" / "photo.png")
+        Image.fromarray(photo.astype(np.uint16) * 257).save(tmp_path / split / "a" / "p16.png")
+    _, val = open_sources(MNIST_INFO, data_dir=str(tmp_path))
+    x, _ = _all(val)
+    want = np.asarray(Image.fromarray(photo).resize((28, 40), Image.BILINEAR))[6:34]
+    for got in x:  # p16.png, photo.png
+        np.testing.assert_allclose(got[0], want / np.float32(255), atol=1e-7)

@@ -197,7 +197,8 @@ def test_predictor_on_shipped_digits(pretrained_export):
 def test_predictor_bad_input_then_still_usable(pretrained_export, tmp_path):
     p = Predictor(pretrained_export)
     (tmp_path / "not.png").write_text("hello")
-    for bad, words in [([str(tmp_path / "not.png")], "not a readable PNG/JPEG"),
+    for bad, words in [([str(tmp_path / "not.png")],
+                        f"{tmp_path / 'not.png'}: not an image of a supported format"),
                        ([str(tmp_path / "missing.png")], "no such file"),
                        ([], "empty batch"),
                        (np.zeros((0, 28, 28)), "empty batch"),
@@ -206,7 +207,7 @@ def test_predictor_bad_input_then_still_usable(pretrained_export, tmp_path):
             p.predict(bad)
     from PIL import Image
     Image.fromarray(np.full((56, 40, 3), 200, np.uint8)).save(tmp_path / "big.png")
-    assert len(p.predict_files([tmp_path / "big.png"])[0]) == 3  # resized to 28x28, gray
+    assert len(p.predict_files([tmp_path / "big.png"])[0]) == 3  # resized, cropped, gray
     assert p.predict_files(example_images()[:1], top_k=1)[0][0][0] == "0"
 
 
@@ -234,7 +235,8 @@ def test_cli_export_and_predict(tmp_path):
                     "--preprocess"], check=True, capture_output=True)
     assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == sorted([
         "inception_mnist-symbol.json", "inception_mnist-0000.params", "inception_mnist.onnx",
-        "inception_mnist-meta.json", "signature.json", "synset.txt"])
+        "inception_mnist-meta.json", "inception_mnist-signature.json",
+        "inception_mnist-synset.txt"])
     again = subprocess.run([exe, "export", "inception_mnist", "--pretrained", "--out", out],
                            capture_output=True, text=True)
     assert again.returncode == 2 and "overwrite" in again.stderr
@@ -489,3 +491,36 @@ def test_racing_cli_exports_exactly_one_wins(tmp_path):
         assert sorted(rc for rc, _ in results) == [0, 2], results
         assert "an export exists already" in [err for rc, err in results if rc == 2][0]
         assert _final_set(out, "m")[0]
+
+
+def test_two_exports_of_other_names_share_a_folder(tmp_path, capsys):
+    """Every file of an export carries its name: a second `--name` into the same folder is
+    not refused, and each export keeps its own sidecars."""
+    from inceptionzoo.cli import main
+
+    out = str(tmp_path / "deploy")
+    for name in ("first", "second"):
+        assert main(["export", "inception_mnist", "--pretrained", "--out", out,
+                     "--name", name]) == 0, capsys.readouterr().err
+    names = sorted(p for p in os.listdir(out) if not p.startswith("."))
+    assert names == sorted(f"{n}-{f}" for n in ("first", "second") for f in (
+        "0000.params", "symbol.json", "meta.json", "signature.json", "synset.txt"))
+    for name in ("first", "second"):
+        assert Predictor(out, name=name).predict_files(example_images()[:1],
+                                                       top_k=1)[0][0][0] == "0"
+
+
+def test_overwrite_removes_the_unprefixed_sidecars_of_an_older_export(tmp_path):
+    """An export of the earlier layout (`signature.json`, `synset.txt` linked into its
+    generation folder) overwritten: no dangling unprefixed links are left."""
+    net, _ = built("inception_mnist")
+    paths = export(net, str(tmp_path / "m"))
+    gen = os.path.join(tmp_path, os.readlink(tmp_path / ".m.export"))
+    for new, old in (("signature", "signature.json"), ("synset", "synset.txt")):
+        os.rename(os.path.realpath(paths[new]), os.path.join(gen, old))
+        os.remove(paths[new])
+        os.symlink(f".m.export/{old}", tmp_path / old)
+    export(net, str(tmp_path / "m"), overwrite=True)
+    assert sorted(p for p in os.listdir(tmp_path) if not p.startswith(".")) == sorted(
+        f"m-{f}" for f in ("0000.params", "symbol.json", "meta.json", "signature.json",
+                           "synset.txt"))

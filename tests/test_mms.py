@@ -64,7 +64,8 @@ def test_archive_holds_the_export_the_handler_and_a_manifest(archives):
         handler = z.read("inceptionzoo_handler.py").decode()
         serving = json.loads(z.read("serving.json"))
     assert names == {"inception_mnist-symbol.json", "inception_mnist-0000.params",
-                     "inception_mnist-meta.json", "synset.txt", "inceptionzoo_handler.py",
+                     "inception_mnist-meta.json", "inception_mnist-synset.txt", "inceptionzoo_handler.py",
+                     "inceptionzoo_imaging.py",
                      "serving.json", "serving-graph0-symbol.json", "serving-graph1-symbol.json",
                      "MAR-INF/MANIFEST.json"}
     assert serving["graphs"] == [
@@ -72,15 +73,30 @@ def test_archive_holds_the_export_the_handler_and_a_manifest(archives):
         {"up_to_batch": None, "symbol_file": "serving-graph1-symbol.json"}]
     assert manifest["runtime"] == "python" and manifest["model"]["modelName"] == "inception_mnist"
     assert manifest["model"]["handler"] == "inceptionzoo_handler:handle"
-    imports = {line.split()[1].split(".")[0] for line in handler.splitlines()
-               if line.startswith(("import ", "from "))}
-    assert imports == {"glob", "io", "json", "os", "warnings", "mxnet", "numpy", "PIL"}
+    assert _imports(handler) == {"glob", "json", "os", "warnings", "mxnet", "numpy",
+                                 "inceptionzoo_imaging", ".imaging"}  # .imaging: in-package
+    with zipfile.ZipFile(archives["inception_mnist"]) as z:
+        imaging = z.read("inceptionzoo_imaging.py").decode()
+    assert _imports(imaging) == {"dataclasses", "io", "math", "os", "numpy", "PIL"}
+
+
+def _imports(source):
+    """Top modules a Python source imports (``.name`` for relative imports)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." * node.level + (node.module or "").split(".")[0])
+    return found
 
 
 @pytest.mark.parametrize("name", ["inception_mnist", "inception_mnist_uint8"])
 def test_handler_answers_digits_and_refuses_bad_bodies_with_400(archives, tmp_path, name):
-    """The handler in-process (no server): a batch of the 10 shipped digits, a non-image and a
-    wrong-size image."""
+    """The handler in-process (no server): a batch of the 10 shipped digits, a non-image, an
+    image of another size (resized and cropped like the Predictor's) and a corrupt header."""
     from PIL import Image
 
     import inceptionzoo.mms_handler as mms_handler
@@ -90,16 +106,18 @@ def test_handler_answers_digits_and_refuses_bad_bodies_with_400(archives, tmp_pa
     service.initialize(ctx)
     big = io.BytesIO()
     Image.new("L", (32, 30)).save(big, format="PNG")
-    bodies = [open(p, "rb").read() for p in example_images()] + [b"not an image",
-                                                                  big.getvalue()]
+    bodies = [open(p, "rb").read() for p in example_images()] + [
+        b"not an image", big.getvalue(), b"P5\n28 28\n0\n" + bytes(784)]
     answers = [json.loads(a) for a in service.handle([{"body": b} for b in bodies], ctx)]
     assert [a.get("label") for a in answers[:10]] == [_truth(p) for p in example_images()]
     for a in answers[:10]:
         assert abs(sum(a["probabilities"].values()) - 1) < 1e-4
         assert a["probability"] == max(a["probabilities"].values())
-    assert ctx.status == {10: (400, "Bad Request"), 11: (400, "Bad Request")}
-    assert "not a readable PNG/JPEG image (12 bytes" in answers[10]["error"]
-    assert answers[11]["error"] == "expected a 28x28 image (width x height); got 32x30"
+    assert ctx.status == {10: (400, "Bad Request"), 12: (400, "Bad Request")}
+    assert answers[10]["error"] == ("the request body (12 bytes): not an image of a supported "
+                                    "format (JPEG, PNG, BMP, GIF, TIFF, WEBP, PPM)")
+    assert answers[11]["label"] in [str(i) for i in range(10)]
+    assert answers[12]["error"].startswith("the request body (795 bytes): not a readable image")
     assert set(ctx.content_type.values()) == {"application/json"}
 
 
@@ -221,7 +239,8 @@ def test_a_real_model_server_serves_both_archives(archives, tmp_path):
             assert got == [_truth(p) for p in example_images()], name
             code, body = _request(f"{base}/predictions/{name}", data=b"hello", method="POST",
                                   content_type="application/octet-stream")
-            assert code == 400 and "not a readable PNG/JPEG image" in json.loads(body)["error"]
+            assert code == 400 and "not an image of a supported format" in json.loads(
+                body)["error"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server, its Java frontend and its workers
         try:

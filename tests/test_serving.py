@@ -201,7 +201,7 @@ def test_accepted_inputs_singly_and_in_lists(predictors):
      r"image 1 \(ndarray of shape \(20, 20\)\): expected an image of shape \(28, 28\)"),
     (np.array(["a", "b"]), "pixel values must be numbers"),
     ("no/such/file.png", "no/such/file.png: no such file"),
-    (b"not an image", "not a readable PNG/JPEG"),
+    (b"not an image", "12 bytes: not an image of a supported format"),
     (0, r"top_k|got a int"),
 ])
 def test_refused_inputs_name_what_was_given(predictors, bad, words):
@@ -264,3 +264,132 @@ def test_a_batch_over_the_buffer_budget_is_not_kept(predictors, monkeypatch):
     big = pred.probabilities(images)
     assert all(shape[0] <= 3 for shape in pred._local.buffers)
     np.testing.assert_allclose(big[:1], pred.probabilities(images[:1]), rtol=1e-5, atol=1e-6)
+
+
+# -- images: the weights' evaluation transform, 16-bit samples, corrupt files -----------------
+
+
+def _squashed(img, size=(28, 28)):
+    """What the Predictor of inceptionzoo 66a7a46 did to an image: grey, resized straight to
+    the model's size (bilinear)."""
+    return np.asarray(img.convert("L").resize(size, Image.BILINEAR))
+
+
+def test_mnist_predictions_are_unchanged(predictors):
+    """crop_pct 1.0 at 28x28: the shipped digits, and a square digit of another size, give
+    exactly what the old squash-to-28x28 path gave."""
+    p = predictors["plain"]
+    arrays = [np.asarray(Image.open(f)) for f in example_images()]
+    np.testing.assert_array_equal(p.probabilities(example_images()), p.probabilities(arrays))
+    big = Image.fromarray(_seven()[1]).resize((56, 56), Image.NEAREST)
+    np.testing.assert_array_equal(p.probabilities([big]), p.probabilities([_squashed(big)]))
+    assert p.meta["preprocess"]["resize_size"] == 28
+    assert p.meta["preprocess"]["crop_size"] == [28, 28]
+
+
+def test_export_records_and_predictor_applies_the_weights_transform(tmp_path):
+    """An export of weights evaluated with crop_pct 0.5 and bicubic filtering: meta.json
+    records resize 56 / crop 28 / bicubic, and a photo is resized and centre-cropped so."""
+    import dataclasses
+
+    net = get_model(NAME, pretrained=True)
+    net.info = dataclasses.replace(net.info, crop_pct=0.5, interpolation="bicubic")
+    export(net, str(tmp_path / NAME))
+    pre = json.load(open(tmp_path / f"{NAME}-meta.json"))["preprocess"]
+    assert {k: pre[k] for k in ("resize_size", "crop_size", "interpolation")} == {
+        "resize_size": 56, "crop_size": [28, 28], "interpolation": "bicubic"}
+    p = Predictor(str(tmp_path))
+    img = Image.fromarray(_seven()[1]).resize((112, 84), Image.BILINEAR)
+    want = np.asarray(img.resize((74, 56), Image.BICUBIC).crop((23, 14, 51, 42)))
+    np.testing.assert_array_equal(p.probabilities([img]), p.probabilities([want]))
+    assert not np.array_equal(p.probabilities([img]), p.probabilities([_squashed(img)]))
+
+
+def test_export_without_the_transform_keeps_working(copy_of):
+    """meta.json of an older export (no resize_size / crop_size / interpolation): images are
+    squashed to the model's size as before."""
+    def drop(meta):
+        for key in ("resize_size", "crop_size", "interpolation"):
+            del meta["preprocess"][key]
+    folder = copy_of("plain")
+    _edit_meta(folder, drop)
+    p = Predictor(str(folder))
+    img = Image.fromarray(_seven()[1]).resize((56, 40), Image.BILINEAR)
+    np.testing.assert_array_equal(p.probabilities([img]), p.probabilities([_squashed(img)]))
+
+
+def test_meta_with_a_bad_transform_names_the_file(copy_of):
+    path = _edit_meta(copy_of("plain"), lambda m: m["preprocess"].update(interpolation="cubic"))
+    with pytest.raises(PredictionError, match=f"{path}: preprocess: interpolation must be"):
+        Predictor(os.path.dirname(path))
+
+
+def _png16_file(path, array8):
+    Image.fromarray(array8.astype(np.uint16) * 257).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["plain", "baked"])
+def test_sixteen_bit_png_predicts_like_the_same_image_in_8_bits(predictors, tmp_path, kind):
+    path, seven = _seven()
+    sixteen = _png16_file(tmp_path / "seven16.png", seven)
+    assert Image.open(sixteen).mode.startswith("I;16")
+    p = predictors[kind]
+    np.testing.assert_array_equal(p.probabilities([sixteen]), p.probabilities([path]))
+    assert p.predict_files([sixteen], top_k=1)[0][0][0] == "7"
+
+
+#: corrupt headers that PIL answers with ValueError (not OSError), and a refused format
+CORRUPT = {"maxval.ppm": b"P5\n28 28\n0\n" + bytes(784),
+           "plain.pgm": b"P2\n2 2\n255\n1 2 x 4\n",
+           "sgi.png": b"\x01\xda\x00\x05" + bytes(508),
+           "eps.png": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_corrupt_image_files_are_a_prediction_error_naming_the_file(predictors, tmp_path,
+                                                                   name, capsys):
+    path = tmp_path / name
+    path.write_bytes(CORRUPT[name])
+    p = predictors["baked"]
+    with pytest.raises(PredictionError, match=f"^{path}: not"):
+        p.predict_files([path])
+    with pytest.raises(PredictionError, match=r"^\d+ bytes: not"):
+        p.predict(CORRUPT[name])
+    assert main(["predict", "--model-dir", os.path.dirname(p.tuning_file), str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"inceptionzoo predict: error: {path}: not")
+
+
+def test_handler_takes_any_size_16_bit_and_refuses_corrupt_headers(exports, predictors,
+                                                                   tmp_path):
+    """The MMS handler, in-process, on the files of the plain export: a digit of another size
+    gets the Predictor's probabilities; a 16-bit PNG the 8-bit one's; corrupt headers 400."""
+    import inceptionzoo.mms_handler as mms_handler
+    from test_mms import FakeContext
+
+    service = mms_handler.InceptionZooService()
+    ctx = FakeContext(exports["plain"])
+    service.initialize(ctx)
+    path, seven = _seven()
+    wide = io_bytes(Image.fromarray(seven).resize((45, 30), Image.BILINEAR))
+    bodies = [wide, open(_png16_file(tmp_path / "s16.png", seven), "rb").read(),
+              open(path, "rb").read()] + [CORRUPT[k] for k in sorted(CORRUPT)]
+    answers = [json.loads(a) for a in service.handle([{"body": b} for b in bodies], ctx)]
+    want = predictors["plain"].probabilities([wide, path])
+    for got, ref in zip((answers[0], answers[2]), want):
+        np.testing.assert_allclose([got["probabilities"][str(i)] for i in range(10)], ref,
+                                   atol=1e-6)
+    assert answers[1]["probabilities"] == answers[2]["probabilities"]
+    assert ctx.status == {i: (400, "Bad Request") for i in range(3, 3 + len(CORRUPT))}
+    assert all(answers[i]["error"].startswith("the request body (")
+               for i in range(3, 3 + len(CORRUPT)))
+
+
+def io_bytes(img, fmt="PNG"):
+    """A PIL image encoded."""
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()

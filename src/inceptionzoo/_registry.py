@@ -88,10 +88,10 @@ class ModelInfo:
         if not 0 < self.crop_pct <= 1:
             raise ValueError(f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
         if self.resize_size is None:
-            from .weights_spec import timm_resize
+            from .imaging import resize_size_for
 
             side = min(self.input_shape[1:])
-            object.__setattr__(self, "resize_size", timm_resize(side, self.crop_pct))
+            object.__setattr__(self, "resize_size", resize_size_for(side, self.crop_pct))
 
     def labels(self):
         """The name of each class, resolved (``'0'``, ``'1'`` ... when there are none).

@@ -369,7 +369,8 @@ def build_parser():
     g.add_argument("--params", help="a .params file of this model")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--name", help="file prefix (default: the model name, as MMS expects)")
+    s.add_argument("--name", help="file prefix of every file the export writes (default: the "
+                   "model name, as MMS expects); exports of other names share a folder")
     s.add_argument("--preprocess", action="store_true",
                    help="bake the input transform in: the graph takes raw uint8 images")
     s.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
@@ -383,7 +384,8 @@ def build_parser():
     s.add_argument("--name", help="which export, if the folder holds several")
     s.add_argument("--top-k", type=int, default=3)
     s.add_argument("--json", action="store_true")
-    s.add_argument("images", nargs="+", help="PNG or JPEG files")
+    s.add_argument("images", nargs="+", help="image files (JPEG, PNG, BMP, GIF, TIFF, WebP, "
+                   "PPM) of any size: the export's evaluation transform resizes and crops")
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("tune", help="pick the inference graph per batch size now and save the "

@@ -11,12 +11,18 @@ Three kinds of source, found by :func:`open_sources`:
   :func:`write_recordio`), read by ``mx.io.ImageRecordIter``, MXNet's C++ pipeline with its own
   decoding threads and augmentation.
 
-The transform comes from ``net.info``: input size and channels, per-channel ``mean``/``std`` (on
-pixels scaled to [0, 1]), ``crop_pct`` and ``interpolation``. Training batches of a 3-channel
-network are augmented as gluoncv's ImageNet scripts do (random resized crop with scale
-0.08..1 and aspect ratio 3/4..4/3, random horizontal flip); 1-channel (MNIST-like) networks
-get no augmentation. Validation images are resized so that the shorter side is
-``size / crop_pct`` and centre-cropped.
+The transform is the weights' evaluation transform of ``net.info``
+(:meth:`inceptionzoo.imaging.EvalTransform.from_info`: input size and channels, per-channel
+``mean``/``std`` on pixels scaled to [0, 1], ``resize_size`` or ``crop_pct``, ``interpolation``),
+the one the Predictor and the MMS handler apply: validation images of a folder are resized with
+PIL so that the shorter side is ``resize_size`` and centre-cropped. Training images of a
+3-channel network get the augmentation derived from the same spec
+(:meth:`~inceptionzoo.imaging.EvalTransform.augment`: random resized crop with scale 0.08..1
+and aspect ratio 3/4..4/3 to the input size with the spec's interpolation, random horizontal
+flip); 1-channel (MNIST-like) networks get no augmentation. RecordIO is decoded by MXNet's C++
+``ImageRecordIter`` (OpenCV) with the same spec: ``resize`` = ``resize_size``, centre crop to
+the input size, ``inter_method`` from the interpolation (the same geometry; OpenCV's resampling
+differs from PIL's by a few grey levels).
 
 Every source yields the *local part of each global batch* for one of ``num_workers`` workers
 (:meth:`Source.epoch`): MNIST and image folders cut the same shuffled global batch on every
@@ -38,7 +44,10 @@ __all__ = ["IMAGE_EXTENSIONS", "Batch", "Source", "ArraySource", "FolderSource",
            "write_image_folder", "write_mnist_subset"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}
+#: ``inter_method`` of ``ImageRecordIter`` by interpolation name (OpenCV's filters; PIL's
+#: ``box`` and ``hamming`` have no OpenCV twin and map to area and bilinear)
+_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "box": 3, "lanczos": 4,
+           "hamming": 1}
 
 
 class Batch:
@@ -218,54 +227,40 @@ class _Decoded:
     """A Gluon dataset of (transformed image, label), decoded by PIL, that names the file it
     cannot decode."""
 
-    def __init__(self, items, flag, transform):
-        self.items, self.flag, self.transform = items, flag, transform
+    def __init__(self, items, transform):
+        self.items, self.transform = items, transform
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
-        import mxnet as mx
-        from PIL import Image
-
         path, label = self.items[i]
-        try:  # PIL fails here, on the file; MXNet's lazy decoder would fail later, elsewhere
-            with Image.open(path) as im:
-                pixels = np.asarray(im.convert("RGB" if self.flag else "L"))
-        except (OSError, ValueError, SyntaxError) as err:
-            raise DataError(f"{path}: not a readable image ({err})") from None
-        img = mx.nd.array(pixels.reshape(pixels.shape[:2] + (-1,)), dtype=np.uint8)
-        return self.transform(img), np.float32(label)
+        return self.transform(path), np.float32(label)
 
 
 class _Transform:
-    """Decoded HWC uint8 image -> normalised CHW float32, with ``mx.image`` functions (not
-    Gluon blocks, which must not run in several decoding threads at once)."""
+    """Image file -> normalised CHW float32: the weights' evaluation transform
+    (:class:`~inceptionzoo.imaging.EvalTransform`), or for training 3-channel networks the
+    augmentation derived from it. PIL and numpy only, safe in several decoding threads."""
 
     def __init__(self, info, train):
-        import mxnet as mx
+        from .imaging import EvalTransform, ImageError
 
-        self.c, self.h, self.w = info.input_shape
-        self.interp = _INTERP.get(info.interpolation, 1)
-        self.augment = train and self.c == 3
-        self.short = int(round(min(self.h, self.w) / info.crop_pct))
-        self.mean = mx.nd.array(info.mean).reshape((-1, 1, 1))
-        self.std = mx.nd.array(info.std).reshape((-1, 1, 1))
+        try:
+            self.spec = EvalTransform.from_info(info)
+        except ImageError as err:
+            raise DataError(f"model {info.name!r}: {err}") from None
+        self.augment = train and self.spec.channels == 3
 
-    def __call__(self, img):
-        import mxnet as mx
+    def __call__(self, path):
+        from .imaging import ImageError, decode
 
-        size = (self.w, self.h)
-        if self.augment:  # gluoncv's ImageNet training augmentation
-            img, _ = mx.image.random_size_crop(img, size, (0.08, 1.0), (3 / 4, 4 / 3),
-                                               self.interp)
-            if np.random.rand() < 0.5:
-                img = mx.nd.flip(img, axis=1)
-        elif img.shape[0] != self.h or img.shape[1] != self.w:
-            img = mx.image.resize_short(img, self.short, self.interp)
-            img, _ = mx.image.center_crop(img, size, self.interp)
-        x = img.astype("float32").transpose((2, 0, 1)) / 255
-        return mx.nd.broadcast_div(mx.nd.broadcast_sub(x, self.mean), self.std)
+        try:
+            img = decode(path, self.spec.channels)
+        except ImageError as err:  # PIL fails here, on the file, not later elsewhere
+            raise DataError(str(err)) from None
+        img = self.spec.augment(img) if self.augment else self.spec.crop(img)
+        return self.spec.normalise(np.asarray(img)[None])[0]
 
 
 class FolderSource(_IndexedSource):
@@ -290,8 +285,7 @@ class FolderSource(_IndexedSource):
         if self.shape[0] not in (1, 3):
             raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
                             "folders give 1 (grey) or 3 (RGB)")
-        self.dataset = _Decoded(self.items, 1 if self.shape[0] == 3 else 0,
-                                _Transform(info, train))
+        self.dataset = _Decoded(self.items, _Transform(info, train))
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
 
     def __len__(self):
@@ -379,13 +373,16 @@ class RecordSource(Source):
             it = self._iters[key]
             it.reset()
             return it
-        c, h, w = self.shape
-        mean = [m * 255 for m in self.info.mean]
-        std = [s * 255 for s in self.info.std]
+        from .imaging import EvalTransform
+
+        c = self.shape[0]
+        spec = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
+        mean = [m * 255 for m in spec.mean]
+        std = [s * 255 for s in spec.std]
         args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
                     batch_size=local_batch, label_width=1, part_index=rank,
                     num_parts=num_workers, preprocess_threads=self.workers,
-                    inter_method=_INTERP.get(self.info.interpolation, 1), seed=self.seed,
+                    inter_method=_INTERP[spec.interpolation], seed=self.seed,
                     shuffle=self.train, round_batch=True,
                     mean_r=mean[0], std_r=std[0])
         if c == 3:
@@ -394,8 +391,8 @@ class RecordSource(Source):
             args.update(random_resized_crop=True, min_random_area=0.08, max_random_area=1.0,
                         min_aspect_ratio=3 / 4, max_aspect_ratio=4 / 3, rand_mirror=True,
                         resize=-1)
-        else:
-            args.update(resize=int(round(min(h, w) / self.info.crop_pct)))
+        else:  # the evaluation transform: resize the shorter side, centre crop
+            args.update(resize=spec.resize_size)
         try:
             it = mx.io.ImageRecordIter(**args)
         except mx.base.MXNetError as err:

@@ -7,8 +7,9 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
   inceptionzoo;
 - ``NAME-meta.json``: model name, input name/shape/dtype, classes and labels, the preprocessing
   (baked in or to apply), SHA-1 of the params and symbol files, inceptionzoo/mxnet versions;
-- ``signature.json`` (input and output in the signature format of MXNet Model Server 0.4; the
-  ``.mar`` handler does not read it) and ``synset.txt`` (one label per line);
+- ``NAME-signature.json`` (input and output in the signature format of MXNet Model Server 0.4;
+  the ``.mar`` handler does not read it) and ``NAME-synset.txt`` (one label per line), named by
+  the export like every other file, so that several exports share a folder;
 - ``NAME.onnx`` with ``onnx=True`` (opset 13, batch axis named ``batch``, output ``logits``);
 - ``NAME.mar`` with ``mar=True``: a model archive for MXNet Model Server with its handler
   (:mod:`inceptionzoo.mar`).
@@ -128,6 +129,23 @@ def _labels(net, info, labels, outputs):
     return classes, labels
 
 
+def _image_transform(info, shape):
+    """The geometry of the weights' evaluation transform for images, as ``meta.json`` records
+    it (:meth:`inceptionzoo.imaging.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
+    ``interpolation``. A block without metadata: the shorter side resized to the input size
+    (crop_pct 1), bilinear. Empty for inputs that are not grey or RGB images."""
+    from .imaging import EvalTransform, resize_size_for
+
+    if shape[0] not in (1, 3):
+        return {}
+    if info is None:
+        spec = EvalTransform(shape[1:], shape[0], resize_size_for(min(shape[1:]), 1.0))
+    else:
+        spec = EvalTransform.from_info(info, shape)
+    meta = spec.to_meta()
+    return {k: meta[k] for k in ("resize_size", "crop_size", "interpolation")}
+
+
 def _write_json(path, obj):
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)
@@ -194,8 +212,8 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     folder = ensure_writable_dir(os.path.dirname(prefix))
     base = os.path.basename(prefix)
     files = {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
-             "meta": f"{base}-meta.json", "signature": "signature.json",
-             "synset": "synset.txt", "onnx": f"{base}.onnx"}
+             "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
+             "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx"}
     if not overwrite:
         _refuse_existing(folder, base, files)
 
@@ -235,7 +253,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
             "classes": classes,
             "labels": labels,
             "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": list(mean),
-                           "std": list(std), "clip": [0, 255],
+                           "std": list(std), "clip": [0, 255], **_image_transform(info, shape),
                            "transform": "x = (clip(float32(image), 0, 255) / 255 - mean) / std"
                                         " per channel, NCHW"},
             "output": "logits (apply softmax for probabilities)",
@@ -280,6 +298,11 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
 
 # -- publishing: one folder per export generation, switched by one atomic rename --------------
+
+#: unprefixed sidecars of earlier exports (one export per folder): removed when they link into
+#: the generation of the export that replaces them
+_LEGACY_NAMES = ("signature.json", "synset.txt")
+
 
 def _link_name(base):
     return f".{base}.export"
@@ -355,7 +378,7 @@ def _publish(folder, base, tmpdir, names, stale, overwrite):
             path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"
             if not (os.path.islink(path) and os.readlink(path) == target):
                 _symlink(target, path)
-        for n in stale:
+        for n in list(stale) + list(_LEGACY_NAMES):
             path = os.path.join(folder, n)
             if os.path.islink(path) and os.readlink(path).startswith(_link_name(base) + "/"):
                 os.remove(path)

@@ -2,7 +2,8 @@
 
 The archive is the zip that ``model-archiver`` writes (the export's files at the top,
 ``MAR-INF/MANIFEST.json``), with the handler :mod:`inceptionzoo.mms_handler` inside as
-``inceptionzoo_handler.py``; writing it needs neither MMS nor model-archiver. Beside the
+``inceptionzoo_handler.py`` and the evaluation transform :mod:`inceptionzoo.imaging` beside it
+as ``inceptionzoo_imaging.py``; writing it needs neither MMS nor model-archiver. Beside the
 portable graph it holds the graphs the handler runs (``serving.json``): the value-preserving
 rewrites of :mod:`inceptionzoo.graph_rewrites`, ``pool-first+plain`` for batches of 1 and 2
 (where the portable graph hits oneDNN's reference pooling kernel) and ``pool-first`` above. Serving it needs
@@ -21,6 +22,9 @@ __all__ = ["write_mar", "HANDLER"]
 
 #: The handler's module name inside the archive and its entry point.
 HANDLER = "inceptionzoo_handler:handle"
+
+#: :mod:`inceptionzoo.imaging` (the evaluation transform) inside the archive, beside the handler
+IMAGING = "inceptionzoo_imaging.py"
 
 #: Batch sizes up to which the handler runs the ``pool-first+plain`` graph (oneDNN picks the
 #: ``Bacd8b`` layout for a channel concat at batch 1 and 2: docs/benchmarks.md).
@@ -73,7 +77,8 @@ def write_mar(paths, model_name, out_path, overwrite=False):
     if missing:
         raise ValueError(f"an archive needs the export's symbol, params and meta files; "
                          f"missing: {missing}")
-    handler = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mms_handler.py")
+    here = os.path.dirname(os.path.abspath(__file__))
+    handler = os.path.join(here, "mms_handler.py")
     manifest = {"runtime": "python",
                 "model": {"modelName": model_name, "handler": HANDLER,
                           "description": f"{model_name}, exported by inceptionzoo {__version__}"},
@@ -96,5 +101,6 @@ def write_mar(paths, model_name, out_path, overwrite=False):
                     z.writestr(g["symbol_file"], g["json"])
             z.writestr("serving.json", json.dumps(serving, indent=2))
             z.write(handler, HANDLER.split(":")[0] + ".py")
+            z.write(os.path.join(here, "imaging.py"), IMAGING)
             z.writestr("MAR-INF/MANIFEST.json", json.dumps(manifest, indent=2))
     return out_path

@@ -1,26 +1,32 @@
 """MXNet Model Server (multi-model-server 1.1) handler for an inceptionzoo export.
 
 ``inceptionzoo export NAME --pretrained --out DIR --mar`` copies this file into ``DIR/NAME.mar``
-as ``inceptionzoo_handler.py`` (handler ``inceptionzoo_handler:handle``). It imports only MXNet,
-numpy and PIL (no inceptionzoo) and reads only the archive's own files: ``NAME-meta.json`` gives
-the input name/shape/dtype, the preprocessing and the labels; ``NAME-0000.params`` the weights;
-``serving.json`` the graphs to run by batch size (rewrites of ``NAME-symbol.json`` that keep its
-values and avoid oneDNN's slow reference kernels; without it, ``NAME-symbol.json``).
+as ``inceptionzoo_handler.py`` (handler ``inceptionzoo_handler:handle``), and beside it
+:mod:`inceptionzoo.imaging` as ``inceptionzoo_imaging.py``. It imports only MXNet, numpy and
+that module (numpy and PIL; no inceptionzoo) and reads only the archive's own files:
+``NAME-meta.json`` gives the input name/shape/dtype, the weights' evaluation transform and the
+labels; ``NAME-0000.params`` the weights; ``serving.json`` the graphs to run by batch size
+(rewrites of ``NAME-symbol.json`` that keep its values and avoid oneDNN's slow reference
+kernels; without it, ``NAME-symbol.json``).
 
-A request body is one PNG or JPEG image of the model's size (28x28 for MNIST; grayscale for
-one-channel models). The answer is JSON: ``{"label": best, "probability": p, "probabilities":
-{label: p, ...}}`` (softmax). A body that is not an image, or an image of another size, gets
-HTTP 400 with ``{"error": ...}`` naming what was expected and what was given.
+A request body is one image (PNG, JPEG, ... of any size): decoded to grey or RGB, resized and
+centre-cropped as the weights' evaluation transform says, as the Predictor does
+(:class:`inceptionzoo.imaging.EvalTransform`). The answer is JSON: ``{"label": best,
+"probability": p, "probabilities": {label: p, ...}}`` (softmax). A body that is not a decodable
+image gets HTTP 400 with ``{"error": ...}`` naming what was expected and what was given.
 """
 import glob
-import io
 import json
 import os
 import warnings
 
 import mxnet as mx
 import numpy as np
-from PIL import Image
+
+try:  # inside the .mar: the evaluation transform's module, carried beside this file
+    from inceptionzoo_imaging import EvalTransform, ImageError
+except ModuleNotFoundError:  # this file inside the inceptionzoo package
+    from .imaging import EvalTransform, ImageError
 
 #: Batch sizes warmed up at load time besides MMS's configured batch size.
 WARMUP_BATCH_SIZES = (1,)
@@ -54,6 +60,7 @@ class InceptionZooService:
         else:
             self.channels, self.hw = shape[1], tuple(shape[2:4])
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
+        self.transform = EvalTransform.from_meta(meta["preprocess"], self.channels, self.hw)
         # serving.json: graphs by the largest batch each serves (value-preserving rewrites of
         # the portable graph, faster on MXNet's oneDNN build); without it the portable graph
         graphs = [{"up_to_batch": None, "symbol_file": meta["symbol_file"]}]
@@ -86,27 +93,17 @@ class InceptionZooService:
         if isinstance(body, str):
             body = body.encode("latin-1")
         if not isinstance(body, (bytes, bytearray)) or not body:
-            raise BadRequest("expected the bytes of a PNG or JPEG image as the request body; "
-                             f"got {type(body).__name__} of length {len(body or b'')}")
+            raise BadRequest("expected the bytes of an image (PNG, JPEG, ...) as the request "
+                             f"body; got {type(body).__name__} of length {len(body or b'')}")
         try:
-            img = Image.open(io.BytesIO(body))
-            img.load()
-        except Exception as err:  # PIL raises several types for undecodable bytes
-            raise BadRequest(f"the request body is not a readable PNG/JPEG image ({len(body)} "
-                             f"bytes; {type(err).__name__}: {err})") from None
-        if img.size != (self.hw[1], self.hw[0]):
-            raise BadRequest(f"expected a {self.hw[1]}x{self.hw[0]} image (width x height); "
-                             f"got {img.size[0]}x{img.size[1]}")
-        return np.asarray(img.convert("L" if self.channels == 1 else "RGB"), dtype=np.uint8)
+            return self.transform.pixels(bytes(body), f"the request body ({len(body)} bytes)")
+        except ImageError as err:
+            raise BadRequest(str(err)) from None
 
     def _input(self, batch):
         if self.baked_in:
             return mx.nd.array(batch, dtype="uint8")
-        p = self.meta["preprocess"]
-        mean = np.asarray(p["mean"], dtype=np.float32)
-        std = np.asarray(p["std"], dtype=np.float32)
-        x = (batch.astype(np.float32) / 255 - mean) / std
-        return mx.nd.array(x[:, None] if self.channels == 1 else x.transpose(0, 3, 1, 2))
+        return mx.nd.array(self.transform.normalise(batch))
 
     def handle(self, data, context):
         """One JSON answer per request; HTTP 400 for the requests whose body is unusable."""

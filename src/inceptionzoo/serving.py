@@ -5,18 +5,20 @@
 >>> p.predict_files(['digit.png'], top_k=3)              # doctest: +SKIP
 [[('7', 0.9998), ('3', 0.0001), ('9', 0.0)]]
 
-Images: paths of PNG or JPEG files, raw encoded bytes, PIL images, numpy arrays or MXNet
-NDArrays, one or a list of them (or one array holding a batch). Files, bytes and PIL images are
-converted to grayscale (for one-channel models) and, when their size differs from the model's,
-resized to it with bilinear filtering; arrays must already have the model's size. Pixel values
-are made uint8 by :func:`inceptionzoo.transforms.to_pixels` (rounded, clipped to 0..255; NaN or
-infinite values are refused), then go through the export's input transform, baked into the
-graph or not (:class:`inceptionzoo.transforms.InputTransform`, with the ``mean``/``std`` of
-``NAME-meta.json``). MNIST digits are white on black: a dark digit on a light background is not
-inverted for you.
+Images: paths of image files (PNG, JPEG and the other :data:`inceptionzoo.imaging.FORMATS`),
+raw encoded bytes, PIL images, numpy arrays or MXNet NDArrays, one or a list of them (or one
+array holding a batch). Files, bytes and PIL images go through the weights' evaluation transform
+that the export recorded (:class:`inceptionzoo.imaging.EvalTransform`: decoded to grey or RGB,
+16-bit samples scaled to 8 bits, the shorter side resized to ``resize_size`` with the weights'
+interpolation, centre-cropped to the model's size; an export written before the transform was
+recorded resizes straight to the model's size, bilinear). Arrays must already have the model's
+size; their values are made uint8 by :func:`inceptionzoo.transforms.to_pixels` (rounded, clipped
+to 0..255; NaN or infinite values are refused). Then the export's input transform, baked into
+the graph or not (:class:`inceptionzoo.transforms.InputTransform`, with the ``mean``/``std`` of
+``NAME-meta.json``), scales and normalises. MNIST digits are white on black: a dark digit on a
+light background is not inverted for you.
 """
 import glob
-import io
 import json
 import numbers
 import os
@@ -28,6 +30,7 @@ import numpy as np
 
 from ._errors import mxnet_message
 from ._io import sha1_file, write_json
+from .imaging import EvalTransform, ImageError
 from .inference import InferenceGraph
 from .transforms import InputTransform, normalisation, to_pixels
 
@@ -196,13 +199,16 @@ class Predictor:
             self.channels, self.hw = shape[1], tuple(shape[2:4])
         self.transform = None
         self._local = threading.local()  # .buffers: batch shape -> uint8 input, refilled
+        pre = meta["preprocess"]
+        try:  # exports before per-channel values wrote one number
+            mean, std = normalisation(pre.get("mean", 0.0), pre.get("std", 1.0), self.channels)
+            #: the weights' evaluation transform for files, bytes and PIL images (None: the
+            #: export takes arrays only, of neither 1 nor 3 channels)
+            self.image_transform = (EvalTransform.from_meta(pre, self.channels, self.hw)
+                                    if self.channels in (1, 3) else None)
+        except ValueError as err:
+            raise PredictionError(f"{metas[0]}: preprocess: {err}") from None
         if not self.baked_in:
-            pre = meta["preprocess"]
-            try:  # exports before per-channel values wrote one number
-                mean, std = normalisation(pre.get("mean", 0.0), pre.get("std", 1.0),
-                                          self.channels)
-            except ValueError as err:
-                raise PredictionError(f"{metas[0]}: preprocess: {err}") from None
             self.transform = InputTransform((self.channels,) + self.hw, mean, std)
 
         if warmup:
@@ -277,27 +283,16 @@ class Predictor:
 
     # -- input --------------------------------------------------------------------------------
     def _image(self, item, label):
-        """One PIL image / path / bytes -> uint8 array (H, W) or (H, W, C) at the model size."""
-        from PIL import Image, UnidentifiedImageError
-
+        """One PIL image / path / bytes -> uint8 array (H, W) or (H, W, C) at the model size,
+        through the weights' evaluation transform."""
+        if self.image_transform is None:
+            raise PredictionError(f"{label}: this export takes {self.channels}-channel arrays, "
+                                  "not images")
         try:
-            if isinstance(item, (str, os.PathLike)):
-                img = Image.open(item)
-            elif isinstance(item, (bytes, bytearray, memoryview)):
-                img = Image.open(io.BytesIO(item))
-            else:
-                img = item
-            img.load()
-        except FileNotFoundError:
-            raise PredictionError(f"{label}: no such file") from None
-        except Image.DecompressionBombError as err:
-            raise PredictionError(f"{label}: image too large to decode safely ({err})") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise PredictionError(f"{label}: not a readable PNG/JPEG image ({err})") from None
-        img = img.convert("L" if self.channels == 1 else "RGB")
-        if img.size != (self.hw[1], self.hw[0]):
-            img = img.resize((self.hw[1], self.hw[0]), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+            return self.image_transform.pixels(  # bytes: named by their length
+                item, label if isinstance(item, (str, os.PathLike)) else None)
+        except ImageError as err:
+            raise PredictionError(str(err)) from None
 
     def _pixels(self, array, label):
         try:
@@ -411,10 +406,11 @@ class Predictor:
         Parameters
         ----------
         images
-            One image or a list of them: a file path, encoded PNG/JPEG bytes, a PIL image, or
-            an array (numpy or ``mx.nd.NDArray``) ``(H, W)`` / ``(H, W, C)`` of 0..255 values;
-            or one array ``(N, H, W[, C])`` holding a batch. Arrays must have the model's
-            size; other numbers than uint8 are rounded and clipped to 0..255.
+            One image or a list of them: a file path, encoded image bytes, a PIL image (of
+            any size: resized and centre-cropped as the weights' evaluation transform says),
+            or an array (numpy or ``mx.nd.NDArray``) ``(H, W)`` / ``(H, W, C)`` of 0..255
+            values; or one array ``(N, H, W[, C])`` holding a batch. Arrays must have the
+            model's size; other numbers than uint8 are rounded and clipped to 0..255.
         top_k : int
             How many labels per image.
 

@@ -22,7 +22,7 @@ import os
 from typing import Optional, Tuple, Union
 
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels",
-           "imagenet_classes", "sidecar_path", "read_sidecar", "timm_resize"]
+           "imagenet_classes", "sidecar_path", "read_sidecar"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,23 +30,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: ``class_names`` value that stands for the shipped ImageNet-1k list (:func:`imagenet_classes`)
 IMAGENET_1K = "imagenet-1k"
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-
-
-def timm_resize(size, crop_pct):
-    """timm's evaluation resize, ``floor(size / crop_pct)`` (341 for 299 at 0.875).
-
-    Parameters
-    ----------
-    size : int
-        The crop (input) size.
-    crop_pct : float
-        The fraction of the resized image the crop keeps.
-
-    Returns
-    -------
-    int
-    """
-    return int(math.floor(size / crop_pct))
 
 
 _IMAGENET_CACHE = []

@@ -12,7 +12,8 @@ they are (``INCEPTION_V4_NAMES``) and keeps the names inside the blocks.
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import conv, pool, split
-from ..weights_spec import IMAGENET_1K, WeightsSpec, timm_resize
+from ..imaging import resize_size_for
+from ..weights_spec import IMAGENET_1K, WeightsSpec
 from ._layout import LayoutNet, block, residual
 
 __all__ = ["InceptionV4", "InceptionResNetV2", "inception_v4", "inception_resnet_v2",
@@ -155,7 +156,7 @@ class InceptionResNetV2(_TimmNet):
 def _timm_spec(name, crop_pct):
     """timm's default ``pretrained_cfg`` of ``name``: 299x299, (x - 0.5) / 0.5, bicubic, resize
     floor(299 / crop_pct)."""
-    return WeightsSpec(name, 1000, (3, 299, 299), timm_resize(299, crop_pct), (0.5,) * 3,
+    return WeightsSpec(name, 1000, (3, 299, 299), resize_size_for(299, crop_pct), (0.5,) * 3,
                        (0.5,) * 3, f"timm:{name}", crop_pct=crop_pct, interpolation="bicubic",
                        class_names=IMAGENET_1K)
 

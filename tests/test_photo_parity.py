@@ -1,0 +1,57 @@
+"""End to end: a real photo through each converter source's own evaluation pipeline and model
+(PyTorch side environment, ``tests/reference/make_photo_references.py``) against the
+Predictor on the converted export: the same top-5 classes and probabilities within 1e-3.
+
+The networks have random weights, random BN statistics and a classifier rescaled so that the
+logits on the photo have a standard deviation of 3: their softmax is then spread over many
+classes, and a wrong resize, crop, interpolation or normalisation shows (the Predictor of
+commit 66a7a46, which squashed the photo to the input size, fails for all five pairs)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import torch_references
+from test_convert import CASES  # reference case -> SOURCE:NAME
+
+from inceptionzoo import get_model
+from inceptionzoo.convert import convert
+from inceptionzoo.export import export
+from inceptionzoo.serving import Predictor
+
+
+def photo():
+    """matplotlib's sample photo (a JPEG of 512x600)."""
+    import matplotlib
+
+    return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
+
+
+@pytest.fixture(scope="module")
+def photo_references(tmp_path_factory):
+    """Checkpoints and the source pipeline's probabilities on the photo, per case (generated
+    once per module, or, while developing, an existing folder named by
+    $INCEPTIONZOO_PHOTO_REFERENCES)."""
+    return torch_references("make_photo_references.py",
+                            tmp_path_factory.mktemp("photo-references"), photo(),
+                            reuse_env="INCEPTIONZOO_PHOTO_REFERENCES")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_predictor_on_a_photo_matches_the_source_pipeline(photo_references, case, tmp_path):
+    ref = photo_references / case
+    want = np.load(ref / "probs.npy")
+    params = str(tmp_path / "weights.params")
+    side = convert(CASES[case], str(ref / "model.pth"), params)
+    net = get_model(side["model"], pretrained=params)
+    folder = tmp_path / "export"
+    export(net, str(folder) + os.sep)
+    meta = json.loads(next(folder.glob("*-meta.json")).read_text())
+    assert meta["preprocess"]["resize_size"] == side["resize_size"]
+    got = Predictor(str(folder)).probabilities([photo()])[0]
+    top = np.argsort(-want)[:5]
+    assert np.argsort(-got)[:5].tolist() == top.tolist(), (got[top], want[top])
+    assert want[top[0]] > 0.05 and want[top[4]] > 0.01  # spread: the check can see a change
+    np.testing.assert_allclose(got, want, atol=1e-3, rtol=0)
