@@ -293,7 +293,8 @@ def test_export_records_and_predictor_applies_the_weights_transform(tmp_path):
     import dataclasses
 
     net = get_model(NAME, pretrained=True)
-    net.info = dataclasses.replace(net.info, crop_pct=0.5, interpolation="bicubic")
+    net.info = dataclasses.replace(net.info, crop_pct=0.5, resize_size=56,
+                                   interpolation="bicubic")
     export(net, str(tmp_path / NAME))
     pre = json.load(open(tmp_path / f"{NAME}-meta.json"))["preprocess"]
     assert {k: pre[k] for k in ("resize_size", "crop_size", "interpolation")} == {
