@@ -35,11 +35,13 @@ class Global:
 
 
 class Storage:
-    """A storage: ``key`` and its flat array (the bytes are ``array.tobytes()``)."""
+    """A storage: ``key`` and its flat array (the bytes are ``array.tobytes()``); ``numel``
+    overrides the element count the pickle claims."""
 
-    def __init__(self, key, array, type_name=None):
+    def __init__(self, key, array, type_name=None, numel=None):
         self.key, self.array = key, np.ascontiguousarray(array).reshape(-1)
         self.type_name = type_name or STORAGE_NAMES[self.array.dtype]
+        self.numel = self.array.size if numel is None else numel  # what the pickle claims
 
 
 class Tensor:
@@ -81,7 +83,7 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can be r
 
     def persistent_id(self, obj):
         if isinstance(obj, Storage):
-            return ("storage", Global("torch", obj.type_name), obj.key, "cpu", obj.array.size)
+            return ("storage", Global("torch", obj.type_name), obj.key, "cpu", obj.numel)
         return None
 
     def save(self, obj, save_persistent_id=True):
@@ -113,7 +115,7 @@ def storages_of(obj):
     """Every Storage reachable in a state dict of Tensors, by key."""
     found = {}
     for value in (obj.values() if isinstance(obj, dict) else obj):
-        if isinstance(value, Tensor):
+        if isinstance(value, Tensor) and isinstance(value.storage, Storage):
             found[value.storage.key] = value.storage
         elif isinstance(value, dict):
             found.update(storages_of(value))
