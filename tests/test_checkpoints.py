@@ -78,7 +78,7 @@ def _bad_state_dicts():
                                          "holds 16"]),
         "storage type not allowed": ({"w": T(_storage(4, type_name="ComplexFloatStorage"), 0,
                                              (2,), (1,))},
-                                     ["'torch'.'ComplexFloatStorage' is not allowed"]),
+                                     ["'torch.ComplexFloatStorage' is not allowed"]),
         "storage key a path": ({"w": T(_storage(4, key="../data.pkl"), 0, (2,), (1,))},
                                ["'w'", "not a plain entry name"]),
         "integer key": ({3: T(four, 0, (2,), (1,))}, ["state dict key 3 is not a tensor name"]),
@@ -87,7 +87,7 @@ def _bad_state_dicts():
         "a number": ({"w": 1.5}, ["'w' holds a float, not a tensor"]),
         "BUILD on a tensor": ({"w": _WithState(T(four, 0, (2,), (1,)))}, ["a tensor with state"]),
         "a disallowed global": ({"w": _Call("os", "system", ("true",))},
-                                ["'os'.'system' is not allowed"]),
+                                ["'os.system' is not allowed"]),
         "OrderedDict with arguments": ({"w": _Call("collections", "OrderedDict", ([1],))},
                                        ["OrderedDict called with 1 argument"]),
         "rebuild with 3 arguments": ({"w": _Call("torch._utils", "_rebuild_tensor_v2",
@@ -265,9 +265,10 @@ def test_mxnet_header_claiming_gigabytes_is_refused_before_mxnet_reads_it(tmp_pa
     path = tmp_path / "w.params"
     mx.nd.save(str(path), {"arg:a": mx.nd.ones((3, 4)), "arg:b": mx.nd.ones(5)})
     data = bytearray(path.read_bytes())
-    data[40:48] = (1 << 40).to_bytes(8, "little")  # the first array's first dimension
+    data[36:44] = (1 << 40).to_bytes(8, "little")  # the first array's first dimension
     path.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="truncated or corrupt.*array 0 of shape"):
+    with pytest.raises(WeightsError, match=r"truncated or corrupt \(array 0 of shape "
+                                           r"\(1099511627776, 4\) needs 17592186044416 bytes"):
         read_params(str(path))
     data = bytearray(path.read_bytes())
     data[24:28] = (0x7F93FAC9).to_bytes(4, "little")  # not a known array magic

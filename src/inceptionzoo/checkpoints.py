@@ -148,7 +148,7 @@ class _TorchUnpickler(pickle.Unpickler):
             return _GLOBALS[(module, name)]
         if module == "torch" and name in _STORAGES:
             return _StorageType(name)
-        raise _Refused(f"{_show(module)}.{_show(name)} is not allowed in a weights file "
+        raise _Refused(f"{_show(f'{module}.{name}')} is not allowed in a weights file "
                        "(only tensors, dicts and plain values)")
 
     def persistent_load(self, pid):
