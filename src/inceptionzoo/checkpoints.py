@@ -31,7 +31,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["ConversionError", "read_checkpoint", "read_ndarray_file"]
+__all__ = ["ConversionError", "read_checkpoint", "check_ndarray_file", "read_ndarray_file"]
 
 
 class ConversionError(ValueError):
@@ -434,8 +434,8 @@ def _check_ndarray_list(data, path, error):
         raise bad(f"{len(data) - pos} bytes after the last name")
 
 
-def read_ndarray_file(path, error=ConversionError):
-    """The arrays of an MXNet ``.params`` file, after checking its structure against its size.
+def check_ndarray_file(path, error=ConversionError):
+    """The bytes of an MXNet ``.params`` file, after checking its structure against its size.
 
     Parameters
     ----------
@@ -446,19 +446,14 @@ def read_ndarray_file(path, error=ConversionError):
 
     Returns
     -------
-    dict or list of mxnet.nd.NDArray
-        What ``mx.nd.load`` returns for the file's bytes.
+    bytes
 
     Raises
     ------
     error
-        The file is missing, truncated, or claims counts, shapes, dtypes or lengths its bytes
-        do not hold (MXNet would try to allocate them).
+        The file cannot be read, is truncated, or claims counts, shapes, dtypes or lengths its
+        bytes do not hold (MXNet would try to allocate them).
     """
-    import mxnet as mx
-
-    from ._errors import mxnet_message
-
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -466,11 +461,35 @@ def read_ndarray_file(path, error=ConversionError):
     except OSError as err:
         raise error(f"cannot read parameter file {path!r}: {err.strerror}") from None
     _check_ndarray_list(data, path, error)
+    return data
+
+
+def read_ndarray_file(path, error=ConversionError):
+    """The arrays of an MXNet ``.params`` file, its structure checked before MXNet parses it
+    (:func:`check_ndarray_file`).
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    error : type, default ConversionError
+        The exception class raised (a ``ValueError`` subclass).
+
+    Returns
+    -------
+    dict or list of mxnet.nd.NDArray
+        What ``mx.nd.load`` returns for the file's bytes.
+    """
+    import mxnet as mx
+
+    from ._errors import mxnet_message
+
+    data = check_ndarray_file(path, error)
     try:
         return mx.nd.load_frombuffer(data)
     except mx.base.MXNetError as err:
-        raise error(f"cannot load parameter file {path!r}: corrupt or not an MXNet params "
-                    f"file ({mxnet_message(err)})") from None
+        raise error(f"cannot load parameter file {os.fspath(path)!r}: corrupt or not an MXNet "
+                    f"params file ({mxnet_message(err)})") from None
 
 
 def _read_mxnet(path):

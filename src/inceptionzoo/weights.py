@@ -209,12 +209,14 @@ def load_params_file(net, path, ctx=None):
 
     from ._context import check_context
     from ._errors import mxnet_message
+    from .checkpoints import check_ndarray_file
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"parameter file {path!r} does not exist")
     for c in [ctx] if isinstance(ctx, mx.Context) else (ctx or []):
         check_context(c)  # else MXNet's failure reads as a corrupt file
+    check_ndarray_file(path, error=WeightsError)  # MXNet allocates what a corrupt header claims
     try:
         net.load_parameters(path, ctx=ctx)
     except mx.base.MXNetError as err:
