@@ -146,6 +146,8 @@ def test_zip_entries_are_checked(tmp_path):
                               for n, d in items], ["byteorder entry is 'middle'"]),
         "truncated pickle": ([(items[0][0], items[0][1][:-5])] + items[1:],
                              ["cannot read", "data.pkl"]),
+        "memo index 2**31 - 1": ([(items[0][0], b"\x80\x02}r\xff\xff\xff\x7f.")] + items[1:],
+                                 ["memo index 2147483647 at byte 3 of data.pkl (at most 2)"]),
         "a list, not a dict": ([(items[0][0], torchzip.dumps([sd["w"]]))] + items[1:],
                                ["holds a list, not a state dict"]),
     }
@@ -162,6 +164,40 @@ def test_zip_entries_are_checked(tmp_path):
     torchzip.write_entries(str(path), items)
     path.write_bytes(path.read_bytes()[:-30])  # the central directory cut
     _refused(path, "zip")
+
+
+def test_overlapping_entries_are_refused(tmp_path):
+    """Entries nested in one another (each storage's bytes hold the next one's local header and
+    bytes) would make a small file read as many times its size."""
+    import zlib
+
+    names = [f"archive/data/{k}" for k in range(4)]
+    payload, infos = np.arange(1000, dtype=F4).tobytes(), {}
+    for name in reversed(names):  # innermost first: each payload holds the next entry
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.CRC, info.file_size = zlib.crc32(payload), len(payload)
+        info.compress_size = len(payload)
+        infos[name] = info
+        if name != names[0]:
+            payload = info.FileHeader() + payload
+    sd = {f"w{k}": torchzip.Tensor(torchzip.Storage(str(k), np.zeros(1, F4),
+                                                    numel=infos[names[k]].file_size // 4),
+                                   0, (1,), (1,)) for k in range(4)}
+    path = tmp_path / "nested.pth"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", torchzip.dumps(sd))
+        zf.writestr(names[0], payload)
+        outer = zf.getinfo(names[0])
+        start = outer.header_offset + len(outer.FileHeader())
+        for name in names[1:]:  # central directory records pointing inside data/0
+            infos[name].header_offset = start
+            zf.filelist.append(infos[name])
+            zf.NameToInfo[name] = infos[name]
+            start += len(infos[name].FileHeader())
+    with zipfile.ZipFile(path) as zf:  # the nesting is what zipfile reads
+        assert sum(zf.getinfo(n).file_size for n in names) > 2 * path.stat().st_size
+        assert zf.read(names[3]) == np.arange(1000, dtype=F4).tobytes()
+    _refused(path, "its entries hold more bytes than the file", "entries overlap")
 
 
 def test_valid_archives_read_exactly(tmp_path):

@@ -24,6 +24,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import re
 import struct
 import zipfile
@@ -175,6 +176,7 @@ class _TorchArchive:
                                   f"ARCHIVE/data.pkl entry, found {len(pkl)}")
         self.root = pkl[0][:-len("/data.pkl")]
         self.size = os.path.getsize(path)
+        self.read = 0  # bytes of all entries read: overlapping entries would exceed the file
         self.storages = {}  # key -> (dtype, numel, array)
         order = self.entry("byteorder", optional=True, most=16)
         if order not in (None, b"little", b"big"):
@@ -198,6 +200,10 @@ class _TorchArchive:
         if info.file_size > limit:
             raise ConversionError(f"{self.path!r}: entry {full!r} claims {info.file_size} bytes; "
                                   f"at most {limit} possible")
+        self.read += info.file_size
+        if self.read > self.size:
+            raise ConversionError(f"{self.path!r}: its entries hold more bytes than the file "
+                                  f"({self.read} > {self.size}): entries overlap")
         return self.archive.read(full)
 
     def storage(self, pid):
@@ -289,6 +295,15 @@ class _Bad(Exception):
     """A tensor's claims do not hold; the caller names the tensor."""
 
 
+def _scan_pickle(raw):
+    """An opcode pass before unpickling (nothing is built): the C unpickler sizes its memo by
+    the largest index a PUT names, so an index of 2**31 would allocate 16 GB -- memo indices
+    must not exceed the number of opcodes before them (pickle numbers them 0, 1, 2...)."""
+    for count, (op, arg, pos) in enumerate(pickletools.genops(raw)):
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and not (_is_int(arg) and 0 <= arg <= count):
+            raise _Refused(f"memo index {_show(arg)} at byte {pos} of data.pkl (at most {count})")
+
+
 def _state_dict(obj, path):
     """The state dict inside an unpickled object (a checkpoint may wrap it)."""
     if isinstance(obj, dict):
@@ -305,6 +320,7 @@ def _read_pth(path):
             archive = _TorchArchive(path, zf)
             raw = archive.entry("data.pkl", most=MAX_PICKLE_BYTES)
             try:
+                _scan_pickle(raw)
                 obj = _TorchUnpickler(io.BytesIO(raw)).load()
             except _Refused as err:
                 raise ConversionError(f"cannot read {path!r} as a state dict: {err}") from None
