@@ -60,7 +60,8 @@ def _show(value, limit=60):
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int):
-        return repr(value) if value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
+        bits = value.bit_length()
+        return repr(value) if bits <= 64 else f"an integer of {bits} bits"
     if isinstance(value, str):
         text = repr(value)
         return text if len(text) <= limit else text[:limit] + "...'"
@@ -180,8 +181,9 @@ class _TorchArchive:
         self.storages = {}  # key -> (dtype, numel, array)
         order = self.entry("byteorder", optional=True, most=16)
         if order not in (None, b"little", b"big"):
-            raise ConversionError(f"{path!r}: byteorder entry is {_show(order[:20].decode('latin-1'))}"
-                                  "; expected 'little' or 'big'")
+            shown = _show(order[:20].decode("latin-1"))
+            raise ConversionError(f"{path!r}: byteorder entry is {shown}; expected 'little' or "
+                                  "'big'")
         self.order = ">" if order == b"big" else "<"
 
     def entry(self, name, optional=False, most=None):

@@ -10,8 +10,8 @@ tensor in ONE :class:`ConversionError` -- and writes ``v3.params`` plus the side
 as a pair (under a lock on the folder; a conversion whose output another process replaced
 meanwhile loses, and the checkpoint itself is never an output): zoo model, source, SHA-1 of the
 checkpoint and of the params file, and the preprocessing the weights need (mean, std, input
-size, crop, interpolation). ``get_model('inception_v3', pretrained='v3.params')`` loads it back, checks the
-SHA-1 and puts that preprocessing into ``net.info``.
+size, crop, interpolation). ``get_model('inception_v3', pretrained='v3.params')`` loads it
+back, checks the SHA-1 and puts that preprocessing into ``net.info``.
 
 Name mapping of the torch sources: the family's renames (regular expressions, in order), then
 lower case, ``.`` -> ``_``, BN ``weight``/``bias`` -> ``gamma``/``beta``, and the zoo model's
