@@ -96,6 +96,8 @@ def _bad_state_dicts():
         "parameter of a number": ({"w": _Call("torch._utils", "_rebuild_parameter",
                                               (1, False, collections.OrderedDict()))},
                                   ["'w'", "_rebuild_parameter takes"]),
+        "a storage id nested 10000 deep": ({"w": T(_DeepPid(), 0, (2,), (1,))},
+                                           ["'w'", "storage reference ((a tuple,),) is not"]),
         "storage id not a 5-tuple": ({"w": T(_BadPid(), 0, (2,), (1,))},
                                      ["'w'", "is not ('storage', TYPE, KEY, LOCATION, NUMEL)"]),
     }
@@ -116,14 +118,25 @@ class _BadPid(torchzip.Storage):
         super().__init__("0", np.zeros(4, F4))
 
 
+class _DeepPid(torchzip.Storage):
+    def __init__(self):
+        super().__init__("0", np.zeros(4, F4))
+
+
 class _BadPidPickler(torchzip._Pickler):
     def persistent_id(self, obj):
         return ("storage", "FloatStorage") if isinstance(obj, _BadPid) else None
 
+    def save(self, obj, save_persistent_id=True):
+        if isinstance(obj, _DeepPid):  # a persistent id of 10000 nested 1-tuples
+            self.write(pickle.EMPTY_TUPLE + pickle.TUPLE1 * 10000 + pickle.BINPERSID)
+            return
+        super().save(obj, save_persistent_id)
+
 
 @pytest.mark.parametrize("case", list(_bad_state_dicts()))
 def test_every_claim_is_checked_against_the_bytes(case, tmp_path, monkeypatch):
-    monkeypatch.setattr(torchzip, "_Pickler", _BadPidPickler if "5-tuple" in case
+    monkeypatch.setattr(torchzip, "_Pickler", _BadPidPickler if "storage id" in case
                         else torchzip._Pickler)
     sd, fragments = _bad_state_dicts()[case]
     path = tmp_path / "model.pth"

@@ -55,8 +55,9 @@ _STORAGES = {
 }
 
 
-def _show(value, limit=60):
-    """A short, always-printable description of a value a file claims."""
+def _show(value, limit=60, depth=0):
+    """A short, always-printable description of a value a file claims (no deep recursion, no
+    giant integer or string)."""
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int):
@@ -65,8 +66,9 @@ def _show(value, limit=60):
     if isinstance(value, str):
         text = repr(value)
         return text if len(text) <= limit else text[:limit] + "...'"
-    if isinstance(value, tuple) and len(value) <= 8:
-        return "(" + ", ".join(_show(v, 20) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, tuple) and len(value) <= 8 and depth < 2:
+        items = [_show(v, 20, depth + 1) for v in value]
+        return "(" + ", ".join(items) + ("," if len(value) == 1 else "") + ")"
     return f"a {type(value).__name__}"
 
 
@@ -95,10 +97,10 @@ class _StorageType:
 class _Storage:
     """A storage a persistent id names; its bytes are read (once) when a tensor uses it."""
 
-    __slots__ = ("pid", "data")
+    __slots__ = ("pid",)
 
     def __init__(self, pid):
-        self.pid, self.data = pid, None
+        self.pid = pid
 
     def __setstate__(self, state):
         raise _Refused("a storage with state")
