@@ -369,3 +369,30 @@ np.savez(sys.argv[1] + "/want.npz", **{k: (v.detach().float() if v.dtype == torc
         for key in want.files:
             assert got[key].dtype == want[key].dtype, key
             np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_cli_gives_one_line_and_exit_2_for_each_bad_checkpoint(tmp_path, capsys):
+    from inceptionzoo.cli import main
+
+    T = torchzip.Tensor
+    bad = {
+        "past.pth": {"fc.weight": T(_storage(1), 0, (64, 3, 7, 7), (147, 49, 7, 1))},
+        "intkey.pth": {3: T(_storage(4), 0, (2,), (1,))},
+        "global.pth": {"w": _Call("os", "system", ("true",))},
+    }
+    for name, sd in bad.items():
+        torchzip.save(sd, str(tmp_path / name))
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "past.pth").read_bytes()[:100])
+    (tmp_path / "junk.params").write_bytes(b"\x12\x01" + b"\0" * 30)
+    (tmp_path / "file").write_text("")
+    cases = [("timm:inception_v4", name, "o.params") for name in list(bad) + ["cut.pth"]]
+    cases += [("gluoncv:googlenet", "junk.params", "o.params"),
+              ("gluoncv:googlenet", "junk.params", "junk.params"),
+              ("timm:inception_v4", "past.pth", "file/o.params")]
+    for spec, ckpt, out in cases:
+        code = main(["convert", spec, str(tmp_path / ckpt), "--out", str(tmp_path / out)])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, (ckpt, err)
+        assert err.startswith("inceptionzoo convert: error: ") and "Traceback" not in err
+        assert ckpt in err or "file" in err, err
+    assert sorted(os.listdir(tmp_path)) == sorted(list(bad) + ["cut.pth", "junk.params", "file"])
