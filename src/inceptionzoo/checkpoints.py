@@ -82,41 +82,46 @@ class _Refused(Exception):
     """Raised inside the unpickler for input no tensor can be named for."""
 
 
-class _StorageType:
+class _Inert:
+    """What the unpickler hands out instead of torch's objects: plain records that refuse
+    pickle's BUILD (state set after the call)."""
+
+    __slots__ = ()
+    what = "record"
+
+    def __setstate__(self, state):
+        raise _Refused(f"a {self.what} with state")
+
+
+class _StorageType(_Inert):
     """What ``torch.FloatStorage`` (etc.) unpickles to: only its name."""
 
     __slots__ = ("name",)
+    what = "storage type"
 
     def __init__(self, name):
         self.name = name
 
-    def __setstate__(self, state):
-        raise _Refused("a storage type with state")
 
-
-class _Storage:
+class _Storage(_Inert):
     """A storage a persistent id names; its bytes are read (once) when a tensor uses it."""
 
     __slots__ = ("pid",)
+    what = "storage"
 
     def __init__(self, pid):
         self.pid = pid
 
-    def __setstate__(self, state):
-        raise _Refused("a storage with state")
 
-
-class _Tensor:
+class _Tensor(_Inert):
     """The arguments of one ``_rebuild_tensor_v2`` call, checked when the tensor is made
     (``error``: what was wrong with a call, reported then, naming the tensor)."""
 
     __slots__ = ("args", "error")
+    what = "tensor"
 
     def __init__(self, args, error=None):
         self.args, self.error = args, error
-
-    def __setstate__(self, state):
-        raise _Refused("a tensor with state")
 
 
 def _rebuild_tensor(*args):
