@@ -5,6 +5,7 @@ instead of the test session or the machine:
 
     python tests/fuzz_checkpoints.py pth SEED CASES FOLDER     (torch zip archives)
     python tests/fuzz_checkpoints.py mxnet SEED CASES FOLDER   (MXNet .params)
+    python tests/fuzz_checkpoints.py safetensors SEED CASES FOLDER
 
 It prints one JSON line: ``{"cases", "errors", "reads", "changed", "failures"}``; exit status 0
 when no case failed.
@@ -198,11 +199,59 @@ def fuzz_mxnet(seed, cases, folder):
     return summary
 
 
+def fuzz_safetensors(seed, cases, folder):
+    from safetensors.numpy import save_file
+
+    rng = random.Random(seed)
+    original = os.path.join(folder, "original.safetensors")
+    want = {"w": np.arange(12, dtype=np.float32).reshape(3, 4) + 0.5,
+            "b": np.arange(3, dtype=np.float16)}
+    save_file(want, original)
+    data = open(original, "rb").read()
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    summary = {"cases": 0, "errors": 0, "reads": 0, "changed": 0, "failures": []}
+    path = os.path.join(folder, "mutated.safetensors")
+    for case in range(cases):
+        mutated = bytearray(data)
+        kind = rng.choice(["flip", "truncate", "insert", "number"])
+        pos = rng.randrange(len(mutated))
+        if kind == "flip":
+            mutated[pos] ^= 1 << rng.randrange(8)
+        elif kind == "truncate":
+            del mutated[pos:]
+        elif kind == "insert":
+            mutated[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+        else:  # a number of the JSON header (shape, offsets) changed
+            pos = rng.randrange(8, header_end)
+            mutated[pos:pos + 1] = rng.choice([b"9", b"99999999999", b"-1", b"0"])
+        open(path, "wb").write(bytes(mutated))
+        summary["cases"] += 1
+        try:
+            got = read_checkpoint(path, "timm")
+        except ConversionError as err:
+            summary["errors"] += 1
+            if "\n" in str(err) or "mutated.safetensors" not in str(err):
+                summary["failures"].append(f"case {case} ({kind}): {err}")
+            continue
+        except BaseException as err:  # noqa: B902 -- a Rust panic is a BaseException
+            summary["failures"].append(f"case {case} ({kind}): {type(err).__name__}: {err}")
+            continue
+        summary["reads"] += 1
+        if any(v.nbytes > len(mutated) for v in got.values()):
+            summary["failures"].append(f"case {case} ({kind}): an array larger than the file")
+        if set(got) != set(want) or any(not np.array_equal(got[k], want[k]) for k in want):
+            summary["changed"] += 1
+    return summary
+
+
+FUZZERS = {"pth": fuzz_pth, "mxnet": fuzz_mxnet, "safetensors": fuzz_safetensors}
+
+
 def main(argv):
     fmt, seed, cases, folder = argv[0], int(argv[1]), int(argv[2]), argv[3]
     limit = 3 << 30  # a reader that allocates what a corrupt header claims fails here
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    summary = (fuzz_pth if fmt == "pth" else fuzz_mxnet)(seed, cases, folder)
+    summary = FUZZERS[fmt](seed, cases, folder)
     print(json.dumps(summary))
     return 1 if summary["failures"] else 0
 

@@ -313,6 +313,15 @@ def test_fuzzed_mxnet_params_end_in_an_error_or_a_read(tmp_path):
     assert summary["errors"] > 200 and summary["reads"] > 10
 
 
+@pytest.mark.slow
+def test_fuzzed_safetensors_end_in_an_error_or_a_read(tmp_path):
+    """400 byte flips, truncations, insertions and changed header numbers of a .safetensors
+    file: a clean error (never a Rust panic, which is not an Exception) or a read no larger
+    than the file."""
+    summary = _run_fuzz("safetensors", 3, 400, tmp_path)
+    assert summary["errors"] > 200 and summary["reads"] > 10
+
+
 def test_mxnet_header_claiming_gigabytes_is_refused_before_mxnet_reads_it(tmp_path):
     import mxnet as mx
 
