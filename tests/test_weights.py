@@ -3,6 +3,7 @@ import os
 import mxnet as mx
 import pytest
 
+from conftest import address_space_limit
 from inceptionzoo import get_model, list_models, model_info
 from inceptionzoo.train import evaluate
 from inceptionzoo.weights import (WeightsError, find_weights, install_weights, shipped_dir,
@@ -122,5 +123,5 @@ def test_a_params_header_claiming_gigabytes_is_refused_before_mxnet_allocates(tm
     data = bytearray((tmp_path / "w.params").read_bytes())
     data[27] = 0x7F  # the first array's magic becomes a legacy rank of 2140404425
     (tmp_path / "w.params").write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="array 0 has magic 0x7f93fac9"):
+    with address_space_limit(), pytest.raises(WeightsError, match="array 0 has magic 0x7f93fac9"):
         load_params_file(get_model("inception_mnist"), str(tmp_path / "w.params"))
