@@ -34,6 +34,26 @@ HUGE = [b"J\xff\xff\xff\x7f", b"J\x00\x00\x00\x80", b"\x8a\x08" + b"\xff" * 7 + 
         b"\x8b\x10\x00\x00\x00" + b"\xff" * 16, b"K\xff", b"M\xff\xff"]
 
 
+def _attempt(summary, label, path, read):
+    """``read()``'s result, or None after counting a clean ConversionError (one line naming
+    the file) or recording anything else -- a Rust panic or a KeyboardInterrupt-like
+    BaseException included -- as a failure."""
+    summary["cases"] += 1
+    try:
+        got = read()
+    except ConversionError as err:
+        summary["errors"] += 1
+        if "\n" in str(err) or os.path.basename(path) not in str(err):
+            summary["failures"].append(f"{label}: error not one line naming the file: {err}")
+        return None
+    except BaseException as err:  # noqa: B902 -- the point: nothing else may escape
+        summary["failures"].append(f"{label}: {type(err).__name__}: {err}\n"
+                                   + traceback.format_exc()[-800:])
+        return None
+    summary["reads"] += 1
+    return got
+
+
 def reference():
     """A small state dict with every feature the reader handles: float32 / float16 / int64
     storages of distinct values, a parameter, a tensor sharing another's storage at an offset,
@@ -120,20 +140,10 @@ def fuzz_pth(seed, cases, folder):
             kind = "pickle " + kind
             mutated = [(items[0][0], pkl)] + items[1:]
         torchzip.write_entries(path, mutated)
-        summary["cases"] += 1
-        try:
-            got = read_checkpoint(path, "timm")
-        except ConversionError as err:
-            summary["errors"] += 1
-            if "\n" in str(err) or "mutated.pth" not in str(err):
-                summary["failures"].append(f"case {case} ({kind}): error not one line naming "
-                                           f"the file: {err}")
+        got = _attempt(summary, f"case {case} ({kind})", path,
+                       lambda: read_checkpoint(path, "timm"))
+        if got is None:
             continue
-        except BaseException as err:  # noqa: B902 -- the point: nothing else may escape
-            summary["failures"].append(f"case {case} ({kind}): {type(err).__name__}: {err}\n"
-                                       + traceback.format_exc()[-800:])
-            continue
-        summary["reads"] += 1
         same = (list(got) == list(want) and all(
             got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]) for k in want))
         if kind.startswith("zip") and not same:
@@ -178,18 +188,10 @@ def fuzz_mxnet(seed, cases, folder):
                 else:
                     mutated[pos:pos + 8] = rng.choice([b"\xff" * 8, b"\0\0\0\0\0\0\0\x7f"])
         open(path, "wb").write(bytes(mutated))
-        summary["cases"] += 1
-        try:
-            got = read_params(path, error=ConversionError)
-        except ConversionError as err:
-            summary["errors"] += 1
-            if "\n" in str(err) or "mutated.params" not in str(err):
-                summary["failures"].append(f"case {case} ({kind}): {err}")
+        got = _attempt(summary, f"case {case} ({kind})", path,
+                       lambda: read_params(path, error=ConversionError))
+        if got is None:
             continue
-        except BaseException as err:  # noqa: B902
-            summary["failures"].append(f"case {case} ({kind}): {type(err).__name__}: {err}")
-            continue
-        summary["reads"] += 1
         if any(v.size > 64 for v in got.values()):
             summary["failures"].append(f"case {case} ({kind}): an array larger than the file")
         if set(got) != {"a", "b"} or any(
@@ -225,18 +227,10 @@ def fuzz_safetensors(seed, cases, folder):
             pos = rng.randrange(8, header_end)
             mutated[pos:pos + 1] = rng.choice([b"9", b"99999999999", b"-1", b"0"])
         open(path, "wb").write(bytes(mutated))
-        summary["cases"] += 1
-        try:
-            got = read_checkpoint(path, "timm")
-        except ConversionError as err:
-            summary["errors"] += 1
-            if "\n" in str(err) or "mutated.safetensors" not in str(err):
-                summary["failures"].append(f"case {case} ({kind}): {err}")
+        got = _attempt(summary, f"case {case} ({kind})", path,
+                       lambda: read_checkpoint(path, "timm"))
+        if got is None:
             continue
-        except BaseException as err:  # noqa: B902 -- a Rust panic is a BaseException
-            summary["failures"].append(f"case {case} ({kind}): {type(err).__name__}: {err}")
-            continue
-        summary["reads"] += 1
         if any(v.nbytes > len(mutated) for v in got.values()):
             summary["failures"].append(f"case {case} ({kind}): an array larger than the file")
         if set(got) != set(want) or any(not np.array_equal(got[k], want[k]) for k in want):
