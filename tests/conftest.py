@@ -1,4 +1,6 @@
+import contextlib
 import os
+import resource
 
 import mxnet as mx
 import pytest
@@ -90,3 +92,18 @@ def mnist_dir():
     if not os.path.isfile(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")):
         pytest.fail(f"real MNIST not found in {MNIST_DIR} (set INCEPTIONZOO_TEST_MNIST)")
     return MNIST_DIR
+
+
+@contextlib.contextmanager
+def address_space_limit(extra=2 << 30):
+    """Cap this process's address space at its current size plus ``extra`` bytes for the body,
+    so that code which allocates what a corrupt file claims fails with an error instead of
+    exhausting the machine's memory."""
+    with open("/proc/self/status") as f:
+        size = int(next(line for line in f if line.startswith("VmSize:")).split()[1]) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

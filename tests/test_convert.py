@@ -265,3 +265,155 @@ def test_macs_equal_the_reference_implementations(references, case):
     info = model_info(SOURCES[tuple(CASES[case].split(":"))].model)
     assert info.input_shape[1] == ref["input_size"]
     assert info.macs == ref["macs"]
+
+
+# --- the output: never the checkpoint, params + sidecar as a pair --------------------------
+
+def _zoo_as_gluoncv(path, seed):
+    """A gluoncv:googlenet checkpoint (tensors in the zoo network's order, the classifier named
+    as gluoncv names it) with seeded random weights and 10 classes; returns its arrays."""
+    mx.random.seed(seed)
+    net = get_model("googlenet_bn", classes=10)
+    net.initialize(mx.init.Xavier())
+    arrays = {("output.weight" if name.endswith("output_weight") else f"t{i}"): p.data()
+              for i, (name, p) in enumerate(net.collect_params().items())}
+    mx.nd.save(str(path), arrays)
+    return arrays
+
+
+@pytest.fixture(scope="module")
+def gluoncv_pair(tmp_path_factory):
+    """Two different gluoncv:googlenet checkpoints."""
+    folder = tmp_path_factory.mktemp("gluoncv")
+    for seed in (0, 1):
+        _zoo_as_gluoncv(folder / f"g{seed}.params", seed)
+    return folder / "g0.params", folder / "g1.params"
+
+
+def test_convert_never_replaces_its_checkpoint(gluoncv_pair, tmp_path, monkeypatch):
+    ckpt = tmp_path / "same.params"
+    ckpt.write_bytes(gluoncv_pair[0].read_bytes())
+    original = ckpt.read_bytes()
+    (tmp_path / "sub").mkdir()
+    os.symlink(ckpt, tmp_path / "link.params")
+    os.link(ckpt, tmp_path / "hard.params")
+    os.symlink(ckpt, tmp_path / "side.json")  # the sidecar of side.params is the checkpoint
+    monkeypatch.chdir(tmp_path)
+    for out in [str(ckpt), "same.params", "./same.params", "sub/../same.params",
+                str(tmp_path / "link.params"), "hard.params", "side.params"]:
+        with pytest.raises(ConversionError, match="would replace the checkpoint"):
+            convert("gluoncv:googlenet", str(ckpt), out)
+        assert ckpt.read_bytes() == original, out
+    assert sorted(os.listdir(tmp_path)) == ["hard.params", "link.params", "same.params",
+                                            "side.json", "sub"]
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    p = subprocess.run([exe, "convert", "gluoncv:googlenet", "same.params", "--out",
+                        "./same.params"], capture_output=True, text=True)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "would replace the checkpoint" in p.stderr and ckpt.read_bytes() == original
+
+
+def test_a_conversion_whose_output_changed_meanwhile_loses(gluoncv_pair, tmp_path, monkeypatch):
+    import inceptionzoo.convert as conv
+
+    out = tmp_path / "g.params"
+    real = conv.read_checkpoint
+
+    def other_writer_meanwhile(*args):
+        tensors = real(*args)
+        out.write_bytes(b"the other's params")
+        (tmp_path / "g.json").write_text("{}")
+        return tensors
+
+    monkeypatch.setattr(conv, "read_checkpoint", other_writer_meanwhile)
+    with pytest.raises(ConversionError, match="written by another process while this "
+                                              "conversion ran; nothing written"):
+        convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(out))
+    assert out.read_bytes() == b"the other's params" and (tmp_path / "g.json").read_text() == "{}"
+    assert sorted(os.listdir(tmp_path)) == ["g.json", "g.params"]  # no temporary left
+    monkeypatch.undo()
+    meta = convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(out))  # no race: replaces
+    assert meta["sha1"] == sha1_file(str(out)) and meta["classes"] == 10
+    assert get_model("googlenet_bn", pretrained=str(out)).info.pretrained["sha1"] == meta["sha1"]
+
+
+_CRASH_BETWEEN_RENAMES = r"""
+import os, sys
+real = os.replace
+def replace(src, dst):
+    real(src, dst)
+    if dst.endswith(".json"):
+        os._exit(3)  # the process dies after the sidecar's rename, before the params'
+os.replace = replace
+from inceptionzoo.convert import convert
+convert("gluoncv:googlenet", sys.argv[1], sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_a_crash_between_the_two_renames_never_loads_wrong(gluoncv_pair, tmp_path):
+    out = tmp_path / "g.params"
+    first = convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(out))
+    p = subprocess.run([sys.executable, "-c", _CRASH_BETWEEN_RENAMES, str(gluoncv_pair[1]),
+                        str(out)], capture_output=True, text=True)
+    assert p.returncode == 3, p.stderr
+    side = json.loads((tmp_path / "g.json").read_text())
+    assert side["checkpoint_sha1"] == sha1_file(str(gluoncv_pair[1]))  # the new sidecar
+    assert sha1_file(str(out)) == first["sha1"] != side["sha1"]         # the old params
+    with pytest.raises(WeightsError, match="corrupt or was replaced"):
+        get_model("googlenet_bn", pretrained=str(out))
+
+
+_RACER = r"""
+import os, sys, time
+import inceptionzoo.convert as conv
+real, barrier = conv.read_checkpoint, sys.argv[3]
+def read_then_wait(*args):
+    tensors = real(*args)
+    open(os.path.join(barrier, str(os.getpid())), "w").close()
+    deadline = time.monotonic() + 300
+    while len(os.listdir(barrier)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return tensors
+conv.read_checkpoint = read_then_wait
+from inceptionzoo.cli import main
+sys.exit(main(["convert", "gluoncv:googlenet", sys.argv[1], "--out", sys.argv[2]]))
+"""
+
+
+@pytest.mark.slow
+def test_two_converts_racing_to_one_output(gluoncv_pair, tmp_path):
+    """Two processes, both past reading before either writes: one wins, the other exits 2 with
+    one line, and the params and sidecar are the winner's pair."""
+    out, barrier = tmp_path / "race.params", tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(ckpt), str(out), str(barrier)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for ckpt in gluoncv_pair]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    codes = sorted(r[0] for r in results)
+    assert codes == [0, 2], results
+    winner = [i for i, r in enumerate(results) if r[0] == 0][0]
+    loser_err = results[1 - winner][2].strip()
+    assert len(loser_err.splitlines()) == 1 and "written by another process" in loser_err
+    side = json.loads((tmp_path / "race.json").read_text())
+    assert side["sha1"] == sha1_file(str(out))
+    assert side["checkpoint_sha1"] == sha1_file(str(gluoncv_pair[winner]))
+    net = get_model("googlenet_bn", pretrained=str(out))
+    want = mx.nd.load(str(gluoncv_pair[winner]))["output.weight"].asnumpy()
+    np.testing.assert_array_equal(net.output.weight.data().asnumpy(), want)
+    assert sorted(os.listdir(tmp_path)) == ["barrier", "race.json", "race.params"]
+
+
+def test_non_numeric_weights_are_refused(gluoncv_pair, tmp_path):
+    arrays = mx.nd.load(str(gluoncv_pair[0]))
+    arrays["t3"] = arrays["t3"].copy()
+    arrays["t3"][0] = np.nan
+    arrays["t5"] = arrays["t5"].astype("int32")
+    mx.nd.save(str(tmp_path / "bad.params"), arrays)
+    with pytest.raises(ConversionError) as exc:
+        convert("gluoncv:googlenet", str(tmp_path / "bad.params"), str(tmp_path / "o.params"))
+    msg = str(exc.value)
+    assert "2 non-numeric" in msg and "non-numeric: t3 holds 1 NaN or infinite value(s)" in msg
+    assert "non-numeric: t5 has dtype int32" in msg
+    assert not (tmp_path / "o.params").exists()

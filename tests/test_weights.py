@@ -3,6 +3,7 @@ import os
 import mxnet as mx
 import pytest
 
+from conftest import address_space_limit
 from inceptionzoo import get_model, list_models, model_info
 from inceptionzoo.train import evaluate
 from inceptionzoo.weights import (WeightsError, find_weights, install_weights, shipped_dir,
@@ -103,4 +104,19 @@ def test_mxnet_errors_give_their_message_not_traceback(tmp_path):
     with pytest.raises(WeightsError) as exc:
         load_params_file(get_model("inception_mnist"), str(tmp_path / "junk.params"))
     assert "Traceback" not in str(exc.value)
-    assert "Invalid NDArray file format" in str(exc.value)
+    assert "(no NDArray list magic at the start)" in str(exc.value)  # checked before MXNet
+
+
+def test_a_params_header_claiming_gigabytes_is_refused_before_mxnet_allocates(tmp_path):
+    """MXNet allocates what a corrupt header claims (a rank of 0x7f93fac9: tens of GB, killed
+    by the OOM killer); the file is checked against its size first."""
+    from inceptionzoo.weights import load_params_file
+
+    net = get_model("inception_mnist")
+    net.initialize()
+    net.save_parameters(str(tmp_path / "w.params"))
+    data = bytearray((tmp_path / "w.params").read_bytes())
+    data[27] = 0x7F  # the first array's magic becomes a legacy rank of 2140404425
+    (tmp_path / "w.params").write_bytes(bytes(data))
+    with address_space_limit(), pytest.raises(WeightsError, match="array 0 has magic 0x7f93fac9"):
+        load_params_file(get_model("inception_mnist"), str(tmp_path / "w.params"))

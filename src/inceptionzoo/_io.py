@@ -1,12 +1,13 @@
 """Writing files so that nothing is lost: a temporary name in the target folder, then an atomic
 rename into place."""
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 
-__all__ = ["atomic_path", "ensure_writable_dir", "sha1_file", "write_json"]
+__all__ = ["atomic_path", "ensure_writable_dir", "folder_lock", "sha1_file", "write_json"]
 
 
 def ensure_writable_dir(path):
@@ -44,6 +45,18 @@ def atomic_path(path, overwrite=True):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Exclusive ``flock`` on a folder itself, held for the body: writers that publish a set of
+    files into one folder (exports, conversions) take turns."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock (also when the process dies)
 
 
 def sha1_file(path, chunk=1 << 20):

@@ -2,11 +2,13 @@
 every tensor, strictly).
 
 ``convert('torchvision:inception_v3', 'inception_v3_google-0cc3c7bd.pth', 'v3.params')`` reads
-the checkpoint (``.pth``/``.pt`` state dicts without needing torch, ``.safetensors`` through the
-``safetensors`` package, gluoncv ``.params`` through MXNet), renames every tensor with the
-family's rules (:data:`SOURCES`), checks names and shapes against the zoo network -- every
-missing, unexpected and mis-shaped tensor in ONE :class:`ConversionError` -- and writes
-``v3.params`` plus the sidecar ``v3.json``: the weights' spec
+the checkpoint (:func:`inceptionzoo.checkpoints.read_checkpoint`: ``.pth``/``.pt`` state dicts
+without torch, ``.safetensors``, gluoncv ``.params``; every claim of the file checked against
+its bytes), renames every tensor with the family's rules (:data:`SOURCES`), checks names, shapes
+and values against the zoo network -- every missing, unexpected, mis-shaped and non-numeric
+tensor in ONE :class:`ConversionError` -- and writes ``v3.params`` plus the sidecar ``v3.json``
+as a pair (under a lock on the folder; a conversion whose output another process replaced
+meanwhile loses, and the checkpoint itself is never an output). The sidecar is the weights' spec
 (:class:`~inceptionzoo.weights_spec.WeightsSpec`, the one the model declares for that source,
 with the classes, the SHA-1 of the checkpoint and of the params file filled in).
 ``get_model('inception_v3', pretrained='v3.params')`` loads it back (:mod:`inceptionzoo._builder`),
@@ -18,25 +20,19 @@ prefix. gluoncv's files name parameters by position (``features.7.1.0.weight``);
 are in the same order as the zoo network's, so they are mapped by order, each tensor's shape
 checked.
 """
-import collections
 import dataclasses
 import os
-import pickle
 import re
-import zipfile
+import tempfile
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ._io import atomic_path, sha1_file, write_json
+from ._io import atomic_path, ensure_writable_dir, folder_lock, sha1_file, write_json
+from .checkpoints import ConversionError, read_checkpoint
 from .weights_spec import sidecar_path
 
 __all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint", "sidecar_path"]
-
-
-class ConversionError(ValueError):
-    """A checkpoint cannot be converted: unknown source, unreadable file, or tensors that do
-    not fit the zoo network."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,120 +107,6 @@ def _source(spec):
     return key[0], source
 
 
-# --- reading checkpoints ----------------------------------------------------------------------
-
-_STORAGE_DTYPES = {
-    "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-}
-
-
-def _rebuild_tensor(storage, offset, size, stride, *_):
-    item = storage.itemsize
-    return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
-                                           strides=[s * item for s in stride]).copy()
-
-
-class _TorchUnpickler(pickle.Unpickler):
-    """Reads a ``torch.save`` zip archive's ``data.pkl`` into numpy arrays, allowing only the
-    classes a state dict needs (like ``torch.load(weights_only=True)``), without torch."""
-
-    def __init__(self, file, archive, root):
-        super().__init__(file)
-        self._archive, self._root = archive, root
-
-    def find_class(self, module, name):
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor
-        if module == "torch._utils" and name == "_rebuild_parameter":
-            return lambda data, *_: data
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return name
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a weights file")
-
-    def persistent_load(self, pid):
-        _, storage_type, key, _, numel = pid
-        if storage_type not in _STORAGE_DTYPES:
-            raise pickle.UnpicklingError(f"unsupported tensor storage {storage_type}")
-        raw = self._archive.read(f"{self._root}/data/{key}")
-        return np.frombuffer(raw, dtype=_STORAGE_DTYPES[storage_type], count=numel)
-
-
-def _read_pth(path):
-    try:
-        with zipfile.ZipFile(path) as archive:
-            pkl = [n for n in archive.namelist() if n.endswith("/data.pkl")]
-            if len(pkl) != 1:
-                raise ConversionError(f"{path!r} is not a torch.save archive (no data.pkl)")
-            with archive.open(pkl[0]) as f:
-                obj = _TorchUnpickler(f, archive, pkl[0][:-len("/data.pkl")]).load()
-    except zipfile.BadZipFile:
-        raise ConversionError(
-            f"{path!r} is not a zip-format torch checkpoint (torch >= 1.6 torch.save); re-save "
-            "it with torch.save(state_dict, path) or as .safetensors") from None
-    except (pickle.UnpicklingError, EOFError, KeyError) as err:
-        raise ConversionError(f"cannot read {path!r} as a state dict: {err}") from None
-    for key in ("state_dict", "model", "state_dict_ema"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict):
-        raise ConversionError(f"{path!r} holds a {type(obj).__name__}, not a state dict")
-    return {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
-
-
-def _read_safetensors(path):
-    try:
-        from safetensors.numpy import load_file
-    except ImportError:
-        raise ConversionError("reading .safetensors needs the safetensors package: pip install "
-                              "'inceptionzoo[convert]'") from None
-    try:
-        return load_file(path)
-    except Exception as err:  # safetensors raises its own SafetensorError
-        raise ConversionError(f"cannot read {path!r} as safetensors: {err}") from None
-
-
-def _read_mxnet(path):
-    from .weights import read_params
-
-    return {k: v.asnumpy() for k, v in read_params(path, error=ConversionError).items()}
-
-
-def read_checkpoint(path, source):
-    """The tensors of a checkpoint as ``{name: numpy array}``, in the file's order.
-
-    Parameters
-    ----------
-    path : str
-        A ``.pth``/``.pt`` (torch zip archive), ``.safetensors`` or, for ``source ==
-        'gluoncv'``, an MXNet ``.params`` file.
-    source : str
-        ``'torchvision'``, ``'timm'`` or ``'gluoncv'``.
-
-    Returns
-    -------
-    dict
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConversionError(f"checkpoint {path!r} does not exist")
-    ext = os.path.splitext(path)[1].lower()
-    if source == "gluoncv":
-        if ext != ".params":
-            raise ConversionError(f"a gluoncv checkpoint is a .params file; got {path!r}")
-        return _read_mxnet(path)
-    if ext in (".pth", ".pt", ".bin"):
-        return _read_pth(path)
-    if ext == ".safetensors":
-        return _read_safetensors(path)
-    raise ConversionError(f"a {source} checkpoint is a .pth, .pt or .safetensors file; got "
-                          f"{path!r}")
-
-
 # --- mapping ----------------------------------------------------------------------------------
 
 def _torch_name(name, source, prefix):
@@ -260,6 +142,12 @@ def _map(tensors, kind, source, net, aux_logits):
         elif tuple(arr.shape) != tuple(expected[zoo]):
             problems.append(f"mis-shaped: {src} {tuple(arr.shape)} -> {zoo} expects "
                             f"{tuple(expected[zoo])}")
+        elif arr.dtype.kind != "f":
+            problems.append(f"non-numeric: {src} has dtype {arr.dtype}; weights are floating "
+                            "point")
+        elif not np.isfinite(arr).all():
+            problems.append(f"non-numeric: {src} holds {int((~np.isfinite(arr)).sum())} NaN or "
+                            "infinite value(s)")
         else:
             mapped[zoo] = arr
     covered = {zoo for _, zoo, _ in pairs}
@@ -275,7 +163,7 @@ def _map(tensors, kind, source, net, aux_logits):
 def _summary(problems, most=10):
     """``(counts, lines)``: how many problems of each kind, and at most ``most`` of each."""
     counts, lines = [], []
-    for kind in ("missing", "unexpected", "mis-shaped", "the checkpoint has"):
+    for kind in ("missing", "unexpected", "mis-shaped", "non-numeric", "the checkpoint has"):
         found = [p for p in problems if p.startswith(kind)]
         if found:
             counts.append(f"{len(found)} {kind.split()[-1] if ' ' in kind else kind}")
@@ -317,11 +205,17 @@ def convert(spec, checkpoint, out, aux_logits=False):
     out = os.path.abspath(os.fspath(out))
     if not out.endswith(".params"):
         raise ConversionError(f"the output file must end in .params; got {out!r}")
+    side = sidecar_path(out)
+    _refuse_overwriting_the_checkpoint(checkpoint, out, side)
+    before = _output_state(out, side)  # another writer changing it meanwhile makes us lose
     tensors = read_checkpoint(checkpoint, kind)
     head = tensors.get(source.classifier)
     if head is None or head.ndim != 2:
         raise ConversionError(f"{checkpoint!r} has no classifier {source.classifier!r}: not a "
                               f"{spec} checkpoint")
+    if head.shape[0] < 1:
+        raise ConversionError(f"{checkpoint!r}: classifier {source.classifier!r} has shape "
+                              f"{tuple(head.shape)}: no classes")
     classes = int(head.shape[0])
     options = {"aux_logits": True} if aux_logits else {}
     net = get_model(source.model, classes=classes, **options)
@@ -329,14 +223,17 @@ def convert(spec, checkpoint, out, aux_logits=False):
     net.initialize(mx.init.Zero())
     for name, p in net.collect_params().items():
         p.set_data(mx.nd.array(mapped[name], dtype=p.dtype))
-    with atomic_path(out) as tmp:
-        net.save_parameters(tmp)
-    meta = _sidecar(kind, spec, source, classes, options, out, checkpoint).to_dict()
-    write_json(sidecar_path(out), meta)
+    staged = _stage_params(net, out)
+    try:
+        meta = _sidecar(kind, spec, source, classes, options, out, staged, checkpoint).to_dict()
+    except BaseException:
+        os.remove(staged)
+        raise
+    _publish_pair(staged, out, meta, before)
     return meta
 
 
-def _sidecar(kind, spec, source, classes, options, out, checkpoint):
+def _sidecar(kind, spec, source, classes, options, out, staged, checkpoint):
     """The converted file's :class:`~inceptionzoo.weights_spec.WeightsSpec`: the one the zoo
     model declares for this source, with what this conversion made filled in."""
     from . import __version__
@@ -349,6 +246,70 @@ def _sidecar(kind, spec, source, classes, options, out, checkpoint):
     return dataclasses.replace(
         declared[0], classes=classes, class_names=declared[0].class_names
         if classes == declared[0].classes else None, options=dict(options),
-        file=os.path.basename(out), sha1=sha1_file(out),
+        file=os.path.basename(out), sha1=sha1_file(staged),
         checkpoint=os.path.basename(os.fspath(checkpoint)), checkpoint_sha1=sha1_file(checkpoint),
         inceptionzoo_version=__version__)
+
+
+# --- writing the params file and its sidecar as a pair ----------------------------------------
+
+def _stage_params(net, out):
+    """Save ``net``'s parameters to a temporary name in ``out``'s folder; return that name."""
+    folder = ensure_writable_dir(os.path.dirname(out))
+    fd, staged = tempfile.mkstemp(prefix="." + os.path.basename(out) + ".", suffix=".tmp",
+                                  dir=folder)
+    os.close(fd)
+    try:
+        net.save_parameters(staged)
+    except BaseException:
+        os.remove(staged)
+        raise
+    return staged
+
+
+def _publish_pair(staged, out, meta, before):
+    """Move the staged params to ``out`` and write its sidecar, under the folder's lock.
+
+    ``before`` is what was at ``out`` and its sidecar when the conversion started: if another
+    writer replaced either meanwhile, this one loses (nothing written). The sidecar is renamed
+    into place first, then the params; a crash between the two leaves a sidecar whose SHA-1
+    does not match the params file, which loading refuses -- never a pair that loads wrong.
+    """
+    side = sidecar_path(out)
+    try:
+        with folder_lock(os.path.dirname(out)):
+            if _output_state(out, side) != before:
+                raise ConversionError(f"{out!r} was written by another process while this "
+                                      "conversion ran; nothing written (run again to replace "
+                                      "it)")
+            with atomic_path(out) as tmp:
+                os.replace(staged, tmp)
+                write_json(side, meta)
+    finally:
+        if os.path.exists(staged):
+            os.remove(staged)
+
+
+def _refuse_overwriting_the_checkpoint(checkpoint, out, side):
+    """The output pair must not replace the checkpoint (any spelling, link or hard link)."""
+    for target in (out, side):
+        try:
+            same = os.path.samefile(checkpoint, target)
+        except OSError:  # one of them does not exist
+            same = False
+        if same:
+            raise ConversionError(f"--out {out!r} would replace the checkpoint "
+                                  f"{os.fspath(checkpoint)!r} ({target!r} is the same file); "
+                                  "write the converted file under another name")
+
+
+def _output_state(*paths):
+    """What is at ``paths`` now (inode, size, modification time, or None)."""
+    state = []
+    for path in paths:
+        try:
+            st = os.lstat(path)
+            state.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            state.append(None)
+    return state

@@ -22,9 +22,7 @@ show the old set or the new one, never a mix. Exports into one folder take turns
 ``flock`` on the folder while they publish): of two exports racing into the same folder without
 ``overwrite``, exactly one wins and the other gets ``FileExistsError``.
 """
-import contextlib
 import datetime
-import fcntl
 import json
 import os
 import shutil
@@ -34,7 +32,7 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock
 
 from . import __version__
-from ._io import ensure_writable_dir, sha1_file
+from ._io import ensure_writable_dir, folder_lock, sha1_file
 from .transforms import InputTransform, normalisation
 
 __all__ = ["export", "Preprocess", "export_prefix"]
@@ -316,17 +314,6 @@ def _refuse_existing(folder, base, files):
                               "overwrite=True (--overwrite) to replace it")
 
 
-@contextlib.contextmanager
-def _folder_lock(folder):
-    """Exclusive ``flock`` on the folder itself: exports into one folder publish in turn."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock (also when the process dies)
-
-
 def _symlink(target, path):
     """Make ``path`` a symbolic link to ``target``, replacing what is there in one rename."""
     tmp = f"{path}.{os.getpid()}.new"
@@ -363,7 +350,7 @@ def _publish(folder, base, tmpdir, names, stale, overwrite):
     ``.BASE.export`` to the new generation folder; the final names are links through it.
     """
     link = os.path.join(folder, _link_name(base))
-    with _folder_lock(folder):
+    with folder_lock(folder):
         if not overwrite:  # checked again under the lock: of two racing exports, one wins
             _refuse_existing(folder, base, {**names, **{n: n for n in stale}})
         _adopt(folder, base, list(names.values()) + stale)

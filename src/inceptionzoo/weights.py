@@ -182,12 +182,14 @@ def load_params_file(net, path, ctx=None):
 
     from ._context import check_context
     from ._errors import mxnet_message
+    from .checkpoints import check_ndarray_file
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"parameter file {path!r} does not exist")
     for c in [ctx] if isinstance(ctx, mx.Context) else (ctx or []):
         check_context(c)  # else MXNet's failure reads as a corrupt file
+    check_ndarray_file(path, error=WeightsError)  # MXNet allocates what a corrupt header claims
     try:
         net.load_parameters(path, ctx=ctx)
     except mx.base.MXNetError as err:
@@ -218,22 +220,17 @@ def read_params(path, error=WeightsError):
     Raises
     ------
     error
-        The file is missing, not an MXNet params file, or holds unnamed arrays.
+        The file is missing, truncated, not an MXNet params file (checked against its size
+        before MXNet reads it), or holds unnamed arrays.
     """
     import re
 
-    import mxnet as mx
-
-    from ._errors import mxnet_message
+    from .checkpoints import read_ndarray_file
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise error(f"parameter file {path!r} does not exist")
-    try:
-        loaded = mx.nd.load(path)
-    except mx.base.MXNetError as err:
-        raise error(f"cannot load parameter file {path!r}: corrupt or not an MXNet params "
-                    f"file ({mxnet_message(err)})") from None
+    loaded = read_ndarray_file(path, error=error)  # its structure checked before MXNet parses it
     if not isinstance(loaded, dict):
         raise error(f"parameter file {path!r} holds a list of arrays, expected named "
                     "parameters (save_parameters)")
