@@ -25,9 +25,18 @@ except AttributeError as _err:  # MXNet 1.9.1 touches np.bool, removed in numpy 
         "it needs numpy<1.24: pip install 'numpy<1.24'"
     ) from None
 
+from .errors import (  # noqa: E402
+    ConversionError,
+    DataError,
+    DivergedError,
+    InceptionZooError,
+    PredictionError,
+    UnknownModelError,
+    WeightsError,
+    WrongTypeError,
+)
 from ._registry import (  # noqa: E402
     ModelInfo,
-    UnknownModelError,
     get_model,
     list_models,
     model_info,
@@ -37,10 +46,17 @@ from . import models  # noqa: E402,F401  (runs the registrations)
 
 __all__ = [
     "ModelInfo",
-    "UnknownModelError",
     "get_model",
     "list_models",
     "model_info",
     "register_model",
+    "InceptionZooError",
+    "WrongTypeError",
+    "UnknownModelError",
+    "WeightsError",
+    "ConversionError",
+    "DataError",
+    "PredictionError",
+    "DivergedError",
     "__version__",
 ]

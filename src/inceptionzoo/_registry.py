@@ -10,6 +10,8 @@ import fnmatch
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .errors import InceptionZooError, UnknownModelError, WrongTypeError
+
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
            "model_info", "models_markdown"]
 
@@ -74,11 +76,12 @@ class ModelInfo:
         try:
             mean, std = normalisation(self.mean, self.std, self.input_shape[0])
         except ValueError as err:
-            raise ValueError(f"{self.name}: {err}") from None
+            raise InceptionZooError(f"{self.name}: {err}") from None
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
         if not 0 < self.crop_pct <= 1:
-            raise ValueError(f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
+            raise InceptionZooError(
+                f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
 
     def to_dict(self) -> dict:
         """A plain-dict (JSON-friendly) copy."""
@@ -86,10 +89,6 @@ class ModelInfo:
         for key in ("input_shape", "mean", "std"):
             d[key] = list(d[key])
         return d
-
-
-class UnknownModelError(ValueError):
-    """Raised for a model name that is not registered."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +125,7 @@ def register_model(name: Optional[str] = None, **meta):
         key = (name or factory.__name__).lower()
         if key in _ENTRIES:
             prev = _ENTRIES[key].factory
-            raise ValueError(
+            raise InceptionZooError(
                 f"a model named {key!r} is already registered "
                 f"(by {prev.__module__}.{prev.__qualname__})"
             )
@@ -143,7 +142,7 @@ def _unregister(name: str) -> None:
 
 def _entry(name: str) -> _Entry:
     if not isinstance(name, str):
-        raise TypeError(f"a model name must be a str, got {type(name).__name__}")
+        raise WrongTypeError(f"a model name must be a str, got {type(name).__name__}")
     key = name.lower()
     if key in _ENTRIES:
         return _ENTRIES[key]

@@ -35,9 +35,7 @@ __all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint",
            "FACTORY_DOC"]
 
 
-class ConversionError(ValueError):
-    """A checkpoint cannot be converted: unknown source, unreadable file, or tensors that do
-    not fit the zoo network."""
+from .errors import ConversionError  # noqa: E402  (defined in errors; this import path stays)
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
