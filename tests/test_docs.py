@@ -1,6 +1,8 @@
 import os
 import re
 
+import pytest
+
 from conftest import ROOT
 from inceptionzoo._registry import models_markdown
 
@@ -15,21 +17,57 @@ def test_model_table_matches_registry():
         "docs/models.md is out of date: regenerate with `inceptionzoo list --markdown`")
 
 
-def test_docs_name_only_public_things():
+def _sections(path):
+    """Heading -> body of each ``## `` section of a markdown file."""
+    parts = re.split(r"^## (.*)$", open(path).read(), flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def test_api_md_documents_exactly_the_package_names():
+    """The bullets of docs/api.md's sections on the package itself (``(`inceptionzoo`...``)
+    name each exported name once, and nothing else."""
     import inceptionzoo
 
-    api = open(os.path.join(ROOT, "docs", "api.md")).read()
-    for name in inceptionzoo.__all__:
-        if not name.startswith("_"):
-            assert name in api, f"docs/api.md does not document {name}"
+    documented = []
+    for heading, body in _sections(os.path.join(ROOT, "docs", "api.md")).items():
+        if "(`inceptionzoo`" in heading:
+            documented += re.findall(r"^- `(\w+)", body, re.M)
+    assert sorted(documented) == sorted(inceptionzoo.__all__)
 
 
-def test_benchmark_sections_are_generated():
-    text = open(os.path.join(ROOT, "docs", "benchmarks.md")).read()
-    for section in ("mnist", "targets", "googlenet"):
-        m = re.search(f"<!-- bench:{section}:begin -->\n(.*?)\n<!-- bench:{section}:end -->",
-                      text, re.S)
-        assert m, section
-        assert "| model | ctx | mode |" in m.group(1)
-        assert "Measured with `benchmarks/throughput.py" in m.group(1)
+def _bench_section(text, section):
+    m = re.search(f"<!-- bench:{section}:begin -->\n(.*?)\n<!-- bench:{section}:end -->",
+                  text, re.S)
+    assert m, f"docs/benchmarks.md lost its section {section}"
+    return m.group(1)
+
+
+BENCH_SECTIONS = ["mnist", "targets", "peers", "googlenet"]
+#: sections measured before the harness gained modes (issue 18: rerun them); strict, so that
+#: the rerun must drop the mark
+STALE = {"mnist": "written before torch-compile-frozen joined the torch peer"}
+
+
+@pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.xfail(
+    reason=STALE[s], strict=True)) if s in STALE else s for s in BENCH_SECTIONS])
+def test_benchmark_sections_are_what_their_command_measures(section):
+    """Each table of docs/benchmarks.md has the harness's header, and its rows are exactly the
+    configurations of the command written under it, in the harness's order."""
+    import shlex
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from throughput import build_parser, plan, table
+
+    body = _bench_section(open(os.path.join(ROOT, "docs", "benchmarks.md")).read(), section)
+    lines = body.splitlines()
+    assert lines[:2] == table([]).splitlines()
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:] if ln.startswith("|")]
+    m = re.search(r"Measured with `benchmarks/throughput\.py ([^`]*)`", body)
+    assert m, "no command under the table"
+    args = build_parser().parse_args(shlex.split(m.group(1)))
+    assert (args.doc, args.doc_section) == ("docs/benchmarks.md", section)
+    models, modes, batches = plan(args)
+    want = [(mo, args.ctx, mode, str(b)) for mo in models for mode in modes for b in batches]
+    assert [tuple(r[:4]) for r in rows] == want
     assert os.path.isfile(os.path.join(ROOT, "docs", "throughput.png"))
