@@ -65,6 +65,23 @@ def built(name, batch=2, seed=0, **kwargs):
     return net, x
 
 
+#: set by `make test` (and so by CI): a missing side environment fails the tests that need it
+#: instead of skipping them
+REQUIRE_SIDE_ENVS = "INCEPTIONZOO_REQUIRE_SIDE_ENVS"
+
+
+def side_env_python(python, what):
+    """``python`` of a side environment built by `make test` (it cannot live beside MXNet 1.9.1),
+    for a test that runs it in a subprocess. When it is missing the test is skipped, with a
+    reason that names `make test`, or fails when ``$INCEPTIONZOO_REQUIRE_SIDE_ENVS`` is 1."""
+    if os.path.isfile(python):
+        return python
+    message = f"{what} is missing ({python}): `make test` builds it"
+    if os.environ.get(REQUIRE_SIDE_ENVS) == "1":
+        pytest.fail(f"{message} ({REQUIRE_SIDE_ENVS}=1: this run needs every side environment)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir():
     if not os.path.isfile(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")):

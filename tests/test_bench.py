@@ -9,6 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from conftest import side_env_python
 from inceptionzoo import get_model, list_models
 from inceptionzoo.inference import InferenceGraph
 
@@ -160,7 +161,7 @@ def test_peers_run_at_their_best():
     pytest.importorskip("torch")
     from throughput import ORT_PYTHON
 
-    assert os.path.isfile(ORT_PYTHON), f"no ONNX Runtime side venv at {ORT_PYTHON}: make ort-venv"
+    side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`)")
     rows = run(["inception_mnist"], ["torch-compile-frozen", "onnxruntime"], [2], **FAST)
     for r in rows:
         assert "error" not in r and r["images_per_sec"] > 0 and r["p50_ms"] > 0, r
@@ -172,7 +173,7 @@ def test_onnxruntime_profile_times_each_node_of_the_export():
     """benchmarks/ort_profile.py: kernel time per node per call, warm-up runs left out."""
     from throughput import ORT_PYTHON, _ort_worker
 
-    assert os.path.isfile(ORT_PYTHON), f"no ONNX Runtime side venv at {ORT_PYTHON}: make ort-venv"
+    side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`)")
     nodes = _ort_worker({"model": "inception_mnist", "batch": 2, "profile": 3})["nodes"]
     ops = [n["op"] for n in nodes]
     assert ops.count("Conv") >= 19 and "Gemm" in ops and "Concat" in ops, ops

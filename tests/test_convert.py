@@ -15,7 +15,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, side_env_python
 from inceptionzoo import get_model, model_info
 from inceptionzoo._io import sha1_file
 from inceptionzoo.cost import num_params
@@ -41,11 +41,10 @@ def references(tmp_path_factory):
     developing, an existing one named by $INCEPTIONZOO_REFERENCES)."""
     if os.environ.get("INCEPTIONZOO_REFERENCES"):
         return pathlib.Path(os.environ["INCEPTIONZOO_REFERENCES"])
-    if not os.path.isfile(TORCH_PYTHON):
-        pytest.fail(f"the PyTorch side environment is missing ({TORCH_PYTHON}): create it with "
-                    "`make torch-env` (CI does), or set INCEPTIONZOO_TORCH_PYTHON")
+    python = side_env_python(TORCH_PYTHON, "the PyTorch side environment (`make torch-env`, "
+                             "or set INCEPTIONZOO_TORCH_PYTHON)")
     out = tmp_path_factory.mktemp("references")
-    proc = subprocess.run([TORCH_PYTHON, os.path.join(ROOT, "tests", "reference",
+    proc = subprocess.run([python, os.path.join(ROOT, "tests", "reference",
                                                       "make_references.py"), str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

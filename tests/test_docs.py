@@ -62,7 +62,8 @@ def test_benchmark_sections_are_what_their_command_measures(section):
     body = _bench_section(open(os.path.join(ROOT, "docs", "benchmarks.md")).read(), section)
     lines = body.splitlines()
     assert lines[:2] == table([]).splitlines()
-    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:] if ln.startswith("|")]
+    rows = [[c.strip() for c in ln.strip("|").split("|")]
+            for ln in lines[2:] if ln.startswith("|")]
     m = re.search(r"Measured with `benchmarks/throughput\.py ([^`]*)`", body)
     assert m, "no command under the table"
     args = build_parser().parse_args(shlex.split(m.group(1)))
