@@ -32,7 +32,9 @@ def test_api_md_documents_exactly_the_package_names():
     for heading, body in _sections(os.path.join(ROOT, "docs", "api.md")).items():
         if "(`inceptionzoo`" in heading:
             documented += re.findall(r"^- `(\w+)", body, re.M)
-    assert sorted(documented) == sorted(inceptionzoo.__all__)
+    assert sorted(documented) == sorted(inceptionzoo.__all__), (
+        f"exported, not documented: {sorted(set(inceptionzoo.__all__) - set(documented))}; "
+        f"documented, not exported: {sorted(set(documented) - set(inceptionzoo.__all__))}")
 
 
 def _bench_section(text, section):
