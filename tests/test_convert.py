@@ -255,12 +255,15 @@ def test_imagenet_networks_ship_no_weights(name, tmp_path):
 @pytest.mark.parametrize("case", list(CASES))
 def test_counts_equal_the_reference_implementations(references, case):
     """The zoo network's parameters, counted on the built network, == torch's
-    ``sum(p.numel())`` on the source network without its auxiliary heads; the registry's
+    ``sum(p.numel())`` on the source network without its auxiliary heads (and with them, when
+    the source was built with them, == ours with ``aux_logits=True``); the registry's
     MACs == torch's FlopCounterMode / 2 at the design size (both recorded by
     tests/reference/make_references.py)."""
     ref = json.loads((references / case / "meta.json").read_text())
     name = SOURCES[tuple(CASES[case].split(":"))].model
     info = model_info(name)
     assert num_params(get_model(name)) == info.num_params == ref["params"] - ref["aux_params"]
+    if ref["aux_params"]:  # built with its auxiliary heads: so is ours with aux_logits=True
+        assert num_params(get_model(name, aux_logits=True)) == ref["params"]
     assert info.input_shape[1] == ref["input_size"]
     assert info.macs == ref["macs"]

@@ -1,9 +1,12 @@
 import os
 import re
+import sys
 
 import pytest
 
 from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from inceptionzoo._registry import models_markdown
 
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
@@ -56,9 +59,7 @@ def test_benchmark_sections_are_what_their_command_measures(section):
     """Each table of docs/benchmarks.md has the harness's header, and its rows are exactly the
     configurations of the command written under it, in the harness's order."""
     import shlex
-    import sys
 
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     from throughput import build_parser, plan, table
 
     body = _bench_section(open(os.path.join(ROOT, "docs", "benchmarks.md")).read(), section)
@@ -74,3 +75,15 @@ def test_benchmark_sections_are_what_their_command_measures(section):
     want = [(mo, args.ctx, mode, str(b)) for mo in models for mode in modes for b in batches]
     assert [tuple(r[:4]) for r in rows] == want
     assert os.path.isfile(os.path.join(ROOT, "docs", "throughput.png"))
+
+
+def test_cost_docs_are_what_cost_tables_prints():
+    """Every generated table of docs/cost.md (the seed's analysis, the MNIST blocks, GoogLeNet
+    against Table 1, the ImageNet totals) is what ``benchmarks/cost_tables.py`` prints now."""
+    import cost_tables
+
+    text = open(os.path.join(ROOT, "docs", "cost.md")).read()
+    for key, body in cost_tables.tables().items():
+        m = re.search(f"<!-- {key}:begin -->\n(.*?)\n<!-- {key}:end -->", text, re.S)
+        assert m, f"docs/cost.md lost its {key} markers"
+        assert m.group(1) == body, f"docs/cost.md {key} is stale: run benchmarks/cost_tables.py"
