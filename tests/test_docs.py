@@ -87,3 +87,93 @@ def test_cost_docs_are_what_cost_tables_prints():
         m = re.search(f"<!-- {key}:begin -->\n(.*?)\n<!-- {key}:end -->", text, re.S)
         assert m, f"docs/cost.md lost its {key} markers"
         assert m.group(1) == body, f"docs/cost.md {key} is stale: run benchmarks/cost_tables.py"
+
+
+def _doc(*path):
+    return open(os.path.join(ROOT, *path)).read()
+
+
+def test_quick_start_lists_models_in_list_models_order():
+    from inceptionzoo import list_models
+
+    m = re.search(r"^list_models\(\) +# \[(.*), \.\.\.\]$", _doc("docs", "index.md"), re.M)
+    assert m, "docs/index.md lost its list_models() line"
+    shown = [s.strip().strip("'") for s in m.group(1).split(",")]
+    assert shown == list_models()[:len(shown)]
+
+
+def test_docs_say_bench_needs_a_checkout():
+    """The harness is developer tooling beside the package: every doc line that runs
+    `inceptionzoo bench` says it needs a checkout."""
+    import inceptionzoo
+    from inceptionzoo.cli import HARNESS
+
+    package = os.path.dirname(inceptionzoo.__file__)
+    assert not os.path.exists(os.path.join(package, HARNESS))  # not installed with the package
+    for page in ["README.md"] + [os.path.join("docs", f) for f in os.listdir(
+            os.path.join(ROOT, "docs")) if f.endswith(".md")]:
+        text = _doc(page)
+        for m in re.finditer(r"inceptionzoo bench", text):
+            context = text[max(0, m.start() - 300):m.end() + 300]
+            assert "checkout" in context, f"{page}: `inceptionzoo bench` without 'checkout'"
+
+
+def _extras():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    return cfg
+
+
+def test_docs_name_real_extras_and_gluoncv_is_one():
+    cfg = _extras()
+    extras = set(cfg["options.extras_require"])
+    pages = ["README.md"] + [os.path.join("docs", f) for f in sorted(os.listdir(
+        os.path.join(ROOT, "docs"))) if f.endswith(".md")]
+    named = set()
+    for page in pages:
+        for group in re.findall(r"(?:inceptionzoo|'\.)\[([\w,]+)\]", _doc(page)):
+            named |= set(group.split(","))
+    assert named and named <= extras, sorted(named - extras)
+    assert "gluoncv" in extras and "gluoncv" not in cfg["options"]["install_requires"]
+    assert "the `gluoncv` extra" in _doc("docs", "index.md")
+
+
+def test_java_statements_agree_with_what_ci_installs():
+    """README, docs/deploy.md and setup.cfg state MMS's own requirement (Java 8 or newer) and the
+    version tested, the OpenJDK that .ci/run installs."""
+    tested = re.search(r"openjdk-(\d+)-jre", _doc(".ci", "run")).group(1)
+    for page in ("README.md", os.path.join("docs", "deploy.md")):
+        text = " ".join(_doc(page).split())
+        assert "8 or newer by MMS's own documentation" in text, page
+        assert f"tested here with OpenJDK {tested}" in text or \
+            f"tested with OpenJDK {tested}" in text, page
+    assert f"Java 8+; tested with {tested}" in _doc("setup.cfg")
+
+
+def test_smallest_inputs_in_the_docs_are_the_networks():
+    """docs/models.md and docs/cost.md quote the smallest inputs of the ImageNet networks and the
+    test input size; each is computed here from the networks' own shape checks."""
+    from conftest import SMALL_HW, is_big, test_shape
+    from inceptionzoo import get_model, list_models
+
+    smallest, tested, big = {}, {}, []
+    for name in filter(is_big, list_models()):
+        net = get_model(name)
+        design = net.info.input_shape[1]
+        smallest[name] = next(s for s in range(1, design + 1)
+                              if net._fits(s, 0) and net._fits(s, 1))
+        tested[name] = test_shape(name)[1]
+        big += [name] if design == 299 else []
+    models = " ".join(_doc("docs", "models.md").split())
+    assert f"the smallest square input of at least {SMALL_HW} pixels they take" in models
+    side = {tested[n] for n in big}
+    assert len(side) == 1 and side == {smallest[n] for n in big}, (tested, smallest)
+    assert f"{side.pop()}x{tested[big[0]]} for the 299x299 networks, their smallest" in models
+    g, bn = "googlenet", "googlenet_bn"
+    assert tested[g] == tested[bn] == SMALL_HW
+    assert (f"{SMALL_HW}x{SMALL_HW} for `{g}` and `{bn}`, whose smallest are "
+            f"{smallest[g]}x{smallest[g]} and {smallest[bn]}x{smallest[bn]}") in models
+    assert f"takes any size from {smallest[g]} px up" in " ".join(_doc("docs", "cost.md").split())
+
