@@ -177,3 +177,22 @@ def test_smallest_inputs_in_the_docs_are_the_networks():
             f"{smallest[g]}x{smallest[g]} and {smallest[bn]}x{smallest[bn]}") in models
     assert f"takes any size from {smallest[g]} px up" in " ".join(_doc("docs", "cost.md").split())
 
+
+
+def test_contributing_names_only_files_and_tests_that_exist():
+    """docs/contributing.md points at files, tests and names; each exists."""
+    text = _doc("docs", "contributing.md")
+    paths = set(re.findall(r"`((?:src|tests|benchmarks|scripts|docs)/[\w./-]+?)(?:::(\w+))?`",
+                           text))
+    assert len(paths) > 20
+    for path, test in sorted(paths):
+        assert os.path.exists(os.path.join(ROOT, path)), path
+        if test:
+            assert re.search(rf"^def {test}\(", _doc(path), re.M), f"{path}::{test}"
+    for name, path in [("classifier_names", "src/inceptionzoo/train.py"),
+                       ("shipped_record", "src/inceptionzoo/weights.py"),
+                       ("layout_spatial_ops", "src/inceptionzoo/models/_layout.py"),
+                       ("build_imagenet", "src/inceptionzoo/convert.py"),
+                       ("_gluoncv_reference", "tests/test_convert.py"),
+                       ("model_params", "tests/conftest.py")]:
+        assert f"`{name}`" in text and re.search(rf"^def {name}\(", _doc(path), re.M), name
