@@ -76,10 +76,15 @@ def _launch(args, hang_seconds):
     try:
         out, err = proc.communicate(timeout=hang_seconds)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        # SIGINT: the launcher stops its nodes (each in its own session) on the way out
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            err = proc.communicate(timeout=60)[1][-2000:]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            err = "(none: the launcher did not stop on SIGINT either and was killed)"
         pytest.fail(f"the launcher did not stop the job within {hang_seconds} s (a hang: a "
-                    f"worker died and the others were not stopped?); stderr: {err[-2000:]}")
+                    f"worker died and the others were not stopped?); stderr: {err}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
