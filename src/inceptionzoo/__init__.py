@@ -25,16 +25,8 @@ except AttributeError as _err:  # MXNet 1.9.1 touches np.bool, removed in numpy 
         "it needs numpy<1.24: pip install 'numpy<1.24'"
     ) from None
 
-from .errors import (  # noqa: E402
-    ConversionError,
-    DataError,
-    DivergedError,
-    InceptionZooError,
-    PredictionError,
-    UnknownModelError,
-    WeightsError,
-    WrongTypeError,
-)
+from .errors import *  # noqa: E402,F401,F403  (every exception class)
+from .errors import __all__ as _ERRORS  # noqa: E402
 from ._registry import (  # noqa: E402
     ModelInfo,
     get_model,
@@ -50,13 +42,6 @@ __all__ = [
     "list_models",
     "model_info",
     "register_model",
-    "InceptionZooError",
-    "WrongTypeError",
-    "UnknownModelError",
-    "WeightsError",
-    "ConversionError",
-    "DataError",
-    "PredictionError",
-    "DivergedError",
+    *_ERRORS,
     "__version__",
 ]
