@@ -72,7 +72,9 @@ def _launch(args, hang_seconds):
     ``hang_seconds`` (far above its normal run time, so that a slow machine does not trip it)
     is killed with all its processes and fails the test as a hang."""
     proc = subprocess.Popen([EXE, "launch"] + args, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # SIGINT may be ignored here (a background job): not in the launcher
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         out, err = proc.communicate(timeout=hang_seconds)
     except subprocess.TimeoutExpired:
