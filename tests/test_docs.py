@@ -196,3 +196,16 @@ def test_contributing_names_only_files_and_tests_that_exist():
                        ("_gluoncv_reference", "tests/test_convert.py"),
                        ("model_params", "tests/conftest.py")]:
         assert f"`{name}`" in text and re.search(rf"^def {name}\(", _doc(path), re.M), name
+
+
+def test_errors_md_names_every_exception_class():
+    """The opening of docs/errors.md names each class of ``inceptionzoo.errors``, no other, and
+    the one that is also a TypeError."""
+    from inceptionzoo import errors
+
+    opening = " ".join(_doc("docs", "errors.md").split("\n## ")[0].split())
+    named = set(re.findall(r"`(\w+Error)`", opening)) - {"ValueError", "TypeError", "OSError"}
+    assert named == set(errors.__all__)
+    typed = [n for n in errors.__all__ if issubclass(getattr(errors, n), TypeError)]
+    assert typed and all(f"`{n}` (an argument of the wrong type) is also a `TypeError`" in opening
+                         for n in typed)
