@@ -19,8 +19,10 @@ $(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/inceptionzoo demo
 
+# INCEPTIONZOO_REQUIRE_SIDE_ENVS=1: a test whose side environment is missing fails (a bare
+# `pytest` skips it, naming `make test`)
 test: setup ort-venv torch-env
-	$(BIN)/python -m pytest
+	INCEPTIONZOO_REQUIRE_SIDE_ENVS=1 $(BIN)/python -m pytest
 
 # The PyTorch side environment of the conversion tests (tests/reference/make_references.py):
 # torchvision / timm need torch >= 2.14 and numpy 2, which MXNet 1.9.1 cannot live with.

@@ -78,9 +78,35 @@ def googlenet_table():
     return "\n".join(out)
 
 
+def imagenet_totals():
+    """Parameters and MACs of the converter's networks at their design size, and the reference
+    implementations whose counts tests/test_convert.py compares with them."""
+    from inceptionzoo import model_info
+    from inceptionzoo.convert import SOURCES
+    from inceptionzoo.cost import num_params
+
+    out = ["| model | input | parameters | MACs | reference (torchvision / timm) |",
+           "|---|---:|---:|---:|---|"]
+    for name in dict.fromkeys(s.model for s in SOURCES.values()):
+        shape = model_info(name).input_shape
+        refs = ", ".join(f"{src} `{key}`" for (src, key), s in SOURCES.items()
+                         if s.model == name and src != "gluoncv")
+        net = get_model(name)
+        macs = count(net, shape).macs
+        out.append(f"| `{name}` | {shape[1]} | {num_params(net):,} | {macs:,} | {refs} |")
+        if hasattr(net, "aux_logits"):
+            aux = get_model(name, aux_logits=True)
+            assert count(aux, shape).macs == macs  # the aux head is not in the inference graph
+            tv = ", ".join(f"{src} `{key}`" for (src, key), s in SOURCES.items()
+                           if s.model == name and src == "torchvision")
+            out.append(f"| `{name}`, `aux_logits=True` | {shape[1]} | {num_params(aux):,} | "
+                       f"(the same: the aux head runs in training only) | {tv}, with aux |")
+    return "\n".join(out)
+
+
 def tables():
     return {"seed-vs-correct": seed_vs_correct(), "mnist-blocks": mnist_blocks(),
-            "googlenet-table1": googlenet_table()}
+            "googlenet-table1": googlenet_table(), "imagenet-totals": imagenet_totals()}
 
 
 if __name__ == "__main__":

@@ -464,7 +464,20 @@ def main(argv=None, prog="benchmarks/throughput.py"):
         return 2
 
 
-def _main(args, argv, prog):
+def plan(args):
+    """The configurations a command line asks for.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    tuple of (list of str, list of str, list of int)
+        Models, modes (the peers' after the others) and batch sizes, in the order
+        :func:`run` measures them (model, then mode, then batch size).
+    """
     from inceptionzoo import model_info
 
     models = [model_info(m).name for m in args.models.split(",")]  # unknown names fail here
@@ -479,6 +492,11 @@ def _main(args, argv, prog):
     except ValueError:
         raise ValueError(f"--batch-sizes must be comma-separated integers; got "
                          f"{args.batch_sizes!r}") from None
+    return models, modes, batches
+
+
+def _main(args, argv, prog):
+    models, modes, batches = plan(args)
     rows = run(models, modes, batches, ctx=args.ctx, run_seconds=args.run_seconds,
                repeats=args.repeats, latency_iters=args.latency_iters, trials=args.trials,
                log=(lambda *a: None) if args.markdown else

@@ -9,6 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from conftest import side_env_python
 from inceptionzoo import get_model, list_models
 from inceptionzoo.inference import InferenceGraph
 
@@ -36,10 +37,14 @@ def test_rows_have_measurements():
     assert all((r["mode"] == "recommended") == (r.get("graph") in variants) for r in rows)
     for r in rows:
         assert "error" not in r, r
-        assert r["images_per_sec_min"] <= r["images_per_sec"] <= r["images_per_sec_max"]
-        assert 0 < r["p50_ms"] <= r["p90_ms"] and r["peak_rss_mb"] > 50
-    imp = [r for r in rows if r["mode"] == "imperative"]
-    assert all(r["speedup"] == 1.0 for r in imp)
+        assert r["images_per_sec"] > 0 and 0 < r["p50_ms"] and r["peak_rss_mb"] > 50
+        base = "train-imperative" if r["mode"].startswith("train") else "imperative"
+        ref = [b for b in rows if b["mode"] == base and b["batch"] == r["batch"]]
+        if ref:  # speed-up against the same batch size's baseline mode, when it ran
+            assert r["speedup"] == r["images_per_sec"] / ref[0]["images_per_sec"], r
+        else:
+            assert "speedup" not in r, r
+    assert [r["mode"] for r in rows if "speedup" not in r] == ["train-hybrid"] * 2
     assert "train-hybrid" in table(rows)
 
 
@@ -160,7 +165,7 @@ def test_peers_run_at_their_best():
     pytest.importorskip("torch")
     from throughput import ORT_PYTHON
 
-    assert os.path.isfile(ORT_PYTHON), f"no ONNX Runtime side venv at {ORT_PYTHON}: make ort-venv"
+    side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`)")
     rows = run(["inception_mnist"], ["torch-compile-frozen", "onnxruntime"], [2], **FAST)
     for r in rows:
         assert "error" not in r and r["images_per_sec"] > 0 and r["p50_ms"] > 0, r
@@ -172,7 +177,7 @@ def test_onnxruntime_profile_times_each_node_of_the_export():
     """benchmarks/ort_profile.py: kernel time per node per call, warm-up runs left out."""
     from throughput import ORT_PYTHON, _ort_worker
 
-    assert os.path.isfile(ORT_PYTHON), f"no ONNX Runtime side venv at {ORT_PYTHON}: make ort-venv"
+    side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`)")
     nodes = _ort_worker({"model": "inception_mnist", "batch": 2, "profile": 3})["nodes"]
     ops = [n["op"] for n in nodes]
     assert ops.count("Conv") >= 19 and "Gemm" in ops and "Concat" in ops, ops
@@ -211,3 +216,32 @@ def test_imagenet_benchmark_script_runs(tmp_path):
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [r["mode"] for r in rows] == ["imperative", "static", "recommended", "gluoncv-static"]
     assert all(r["images_per_sec"] > 0 and r["model"] == "inception_v3" for r in rows)
+
+
+def test_timing_loop_reports_median_min_max_and_latency_percentiles(monkeypatch):
+    """_timing.time_calls on a fake clock whose calls take known times: warm-up calls of 0.25 s,
+    five latency calls of 1, 2, 4, 8, 16 ms (2**-10 s units), then runs of 10 calls of 1, 2
+    and 4 units each (run_seconds = 10 x the median call)."""
+    import types
+
+    import _timing
+
+    unit = 2.0 ** -10
+    batch = 4
+    schedule = ([0.25] * 5 + [unit * d for d in (8, 1, 16, 4, 2)]
+                + [unit * d for d in (2, 1, 4) for _ in range(10)])
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(_timing, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def call():
+        clock.now += schedule.pop(0)
+        return clock.now
+
+    got = _timing.time_calls(call, batch, run_seconds=10 * 4 * unit, repeats=3,
+                             latency_iters=5, sync=lambda out, all_=False: None)
+    assert schedule == []  # as many calls as the loop promises, no more
+    rates = [batch / (unit * d) for d in (2, 1, 4)]
+    assert got == pytest.approx({
+        "images_per_sec": sorted(rates)[1], "images_per_sec_min": min(rates),
+        "images_per_sec_max": max(rates), "p50_ms": 4 * unit * 1e3, "p90_ms": 8 * unit * 1e3,
+        "calls_per_repeat": 10})

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import torchzip
-from conftest import ROOT, address_space_limit
+from conftest import ROOT, address_space_limit, side_env_python
 from inceptionzoo.checkpoints import ConversionError, read_checkpoint
 from inceptionzoo.convert import convert
 from inceptionzoo.convert import read_checkpoint as convert_read_checkpoint
@@ -347,8 +347,7 @@ def test_mxnet_header_claiming_gigabytes_is_refused_before_mxnet_reads_it(tmp_pa
 def test_a_real_torch_save_reads_identically(tmp_path):
     """torch.save of parameters, buffers, views, shared storages, float16 / bfloat16 / int64
     and zero-size tensors (torch 2.14 in .venv-torch) == what torch's own .numpy() gives."""
-    if not os.path.isfile(TORCH_PYTHON):
-        pytest.fail(f"the PyTorch side environment is missing ({TORCH_PYTHON}): `make torch-env`")
+    python = side_env_python(TORCH_PYTHON, "the PyTorch side environment (`make torch-env`)")
     script = r"""
 import collections, sys, numpy as np, torch
 torch.manual_seed(0)
@@ -369,7 +368,7 @@ torch.save({"state_dict": sd, "epoch": 4}, sys.argv[1] + "/wrapped.pth")
 np.savez(sys.argv[1] + "/want.npz", **{k: (v.detach().float() if v.dtype == torch.bfloat16
                                            else v.detach()).numpy() for k, v in sd.items()})
 """
-    proc = subprocess.run([TORCH_PYTHON, "-c", script, str(tmp_path)], capture_output=True,
+    proc = subprocess.run([python, "-c", script, str(tmp_path)], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     want = np.load(tmp_path / "want.npz")

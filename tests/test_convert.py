@@ -17,6 +17,7 @@ import pytest
 from conftest import torch_references
 from inceptionzoo import get_model, model_info
 from inceptionzoo._io import sha1_file
+from inceptionzoo.cost import num_params
 from inceptionzoo.convert import SOURCES, ConversionError, convert, sidecar_path
 from inceptionzoo.export import export
 from inceptionzoo.weights import WeightsError
@@ -30,15 +31,6 @@ CASES = {
     "timm_inception_v4": "timm:inception_v4",
     "timm_inception_resnet_v2": "timm:inception_resnet_v2",
 }
-
-#: parameters of the reference implementations (torchvision / timm, counted with
-#: ``sum(p.numel() for p in model.parameters())``)
-REFERENCE_PARAMS = {
-    ("inception_v3", False): 23834568, ("inception_v3", True): 27161264,
-    ("googlenet_bn", False): 6624904, ("inception_v4", False): 42679816,
-    ("inception_resnet_v2", False): 55843464,
-}
-
 
 @pytest.fixture(scope="session")
 def references(tmp_path_factory):
@@ -104,7 +96,8 @@ def test_inception_v3_at_299_with_its_aux_head(references, tmp_path):
                    aux_logits=True)
     assert meta["options"] == {"aux_logits": True}
     net = get_model("inception_v3", pretrained=str(out))
-    assert net.aux_logits and net.info.num_params == REFERENCE_PARAMS[("inception_v3", True)]
+    ref = json.loads((folder / "meta.json").read_text())
+    assert net.aux_logits and num_params(net) == net.info.num_params == ref["params"]
     x = _zoo_input(np.load(folder / "pixels.npy"), net.info)
     net.hybridize(static_alloc=True, static_shape=True)
     logits, aux = net(mx.nd.array(x))
@@ -247,22 +240,20 @@ def test_imagenet_networks_ship_no_weights(name, tmp_path):
         get_model(name, pretrained=str(tmp_path / "lone.params"))
 
 
-@pytest.mark.parametrize("key,want", sorted(REFERENCE_PARAMS.items()))
-def test_params_equal_the_reference_implementations(key, want):
-    name, aux = key
-    net = get_model(name, aux_logits=True) if aux else get_model(name)
-    assert net.info.num_params == want
-    if not aux:
-        assert model_info(name).num_params == want
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
-def test_macs_equal_the_reference_implementations(references, case):
-    """cost.count on the zoo network == torch's FlopCounterMode / 2 on the source network,
-    both at the design size (tests/reference/make_references.py records the latter)."""
+def test_counts_equal_the_reference_implementations(references, case):
+    """The zoo network's parameters, counted on the built network, == torch's
+    ``sum(p.numel())`` on the source network without its auxiliary heads (and with them, when
+    the source was built with them, == ours with ``aux_logits=True``); the registry's
+    MACs == torch's FlopCounterMode / 2 at the design size (both recorded by
+    tests/reference/make_references.py)."""
     ref = json.loads((references / case / "meta.json").read_text())
-    info = model_info(SOURCES[tuple(CASES[case].split(":"))].model)
+    name = SOURCES[tuple(CASES[case].split(":"))].model
+    info = model_info(name)
+    assert num_params(get_model(name)) == info.num_params == ref["params"] - ref["aux_params"]
+    if ref["aux_params"]:  # built with its auxiliary heads: so is ours with aux_logits=True
+        assert num_params(get_model(name, aux_logits=True)) == ref["params"]
     assert info.input_shape[1] == ref["input_size"]
     assert info.macs == ref["macs"]
 

@@ -1,7 +1,6 @@
 import importlib.util
 import itertools
 import os
-import re
 
 import numpy as np
 import pytest
@@ -112,14 +111,6 @@ def test_googlenet_options():
     from inceptionzoo.weights import WeightsError
     with pytest.raises(WeightsError, match="no pretrained weights ship for 'googlenet'"):
         get_model("googlenet", pretrained=True)
-
-
-def test_cost_docs_are_current():
-    text = open(os.path.join(ROOT, "docs", "cost.md")).read()
-    for key, body in _load_script("cost_tables").tables().items():
-        m = re.search(f"<!-- {key}:begin -->\n(.*?)\n<!-- {key}:end -->", text, re.S)
-        assert m, key
-        assert m.group(1) == body, f"docs/cost.md {key} is stale: run benchmarks/cost_tables.py"
 
 
 # GMACs published by torchvision's weight metadata (``_ops``, multiply-accumulates) and, for

@@ -1,4 +1,5 @@
 import json
+import time
 
 import mxnet as mx
 import numpy as np
@@ -29,17 +30,34 @@ def test_every_graph_variant_computes_the_same_function(name):
     assert graph.choice[2] in graph.graphs
 
 
+def _slowed(graph, fast, seconds=0.005):
+    """Every variant of ``graph`` but ``fast`` made ``seconds`` slower per call."""
+    def slow(run):
+        return lambda x, ctx=None: (time.sleep(seconds), run(x, ctx))[1]
+
+    graph.graphs = {k: g if k == fast else slow(g) for k, g in graph.graphs.items()}
+
+
 def test_choice_per_batch_size_and_large_batches_skip_tuning():
+    """Batches up to tune_max_batch are timed once each and get the fastest variant; larger
+    ones run the default untimed."""
     net, _ = built("inception_mnist")
-    graph = InferenceGraph.from_block(net, tune_max_batch=4, merge=True)
-    for n in (1, 3, 64):
+    graph = InferenceGraph.from_block(net, tune_max_batch=4, tune_budget=600.0,
+                                      max_single_edges=0)
+    fast = "pool-first+native"
+    assert fast != graph.default == "pool-first" and len(graph.graphs) == 4
+    _slowed(graph, fast)
+    for n in (1, 3, 64, 1):
         graph(mx.nd.random.uniform(shape=(n, 1, 28, 28)))
-    assert set(graph.choice) == {1, 3, 64} and graph.choice[64] == "merge+pool-first"
+    assert graph.choice == {1: fast, 3: fast, 64: graph.default}
+    assert graph.tuned == [1, 3]
     edges = ["inception_mnist_pool1_fwd_concat", "inception_mnist_pool2_fwd_concat"]
     plain = ["pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
         f"pool-first+{kind}:{e}" for e in edges for kind in ("native", "plain")]
-    assert list(graph.graphs) == ["merge+" + key for key in plain] + plain
     assert list(InferenceGraph.from_block(net).graphs) == plain  # merge is off by default
+    merged = InferenceGraph.from_block(net, merge=True)
+    assert list(merged.graphs) == ["merge+" + key for key in plain] + plain
+    assert merged.default == "merge+pool-first"
 
 
 def test_tuning_stops_when_its_budget_is_spent():

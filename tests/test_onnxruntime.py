@@ -1,6 +1,6 @@
 """The ONNX export in ONNX Runtime. onnxruntime needs numpy >= 1.24.2 and cannot sit beside
 MXNet 1.9.1, so it runs in the side venv of `make ort-venv` (.venv-ort), in a subprocess that
-reads and writes .npy files. Without that venv the parity test fails: it never skips."""
+reads and writes .npy files. Without that venv the parity tests skip (fail under `make test`)."""
 import os
 import subprocess
 
@@ -8,6 +8,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from conftest import side_env_python
 from inceptionzoo import get_model
 from inceptionzoo.export import export
 
@@ -32,10 +33,8 @@ np.save(out, np.concatenate([sess.run(None, {name: x[i:i + 1000]})[0]
 
 
 def ort_python():
-    if not os.path.isfile(ORT_PYTHON):
-        pytest.fail(f"no ONNX Runtime side venv at {ORT_PYTHON}: run `make ort-venv` (or set "
-                    "INCEPTIONZOO_ORT_PYTHON to a python that has onnxruntime)")
-    return ORT_PYTHON
+    return side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`, or set "
+                           "INCEPTIONZOO_ORT_PYTHON to a python that has onnxruntime)")
 
 
 @pytest.mark.parametrize("preprocess", [False, True])

@@ -184,5 +184,17 @@ def test_metadata_of_changed_networks_differs_where_it_must():
 
 
 def test_public_names():
-    for n in inceptionzoo.__all__:
-        assert hasattr(inceptionzoo, n)
+    """``__all__`` is exactly the package's public namespace (submodules aside), without
+    repeats, and a star import gives exactly those names."""
+    import types
+
+    public = {n for n, v in vars(inceptionzoo).items()
+              if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    exported = inceptionzoo.__all__
+    assert len(exported) == len(set(exported)), "a name is listed twice in __all__"
+    assert set(exported) - {"__version__"} == public, (
+        f"in the namespace but not exported: {sorted(public - set(exported))}; exported but "
+        f"not defined: {sorted(set(exported) - public - {'__version__'})}")
+    namespace = {}
+    exec("from inceptionzoo import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(exported)

@@ -27,6 +27,7 @@ def test_shipped_file_matches_record(name):
         assert rec[key], key
 
 
+@pytest.mark.slow  # evaluates the 10,000 test digits with each network
 @pytest.mark.parametrize("name", PRETRAINED)
 def test_shipped_weights_reach_recorded_accuracy(name, mnist_dir, tmp_path):
     r = evaluate(name, pretrained=True, data_dir=mnist_dir, root=str(tmp_path))

@@ -25,9 +25,10 @@ except AttributeError as _err:  # MXNet 1.9.1 touches np.bool, removed in numpy 
         "it needs numpy<1.24: pip install 'numpy<1.24'"
     ) from None
 
+from .errors import *  # noqa: E402,F401,F403  (every exception class)
+from .errors import __all__ as _ERRORS  # noqa: E402
 from ._registry import (  # noqa: E402
     ModelInfo,
-    UnknownModelError,
     get_model,
     list_models,
     model_info,
@@ -38,11 +39,11 @@ from . import models  # noqa: E402,F401  (runs the registrations)
 
 __all__ = [
     "ModelInfo",
-    "UnknownModelError",
     "get_model",
     "list_models",
     "model_info",
     "model_weights",
     "register_model",
+    *_ERRORS,
     "__version__",
 ]

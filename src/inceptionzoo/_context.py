@@ -3,6 +3,8 @@ import re
 
 import mxnet as mx
 
+from .errors import InceptionZooError
+
 __all__ = ["parse_ctx", "check_context"]
 
 
@@ -16,8 +18,9 @@ def parse_ctx(spec):
     for part in str(spec).split(","):
         m = re.fullmatch(r"\s*(cpu|gpu)(\d*)\s*", part)
         if not m:
-            raise ValueError(f"bad context {part!r} in {spec!r}: expected cpu, cpuN or gpuN, "
-                             "comma-separated")
+            raise InceptionZooError(
+                f"bad context {part!r} in {spec!r}: expected cpu, cpuN or gpuN, "
+                "comma-separated")
         out.append(check_context(mx.Context(m.group(1), int(m.group(2) or 0))))
     return out
 
@@ -35,6 +38,6 @@ def check_context(ctx):
         ``ctx`` itself.
     """
     if ctx.device_type == "gpu" and ctx.device_id >= mx.context.num_gpus():
-        raise ValueError(f"context gpu{ctx.device_id} requested, but MXNet sees "
-                         f"{mx.context.num_gpus()} GPU(s) (a CPU build, or no driver?)")
+        raise InceptionZooError(f"context gpu{ctx.device_id} requested, but MXNet sees "
+                                f"{mx.context.num_gpus()} GPU(s) (a CPU build, or no driver?)")
     return ctx

@@ -10,6 +10,8 @@ import fnmatch
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .errors import InceptionZooError, UnknownModelError, WrongTypeError
+
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
            "model_info", "model_weights", "models_markdown"]
 
@@ -82,11 +84,12 @@ class ModelInfo:
         try:
             mean, std = normalisation(self.mean, self.std, self.input_shape[0])
         except ValueError as err:
-            raise ValueError(f"{self.name}: {err}") from None
+            raise InceptionZooError(f"{self.name}: {err}") from None
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
         if not 0 < self.crop_pct <= 1:
-            raise ValueError(f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
+            raise InceptionZooError(
+                f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
         if self.resize_size is None:
             from .imaging import resize_size_for
 
@@ -112,10 +115,6 @@ class ModelInfo:
         if isinstance(d["class_names"], tuple):
             d["class_names"] = list(d["class_names"])
         return d
-
-
-class UnknownModelError(ValueError):
-    """Raised for a model name that is not registered."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +158,7 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         key = (name or factory.__name__).lower()
         if key in _ENTRIES:
             prev = _ENTRIES[key].factory
-            raise ValueError(
+            raise InceptionZooError(
                 f"a model named {key!r} is already registered "
                 f"(by {prev.__module__}.{prev.__qualname__})"
             )
@@ -189,7 +188,7 @@ def _unregister(name: str) -> None:
 
 def _entry(name: str) -> _Entry:
     if not isinstance(name, str):
-        raise TypeError(f"a model name must be a str, got {type(name).__name__}")
+        raise WrongTypeError(f"a model name must be a str, got {type(name).__name__}")
     key = name.lower()
     if key in _ENTRIES:
         return _ENTRIES[key]

@@ -9,6 +9,8 @@ one static graph with one ``Concat`` node per block.
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
+from .errors import InceptionZooError
+
 __all__ = ["conv_unit", "NaiveInception", "Inception", "conv", "pool", "split", "chain",
            "step_spatial_op", "Branches", "ScaledResidual"]
 
@@ -206,7 +208,7 @@ def pool(kind, kernel=3, stride=1, padding=0, count_include_pad=True):
         The step.
     """
     if kind not in ("max", "avg"):
-        raise ValueError(f"pool kind must be 'max' or 'avg'; got {kind!r}")
+        raise InceptionZooError(f"pool kind must be 'max' or 'avg'; got {kind!r}")
     return (kind, kernel, stride, padding, count_include_pad)
 
 
@@ -280,7 +282,8 @@ def step_spatial_op(step):
     if stride == 1 and all(k - 2 * p == 1 for k, p in zip(ks, ps)):
         return None
     if ks[0] != ks[1] or ps[0] != ps[1]:
-        raise ValueError(f"a size-changing step needs a square kernel and padding; got {step}")
+        raise InceptionZooError(
+            f"a size-changing step needs a square kernel and padding; got {step}")
     return (ks[0], stride, ps[0], False)
 
 

@@ -35,9 +35,7 @@ import numpy as np
 __all__ = ["ConversionError", "read_checkpoint", "check_ndarray_file", "read_ndarray_file"]
 
 
-class ConversionError(ValueError):
-    """A checkpoint cannot be converted: unknown source, unreadable file, or tensors that do
-    not fit the zoo network."""
+from .errors import ConversionError  # noqa: E402  (defined in errors; this import path stays)
 
 
 #: most dimensions a tensor may claim (numpy's limit)

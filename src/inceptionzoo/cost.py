@@ -18,6 +18,8 @@ from typing import List, Tuple
 
 import numpy as np
 
+from .errors import InceptionZooError
+
 __all__ = ["Layer", "CostReport", "count", "num_params", "naive_block_cost",
            "reduced_block_cost"]
 
@@ -115,8 +117,9 @@ def count(block, input_shape):
     internals = out.get_internals()
     arg_shapes, out_shapes, _ = internals.infer_shape(data=(1,) + tuple(input_shape))
     if arg_shapes is None:
-        raise ValueError(f"MXNet could not infer the shapes of {block.name} for an input of "
-                         f"shape {tuple(input_shape)}")
+        raise InceptionZooError(
+            f"MXNet could not infer the shapes of {block.name} for an input of "
+            f"shape {tuple(input_shape)}")
     arg_shape = dict(zip(internals.list_arguments(), arg_shapes))
     outputs = dict(zip(internals.list_outputs(), out_shapes))
     nodes = json.loads(out.tojson())["nodes"]
@@ -157,8 +160,8 @@ def num_params(block):
         if p.grad_req == "null":
             continue
         if p.shape is None or any(d == 0 for d in p.shape):
-            raise ValueError(f"parameter {p.name} has an unknown shape {p.shape}; give the "
-                             "layers explicit in_channels or run one forward pass first")
+            raise InceptionZooError(f"parameter {p.name} has an unknown shape {p.shape}; give the "
+                                    "layers explicit in_channels or run one forward pass first")
         total += int(np.prod(p.shape))
     return total
 

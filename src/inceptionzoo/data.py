@@ -23,8 +23,7 @@ MNIST_FILES = {
 _UBYTE = 0x08
 
 
-class DataError(ValueError):
-    """A data file is missing, truncated or not what it claims to be."""
+from .errors import DataError  # noqa: E402  (defined in errors; this import path stays)
 
 
 def _find(folder, stem):

@@ -34,6 +34,7 @@ from mxnet.gluon import HybridBlock
 from . import __version__
 from ._io import ensure_writable_dir, folder_lock, sha1_file
 from .transforms import InputTransform, normalisation
+from .errors import WrongTypeError
 
 __all__ = ["export", "Preprocess", "export_prefix"]
 
@@ -196,7 +197,8 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
         net = get_model(net, pretrained=True)
     if not isinstance(net, HybridBlock):
-        raise TypeError(f"export needs a HybridBlock or a model name; got {type(net).__name__}")
+        raise WrongTypeError(
+            f"export needs a HybridBlock or a model name; got {type(net).__name__}")
     shape = _input_shape(net, input_shape)
     _check_initialized(net)
     info = getattr(net, "info", None)

@@ -20,6 +20,8 @@ import json
 import mxnet as mx
 import numpy as np
 
+from .errors import InceptionZooError
+
 __all__ = ["concat_pool_edges", "pool_first_symbol", "plain_layout_symbol",
            "native_concat_symbol", "merge_branches_symbol", "merged_params", "graph_variants"]
 
@@ -358,8 +360,9 @@ def merged_params(recipes, params):
         try:
             return p.list_data()[0]
         except RuntimeError:
-            raise ValueError(f"parameter {name!r} is not initialised: the merged weights are "
-                             "computed from it (initialise the network first)") from None
+            raise InceptionZooError(
+                f"parameter {name!r} is not initialised: the merged weights are "
+                "computed from it (initialise the network first)") from None
 
     out = {}
     for name, (kind, sources, kernel) in recipes.items():

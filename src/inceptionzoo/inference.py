@@ -15,6 +15,7 @@ import mxnet as mx
 import numpy as np
 
 from .graph_rewrites import graph_variants, merge_branches_symbol, merged_params
+from .errors import InceptionZooError
 
 __all__ = ["onednn_fusion_available", "StaticGraph", "InferenceGraph"]
 
@@ -57,11 +58,12 @@ class StaticGraph:
         self.symbol = sym
         names = sym.list_inputs()
         if input_name not in names:
-            raise ValueError(f"the graph has no input {input_name!r}; its inputs are {names}")
+            raise InceptionZooError(
+                f"the graph has no input {input_name!r}; its inputs are {names}")
         by_name = {getattr(p, "name", key): p for key, p in params.items()}
         missing = [n for n in names if n != input_name and n not in by_name]
         if missing:
-            raise ValueError(f"no parameter for graph input(s) {missing}")
+            raise InceptionZooError(f"no parameter for graph input(s) {missing}")
         self._pos = names.index(input_name)
         self._params = [by_name[n] for n in names if n != input_name]
         rest = [i for i in range(len(names)) if i != self._pos]
@@ -247,12 +249,12 @@ class InferenceGraph:
             Batch size -> the variant it runs (:attr:`choice` for those sizes).
         """
         if self.sample_shape is None:
-            raise ValueError("warmup needs the input shape: build the InferenceGraph with "
-                             "sample_shape=(C, H, W) (from_block does it for zoo networks)")
+            raise InceptionZooError("warmup needs the input shape: build the InferenceGraph with "
+                                    "sample_shape=(C, H, W) (from_block does it for zoo networks)")
         sizes = [int(b) for b in batch_sizes]
         bad = [b for b in sizes if b < 1]
         if bad:
-            raise ValueError(f"batch sizes must be >= 1; got {bad}")
+            raise InceptionZooError(f"batch sizes must be >= 1; got {bad}")
         for b in sizes:
             x = mx.nd.zeros((b,) + self.sample_shape, dtype=self.dtype)
             for _ in range(max(1, calls)):
@@ -292,12 +294,12 @@ class InferenceGraph:
         mine = {"fuse": self.fuse, "variants": list(self.graphs), "mxnet": mx.__version__}
         differ = {k: (record.get(k), v) for k, v in mine.items() if record.get(k) != v}
         if differ:
-            raise ValueError("the tuning record was made for other graphs: " + "; ".join(
+            raise InceptionZooError("the tuning record was made for other graphs: " + "; ".join(
                 f"{k} {got!r} (here {want!r})" for k, (got, want) in differ.items()))
         choice = {int(b): v for b, v in record.get("choice", {}).items()}
         unknown = sorted(set(choice.values()) - set(self.graphs))
         if unknown:
-            raise ValueError(f"the tuning record names unknown variants {unknown}; "
-                             f"this graph has {list(self.graphs)}")
+            raise InceptionZooError(f"the tuning record names unknown variants {unknown}; "
+                                    f"this graph has {list(self.graphs)}")
         self.choice.update(choice)
         return choice

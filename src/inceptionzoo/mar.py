@@ -17,6 +17,7 @@ import mxnet as mx
 
 from . import __version__
 from ._io import atomic_path
+from .errors import InceptionZooError
 
 __all__ = ["write_mar", "HANDLER"]
 
@@ -75,8 +76,8 @@ def write_mar(paths, model_name, out_path, overwrite=False):
     """
     missing = [role for role in ("symbol", "params", "meta") if role not in paths]
     if missing:
-        raise ValueError(f"an archive needs the export's symbol, params and meta files; "
-                         f"missing: {missing}")
+        raise InceptionZooError(f"an archive needs the export's symbol, params and meta files; "
+                                f"missing: {missing}")
     here = os.path.dirname(os.path.abspath(__file__))
     handler = os.path.join(here, "mms_handler.py")
     manifest = {"runtime": "python",

@@ -4,6 +4,8 @@ import warnings
 import mxnet as mx
 import numpy as np
 
+from .errors import InceptionZooError
+
 __all__ = ["quantize"]
 
 
@@ -33,8 +35,8 @@ def quantize(net, calib_images, batch_size=100):
     x = np.asarray(calib_images, dtype=np.float32)
     bs = min(batch_size, len(x))
     if x.ndim != 4 or bs < 1:
-        raise ValueError(f"calib_images must be a non-empty (N, C, H, W) array; got shape "
-                         f"{x.shape}")
+        raise InceptionZooError(f"calib_images must be a non-empty (N, C, H, W) array; got shape "
+                                f"{x.shape}")
     calib = [[mx.nd.array(x[i:i + bs])] for i in range(0, len(x) - bs + 1, bs)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")

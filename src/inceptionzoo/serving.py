@@ -37,8 +37,7 @@ from .transforms import InputTransform, normalisation, to_pixels
 __all__ = ["Predictor", "PredictionError", "read_meta"]
 
 
-class PredictionError(ValueError):
-    """Bad input to the predictor, or an export it cannot load."""
+from .errors import PredictionError  # noqa: E402  (defined in errors; this import path stays)
 
 
 #: keys of NAME-meta.json the predictor reads

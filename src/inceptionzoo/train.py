@@ -34,8 +34,7 @@ __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "train
 KVSTORES = ("local", "device", "dist_sync", "dist_device_sync", "dist_async")
 
 
-class DivergedError(ValueError):
-    """The loss or the parameters became NaN or infinite during training."""
+from .errors import DivergedError  # noqa: E402  (defined in errors; this import path stays)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,7 @@ __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weig
            "find_weights", "load_params_file", "install_weights", "read_params", "WeightsError"]
 
 
-class WeightsError(ValueError):
-    """A weight file is missing, corrupt, or does not fit the requested model."""
+from .errors import WeightsError  # noqa: E402  (defined in errors; this import path stays)
 
 
 def weights_home(root=None):

@@ -11,7 +11,9 @@ statistics (so that a mapping mistake in running mean / var shows), saved as ``m
 (``pixels.npy``, N x 3 x H x W) and the logits of the network in eval mode on those pixels
 normalised the way the source does it (``logits.npy``), plus ``meta.json`` with the source's
 preprocessing (timm: its ``pretrained_cfg``; torchvision: its weights' transforms) and its
-multiply-accumulates at the design size (``macs``, from torch's ``FlopCounterMode``).
+multiply-accumulates at the design size (``macs``, from torch's ``FlopCounterMode``), its
+parameter count (``params``, ``sum(p.numel() for p in model.parameters())``) and the part of it
+in the auxiliary heads (``aux_params``).
 """
 import json
 import os
@@ -29,6 +31,9 @@ CASES = {
     "timm_inception_v4": ("timm", "inception_v4", 160, 3, {}),
     "timm_inception_resnet_v2": ("timm", "inception_resnet_v2", 160, 3, {}),
 }
+
+# the auxiliary classifiers' modules (torchvision's Inception-v3 and GoogLeNet)
+AUX_MODULES = ("AuxLogits.", "aux1.", "aux2.")
 
 # torchvision's weights: the builder sets transform_input=True, so the network maps
 # ImageNet-normalised input to Google's (x - 0.5) / 0.5 itself
@@ -112,7 +117,9 @@ def make(case, out):
     np.save(os.path.join(folder, "logits.npy"), logits.numpy())
     if aux is not None:
         np.save(os.path.join(folder, "aux.npy"), aux.numpy())
-    meta.update(source=source, name=name, torch=torch.__version__, macs=_macs(model, meta))
+    aux = [p.numel() for k, p in model.named_parameters() if k.startswith(AUX_MODULES)]
+    meta.update(source=source, name=name, torch=torch.__version__, macs=_macs(model, meta),
+                params=sum(p.numel() for p in model.parameters()), aux_params=sum(aux))
     with open(os.path.join(folder, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     print(case, tuple(logits.shape), float(logits.abs().max()))
