@@ -236,7 +236,7 @@ def _train_from_args(train, args):
                  progress=not args.no_progress, train_data=args.train_data,
                  val_data=args.val_data, classes=args.classes, pretrained=args.pretrained,
                  freeze_features=args.freeze_features, kvstore=args.kvstore,
-                 data_workers=args.data_workers, root=args.root)
+                 data_workers=args.data_workers, root=args.root, overwrite=args.overwrite)
 
 
 def _cmd_evaluate(args):
@@ -325,7 +325,10 @@ def build_parser():
                    "dist_async under `inceptionzoo launch`")
     s.add_argument("--data-workers", type=int, help="image decoding threads (default <= 4)")
     s.add_argument("--out", help="folder for checkpoints, metrics.json and curves.png")
-    s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
+                   "(of the run --out holds: same model and classes)")
+    s.add_argument("--overwrite", action="store_true", help="replace the run --out holds "
+                   "(without it, training into a folder that holds a run is an error)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 

@@ -704,6 +704,10 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     (Source, Source)
         Training (None if ``train=False``) and validation data.
     """
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                or workers < 1):
+        raise ValueError(f"data workers (decoding threads) must be an integer >= 1; got "
+                         f"{workers!r}")
     splits = (True, False) if train else (False,)
     given = {True: train_data, False: val_data}
     if data_dir is None and any(given[t] is None for t in splits):
