@@ -358,3 +358,24 @@ def test_evaluate_refuses_data_of_another_class_count(digits_5, small_mnist, tmp
                        "data .* has 5: expected the same classes"):
         train(train_data=str(digits_5 / "train"), val_data=small_mnist, epochs=1,
               progress=False, log=lambda *a: None)
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["evaluate", "--pretrained", "--classes", "-1"], "classes must be an integer >= 1; got -1"),
+    (["evaluate", "--pretrained", "--classes", "0"], "classes must be an integer >= 1; got 0"),
+    (["tune", "/nonexistent-export", "--batch-sizes", "0"],
+     "--batch-sizes must be comma-separated integers >= 1; got '0'"),
+    (["demo", "--out", "{blocker}/sub"], "cannot create the output folder '{blocker}/sub'"),
+])
+def test_cli_numbers_and_paths_are_checked_first(argv, words, tmp_path, capsys):
+    """Checked before any work: on main `evaluate --classes 0` reported an accuracy, `-1`
+    blamed the data, `tune` loaded the export first and `demo` ran every model first."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = [a.format(blocker=blocker) for a in argv]
+    from inceptionzoo.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1, err
+    assert words.format(blocker=blocker) in err and out == "", (out, err)

@@ -133,8 +133,9 @@ def _batch_sizes(text):
 def _cmd_tune(args):
     from .serving import Predictor
 
+    sizes = _batch_sizes(args.batch_sizes)  # before the export is loaded
     pred = Predictor(args.model_dir, name=args.name)
-    choice = pred.warmup(_batch_sizes(args.batch_sizes))
+    choice = pred.warmup(sizes)
     path = pred.save_tuning()
     for batch, variant in choice.items():
         print(f"batch {batch:>4}: {variant}")
@@ -159,8 +160,10 @@ def _cmd_demo(args):
     from . import get_model, list_models
     from .data import example_images
     from .export import export
+    from ._io import ensure_writable_dir
     from .serving import Predictor
 
+    ensure_writable_dir(args.out)  # before the models run
     print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
     rows = _smoke_table(list_models())
     print(text_table(["model", "block", "params", "input", "output", "ms"],

@@ -783,6 +783,8 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
         raise ValueError("give exactly one of a params file or pretrained=True")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
+    if classes is not None and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
     c = parse_ctx(ctx)[0]
     path = find_weights(model, root=root) if pretrained else params
     info = model_info(model)
