@@ -442,3 +442,20 @@ def test_multi_part_records_are_read(tmp_path):
     assert (tmp_path / "m.rec").read_bytes().count(magic) > 1  # split into parts
     labels, keys = scan_recordio(str(tmp_path / "m.rec"), str(tmp_path / "m.idx"), keys=True)
     assert labels.tolist() == [2] and keys.tolist() == [7]
+
+
+@pytest.mark.parametrize("name", ["2/tab\there.png", "2/line\nbreak.png", " 5/lead.png"])
+def test_names_im2rec_cannot_list_are_refused(name, digits, tmp_path):
+    """im2rec's list is tab-separated and its reader strips every field: such a name would
+    pack another file, or none."""
+    import shutil
+
+    root = tmp_path / "d"
+    shutil.copytree(digits / "val", root)
+    odd = root / name
+    odd.parent.mkdir(exist_ok=True)
+    shutil.copy(next((root / "2").glob("*.png")), odd)
+    with pytest.raises(DataError, match="a file name with a tab, a line break or white space"):
+        write_recordio(str(root), str(tmp_path / "packed"))
+    assert not list(tmp_path.glob("packed*"))
+    assert str(odd) in [p for p, _ in FolderSource(str(root), MNIST_INFO).items]
