@@ -163,6 +163,8 @@ def _cli(argv, capsys):
     (["--batch-size", "0"], "batch size must be an integer >= 1; got 0"),
     (["--batch-size", "-5"], "batch size must be an integer >= 1; got -5"),
     (["--optimizer", "adamm"], "optimizer must be an MXNet optimizer name"),
+    (["--resume", "--overwrite"], "give --resume (continue the run in --out) or --overwrite "
+     "(replace it), not both"),
     (["--seed", "-1"], "seed must be an integer in 0..4294967; got -1"),
     (["--seed", "5000000"], "seed must be an integer in 0..4294967; got 5000000"),
     (["--data-workers", "0"], "data workers (decoding threads) must be an integer >= 1; got 0"),

@@ -554,6 +554,9 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     ctxs = parse_ctx(ctx)
     if resume and out is None:
         raise ValueError("resume=True needs the checkpoint folder `out`")
+    if resume and overwrite:
+        raise ValueError("give --resume (continue the run in --out) or --overwrite (replace "
+                         "it), not both")
     if classes is not None and (not isinstance(classes, int) or classes < 1):
         raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
     if freeze_features and not pretrained:
