@@ -329,6 +329,15 @@ def test_overwrite_replaces_the_whole_run(checkpointed, one_batch_mnist, tmp_pat
                                        "inception_mnist-0001.states", "metrics.json"]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["recipe"]["lr"] == 0.05 and saved["accuracy"] == m["accuracy"]
+    # a metrics.json that is not JSON: refused, named, unless --overwrite
+    (out / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match=f"{out / 'metrics.json'}: cannot read the metrics of "
+                       "the run"):
+        train(data_dir=one_batch_mnist, recipe="seed", epochs=1, out=str(out), resume=True,
+              progress=False, log=lambda *a: None)
+    train(data_dir=one_batch_mnist, recipe="seed", epochs=1, out=str(out), overwrite=True,
+          progress=False, log=lambda *a: None)
+    assert json.loads((out / "metrics.json").read_text())["model"] == "inception_mnist"
 
 
 @pytest.fixture(scope="module")

@@ -384,10 +384,16 @@ def _diverged(what, epoch, step, r, out, name):
         + ". Lower --lr or check the data")
 
 
-def _previous_run(out, name):
+def _previous_run(out, name, overwrite=False):
     """What an output folder holds already: the ``metrics.json`` of a run (a dict), a dict
-    naming only the model when it holds checkpoints of ``name`` without metrics, or None."""
+    naming only the model when it holds checkpoints of ``name`` without (readable, with
+    ``overwrite``) metrics, or None."""
     path = os.path.join(out, "metrics.json")
+    if os.path.isfile(path) and overwrite:
+        try:
+            return _previous_run(out, name)
+        except ValueError:  # unreadable metrics: replaced by this run's
+            return {"model": name}
     if os.path.isfile(path):
         try:
             with open(path) as f:
@@ -450,8 +456,6 @@ def _check_data_classes(src, outputs, what):
     """Refuse data whose labels the network cannot output, or (image folders and MNIST, whose
     class count is exact) data with another number of classes than the network's outputs.
     RecordIO knows only its largest label, so fewer classes pass there."""
-    from .datasets import RecordSource
-
     n = src.num_classes
     if n > outputs or (n != outputs and not isinstance(src, RecordSource)):
         raise DataError(f"{src.path}: the {what} has {n} classes; the network outputs "
@@ -583,7 +587,7 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
                         f"{train_src.num_classes}: expected the same classes")
     previous = None
     if out is not None and os.path.isdir(out):
-        previous = _previous_run(os.path.abspath(out), info.name)
+        previous = _previous_run(os.path.abspath(out), info.name, overwrite and not resume)
         _check_previous_run(previous, os.path.abspath(out), info.name, classes,
                             train_src.classes, resume, overwrite)
     if r.batch_size > len(train_src):
