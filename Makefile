@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e '.[cpu,onnx,gluoncv,convert,serve,test]'
+		-c constraints.txt -e '.[cpu,onnx,gluoncv,recordio,convert,serve,test]'
 	touch $(STAMP)
 
 demo: setup

@@ -412,11 +412,17 @@ def build_parser(prog="benchmarks/throughput.py"):
     return p
 
 
+def _doc_section(section):
+    """The markers of a doc section and the pattern that finds it."""
+    import re
+
+    begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
+    return begin, end, re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+
+
 def update_doc(path, section, rows, command):
     """Replace the marked section of a markdown file with the table, the command and the
     machine, atomically."""
-    import re
-
     from inceptionzoo._io import atomic_path
 
     env = environment()
@@ -424,16 +430,103 @@ def update_doc(path, section, rows, command):
             f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
             + (f", PyTorch {env['versions']['torch']}" if "torch" in env["versions"] else "")
             + ".")
-    begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
+    begin, end, pattern = _doc_section(section)
     with open(path) as f:
         text = f.read()
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
         raise ValueError(f"{path} has no section {begin} ... {end}")
     text = pattern.sub(lambda m: f"{begin}\n{body}\n{end}", text)
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             f.write(text)
+
+
+def _check_output(flag, path):
+    """Refuse, before anything runs, an output file that cannot be written."""
+    from inceptionzoo._io import ensure_writable_dir
+
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: a folder; expected a file path")
+    try:
+        ensure_writable_dir(os.path.dirname(path))
+    except OSError as err:
+        raise ValueError(f"{flag} {path}: {err}") from None
+
+
+def plan(args):
+    """The configurations a command line asks for (unknown models or modes and bad batch
+    sizes are refused here).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by :func:`build_parser`.
+
+    Returns
+    -------
+    tuple of (list of str, list of str, list of int)
+        Models, modes (the peers' after the others) and batch sizes, in the order
+        :func:`run` measures them (model, then mode, then batch size).
+    """
+    import re
+
+    from inceptionzoo import model_info
+    from inceptionzoo.cli import _batch_sizes
+
+    models = [model_info(m).name for m in args.models.split(",")]  # unknown names fail here
+    if not re.fullmatch(r"cpu|gpu\d+", args.ctx):
+        raise ValueError(f"--ctx must be cpu or gpuN; got {args.ctx!r}")
+    known = dict.fromkeys(INFER_MODES + GPU_MODES + TRAIN_MODES
+                          + [m for ms in PEER_MODES.values() for m in ms])
+    if args.modes:
+        modes = args.modes.split(",")
+        bad = [m for m in modes if m not in known]
+        if bad:
+            raise ValueError(f"--modes: unknown mode(s) {', '.join(map(repr, bad))}; expected "
+                             f"some of {', '.join(known)}")
+    else:
+        modes = (GPU_MODES if args.ctx.startswith("gpu") else INFER_MODES) + TRAIN_MODES
+    for peer in args.peer or []:
+        modes += PEER_MODES[peer]
+    return models, modes, _batch_sizes(args.batch_sizes)
+
+
+def check_args(args):
+    """Check every argument before a worker starts; return what :func:`plan` returns.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser`.
+
+    Returns
+    -------
+    (list of str, list of str, list of int)
+    """
+    import math
+
+    models, modes, batches = plan(args)
+    if not (math.isfinite(args.run_seconds) and args.run_seconds > 0):
+        raise ValueError(f"--run-seconds must be a finite number > 0; got {args.run_seconds}")
+    for flag in ("repeats", "latency_iters", "trials"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be an integer >= 1; got "
+                             f"{getattr(args, flag)}")
+    for flag in ("json", "plot"):
+        if getattr(args, flag):
+            _check_output(f"--{flag}", getattr(args, flag))
+    if args.doc:
+        begin, end, pattern = _doc_section(args.doc_section)
+        try:
+            with open(args.doc) as f:
+                found = pattern.search(f.read())
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"--doc {args.doc}: cannot read it ({err})") from None
+        if not found:
+            raise ValueError(f"--doc {args.doc} has no section {begin} ... {end}")
+        _check_output("--doc", args.doc)
+    return models, modes, batches
 
 
 def main(argv=None, prog="benchmarks/throughput.py"):
@@ -459,44 +552,13 @@ def main(argv=None, prog="benchmarks/throughput.py"):
     args = build_parser(prog).parse_args(argv)
     try:
         return _main(args, argv, prog)
-    except ValueError as err:  # unknown model, bad sizes: one clear line
+    except (ValueError, OSError) as err:  # unknown model, bad sizes, outputs: one line
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
 
 
-def plan(args):
-    """The configurations a command line asks for.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed by :func:`build_parser`.
-
-    Returns
-    -------
-    tuple of (list of str, list of str, list of int)
-        Models, modes (the peers' after the others) and batch sizes, in the order
-        :func:`run` measures them (model, then mode, then batch size).
-    """
-    from inceptionzoo import model_info
-
-    models = [model_info(m).name for m in args.models.split(",")]  # unknown names fail here
-    if args.modes:
-        modes = args.modes.split(",")
-    else:
-        modes = (GPU_MODES if args.ctx.startswith("gpu") else INFER_MODES) + TRAIN_MODES
-    for peer in args.peer or []:
-        modes += PEER_MODES[peer]
-    try:
-        batches = [int(b) for b in args.batch_sizes.split(",")]
-    except ValueError:
-        raise ValueError(f"--batch-sizes must be comma-separated integers; got "
-                         f"{args.batch_sizes!r}") from None
-    return models, modes, batches
-
-
 def _main(args, argv, prog):
-    models, modes, batches = plan(args)
+    models, modes, batches = check_args(args)  # before any worker starts
     rows = run(models, modes, batches, ctx=args.ctx, run_seconds=args.run_seconds,
                repeats=args.repeats, latency_iters=args.latency_iters, trials=args.trials,
                log=(lambda *a: None) if args.markdown else

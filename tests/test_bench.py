@@ -245,3 +245,59 @@ def test_timing_loop_reports_median_min_max_and_latency_percentiles(monkeypatch)
         "images_per_sec": sorted(rates)[1], "images_per_sec_min": min(rates),
         "images_per_sec_max": max(rates), "p50_ms": 4 * unit * 1e3, "p90_ms": 8 * unit * 1e3,
         "calls_per_repeat": 10})
+
+
+# --- issue #19: arguments and outputs are checked before any worker starts ---------------------
+
+def _bad_args(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    doc = tmp_path / "doc.md"
+    doc.write_text("no markers here\n")
+    return [
+        (["--json", str(blocker / "out.json")], f"--json {blocker / 'out.json'}: cannot create "
+         "the output folder"),
+        (["--json", str(tmp_path)], f"--json {tmp_path}: a folder; expected a file path"),
+        (["--plot", str(blocker / "p.png")], f"--plot {blocker / 'p.png'}: cannot create"),
+        (["--doc", str(doc)], f"--doc {doc} has no section <!-- bench:results:begin -->"),
+        (["--doc", str(tmp_path / "missing.md")], f"--doc {tmp_path / 'missing.md'}: cannot "
+         "read it"),
+        (["--batch-sizes", "0"], "--batch-sizes must be comma-separated integers >= 1; got '0'"),
+        (["--batch-sizes", "-4"], "--batch-sizes must be comma-separated integers >= 1"),
+        (["--batch-sizes", "1.5"], "--batch-sizes must be comma-separated integers >= 1"),
+        (["--batch-sizes", ""], "--batch-sizes must be comma-separated integers >= 1"),
+        (["--modes", "bogus"], "--modes: unknown mode(s) 'bogus'; expected some of imperative"),
+        (["--modes", "static,"], "--modes: unknown mode(s) ''"),
+        (["--run-seconds", "-1"], "--run-seconds must be a finite number > 0; got -1.0"),
+        (["--run-seconds", "nan"], "--run-seconds must be a finite number > 0; got nan"),
+        (["--run-seconds", "0"], "--run-seconds must be a finite number > 0; got 0.0"),
+        (["--trials", "0"], "--trials must be an integer >= 1; got 0"),
+        (["--repeats", "0"], "--repeats must be an integer >= 1; got 0"),
+        (["--latency-iters", "-3"], "--latency-iters must be an integer >= 1; got -3"),
+        (["--ctx", "tpu"], "--ctx must be cpu or gpuN; got 'tpu'"),
+    ]
+
+
+def test_bad_arguments_are_refused_before_any_worker(tmp_path, monkeypatch, capsys):
+    """On main a --json under a file ran every configuration and then crashed; --batch-sizes
+    0, --modes bogus, --run-seconds -1 started workers."""
+    import throughput
+
+    def no_run(*a, **k):
+        raise AssertionError("a benchmark ran")
+
+    monkeypatch.setattr(throughput, "run", no_run)
+    for flags, words in _bad_args(tmp_path):
+        code = throughput.main(["--models", "inception_mnist"] + flags, prog="bench")
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, (flags, err)
+        assert err.startswith("bench: error: ") and words in err, (flags, err)
+
+
+def test_cli_bench_output_under_a_file_fails_first(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    (tmp_path / "file").write_text("x")
+    p = subprocess.run([exe, "bench", "--modes", "static", "--batch-sizes", "1", "--json",
+                        str(tmp_path / "file" / "o.json")], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "cannot create the output folder" in p.stderr and "b1:" not in p.stderr

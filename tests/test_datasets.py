@@ -1,6 +1,8 @@
 """Image folders and RecordIO as training data: detection, transforms, clear errors, and
 fine-tuning the shipped MNIST network on a 5-digit image folder."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -178,6 +180,7 @@ def test_fine_tuning_the_shipped_network_on_an_image_folder(tmp_path, mnist_dir)
     assert frozen["accuracy"] >= 0.85
 
 
+<<<<<<< HEAD
 def test_folder_validation_is_the_weights_evaluation_transform(tmp_path):
     """Validation images of a folder go through the Predictor's transform (PIL, shorter side
     to resize_size, centre crop), and 16-bit PNGs are scaled, not clipped."""
@@ -194,3 +197,284 @@ def test_folder_validation_is_the_weights_evaluation_transform(tmp_path):
     want = np.asarray(Image.fromarray(photo).resize((28, 40), Image.BILINEAR))[6:34]
     for got in x:  # p16.png, photo.png
         np.testing.assert_allclose(got[0], want / np.float32(255), atol=1e-7)
+=======
+# -- bad files, one labeling, RecordIO as a security boundary (issue 19) ------------------------
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims ``width x height`` pixels (a decompression bomb: a few bytes
+    that would decode to gigabytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1) * 4))
+                     + chunk(b"IEND", b""))
+
+
+def _bad_image(kind, path, good):
+    """Write one kind of bad image file at ``path`` (``good``: a valid PNG's bytes)."""
+    from PIL import Image
+
+    if kind == "bomb":
+        _png_header_only(path, 20000, 20000)
+    elif kind == "bomb-below-2x":  # PIL only warns between its limit and twice the limit
+        _png_header_only(path, 14000, 14000)
+    elif kind == "truncated":
+        path.write_bytes(good[:len(good) // 2])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_bytes(b"just some notes, not an image\n")
+    elif kind == "gif":
+        Image.new("L", (28, 28)).save(path, format="GIF")
+    else:
+        raise AssertionError(kind)
+
+
+BAD_IMAGES = {"bomb": "image too large to decode safely",
+              "bomb-below-2x": "image too large to decode safely",
+              "truncated": "not a readable image", "empty": "not a readable image",
+              "text": "not a readable image", "gif": "a GIF image; expected PNG or JPEG"}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_IMAGES))
+def test_bad_image_in_a_folder_stops_with_the_file_named(kind, digits, tmp_path):
+    """Decoded in the loader's thread pool or packed into RecordIO: one DataError naming the
+    file, whatever PIL raises (a bomb raised DecompressionBombError, a traceback)."""
+    import re
+    import shutil
+
+    root = tmp_path / "d"
+    shutil.copytree(digits / "train", root / "train")
+    bad = root / "train" / "3" / "bad.png"
+    _bad_image(kind, bad, next((root / "train" / "3").glob("*.png")).read_bytes())
+    tr = FolderSource(str(root / "train"), MNIST_INFO, workers=2)
+    with pytest.raises(DataError, match=re.escape(str(bad)) + ": " + BAD_IMAGES[kind]):
+        _all(tr)
+    with pytest.raises(DataError, match=re.escape(str(bad)) + ": " + BAD_IMAGES[kind]):
+        write_recordio(str(root / "train"), str(tmp_path / "packed"))
+    assert not list(tmp_path.glob("packed*")) and not list(tmp_path.glob(".packed*"))
+
+
+def test_bomb_in_training_data_is_one_line_from_the_cli(digits, tmp_path, capsys):
+    import shutil
+
+    from inceptionzoo.cli import main
+
+    root = tmp_path / "d"
+    shutil.copytree(digits / "train", root / "train")
+    shutil.copytree(digits / "val", root / "val")
+    bad = root / "train" / "0" / "bomb.png"
+    _png_header_only(bad, 20000, 20000)
+    code = main(["train", "--data-dir", str(root), "--epochs", "1", "--batch-size", "100",
+                 "--no-progress", "--data-workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{bad}: image too large to decode safely" in err
+
+
+@pytest.fixture()
+def odd_folder(digits, tmp_path):
+    """Classes a, b, c of real digits with a nested sub-folder, a stray image and a text file
+    at the top level, a hidden class folder, hidden and non-image files, an upper-case
+    extension, a symlinked image and a symlink loop."""
+    import os
+    import shutil
+
+    root = tmp_path / "odd"
+    src = sorted((digits / "train" / "1").glob("*.png"))
+    for i, cls in enumerate("abc"):
+        (root / cls).mkdir(parents=True)
+        for j in range(2):
+            shutil.copy(src[3 * i + j], root / cls / f"{j}.png")
+    (root / "a" / "nested" / "deeper").mkdir(parents=True)
+    shutil.copy(src[10], root / "a" / "nested" / "n.png")
+    shutil.copy(src[11], root / "a" / "nested" / "deeper" / "d.PNG")
+    shutil.copy(src[12], root / "stray.png")
+    (root / "README.txt").write_text("not data")
+    (root / ".hidden").mkdir()
+    shutil.copy(src[13], root / ".hidden" / "h.png")
+    (root / "b" / ".ipynb_checkpoints").mkdir()
+    shutil.copy(src[14], root / "b" / ".ipynb_checkpoints" / "c.png")
+    (root / "b" / "._0.png").write_bytes(b"AppleDouble metadata, not an image")
+    (root / "b" / "notes.txt").write_text("not an image")
+    os.symlink(root / "a" / "0.png", root / "c" / "link.png")
+    os.symlink(root / "c", root / "c" / "loop")
+    return root
+
+
+def _labelled(source):
+    x, y = _all(source)
+    return sorted((int(lab), (img * 255).round().astype(np.uint8).tobytes())
+                  for img, lab in zip(x, y))
+
+
+def test_folder_and_recordio_label_an_odd_folder_the_same(odd_folder, tmp_path):
+    folder = FolderSource(str(odd_folder), MNIST_INFO, train=False)
+    assert folder.classes == ["a", "b", "c"]
+    got = [(os.path.relpath(p, odd_folder), lab) for p, lab in folder.items]
+    assert got == [("a/0.png", 0), ("a/1.png", 0), ("a/nested/n.png", 0),
+                   ("a/nested/deeper/d.PNG", 0), ("b/0.png", 1), ("b/1.png", 1),
+                   ("c/0.png", 2), ("c/1.png", 2), ("c/link.png", 2)]
+    rec = RecordSource(write_recordio(str(odd_folder), str(tmp_path / "packed")), MNIST_INFO,
+                       train=False)
+    assert rec.num_classes == 3 and len(rec) == len(folder) == 9
+    assert _labelled(rec) == _labelled(folder)
+
+
+def test_packing_recordio_without_opencv_names_the_extra(digits, tmp_path, monkeypatch):
+    """im2rec.py imports cv2, which a `[cpu]` install lacks: refused before im2rec runs."""
+    import os
+
+    from inceptionzoo.datasets import RECORDIO_EXTRA
+
+    fake = tmp_path / "site" / "cv2"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'cv2'\")\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(fake.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                              if p]))
+    with pytest.raises(ModuleNotFoundError, match=rf"pip install 'inceptionzoo\[{RECORDIO_EXTRA}\]'"
+                       r" \(opencv-python\)") as info:
+        write_recordio(str(digits / "val"), str(tmp_path / "val"))
+    assert "needs OpenCV (cv2)" in str(info.value) and "Traceback" not in str(info.value)
+    assert not list(tmp_path.glob("val*"))
+
+
+def _valid_rec(digits, tmp_path):
+    import shutil
+
+    for ext in (".rec", ".idx"):
+        shutil.copy(digits / "rec" / ("val" + ext), tmp_path / ("t" + ext))
+    return tmp_path / "t.rec", tmp_path / "t.idx"
+
+
+def _record(label, image, flag=0):
+    import mxnet as mx
+
+    return mx.recordio.pack(mx.recordio.IRHeader(flag, label, 0, 0), image)
+
+
+def _damage(kind, rec, idx, png):
+    """One kind of broken RecordIO pair, from a valid one."""
+    import struct
+
+    import mxnet as mx
+
+    data, index = rec.read_bytes(), idx.read_text()
+    offsets = sorted(int(line.split("\t")[1]) for line in index.splitlines())
+    if kind == "truncated rec":
+        rec.write_bytes(data[:len(data) * 2 // 3])
+    elif kind == "truncated in padding":
+        rec.write_bytes(data[:-1])
+    elif kind == "garbage rec":
+        rec.write_bytes(np.random.RandomState(0).bytes(len(data)))
+    elif kind == "empty rec":
+        rec.write_bytes(b"")
+    elif kind == "idx past the end":
+        idx.write_text(index + f"999\t{len(data) + 1000}\n")
+    elif kind == "idx between records":
+        idx.write_text(index + f"999\t{offsets[1] + 4}\n")
+    elif kind == "garbage idx":
+        idx.write_text("abc\tdef\n")
+    elif kind == "negative offset":
+        idx.write_text("0\t-5\n")
+    elif kind == "binary idx":
+        idx.write_bytes(b"\xff\xfe\x00garbage")
+    elif kind == "idx of fewer records":
+        idx.write_text("".join(index.splitlines(True)[:-1]))
+    elif kind == "header flag 2**31":  # the label vector it claims is not there
+        b = bytearray(data)
+        b[offsets[1] + 8:offsets[1] + 12] = struct.pack("<I", 2 ** 31 - 1)
+        rec.write_bytes(bytes(b))
+    elif kind == "bad continuation flag":
+        b = bytearray(data)
+        length = struct.unpack_from("<I", b, offsets[1] + 4)[0] & ((1 << 29) - 1)
+        b[offsets[1] + 4:offsets[1] + 8] = struct.pack("<I", (3 << 29) | length)
+        rec.write_bytes(bytes(b))
+    else:  # rewrite the file with one bad record
+        w = mx.recordio.MXIndexedRecordIO(str(idx), str(rec), "w")
+        records = {"text image": _record(1.0, b"hello, not an image"),
+                   "empty image": _record(1.0, b""),
+                   "truncated png": _record(1.0, png[:len(png) // 2]),
+                   "label -1": _record(-1.0, png), "label 0.5": _record(0.5, png),
+                   "label 1e9": _record(1e9, png), "label nan": _record(float("nan"), png),
+                   "short record": b"abc"}
+        w.write_idx(0, _record(0.0, png))
+        w.write_idx(1, records[kind])
+        w.close()
+
+
+RECORDIO_DAMAGE = ["truncated rec", "truncated in padding", "garbage rec", "empty rec",
+                   "idx past the end", "idx between records", "garbage idx", "negative offset",
+                   "binary idx", "idx of fewer records", "header flag 2**31",
+                   "bad continuation flag", "text image", "empty image", "truncated png",
+                   "label -1", "label 0.5", "label 1e9", "label nan", "short record"]
+
+
+@pytest.mark.parametrize("kind", RECORDIO_DAMAGE)
+def test_broken_recordio_is_a_data_error_naming_the_file(kind, digits, tmp_path):
+    """Checked when opened: on main these were TypeErrors, ValueErrors, MXNet tracebacks, a
+    class list of a billion names, or (bad image bytes) MXNet's decoder killing the process
+    with SIGFPE on the first batch."""
+    import re
+
+    rec, idx = _valid_rec(digits, tmp_path)
+    png = next((digits / "val" / "1").glob("*.png")).read_bytes()
+    _damage(kind, rec, idx, png)
+    with pytest.raises(DataError, match=f"^({re.escape(str(rec))}|{re.escape(str(idx))}): "):
+        RecordSource(str(rec), MNIST_INFO, train=False)
+
+
+def test_multi_part_records_are_read(tmp_path):
+    """An image whose bytes hold RecordIO's magic number is split into parts by the writer;
+    the checking reader joins them as dmlc's reader does."""
+    import io
+    import struct
+
+    import mxnet as mx
+    from PIL import Image
+
+    from inceptionzoo.datasets import scan_recordio
+
+    buf = io.BytesIO()
+    Image.new("L", (28, 28)).save(buf, format="PNG", pnginfo=None)
+    magic = struct.pack("<I", 0xCED7230A)
+    png = buf.getvalue()
+    # a tEXt chunk holding the magic number at a 4-byte aligned offset of the record
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("k", "x" * 3 + magic.decode("latin-1") * 4)
+    buf = io.BytesIO()
+    Image.new("L", (28, 28)).save(buf, format="PNG", pnginfo=info)
+    png = buf.getvalue()
+    w = mx.recordio.MXIndexedRecordIO(str(tmp_path / "m.idx"), str(tmp_path / "m.rec"), "w")
+    w.write_idx(7, _record(2.0, png))
+    w.close()
+    assert (tmp_path / "m.rec").read_bytes().count(magic) > 1  # split into parts
+    labels, keys = scan_recordio(str(tmp_path / "m.rec"), str(tmp_path / "m.idx"), keys=True)
+    assert labels.tolist() == [2] and keys.tolist() == [7]
+
+
+@pytest.mark.parametrize("name", ["2/tab\there.png", "2/line\nbreak.png", " 5/lead.png"])
+def test_names_im2rec_cannot_list_are_refused(name, digits, tmp_path):
+    """im2rec's list is tab-separated and its reader strips every field: such a name would
+    pack another file, or none."""
+    import shutil
+
+    root = tmp_path / "d"
+    shutil.copytree(digits / "val", root)
+    odd = root / name
+    odd.parent.mkdir(exist_ok=True)
+    shutil.copy(next((root / "2").glob("*.png")), odd)
+    with pytest.raises(DataError, match="a file name with a tab, a line break or white space"):
+        write_recordio(str(root), str(tmp_path / "packed"))
+    assert not list(tmp_path.glob("packed*"))
+    assert str(odd) in [p for p, _ in FolderSource(str(root), MNIST_INFO).items]
+>>>>>>> wt-b2

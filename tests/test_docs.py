@@ -209,3 +209,25 @@ def test_errors_md_names_every_exception_class():
     typed = [n for n in errors.__all__ if issubclass(getattr(errors, n), TypeError)]
     assert typed and all(f"`{n}` (an argument of the wrong type) is also a `TypeError`" in opening
                          for n in typed)
+
+
+def test_training_md_own_images_commands_are_true():
+    """training.md's own-images block evaluates the checkpoint a default run writes last, and
+    names the extra that brings im2rec's OpenCV (issue 18: it evaluated `-0010` after a
+    2-epoch run, and packing failed in a `[cpu]` install)."""
+    import configparser
+
+    from inceptionzoo.datasets import RECORDIO_EXTRA
+    from inceptionzoo.train import RECIPES
+
+    text = open(os.path.join(ROOT, "docs", "training.md")).read()
+    block = text[text.index("inceptionzoo train --model googlenet --data-dir photos/"):]
+    block = block[:block.index("```")]
+    assert "--recipe" not in block and "--epochs" not in block  # the default recipe
+    m = re.search(r"--params runs/rec/googlenet-(\d{4})\.params", block)
+    assert m and int(m.group(1)) == RECIPES["default"].epochs, m and m.group(0)
+    assert f"inceptionzoo[cpu,{RECORDIO_EXTRA}]" in block
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    extra = cfg["options.extras_require"][RECORDIO_EXTRA]
+    assert "opencv-python" in extra, extra

@@ -42,6 +42,15 @@ def test_shorter_side_is_resized_keeping_the_aspect_ratio():
                                   np.asarray(img.resize((299, 299), Image.BILINEAR)))
 
 
+def test_an_extreme_aspect_ratio_is_refused_before_the_resize_allocates():
+    """A 1 x 100,000 strip is below PIL's pixel limit, but its shorter side resized to 299
+    would make 299 x 29,900,000 pixels (27 GB in RGB): refused, naming the sizes."""
+    spec = EvalTransform((299, 299), 3, resize_size=299, interpolation="bilinear")
+    with pytest.raises(ImageError, match=r"an image of 1x100000 pixels: .* 299x29900000 "):
+        spec.crop(Image.new("RGB", (1, 100000)))
+    assert spec.crop(Image.new("RGB", (10, 1000))).size == (299, 299)  # 299 x 29,900: fine
+
+
 def test_an_image_smaller_than_the_crop_is_padded_with_zeros():
     spec = EvalTransform((6, 6), 1, resize_size=2, interpolation="nearest")
     got = spec.pixels(Image.new("L", (2, 4), 200))  # resized to 2 x 4, padded to 6 x 6

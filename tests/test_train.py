@@ -163,6 +163,13 @@ def _cli(argv, capsys):
     (["--batch-size", "0"], "batch size must be an integer >= 1; got 0"),
     (["--batch-size", "-5"], "batch size must be an integer >= 1; got -5"),
     (["--optimizer", "adamm"], "optimizer must be an MXNet optimizer name"),
+    (["--resume", "--overwrite"], "give --resume (continue the run in --out) or --overwrite "
+     "(replace it), not both"),
+    (["--seed", "-1"], "seed must be an integer in 0..4294967; got -1"),
+    (["--seed", "5000000"], "seed must be an integer in 0..4294967; got 5000000"),
+    (["--data-workers", "0"], "data workers (decoding threads) must be an integer >= 1; got 0"),
+    (["--data-workers", "-2"], "data workers (decoding threads) must be an integer >= 1; "
+     "got -2"),
 ])
 def test_bad_hyper_parameters_are_one_line_and_write_nothing(flags, words, one_batch_mnist,
                                                              tmp_path, capsys):
@@ -199,7 +206,7 @@ def test_divergence_stops_without_overwriting_the_last_checkpoint(one_batch_mnis
     metrics = (tmp_path / "metrics.json").read_text()
     with pytest.raises(ValueError, match=r"training diverged in epoch 1.*(nan|inf).*"
                        r"last good checkpoint .*inception_mnist-0001.params is kept"):
-        train(**dict(quiet, lr=1e6, batch_size=20))
+        train(**dict(quiet, lr=1e6, batch_size=20, overwrite=True))
     assert (tmp_path / "inception_mnist-0001.params").read_bytes() == good
     assert (tmp_path / "metrics.json").read_text() == metrics
     _strict_json(tmp_path / "metrics.json")
@@ -254,3 +261,132 @@ def test_resume_with_bad_states_is_a_clear_error(damage, flags, words, checkpoin
     assert code == 2 and err.count("\n") == 1, err
     assert words in err and str(states) in err, err
     assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+
+
+# --- issue #19: an output folder holds one run; evaluation data fits the network --------------
+
+def _files(folder):
+    return {n: (folder / n).read_bytes() for n in sorted(os.listdir(folder))}
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--model", "inception_naive_mnist", "--resume"],
+     "--resume: {out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes), this "
+     "run trains 'inception_naive_mnist': resume with --model inception_mnist"),
+    (["--classes", "12", "--resume"],
+     "--resume: {out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes); this "
+     "run has 12 classes"),
+    ([], "{out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes) already: pass "
+     "--resume to continue it, --overwrite to replace it, or give another --out folder"),
+    (["--model", "inception_naive_mnist"], "{out} holds a run of model 'inception_mnist'"),
+])
+def test_a_folder_holding_another_run_is_not_replaced(flags, words, checkpointed,
+                                                      one_batch_mnist, tmp_path, capsys):
+    """On main each of these trained from scratch and replaced the run's metrics and curves
+    (a fresh run of the same model also replaced its checkpoints)."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(checkpointed, out)
+    before = _files(out)
+    code, err = _cli(["train", "--data-dir", one_batch_mnist, "--recipe", "seed", "--epochs",
+                      "2", "--out", str(out), "--no-progress"] + flags, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert words.format(out=out) in err, err
+    assert _files(out) == before
+
+
+def test_resume_on_other_class_names_is_refused(digits_5, tmp_path):
+    import shutil
+
+    quiet = dict(recipe="seed", lr=0.01, batch_size=50, epochs=1, progress=False,
+                 log=lambda *a: None, out=str(tmp_path / "run"))
+    train(data_dir=str(digits_5), **quiet)
+    other = tmp_path / "other"
+    for split in ("train", "val"):
+        for i, name in enumerate("abcde"):
+            shutil.copytree(digits_5 / split / str(i), other / split / name)
+    before = _files(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"holds a run of model 'inception_mnist' \(1 epoch\(s\), "
+                       r"5 classes\) on classes \[0, 1, 2, 3, 4\]; this data has classes "
+                       r"\[a, b, c, d, e\]"):
+        train(data_dir=str(other), resume=True, **dict(quiet, epochs=2))
+    assert _files(tmp_path / "run") == before
+
+
+def test_overwrite_replaces_the_whole_run(checkpointed, one_batch_mnist, tmp_path):
+    """--overwrite: the old run's checkpoints go when the new run saves its first epoch (a
+    later --resume must not find the old run's epoch 2)."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(checkpointed, out)
+    for ext in ("params", "states"):
+        shutil.copy(out / f"inception_mnist-0001.{ext}", out / f"inception_mnist-0002.{ext}")
+    m = train(data_dir=one_batch_mnist, recipe="seed", epochs=1, lr=0.05, out=str(out),
+              overwrite=True, progress=False, log=lambda *a: None)
+    assert sorted(os.listdir(out)) == ["curves.png", "inception_mnist-0001.params",
+                                       "inception_mnist-0001.states", "metrics.json"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["recipe"]["lr"] == 0.05 and saved["accuracy"] == m["accuracy"]
+    # a metrics.json that is not JSON: refused, named, unless --overwrite
+    (out / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match=f"{out / 'metrics.json'}: cannot read the metrics of "
+                       "the run"):
+        train(data_dir=one_batch_mnist, recipe="seed", epochs=1, out=str(out), resume=True,
+              progress=False, log=lambda *a: None)
+    train(data_dir=one_batch_mnist, recipe="seed", epochs=1, out=str(out), overwrite=True,
+          progress=False, log=lambda *a: None)
+    assert json.loads((out / "metrics.json").read_text())["model"] == "inception_mnist"
+
+
+@pytest.fixture(scope="module")
+def digits_5(tmp_path_factory, mnist_dir):
+    """``train/`` (10 per digit 0..4) and ``val/`` (10 per digit) image folders."""
+    from inceptionzoo.datasets import write_image_folder
+
+    root = tmp_path_factory.mktemp("digits5")
+    for split, t in (("train", True), ("val", False)):
+        x, y = load_mnist(mnist_dir, train=t)
+        write_image_folder(str(root / split), x, y, 10, classes=range(5))
+    return root
+
+
+def test_evaluate_refuses_data_of_another_class_count(digits_5, small_mnist, tmp_path,
+                                                      capsys):
+    """On main: a 10-class network on 5-class data (and a 5-class one on 10-class data)
+    reported an accuracy."""
+    code, err = _cli(["evaluate", "--pretrained", "--data-dir", str(digits_5)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{digits_5 / 'val'}: the validation data has 5 classes; the network outputs 10: " \
+           "expected data with 10 classes" in err
+    m = train(data_dir=str(digits_5), recipe="seed", lr=0.01, batch_size=50, epochs=1,
+              out=str(tmp_path / "five"), progress=False, log=lambda *a: None)
+    code, err = _cli(["evaluate", "--params", m["params"], "--data-dir", small_mnist], capsys)
+    assert code == 2 and "the validation data has 10 classes; the network outputs 5" in err
+    # training: validation data with another class count than the training data
+    with pytest.raises(ValueError, match="the validation data has 10 classes, the training "
+                       "data .* has 5: expected the same classes"):
+        train(train_data=str(digits_5 / "train"), val_data=small_mnist, epochs=1,
+              progress=False, log=lambda *a: None)
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["evaluate", "--pretrained", "--classes", "-1"], "classes must be an integer >= 1; got -1"),
+    (["evaluate", "--pretrained", "--classes", "0"], "classes must be an integer >= 1; got 0"),
+    (["tune", "/nonexistent-export", "--batch-sizes", "0"],
+     "--batch-sizes must be comma-separated integers >= 1; got '0'"),
+    (["demo", "--out", "{blocker}/sub"], "cannot create the output folder '{blocker}/sub'"),
+])
+def test_cli_numbers_and_paths_are_checked_first(argv, words, tmp_path, capsys):
+    """Checked before any work: on main `evaluate --classes 0` reported an accuracy, `-1`
+    blamed the data, `tune` loaded the export first and `demo` ran every model first."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = [a.format(blocker=blocker) for a in argv]
+    from inceptionzoo.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1, err
+    assert words.format(blocker=blocker) in err and out == "", (out, err)

@@ -133,8 +133,9 @@ def _batch_sizes(text):
 def _cmd_tune(args):
     from .serving import Predictor
 
+    sizes = _batch_sizes(args.batch_sizes)  # before the export is loaded
     pred = Predictor(args.model_dir, name=args.name)
-    choice = pred.warmup(_batch_sizes(args.batch_sizes))
+    choice = pred.warmup(sizes)
     path = pred.save_tuning()
     for batch, variant in choice.items():
         print(f"batch {batch:>4}: {variant}")
@@ -159,8 +160,10 @@ def _cmd_demo(args):
     from . import get_model, list_models
     from .data import example_images
     from .export import export
+    from ._io import ensure_writable_dir
     from .serving import Predictor
 
+    ensure_writable_dir(args.out)  # before the models run
     print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
     rows = _smoke_table(list_models())
     print(text_table(["model", "block", "params", "input", "output", "ms"],
@@ -236,7 +239,7 @@ def _train_from_args(train, args):
                  progress=not args.no_progress, train_data=args.train_data,
                  val_data=args.val_data, classes=args.classes, pretrained=args.pretrained,
                  freeze_features=args.freeze_features, kvstore=args.kvstore,
-                 data_workers=args.data_workers, root=args.root)
+                 data_workers=args.data_workers, root=args.root, overwrite=args.overwrite)
 
 
 def _cmd_evaluate(args):
@@ -327,7 +330,10 @@ def build_parser():
                    "dist_async under `inceptionzoo launch`")
     s.add_argument("--data-workers", type=int, help="image decoding threads (default <= 4)")
     s.add_argument("--out", help="folder for checkpoints, metrics.json and curves.png")
-    s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
+                   "(of the run --out holds: same model and classes)")
+    s.add_argument("--overwrite", action="store_true", help="replace the run --out holds "
+                   "(without it, training into a folder that holds a run is an error)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 

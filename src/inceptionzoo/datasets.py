@@ -4,12 +4,16 @@ RecordIO files, transformed as the network's metadata (``net.info``) says.
 Three kinds of source, found by :func:`open_sources`:
 
 - **MNIST IDX** (the four files of :mod:`inceptionzoo.data`), held in memory;
-- **an image folder**: one subfolder per class with PNG/JPEG files, read like
-  ``mx.gluon.data.vision.ImageFolderDataset`` (classes in sorted folder order), decoded by
-  ``mx.image`` in a thread pool;
-- **RecordIO**: ``NAME.rec`` + ``NAME.idx`` written by MXNet's ``tools/im2rec.py`` (see
-  :func:`write_recordio`), read by ``mx.io.ImageRecordIter``, MXNet's C++ pipeline with its own
-  decoding threads and augmentation.
+- **an image folder**: one subfolder per class with PNG/JPEG files (classes in sorted folder
+  order, see :func:`list_folder`), decoded by PIL and transformed by ``mx.image`` in a thread
+  pool;
+- **RecordIO**: ``NAME.rec`` + ``NAME.idx`` packed by MXNet's ``tools/im2rec.py`` from the same
+  listing (see :func:`write_recordio`), read by ``mx.io.ImageRecordIter``, MXNet's C++ pipeline
+  with its own decoding threads and augmentation. Every record is checked when the file is
+  opened (:func:`scan_recordio`): the C++ decoder crashes the process on bytes it cannot decode.
+
+A file that is not a readable PNG/JPEG image stops the run with a :class:`DataError` naming it
+(nothing is skipped silently).
 
 The transform is the weights' evaluation transform of ``net.info``
 (:meth:`inceptionzoo.imaging.EvalTransform.from_info`: input size and channels, per-channel
@@ -31,19 +35,29 @@ gradient of the global batch whatever the number of workers. RecordIO is read as
 ``ImageRecordIter`` shards (``part_index``/``num_parts``), each worker with its part of the
 file, as MXNet and gluoncv do.
 """
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
+from ._errors import mxnet_message
+from ._io import ensure_writable_dir
 from .data import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 
-__all__ = ["IMAGE_EXTENSIONS", "Batch", "Source", "ArraySource", "FolderSource",
-           "RecordSource", "open_sources", "write_recordio", "im2rec_path",
+__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
+           "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
+           "check_image", "scan_recordio", "write_recordio", "im2rec_path", "RECORDIO_EXTRA",
            "write_image_folder", "write_mnist_subset"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+#: what both pipelines decode (PIL's format names); anything else is refused, naming the file
+IMAGE_FORMATS = ("PNG", "JPEG")
+#: the largest class count a RecordIO label may imply (a label is a class index)
+MAX_CLASSES = 100_000
 #: ``inter_method`` of ``ImageRecordIter`` by interpolation name (OpenCV's filters; PIL's
 #: ``box`` and ``hamming`` have no OpenCV twin and map to area and bilinear)
 _INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "box": 3, "lanczos": 4,
@@ -112,13 +126,6 @@ class Source:
         iterator of Batch
         """
         raise NotImplementedError
-
-
-def _mx_message(err):
-    """The informative line of an MXNetError (not its traceback)."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    keep = [ln for ln in lines if not ln.startswith(("[bt]", "File ", "Traceback", "Stack"))]
-    return (keep or lines or ["unknown error"])[-1]
 
 
 def _check_labels(labels, path):
@@ -202,25 +209,121 @@ class ArraySource(_IndexedSource):
         return mx.nd.array(x), mx.nd.array(self.labels[index], dtype=np.float32)
 
 
-def _list_folder(root):
-    """``(classes, items)`` of an image folder: sorted class subfolders, (path, label)."""
+def _hidden(name):
+    return name.startswith(".")
+
+
+def _kinds():
+    return "/".join(e[1:].upper() for e in IMAGE_EXTENSIONS)
+
+
+def list_folder(root):
+    """The one labeling of an image folder, used by :class:`FolderSource` and by
+    :func:`write_recordio` alike.
+
+    Classes are the sorted names of the subfolders of ``root``; a class holds every file with
+    an image extension (``IMAGE_EXTENSIONS``, any case) anywhere below its subfolder, nested
+    subfolders included, in sorted path order. Hidden files and folders (names starting with
+    ``.``) and files at the top level are not data; symbolic links are followed (each real
+    folder once, so a link loop ends).
+
+    Parameters
+    ----------
+    root : str
+        The folder.
+
+    Returns
+    -------
+    (list of str, list of (str, int))
+        Class names (index = label) and ``(path, label)`` of every image.
+    """
+    root = os.fspath(root)
     if not os.path.isdir(root):
         raise DataError(f"{root}: not a folder (expected one subfolder of images per class)")
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    classes = sorted(d for d in os.listdir(root)
+                     if not _hidden(d) and os.path.isdir(os.path.join(root, d)))
     if not classes:
         raise DataError(f"{root}: no class subfolders (expected one subfolder of "
-                        f"{'/'.join(e[1:].upper() for e in IMAGE_EXTENSIONS)} images per class)")
+                        f"{_kinds()} images per class)")
     items = []
     for label, name in enumerate(classes):
         folder = os.path.join(root, name)
-        files = sorted(f for f in os.listdir(folder)
-                       if f.lower().endswith(IMAGE_EXTENSIONS)
-                       and os.path.isfile(os.path.join(folder, f)))
+        seen, files = set(), []
+        for path, dirs, names in os.walk(folder, followlinks=True):
+            real = os.path.realpath(path)
+            if real in seen:  # a link back up the tree
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs[:] = sorted(d for d in dirs if not _hidden(d))
+            files += [os.path.join(path, f) for f in sorted(names)
+                      if not _hidden(f) and f.lower().endswith(IMAGE_EXTENSIONS)
+                      and os.path.isfile(os.path.join(path, f))]
         if not files:
             raise DataError(f"{folder}: empty class folder (expected at least one "
-                            f"{'/'.join(e[1:].upper() for e in IMAGE_EXTENSIONS)} image)")
-        items += [(os.path.join(folder, f), label) for f in files]
+                            f"{_kinds()} image)")
+        items += [(f, label) for f in files]
     return classes, items
+
+
+def check_image(im, where):
+    """Refuse a PIL image (opened, not yet decoded) that the pipelines must not decode.
+
+    Parameters
+    ----------
+    im : PIL.Image.Image
+        The image, as ``Image.open`` returns it.
+    where : str
+        The file (or record) for the message.
+
+    Raises
+    ------
+    DataError
+        Not PNG/JPEG (:data:`IMAGE_FORMATS`), an empty size, or more pixels than PIL's
+        decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    from PIL import Image
+
+    if im.format not in IMAGE_FORMATS:
+        raise DataError(f"{where}: a {im.format or 'unknown'} image; expected "
+                        f"{' or '.join(IMAGE_FORMATS)}")
+    w, h = im.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if w < 1 or h < 1:
+        raise DataError(f"{where}: image of size {w}x{h}; expected at least 1x1 pixels")
+    if limit and w * h > limit:
+        raise DataError(f"{where}: image too large to decode safely ({w}x{h} = {w * h} "
+                        f"pixels; PIL's decompression-bomb limit is {limit})")
+
+
+@contextlib.contextmanager
+def _image_errors(where):
+    """Turn any failure of PIL on one image into a DataError naming ``where``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        yield
+    except DataError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{where}: image too large to decode safely ({err})") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{where}: not a readable image (PIL cannot identify its format; "
+                        f"expected {' or '.join(IMAGE_FORMATS)})") from None
+    except Exception as err:  # noqa: BLE001 - any decoder failure is this image's fault
+        raise DataError(f"{where}: not a readable image ({type(err).__name__}: {err})"
+                        ) from None
+
+
+def _verify_image(source, where):
+    """Open ``source`` (a path or a file object) without decoding its pixels: check it with
+    :func:`check_image` and verify a PNG's chunks to their end (a truncated PNG fails here)."""
+    from PIL import Image
+
+    with _image_errors(where), Image.open(source) as im:
+        check_image(im, where)
+        if im.format == "PNG":
+            im.verify()
 
 
 class _Decoded:
@@ -253,12 +356,16 @@ class _Transform:
         self.augment = train and self.spec.channels == 3
 
     def __call__(self, path):
+        from PIL import Image
+
         from .imaging import ImageError, decode
 
-        try:
-            img = decode(path, self.spec.channels)
-        except ImageError as err:  # PIL fails here, on the file, not later elsewhere
-            raise DataError(str(err)) from None
+        with _image_errors(path), Image.open(path) as im:
+            check_image(im, path)  # PNG / JPEG below the bomb limit, as RecordIO packs them
+            try:
+                img = decode(im, self.spec.channels, label=path)
+            except ImageError as err:  # PIL fails here, on the file, not later elsewhere
+                raise DataError(str(err)) from None
         img = self.spec.augment(img) if self.augment else self.spec.crop(img)
         return self.spec.normalise(np.asarray(img)[None])[0]
 
@@ -280,7 +387,7 @@ class FolderSource(_IndexedSource):
 
     def __init__(self, root, info, train=True, workers=None):
         self.path = os.path.abspath(root)
-        self.classes, self.items = _list_folder(self.path)
+        self.classes, self.items = list_folder(self.path)
         self.shape = tuple(info.input_shape)
         if self.shape[0] not in (1, 3):
             raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
@@ -310,22 +417,145 @@ class FolderSource(_IndexedSource):
             yield Batch(x, y, size)
 
 
-def _recordio_labels(rec, idx):
-    """Labels of every record (headers only; the images are not decoded)."""
-    import mxnet as mx
+_REC_MAGIC = 0xCED7230A
+_IR_FORMAT = "<IfQQ"  # MXNet's IRHeader: flag, label, id, id2
 
-    reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
-    labels = []
+
+def _read_index(idx):
+    """``{offset: key}`` of a ``.idx`` file (``KEY<tab>OFFSET`` lines), checked as text."""
     try:
-        for key in reader.keys:
-            header, _ = mx.recordio.unpack(reader.read_idx(key))
-            label = header.label
-            labels.append(int(label if np.isscalar(label) else label[0]))
-    except (mx.base.MXNetError, ValueError, KeyError, OSError) as err:
-        raise DataError(f"{rec}: not a readable RecordIO file with index {idx} ({err})") from None
+        with open(idx, "rb") as f:
+            text = f.read().decode("ascii")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{idx}: not a readable RecordIO index ({err})") from None
+    offsets, keys = {}, set()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise DataError(f"{idx}: line {n} is {line[:60]!r}; expected KEY<tab>OFFSET, two "
+                            "integers >= 0 (as im2rec writes)")
+        key, offset = int(parts[0]), int(parts[1])
+        if key in keys or offset in offsets:
+            raise DataError(f"{idx}: line {n}: key {key} or offset {offset} appears twice")
+        keys.add(key)
+        offsets[offset] = key
+    return offsets
+
+
+def _records(rec):
+    """``(offset, payload)`` of every record of a ``.rec`` file, parsed as dmlc's RecordIO
+    reader does (magic, length and continuation flag, 4-byte padding), every length checked
+    against the file's size."""
+    import mmap
+    import struct
+
+    try:
+        with open(rec, "rb") as f:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) \
+                if os.fstat(f.fileno()).st_size else b""
+    except (OSError, ValueError) as err:
+        raise DataError(f"{rec}: cannot read the RecordIO file ({err})") from None
+    pos, start, parts = 0, None, []
+    try:
+        while pos < len(data):
+            if pos + 8 > len(data):
+                raise DataError(f"{rec}: truncated: {len(data) - pos} byte(s) at offset {pos}, "
+                                "expected a record header of 8")
+            magic, lrec = struct.unpack_from("<II", data, pos)
+            if magic != _REC_MAGIC:
+                raise DataError(f"{rec}: no record at offset {pos} (magic {magic:#010x}, "
+                                f"expected {_REC_MAGIC:#010x}): not a RecordIO file, or the "
+                                "index and the file disagree")
+            flag, length = lrec >> 29, lrec & ((1 << 29) - 1)
+            body, end = pos + 8, pos + 8 + ((length + 3) & ~3)
+            if end > len(data):
+                raise DataError(f"{rec}: truncated: the record at offset {pos} claims {length} "
+                                f"bytes, the file ends {len(data) - body} bytes later")
+            if (flag in (0, 1)) != (start is None) or flag > 3:
+                raise DataError(f"{rec}: record at offset {pos}: continuation flag {flag} out "
+                                "of sequence (a corrupt file)")
+            if start is None:
+                start, parts = pos, []
+            parts.append(data[body:body + length])
+            pos = end
+            if flag in (0, 3):
+                yield start, struct.pack("<I", _REC_MAGIC).join(parts)
+                start = None
+        if start is not None:
+            raise DataError(f"{rec}: truncated: the record at offset {start} has no last part")
     finally:
-        reader.close()
-    return np.asarray(labels, dtype=np.int64)
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+def _record_label_and_image(payload, where):
+    """The class index and the image bytes of one record, or a DataError."""
+    import struct
+
+    size = struct.calcsize(_IR_FORMAT)
+    if len(payload) < size:
+        raise DataError(f"{where}: {len(payload)} bytes; expected an image record header of "
+                        f"{size}")
+    flag, label, _, _ = struct.unpack_from(_IR_FORMAT, payload)
+    if flag > 0:  # a label vector of `flag` floats follows; the first is the class
+        if size + 4 * flag > len(payload):
+            raise DataError(f"{where}: the header claims {flag} labels ({4 * flag} bytes), "
+                            f"the record has {len(payload) - size}")
+        label = struct.unpack_from("<f", payload, size)[0]
+        size += 4 * flag
+    if not (np.isfinite(label) and label == int(label) and 0 <= label < MAX_CLASSES):
+        raise DataError(f"{where}: label {label}; expected a class index, an integer in "
+                        f"0..{MAX_CLASSES - 1}")
+    return int(label), payload[size:]
+
+
+def scan_recordio(rec, idx, keys=False):
+    """Check a RecordIO file and its index before MXNet's C++ reader sees them; return the
+    label of every record.
+
+    The index must list exactly the records of the file; every record must carry an image
+    header with a class label and PNG/JPEG bytes that PIL can open (:func:`check_image`; PNG
+    chunks are verified to their end), since ``ImageRecordIter`` ends the process on an image
+    it cannot decode.
+
+    Parameters
+    ----------
+    rec : str
+        The ``.rec`` file.
+    idx : str
+        Its ``.idx`` file.
+    keys : bool
+        Also return the records' keys.
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        int64 labels in file order (and, with ``keys``, the key of each record).
+    """
+    import io
+
+    offsets = _read_index(idx)
+    labels, found = [], []
+    for offset, payload in _records(rec):
+        where = f"{rec}: record at offset {offset}"
+        if offset not in offsets:
+            raise DataError(f"{where} is missing from the index {idx}: expected an index of "
+                            "this file (pack both with write_recordio)")
+        key = offsets.pop(offset)
+        where = f"{rec}: record {key} (offset {offset})"
+        label, image = _record_label_and_image(payload, where)
+        _verify_image(io.BytesIO(image), where)
+        labels.append(label)
+        found.append(key)
+    if offsets:
+        off, key = min(offsets.items())
+        raise DataError(f"{idx}: key {key} points to offset {off}, where {rec} has no record "
+                        f"(it has {len(labels)} records): the index does not belong to this "
+                        "file, or the file is truncated")
+    labels = np.asarray(labels, dtype=np.int64)
+    return (labels, np.asarray(found, dtype=np.int64)) if keys else labels
 
 
 class RecordSource(Source):
@@ -353,7 +583,7 @@ class RecordSource(Source):
         if not os.path.isfile(self.idx):
             raise DataError(f"{self.path}: its index {self.idx} is missing (write both with "
                             "MXNet's tools/im2rec.py; see inceptionzoo.datasets.write_recordio)")
-        self.labels = _recordio_labels(self.path, self.idx)
+        self.labels = scan_recordio(self.path, self.idx)
         _check_labels(self.labels, self.path)
         n = int(self.labels.max()) + 1
         self.classes = [str(i) for i in range(n)]
@@ -397,7 +627,7 @@ class RecordSource(Source):
             it = mx.io.ImageRecordIter(**args)
         except mx.base.MXNetError as err:
             raise DataError(f"{self.path}: ImageRecordIter cannot read it "
-                            f"({_mx_message(err)})") from None
+                            f"({mxnet_message(err)})") from None
         self._iters[key] = it
         return it
 
@@ -470,6 +700,10 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     (Source, Source)
         Training (None if ``train=False``) and validation data.
     """
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                or workers < 1):
+        raise ValueError(f"data workers (decoding threads) must be an integer >= 1; got "
+                         f"{workers!r}")
     splits = (True, False) if train else (False,)
     given = {True: train_data, False: val_data}
     if data_dir is None and any(given[t] is None for t in splits):
@@ -509,7 +743,12 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
 
 
 def im2rec_path():
-    """``tools/im2rec.py`` inside the installed mxnet package."""
+    """``tools/im2rec.py`` inside the installed mxnet package.
+
+    Returns
+    -------
+    str
+    """
     import mxnet
 
     path = os.path.join(os.path.dirname(mxnet.__file__), "tools", "im2rec.py")
@@ -518,18 +757,38 @@ def im2rec_path():
     return path
 
 
-def write_recordio(folder, prefix, threads=1, quality=95, python=None):
-    """Pack an image folder into ``PREFIX.rec`` + ``PREFIX.idx`` with MXNet's ``im2rec.py``.
+#: the extra that brings OpenCV, which MXNet's im2rec.py imports
+RECORDIO_EXTRA = "recordio"
 
-    Labels follow the sorted class subfolders (as :class:`FolderSource` reads them); images
-    are stored as they are (``--pass-through``), so both sources decode the same bytes.
+
+def _require_cv2(python):
+    """Refuse, before im2rec runs, an interpreter that cannot import OpenCV (``cv2``)."""
+    run = subprocess.run([python, "-c", "import cv2"], capture_output=True, text=True)
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or ["import cv2 failed"])[-1]
+        raise ModuleNotFoundError(
+            f"packing RecordIO runs MXNet's im2rec.py, which needs OpenCV (cv2), and {python} "
+            f"cannot import it ({last}): pip install 'inceptionzoo[{RECORDIO_EXTRA}]' "
+            "(opencv-python)", name="cv2")
+
+
+def write_recordio(folder, prefix, threads=1, quality=95, python=None):
+    """Pack an image folder into ``PREFIX.rec`` + ``PREFIX.idx`` (and its list ``PREFIX.lst``)
+    with MXNet's ``im2rec.py``.
+
+    The list is made here from :func:`list_folder`, the labeling :class:`FolderSource` reads,
+    and im2rec only packs it: both sources give the same class numbers for the same folder.
+    Every image is checked first (:func:`check_image`; a file that is not a readable PNG/JPEG
+    is an error naming it), images are stored as they are (``--pass-through``), so both
+    sources decode the same bytes, and the packed file is checked (:func:`scan_recordio`)
+    before it replaces ``PREFIX.*``. im2rec needs OpenCV: the ``recordio`` extra.
 
     Parameters
     ----------
     folder : str
         Image folder, one subfolder per class.
     prefix : str
-        Output path without extension; ``PREFIX.lst`` is written too.
+        Output path without extension.
     threads : int
         im2rec's ``--num-thread``.
     quality : int
@@ -542,20 +801,47 @@ def write_recordio(folder, prefix, threads=1, quality=95, python=None):
     str
         The ``.rec`` path.
     """
-    _list_folder(folder)  # the same checks as training: class folders, no empty class
-    prefix = os.path.abspath(prefix)
-    if os.path.isdir(prefix):  # im2rec would look for its list inside that folder
+    folder = os.path.abspath(os.fspath(folder))
+    classes, items = list_folder(folder)
+    prefix = os.path.abspath(os.fspath(prefix))
+    if os.path.isdir(prefix):
         raise ValueError(f"RecordIO prefix {prefix} is a folder: expected a file path "
                          "without extension, e.g. DIR/train")
+    for name, value in (("threads", threads), ("quality", quality)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    lines = []
+    for i, (path, label) in enumerate(items):
+        rel = os.path.relpath(path, folder)
+        if any(c in rel for c in "\t\n\r") or rel != rel.strip():
+            raise DataError(f"{path}: a file name with a tab, a line break or white space at "
+                            "its ends cannot go into im2rec's list: rename it")
+        _verify_image(path, path)
+        lines.append(f"{i}\t{label}\t{rel}\n")
     tool, py = im2rec_path(), python or sys.executable
-    for extra in (["--list", "--recursive"],
-                  ["--pass-through", "--num-thread", str(threads), "--quality", str(quality)]):
-        run = subprocess.run([py, tool, *extra, prefix, folder], capture_output=True,
-                             text=True)
-        if run.returncode != 0:
-            raise OSError(f"im2rec.py failed on {folder}: {run.stderr.strip()[-500:]}")
-    if not os.path.isfile(prefix + ".idx"):
-        raise OSError(f"im2rec.py wrote no {prefix}.idx from {folder}: {run.stdout[-500:]}")
+    _require_cv2(py)
+    out = ensure_writable_dir(os.path.dirname(prefix))
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(prefix)}.", dir=out)
+    try:
+        lst = os.path.join(work, "pack.lst")  # alone in its folder: im2rec packs every
+        with open(lst, "w") as f:             # PREFIX*.lst it finds beside PREFIX
+            f.writelines(lines)
+        run = subprocess.run([py, tool, "--pass-through", "--num-thread", str(threads),
+                              "--quality", str(quality), os.path.join(work, "pack"), folder],
+                             capture_output=True, text=True)
+        rec, idx = os.path.join(work, "pack.rec"), os.path.join(work, "pack.idx")
+        if run.returncode != 0 or not os.path.isfile(idx):
+            raise OSError(f"im2rec.py failed on {folder}: "
+                          f"{(run.stderr.strip() or run.stdout.strip())[-500:]}")
+        labels, keys = scan_recordio(rec, idx, keys=True)
+        want = {i: label for i, (_, label) in enumerate(items)}
+        if dict(zip(keys.tolist(), labels.tolist())) != want:
+            raise OSError(f"im2rec.py packed {len(keys)} records from {folder}, expected "
+                          f"{len(items)} with the labels of its listing")
+        for ext in (".rec", ".idx", ".lst"):
+            os.replace(os.path.join(work, "pack" + ext), prefix + ext)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return prefix + ".rec"
 
 

@@ -278,6 +278,12 @@ class EvalTransform:
         short, long = (iw, ih) if iw <= ih else (ih, iw)
         new_short, new_long = self.resize_size, int(self.resize_size * long / short)
         new = (new_short, new_long) if iw <= ih else (new_long, new_short)
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and new_short * new_long > limit:  # a 1 x 100,000 strip would need gigabytes
+            raise ImageError(f"an image of {iw}x{ih} pixels: its shorter side resized to "
+                             f"{new_short} makes {new[0]}x{new[1]} = {new_short * new_long} "
+                             f"pixels, above PIL's decompression-bomb limit ({limit}); crop it "
+                             "to a less extreme aspect ratio first")
         if new != img.size:
             img = img.resize(new, filt)
         iw, ih = img.size

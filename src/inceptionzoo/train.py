@@ -25,7 +25,7 @@ from ._plot import pyplot, save_figure
 from ._registry import get_model
 from ._registry import model_info
 from .data import DataError, to_input
-from .datasets import open_sources
+from .datasets import RecordSource, open_sources
 
 __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "train", "evaluate",
            "accuracy", "check_recipe", "load_backbone"]
@@ -389,6 +389,85 @@ def _diverged(what, epoch, step, r, out, name):
         + ". Lower --lr or check the data")
 
 
+def _previous_run(out, name, overwrite=False):
+    """What an output folder holds already: the ``metrics.json`` of a run (a dict), a dict
+    naming only the model when it holds checkpoints of ``name`` without (readable, with
+    ``overwrite``) metrics, or None."""
+    path = os.path.join(out, "metrics.json")
+    if os.path.isfile(path) and overwrite:
+        try:
+            return _previous_run(out, name)
+        except ValueError:  # unreadable metrics: replaced by this run's
+            return {"model": name}
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                found = json.load(f)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read the metrics of the run in {out} ({err}); "
+                             "expected the metrics.json training writes: move the folder's "
+                             "files away, or train into another --out folder") from None
+        if not isinstance(found, dict) or not isinstance(found.get("model"), str):
+            raise ValueError(f"{path}: not the metrics.json training writes (no model name): "
+                             "move it away, or train into another --out folder")
+        return found
+    if _latest_checkpoint(out, name, need_states=False)[1]:
+        return {"model": name}
+    return None
+
+
+def _check_previous_run(previous, out, name, classes, class_names, resume, overwrite):
+    """Refuse to resume another run (model, class count, class names) or to write a fresh
+    run over one without ``overwrite``."""
+    if previous is None:
+        return
+    epochs = len(previous.get("epochs") or [])
+    what = f"a run of model {previous['model']!r}" + (
+        f" ({epochs} epoch(s), {previous['classes']} classes)"
+        if isinstance(previous.get("classes"), int) else "")
+    if not resume:
+        if not overwrite:
+            raise FileExistsError(f"{out} holds {what} already: pass --resume to continue it, "
+                                  "--overwrite to replace it, or give another --out folder")
+        return
+    if previous["model"] != name:
+        raise ValueError(f"--resume: {out} holds {what}, this run trains {name!r}: resume "
+                         f"with --model {previous['model']}, or train into another --out "
+                         "folder")
+    if previous.get("classes") not in (None, classes):
+        raise ValueError(f"--resume: {out} holds {what}; this run has {classes} classes: "
+                         "resume it on its own data (and --classes), or train into another "
+                         "--out folder")
+    old = previous.get("class_names")
+    if old is not None and list(old) != list(class_names):
+        show = lambda c: ", ".join(map(str, c[:6])) + (" ..." if len(c) > 6 else "")  # noqa
+        raise ValueError(f"--resume: {out} holds {what} on classes [{show(list(old))}]; this "
+                         f"data has classes [{show(list(class_names))}]: resume it on its own "
+                         "data, or train into another --out folder")
+
+
+def _clear_run(out, names):
+    """Delete the checkpoints of models ``names`` and the curves in ``out`` (``overwrite``:
+    done when the new run saves its first epoch, so a failed first epoch loses nothing)."""
+    for name in set(names):
+        for ext in ("params", "states"):
+            for path in glob.glob(os.path.join(out, f"{name}-[0-9][0-9][0-9][0-9].{ext}")):
+                os.remove(path)
+    if os.path.isfile(os.path.join(out, "curves.png")):
+        os.remove(os.path.join(out, "curves.png"))
+
+
+def _check_data_classes(src, outputs, what):
+    """Refuse data whose labels the network cannot output, or (image folders and MNIST, whose
+    class count is exact) data with another number of classes than the network's outputs.
+    RecordIO knows only its largest label, so fewer classes pass there."""
+    n = src.num_classes
+    if n > outputs or (n != outputs and not isinstance(src, RecordSource)):
+        raise DataError(f"{src.path}: the {what} has {n} classes; the network outputs "
+                        f"{outputs}: expected data with {outputs} classes (the data the "
+                        "network was trained on)")
+
+
 def plot_curves(metrics, path):
     """PNG of the training loss and test accuracy per epoch."""
     ep = [e["epoch"] for e in metrics["epochs"]]
@@ -404,7 +483,8 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
           batch_size=None, lr=None, optimizer=None, momentum=None, wd=None, schedule=None,
           seed=0, ctx="cpu", out=None, resume=False, progress=True, log=print,
           train_data=None, val_data=None, classes=None, pretrained=None,
-          freeze_features=False, kvstore=None, data_workers=None, root=None):
+          freeze_features=False, kvstore=None, data_workers=None, root=None,
+          overwrite=False):
     """Train a registered model on MNIST, an image folder or RecordIO; return its metrics.
 
     Parameters
@@ -432,7 +512,8 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         gets its spec ``NAME-EPOCH.json``: preprocessing, classes and class names of the data),
         ``metrics.json`` and ``curves.png``.
     resume : bool
-        Continue from the newest complete checkpoint in ``out`` (every worker reads it).
+        Continue from the newest complete checkpoint in ``out`` (every worker reads it). The run
+        in ``out`` must be of the same model, class count and class names.
     progress : bool
         Show a tqdm bar.
     log : callable
@@ -458,6 +539,9 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         Decoding threads of image folders and RecordIO.
     root : str, optional
         Weight cache folder for ``pretrained=True``.
+    overwrite : bool
+        Replace a run that ``out`` holds already (without ``resume``, that is an error). Its
+        checkpoints and curves are deleted when this run saves its first epoch.
 
     Returns
     -------
@@ -484,10 +568,17 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     ctxs = parse_ctx(ctx)
     if resume and out is None:
         raise ValueError("resume=True needs the checkpoint folder `out`")
+    if resume and overwrite:
+        raise ValueError("give --resume (continue the run in --out) or --overwrite (replace "
+                         "it), not both")
     if classes is not None and (not isinstance(classes, int) or classes < 1):
         raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
     if freeze_features and not pretrained:
         raise ValueError("freeze_features needs pretrained weights (--pretrained [FILE])")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or \
+            not 0 <= seed * 1000 + r.epochs < 2 ** 32:  # each epoch's order: seed * 1000 + epoch
+        raise ValueError(f"seed must be an integer in 0..{(2 ** 32 - 1 - r.epochs) // 1000}; "
+                         f"got {seed!r}")
 
     info, wpath, spec = model_info(model), None, None
     if pretrained:  # the weights' spec decides the preprocessing
@@ -505,6 +596,16 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
                         f"({', '.join(train_src.classes[:10])}{' ...' if need > 10 else ''}) "
                         f"but the network would output {classes} (--classes {classes}): "
                         f"expected --classes >= {need}")
+    if not isinstance(train_src, RecordSource) and not isinstance(val_src, RecordSource) and \
+            val_src.num_classes != train_src.num_classes:
+        raise DataError(f"{val_src.path}: the validation data has {val_src.num_classes} "
+                        f"classes, the training data {train_src.path} has "
+                        f"{train_src.num_classes}: expected the same classes")
+    previous = None
+    if out is not None and os.path.isdir(out):
+        previous = _previous_run(os.path.abspath(out), info.name, overwrite and not resume)
+        _check_previous_run(previous, os.path.abspath(out), info.name, classes,
+                            train_src.classes, resume, overwrite)
     if r.batch_size > len(train_src):
         log(f"note: batch size {r.batch_size} > {len(train_src)} training images: "
             "one batch per epoch")
@@ -652,10 +753,17 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
             f"{entry['images_per_sec']:.0f} images/s")
         if writer:
+<<<<<<< HEAD
             metrics["params"] = _save_checkpoint(
                 net, trainer, out, net.info.name, epoch + 1, states=not async_kv,
                 spec=ckpt_spec and dataclasses.replace(ckpt_spec, accuracy=acc,
                                                        dataset=val_src.path))
+=======
+            if overwrite and previous is not None and epoch == start_epoch:
+                _clear_run(out, [previous["model"], net.info.name])
+            metrics["params"] = _save_checkpoint(net, trainer, out, net.info.name, epoch + 1,
+                                                 states=not async_kv)
+>>>>>>> wt-b2
             write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc),
                        allow_nan=False)
     metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
@@ -727,6 +835,8 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
         raise ValueError("give exactly one of a params file or pretrained=True")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
+    if classes is not None and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
     c = parse_ctx(ctx)[0]
     path, spec = resolve_weights(model, True if pretrained else params, root, plain_ok=True)
     if spec is not None:  # the weights' spec: classes and preprocessing
@@ -741,6 +851,13 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
         load_params_file(net, path, ctx=c)
     _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,
                           workers=data_workers, train=False)
+<<<<<<< HEAD
+=======
+    classes = classes or (None if pretrained else _file_classes(path)) or info.classes
+    _check_data_classes(val, classes, "validation data")
+    net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
+    load_params_file(net, path, ctx=c)
+>>>>>>> wt-b2
     net.hybridize(static_alloc=True, static_shape=True)
     t0 = time.perf_counter()
     acc = _source_accuracy(net, val, c, batch_size=batch_size)
