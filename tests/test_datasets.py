@@ -180,7 +180,6 @@ def test_fine_tuning_the_shipped_network_on_an_image_folder(tmp_path, mnist_dir)
     assert frozen["accuracy"] >= 0.85
 
 
-<<<<<<< HEAD
 def test_folder_validation_is_the_weights_evaluation_transform(tmp_path):
     """Validation images of a folder go through the Predictor's transform (PIL, shorter side
     to resize_size, centre crop), and 16-bit PNGs are scaled, not clipped."""
@@ -197,7 +196,8 @@ def test_folder_validation_is_the_weights_evaluation_transform(tmp_path):
     want = np.asarray(Image.fromarray(photo).resize((28, 40), Image.BILINEAR))[6:34]
     for got in x:  # p16.png, photo.png
         np.testing.assert_allclose(got[0], want / np.float32(255), atol=1e-7)
-=======
+
+
 # -- bad files, one labeling, RecordIO as a security boundary (issue 19) ------------------------
 
 def _png_header_only(path, width, height):
@@ -477,4 +477,3 @@ def test_names_im2rec_cannot_list_are_refused(name, digits, tmp_path):
         write_recordio(str(root), str(tmp_path / "packed"))
     assert not list(tmp_path.glob("packed*"))
     assert str(odd) in [p for p, _ in FolderSource(str(root), MNIST_INFO).items]
->>>>>>> wt-b2

@@ -753,17 +753,12 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
             f"{entry['images_per_sec']:.0f} images/s")
         if writer:
-<<<<<<< HEAD
+            if overwrite and previous is not None and epoch == start_epoch:
+                _clear_run(out, [previous["model"], net.info.name])
             metrics["params"] = _save_checkpoint(
                 net, trainer, out, net.info.name, epoch + 1, states=not async_kv,
                 spec=ckpt_spec and dataclasses.replace(ckpt_spec, accuracy=acc,
                                                        dataset=val_src.path))
-=======
-            if overwrite and previous is not None and epoch == start_epoch:
-                _clear_run(out, [previous["model"], net.info.name])
-            metrics["params"] = _save_checkpoint(net, trainer, out, net.info.name, epoch + 1,
-                                                 states=not async_kv)
->>>>>>> wt-b2
             write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc),
                        allow_nan=False)
     metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
@@ -780,9 +775,12 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
 
 def _file_classes(path):
     """Output classes recorded in a ``.params`` file (its classifier's rows), or None."""
-    try:
+    from .checkpoints import check_ndarray_file
+
+    try:  # the structure first: MXNet allocates whatever a corrupt header claims
+        check_ndarray_file(os.fspath(path), error=DataError)
         loaded = mx.nd.load(os.fspath(path))
-    except mx.base.MXNetError:
+    except (DataError, mx.base.MXNetError):
         return None  # load_params_file reports the corrupt file
     if not isinstance(loaded, dict):
         return None
@@ -851,13 +849,7 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
         load_params_file(net, path, ctx=c)
     _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,
                           workers=data_workers, train=False)
-<<<<<<< HEAD
-=======
-    classes = classes or (None if pretrained else _file_classes(path)) or info.classes
-    _check_data_classes(val, classes, "validation data")
-    net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
-    load_params_file(net, path, ctx=c)
->>>>>>> wt-b2
+    _check_data_classes(val, net.info.classes, "validation data")
     net.hybridize(static_alloc=True, static_shape=True)
     t0 = time.perf_counter()
     acc = _source_accuracy(net, val, c, batch_size=batch_size)
