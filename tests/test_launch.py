@@ -132,6 +132,36 @@ def test_a_launcher_killed_by_sigkill_leaves_nothing(job):
     assert not [pid for pid in members if alive(pid)]
 
 
+def _environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return f.read().split(b"\0")
+
+
+@pytest.mark.slow
+def test_a_dead_server_stops_the_workers(job):
+    proc, marker, workers = job
+    server = [pid for pid in job_processes(marker) if b"DMLC_ROLE=server" in _environ(pid)
+              and b"\0guard\0" not in open(f"/proc/{pid}/cmdline", "rb").read()]
+    assert len(server) == 1, server  # the server itself, not its guard
+    os.kill(server[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert ("inceptionzoo launch: the server 0 exited with status 137 (killed by SIGKILL); "
+            "stopping the workers") in err
+    assert job_processes(marker) == []
+    assert not [pid for pair in workers.values() for pid in pair if alive(pid)]
+
+
+@pytest.mark.slow
+def test_timeout_stops_the_job():
+    marker = f"IZ_TEST_JOB={uuid.uuid4().hex}"
+    run = subprocess.run([EXE, "launch", "--workers", "1", "--timeout", "3", "--env", marker,
+                          "--", "sleep", "300"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert "inceptionzoo launch: timed out after 3.0 s; stopping the job" in run.stderr
+    assert job_processes(marker) == []
+
+
 @pytest.mark.slow
 def test_a_command_that_cannot_start_is_named(tmp_path):
     run = subprocess.run([EXE, "launch", "--workers", "1", "--", str(tmp_path / "nothing")],
