@@ -317,18 +317,22 @@ def _signal_group(pgid, sig):
         pass
 
 
-def _stop_group(pgid, grace=GRACE, reap=None):
+def _stop_group(pgid, grace=GRACE):
     """SIGTERM to process group ``pgid``; SIGKILL to what is left of it after ``grace`` s.
-    ``reap`` (a ``Popen``) is the group's leader, a child of ours: reaped as we wait."""
+    The caller has not reaped the group's leader yet: its pid, the group id, cannot have been
+    given to another process meanwhile."""
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if reap is not None:
-            reap.poll()
         if not _live_members(pgid):
             return
         time.sleep(0.05)
     _signal_group(pgid, signal.SIGKILL)
+
+
+def _exited(pid):
+    """Whether child ``pid`` has ended, without reaping it."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def _signal_name(number):
@@ -375,9 +379,9 @@ def _guard(label, argv, grace=GRACE):
         stop.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    while child.poll() is None and not stop.wait(0.1):
+    while not _exited(child.pid) and not stop.wait(0.1):
         pass
-    _stop_group(child.pid, grace, reap=child)  # the command, or what it left behind
+    _stop_group(child.pid, grace)  # the command, or what it left behind
     code = child.wait()
     if code < 0:
         if not stop.is_set():
@@ -435,7 +439,8 @@ def _kill(procs, grace=GRACE):
             p.stdin.close()  # a guard stops its command at EOF, also across ssh
         except OSError:
             pass
-        _signal_group(p.pid, signal.SIGTERM)
+        if p.poll() is None:  # a guard reaped is gone with its command's group
+            _signal_group(p.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace + 5
     for _, p in procs:
         try:
