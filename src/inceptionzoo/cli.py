@@ -353,8 +353,9 @@ def build_parser():
 
     s = sub.add_parser("launch", help="run a command as workers of MXNet's parameter server "
                        "(scheduler, servers, workers)")
-    s.add_argument("--workers", type=int, default=2, help="number of workers")
-    s.add_argument("--servers", type=int, default=1, help="number of parameter servers")
+    s.add_argument("--workers", type=int, default=2, help="number of workers (1-1024)")
+    s.add_argument("--servers", type=int, default=1,
+                   help="number of parameter servers (1-1024)")
     s.add_argument("--launcher", choices=["local", "ssh"], default="local",
                    help="local: all processes here over loopback; ssh: on the hostfile's hosts")
     s.add_argument("--hostfile", help="ssh: one [user@]host[:port] per line (# comments)")
