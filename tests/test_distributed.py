@@ -1,6 +1,7 @@
 """Training on MXNet's parameter server, started by `inceptionzoo launch` on this machine
 (loopback, free ports): one scheduler, one server, two workers."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+import inceptionzoo.launch as launch_module
 from inceptionzoo.launch import launch, node_env, read_hostfile, ssh_commands
 from inceptionzoo.train import train
+from test_launch import ssh_launch_args, sshd  # noqa: F401 - sshd is a fixture
 
 EXE = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
 
@@ -26,20 +29,22 @@ def test_ssh_commands_carry_the_ps_lite_environment(tmp_path):
     assert [(role, host) for role, host, _ in cmds] == [
         ("server", "node-a"), ("worker", "node-b"), ("worker", "node-a"), ("worker", "node-b")]
     role, host, argv = cmds[1]
-    assert argv[:6] == ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "BatchMode=yes",
-                        "node-b"]
-    remote = argv[6]
-    assert remote.startswith("cd /work/zoo && env DMLC_ROLE=worker DMLC_PS_ROOT_URI=head "
+    assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "--", "node-b"]
+    remote = argv[5]
+    assert remote.startswith("cd /work/zoo && exec env DMLC_ROLE=worker DMLC_PS_ROOT_URI=head "
                              "DMLC_PS_ROOT_PORT=9091 DMLC_NUM_WORKER=3 DMLC_NUM_SERVER=1 ")
     assert "DMLC_NODE_HOST=node-b" in remote
-    assert remote.endswith(" inceptionzoo train --kvstore dist_sync --out 'a b'")
-    server = cmds[0][2][6]
-    assert "DMLC_ROLE=server" in server and server.endswith("/venv/bin/python -c 'import mxnet'")
+    guard = f"/venv/bin/python -I {launch_module.__file__} guard"
+    assert remote.endswith(f" {guard} 'worker 0 on node-b' -- inceptionzoo train --kvstore "
+                           "dist_sync --out 'a b'")
+    server = cmds[0][2][5]
+    assert "DMLC_ROLE=server" in server
+    assert server.endswith(f"{guard} 'server 0 on node-a' -- /venv/bin/python -c 'import mxnet'")
 
 
 @pytest.mark.parametrize("kwargs,words", [
-    (dict(workers=0), "--workers must be an integer >= 1; got 0"),
-    (dict(servers=0), "--servers must be an integer >= 1; got 0"),
+    (dict(workers=0), "--workers must be an integer in 1..1024; got 0"),
+    (dict(servers=0), "--servers must be an integer in 1..1024; got 0"),
     (dict(launcher="mpi"), "unknown launcher 'mpi': expected 'local' or 'ssh'"),
     (dict(launcher="ssh"), "the ssh launcher needs --hostfile"),
 ])
@@ -110,7 +115,7 @@ def test_a_dead_worker_stops_the_job(tmp_path):
     run = _launch(["--workers", "2", "--servers", "1", "--", sys.executable, str(script)],
                   hang_seconds=120)
     assert run.returncode == 3, run.stderr
-    assert "a worker exited with status 3; stopping the others" in run.stderr
+    assert re.search(r"worker [01] exited with status 3; stopping the others", run.stderr)
 
 
 @pytest.mark.slow
@@ -132,7 +137,7 @@ def test_a_worker_that_fails_in_training_stops_the_job(mnist400, tmp_path):
     run = _launch(["--workers", "2", "--", "sh", "-c", cmd], hang_seconds=300)
     assert run.returncode == 2, run.stderr[-2000:]
     assert "inception_mnist-0001.states: not a trainer state file" in run.stderr
-    assert "a worker exited with status 2; stopping the others" in run.stderr
+    assert "worker 1 exited with status 2; stopping the others" in run.stderr
     assert sorted(os.listdir(good)) == ["curves.png", "inception_mnist-0001.params",
                                         "inception_mnist-0001.states", "metrics.json"]
 
@@ -212,4 +217,29 @@ def test_launch_cli_errors_are_one_line(capsys):
 
     assert main(["launch", "--workers", "0", "--", "true"]) == 2
     assert capsys.readouterr().err == ("inceptionzoo launch: error: --workers must be an "
-                                       "integer >= 1; got 0\n")
+                                       "integer in 1..1024; got 0\n")
+
+
+@pytest.mark.slow
+def test_ssh_launcher_matches_the_local_launcher(mnist400, tmp_path, sshd):
+    """The 2-worker dist_sync epoch above, once with the local launcher and once through
+    `--launcher ssh` to a real sshd (two loopback addresses as two hosts, keys and known
+    hosts made by the test, passed with --ssh-option): the same weights."""
+    hostfile, options, log = sshd
+    train_cmd = [EXE, "train", "--data-dir", mnist400, "--kvstore", "dist_sync", "--epochs", "1",
+                 "--no-progress", "--recipe", "seed", "--lr", "0.02", "--batch-size", "100",
+                 "--seed", "3"]
+    for name, how in (("local", []), ("ssh", ssh_launch_args(hostfile, options))):
+        run = subprocess.run([EXE, "launch", "--workers", "2", "--servers", "1", "--timeout",
+                              "300"] + how + ["--"] + train_cmd + ["--out", str(tmp_path / name)],
+                             capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert run.stdout.count("final test accuracy") == 1
+    text = log.read_text()
+    assert text.count("Accepted publickey") == 3  # a server and two workers, all over ssh
+    assert " on 127.0.0.2 port " in text and " on 127.0.0.1 port " in text
+    a = _load(tmp_path / "local" / "inception_mnist-0001.params")
+    b = _load(tmp_path / "ssh" / "inception_mnist-0001.params")
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-6, atol=1e-6, err_msg=k)

@@ -278,9 +278,16 @@ def _cmd_launch(args):
     command = list(args.worker_command)
     if command and command[0] == "--":
         command = command[1:]
+    env = {}
+    for item in args.env or ():
+        name, eq, value = item.partition("=")
+        if not eq and name not in os.environ:
+            raise ValueError(f"--env {item!r}: {name} is not set here: expected NAME=VALUE, or "
+                             "the NAME of a variable of this environment")
+        env[name] = value if eq else os.environ[name]
     return launch(command, workers=args.workers, servers=args.servers, launcher=args.launcher,
                   hostfile=args.hostfile, port=args.port, scheduler_host=args.scheduler_host,
-                  timeout=args.timeout)
+                  timeout=args.timeout, env=env, ssh_options=args.ssh_option)
 
 
 def build_parser():
@@ -356,11 +363,18 @@ def build_parser():
 
     s = sub.add_parser("launch", help="run a command as workers of MXNet's parameter server "
                        "(scheduler, servers, workers)")
-    s.add_argument("--workers", type=int, default=2, help="number of workers")
-    s.add_argument("--servers", type=int, default=1, help="number of parameter servers")
+    s.add_argument("--workers", type=int, default=2, help="number of workers (1-1024)")
+    s.add_argument("--servers", type=int, default=1,
+                   help="number of parameter servers (1-1024)")
     s.add_argument("--launcher", choices=["local", "ssh"], default="local",
                    help="local: all processes here over loopback; ssh: on the hostfile's hosts")
-    s.add_argument("--hostfile", help="ssh: one host per line")
+    s.add_argument("--hostfile", help="ssh: one [user@]host[:port] per line (# comments)")
+    s.add_argument("--ssh-option", action="append", metavar="KEY=VALUE",
+                   help="ssh: an ssh_config option for every ssh, e.g. IdentityFile=KEY or "
+                   "StrictHostKeyChecking=accept-new (repeatable)")
+    s.add_argument("--env", action="append", metavar="NAME[=VALUE]",
+                   help="a variable for every process (NAME alone: its value here); over ssh "
+                   "the hosts get only these and the DMLC_* ones (repeatable)")
     s.add_argument("--port", type=int, help="scheduler port (default: a free one)")
     s.add_argument("--scheduler-host", help="ssh: this machine's address as the hosts see it")
     s.add_argument("--timeout", type=float, help="kill the job after this many seconds")

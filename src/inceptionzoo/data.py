@@ -237,4 +237,4 @@ def example_images():
     import glob
 
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
-    return sorted(glob.glob(os.path.join(folder, "digit-*.png")))
+    return sorted(glob.glob(os.path.join(glob.escape(folder), "digit-*.png")))

@@ -11,22 +11,53 @@ watches its children: the first worker that fails (or the scheduler or a server 
 while workers run) makes it kill every other process and return a non-zero status, so a
 job never hangs on a dead peer.
 
+Every process of a job runs under a *guard* (this file run as a script: ``python -I
+launch.py guard LABEL -- COMMAND``): the guard starts the command in a session of its own and,
+when the command ends, when it is sent SIGTERM/SIGINT/SIGHUP, or when its standard input closes
+(the launcher or its ssh connection went away, even by SIGKILL), stops the command's whole
+process group (SIGTERM, then SIGKILL after a grace period), so no child of a worker outlives
+the job. ``launch`` itself stops the job on SIGTERM, SIGINT (Ctrl-C) and SIGHUP.
+
 ``local`` runs everything on this machine over loopback; ``ssh`` runs the scheduler here and
-each server and worker on the hosts of a hostfile, round-robin, through ``ssh HOST 'cd DIR &&
-env ... COMMAND'`` (the same working directory and Python must exist on every host).
+each server and worker on the hosts of a hostfile, round-robin, through ``ssh [-p PORT]
+[-o OPTION ...] -- [USER@]HOST 'cd DIR && exec env ... PYTHON -I .../launch.py guard ...'`` (the
+same working directory, Python and inceptionzoo must exist on every host).
 """
+import math
+import numbers
 import os
+import re
 import shlex
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
-__all__ = ["free_port", "read_hostfile", "node_env", "ssh_commands", "launch"]
+__all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "ssh_commands", "launch",
+           "MAX_PROCESSES"]
 
 #: what an idle scheduler/server process runs: importing mxnet with DMLC_ROLE set serves
 SERVER_CODE = "import mxnet"
+#: the largest number of workers (and of servers) one job may have
+MAX_PROCESSES = 1024
+#: the signals that stop a job (sent to ``launch`` or to a guard)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: seconds a guard waits after SIGTERM before it sends SIGKILL to a process group
+GRACE = 5.0
+#: a hostfile larger than this is not a hostfile
+HOSTFILE_LIMIT = 1 << 20
+
+_HOST = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]{0,31})@)?"
+                   r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|"
+                   r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*))"
+                   r"(?::(?P<port>[0-9]{1,5}))?")
+_HOST_GRAMMAR = ("[user@]host[:port] (host: a host name, an IPv4 address or an [IPv6] address; "
+                 "port: 1-65535)")
+_SSH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9]*=[^\n\r\0]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def free_port(host="127.0.0.1"):
@@ -46,26 +77,71 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def parse_host(text, where="host"):
+    """Split ``[user@]host[:port]`` after checking it against that grammar.
+
+    Nothing else gets through: a text starting with ``-`` (which ssh would read as an option),
+    spaces, quotes or shell characters are refused.
+
+    Parameters
+    ----------
+    text : str
+        One host, e.g. ``node-a``, ``alice@10.0.0.2:2222``, ``[fe80::1]:22``.
+    where : str
+        How the error message names the text's origin (e.g. ``hostfile 'h', line 3``).
+
+    Returns
+    -------
+    (str or None, str, int or None)
+        User, host name or address (without brackets), port.
+    """
+    m = _HOST.fullmatch(text) if isinstance(text, str) else None
+    port = int(m["port"]) if m and m["port"] else None
+    host = m and (m["ipv6"] or m["name"])
+    if not m or (port is not None and not 1 <= port <= 65535) or len(host) > 253:
+        raise ValueError(f"{where}: {text!r} is not a host: expected {_HOST_GRAMMAR}")
+    return m["user"], host, port
+
+
 def read_hostfile(path):
-    """Host names from a file, one per line (``#`` comments and blank lines ignored).
+    """Host names from a file, one ``[user@]host[:port]`` per line (``#`` comments and blank
+    lines ignored).
 
     Parameters
     ----------
     path : str
-        The hostfile.
+        The hostfile: UTF-8 text of at most 1 MiB.
 
     Returns
     -------
     list of str
+        The hosts, each checked by :func:`parse_host`.
     """
     try:
-        with open(path) as f:
-            hosts = [line.split("#")[0].strip() for line in f]
+        with open(path, "rb") as f:
+            data = f.read(HOSTFILE_LIMIT + 1)
     except OSError as err:
         raise OSError(f"cannot read the hostfile {path!r}: {err.strerror}") from None
-    hosts = [h for h in hosts if h]
+    if len(data) > HOSTFILE_LIMIT:
+        raise ValueError(f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
+                         f"text file of one {_HOST_GRAMMAR} per line")
+    hosts = []
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        where = f"hostfile {path!r}, line {number}"
+        try:
+            if b"\0" in raw:
+                raise UnicodeError
+            line = raw.decode("utf-8")
+        except UnicodeError:
+            raise ValueError(f"{where}: not text (a NUL byte or invalid UTF-8): expected one "
+                             f"{_HOST_GRAMMAR} per line") from None
+        line = line.split("#")[0].strip()
+        if line:
+            parse_host(line, where)
+            hosts.append(line)
     if not hosts:
-        raise ValueError(f"hostfile {path!r} lists no host: expected one host name per line")
+        raise ValueError(f"hostfile {path!r} lists no host (empty, or comments only): expected "
+                         f"one {_HOST_GRAMMAR} per line")
     return hosts
 
 
@@ -75,6 +151,7 @@ def node_env(role, root_uri, root_port, workers, servers, node_host=None, extra=
     Parameters
     ----------
     role : {'scheduler', 'server', 'worker'}
+        The process's part in the job (``DMLC_ROLE``).
     root_uri, root_port : str, int
         Address of the scheduler.
     workers, servers : int
@@ -108,17 +185,52 @@ def _index(jobs, i):
     return {"INCEPTIONZOO_WORKER_INDEX": sum(role == "worker" for role, _ in jobs[:i])}
 
 
-def _check_counts(workers, servers, command):
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers must be an integer >= 1; got {workers!r}")
-    if not isinstance(servers, int) or servers < 1:
-        raise ValueError(f"--servers must be an integer >= 1; got {servers!r}")
+def _labels(jobs):
+    """``server 0``, ``worker 1``, ...: how messages name each process of ``jobs``."""
+    seen = {}
+    out = []
+    for role, _ in jobs:
+        out.append(f"{role} {seen.get(role, 0)}")
+        seen[role] = seen.get(role, 0) + 1
+    return out
+
+
+def _check_count(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}; got {value!r}")
+
+
+def _check_job(workers, servers, command, env):
+    _check_count("--workers", workers, 1, MAX_PROCESSES)
+    _check_count("--servers", servers, 1, MAX_PROCESSES)
     if not command:
         raise ValueError("no command to launch: expected `inceptionzoo launch ... -- COMMAND`")
+    for k, v in (env or {}).items():
+        if not isinstance(k, str) or not _ENV_NAME.fullmatch(k) or "\0" in str(v):
+            raise ValueError(f"environment variable {k!r}={v!r}: expected NAME=VALUE with a "
+                             "NAME of letters, digits and _ (not starting with a digit)")
+
+
+def _check_ssh_options(options):
+    for opt in options or ():
+        if not isinstance(opt, str) or not _SSH_OPTION.fullmatch(opt):
+            raise ValueError(f"--ssh-option {opt!r}: expected KEY=VALUE, an ssh_config option "
+                             "such as IdentityFile=~/.ssh/id_ed25519 or Port=2222")
+
+
+def _jobs(command, workers, servers, python):
+    return [("server", [python, "-c", SERVER_CODE])] * servers + \
+        [("worker", list(command))] * workers
+
+
+def _guarded(python, label, argv):
+    """``argv`` run under this file's guard (see :func:`_guard`)."""
+    return [python, "-I", os.path.abspath(__file__), "guard", label, "--"] + list(argv)
 
 
 def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None,
-                 python=None, env=None):
+                 python=None, env=None, ssh_options=()):
     """The ``ssh`` command lines of a job: servers, then workers, on ``hosts`` round-robin.
 
     Parameters
@@ -126,69 +238,238 @@ def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None
     command : list of str
         What each worker runs.
     hosts : list of str
-        Where servers and workers run (servers from the first host on, then workers).
+        Where servers and workers run (servers from the first host on, then workers), each
+        ``[user@]host[:port]`` (:func:`parse_host`).
     workers, servers : int
+        How many of each the job has.
     root_uri, root_port : str, int
         The scheduler's address as the hosts reach it (the scheduler runs where ``launch``
         runs).
     cwd : str, optional
         Working directory on the hosts (default: this one).
     python : str, optional
-        Python on the hosts for the servers (default: this one).
+        Python on the hosts for the guards and servers (default: this one).
     env : dict, optional
         More variables for every process.
+    ssh_options : list of str, optional
+        ``KEY=VALUE`` ssh_config options, each passed as ``-o KEY=VALUE`` (e.g.
+        ``IdentityFile=...``, ``StrictHostKeyChecking=accept-new``).
 
     Returns
     -------
     list of (str, str, list of str)
-        ``(role, host, argv)`` for each process; ``argv`` starts with ``ssh``.
+        ``(role, host, argv)`` for each process; ``argv`` starts with ``ssh`` and runs the
+        command under a guard (:func:`_guard`) on the host.
     """
-    _check_counts(workers, servers, command)
+    _check_job(workers, servers, command, env)
+    _check_ssh_options(ssh_options)
     if not hosts:
         raise ValueError("ssh launcher: the hostfile lists no host")
+    parsed = [parse_host(h) for h in hosts]
     cwd = cwd or os.getcwd()
     python = python or sys.executable
     out = []
-    jobs = [("server", [python, "-c", SERVER_CODE])] * servers + \
-        [("worker", list(command))] * workers
-    for i, (role, argv) in enumerate(jobs):
-        host = hosts[i % len(hosts)]
+    jobs = _jobs(command, workers, servers, python)
+    for i, ((role, argv), label) in enumerate(zip(jobs, _labels(jobs))):
+        user, host, port = parsed[i % len(hosts)]
         variables = node_env(role, root_uri, root_port, workers, servers, node_host=host,
                              extra=dict(_index(jobs, i), **(env or {})))
-        remote = "cd {} && env {} {}".format(
+        remote = "cd {} && exec env {} {}".format(
             shlex.quote(cwd), " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items()),
-            " ".join(shlex.quote(a) for a in argv))
-        out.append((role, host, ["ssh", "-o", "StrictHostKeyChecking=no", "-o",
-                                 "BatchMode=yes", host, remote]))
+            " ".join(shlex.quote(a) for a in _guarded(python, f"{label} on {host}", argv)))
+        ssh = ["ssh", "-o", "BatchMode=yes"] + (["-p", str(port)] if port else [])
+        for opt in ssh_options or ():
+            ssh += ["-o", opt]
+        out.append((role, host, ssh + ["--", f"{user}@{host}" if user else host, remote]))
     return out
 
 
-def _start(argv, env, log):
-    return subprocess.Popen(argv, env=dict(os.environ, **env), stdout=log, stderr=log,
-                            start_new_session=True)
+# -- stopping process groups ----------------------------------------------------------------
+
+def _live_members(pgid):
+    """Pids of the processes of group ``pgid`` that are not zombies (read from /proc)."""
+    live = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no /proc: ask the kernel whether the group has any process at all
+        try:
+            os.killpg(pgid, 0)
+            return [pgid]
+        except (ProcessLookupError, PermissionError):
+            return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            live.append(int(entry))
+    return live
 
 
-def _kill(procs, grace=5.0):
-    for p in procs:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+def _signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_group(pgid, grace=GRACE):
+    """SIGTERM to process group ``pgid``; SIGKILL to what is left of it after ``grace`` s.
+    The caller has not reaped the group's leader yet: its pid, the group id, cannot have been
+    given to another process meanwhile."""
+    _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    for p in procs:
+    while time.monotonic() < deadline:
+        if not _live_members(pgid):
+            return
+        time.sleep(0.05)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _exited(pid):
+    """Whether child ``pid`` has ended, without reaping it."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _guard(label, argv, grace=GRACE):
+    """Run ``argv`` in a session of its own until it ends, or until this process gets a stop
+    signal or its standard input closes; then stop the command's whole process group.
+
+    Parameters
+    ----------
+    label : str
+        How messages name the process (``worker 1 on node-b``).
+    argv : list of str
+        The command.
+    grace : float
+        Seconds between SIGTERM and SIGKILL.
+
+    Returns
+    -------
+    int
+        The command's exit status; ``128 + N`` when signal N killed it (reported on stderr).
+    """
+    stop = threading.Event()
+    for sig in STOP_SIGNALS:  # before the command starts: no moment without the guard
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as err:
+        print(f"inceptionzoo launch: {label}: cannot run {argv[0]!r}: {err.strerror}",
+              file=sys.stderr, flush=True)
+        return 127
+
+    def watch_stdin():  # EOF: the launcher (or the ssh connection to it) is gone
+        try:
+            while os.read(0, 65536):
+                pass
+        except OSError:
+            pass
+        stop.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    while not _exited(child.pid) and not stop.wait(0.1):
+        pass
+    _stop_group(child.pid, grace)  # the command, or what it left behind
+    code = child.wait()
+    if code < 0:
+        if not stop.is_set():
+            try:
+                print(f"inceptionzoo launch: {label} was killed by {_signal_name(-code)}",
+                      file=sys.stderr, flush=True)
+            except OSError:
+                pass
+        code = 128 - code
+    return code
+
+
+# -- the launcher ---------------------------------------------------------------------------
+
+class _StopSignals:
+    """While active, SIGTERM/SIGINT/SIGHUP to this process are recorded (``signum``) instead
+    of killing it, so that the launcher can stop its job first."""
+
+    def __init__(self):
+        self.signum = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._old[sig] = signal.signal(sig, self._record)
+        return self
+
+    def _record(self, signum, frame):
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _status(code):
+    """Words for a child's exit status (negative: killed by that signal)."""
+    if code < 0:
+        return f"was killed by {_signal_name(-code)}"
+    if code > 128 and code - 128 in signal.valid_signals():
+        return f"exited with status {code} (killed by {_signal_name(code - 128)})"
+    return f"exited with status {code}"
+
+
+def _start(argv, env, log):
+    return subprocess.Popen(argv, env=dict(os.environ, **env), stdin=subprocess.PIPE,
+                            stdout=log, stderr=log, start_new_session=True)
+
+
+def _kill(procs, grace=GRACE):
+    """Stop every guard (their commands' groups go with them); SIGKILL what remains."""
+    for _, p in procs:
+        try:
+            p.stdin.close()  # a guard stops its command at EOF, also across ssh
+        except OSError:
+            pass
+        if p.poll() is None:  # a guard reaped is gone with its command's group
+            _signal_group(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace + 5
+    for _, p in procs:
         try:
             p.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _signal_group(p.pid, signal.SIGKILL)
             p.wait()
 
 
+def _check_port(port, host):
+    _check_count("--port", port, 1, 65535)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise OSError(f"--port {port}: cannot listen on {host or 'all addresses'} "
+                          f"({err.strerror}): expected a free port") from None
+
+
+def _check_seconds(name, value, optional=True):
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0; got {value!r}")
+
+
 def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=None,
-           scheduler_host=None, env=None, timeout=None, poll=0.2, log=None):
+           scheduler_host=None, env=None, timeout=None, poll=0.2, log=None, ssh_options=()):
     """Run ``command`` as ``workers`` ps-lite workers with ``servers`` servers and a scheduler.
 
     Parameters
@@ -197,85 +478,124 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
         The worker's command line, e.g. ``['inceptionzoo', 'train', '--kvstore', 'dist_sync',
         ...]``.
     workers, servers : int
-        Number of workers and parameter servers.
+        Number of workers and parameter servers, each 1..``MAX_PROCESSES``.
     launcher : {'local', 'ssh'}
         ``local``: every process on this machine over loopback. ``ssh``: the scheduler here,
         servers and workers on the hosts of ``hostfile``.
     hostfile : str, optional
-        One host per line (``ssh`` only).
+        One ``[user@]host[:port]`` per line (``ssh`` only).
     port : int, optional
         The scheduler's port (default: a free one).
     scheduler_host : str, optional
         The scheduler's address as the other hosts reach it (``ssh``; default: this machine's
         host name).
     env : dict, optional
-        More environment variables for every process.
+        More environment variables for every process (over ssh, the only ones besides the
+        ``DMLC_*`` variables: the hosts' login environment is not this one).
     timeout : float, optional
         Kill the job and fail after this many seconds.
     poll : float
         How often the children are checked, in seconds.
     log : file, optional
         Where the children's output goes (default: inherited).
+    ssh_options : list of str, optional
+        ``KEY=VALUE`` ssh_config options for every ssh (``ssh`` only; see
+        :func:`ssh_commands`).
 
     Returns
     -------
     int
-        0 when every worker exits 0; otherwise the first failing worker's status (or 1), after
-        every other process was killed.
+        0 when every worker exits 0; otherwise the first failing worker's status (``128 + N``
+        when signal N killed it), or ``128 + N`` when signal N (SIGTERM, SIGINT, SIGHUP)
+        stopped the launcher, or 1; always after every process of the job was stopped.
     """
     if launcher not in ("local", "ssh"):
         raise ValueError(f"unknown launcher {launcher!r}: expected 'local' or 'ssh'")
-    _check_counts(workers, servers, command)
+    _check_job(workers, servers, command, env)
+    _check_seconds("timeout", timeout)
+    _check_seconds("poll", poll, optional=False)
+    python = sys.executable
     if launcher == "local":
         uri = "127.0.0.1"
+        if port is not None:
+            _check_port(port, uri)
         port = port or free_port(uri)
-        jobs = [("server", [sys.executable, "-c", SERVER_CODE])] * servers + \
-            [("worker", list(command))] * workers
-        nodes = [(role, argv, node_env(role, uri, port, workers, servers, node_host=uri,
-                                       extra=dict(_index(jobs, i), **(env or {}))))
-                 for i, (role, argv) in enumerate(jobs)]
+        jobs = _jobs(command, workers, servers, python)
+        nodes = [(label, _guarded(python, label, argv),
+                  node_env(role, uri, port, workers, servers, node_host=uri,
+                           extra=dict(_index(jobs, i), **(env or {}))))
+                 for i, ((role, argv), label) in enumerate(zip(jobs, _labels(jobs)))]
     else:
         if not hostfile:
             raise ValueError("the ssh launcher needs --hostfile FILE (one host per line)")
+        if scheduler_host is not None:
+            parse_host(scheduler_host, "--scheduler-host")
+        _check_ssh_options(ssh_options)
         uri = scheduler_host or socket.gethostname()
+        if port is not None:
+            _check_port(port, "")
         port = port or free_port("0.0.0.0")
-        nodes = [(role, argv, {}) for role, _, argv in
-                 ssh_commands(command, read_hostfile(hostfile), workers, servers, uri, port,
-                              env=env)]
+        hosts = read_hostfile(hostfile)
+        cmds = ssh_commands(command, hosts, workers, servers, uri, port, env=env,
+                            ssh_options=ssh_options)
+        jobs = [(role, None) for role, _, _ in cmds]
+        nodes = [(f"{label} on {host}", argv, {}) for (role, host, argv), label in
+                 zip(cmds, _labels(jobs))]
     sched_env = node_env("scheduler", uri, port, workers, servers,
                          node_host=uri if launcher == "local" else None, extra=env)
-    procs = [("scheduler", _start([sys.executable, "-c", SERVER_CODE], sched_env, log))]
-    try:
-        for role, argv, node in nodes:
-            procs.append((role, _start(argv, node, log)))
-        worker_procs = [p for role, p in procs if role == "worker"]
-        deadline = time.monotonic() + timeout if timeout else None
-        while True:
-            codes = [p.poll() for p in worker_procs]
-            failed = [c for c in codes if c not in (None, 0)]
-            if failed:
-                print(f"inceptionzoo launch: a worker exited with status {failed[0]}; "
-                      "stopping the others", file=sys.stderr)
-                return failed[0] if failed[0] > 0 else 1
-            if all(c == 0 for c in codes):
-                break
-            dead = [(role, p.returncode) for role, p in procs
-                    if role != "worker" and p.poll() is not None and p.returncode != 0]
-            if dead:
-                print(f"inceptionzoo launch: the {dead[0][0]} exited with status {dead[0][1]}"
-                      "; stopping the workers", file=sys.stderr)
-                return 1
-            if deadline and time.monotonic() > deadline:
-                print(f"inceptionzoo launch: timed out after {timeout} s; stopping the job",
-                      file=sys.stderr)
-                return 1
-            time.sleep(poll)
-        # the workers are done: the servers and the scheduler exit on their own
-        for role, p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        return 0
-    finally:
-        _kill([p for _, p in procs])
+    nodes.insert(0, ("scheduler", _guarded(python, "scheduler", [python, "-c", SERVER_CODE]),
+                     sched_env))
+    procs = []
+    with _StopSignals() as stopped:
+        try:
+            return _watch(nodes, procs, stopped, timeout, poll, log)
+        finally:
+            _kill(procs)
+
+
+def _watch(nodes, procs, stopped, timeout, poll, log):
+    """Start ``nodes`` into ``procs`` and watch them: the body of :func:`launch`."""
+    def say(text):
+        print(f"inceptionzoo launch: {text}", file=sys.stderr, flush=True)
+
+    def signalled():
+        say(f"stopped by {_signal_name(stopped.signum)}; stopping the job")
+        return 128 + stopped.signum
+
+    for label, argv, env in nodes:
+        if stopped.signum:
+            return signalled()
+        procs.append((label, _start(argv, env, log)))
+    workers = [(label, p) for label, p in procs if label.startswith("worker")]
+    others = [(label, p) for label, p in procs if not label.startswith("worker")]
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        if stopped.signum:
+            return signalled()
+        failed = [(label, p.returncode) for label, p in workers if p.poll() not in (None, 0)]
+        if failed:
+            label, code = failed[0]
+            say(f"{label} {_status(code)}; stopping the others")
+            return code if code > 0 else 128 - code
+        if all(p.returncode == 0 for _, p in workers):
+            break
+        dead = [(label, p.returncode) for label, p in others
+                if p.poll() is not None and p.returncode != 0]
+        if dead:
+            say(f"the {dead[0][0]} {_status(dead[0][1])}; stopping the workers")
+            return 1
+        if deadline and time.monotonic() > deadline:
+            say(f"timed out after {timeout} s; stopping the job")
+            return 1
+        time.sleep(poll)
+    # the workers are done: the servers and the scheduler exit on their own
+    end = time.monotonic() + 30
+    while time.monotonic() < end and any(p.poll() is None for _, p in others):
+        if stopped.signum:
+            return signalled()
+        time.sleep(poll)
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["guard"] and sys.argv[3:4] == ["--"]:
+    sys.exit(_guard(sys.argv[2], sys.argv[4:]))

@@ -45,7 +45,7 @@ class InceptionZooService:
     def initialize(self, context):
         """Load the export from the archive folder, bind a static graph and warm it up."""
         model_dir = context.system_properties["model_dir"]
-        metas = glob.glob(os.path.join(model_dir, "*-meta.json"))
+        metas = glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json"))
         if len(metas) != 1:
             raise RuntimeError(f"{model_dir}: expected one NAME-meta.json, found {metas}")
         with open(metas[0]) as f:

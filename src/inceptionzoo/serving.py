@@ -150,12 +150,12 @@ class Predictor:
 
     def __init__(self, model_dir, name=None, ctx=None, warmup=()):
         self.ctx = ctx or mx.cpu()
-        metas = sorted(glob.glob(os.path.join(model_dir, "*-meta.json")))
+        metas = sorted(glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json")))
         if name is not None:
             metas = [m for m in metas if os.path.basename(m) == f"{name}-meta.json"]
         if len(metas) != 1:
             found = [os.path.basename(m)[:-10] for m in
-                     glob.glob(os.path.join(model_dir, "*-meta.json"))]
+                     glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json"))]
             raise PredictionError(
                 f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
                 f"found {found or 'none'} (an export writes NAME-meta.json)")

@@ -280,7 +280,8 @@ def _freeze_features(net):
 
 def _latest_checkpoint(out, name, need_states=True):
     found = []
-    for path in glob.glob(os.path.join(out, f"{name}-[0-9][0-9][0-9][0-9].params")):
+    for path in glob.glob(os.path.join(glob.escape(os.fspath(out)),
+                                     f"{glob.escape(name)}-[0-9][0-9][0-9][0-9].params")):
         epoch = int(path[-11:-7])
         if not need_states or os.path.isfile(path[:-7] + ".states"):
             found.append((epoch, path))
