@@ -74,7 +74,7 @@ def test_archive_holds_the_export_the_handler_and_a_manifest(archives):
     assert manifest["model"]["handler"] == "inceptionzoo_handler:handle"
     imports = {line.split()[1].split(".")[0] for line in handler.splitlines()
                if line.startswith(("import ", "from "))}
-    assert imports == {"glob", "io", "json", "os", "warnings", "mxnet", "numpy", "PIL"}
+    assert imports == {"glob", "importlib", "io", "json", "os", "warnings", "mxnet", "numpy", "PIL"}
 
 
 @pytest.mark.parametrize("name", ["inception_mnist", "inception_mnist_uint8"])
