@@ -244,7 +244,7 @@ def run(networks, modes, batch_sizes, run_seconds=2.0, repeats=3, latency_iters=
                         row["model"] = network
                     rows.append(row)
                     log(bench._line(row))
-    for row in rows:
+    for row in rows:  # speed-up against MXNet's recommended path (training: train-hybrid)
         base_mode = "train-hybrid" if "train" in row["mode"] else "recommended"
         base = [r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"]
                 and r["mode"] == base_mode and "images_per_sec" in r]
@@ -279,6 +279,9 @@ def main(argv=None):
     p.add_argument("--latency-iters", type=int, default=5)
     p.add_argument("--timeout", type=int, default=1800)
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--doc", help="markdown file whose section --doc-section this run rewrites")
+    p.add_argument("--doc-section", default="imagenet",
+                   help="the section between <!-- bench:NAME:begin/end --> markers")
     for flag in ("--worker", "--prepare", "--gluoncv-weights", "--gluoncv-worker"):
         p.add_argument(flag, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -308,6 +311,10 @@ def main(argv=None):
         from inceptionzoo._io import write_json
 
         write_json(args.json, rows)
+    if args.doc:
+        command = " ".join(["benchmarks/imagenet_inception.py"] + list(
+            sys.argv[1:] if argv is None else argv))
+        bench.update_doc(args.doc, args.doc_section, rows, command)
     return 0 if all("error" not in r or r["error"].startswith("unsupported") for r in rows) \
         else 1
 

@@ -13,8 +13,8 @@ worker: build and initialise the model, prepare the mode, warm up outside the ti
 - throughput: ``--repeats`` timed runs of enough calls to last ``--run-seconds``, each ended by
   ``mx.nd.waitall()`` -> images/s, median and spread (min..max).
 
-With ``--trials N`` each configuration runs in N fresh workers, and a row reports the medians
-over them (p50 with the range of the workers' p50s): on small shared machines latency moves more
+With ``--trials N`` each configuration runs in N fresh workers (at each batch size, the
+contenders one after another, N rounds), and a row reports the medians over them (p50 with the range of the workers' p50s): on small shared machines latency moves more
 between processes than within one.
 
 Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
@@ -285,7 +285,7 @@ def _command(spec):
                 json.dumps(spec)]
     if spec["mode"].startswith("torch"):
         return [TORCH_PYTHON, os.path.join(HERE, "torch_worker.py"),
-                json.dumps(dict(spec, source="twin"))]
+                json.dumps(dict({"source": "twin"}, **spec))]
     return [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
 
 
@@ -354,8 +354,9 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
         for model in models:
             files = None if gpu is not None and not gpu["supported"] else \
                 _prepared(model, os.path.join(tmp, model))
-            for mode in modes:
-                for batch in batch_sizes:
+            for batch in batch_sizes:
+                todo, results = [], {}
+                for mode in modes:
                     row = {"model": model, "ctx": ctx, "mode": mode, "batch": batch}
                     if gpu is not None and not gpu["supported"]:
                         row["error"] = "unsupported: " + gpu["reason"]
@@ -368,11 +369,20 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
                     elif mode in ("mkldnn", "int8", "onnxruntime", SERVING_MODE) and \
                             ctx != "cpu" or mode == "cudagraph" and ctx == "cpu":
                         continue
-                    else:
-                        spec = dict(row, run_seconds=run_seconds, repeats=repeats,
-                                    latency_iters=latency_iters, **files)
-                        results = [_run_worker(spec, timeout) for _ in range(trials)]
-                        row.update(results[0] if trials == 1 else _combine(results))
+                    todo.append(row)
+                # trial by trial, the contenders one after another: a slow spell of the
+                # machine hits them alike
+                for _ in range(trials):
+                    for row in todo:
+                        if "error" not in row:
+                            spec = dict(row, run_seconds=run_seconds, repeats=repeats,
+                                        latency_iters=latency_iters, **files)
+                            results.setdefault(row["mode"], []).append(
+                                _run_worker(spec, timeout))
+                for row in todo:
+                    got = results.get(row["mode"])
+                    if got:
+                        row.update(got[0] if trials == 1 else _combine(got))
                     rows.append(row)
                     log(_line(row))
     for row in rows:  # speed-up against imperative (training: against train-imperative)
@@ -411,6 +421,15 @@ def table(rows):
     return "\n".join(out)
 
 
+def _torch_version():
+    """torch's version in the PyTorch venv (the peers' environment), or None."""
+    if not os.path.isfile(TORCH_PYTHON):
+        return None
+    p = subprocess.run([TORCH_PYTHON, "-c", "import torch; print(torch.__version__)"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() or None
+
+
 def environment():
     """Machine, versions and the MXNet/OpenMP environment variables, for the JSON report."""
     import mxnet as mx
@@ -423,12 +442,14 @@ def environment():
     cpu = _cpu_name()
     versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
-    try:
-        import torch
+    from inceptionzoo.runtimes import import_onnxruntime
 
-        versions["torch"] = torch.__version__
-    except ImportError:
-        pass
+    ort = import_onnxruntime()
+    if ort is not None:
+        versions["onnxruntime"] = ort.__version__
+    torch_version = _torch_version()
+    if torch_version:
+        versions["torch"] = torch_version
     env = {k: v for k, v in os.environ.items()
            if k.startswith(("MXNET_", "OMP_", "KMP_", "DNNL_", "MKLDNN_", "OPENBLAS_"))}
     return {"machine": {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()},
@@ -483,18 +504,20 @@ def build_parser(prog="benchmarks/throughput.py"):
     return p
 
 
-def update_doc(path, section, rows, command):
-    """Replace the marked section of a markdown file with the table, the command and the
-    machine, atomically."""
+def replace_section(path, section, body):
+    """Replace the text between ``<!-- bench:SECTION:begin -->`` and ``... :end -->`` of a
+    markdown file with ``body``, atomically.
+
+    Parameters
+    ----------
+    path : str
+    section : str
+    body : str
+    """
     import re
 
     from inceptionzoo._io import atomic_path
 
-    env = environment()
-    body = (f"{table(rows)}\n\nMeasured with `{command}` on {env['machine']['cores']} cores "
-            f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
-            + (f", PyTorch {env['versions']['torch']}" if "torch" in env["versions"] else "")
-            + ".")
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     with open(path) as f:
         text = f.read()
@@ -505,6 +528,21 @@ def update_doc(path, section, rows, command):
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             f.write(text)
+
+
+def measured_with(command):
+    """The line under a table: the command, the machine and the versions."""
+    env = environment()
+    return (f"Measured with `{command}` on {env['machine']['cores']} cores "
+            f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
+            + "".join(f", {k} {env['versions'][k]}" for k in ("onnxruntime", "torch")
+                      if k in env["versions"]) + ".")
+
+
+def update_doc(path, section, rows, command):
+    """Replace the marked section of a markdown file with the table, the command and the
+    machine, atomically."""
+    replace_section(path, section, f"{table(rows)}\n\n{measured_with(command)}")
 
 
 def main(argv=None, prog="benchmarks/throughput.py"):

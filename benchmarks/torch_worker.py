@@ -4,6 +4,7 @@ process slow PyTorch down):
 
     .venv-torch/bin/python benchmarks/torch_worker.py SPEC_JSON          # check, then time
     .venv-torch/bin/python benchmarks/torch_worker.py --make-weights SPEC_JSON
+    .venv-torch/bin/python benchmarks/torch_worker.py --profile SPEC_JSON   # operator table
 
 The network comes from files: ``"source": "twin"`` builds the twin of a zoo network
 (``peers/torch_inception.py``) from ``twin`` (its description) and ``weights`` (``.npz``)
@@ -110,8 +111,38 @@ def run(spec):
     return res
 
 
+def profile(spec):
+    """Operator table of ``spec['mode']`` (eager or compiled) over ``spec['profile']`` calls on
+    random weights and inputs, after five unprofiled calls (``torch.profiler``, CPU)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(0)
+    model = _library_model(spec).eval()
+    if spec["mode"] in ("torch-compile", "torch-compile-frozen"):
+        from torch._inductor import config as inductor_config
+
+        inductor_config.freezing = spec["mode"] == "torch-compile-frozen"
+        model = torch.compile(model)
+    x = torch.rand(spec["batch"], 3, spec["size"], spec["size"])
+    calls = spec["profile"]
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(calls):
+                model(x)
+    ops = [{"op": e.key, "calls": e.count / calls, "ms": e.self_cpu_time_total / 1e3 / calls}
+           for e in prof.key_averages()]
+    return {"ops": sorted(ops, key=lambda o: -o["ms"]), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "mxnet_imported": "mxnet" in sys.modules}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--make-weights":
+    if sys.argv[1] == "--profile":
+        print(json.dumps(profile(json.loads(sys.argv[2]))))
+    elif sys.argv[1] == "--make-weights":
         print(json.dumps(make_weights(json.loads(sys.argv[2]))))
     else:
         print(json.dumps(run(json.loads(sys.argv[1]))))
