@@ -237,7 +237,7 @@ def _ort_worker(spec):
     ONNX export with ``spec`` (the profile of ``benchmarks/ort_profile.py``)."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = _prepared(spec["model"], tmp)
-        return _run_peer_process(_command(dict(spec, **paths)), 900)
+        return _run_peer_process(_command(dict(spec, mode="onnxruntime", **paths)), 900)
 
 
 def probe_gpu(index=0, timeout=120):
