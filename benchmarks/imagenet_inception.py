@@ -119,18 +119,13 @@ def _gluoncv_net(spec):
 def gluoncv_weights(spec):
     """gluoncv's network with its own random initialisation (batch-norm statistics drawn away
     from 0 / 1), saved to ``spec['out']``."""
-    import numpy as np
+    from peers.gluon_twin import randomise_bn_statistics
 
     mx, net = _gluoncv_net(spec)
     mx.random.seed(0)
     net.initialize(mx.init.Xavier())
     net(mx.nd.zeros((1, 3, spec["size"], spec["size"])))
-    rng = np.random.RandomState(0)
-    for p in net.collect_params().values():
-        if p.name.endswith("running_var"):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
-        elif p.name.endswith("running_mean"):
-            p.set_data(mx.nd.array(rng.uniform(-0.2, 0.2, p.shape)))
+    randomise_bn_statistics(net)
     net.save_parameters(spec["out"])
     return {"out": spec["out"]}
 

@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from conftest import FakeContext
 from inceptionzoo.cli import main
 from inceptionzoo.data import example_images
 from inceptionzoo.export import export
@@ -35,20 +36,6 @@ def archives(tmp_path_factory):
     raw = export("inception_mnist", str(root / "raw" / "inception_mnist_uint8"),
                  preprocess=True, mar=True)["mar"]
     return {"inception_mnist": plain, "inception_mnist_uint8": raw}
-
-
-class FakeContext:
-    """What MMS hands the handler: system properties and per-request response status."""
-
-    def __init__(self, model_dir, batch_size=1):
-        self.system_properties = {"model_dir": model_dir, "batch_size": batch_size}
-        self.status, self.content_type = {}, {}
-
-    def set_response_status(self, code=200, phrase="", idx=0):
-        self.status[idx] = (code, phrase)
-
-    def set_response_content_type(self, idx, value):
-        self.content_type[idx] = value
 
 
 def _unpacked(mar, folder):

@@ -4,6 +4,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from conftest import randomise_bn_statistics
 from inceptionzoo import get_model
 from inceptionzoo.export import export
 
@@ -80,12 +81,7 @@ def test_onnxruntime_runs_the_imagenet_networks_export(tmp_path, model):
     net.initialize(mx.init.Xavier(magnitude=2))
     x = mx.nd.random.uniform(shape=(2,) + tuple(net.info.input_shape))
     net(x)  # deferred shapes
-    rng = np.random.RandomState(0)
-    for p in net.collect_params().values():
-        if p.name.endswith("running_var"):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
-        elif p.name.endswith("running_mean"):
-            p.set_data(mx.nd.array(rng.uniform(-0.2, 0.2, p.shape)))
+    randomise_bn_statistics(net)
     ref = net(x).asnumpy()
     paths = export(net, str(tmp_path / model / model), onnx=True)
     got, _ = ort_run(paths["onnx"], x.asnumpy())

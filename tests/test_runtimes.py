@@ -10,6 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from conftest import FakeContext, randomise_bn_statistics
 from inceptionzoo import get_model, runtimes
 from inceptionzoo._io import sha1_file
 from inceptionzoo.cli import main
@@ -18,7 +19,7 @@ from inceptionzoo.export import export
 from inceptionzoo.inference import InferenceGraph
 from inceptionzoo.serving import PredictionError, Predictor, load_graph
 
-pytest.importorskip("onnxruntime")  # the onnxruntime extra, installed by `make setup`
+import onnxruntime  # noqa: E402,F401  (the onnxruntime extra, installed by `make setup`: no skip)
 
 
 def _copy(src, dst):
@@ -219,12 +220,8 @@ def test_an_imagenet_network_onnx_at_a_small_input(tmp_path):
     net = get_model("googlenet_bn")
     net.initialize(mx.init.Xavier(magnitude=2))
     net(mx.nd.zeros((1, 3, 96, 96)))
+    randomise_bn_statistics(net)
     rng = np.random.RandomState(0)
-    for p in net.collect_params().values():
-        if p.name.endswith("running_var"):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
-        elif p.name.endswith("running_mean"):
-            p.set_data(mx.nd.array(rng.uniform(-0.2, 0.2, p.shape)))
     export(net, str(tmp_path / "googlenet_bn"), input_shape=(3, 96, 96), onnx=True)
     x = rng.rand(2, 3, 96, 96).astype(np.float32)
     ref = load_graph(str(tmp_path), runtime="mxnet", warmup=())(x)
@@ -237,20 +234,6 @@ def test_an_imagenet_network_onnx_at_a_small_input(tmp_path):
 
 
 # -- the .mar handler -----------------------------------------------------------------------------
-
-class FakeContext:
-    """What MMS hands the handler: system properties and per-request response status."""
-
-    def __init__(self, model_dir, batch_size=1):
-        self.system_properties = {"model_dir": model_dir, "batch_size": batch_size}
-        self.status, self.content_type = {}, {}
-
-    def set_response_status(self, code=200, phrase="", idx=0):
-        self.status[idx] = (code, phrase)
-
-    def set_response_content_type(self, idx, value):
-        self.content_type[idx] = value
-
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):

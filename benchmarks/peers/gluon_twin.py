@@ -67,3 +67,23 @@ def describe(net):
     arrays["head_weight"] = net.output.weight.data().asnumpy()
     arrays["head_bias"] = net.output.bias.data().asnumpy()
     return {"stages": stages}, {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+
+
+def randomise_bn_statistics(net, seed=0):
+    """Draw an initialised network's batch-norm running statistics away from 0 / 1 (means in
+    -0.2..0.2, variances in 0.5..2), so that a dropped or misread statistic shows in a parity
+    check.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+    seed : int
+    """
+    import mxnet as mx
+
+    rng = np.random.RandomState(seed)
+    for p in net.collect_params().values():
+        if p.name.endswith("running_var"):
+            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
+        elif p.name.endswith("running_mean"):
+            p.set_data(mx.nd.array(rng.uniform(-0.2, 0.2, p.shape)))
