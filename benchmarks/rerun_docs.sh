@@ -2,16 +2,17 @@
 # Regenerate every table of docs/benchmarks.md that rests on a command, on an idle machine
 # (nothing else running: the tables compare processes run minutes apart). Each command rewrites
 # its section of docs/benchmarks.md between <!-- bench:NAME:begin/end --> markers and writes its
-# rows to runs/; the outputs of the hand-quoted tables (serving options, environment sweep,
-# MNIST profiles) go to runs/*.txt for pasting.
+# rows to runs/; the outputs of the MXNet-only tables quoted by hand (environment sweep, serving
+# options, MNIST profiles) go to runs/*.txt for pasting.
 #
 #   benchmarks/rerun_docs.sh core    # MNIST tables, GoogLeNet + Inception-v3, training, profile
 #   benchmarks/rerun_docs.sh big     # Inception-v4 and Inception-ResNet-v2
-#   benchmarks/rerun_docs.sh all     # both (default)
+#   benchmarks/rerun_docs.sh quoted  # the hand-quoted MXNet-only tables
+#   benchmarks/rerun_docs.sh all     # all three (default)
 #
-# Estimated wall time on the idle 2-core machine (estimates from per-call speeds of earlier
-# runs, not measured end to end): core about 30 minutes, big about 20 minutes; torch.compile of
-# each network is compiled once per batch size (about 1 minute for Inception-v3, 2 to 3 minutes
+# Estimated wall time on the idle 2-core machine (from per-call speeds of earlier runs, not
+# measured end to end): core about 30 minutes, big about 20, quoted about 9; torch.compile
+# compiles each network once per batch size (about 1 minute for Inception-v3, 2 to 3 minutes
 # for Inception-v4 and Inception-ResNet-v2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,12 +51,6 @@ if [[ $PART == core || $PART == all ]]; then
     $PY benchmarks/imagenet_profile.py --network inception_v3 --batch-sizes 1,16 --iters 3 \
         --doc $DOC --doc-section imagenet-profile
 
-    step "hand-quoted tables: serving options, MNIST profiles (~2 min)"
-    $PY benchmarks/serving_options.py --batch-sizes 1,32 > runs/serving-options.txt
-    $PY benchmarks/onednn_profile.py --model inception_mnist --batch 32 --mode recommended \
-        --top 60 --iters 20 > runs/onednn-mnist-32.txt
-    $PY benchmarks/ort_profile.py --model inception_mnist --batch 32 --top 45 \
-        > runs/ort-mnist-32.txt
 fi
 
 if [[ $PART == big || $PART == all ]]; then
@@ -64,5 +59,23 @@ if [[ $PART == big || $PART == all ]]; then
         --batch-sizes 1,16 --modes recommended,serving,onnxruntime,torch-compile-frozen \
         --run-seconds 1 --repeats 2 --latency-iters 3 \
         --json runs/imagenet-big.json --doc $DOC --doc-section imagenet-big
+fi
+if [[ $PART == quoted || $PART == all ]]; then
+    # MXNet-only tables quoted by hand in docs/benchmarks.md (no peer in them): outputs to runs/
+    step "environment sweep (~5 min)"
+    $PY benchmarks/env_sweep.py > runs/env-sweep.txt
+    step "serving options, three engine settings (~3 min)"
+    $PY benchmarks/serving_options.py --batch-sizes 1,32 > runs/serving-options.txt
+    MXNET_ENGINE_TYPE=NaiveEngine $PY benchmarks/serving_options.py --batch-sizes 1,32 \
+        > runs/serving-options-naive.txt
+    OMP_NUM_THREADS=1 $PY benchmarks/serving_options.py --batch-sizes 1,32 \
+        > runs/serving-options-omp1.txt
+    step "MNIST profiles, oneDNN and ONNX Runtime, batch 32 and 1 (~1 min)"
+    $PY benchmarks/onednn_profile.py --model inception_mnist --batch 32 --mode recommended \
+        --top 60 --iters 20 > runs/onednn-mnist-32.txt
+    $PY benchmarks/onednn_profile.py --model inception_mnist --batch 1 --mode recommended \
+        --iters 50 > runs/onednn-mnist-1.txt
+    $PY benchmarks/ort_profile.py --model inception_mnist --batch 32 --top 45 \
+        > runs/ort-mnist-32.txt
 fi
 step "done"
