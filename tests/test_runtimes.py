@@ -163,6 +163,27 @@ def test_onnx_runtime_with_other_logits_is_refused_with_a_warning(folder, tmp_pa
     np.testing.assert_allclose(g(x), g.net(mx.nd.array(x)).asnumpy(), rtol=1e-6)
 
 
+def test_a_saved_onnx_runtime_choice_is_checked_again_at_load(folder, tmp_path):
+    """A tuning that sends batches to ONNX Runtime, and an ONNX file (recorded in the metadata
+    and the tuning) whose logits are not MXNet's: refused at load, even without warm-up."""
+    other = get_model("inception_mnist")
+    other.initialize(mx.init.Xavier())
+    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
+    meta_path = folder / "inception_mnist-meta.json"
+    meta_path.write_text(json.dumps(dict(json.loads(meta_path.read_text()),
+                                         onnx_sha1=sha1_file(wrong))))
+    g = load_graph(str(folder), runtime="mxnet", warmup=(1,))
+    record = dict(g.tuning())
+    record["runtimes"] = dict(record["runtimes"], choice={"1": "onnxruntime"},
+                              onnx_sha1=sha1_file(wrong),
+                              onnxruntime=runtimes.OrtRunner(wrong).version)
+    (folder / "inception_mnist-tuning.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="ONNX Runtime refused"):
+        again = load_graph(str(folder), warmup=())
+    assert again.runtime_for(1) == "mxnet" and again.ort is None
+
+
 def test_an_onnx_file_that_is_not_the_exported_one_is_an_error(folder):
     (folder / "inception_mnist.onnx").write_bytes(b"not the export's ONNX file")
     for runtime in ("auto", "onnxruntime"):

@@ -512,6 +512,8 @@ class ServingGraph:
         self.seconds.update({int(b): t for b, t in runs.get("seconds", {}).items()})
         if runs.get("refused"):
             self.refused, self.ort = runs["refused"], None
+        elif "onnxruntime" in choice.values():  # checked here too, whatever the file says
+            self._check_parity(1)
 
 
 class Predictor:
