@@ -124,6 +124,7 @@ def test_a_runtime_choice_for_another_onnx_file_is_refused(folder):
     ('"text"', "expected a JSON object; got str"),
     (None, "runtimes.choice must map batch sizes"),
     (None, "'choice' must be an object"),
+    (None, "runtimes.seconds must map batch sizes to"),
 ])
 def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
     path = folder / "inception_mnist-tuning.json"
@@ -132,6 +133,8 @@ def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
         record = json.loads(path.read_text())
         if "runtimes" in why:
             record["runtimes"]["choice"] = {"1": "tensorflow"}
+        elif "seconds" in why:
+            record["runtimes"]["seconds"] = {"1": {"mxnet": "fast"}}
         else:
             record["choice"] = ["merge+pool-first"]
         text = json.dumps(record)

@@ -492,6 +492,15 @@ class ServingGraph:
             if not all(r in ("mxnet", "onnxruntime") and b >= 1 for b, r in choice.items()):
                 raise ValueError("runtimes.choice must map batch sizes to 'mxnet' or "
                                  f"'onnxruntime'; got {runs.get('choice')!r}")
+            try:
+                seconds = {int(b): {str(r): float(s) for r, s in t.items()}
+                           for b, t in runs.get("seconds", {}).items()}
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError("runtimes.seconds must map batch sizes to {runtime: seconds}; "
+                                 f"got {runs.get('seconds')!r}") from None
+            if not isinstance(runs.get("refused"), (str, type(None))):
+                raise ValueError(f"runtimes.refused must be text or null; got "
+                                 f"{runs.get('refused')!r}")
             if self.net is not None:
                 if not isinstance(record.get("choice"), dict):
                     raise ValueError(f"'choice' must be an object; got {record.get('choice')!r}")
@@ -509,7 +518,7 @@ class ServingGraph:
                                 f"{runs.get('onnxruntime')}; here {self.onnx_sha1}, "
                                 f"{self.ort.version})")
         self.choice.update(choice)
-        self.seconds.update({int(b): t for b, t in runs.get("seconds", {}).items()})
+        self.seconds.update(seconds)
         if runs.get("refused"):
             self.refused, self.ort = runs["refused"], None
         elif "onnxruntime" in choice.values():  # checked here too, whatever the file says
