@@ -6,14 +6,14 @@ STAMP := $(VENV)/.installed
 export INCEPTIONZOO_TEST_MNIST ?= $(abspath ../shared/data/mnist)
 export MXNET_STORAGE_FALLBACK_LOG_VERBOSE ?= 0
 
-.PHONY: setup demo test bench docs clean torch-env ort-venv
+.PHONY: setup demo test bench docs clean torch-env
 
 setup: $(STAMP)
 
 $(STAMP): setup.cfg setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e '.[cpu,onnx,gluoncv,recordio,convert,serve,test]'
+		-c constraints.txt -e '.[cpu,onnx,onnxruntime,gluoncv,recordio,convert,serve,test]'
 	touch $(STAMP)
 
 demo: setup
@@ -21,7 +21,7 @@ demo: setup
 
 # INCEPTIONZOO_REQUIRE_SIDE_ENVS=1: a test whose side environment is missing fails (a bare
 # `pytest` skips it, naming `make test`)
-test: setup ort-venv torch-env
+test: setup torch-env
 	INCEPTIONZOO_REQUIRE_SIDE_ENVS=1 $(BIN)/python -m pytest
 
 # The PyTorch side environment of the conversion tests (tests/reference/make_references.py):
@@ -37,22 +37,5 @@ $(TORCH_STAMP):
 		torch==2.14.1 torchvision==0.29.1 timm==1.0.31 safetensors==0.8.0
 	touch $(TORCH_STAMP)
 
-
-# --- ONNX Runtime side venv (issue #12) -------------------------------------------------------
-# onnxruntime needs numpy >= 1.24.2 and MXNet 1.9.1 needs numpy < 1.24: ONNX Runtime gets its own
-# venv, used by tests/test_onnxruntime.py and `benchmarks/throughput.py --peer onnxruntime`
-# (through subprocesses that pass files). Pinned in constraints-ort.txt.
-ORT_VENV ?= .venv-ort
-ORT_STAMP := $(ORT_VENV)/.installed
-
-ort-venv: $(ORT_STAMP)
-
-$(ORT_STAMP): constraints-ort.txt
-	$(PYTHON) -m venv $(ORT_VENV)
-	$(ORT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints-ort.txt onnxruntime onnx numpy
-	touch $(ORT_STAMP)
-# --- end of the ONNX Runtime side venv -----------------------------------------------------------
-
 clean:
-	rm -rf $(VENV) $(ORT_VENV) $(TORCH_VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(TORCH_VENV) build src/*.egg-info .pytest_cache

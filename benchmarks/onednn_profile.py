@@ -53,6 +53,53 @@ mx.nd.waitall()
 """
 
 
+def profile(model, batch, mode="static", iters=10, train=False):
+    """Run ``model`` under ``DNNL_VERBOSE=1`` in a fresh process and sum oneDNN's time.
+
+    Parameters
+    ----------
+    model : str
+        A zoo network (random weights).
+    batch : int
+    mode : str
+        Inference mode of benchmarks/throughput.py.
+    iters : int
+        Profiled calls (after five unprofiled ones).
+    train : bool
+        Profile a hybridized SGD step instead.
+
+    Returns
+    -------
+    dict
+        ``per``: (primitive, implementation, propagation, layouts, problem, post-ops) -> ms per
+        call; ``calls``: the same key -> executions per call; ``ops``: the graph's operator
+        line (or ""); ``lines``: verbose lines read.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))  # the child imports throughput from here
+    env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0",
+               PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", CHILD, model, str(batch), mode,
+                          "1" if train else "0", str(iters)],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    ops = [line[4:] for line in out.splitlines() if line.startswith("OPS ")]
+    lines = out[out.index("MARK"):].splitlines()
+    per, calls = collections.defaultdict(float), collections.defaultdict(float)
+    for line in lines:
+        f = line.split(",")
+        if not line.startswith("dnnl_verbose,exec") or len(f) < 6:
+            continue
+        # primitive, implementation, propagation, memory layouts, problem, post-ops
+        layouts = " ".join(t.split("::")[1].split(":")[1] for t in f[6].split() if "::" in t
+                           and t.split("::")[1].startswith("blocked"))
+        post = f[7].split("post-ops:", 1)[1].split(";")[0].strip(" '") if len(f) > 7 and \
+            "post-ops:" in f[7] else ""
+        key = (f[3], f[4], f[5], layouts, f[-2], post)
+        per[key] += float(f[-1]) / iters
+        calls[key] += 1 / iters
+    return {"per": dict(per), "calls": dict(calls), "ops": ops[0] if ops else "",
+            "lines": len(lines)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="inception_mnist")
@@ -62,33 +109,18 @@ def main():
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--top", type=int, default=12)
     args = p.parse_args()
-    here = os.path.dirname(os.path.abspath(__file__))  # the child imports throughput from here
-    env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0",
-               PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.batch), args.mode,
-                          "1" if args.train else "0", str(args.iters)],
-                         capture_output=True, text=True, env=env, check=True).stdout
-    ops = [line[4:] for line in out.splitlines() if line.startswith("OPS ")]
-    lines = out[out.index("MARK"):].splitlines()
-    per = collections.defaultdict(float)
-    for line in lines:
-        f = line.split(",")
-        if not line.startswith("dnnl_verbose,exec") or len(f) < 6:
-            continue
-        # primitive, implementation, propagation, memory layouts, problem
-        layouts = " ".join(t.split("::")[1].split(":")[1] for t in f[6].split() if "::" in t
-                           and t.split("::")[1].startswith("blocked"))
-        per[(f[3], f[4], f[5], layouts, f[-2])] += float(f[-1]) / args.iters
+    res = profile(args.model, args.batch, args.mode, args.iters, args.train)
+    per = res["per"]
     total = sum(per.values())
     what = "training step" if args.train else f"{args.mode} inference call"
     print(f"{args.model}, batch {args.batch}, one {what}: {total:.3f} ms in oneDNN "
-          f"({len(lines)} lines over {args.iters} calls)\n")
-    if ops:
-        print(ops[0] + "\n")
+          f"({res['lines']} lines over {args.iters} calls)\n")
+    if res["ops"]:
+        print(res["ops"] + "\n")
     print("| ms / call | primitive | implementation | propagation | layouts | problem |")
     print("|---:|---|---|---|---|---|")
     for key, ms in sorted(per.items(), key=lambda kv: -kv[1])[:args.top]:
-        print(f"| {ms:.3f} | " + " | ".join(key) + " |")
+        print(f"| {ms:.3f} | " + " | ".join(key[:5]) + " |")
 
 
 if __name__ == "__main__":

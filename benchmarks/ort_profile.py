@@ -4,7 +4,8 @@ node per call; the counterpart of benchmarks/onednn_profile.py (docs/benchmarks.
 
     python benchmarks/ort_profile.py --model inception_mnist --batch 32
 
-Needs the side venv of `make ort-venv` (or INCEPTIONZOO_ORT_PYTHON). Node names are ONNX
+Needs the onnxruntime extra (installed by `make setup`); ONNX Runtime runs in a process that
+never imports MXNet. Node names are ONNX
 Runtime's after its rewrites (``_nchwc``: its blocked-layout convolutions; ``Reorder*``: its
 layout conversions).
 """

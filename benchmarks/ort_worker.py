@@ -1,12 +1,15 @@
-"""Time an ONNX file in ONNX Runtime (run by benchmarks/throughput.py with the side venv's
-python, `make ort-venv`; imports no MXNet):
+"""Time an ONNX file in ONNX Runtime, in a process of its own that never imports MXNet (run by
+the benchmarks with the main venv's python, where the onnxruntime extra is installed):
 
-    .venv-ort/bin/python benchmarks/ort_worker.py MODEL.onnx '{"batch": 32, "run_seconds": 0.5,
-        "repeats": 5, "latency_iters": 50}'
+    .venv/bin/python benchmarks/ort_worker.py MODEL.onnx '{"batch": 32, "run_seconds": 0.5,
+        "repeats": 5, "latency_iters": 50, "check_input": "x.npy", "check_logits": "y.npy",
+        "mode": "onnxruntime", "model": "inception_mnist"}'
 
 ONNX Runtime runs with every graph optimisation (``ORT_ENABLE_ALL``) and its default threads.
-With ``"profile": N`` in the spec it instead runs N calls under ONNX Runtime's profiler and
-returns the kernel time of each node per call (benchmarks/ort_profile.py).
+Before timing, its logits of ``check_input`` must be MXNet's (``check_logits``;
+``_peer.check_same_function``), and the timed batch is made of that input. With ``"profile": N``
+in the spec it instead runs N calls under ONNX Runtime's profiler and returns the kernel time of
+each node per call (benchmarks/ort_profile.py).
 """
 import collections
 import json
@@ -18,6 +21,7 @@ import sys
 import numpy as np
 import onnxruntime as ort
 
+from _peer import batch_of, check_same_function
 from _timing import time_calls
 
 
@@ -33,7 +37,13 @@ def main(path, spec):
     inp = sess.get_inputs()[0]
     shape = [spec["batch"]] + [int(d) for d in inp.shape[1:]]
     dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
-    x = (np.random.RandomState(0).rand(*shape) * (255 if dtype == np.uint8 else 1)).astype(dtype)
+    parity = {}
+    if "check_input" in spec:
+        parity = check_same_function(lambda x: sess.run(None, {inp.name: x})[0], spec)
+        x = batch_of(spec, dtype)
+    else:
+        x = (np.random.RandomState(0).rand(*shape) * (255 if dtype == np.uint8 else 1)).astype(
+            dtype)
     feed = {inp.name: x}
     if calls:
         return _profile(sess, feed, calls, tmp)
@@ -41,6 +51,8 @@ def main(path, spec):
                      spec["repeats"], spec["latency_iters"], lambda out, all_=False: None)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["onnxruntime"] = ort.__version__
+    res.update(parity)
+    res["mxnet_imported"] = "mxnet" in sys.modules  # must stay False
     return res
 
 

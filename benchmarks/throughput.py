@@ -13,8 +13,8 @@ worker: build and initialise the model, prepare the mode, warm up outside the ti
 - throughput: ``--repeats`` timed runs of enough calls to last ``--run-seconds``, each ended by
   ``mx.nd.waitall()`` -> images/s, median and spread (min..max).
 
-With ``--trials N`` each configuration runs in N fresh workers, and a row reports the medians
-over them (p50 with the range of the workers' p50s): on small shared machines latency moves more
+With ``--trials N`` each configuration runs in N fresh workers (at each batch size, the
+contenders one after another, N rounds), and a row reports the medians over them (p50 with the range of the workers' p50s): on small shared machines latency moves more
 between processes than within one.
 
 Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
@@ -24,13 +24,21 @@ backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``int8`` (CP
 ``cudagraph`` (GPU: static
 with ``MXNET_ENABLE_CUDA_GRAPHS=1``); ``recommended`` (:class:`inceptionzoo.inference.InferenceGraph`:
 static graphs specialised by batch size, the library's inference path, warmed up with
-``warmup([batch])`` before timing, as the Predictor does at load time). Training: ``train-imperative``, ``train-hybrid``
-(forward + backward + SGD update). Peers, each at its best: ``torch-eager``, ``torch-compile`` and ``torch-compile-frozen``
-(the same network in PyTorch, weights copied; ``torch.compile`` with inductor, without and with
-``torch._inductor.config.freezing = True``, PyTorch's recommended setting for CPU inference);
-``onnxruntime`` (the network's own ONNX export in ONNX Runtime with every graph optimisation,
-timed by ``benchmarks/ort_worker.py`` in the ONNX Runtime side venv, ``make ort-venv``);
-``gluoncv-static`` (gluoncv's model of the same name, static).
+``warmup([batch])`` before timing, as the Predictor does at load time); ``serving``
+(:func:`inceptionzoo.serving.load_graph` with ``runtime='auto'`` on the network's export: MXNet
+or ONNX Runtime in this process, whichever it found faster at load; numpy in, logits out; the
+row records the runtime). Training: ``train-imperative``, ``train-hybrid``
+(forward + backward + SGD update). Peers, each at its best and each in a process that never imports MXNet (two OpenMP runtimes in
+one process slow PyTorch down): ``torch-eager``, ``torch-compile`` and ``torch-compile-frozen``
+(the same network in PyTorch, built by ``peers/torch_inception.py`` from a description and
+weights the MXNet side wrote to files; ``torch.compile`` with inductor, without and with
+``torch._inductor.config.freezing = True``, PyTorch's recommended setting for CPU inference), run
+by ``benchmarks/torch_worker.py`` in the PyTorch venv of ``make torch-env``; ``onnxruntime`` (the
+network's own ONNX export in ONNX Runtime with every graph optimisation, run by
+``benchmarks/ort_worker.py`` with the main venv's python). Every contender runs the same weights
+(written once per model by ``--prepare``), and a peer is timed only after its logits of a check
+input matched MXNet's (else its row says ``refused: ...``). gluoncv's models are peers of the
+ImageNet networks: ``benchmarks/imagenet_inception.py``.
 """
 import argparse
 import json
@@ -49,19 +57,24 @@ import numpy as np
 from _timing import time_calls
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-#: The ONNX Runtime side venv (numpy >= 1.24.2 cannot sit beside MXNet 1.9.1): `make ort-venv`.
-ORT_PYTHON = os.environ.get("INCEPTIONZOO_ORT_PYTHON",
-                            os.path.join(HERE, "..", ".venv-ort", "bin", "python"))
+#: The PyTorch venv (`make torch-env`): torch 2.14 needs numpy 2, which MXNet 1.9.1 cannot use.
+TORCH_PYTHON = os.environ.get("INCEPTIONZOO_TORCH_PYTHON",
+                              os.path.join(HERE, "..", ".venv-torch", "bin", "python"))
 
 #: The mode that runs the library's inference path (:class:`inceptionzoo.inference.InferenceGraph`,
 #: which the Predictor uses).
 RECOMMENDED_MODE = "recommended"
 
-INFER_MODES = ["imperative", "hybrid", "static", "mkldnn", "int8", "recommended"]
+#: The mode that runs what a server runs: :func:`inceptionzoo.serving.load_graph` with
+#: ``runtime='auto'`` on the network's export (numpy in, logits out; MXNet or ONNX Runtime, the
+#: faster at this batch size as timed at load).
+SERVING_MODE = "serving"
+
+INFER_MODES = ["imperative", "hybrid", "static", "mkldnn", "int8", "recommended", SERVING_MODE]
 GPU_MODES = ["imperative", "hybrid", "static", "cudagraph", "recommended"]
 TRAIN_MODES = ["train-imperative", "train-hybrid"]
 PEER_MODES = {"torch": ["torch-eager", "torch-compile", "torch-compile-frozen"],
-              "onnxruntime": ["onnxruntime"], "gluoncv": ["gluoncv-static"]}
+              "onnxruntime": ["onnxruntime"]}
 
 
 def prepare_inference(net, mode, x):
@@ -92,6 +105,58 @@ def prepare_inference(net, mode, x):
     return net
 
 
+def prepare(model, folder, seed=0, check_batch=2):
+    """Write what every contender of ``model`` runs from: the zoo network with random weights
+    (``net.params``), a check input and MXNet's logits of it (``.npy``), the network's ONNX
+    export and, where it has one, the description and weights of its PyTorch twin.
+
+    Parameters
+    ----------
+    model : str
+        A registered zoo network.
+    folder : str
+        Where the files go.
+    seed : int
+        Seed of the weights and of the check input.
+    check_batch : int
+        Images in the check input.
+
+    Returns
+    -------
+    dict
+        Paths by role: ``params``, ``check_input``, ``check_logits``, ``onnx``, and ``twin`` /
+        ``weights`` (absent without a twin).
+    """
+    import mxnet as mx
+
+    from inceptionzoo import get_model
+    from inceptionzoo.export import export
+    from peers.gluon_twin import describe
+
+    mx.random.seed(seed)
+    net = get_model(model)
+    net.initialize(mx.init.Xavier())
+    x = np.random.RandomState(seed).rand(check_batch, *net.info.input_shape).astype(np.float32)
+    logits = net(mx.nd.array(x)).asnumpy()
+    paths = {k: os.path.join(folder, f) for k, f in (
+        ("params", "net.params"), ("check_input", "check_input.npy"),
+        ("check_logits", "check_logits.npy"))}
+    net.save_parameters(paths["params"])
+    np.save(paths["check_input"], x)
+    np.save(paths["check_logits"], logits)
+    paths["onnx"] = export(net, os.path.join(folder, "onnx", model), onnx=True)["onnx"]
+    try:
+        layers, arrays = describe(net)
+    except TypeError:  # no PyTorch twin (batch-norm networks: imagenet_inception.py)
+        return paths
+    paths["twin"], paths["weights"] = (os.path.join(folder, "twin.json"),
+                                       os.path.join(folder, "twin.npz"))
+    with open(paths["twin"], "w") as f:
+        json.dump(layers, f)
+    np.savez(paths["weights"], **arrays)
+    return paths
+
+
 def _mx_worker(spec):
     import mxnet as mx
 
@@ -101,10 +166,10 @@ def _mx_worker(spec):
     ctx = parse_ctx(spec["ctx"])[0]
     net = get_model(spec["model"])
     shape = (spec["batch"],) + tuple(net.info.input_shape)
-    if spec["mode"] == "gluoncv-static":  # the reference implementation users know
-        net = import_gluoncv().model_zoo.get_model(spec["model"], pretrained=False)
-        spec = dict(spec, mode="static")
-    net.initialize(mx.init.Xavier(), ctx=ctx)
+    if spec.get("params"):  # the weights every contender runs
+        net.load_parameters(spec["params"], ctx=ctx)
+    else:
+        net.initialize(mx.init.Xavier(), ctx=ctx)
     x = mx.nd.array(np.random.RandomState(0).rand(*shape), ctx=ctx)
 
     def sync(out, all_=False):
@@ -127,73 +192,52 @@ def _mx_worker(spec):
             loss.backward()
             trainer.step(spec["batch"])
             return loss
+    elif mode == SERVING_MODE:
+        from inceptionzoo.serving import load_graph
+
+        from inceptionzoo.export import export
+
+        # beside the prepared files, which the harness removes
+        folder = tempfile.mkdtemp(dir=os.path.dirname(spec["params"]) if spec.get("params")
+                                  else None)
+
+        export(net, os.path.join(folder, spec["model"]), onnx=True)
+        graph = load_graph(folder, runtime="auto", warmup=[spec["batch"]])
+        x_np = x.asnumpy().astype(np.float32)
+
+        def call():
+            return graph(x_np)
     else:
         call_net = prepare_inference(net, mode, x)
 
         def call():
             return call_net(x)
+    if mode == SERVING_MODE:
+        res = time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
+                         spec["latency_iters"], lambda out, all_=False: None)
+        res["runtime"] = graph.runtime_for(spec["batch"])
+        return res
     res = time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
-                spec["latency_iters"], sync)
+                     spec["latency_iters"], sync)
     if mode == "recommended" and ctx.device_type == "cpu":  # the graph variant it picked
         res["graph"] = call_net.choice[spec["batch"]]
     return res
 
 
-def _torch_worker(spec):
-    import mxnet as mx
-    import torch
-
-    from inceptionzoo import get_model
-    from peers.torch_inception import from_gluon
-
-    net = get_model(spec["model"])
-    net.initialize(mx.init.Xavier())
-    model = from_gluon(net).eval()
-    if spec["mode"] in ("torch-compile", "torch-compile-frozen"):
-        import torch._inductor.config
-
-        torch._inductor.config.freezing = spec["mode"] == "torch-compile-frozen"
-        model = torch.compile(model)
-    x = torch.rand((spec["batch"],) + tuple(net.info.input_shape))
-
-    def call():
-        with torch.inference_mode():
-            return model(x)
-
-    return time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
-                      spec["latency_iters"], lambda out, all_=False: None)
-
-
-def _ort_worker(spec):
-    """Export the network (random weights) with ONNX and time it in the ONNX Runtime side venv
-    (``benchmarks/ort_worker.py``); the result, peak memory included, is that process's."""
-    import mxnet as mx
-
-    from inceptionzoo import get_model
-    from inceptionzoo.export import export
-
-    net = get_model(spec["model"])
-    net.initialize(mx.init.Xavier())
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export(net, os.path.join(tmp, spec["model"]), onnx=True)["onnx"]
-        p = subprocess.run([ORT_PYTHON, os.path.join(HERE, "ort_worker.py"), onnx_path,
-                            json.dumps(spec)], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError((p.stderr.strip().splitlines() or ["ort_worker.py failed"])[-1])
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
 def _worker(spec):
     t0 = time.perf_counter()
-    mode = spec["mode"]
-    if mode == "onnxruntime":
-        res = _ort_worker(spec)
-        res["wall_seconds"] = time.perf_counter() - t0
-        return res
-    res = (_torch_worker if mode.startswith("torch") else _mx_worker)(spec)
+    res = _mx_worker(spec)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["wall_seconds"] = time.perf_counter() - t0
     return res
+
+
+def _ort_worker(spec):
+    """Prepare ``spec['model']`` (random weights) and run ``benchmarks/ort_worker.py`` on its
+    ONNX export with ``spec`` (the profile of ``benchmarks/ort_profile.py``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _prepared(spec["model"], tmp)
+        return _run_peer_process(_command(dict(spec, mode="onnxruntime", **paths)), 900)
 
 
 def probe_gpu(index=0, timeout=120):
@@ -232,22 +276,48 @@ def probe_gpu(index=0, timeout=120):
     return info
 
 
-from inceptionzoo._gluoncv import import_gluoncv  # noqa: E402
+def _command(spec):
+    """The process that runs one configuration: MXNet modes in this file's worker, ONNX Runtime
+    in ``ort_worker.py`` (main venv's python, no MXNet), PyTorch in ``torch_worker.py`` (the
+    PyTorch venv)."""
+    if spec["mode"] == "onnxruntime":
+        return [sys.executable, os.path.join(HERE, "ort_worker.py"), spec["onnx"],
+                json.dumps(spec)]
+    if spec["mode"].startswith("torch"):
+        return [TORCH_PYTHON, os.path.join(HERE, "torch_worker.py"),
+                json.dumps(dict({"source": "twin"}, **spec))]
+    return [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
 
 
-def _gluoncv_has(model):
-    return model in import_gluoncv().model_zoo.get_model_list()
-
-
-def _run_worker(spec, timeout):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
+def _run_peer_process(cmd, timeout):
+    """Run one worker; its last stdout line is the JSON result, else an ``error``."""
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     if p.returncode != 0:
-        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+        lines = p.stderr.strip().splitlines() or ["failed"]
+        last = lines[-1]
+        for marker in ("PeerMismatch: ", "RuntimeError: "):  # the check's own message
+            if marker in last:
+                last = last.split(marker, 1)[1]
+        return {"error": last}
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _run_worker(spec, timeout):
+    return _run_peer_process(_command(spec), timeout)
+
+
+def _prepared(model, folder, timeout=1800):
+    """:func:`prepare` in a fresh process (the harness itself runs no network)."""
+    os.makedirs(folder, exist_ok=True)
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import throughput; "
+            "print(json.dumps(throughput.prepare(sys.argv[2], sys.argv[3])))")
+    res = _run_peer_process([sys.executable, "-c", code, HERE, model, folder], timeout)
+    if "error" in res:
+        raise RuntimeError(f"preparing {model} failed: {res['error']}")
+    return res
 
 
 def _combine(trials):
@@ -280,30 +350,41 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
     if ctx.startswith("gpu"):
         gpu = probe_gpu(int(ctx[3:] or 0))
     rows = []
-    for model in models:
-        for mode in modes:
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            files = None if gpu is not None and not gpu["supported"] else \
+                _prepared(model, os.path.join(tmp, model))
             for batch in batch_sizes:
-                row = {"model": model, "ctx": ctx, "mode": mode, "batch": batch}
-                if gpu is not None and not gpu["supported"]:
-                    row["error"] = "unsupported: " + gpu["reason"]
-                elif mode == "gluoncv-static" and not _gluoncv_has(model):
-                    row["error"] = f"unsupported: gluoncv has no model named {model!r}"
-                elif mode == "onnxruntime" and not os.path.isfile(ORT_PYTHON):
-                    row["error"] = (f"unsupported: no ONNX Runtime side venv at {ORT_PYTHON} "
-                                    "(make ort-venv, or set INCEPTIONZOO_ORT_PYTHON)")
-                elif mode in ("mkldnn", "int8", "onnxruntime") and ctx != "cpu" or \
-                        mode == "cudagraph" and ctx == "cpu":
-                    continue
-                else:
-                    spec = dict(row, run_seconds=run_seconds, repeats=repeats,
-                                latency_iters=latency_iters)
-                    if trials == 1:
-                        row.update(_run_worker(spec, timeout))
-                    else:
-                        row.update(_combine([_run_worker(spec, timeout)
-                                             for _ in range(trials)]))
-                rows.append(row)
-                log(_line(row))
+                todo, results = [], {}
+                for mode in modes:
+                    row = {"model": model, "ctx": ctx, "mode": mode, "batch": batch}
+                    if gpu is not None and not gpu["supported"]:
+                        row["error"] = "unsupported: " + gpu["reason"]
+                    elif mode.startswith("torch") and "twin" not in files:
+                        row["error"] = (f"unsupported: {model} has no PyTorch twin here "
+                                        "(ImageNet networks: benchmarks/imagenet_inception.py)")
+                    elif mode.startswith("torch") and not os.path.isfile(TORCH_PYTHON):
+                        row["error"] = (f"unsupported: no PyTorch venv at {TORCH_PYTHON} (make "
+                                        "torch-env, or set INCEPTIONZOO_TORCH_PYTHON)")
+                    elif mode in ("mkldnn", "int8", "onnxruntime", SERVING_MODE) and \
+                            ctx != "cpu" or mode == "cudagraph" and ctx == "cpu":
+                        continue
+                    todo.append(row)
+                # trial by trial, the contenders one after another: a slow spell of the
+                # machine hits them alike
+                for _ in range(trials):
+                    for row in todo:
+                        if "error" not in row:
+                            spec = dict(row, run_seconds=run_seconds, repeats=repeats,
+                                        latency_iters=latency_iters, **files)
+                            results.setdefault(row["mode"], []).append(
+                                _run_worker(spec, timeout))
+                for row in todo:
+                    got = results.get(row["mode"])
+                    if got:
+                        row.update(got[0] if trials == 1 else _combine(got))
+                    rows.append(row)
+                    log(_line(row))
     for row in rows:  # speed-up against imperative (training: against train-imperative)
         base_mode = "train-imperative" if row["mode"].startswith("train") else "imperative"
         base = [r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"]
@@ -340,6 +421,15 @@ def table(rows):
     return "\n".join(out)
 
 
+def _torch_version():
+    """torch's version in the PyTorch venv (the peers' environment), or None."""
+    if not os.path.isfile(TORCH_PYTHON):
+        return None
+    p = subprocess.run([TORCH_PYTHON, "-c", "import torch; print(torch.__version__)"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() or None
+
+
 def environment():
     """Machine, versions and the MXNet/OpenMP environment variables, for the JSON report."""
     import mxnet as mx
@@ -352,12 +442,14 @@ def environment():
     cpu = _cpu_name()
     versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
-    try:
-        import torch
+    from inceptionzoo.runtimes import import_onnxruntime
 
-        versions["torch"] = torch.__version__
-    except ImportError:
-        pass
+    ort = import_onnxruntime()
+    if ort is not None:
+        versions["onnxruntime"] = ort.__version__
+    torch_version = _torch_version()
+    if torch_version:
+        versions["torch"] = torch_version
     env = {k: v for k, v in os.environ.items()
            if k.startswith(("MXNET_", "OMP_", "KMP_", "DNNL_", "MKLDNN_", "OPENBLAS_"))}
     return {"machine": {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()},
@@ -393,9 +485,9 @@ def build_parser(prog="benchmarks/throughput.py"):
     p.add_argument("--batch-sizes", default="1,32,256")
     p.add_argument("--ctx", default="cpu", help="cpu or gpuN")
     p.add_argument("--peer", choices=sorted(PEER_MODES), action="append",
-                   help="also time a peer at its best: torch (the same network in PyTorch: eager, "
-                   "compiled, compiled with freezing), onnxruntime (its ONNX export, in the "
-                   "side venv of `make ort-venv`) or gluoncv (its model of the same name); "
+                   help="also time a peer at its best, each in a process without MXNet: torch "
+                   "(the same network in PyTorch, in the venv of `make torch-env`: eager, "
+                   "compiled, compiled with freezing) or onnxruntime (its ONNX export); "
                    "repeatable")
     p.add_argument("--run-seconds", type=float, default=0.5, help="length of one timed run")
     p.add_argument("--repeats", type=int, default=5)
@@ -420,16 +512,18 @@ def _doc_section(section):
     return begin, end, re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
 
 
-def update_doc(path, section, rows, command):
-    """Replace the marked section of a markdown file with the table, the command and the
-    machine, atomically."""
+def replace_section(path, section, body):
+    """Replace the text between ``<!-- bench:SECTION:begin -->`` and ``... :end -->`` of a
+    markdown file with ``body``, atomically.
+
+    Parameters
+    ----------
+    path : str
+    section : str
+    body : str
+    """
     from inceptionzoo._io import atomic_path
 
-    env = environment()
-    body = (f"{table(rows)}\n\nMeasured with `{command}` on {env['machine']['cores']} cores "
-            f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
-            + (f", PyTorch {env['versions']['torch']}" if "torch" in env["versions"] else "")
-            + ".")
     begin, end, pattern = _doc_section(section)
     with open(path) as f:
         text = f.read()
@@ -527,6 +621,21 @@ def check_args(args):
             raise ValueError(f"--doc {args.doc} has no section {begin} ... {end}")
         _check_output("--doc", args.doc)
     return models, modes, batches
+
+
+def measured_with(command):
+    """The line under a table: the command, the machine and the versions."""
+    env = environment()
+    return (f"Measured with `{command}` on {env['machine']['cores']} cores "
+            f"({env['machine']['cpu'] or platform.machine()}), MXNet {env['versions']['mxnet']}"
+            + "".join(f", {k} {env['versions'][k]}" for k in ("onnxruntime", "torch")
+                      if k in env["versions"]) + ".")
+
+
+def update_doc(path, section, rows, command):
+    """Replace the marked section of a markdown file with the table, the command and the
+    machine, atomically."""
+    replace_section(path, section, f"{table(rows)}\n\n{measured_with(command)}")
 
 
 def main(argv=None, prog="benchmarks/throughput.py"):

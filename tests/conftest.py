@@ -1,6 +1,7 @@
 import contextlib
 import os
 import resource
+import sys
 
 import mxnet as mx
 import pytest
@@ -8,6 +9,22 @@ import pytest
 from inceptionzoo.blocks import Branches, Inception, NaiveInception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # the benchmarks' helpers, for their tests
+from peers.gluon_twin import randomise_bn_statistics  # noqa: E402,F401
+
+
+class FakeContext:
+    """What MMS hands a handler: system properties and per-request response status."""
+
+    def __init__(self, model_dir, batch_size=1):
+        self.system_properties = {"model_dir": model_dir, "batch_size": batch_size}
+        self.status, self.content_type = {}, {}
+
+    def set_response_status(self, code=200, phrase="", idx=0):
+        self.status[idx] = (code, phrase)
+
+    def set_response_content_type(self, idx, value):
+        self.content_type[idx] = value
 MNIST_DIR = os.environ.get("INCEPTIONZOO_TEST_MNIST",
                            os.path.join(ROOT, "..", "shared", "data", "mnist"))
 

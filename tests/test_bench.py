@@ -27,10 +27,9 @@ FAST = dict(run_seconds=0.05, repeats=2, latency_iters=5, log=lambda *a: None)
 def test_rows_have_measurements():
     rows = run(["inception_mnist"], ["imperative", "static", "mkldnn", "int8", "recommended",
                                      "train-hybrid"], [1, 4], **FAST)
-    assert [(r["mode"], r["batch"]) for r in rows] == [
-        ("imperative", 1), ("imperative", 4), ("static", 1), ("static", 4), ("mkldnn", 1),
-        ("mkldnn", 4), ("int8", 1), ("int8", 4), ("recommended", 1), ("recommended", 4),
-        ("train-hybrid", 1), ("train-hybrid", 4)]
+    modes = ["imperative", "static", "mkldnn", "int8", "recommended", "train-hybrid"]
+    # at each batch size the contenders one after another
+    assert [(r["mode"], r["batch"]) for r in rows] == [(m, b) for b in (1, 4) for m in modes]
     net = get_model("inception_mnist")
     net.initialize()
     variants = InferenceGraph.from_block(net, merge=True).graphs  # the Predictor's variants
@@ -146,51 +145,67 @@ def test_importing_the_package_loads_no_benchmark_or_plotting_module():
     assert not os.path.exists(os.path.join(ROOT, "src", "inceptionzoo", "bench.py"))
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in CONVERTED])
-def test_torch_peer_is_the_same_function(name):
-    torch = pytest.importorskip("torch")
-    from peers.torch_inception import from_gluon
+def _torch_venv():
+    from throughput import TORCH_PYTHON
 
-    net = get_model(name)
-    net.initialize(mx.init.Xavier())
-    x = np.random.RandomState(0).rand(2, *net.info.input_shape).astype(np.float32)
-    with torch.inference_mode():
-        got = from_gluon(net)(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(got, net(mx.nd.array(x)).asnumpy(), rtol=1e-4, atol=1e-5)
+    side_env_python(TORCH_PYTHON, "the PyTorch side environment (`make torch-env`)")
 
 
 @pytest.mark.slow
-def test_peers_run_at_their_best():
-    """torch.compile with inductor freezing and ONNX Runtime (side venv) are timed like the rest."""
-    pytest.importorskip("torch")
-    from throughput import ORT_PYTHON
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in CONVERTED])
+def test_torch_twin_is_the_same_function_and_never_imports_mxnet(name):
+    """The PyTorch twin, built in the PyTorch venv from the files the MXNet side wrote, passes
+    the harness's logits check (else its row would say refused)."""
+    _torch_venv()
+    rows = run([name], ["torch-eager"], [1], **FAST)
+    assert "error" not in rows[0], rows[0]
+    assert rows[0]["parity_max_diff"] <= 1e-4 * rows[0]["parity_scale"]
+    assert rows[0]["mxnet_imported"] is False and rows[0]["torch"].startswith("2.")
 
-    side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`)")
-    rows = run(["inception_mnist"], ["torch-compile-frozen", "onnxruntime"], [2], **FAST)
+
+@pytest.mark.slow
+def test_peers_run_at_their_best_in_processes_without_mxnet():
+    """Frozen torch.compile (PyTorch venv) and ONNX Runtime (main venv's python) are checked,
+    then timed like the rest, and neither process imports MXNet; the serving graph runs."""
+    _torch_venv()
+    rows = run(["inception_mnist"], ["torch-compile-frozen", "onnxruntime", "serving"], [2],
+               **FAST)
     for r in rows:
         assert "error" not in r and r["images_per_sec"] > 0 and r["p50_ms"] > 0, r
-    assert rows[1]["onnxruntime"]
+    assert rows[0]["mxnet_imported"] is False and rows[1]["mxnet_imported"] is False
+    assert rows[1]["onnxruntime"] and rows[1]["parity_max_diff"] < 1e-4 * rows[1]["parity_scale"]
+    assert rows[2]["runtime"] in ("mxnet", "onnxruntime")
+
+
+@pytest.mark.slow
+def test_the_harness_refuses_a_peer_that_computes_another_function(tmp_path):
+    """MXNet's check logits of another network with the same shapes: every peer is refused
+    before it is timed, naming the difference."""
+    import throughput
+
+    _torch_venv()
+    files = throughput._prepared("inception_mnist", str(tmp_path / "a"))
+    other = throughput._prepared("inception_naive_mnist", str(tmp_path / "b"))
+    files["check_logits"] = other["check_logits"]  # what a wrong peer would be compared with
+    for mode in ("onnxruntime", "torch-eager"):
+        spec = dict(model="inception_mnist", ctx="cpu", mode=mode, batch=2, run_seconds=0.05,
+                    repeats=1, latency_iters=1, **files)
+        res = throughput._run_worker(spec, 600)
+        assert "images_per_sec" not in res, res
+        assert res["error"].startswith(f"refused: {mode} computes another function than "
+                                       "MXNet's inception_mnist (max |logit difference|"), res
 
 
 @pytest.mark.slow
 def test_onnxruntime_profile_times_each_node_of_the_export():
     """benchmarks/ort_profile.py: kernel time per node per call, warm-up runs left out."""
-    from throughput import ORT_PYTHON, _ort_worker
+    from throughput import _ort_worker
 
-    side_env_python(ORT_PYTHON, "the ONNX Runtime side venv (`make ort-venv`)")
     nodes = _ort_worker({"model": "inception_mnist", "batch": 2, "profile": 3})["nodes"]
     ops = [n["op"] for n in nodes]
     assert ops.count("Conv") >= 19 and "Gemm" in ops and "Concat" in ops, ops
     convs = [n["ms"] for n in nodes if n["op"] == "Conv"]
     assert all(ms > 0 for ms in convs) and all(n["ms"] >= 0 for n in nodes)
-
-
-@pytest.mark.slow
-def test_gluoncv_peer_only_where_gluoncv_has_the_model():
-    rows = run(["inception_mnist"], ["gluoncv-static"], [1], **FAST)
-    assert rows[0]["error"] == "unsupported: gluoncv has no model named 'inception_mnist'"
-    rows = run(["googlenet"], ["static", "gluoncv-static"], [1], **FAST)
-    assert all("error" not in r and r["images_per_sec"] > 0 for r in rows), rows
 
 
 def test_gluoncv_imports_beside_torch():
@@ -205,17 +220,22 @@ def test_gluoncv_imports_beside_torch():
 
 @pytest.mark.slow
 def test_imagenet_benchmark_script_runs(tmp_path):
-    """benchmarks/imagenet_inception.py with a tiny iteration count: every row measured (the
-    numbers themselves are for an idle machine, not for a test)."""
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "benchmarks", "imagenet_inception.py")
-    p = subprocess.run([sys.executable, script, "--batch-sizes", "1", "--run-seconds", "0.01",
-                        "--repeats", "1", "--latency-iters", "1", "--json",
-                        str(tmp_path / "rows.json")], capture_output=True, text=True)
+    """benchmarks/imagenet_inception.py on GoogLeNet with a tiny iteration count: every
+    contender measured after its logits check (the numbers are for an idle machine)."""
+    _torch_venv()
+    script = os.path.join(ROOT, "benchmarks", "imagenet_inception.py")
+    p = subprocess.run([sys.executable, script, "--networks", "googlenet", "--batch-sizes", "1",
+                        "--run-seconds", "0.01", "--repeats", "1", "--latency-iters", "1",
+                        "--modes", "recommended,serving,gluoncv-static,onnxruntime,torch-eager",
+                        "--json", str(tmp_path / "rows.json")], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert [r["mode"] for r in rows] == ["imperative", "static", "recommended", "gluoncv-static"]
-    assert all(r["images_per_sec"] > 0 and r["model"] == "inception_v3" for r in rows)
+    assert [r["mode"] for r in rows] == ["recommended", "serving", "gluoncv-static",
+                                         "onnxruntime", "torch-eager"]
+    assert all(r["images_per_sec"] > 0 and r["model"] == "googlenet" for r in rows)
+    peers = rows[2:]
+    assert all(r["parity_max_diff"] <= 1e-4 * r["parity_scale"] for r in peers)
+    assert rows[3]["mxnet_imported"] is False and rows[4]["mxnet_imported"] is False
 
 
 def test_timing_loop_reports_median_min_max_and_latency_percentiles(monkeypatch):

@@ -47,7 +47,9 @@ def _bench_section(text, section):
     return m.group(1)
 
 
-BENCH_SECTIONS = ["mnist", "targets", "peers", "googlenet"]
+#: the sections benchmarks/throughput.py writes (the others come from imagenet_inception.py and
+#: imagenet_profile.py, whose commands test_benchmark_sections_are_generated checks)
+BENCH_SECTIONS = ["mnist", "peers"]
 #: sections measured before the harness gained modes (issue 18: rerun them); strict, so that
 #: the rerun must drop the mark
 STALE = {"mnist": "written before torch-compile-frozen joined the torch peer"}
@@ -74,6 +76,25 @@ def test_benchmark_sections_are_what_their_command_measures(section):
     models, modes, batches = plan(args)
     want = [(mo, args.ctx, mode, str(b)) for mo in models for mode in modes for b in batches]
     assert [tuple(r[:4]) for r in rows] == want
+
+
+def test_benchmark_sections_are_generated():
+    """Every marked section of docs/benchmarks.md is rewritten by a command of
+    benchmarks/rerun_docs.sh, and every section that command writes exists; a section holding
+    a table names the command that wrote it."""
+    text = open(os.path.join(ROOT, "docs", "benchmarks.md")).read()
+    script = open(os.path.join(ROOT, "benchmarks", "rerun_docs.sh")).read()
+    sections = re.findall(r"<!-- bench:([\w-]+):begin -->", text)
+    written = re.findall(r"--doc-section ([\w-]+)", script)
+    assert sorted(sections) == sorted(written), (sections, written)
+    assert {"mnist", "peers", "imagenet", "imagenet-train", "imagenet-profile"} <= set(sections)
+    for section in sections:
+        m = re.search(f"<!-- bench:{section}:begin -->\n(.*?)\n<!-- bench:{section}:end -->",
+                      text, re.S)
+        assert m, section
+        if "| model | ctx | mode |" in m.group(1):
+            assert re.search(r"Measured with `benchmarks/\w+\.py .*--doc-section "
+                             + re.escape(section) + r"`", m.group(1)), section
     assert os.path.isfile(os.path.join(ROOT, "docs", "throughput.png"))
 
 

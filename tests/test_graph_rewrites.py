@@ -223,3 +223,33 @@ def test_merged_graph_computes_the_same_values(case):
     got = StaticGraph(merged, params, "x")(data).asnumpy()
     assert got.shape == want.shape == (2, 12, 9, 9)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_scaled_residuals_fold_into_one_fused_convolution():
+    """Inception-ResNet's relu(x + s * conv(y)): the scale goes into the weights and oneDNN
+    fuses convolution, sum and ReLU; the values stay the network's."""
+    import collections
+
+    from inceptionzoo.graph_rewrites import fold_scaled_convolutions_symbol, merged_params
+    from inceptionzoo.blocks import ScaledResidual, conv
+
+    block = ScaledResidual(8, [[conv("b0", 4)], [conv("b1_0", 2), conv("b1_1", 4, 3, padding=1)]],
+                           0.17, prefix="res_")
+    block.initialize(mx.init.Xavier())
+    x = mx.nd.random.uniform(-1, 1, shape=(2, 8, 9, 9))
+    ref = block(x).asnumpy()
+    sym = block(mx.sym.var("data"))
+    folded, recipes = fold_scaled_convolutions_symbol(sym)
+    assert sorted(recipes) == ["res_conv2d_fwd_scaled_bias", "res_conv2d_fwd_scaled_weight"]
+    assert recipes["res_conv2d_fwd_scaled_weight"] == ("scale", ["res_conv2d_weight"], 0.17)
+    ops = collections.Counter(n["op"] for n in json.loads(folded.tojson())["nodes"])
+    assert ops["_mul_scalar"] == 0 and ops["relu"] == 0 and ops["Activation"] >= 1
+    params = dict(block.collect_params(), **merged_params(recipes, block.collect_params()))
+    fused = folded.optimize_for("MKLDNN")
+    convs = [n for n in json.loads(fused.tojson())["nodes"] if n["op"] == "_sg_mkldnn_conv"]
+    assert [n["attrs"].get("with_sum") for n in convs].count("true") == 1
+    assert [n["attrs"].get("with_postsum_act") for n in convs].count("true") == 1
+    for graph in (folded, fused):
+        got = StaticGraph(graph, params)(x).asnumpy()
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    assert fold_scaled_convolutions_symbol(mx.sym.relu(mx.sym.var("data")))[1] == {}

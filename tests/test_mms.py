@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from conftest import FakeContext
 from inceptionzoo.cli import main
 from inceptionzoo.data import example_images
 from inceptionzoo.export import export
@@ -29,26 +30,13 @@ def _truth(path):
 
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory):
-    """One archive of the plain export and one of the --preprocess export (raw uint8 graph)."""
+    """One archive of the plain export and one of the --preprocess export (raw uint8 graph,
+    with its ONNX file: the handler serves with ONNX Runtime where that is faster)."""
     root = tmp_path_factory.mktemp("mar")
     plain = export("inception_mnist", str(root / "plain" / "inception_mnist"), mar=True)["mar"]
     raw = export("inception_mnist", str(root / "raw" / "inception_mnist_uint8"),
-                 preprocess=True, mar=True)["mar"]
+                 preprocess=True, mar=True, onnx=True)["mar"]  # the server may use ONNX Runtime
     return {"inception_mnist": plain, "inception_mnist_uint8": raw}
-
-
-class FakeContext:
-    """What MMS hands the handler: system properties and per-request response status."""
-
-    def __init__(self, model_dir, batch_size=1):
-        self.system_properties = {"model_dir": model_dir, "batch_size": batch_size}
-        self.status, self.content_type = {}, {}
-
-    def set_response_status(self, code=200, phrase="", idx=0):
-        self.status[idx] = (code, phrase)
-
-    def set_response_content_type(self, idx, value):
-        self.content_type[idx] = value
 
 
 def _unpacked(mar, folder):
@@ -73,8 +61,8 @@ def test_archive_holds_the_export_the_handler_and_a_manifest(archives):
         {"up_to_batch": None, "symbol_file": "serving-graph1-symbol.json"}]
     assert manifest["runtime"] == "python" and manifest["model"]["modelName"] == "inception_mnist"
     assert manifest["model"]["handler"] == "inceptionzoo_handler:handle"
-    assert _imports(handler) == {"glob", "json", "os", "warnings", "mxnet", "numpy",
-                                 "inceptionzoo_imaging", ".imaging"}  # .imaging: in-package
+    assert _imports(handler) == {"glob", "importlib", "json", "os", "warnings", "mxnet",
+                                 "numpy", "inceptionzoo_imaging", ".imaging"}  # .imaging: in-package
     with zipfile.ZipFile(archives["inception_mnist"]) as z:
         imaging = z.read("inceptionzoo_imaging.py").decode()
     assert _imports(imaging) == {"dataclasses", "io", "math", "os", "numpy", "PIL"}

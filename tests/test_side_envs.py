@@ -1,4 +1,4 @@
-"""The side environments of `make test` (.venv-torch, .venv-ort): a bare `pytest` skips the tests
+"""The side environment of `make test` (.venv-torch): a bare `pytest` skips the tests
 that need a missing one, naming `make test`; `make test` (INCEPTIONZOO_REQUIRE_SIDE_ENVS=1) fails
 them. Checked on a real test run in a subprocess with the side environments pointed at nothing."""
 import os
@@ -24,7 +24,7 @@ def test_a_missing_side_environment_skips_naming_make_test_and_fails_under_make_
     missing = str(tmp_path / "no-venv" / "bin" / "python")
     env = {k: v for k, v in os.environ.items()
            if k not in (REQUIRE_SIDE_ENVS, "INCEPTIONZOO_REFERENCES")}
-    env.update(INCEPTIONZOO_TORCH_PYTHON=missing, INCEPTIONZOO_ORT_PYTHON=missing, COLUMNS="400")
+    env.update(INCEPTIONZOO_TORCH_PYTHON=missing, COLUMNS="400")
     bare, strict = _pytest(env), _pytest(dict(env, **{REQUIRE_SIDE_ENVS: "1"}))
     bare_out, strict_out = bare.communicate(timeout=600)[0], strict.communicate(timeout=600)[0]
     reason = f"is missing ({missing}): `make test` builds it"

@@ -1,43 +1,37 @@
-"""The zoo's networks in PyTorch (optional peer for benchmarks; needs ``torch``).
+"""The zoo's networks in PyTorch (the benchmarks' PyTorch peer; runs in the PyTorch venv of
+``make torch-env`` and imports neither MXNet nor inceptionzoo).
 
-:func:`from_gluon` builds the PyTorch twin of a registered Gluon model and copies its weights,
-so a benchmark compares the same function in both frameworks (checked by the tests).
+:func:`build` makes the PyTorch twin of a zoo network from the description and weights that
+:func:`peers.gluon_twin.describe` wrote on the MXNet side, so that a benchmark compares the same
+function in both frameworks (the harness checks the logits before timing).
 """
-import numpy as np
 import torch
 from torch import nn
 
-from inceptionzoo.blocks import NaiveInception
-from inceptionzoo.models.googlenet import GoogLeNet
-from inceptionzoo.models.inception_mnist import InceptionMNIST
 
-
-def _conv(gluon_conv):
-    w = gluon_conv.weight.data().asnumpy()
+def _conv(d, arrays):
+    w = torch.from_numpy(arrays[d["conv"] + "_weight"])
     out_c, in_c, kh, kw = w.shape
-    conv = nn.Conv2d(in_c, out_c, (kh, kw), stride=gluon_conv._kwargs["stride"],
-                     padding=gluon_conv._kwargs["pad"])
-    conv.weight.data = torch.from_numpy(np.ascontiguousarray(w))
-    conv.bias.data = torch.from_numpy(gluon_conv.bias.data().asnumpy())
-    relu = gluon_conv.act is not None
-    return nn.Sequential(conv, nn.ReLU()) if relu else conv
+    conv = nn.Conv2d(in_c, out_c, (kh, kw), stride=tuple(d["stride"]), padding=tuple(d["pad"]))
+    conv.weight.data, conv.bias.data = w, torch.from_numpy(arrays[d["conv"] + "_bias"])
+    return nn.Sequential(conv, nn.ReLU()) if d["relu"] else conv
 
 
-def _pool(gluon_pool):
-    k = gluon_pool._kwargs
-    return nn.MaxPool2d(k["kernel"], k["stride"], k["pad"],
-                        ceil_mode=k["pooling_convention"] == "full")
+def _pool(d):
+    return nn.MaxPool2d(tuple(d["pool"]), tuple(d["stride"]), tuple(d["pad"]), ceil_mode=d["ceil"])
 
 
 class TorchBlock(nn.Module):
-    def __init__(self, block):
+    """An Inception block (naive or with reductions) from its description."""
+
+    def __init__(self, d, arrays):
         super().__init__()
-        self.naive = isinstance(block, NaiveInception)
-        self.b1, self.b3, self.b5 = _conv(block.b1), _conv(block.b3), _conv(block.b5)
-        self.pool = _pool(block.pool)
+        self.naive = d["naive"]
+        self.b1, self.b3, self.b5 = (_conv(d[n], arrays) for n in ("b1", "b3", "b5"))
+        self.pool = _pool(d["pool"])
         if not self.naive:
-            self.b3red, self.b5red, self.proj = (_conv(block.b3red), _conv(block.b5red),
-                                                 _conv(block.proj))
+            self.b3red, self.b5red, self.proj = (_conv(d[n], arrays)
+                                                 for n in ("b3red", "b5red", "proj"))
 
     def forward(self, x):
         if self.naive:
@@ -47,7 +41,7 @@ class TorchBlock(nn.Module):
 
 
 class TorchNet(nn.Module):
-    """A sequence of stages mirroring a Gluon model of the zoo."""
+    """A sequence of stages and a dense head."""
 
     def __init__(self, stages, head):
         super().__init__()
@@ -58,27 +52,32 @@ class TorchNet(nn.Module):
         return self.head(torch.flatten(self.stages(x), 1))
 
 
-def _dense(gluon_dense):
-    w = gluon_dense.weight.data().asnumpy()
-    fc = nn.Linear(w.shape[1], w.shape[0])
-    fc.weight.data = torch.from_numpy(w)
-    fc.bias.data = torch.from_numpy(gluon_dense.bias.data().asnumpy())
-    return fc
+def _stage(d, arrays):
+    if "conv" in d:
+        return _conv(d, arrays)
+    if "pool" in d:
+        return _pool(d)
+    if "block" in d:
+        return TorchBlock(d["block"], arrays)
+    return nn.AdaptiveAvgPool2d(1)
 
 
-def from_gluon(net):
-    """PyTorch twin of an initialised zoo network (batch-norm variants are not supported)."""
-    if isinstance(net, InceptionMNIST):
-        stages = [_conv(net.stem), TorchBlock(net.block1), _pool(net.pool1),
-                  TorchBlock(net.block2), _pool(net.pool2), TorchBlock(net.block3)]
-        return TorchNet(stages, _dense(net.output)).eval()
-    if isinstance(net, GoogLeNet) and not net.aux_logits:
-        stages = [_conv(net.conv1), _pool(net.pool1), _conv(net.conv2red), _conv(net.conv2),
-                  _pool(net.pool2), TorchBlock(net.inception3a), TorchBlock(net.inception3b),
-                  _pool(net.pool3)]
-        stages += [TorchBlock(getattr(net, f"inception4{c}")) for c in "abcde"]
-        stages += [_pool(net.pool4), TorchBlock(net.inception5a), TorchBlock(net.inception5b),
-                   nn.AdaptiveAvgPool2d(1)]
-        return TorchNet(stages, _dense(net.output)).eval()
-    raise TypeError(f"no PyTorch twin for {type(net).__name__}")
+def build(layers, arrays):
+    """The PyTorch twin, in eval mode.
 
+    Parameters
+    ----------
+    layers : dict
+        From ``describe`` (JSON).
+    arrays : mapping of str to numpy.ndarray
+        Its weights (an ``.npz`` file).
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    arrays = {k: arrays[k] for k in arrays}
+    w = torch.from_numpy(arrays["head_weight"])
+    head = nn.Linear(w.shape[1], w.shape[0])
+    head.weight.data, head.bias.data = w, torch.from_numpy(arrays["head_bias"])
+    return TorchNet([_stage(d, arrays) for d in layers["stages"]], head).eval()

@@ -102,7 +102,7 @@ def _print_predictions(paths, results, as_json):
 def _cmd_predict(args):
     from .serving import Predictor
 
-    pred = Predictor(args.model_dir, name=args.name)
+    pred = Predictor(args.model_dir, name=args.name, runtime=args.runtime)
     _print_predictions(args.images, pred.predict_files(args.images, top_k=args.top_k),
                        args.json)
     return 0
@@ -134,11 +134,15 @@ def _cmd_tune(args):
     from .serving import Predictor
 
     sizes = _batch_sizes(args.batch_sizes)  # before the export is loaded
-    pred = Predictor(args.model_dir, name=args.name)
+    pred = Predictor(args.model_dir, name=args.name, runtime=args.runtime)
     choice = pred.warmup(sizes)
     path = pred.save_tuning()
+    seconds = pred.graph.seconds
     for batch, variant in choice.items():
-        print(f"batch {batch:>4}: {variant}")
+        timed = ", ".join(f"{r} {s * 1e3:.3f} ms" for r, s in seconds.get(batch, {}).items())
+        print(f"batch {batch:>4}: {variant}" + (f" ({timed})" if timed else ""))
+    if pred.graph.refused:
+        print(pred.graph.refused)
     print(f"saved: {path}")
     return 0
 
@@ -290,6 +294,14 @@ def _cmd_launch(args):
                   timeout=args.timeout, env=env, ssh_options=args.ssh_option)
 
 
+def _runtime_option(parser):
+    from .runtimes import RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="auto (default): the export's ONNX file in ONNX Runtime where it is "
+                        "faster and computes the same logits, else MXNet")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="inceptionzoo",
                                 description="Inception networks for MXNet Gluon.")
@@ -406,6 +418,7 @@ def build_parser():
     s.add_argument("--json", action="store_true")
     s.add_argument("images", nargs="+", help="image files (JPEG, PNG, BMP, GIF, TIFF, WebP, "
                    "PPM) of any size: the export's evaluation transform resizes and crops")
+    _runtime_option(s)
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("tune", help="pick the inference graph per batch size now and save the "
@@ -413,6 +426,7 @@ def build_parser():
     s.add_argument("model_dir", help="folder written by `export`")
     s.add_argument("--name", help="which export, if the folder holds several")
     s.add_argument("--batch-sizes", default="1", help="comma-separated, e.g. 1,8,32")
+    _runtime_option(s)
     s.set_defaults(func=_cmd_tune)
 
     # `bench` passes everything after it to the harness (see main); listed here for --help

@@ -6,7 +6,8 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
   ``gluon.SymbolBlock.imports``, ``mx.model.load_checkpoint`` and ``mx.mod.Module`` without
   inceptionzoo;
 - ``NAME-meta.json``: model name, input name/shape/dtype, classes and labels, the preprocessing
-  (baked in or to apply), SHA-1 of the params and symbol files, inceptionzoo/mxnet versions;
+  (baked in or to apply), SHA-1 of the params and symbol files (and of ``NAME.onnx``, with its
+  name), inceptionzoo/mxnet versions;
 - ``NAME-signature.json`` (input and output in the signature format of MXNet Model Server 0.4;
   the ``.mar`` handler does not read it) and ``NAME-synset.txt`` (one label per line), named by
   the export like every other file, so that several exports share a folder;
@@ -244,6 +245,12 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     try:
         path = {role: os.path.join(tmpdir, f) for role, f in files.items()}
         block.export(os.path.join(tmpdir, base), epoch=0)
+        if onnx:  # before the metadata, which records its SHA-1
+            from .onnx_export import write_onnx
+
+            used = set(sym.list_inputs())
+            write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
+                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"])
         meta = {
             "model": name,
             "input_name": "data",
@@ -261,6 +268,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
             "symbol_file": files["symbol"],
             "params_sha1": sha1_file(path["params"]),
             "symbol_sha1": sha1_file(path["symbol"]),
+            **({"onnx_file": files["onnx"], "onnx_sha1": sha1_file(path["onnx"])} if onnx else {}),
             "inceptionzoo_version": __version__,
             "mxnet_version": mx.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -278,11 +286,6 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
                 f.write("\n".join(labels) + "\n")
             written.append("synset")
         if onnx:
-            from .onnx_export import write_onnx
-
-            used = set(sym.list_inputs())
-            write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
-                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"])
             written.append("onnx")
         _publish(folder, base, tmpdir, {role: files[role] for role in written},
                  [f for role, f in files.items() if role not in written], overwrite)

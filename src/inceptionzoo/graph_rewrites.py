@@ -9,7 +9,11 @@ docs/benchmarks.md, "Why batch 1 was slow", for the profiles behind them).
   ``Concat`` and its ``Pooling``, which makes MXNet hand the pool a plain array;
 * ``merge`` (:func:`merge_branches_symbol`): two branches of an Inception block whose reductions
   are too narrow for oneDNN's blocked kernels run as one wider branch (new weights, made by
-  :func:`merged_params`).
+  :func:`merged_params`);
+* with it, the scaled residuals of Inception-ResNet (:func:`fold_scaled_convolutions_symbol`):
+  ``relu(x + s * conv(y))`` becomes ``Activation(x + conv'(y))`` with the scale folded into the
+  convolution's weights, which ``optimize_for('MKLDNN')`` fuses into one convolution with a sum
+  and a ReLU post-op.
 
 Every public function takes an ``mxnet.Symbol``; the work is done on the parsed JSON graph
 (a dict), which :func:`graph_variants` parses once and passes from rewrite to rewrite.
@@ -23,7 +27,8 @@ import numpy as np
 from .errors import InceptionZooError
 
 __all__ = ["concat_pool_edges", "pool_first_symbol", "plain_layout_symbol",
-           "native_concat_symbol", "merge_branches_symbol", "merged_params", "graph_variants"]
+           "native_concat_symbol", "merge_branches_symbol", "fold_scaled_convolutions_symbol",
+           "merged_params", "graph_variants"]
 
 
 def _parse(sym):
@@ -335,13 +340,69 @@ def merge_branches_symbol(sym, max_channels=8):
     return (_to_symbol(graph) if recipes else sym), recipes
 
 
+def fold_scaled_convolutions_symbol(sym):
+    """Fold ``_mul_scalar(Convolution(x, w, b), scalar=s)`` into ``Convolution(x, s*w, s*b)``
+    and write every ``relu`` as ``Activation(act_type='relu')``.
+
+    The convolution must be read by the multiplication only and its weight and bias must be
+    plain variables; the folded ones are new parameters (``<conv>_scaled_weight`` /
+    ``_bias``, made by :func:`merged_params`). The values are those of the graph up to float32
+    rounding of the products. Inception-ResNet's ``relu(x + s * conv(y))`` then becomes one
+    oneDNN convolution with a sum and a ReLU post-op after ``optimize_for('MKLDNN')`` (which
+    does not fuse the multiplication, nor the ``relu`` operator, only ``Activation``).
+
+    Parameters
+    ----------
+    sym : mxnet.Symbol
+
+    Returns
+    -------
+    (mxnet.Symbol, dict)
+        The new graph and the recipes of its new parameters, for :func:`merged_params`
+        (empty, with ``sym`` unchanged, when no multiplication was folded).
+    """
+    graph = _parse(sym)
+    nodes, readers = graph["nodes"], _readers(graph)
+    folds = {}  # index of the _mul_scalar -> its convolution's index
+    for i, n in enumerate(nodes):
+        if n["op"] != "_mul_scalar":
+            continue
+        c = n["inputs"][0][0]
+        conv = nodes[c]
+        if conv["op"] == "Convolution" and readers.get(c) == 1 and \
+                all(nodes[e[0]]["op"] == "null" for e in conv["inputs"][1:]):
+            folds[i] = c
+    if not folds:
+        return sym, {}
+    recipes, convs = {}, set(folds.values())
+
+    def edit(old, i, node, add, renumber):
+        if i in convs:
+            return None
+        if i in folds:
+            conv = copy.deepcopy(old[folds[i]])
+            name = conv["name"] + "_scaled"
+            scalar = float(old[i]["attrs"]["scalar"])
+            ins = renumber([conv["inputs"][0]])
+            for suffix, entry in zip(("_weight", "_bias"), conv["inputs"][1:]):
+                recipes[name + suffix] = ("scale", [old[entry[0]]["name"]], scalar)
+                ins.append([add({"op": "null", "name": name + suffix, "inputs": []}), 0, 0])
+            return add(dict(conv, name=name, inputs=ins))
+        if node["op"] == "relu":
+            return add(dict(node, op="Activation", attrs={"act_type": "relu"}))
+        return add(node)
+
+    return _to_symbol(_rebuild(graph, edit)), recipes
+
+
 def merged_params(recipes, params):
     """The arrays of the parameters that :func:`merge_branches_symbol` introduced.
 
     Parameters
     ----------
     recipes : dict
-        As returned by :func:`merge_branches_symbol`.
+        As returned by :func:`merge_branches_symbol` or
+        :func:`fold_scaled_convolutions_symbol`.
     params : mapping
         Parameter name -> ``gluon.Parameter`` or ``NDArray`` (the source parameters).
 
@@ -367,6 +428,10 @@ def merged_params(recipes, params):
     out = {}
     for name, (kind, sources, kernel) in recipes.items():
         arrays = [array(s) for s in sources]
+        if kind == "scale":  # kernel holds the scalar
+            value = arrays[0].asnumpy() * np.asarray(kernel, dtype=arrays[0].dtype)
+            out[name] = mx.nd.array(value, ctx=arrays[0].context, dtype=value.dtype)
+            continue
         a, b = (x.asnumpy() for x in arrays)
         if kind == "stack":
             value = np.concatenate([a, b], axis=0)

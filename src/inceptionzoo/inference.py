@@ -14,7 +14,8 @@ import time
 import mxnet as mx
 import numpy as np
 
-from .graph_rewrites import graph_variants, merge_branches_symbol, merged_params
+from .graph_rewrites import (fold_scaled_convolutions_symbol, graph_variants,
+                             merge_branches_symbol, merged_params)
 from .errors import InceptionZooError
 
 __all__ = ["onednn_fusion_available", "StaticGraph", "InferenceGraph"]
@@ -114,7 +115,9 @@ class InferenceGraph:
     merge : bool
         Also build the rewrites on the graph with narrow Inception branches merged
         (:func:`~inceptionzoo.graph_rewrites.merge_branches_symbol`), when it has any: their
-        names start with ``merge+``, and the first of them is the default. Like inductor's
+        names start with ``merge+``, and the first of them is the default; the scaled residuals
+        of Inception-ResNet are folded in them too
+        (:func:`~inceptionzoo.graph_rewrites.fold_scaled_convolutions_symbol`). Like inductor's
         freezing in PyTorch, this treats the merged convolutions' weights as constants: they are
         computed here, so in-place changes to those parameters afterwards are not seen by the
         ``merge+`` graphs. For weights that no longer change (the
@@ -147,6 +150,9 @@ class InferenceGraph:
         self._sym, self._params, self._input = sym, params, input_name
         variants = graph_variants(sym, max_single_edges)
         merged, recipes = merge_branches_symbol(sym) if merge else (sym, {})
+        if merge:  # Inception-ResNet's scaled residuals -> conv + sum + ReLU in oneDNN
+            merged, folded = fold_scaled_convolutions_symbol(merged)
+            recipes = dict(recipes, **folded)
         if recipes:
             params = dict(params, **merged_params(recipes, params))
             variants = dict({"merge+" + key: s for key, s in graph_variants(

@@ -6,7 +6,11 @@ The archive is the zip that ``model-archiver`` writes (the export's files at the
 as ``inceptionzoo_imaging.py``; writing it needs neither MMS nor model-archiver. Beside the
 portable graph it holds the graphs the handler runs (``serving.json``): the value-preserving
 rewrites of :mod:`inceptionzoo.graph_rewrites`, ``pool-first+plain`` for batches of 1 and 2
-(where the portable graph hits oneDNN's reference pooling kernel) and ``pool-first`` above. Serving it needs
+(where the portable graph hits oneDNN's reference pooling kernel) and ``pool-first`` above. An
+export with ``NAME.onnx`` puts it in the archive too, with :mod:`inceptionzoo.runtimes` as
+``inceptionzoo_runtimes.py``: where onnxruntime is installed in the server's environment, the
+handler checks at load that ONNX Runtime gives MXNet's logits and serves each warmed-up batch
+size with the faster of the two. Serving it needs
 ``pip install 'inceptionzoo[serve]'`` and Java; see docs/deploy.md.
 """
 import json
@@ -26,6 +30,8 @@ HANDLER = "inceptionzoo_handler:handle"
 
 #: :mod:`inceptionzoo.imaging` (the evaluation transform) inside the archive, beside the handler
 IMAGING = "inceptionzoo_imaging.py"
+#: :mod:`inceptionzoo.runtimes`'s name inside the archive (the handler imports no inceptionzoo).
+RUNTIMES_MODULE = "inceptionzoo_runtimes"
 
 #: Batch sizes up to which the handler runs the ``pool-first+plain`` graph (oneDNN picks the
 #: ``Bacd8b`` layout for a channel concat at batch 1 and 2: docs/benchmarks.md).
@@ -61,7 +67,8 @@ def write_mar(paths, model_name, out_path, overwrite=False):
     ----------
     paths : dict
         The export's files by role, as :func:`inceptionzoo.export.export` returns them; the
-        ``symbol``, ``params`` and ``meta`` files go into the archive (``synset`` too, if any).
+        ``symbol``, ``params`` and ``meta`` files go into the archive (``synset`` and ``onnx``
+        too, if any).
     model_name : str
         MMS model name (the URL is ``/predictions/<model_name>``).
     out_path : str
@@ -94,9 +101,11 @@ def write_mar(paths, model_name, out_path, overwrite=False):
                        "graph_rewrites); the first whose up_to_batch covers a batch runs it"}
     with atomic_path(out_path, overwrite=overwrite) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            for role in ("symbol", "params", "meta", "synset"):
+            for role in ("symbol", "params", "meta", "synset", "onnx"):
                 if role in paths:
                     z.write(paths[role], os.path.basename(paths[role]))
+            if "onnx" in paths:
+                z.write(os.path.join(here, "runtimes.py"), RUNTIMES_MODULE + ".py")
             for g in graphs:
                 if g["json"]:
                     z.writestr(g["symbol_file"], g["json"])

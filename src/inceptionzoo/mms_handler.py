@@ -7,7 +7,11 @@ that module (numpy and PIL; no inceptionzoo) and reads only the archive's own fi
 ``NAME-meta.json`` gives the input name/shape/dtype, the weights' evaluation transform and the
 labels; ``NAME-0000.params`` the weights; ``serving.json`` the graphs to run by batch size
 (rewrites of ``NAME-symbol.json`` that keep its values and avoid oneDNN's slow reference
-kernels; without it, ``NAME-symbol.json``).
+kernels; without it, ``NAME-symbol.json``). When the
+archive holds ``NAME.onnx`` and ``inceptionzoo_runtimes.py`` (:mod:`inceptionzoo.runtimes`) and
+onnxruntime is installed in the server's environment, ONNX Runtime serves the batch sizes it runs
+faster, after a check at load that it computes MXNet's logits (else MXNet serves, with a
+warning).
 
 A request body is one image (PNG, JPEG, ... of any size): decoded to grey or RGB, resized and
 centre-cropped as the weights' evaluation transform says, as the Predictor does
@@ -16,6 +20,7 @@ centre-cropped as the weights' evaluation transform says, as the Predictor does
 image gets HTTP 400 with ``{"error": ...}`` naming what was expected and what was given.
 """
 import glob
+import importlib.util
 import json
 import os
 import warnings
@@ -82,7 +87,58 @@ class InceptionZooService:
         for batch in sorted(sizes):
             x = mx.nd.zeros((batch,) + self.sample_shape, dtype=self.dtype)
             self.net_for(batch)(x).wait_to_read()
+        self.ort, self.choice = self._onnxruntime(model_dir, sorted(sizes)), {}
+        if self.ort is not None:
+            for batch in sorted(sizes):  # the faster runtime per batch size, timed alternately
+                x = self._sample(batch)
+                times = self.runtimes.time_alternating(
+                    {"mxnet": self._mxnet_logits, "onnxruntime": self.ort}, x, budget=1.0)
+                self.choice[batch] = min(times, key=times.get)
         self.initialized = True
+
+    def _sample(self, batch):
+        x = np.random.RandomState(0).uniform(0, 255 if self.dtype == "uint8" else 1,
+                                             (batch,) + self.sample_shape)
+        return x.astype(self.dtype)
+
+    def _onnxruntime(self, model_dir, sizes):
+        """An ONNX Runtime session of the archive's NAME.onnx that gives MXNet's logits, else
+        None (no ONNX file, no onnxruntime, or other logits: then with a warning)."""
+        module = os.path.join(model_dir, "inceptionzoo_runtimes.py")
+        onnx_file = self.meta.get("onnx_file")
+        if not onnx_file or not os.path.isfile(module) or \
+                not os.path.isfile(os.path.join(model_dir, onnx_file)):
+            return None
+        spec = importlib.util.spec_from_file_location("inceptionzoo_runtimes", module)
+        self.runtimes = runtimes = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(runtimes)
+        if runtimes.import_onnxruntime() is None:
+            return None
+        ort = runtimes.OrtRunner(os.path.join(model_dir, onnx_file))
+        x = self._sample(max(sizes))
+        same, diff, scale = runtimes.parity(self._mxnet_logits(x), ort(x))
+        if not same:
+            warnings.warn(f"{onnx_file}: ONNX Runtime refused, MXNet serves: max |logit "
+                          f"difference| {diff:.3g} against MXNet, above {runtimes.PARITY:g} x "
+                          f"the largest |logit| {scale:.3g}")
+            return None
+        for _ in range(3):
+            ort(x)
+        return ort
+
+    def runtime_for(self, batch):
+        """``'onnxruntime'`` or ``'mxnet'``: the runtime that runs a batch of this size."""
+        if self.ort is None:
+            return "mxnet"
+        return self.runtimes.nearest(self.choice, batch, "mxnet")
+
+    def _mxnet_logits(self, x):
+        return self.net_for(len(x))(mx.nd.array(x, dtype=self.dtype)).asnumpy()
+
+    def logits(self, x):
+        """Logits of a batch (numpy, the graph's input dtype), in the runtime picked for it."""
+        return self.ort(x) if self.runtime_for(len(x)) == "onnxruntime" else \
+            self._mxnet_logits(x)
 
     def net_for(self, batch):
         """The network that runs a batch of this size."""
@@ -102,8 +158,8 @@ class InceptionZooService:
 
     def _input(self, batch):
         if self.baked_in:
-            return mx.nd.array(batch, dtype="uint8")
-        return mx.nd.array(self.transform.normalise(batch))
+            return batch
+        return np.ascontiguousarray(self.transform.normalise(batch), dtype=np.float32)
 
     def handle(self, data, context):
         """One JSON answer per request; HTTP 400 for the requests whose body is unusable."""
@@ -120,8 +176,9 @@ class InceptionZooService:
                 context.set_response_status(400, "Bad Request", idx)
                 answers[idx] = json.dumps({"error": str(err)})
         if images:
-            x = self._input(np.stack(images))
-            probs = mx.nd.softmax(self.net_for(len(images))(x)).asnumpy()
+            logits = self.logits(self._input(np.stack(images)))
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = e / e.sum(axis=1, keepdims=True)
             for idx, p in zip(where, probs):
                 best = int(p.argmax())
                 answers[idx] = json.dumps({

@@ -17,6 +17,12 @@ to 0..255; NaN or infinite values are refused). Then the export's input transfor
 the graph or not (:class:`inceptionzoo.transforms.InputTransform`, with the ``mean``/``std`` of
 ``NAME-meta.json``), scales and normalises. MNIST digits are white on black: a dark digit on a
 light background is not inverted for you.
+
+The graph itself: :func:`load_graph` (a batch in, logits out) runs the export in MXNet
+(:class:`~inceptionzoo.inference.InferenceGraph`) or, when the export has ``NAME.onnx`` and
+onnxruntime is installed (the ``onnxruntime`` extra), in ONNX Runtime, each batch size in the
+runtime found faster at load time and checked to compute the same logits
+(:mod:`inceptionzoo.runtimes`). The Predictor runs on it.
 """
 import glob
 import json
@@ -28,13 +34,14 @@ import warnings
 import mxnet as mx
 import numpy as np
 
+from . import runtimes
 from ._errors import mxnet_message
 from ._io import sha1_file, write_json
 from .imaging import EvalTransform, ImageError
 from .inference import InferenceGraph
 from .transforms import InputTransform, normalisation, to_pixels
 
-__all__ = ["Predictor", "PredictionError", "read_meta"]
+__all__ = ["Predictor", "PredictionError", "read_meta", "load_graph", "ServingGraph"]
 
 
 from .errors import PredictionError  # noqa: E402  (defined in errors; this import path stays)
@@ -125,6 +132,401 @@ def _check_params(sym, arrays, input_name, input_shape, folder, meta_file):
     return params
 
 
+def _find_meta(model_dir, name):
+    metas = sorted(glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json")))
+    if name is not None:
+        metas = [m for m in metas if os.path.basename(m) == f"{name}-meta.json"]
+    if len(metas) != 1:
+        found = [os.path.basename(m)[:-10] for m in
+                 glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json"))]
+        raise PredictionError(
+            f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
+            f"found {found or 'none'} (an export writes NAME-meta.json)")
+    return metas[0]
+
+
+def _checked_file(folder, meta, file_key, sha_key, meta_file):
+    # final names are links into the export's generation folder: resolved once, so that an
+    # overwrite switching over meanwhile cannot hand us files of two exports
+    path = os.path.realpath(os.path.join(folder, meta[file_key]))
+    if not os.path.isfile(path):
+        raise PredictionError(f"export file {path!r} is missing")
+    got = sha1_file(path)
+    if got != meta[sha_key]:
+        raise PredictionError(f"{path!r} is corrupt or not the exported one: SHA-1 "
+                              f"{got}, the export recorded {meta[sha_key]} ({meta_file})")
+    return path
+
+
+def _check_outputs(meta, meta_file, sym, params):
+    """The graph gives one output per class and label of ``meta.json``."""
+    shape = tuple([1] + meta["input_shape"][1:])
+    known = {name: array.shape for name, array in params.items()}
+    try:
+        _, out, _ = sym.infer_shape(**{meta["input_name"]: shape}, **known)
+    except mx.base.MXNetError as err:
+        raise PredictionError(f"{meta_file}: input_shape {meta['input_shape']} does not fit "
+                              f"the graph ({mxnet_message(err)})") from None
+    labels = meta.get("labels") or []
+    width = out[0][-1] if out and out[0] else None
+    if width != meta["classes"] or (labels and len(labels) != width):
+        raise PredictionError(f"{meta_file}: the graph gives {width} outputs per image; the "
+                              f"metadata says {meta['classes']} classes and "
+                              f"{len(labels)} labels")
+
+
+def _onnx_path(folder, meta, meta_file):
+    """The export's ``NAME.onnx`` (checked against the SHA-1 the export recorded), or None."""
+    if "onnx_file" in meta:
+        if not isinstance(meta["onnx_file"], str) or not isinstance(meta.get("onnx_sha1"), str):
+            raise PredictionError(f"{meta_file}: 'onnx_file' and 'onnx_sha1' must be strings; "
+                                  f"got {meta['onnx_file']!r}, {meta.get('onnx_sha1')!r}")
+        return _checked_file(folder, meta, "onnx_file", "onnx_sha1", meta_file)
+    path = os.path.join(folder, os.path.basename(meta_file)[:-10] + ".onnx")
+    return os.path.realpath(path) if os.path.isfile(path) else None  # exports before onnx_sha1
+
+
+def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
+    """The export's graph as a callable in the fastest runtime: a batch in, logits out.
+
+    Parameters
+    ----------
+    export_dir : str
+        Folder written by :func:`inceptionzoo.export.export`.
+    runtime : str
+        ``'mxnet'``: MXNet's static graphs, tuned per batch size
+        (:class:`~inceptionzoo.inference.InferenceGraph`); ``'onnxruntime'``: the export's
+        ``NAME.onnx`` in an ONNX Runtime session (needs ``export(..., onnx=True)`` and the
+        ``onnxruntime`` extra); ``'auto'``: both when the export has an ONNX file and
+        onnxruntime is installed (else MXNet, as before): at load, both must give the same
+        logits (:data:`inceptionzoo.runtimes.PARITY`, else ONNX Runtime is refused with a
+        warning), then each warmed-up batch size runs the faster of them (timed alternately,
+        medians).
+    warmup : iterable of int
+        Batch sizes to prepare (and, with ``'auto'``, time) now. A saved tuning
+        (``NAME-tuning.json``, :meth:`ServingGraph.save_tuning`) is used instead of timing.
+    name : str, optional
+        Which export, when the folder holds several.
+    ctx : mxnet.Context, optional
+        Device of the MXNet graphs (ONNX Runtime runs on CPU; on another device ``'auto'``
+        is MXNet).
+
+    Returns
+    -------
+    ServingGraph
+
+    Raises
+    ------
+    PredictionError
+        A bad export or runtime, naming what was expected.
+    """
+    if runtime not in runtimes.RUNTIMES:
+        raise PredictionError(f"runtime must be one of {', '.join(runtimes.RUNTIMES)}; "
+                              f"got {runtime!r}")
+    ctx = ctx or mx.cpu()
+    meta_file = _find_meta(export_dir, name)
+    meta = read_meta(meta_file)
+    folder = os.path.dirname(meta_file)
+    params = _checked_file(folder, meta, "params_file", "params_sha1", meta_file)
+    symbol = _checked_file(folder, meta, "symbol_file", "symbol_sha1", meta_file)
+    onnx_path = None
+    if runtime != "mxnet":
+        onnx_path = _onnx_path(folder, meta, meta_file)
+        if runtime == "onnxruntime":
+            if onnx_path is None:
+                raise PredictionError(f"{folder!r} has no ONNX file of this export: export "
+                                      "with onnx=True (inceptionzoo export --onnx)")
+            if runtimes.import_onnxruntime() is None:
+                raise PredictionError(f"runtime 'onnxruntime' needs onnxruntime: "
+                                      f"{runtimes.ORT_EXTRA}")
+        elif ctx.device_type != "cpu" or runtimes.import_onnxruntime() is None:
+            onnx_path = None
+    net = None
+    if runtime != "onnxruntime":
+        shape = meta["input_shape"]
+        try:
+            sym = mx.sym.load(symbol)
+            arrays = mx.nd.load(params)
+        except mx.base.MXNetError as err:
+            raise PredictionError(f"cannot load the export in {folder!r}: "
+                                  f"{mxnet_message(err)}") from None
+        arrays = _check_params(sym, arrays, meta["input_name"], (1,) + tuple(shape[1:]),
+                               folder, meta_file)
+        _check_outputs(meta, meta_file, sym, arrays)
+        # the recommended path: static graphs specialised by batch size (inceptionzoo.inference)
+        net = InferenceGraph(sym, {k: v.as_in_context(ctx) for k, v in arrays.items()},
+                             input_name=meta["input_name"], sample_shape=shape[1:],
+                             dtype=meta["input_dtype"], merge=True)  # fixed weights
+    ort = None
+    if onnx_path is not None:
+        try:
+            ort = runtimes.OrtRunner(onnx_path)
+        except Exception as err:  # onnxruntime's own error types: a file it cannot load
+            if runtime == "onnxruntime":
+                raise PredictionError(f"ONNX Runtime cannot load {onnx_path!r}: {err}") from None
+            warnings.warn(f"ONNX Runtime cannot load {onnx_path!r}, MXNet serves: {err}")
+    graph = ServingGraph(meta, meta_file, net, ort, runtime, ctx,
+                         onnx_sha1=None if onnx_path is None else sha1_file(onnx_path))
+    if warmup:
+        graph.warmup(warmup)
+    return graph
+
+
+class ServingGraph:
+    """An export's graph in one or two runtimes (built by :func:`load_graph`): a batch in,
+    logits out, each batch size in the runtime picked for it.
+
+    Parameters
+    ----------
+    meta : dict
+        The export's ``NAME-meta.json``.
+    meta_file : str
+        Its path (the tuning file goes beside it).
+    net : InferenceGraph or None
+        The MXNet graphs (None: ONNX Runtime only).
+    ort : inceptionzoo.runtimes.OrtRunner or None
+        The ONNX Runtime session (None: MXNet only).
+    runtime : str
+        As asked of :func:`load_graph`.
+    ctx : mxnet.Context
+        Device of the MXNet graphs.
+    onnx_sha1 : str, optional
+        SHA-1 of the ONNX file ``ort`` runs.
+
+    Attributes
+    ----------
+    tuning_file : str
+        ``NAME-tuning.json`` beside the export.
+    tuning_loaded : dict
+        Batch size -> MXNet graph variant loaded from ``tuning_file``.
+    choice : dict
+        Batch size -> ``'mxnet'`` or ``'onnxruntime'``, for the warmed-up (or loaded) sizes.
+    seconds : dict
+        Batch size -> {runtime: median seconds per call}, for the sizes timed here.
+    refused : str or None
+        Why ONNX Runtime was refused (its logits differ from MXNet's), else None.
+    """
+
+    #: seconds of alternating timing per batch size with ``'auto'``
+    TIME_BUDGET = 2.0
+
+    def __init__(self, meta, meta_file, net, ort, runtime, ctx, onnx_sha1=None):
+        self.meta, self.meta_file, self.net, self.ort = meta, meta_file, net, ort
+        self.runtime, self.ctx, self.onnx_sha1 = runtime, ctx, onnx_sha1
+        self.dtype = meta["input_dtype"]
+        self.sample_shape = tuple(meta["input_shape"][1:])
+        self.tuning_file = meta_file[:-len("-meta.json")] + "-tuning.json"
+        self.choice, self.seconds, self.refused, self._checked = {}, {}, None, False
+        self.tuning_loaded = {}
+        self._load_tuning()
+
+    @property
+    def runtimes(self):
+        """The runtimes this graph can run: ``['mxnet']``, ``['onnxruntime']`` or both."""
+        return [r for r, g in (("mxnet", self.net), ("onnxruntime", self.ort)) if g is not None]
+
+    def runtime_for(self, batch):
+        """The runtime that runs a batch of this size.
+
+        Parameters
+        ----------
+        batch : int
+
+        Returns
+        -------
+        str
+            ``'mxnet'`` or ``'onnxruntime'``: the choice made for this size, else for the
+            nearest warmed-up size, else MXNet when it is loaded.
+        """
+        if len(self.runtimes) == 1:
+            return self.runtimes[0]
+        return runtimes.nearest(self.choice, int(batch), "mxnet")
+
+    def __call__(self, x):
+        """Logits of a batch.
+
+        Parameters
+        ----------
+        x : numpy.ndarray or mxnet.nd.NDArray
+            A batch of the export's input (``input_shape`` without the batch axis,
+            ``input_dtype``: float32 NCHW for a plain export, uint8 images with
+            ``--preprocess``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, classes)`` float32.
+        """
+        if self.runtime_for(x.shape[0]) == "onnxruntime":
+            if isinstance(x, mx.nd.NDArray):
+                x = x.asnumpy()
+            return self.ort(np.ascontiguousarray(x, dtype=self.dtype))
+        if not isinstance(x, mx.nd.NDArray):
+            x = mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)
+        return self.net(x).asnumpy()
+
+    def _sample(self, batch):
+        rng = np.random.RandomState(0)
+        x = rng.uniform(0, 255 if self.dtype == "uint8" else 1, (batch,) + self.sample_shape)
+        return x.astype(self.dtype)
+
+    def _check_parity(self, batch):
+        """Both runtimes on the same random batch: refuse ONNX Runtime (with a warning) when
+        its logits are not MXNet's."""
+        self._checked = True
+        x = self._sample(batch)
+        ref = self.net(mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)).asnumpy()
+        try:
+            got = self.ort(x)
+        except Exception as err:  # noqa: BLE001 -- onnxruntime's error types
+            same, why = False, f"it fails on a batch of shape {x.shape}: {err}"
+        else:
+            same, diff, scale = runtimes.parity(ref, got)
+            why = (f"max |logit difference| {diff:.3g} against MXNet, above "
+                   f"{runtimes.PARITY:g} x the largest |logit| {scale:.3g}")
+        if not same:
+            self.refused = f"ONNX Runtime refused for {self.meta_file}: {why}"
+            warnings.warn(self.refused)
+            self.ort = None
+            self.choice = {b: "mxnet" for b in self.choice}
+
+    def warmup(self, batch_sizes):
+        """Pick the runtime (and MXNet graph variant) for each batch size and prepare it now,
+        unless a saved tuning covers it.
+
+        Parameters
+        ----------
+        batch_sizes : iterable of int
+            The batch sizes that will be served.
+
+        Returns
+        -------
+        dict
+            Batch size -> ``'onnxruntime'`` or ``'mxnet <variant>'``.
+
+        Raises
+        ------
+        PredictionError
+            For batch sizes below 1.
+        """
+        try:
+            sizes = [int(b) for b in batch_sizes]
+        except (TypeError, ValueError):
+            raise PredictionError(f"batch sizes must be integers; got {batch_sizes!r}") from None
+        if [b for b in sizes if b < 1]:
+            raise PredictionError(f"batch sizes must be >= 1; got {sizes}")
+        if self.net is not None and self.ort is not None and not self._checked and sizes:
+            self._check_parity(sizes[0])
+        out = {}
+        for b in sizes:
+            x = self._sample(b)
+            if self.net is not None:
+                self.net.warmup([b])  # picks (or loads) the variant, builds its primitives
+            if self.ort is not None:
+                for _ in range(3):
+                    self.ort(x)
+            if self.net is not None and self.ort is not None and b not in self.choice:
+                runners = {"mxnet": self, "onnxruntime": self.ort}
+                self.choice[b] = "mxnet"  # self(x) runs MXNet while timing
+                times = runtimes.time_alternating(runners, x, budget=self.TIME_BUDGET)
+                self.seconds[b] = times
+                self.choice[b] = min(times, key=times.get)
+            elif b not in self.choice:
+                self.choice[b] = self.runtimes[0]
+            run = self.runtime_for(b)
+            out[b] = run if run == "onnxruntime" else f"mxnet {self.net.choice[b]}"
+        return out
+
+    def tuning(self):
+        """The choices made so far, as the JSON record :meth:`save_tuning` writes.
+
+        Returns
+        -------
+        dict
+        """
+        record = dict(self.net.tuning() if self.net is not None else {},
+                      symbol_sha1=self.meta["symbol_sha1"], machine=_cpu_name())
+        record["runtimes"] = {
+            "choice": {str(b): r for b, r in sorted(self.choice.items())},
+            "onnx_sha1": self.onnx_sha1,
+            "onnxruntime": None if self.ort is None else self.ort.version,
+            "refused": self.refused,
+            "seconds": {str(b): t for b, t in sorted(self.seconds.items())}}
+        return record
+
+    def save_tuning(self):
+        """Write the choices made so far beside the export (``NAME-tuning.json``), so that
+        the next process loads them instead of timing.
+
+        Returns
+        -------
+        str
+            The file written.
+        """
+        write_json(self.tuning_file, dict(self.tuning(), note="written by save_tuning / "
+                                          "`inceptionzoo tune`; load_graph and the Predictor "
+                                          "of this export load it"))
+        return self.tuning_file
+
+    def _ignore(self, why):
+        warnings.warn(f"{self.tuning_file} is ignored: {why} (rerun `inceptionzoo tune`)")
+
+    def _load_tuning(self):
+        """Use a saved tuning made for this export, MXNet/ONNX Runtime and machine: a file that
+        is unreadable or made for something else is ignored with a warning naming it."""
+        if not os.path.isfile(self.tuning_file):
+            return
+        try:
+            with open(self.tuning_file) as f:
+                record = json.load(f)
+        except (OSError, ValueError) as err:
+            return self._ignore(f"not a JSON file ({err})")
+        if not isinstance(record, dict):
+            return self._ignore(f"expected a JSON object; got {type(record).__name__}")
+        if record.get("symbol_sha1") != self.meta["symbol_sha1"]:
+            return self._ignore("it was made for another graph")
+        if record.get("machine") != _cpu_name():
+            return self._ignore(f"it was made on another machine ({record.get('machine')!r}; "
+                                f"here {_cpu_name()!r})")
+        runs = record.get("runtimes", {})
+        try:
+            choice = {int(b): r for b, r in runs.get("choice", {}).items()}
+            if not all(r in ("mxnet", "onnxruntime") and b >= 1 for b, r in choice.items()):
+                raise ValueError("runtimes.choice must map batch sizes to 'mxnet' or "
+                                 f"'onnxruntime'; got {runs.get('choice')!r}")
+            try:
+                seconds = {int(b): {str(r): float(s) for r, s in t.items()}
+                           for b, t in runs.get("seconds", {}).items()}
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError("runtimes.seconds must map batch sizes to {runtime: seconds}; "
+                                 f"got {runs.get('seconds')!r}") from None
+            if not isinstance(runs.get("refused"), (str, type(None))):
+                raise ValueError(f"runtimes.refused must be text or null; got "
+                                 f"{runs.get('refused')!r}")
+            if self.net is not None:
+                if not isinstance(record.get("choice"), dict):
+                    raise ValueError(f"'choice' must be an object; got {record.get('choice')!r}")
+                loaded = self.net.load_tuning(record)
+            else:
+                loaded = {}
+        except (AttributeError, TypeError, ValueError) as err:
+            return self._ignore(str(err))
+        self.tuning_loaded = loaded
+        if self.runtime != "auto" or self.net is None or self.ort is None:
+            return
+        if runs.get("onnx_sha1") != self.onnx_sha1 or runs.get("onnxruntime") != self.ort.version:
+            return self._ignore(f"its runtime choice was made for another ONNX file or ONNX "
+                                f"Runtime ({runs.get('onnx_sha1')}, onnxruntime "
+                                f"{runs.get('onnxruntime')}; here {self.onnx_sha1}, "
+                                f"{self.ort.version})")
+        self.choice.update(choice)
+        self.seconds.update(seconds)
+        if runs.get("refused"):
+            self.refused, self.ort = runs["refused"], None
+        elif "onnxruntime" in choice.values():  # checked here too, whatever the file says
+            self._check_parity(1)
+
+
 class Predictor:
     """Loads an export once and predicts top-k labels.
 
@@ -139,56 +541,30 @@ class Predictor:
         Batch sizes to prepare at load time (see :meth:`warmup`), so that no request pays for
         tuning or oneDNN primitive creation. A saved tuning (``NAME-tuning.json``, written by
         :meth:`save_tuning` or ``inceptionzoo tune``) is used instead of timing.
+    runtime : str
+        ``'auto'``, ``'mxnet'`` or ``'onnxruntime'``: see :func:`load_graph`.
 
     Attributes
     ----------
+    graph : ServingGraph
+        The export's graph (:func:`load_graph`); ``graph.runtime_for(batch)`` names the runtime
+        a batch size runs in.
+    net : InferenceGraph or None
+        Its MXNet graphs (None with ``runtime='onnxruntime'``).
     tuning_file : str
         Where :meth:`save_tuning` writes and the constructor reads the graph choice.
     tuning_loaded : dict
         Batch size -> graph variant loaded from ``tuning_file`` (empty when none was used).
     """
 
-    def __init__(self, model_dir, name=None, ctx=None, warmup=()):
+    def __init__(self, model_dir, name=None, ctx=None, warmup=(), runtime="auto"):
         self.ctx = ctx or mx.cpu()
-        metas = sorted(glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json")))
-        if name is not None:
-            metas = [m for m in metas if os.path.basename(m) == f"{name}-meta.json"]
-        if len(metas) != 1:
-            found = [os.path.basename(m)[:-10] for m in
-                     glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json"))]
-            raise PredictionError(
-                f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
-                f"found {found or 'none'} (an export writes NAME-meta.json)")
-        self.meta = meta = read_meta(metas[0])
-        folder = os.path.dirname(metas[0])
-        # final names are links into the export's generation folder: resolved once, so that
-        # an overwrite switching over meanwhile cannot hand us files of two exports
-        params = os.path.realpath(os.path.join(folder, meta["params_file"]))
-        symbol = os.path.realpath(os.path.join(folder, meta["symbol_file"]))
-        for path in (params, symbol):
-            if not os.path.isfile(path):
-                raise PredictionError(f"export file {path!r} is missing")
-        for path, key in ((params, "params_sha1"), (symbol, "symbol_sha1")):
-            got = sha1_file(path)
-            if got != meta[key]:
-                raise PredictionError(f"{path!r} is corrupt or not the exported one: SHA-1 "
-                                      f"{got}, the export recorded {meta[key]} ({metas[0]})")
+        self.graph = load_graph(model_dir, runtime=runtime, warmup=(), name=name, ctx=self.ctx)
+        self.meta = meta = self.graph.meta
         shape = meta["input_shape"]
-        try:
-            sym = mx.sym.load(symbol)
-            arrays = mx.nd.load(params)
-        except mx.base.MXNetError as err:
-            raise PredictionError(f"cannot load the export in {folder!r}: "
-                                  f"{mxnet_message(err)}") from None
-        arrays = _check_params(sym, arrays, meta["input_name"], (1,) + tuple(shape[1:]), folder,
-                               metas[0])
-        self._check_outputs(metas[0], sym, arrays)
-        # the recommended path: static graphs specialised by batch size (inceptionzoo.inference)
-        self.net = InferenceGraph(sym, {k: v.as_in_context(self.ctx) for k, v in arrays.items()},
-                                  input_name=meta["input_name"], sample_shape=shape[1:],
-                                  dtype=meta["input_dtype"], merge=True)  # fixed weights
-        self.tuning_file = os.path.join(folder, os.path.basename(metas[0])[:-10] + "-tuning.json")
-        self.tuning_loaded = self._load_tuning()
+        self.net = self.graph.net  # the MXNet InferenceGraph (None with runtime='onnxruntime')
+        self.tuning_file = self.graph.tuning_file
+        self.tuning_loaded = self.graph.tuning_loaded
         self.labels = meta.get("labels") or [str(i) for i in range(meta["classes"])]
         self.baked_in = meta["preprocess"]["baked_in"]
         if self.baked_in:
@@ -206,49 +582,16 @@ class Predictor:
             self.image_transform = (EvalTransform.from_meta(pre, self.channels, self.hw)
                                     if self.channels in (1, 3) else None)
         except ValueError as err:
-            raise PredictionError(f"{metas[0]}: preprocess: {err}") from None
+            raise PredictionError(f"{self.graph.meta_file}: preprocess: {err}") from None
         if not self.baked_in:
             self.transform = InputTransform((self.channels,) + self.hw, mean, std)
 
         if warmup:
             self.warmup(warmup)
 
-    def _check_outputs(self, meta_file, sym, params):
-        """The graph gives one output per class and label of ``meta.json``."""
-        meta = self.meta
-        shape = tuple([1] + meta["input_shape"][1:])
-        known = {name: array.shape for name, array in params.items()}
-        try:
-            _, out, _ = sym.infer_shape(**{meta["input_name"]: shape}, **known)
-        except mx.base.MXNetError as err:
-            raise PredictionError(f"{meta_file}: input_shape {meta['input_shape']} does not fit "
-                                  f"the graph ({mxnet_message(err)})") from None
-        labels = meta.get("labels") or []
-        width = out[0][-1] if out and out[0] else None
-        if width != meta["classes"] or (labels and len(labels) != width):
-            raise PredictionError(f"{meta_file}: the graph gives {width} outputs per image; the "
-                                  f"metadata says {meta['classes']} classes and "
-                                  f"{len(labels)} labels")
-
-    # -- load-time tuning ---------------------------------------------------------------------
-    def _load_tuning(self):
-        if not os.path.isfile(self.tuning_file):
-            return {}
-        with open(self.tuning_file) as f:
-            record = json.load(f)
-        if record.get("symbol_sha1") != self.meta["symbol_sha1"]:
-            warnings.warn(f"{self.tuning_file} was made for another graph; it is ignored "
-                          "(rerun `inceptionzoo tune`)")
-            return {}
-        try:
-            return self.net.load_tuning(record)
-        except ValueError as err:  # another MXNet build or version: tune here instead
-            warnings.warn(f"{self.tuning_file} is ignored: {err}")
-            return {}
-
     def warmup(self, batch_sizes):
-        """Pick the graph for each batch size (timing the variants unless a saved tuning covers
-        it) and build its oneDNN primitives, at load time instead of on a live request.
+        """Pick the runtime and graph for each batch size (timing them unless a saved tuning
+        covers it) and build its oneDNN primitives, at load time instead of on a live request.
 
         Parameters
         ----------
@@ -258,12 +601,9 @@ class Predictor:
         Returns
         -------
         dict
-            Batch size -> the graph variant it runs.
+            Batch size -> ``'onnxruntime'`` or ``'mxnet <graph variant>'``.
         """
-        try:
-            return self.net.warmup(batch_sizes)
-        except ValueError as err:
-            raise PredictionError(str(err)) from None
+        return self.graph.warmup(batch_sizes)
 
     def save_tuning(self):
         """Write the graph choice made so far beside the export (``NAME-tuning.json``), so that
@@ -274,11 +614,7 @@ class Predictor:
         str
             The file written.
         """
-        record = dict(self.net.tuning(), symbol_sha1=self.meta["symbol_sha1"],
-                      machine=_cpu_name(), note="written by Predictor.save_tuning / "
-                      "`inceptionzoo tune`; a Predictor of this export loads it")
-        write_json(self.tuning_file, record)
-        return self.tuning_file
+        return self.graph.save_tuning()
 
     # -- input --------------------------------------------------------------------------------
     def _image(self, item, label):
@@ -394,10 +730,12 @@ class Predictor:
         """
         x = self._net_input(self._as_batch(images))
         try:
-            return mx.nd.softmax(self.net(x)).asnumpy()
+            logits = self.graph(x)
         except mx.base.MXNetError as err:
             raise PredictionError(f"the export's graph failed on a batch of shape "
                                   f"{x.shape}: {mxnet_message(err)}") from None
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def predict(self, images, top_k=3):
         """Top-``k`` ``(label, probability)`` pairs per image, best first.

@@ -1,0 +1,153 @@
+"""Pick, per batch size, the faster of two runtimes that compute the same graph.
+
+Standalone on purpose (numpy, and onnxruntime when installed; nothing of inceptionzoo): the
+``.mar`` archive carries this file as ``inceptionzoo_runtimes.py`` for its handler, which
+imports no inceptionzoo, and :func:`inceptionzoo.serving.load_graph` uses the same code.
+"""
+import math
+import statistics
+import time
+
+import numpy as np
+
+__all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner", "parity", "time_alternating",
+           "nearest"]
+
+#: What :func:`inceptionzoo.serving.load_graph` takes as ``runtime``.
+RUNTIMES = ("auto", "mxnet", "onnxruntime")
+
+#: How to get ONNX Runtime beside MXNet.
+ORT_EXTRA = "pip install 'inceptionzoo[onnxruntime]'"
+
+#: Two runtimes compute the same function when their logits differ by at most this fraction of
+#: the largest |logit| (float32 rounding of the same graph stays below 1e-5 on the zoo's
+#: networks: docs/deploy.md).
+PARITY = 1e-4
+
+
+def import_onnxruntime():
+    """The ``onnxruntime`` module, or None when it is not installed.
+
+    Returns
+    -------
+    module or None
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime
+
+
+class OrtRunner:
+    """An ONNX file in an ONNX Runtime session on CPU (every graph optimisation): numpy batch
+    in, first output (logits) out.
+
+    Parameters
+    ----------
+    path : str
+        The ONNX file.
+    threads : int, optional
+        ``intra_op_num_threads`` (default: ONNX Runtime's, one per core).
+    """
+
+    def __init__(self, path, threads=None):
+        ort = import_onnxruntime()
+        if ort is None:
+            raise ImportError(f"onnxruntime is not installed: {ORT_EXTRA}")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.version = ort.__version__
+
+    def __call__(self, x):
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+def parity(ref, got, tol=PARITY):
+    """Whether ``got`` is ``ref`` up to float32 rounding.
+
+    Parameters
+    ----------
+    ref, got : numpy.ndarray
+        Logits of the same inputs from two runtimes.
+    tol : float
+        Largest allowed max |difference|, as a fraction of the largest |ref|.
+
+    Returns
+    -------
+    tuple of (bool, float, float)
+        ``(same, max |difference|, scale)``; ``same`` is False for different shapes or
+        non-finite values.
+    """
+    ref, got = np.asarray(ref, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    if ref.shape != got.shape:
+        return False, float("inf"), float(np.abs(ref).max()) if ref.size else 0.0
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    diff = float(np.abs(ref - got).max()) if ref.size else 0.0
+    same = bool(np.isfinite(ref).all() and np.isfinite(got).all()) and \
+        diff <= tol * max(scale, 1e-12)
+    return same, diff, scale
+
+
+def time_alternating(runners, x, budget=2.0, min_rounds=3, max_rounds=9):
+    """Median seconds per call of each runner on ``x``, timed in alternating rounds.
+
+    Each round calls every runner once (the order reversed every other round, so that neither
+    always runs first); rounds continue until ``budget`` seconds are spent, at least
+    ``min_rounds`` and at most ``max_rounds``. Warm the runners up before.
+
+    Parameters
+    ----------
+    runners : dict
+        Name -> callable taking ``x``.
+    x : numpy.ndarray
+        The batch.
+    budget : float
+        Rough seconds to spend.
+    min_rounds, max_rounds : int
+        Bounds on the number of rounds.
+
+    Returns
+    -------
+    dict
+        Name -> median seconds per call.
+    """
+    names = list(runners)
+    calls = {n: [] for n in names}
+    start = time.perf_counter()
+    for r in range(max_rounds):
+        if r >= min_rounds and time.perf_counter() - start > budget:
+            break
+        for n in (names if r % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            runners[n](x)
+            calls[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(c) for n, c in calls.items()}
+
+
+def nearest(choice, batch, default):
+    """The entry of ``choice`` (batch size -> value) for the batch size nearest ``batch`` (by
+    ratio; the smaller on a tie), or ``default`` when ``choice`` is empty.
+
+    Parameters
+    ----------
+    choice : dict
+        Batch size -> value.
+    batch : int
+        The batch size asked for.
+    default
+        Returned for an empty ``choice``.
+
+    Returns
+    -------
+    object
+    """
+    if batch in choice:
+        return choice[batch]
+    if not choice:
+        return default
+    return choice[min(choice, key=lambda b: (abs(math.log(b / batch)), b))]

@@ -1,0 +1,319 @@
+"""One serving graph, two runtimes: inceptionzoo.serving.load_graph runs an export in MXNet or
+its NAME.onnx in ONNX Runtime (checked to give the same logits, the faster per batch size, the
+choice saved beside the export), and the .mar handler does the same."""
+import json
+import os
+import sys
+import zipfile
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import FakeContext, randomise_bn_statistics
+from inceptionzoo import get_model, runtimes
+from inceptionzoo._io import sha1_file
+from inceptionzoo.cli import main
+from inceptionzoo.data import example_images
+from inceptionzoo.export import export
+from inceptionzoo.inference import InferenceGraph
+from inceptionzoo.serving import PredictionError, Predictor, load_graph
+
+import onnxruntime  # noqa: E402,F401  (the onnxruntime extra, installed by `make setup`: no skip)
+
+
+def _copy(src, dst):
+    """The export's files by their final names (links followed), as plain files."""
+    for name in os.listdir(src):
+        if not os.path.isdir(src / name):
+            (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The shipped inception_mnist, plain (float32 NCHW input), with its ONNX file."""
+    folder = tmp_path_factory.mktemp("export")
+    export("inception_mnist", str(folder / "inception_mnist"), onnx=True)
+    return folder
+
+
+@pytest.fixture
+def folder(exported, tmp_path):
+    return _copy(exported, tmp_path)
+
+
+def _batch(n=5):
+    return np.random.RandomState(1).rand(n, 1, 28, 28).astype(np.float32)
+
+
+def _no_timing(*args, **kwargs):
+    raise AssertionError("timed the runtimes although a saved tuning covers the batch size")
+
+
+def test_three_runtimes_give_the_same_logits(folder):
+    x = _batch()
+    ref = get_model("inception_mnist", pretrained=True)(mx.nd.array(x)).asnumpy()
+    graphs = {r: load_graph(str(folder), runtime=r, warmup=(1, 5))
+              for r in ("mxnet", "onnxruntime", "auto")}
+    assert graphs["mxnet"].runtimes == ["mxnet"] and graphs["mxnet"].ort is None
+    assert graphs["onnxruntime"].runtimes == ["onnxruntime"] and graphs["onnxruntime"].net is None
+    assert graphs["auto"].runtimes == ["mxnet", "onnxruntime"]
+    for r, g in graphs.items():
+        got = g(x)
+        assert isinstance(got, np.ndarray) and got.shape == (5, 10), r
+        same, diff, scale = runtimes.parity(ref, got)
+        assert same, (r, diff, scale)
+    assert graphs["mxnet"].runtime_for(5) == "mxnet"
+    assert graphs["onnxruntime"].runtime_for(5) == "onnxruntime"
+    auto = graphs["auto"]
+    assert set(auto.choice) == {1, 5} and set(auto.seconds) == {1, 5}
+    for b in (1, 5):  # the faster of the two medians, as timed at load
+        assert auto.choice[b] == min(auto.seconds[b], key=auto.seconds[b].get)
+        assert auto.runtime_for(b) == auto.choice[b]
+    assert auto.runtime_for(4) == auto.choice[5] and auto.runtime_for(300) == auto.choice[5]
+
+
+def test_auto_choice_is_saved_and_reused_without_timing(folder, monkeypatch):
+    first = load_graph(str(folder), warmup=(1, 3))
+    first.choice = {1: "onnxruntime", 3: "mxnet"}  # both kinds must survive the round trip
+    path = first.save_tuning()
+    assert path == str(folder / "inception_mnist-tuning.json")
+    record = json.loads(open(path).read())["runtimes"]
+    assert record["choice"] == {"1": "onnxruntime", "3": "mxnet"}
+    assert record["onnx_sha1"] == sha1_file(str(folder / "inception_mnist.onnx"))
+    monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
+    monkeypatch.setattr(InferenceGraph, "_pick", _no_timing)
+    second = load_graph(str(folder), warmup=(1, 3))
+    assert second.choice == {1: "onnxruntime", 3: "mxnet"}
+    assert second.runtime_for(1) == "onnxruntime" and second.runtime_for(3) == "mxnet"
+    x = _batch(3)
+    np.testing.assert_allclose(second(x[:1]), first.net(mx.nd.array(x[:1])).asnumpy(),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("edit, why", [
+    (dict(machine="another CPU"), "it was made on another machine"),
+    (dict(symbol_sha1="0" * 40), "it was made for another graph"),
+    (dict(mxnet="0.0"), "the tuning record was made for other graphs"),
+])
+def test_a_tuning_for_another_machine_graph_or_version_is_refused(folder, edit, why):
+    load_graph(str(folder), warmup=(1,)).save_tuning()
+    path = folder / "inception_mnist-tuning.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), **edit)))
+    with pytest.warns(UserWarning, match=f"inception_mnist-tuning.json is ignored: {why}"):
+        g = load_graph(str(folder), warmup=(1,))
+    assert g.seconds and g.net.tuned == [1]  # timed again
+
+
+def test_a_runtime_choice_for_another_onnx_file_is_refused(folder):
+    g = load_graph(str(folder), warmup=(1,))
+    g.save_tuning()
+    path = folder / "inception_mnist-tuning.json"
+    record = json.loads(path.read_text())
+    record["runtimes"]["onnx_sha1"] = "1" * 40
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="its runtime choice was made for another ONNX file"):
+        again = load_graph(str(folder), warmup=(1,))
+    assert set(again.seconds) == {1}
+
+
+@pytest.mark.parametrize("text, why", [
+    ("{not json", "not a JSON file"),
+    ("[1, 2]", "expected a JSON object; got list"),
+    ('"text"', "expected a JSON object; got str"),
+    (None, "runtimes.choice must map batch sizes"),
+    (None, "'choice' must be an object"),
+    (None, "runtimes.seconds must map batch sizes to"),
+])
+def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
+    path = folder / "inception_mnist-tuning.json"
+    if text is None:  # a record of the right kind with one field of the wrong kind
+        load_graph(str(folder), warmup=(1,)).save_tuning()
+        record = json.loads(path.read_text())
+        if "seconds" in why:
+            record["runtimes"]["seconds"] = {"1": {"mxnet": "fast"}}
+        elif "runtimes" in why:
+            record["runtimes"]["choice"] = {"1": "tensorflow"}
+        else:
+            record["choice"] = ["merge+pool-first"]
+        text = json.dumps(record)
+    path.write_text(text)
+    with pytest.warns(UserWarning, match=f"{path}.* is ignored: {why}"):
+        g = load_graph(str(folder), warmup=(1,))
+    assert g.net.tuned == [1] and set(g.choice) == {1}
+    with pytest.warns(UserWarning, match="is ignored"):
+        assert main(["predict", "--model-dir", str(folder), example_images()[0]]) == 0
+
+
+def test_onnx_runtime_with_other_logits_is_refused_with_a_warning(folder, tmp_path):
+    """An ONNX file of the same network with other weights, put in place of the export's (with
+    its SHA-1 in the metadata, as an export of other weights would have)."""
+    other = get_model("inception_mnist")
+    other.initialize(mx.init.Xavier())
+    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
+    meta_path = folder / "inception_mnist-meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["onnx_sha1"] = sha1_file(wrong)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"ONNX Runtime refused for .*inception_mnist-meta.json: "
+                      r"max \|logit difference\| .* above 0.0001 x the largest \|logit\|"):
+        g = load_graph(str(folder), warmup=(1, 4))
+    assert g.ort is None and g.runtime_for(1) == g.runtime_for(4) == "mxnet"
+    assert "ONNX Runtime refused" in g.tuning()["runtimes"]["refused"]
+    x = _batch(4)
+    np.testing.assert_allclose(g(x), g.net(mx.nd.array(x)).asnumpy(), rtol=1e-6)
+
+
+def test_a_saved_onnx_runtime_choice_is_checked_again_at_load(folder, tmp_path):
+    """A tuning that sends batches to ONNX Runtime, and an ONNX file (recorded in the metadata
+    and the tuning) whose logits are not MXNet's: refused at load, even without warm-up."""
+    other = get_model("inception_mnist")
+    other.initialize(mx.init.Xavier())
+    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
+    meta_path = folder / "inception_mnist-meta.json"
+    meta_path.write_text(json.dumps(dict(json.loads(meta_path.read_text()),
+                                         onnx_sha1=sha1_file(wrong))))
+    g = load_graph(str(folder), runtime="mxnet", warmup=(1,))
+    record = dict(g.tuning())
+    record["runtimes"] = dict(record["runtimes"], choice={"1": "onnxruntime"},
+                              onnx_sha1=sha1_file(wrong),
+                              onnxruntime=runtimes.OrtRunner(wrong).version)
+    (folder / "inception_mnist-tuning.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="ONNX Runtime refused"):
+        again = load_graph(str(folder), warmup=())
+    assert again.runtime_for(1) == "mxnet" and again.ort is None
+
+
+def test_an_onnx_file_that_is_not_the_exported_one_is_an_error(folder):
+    (folder / "inception_mnist.onnx").write_bytes(b"not the export's ONNX file")
+    for runtime in ("auto", "onnxruntime"):
+        with pytest.raises(PredictionError, match="inception_mnist.onnx' is corrupt or not the "
+                           "exported one: SHA-1"):
+            load_graph(str(folder), runtime=runtime, warmup=())
+
+
+def test_without_onnxruntime_auto_is_mxnet_and_onnxruntime_names_the_extra(folder, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+    assert runtimes.import_onnxruntime() is None
+    g = load_graph(str(folder), warmup=(1,))
+    assert g.runtimes == ["mxnet"] and g.runtime_for(1) == "mxnet" and g.seconds == {}
+    with pytest.raises(PredictionError, match=r"runtime 'onnxruntime' needs onnxruntime: pip "
+                       r"install 'inceptionzoo\[onnxruntime\]'"):
+        load_graph(str(folder), runtime="onnxruntime")
+    top = Predictor(str(folder)).predict_files(example_images(), top_k=1)
+    assert [t[0][0] for t in top] == [os.path.basename(p).split("-")[1] for p in example_images()]
+
+
+def test_an_export_without_onnx(tmp_path):
+    export("inception_mnist", str(tmp_path / "inception_mnist"))
+    assert load_graph(str(tmp_path), warmup=(1,)).runtimes == ["mxnet"]
+    with pytest.raises(PredictionError, match="has no ONNX file of this export: export with "
+                       r"onnx=True \(inceptionzoo export --onnx\)"):
+        load_graph(str(tmp_path), runtime="onnxruntime")
+    with pytest.raises(PredictionError, match="runtime must be one of auto, mxnet, onnxruntime; "
+                       "got 'tvm'"):
+        load_graph(str(tmp_path), runtime="tvm")
+    assert main(["predict", "--model-dir", str(tmp_path), "--runtime", "onnxruntime",
+                 example_images()[0]]) == 2
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "auto"])
+def test_predictor_and_cli_on_onnx_runtime(folder, runtime, capsys):
+    p = Predictor(str(folder), runtime=runtime, warmup=(1, 10))
+    truth = [os.path.basename(f).split("-")[1] for f in example_images()]
+    assert [t[0][0] for t in p.predict_files(example_images(), top_k=1)] == truth
+    probs = p.probabilities(example_images())
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert main(["tune", str(folder), "--batch-sizes", "1,2", "--runtime", runtime]) == 0
+    out = capsys.readouterr().out
+    record = json.loads((folder / "inception_mnist-tuning.json").read_text())
+    assert set(record["runtimes"]["choice"]) == {"1", "2"} and "saved:" in out
+    if runtime == "auto":
+        assert "mxnet" in out and "onnxruntime" in out and " ms" in out  # both timed
+    assert main(["predict", "--model-dir", str(folder), "--runtime", runtime, "--top-k", "1",
+                 example_images()[0]]) == 0
+
+
+@pytest.mark.slow
+def test_an_imagenet_network_onnx_at_a_small_input(tmp_path):
+    """googlenet_bn (batch norm, 1000 classes) exported at 96x96 with batch-norm statistics away
+    from 0/1: the three runtimes agree."""
+    net = get_model("googlenet_bn")
+    net.initialize(mx.init.Xavier(magnitude=2))
+    net(mx.nd.zeros((1, 3, 96, 96)))
+    randomise_bn_statistics(net)
+    rng = np.random.RandomState(0)
+    export(net, str(tmp_path / "googlenet_bn"), input_shape=(3, 96, 96), onnx=True)
+    x = rng.rand(2, 3, 96, 96).astype(np.float32)
+    ref = load_graph(str(tmp_path), runtime="mxnet", warmup=())(x)
+    auto = load_graph(str(tmp_path), warmup=(2,))
+    assert auto.runtimes == ["mxnet", "onnxruntime"] and auto.refused is None
+    for got in (load_graph(str(tmp_path), runtime="onnxruntime", warmup=())(x), auto(x)):
+        assert got.shape == (2, 1000)
+        same, diff, scale = runtimes.parity(ref, got)
+        assert same, (diff, scale)
+
+
+# -- the .mar handler -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mar")
+    return export("inception_mnist", str(root / "inception_mnist"), onnx=True, mar=True)["mar"]
+
+
+def _handler_in(mar, folder):
+    import inceptionzoo.mms_handler as mms_handler
+
+    with zipfile.ZipFile(mar) as z:
+        z.extractall(folder)
+    return mms_handler.InceptionZooService(), FakeContext(str(folder), batch_size=4)
+
+
+def test_archive_carries_the_onnx_file_and_the_runtime_module(archive):
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        module = z.read("inceptionzoo_runtimes.py").decode()
+    assert {"inception_mnist.onnx", "inceptionzoo_runtimes.py"} <= names
+    imports = {line.split()[1].split(".")[0] for line in module.splitlines()
+               if line.startswith(("import ", "from "))}
+    assert imports <= {"math", "statistics", "time", "numpy"}  # no inceptionzoo
+
+
+def test_handler_serves_with_onnx_runtime_where_it_is_faster(archive, tmp_path):
+    service, ctx = _handler_in(archive, tmp_path)
+    service.initialize(ctx)
+    assert service.ort is not None and set(service.choice) == {1, 4}
+    bodies = [open(p, "rb").read() for p in example_images()]
+    service.choice = {1: "onnxruntime", 4: "onnxruntime"}  # whatever the timing said
+    answers = [json.loads(a) for a in service.handle([{"body": b} for b in bodies], ctx)]
+    assert service.runtime_for(len(bodies)) == "onnxruntime"
+    assert [a["label"] for a in answers] == [os.path.basename(p).split("-")[1]
+                                            for p in example_images()]
+    x = service._input(np.stack([service._image(b) for b in bodies]))
+    same, diff, scale = runtimes.parity(service._mxnet_logits(x), service.logits(x))
+    assert same, (diff, scale)
+
+
+def test_handler_refuses_an_onnx_file_with_other_logits(archive, tmp_path):
+    service, ctx = _handler_in(archive, tmp_path / "mar")
+    other = get_model("inception_mnist")
+    other.initialize(mx.init.Xavier())
+    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    (tmp_path / "mar" / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
+    with pytest.warns(UserWarning, match=r"inception_mnist.onnx: ONNX Runtime refused, MXNet "
+                      r"serves: max \|logit difference\|"):
+        service.initialize(ctx)
+    assert service.ort is None and service.runtime_for(1) == "mxnet"
+
+
+def test_handler_without_onnxruntime_serves_with_mxnet(archive, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    service, ctx = _handler_in(archive, tmp_path)
+    service.initialize(ctx)
+    assert service.ort is None and service.runtime_for(4) == "mxnet"
+    answers = service.handle([{"body": open(example_images()[0], "rb").read()}], ctx)
+    assert json.loads(answers[0])["label"] == os.path.basename(example_images()[0]).split("-")[1]
