@@ -198,3 +198,29 @@ def test_training_augmentation_derives_from_the_spec():
     assert len({c.tobytes() for c in crops}) == 6  # random crops
     np.testing.assert_array_equal(crops[0],
                                   np.asarray(spec.augment(img, np.random.RandomState(0))))
+
+
+def test_a_truncated_image_fails_even_after_a_library_allowed_truncated_loads(tmp_path):
+    """gluoncv sets PIL's process-wide LOAD_TRUNCATED_IMAGES on import; a truncated PNG must
+    still be an error, not a silently grey image."""
+    from PIL import ImageFile
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.RandomState(0).randint(0, 256, (64, 64), np.uint8)).save(
+        buf, format="PNG")
+    (tmp_path / "t.png").write_bytes(buf.getvalue()[:len(buf.getvalue()) // 2])
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(ImageError, match="t.png: not a readable image"):
+            decode(str(tmp_path / "t.png"), 1)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def test_importing_gluoncv_leaves_pil_strict():
+    from PIL import ImageFile
+
+    from inceptionzoo._gluoncv import import_gluoncv
+
+    import_gluoncv()
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

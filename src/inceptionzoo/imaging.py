@@ -25,7 +25,7 @@ import math
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 __all__ = ["ImageError", "EvalTransform", "decode", "resize_size_for", "FORMATS",
            "INTERPOLATIONS"]
@@ -133,6 +133,8 @@ def decode(source, channels, label=None):
 
 def _converted(img, channels, label):
     """``img`` decoded, as a new image of mode ``L`` or ``RGB``."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # set process-wide by another library (gluoncv does,
+        ImageFile.LOAD_TRUNCATED_IMAGES = False  # on import): a truncated file must fail here
     img.load()
     if min(img.size) < 1:
         raise ImageError(f"{label}: an empty image ({img.size[0]}x{img.size[1]} pixels)")
