@@ -84,8 +84,9 @@ def export_prefix(folder, name):
     name = os.fspath(name)
     seps = [s for s in (os.sep, os.altsep, "/") if s]
     if not name or name in (".", "..") or any(s in name for s in seps):
-        raise InceptionZooError(f"an export name must be a plain file name (no folder part, not '.' "
-                         f"or '..'); got {name!r}: put the folder in --out")
+        raise InceptionZooError(
+            f"an export name must be a plain file name (no folder part, not '.' "
+            f"or '..'); got {name!r}: put the folder in --out")
     return os.path.join(os.fspath(folder), name)
 
 
@@ -102,7 +103,7 @@ def _check_initialized(net):
     for p in net.collect_params().values():
         if p._data is None and p._deferred_init == ():
             raise InceptionZooError(f"parameter {p.name} is not initialised: call net.initialize() "
-                             "or load parameters before exporting")
+                                    "or load parameters before exporting")
 
 
 def _labels(net, info, labels, outputs):
@@ -123,7 +124,7 @@ def _labels(net, info, labels, outputs):
         labels = [str(lab) for lab in labels]
         if classes is not None and len(labels) != classes:
             raise InceptionZooError(f"labels: the network has {classes} outputs; got {len(labels)} "
-                             "labels")
+                                    "labels")
     return classes, labels
 
 

@@ -128,8 +128,9 @@ def read_hostfile(path):
     except OSError as err:
         raise OSError(f"cannot read the hostfile {path!r}: {err.strerror}") from None
     if len(data) > HOSTFILE_LIMIT:
-        raise InceptionZooError(f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
-                         f"text file of one {_HOST_GRAMMAR} per line")
+        raise InceptionZooError(
+            f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
+            f"text file of one {_HOST_GRAMMAR} per line")
     hosts = []
     for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
         where = f"hostfile {path!r}, line {number}"
@@ -138,15 +139,17 @@ def read_hostfile(path):
                 raise UnicodeError
             line = raw.decode("utf-8")
         except UnicodeError:
-            raise InceptionZooError(f"{where}: not text (a NUL byte or invalid UTF-8): expected one "
-                             f"{_HOST_GRAMMAR} per line") from None
+            raise InceptionZooError(
+                f"{where}: not text (a NUL byte or invalid UTF-8): expected one "
+                f"{_HOST_GRAMMAR} per line") from None
         line = line.split("#")[0].strip()
         if line:
             parse_host(line, where)
             hosts.append(line)
     if not hosts:
-        raise InceptionZooError(f"hostfile {path!r} lists no host (empty, or comments only): expected "
-                         f"one {_HOST_GRAMMAR} per line")
+        raise InceptionZooError(
+            f"hostfile {path!r} lists no host (empty, or comments only): expected "
+            f"one {_HOST_GRAMMAR} per line")
     return hosts
 
 
@@ -210,18 +213,20 @@ def _check_job(workers, servers, command, env):
     _check_count("--workers", workers, 1, MAX_PROCESSES)
     _check_count("--servers", servers, 1, MAX_PROCESSES)
     if not command:
-        raise InceptionZooError("no command to launch: expected `inceptionzoo launch ... -- COMMAND`")
+        raise InceptionZooError(
+            "no command to launch: expected `inceptionzoo launch ... -- COMMAND`")
     for k, v in (env or {}).items():
         if not isinstance(k, str) or not _ENV_NAME.fullmatch(k) or "\0" in str(v):
             raise InceptionZooError(f"environment variable {k!r}={v!r}: expected NAME=VALUE with a "
-                             "NAME of letters, digits and _ (not starting with a digit)")
+                                    "NAME of letters, digits and _ (not starting with a digit)")
 
 
 def _check_ssh_options(options):
     for opt in options or ():
         if not isinstance(opt, str) or not _SSH_OPTION.fullmatch(opt):
-            raise InceptionZooError(f"--ssh-option {opt!r}: expected KEY=VALUE, an ssh_config option "
-                             "such as IdentityFile=~/.ssh/id_ed25519 or Port=2222")
+            raise InceptionZooError(
+                f"--ssh-option {opt!r}: expected KEY=VALUE, an ssh_config option "
+                "such as IdentityFile=~/.ssh/id_ed25519 or Port=2222")
 
 
 def _jobs(command, workers, servers, python):

@@ -173,8 +173,9 @@ def _source_accuracy(net, source, ctx, batch_size=500):
 
 
 def check_recipe(r):
-    """Raise :class:`~inceptionzoo.errors.InceptionZooError` naming the field, what it must be and what was given, for a
-    recipe whose hyper-parameters cannot train (non-finite, out of range, unknown names).
+    """Raise :class:`~inceptionzoo.errors.InceptionZooError` naming the field, what it must be
+    and what was given, for a recipe whose hyper-parameters cannot train (non-finite, out of
+    range, unknown names).
 
     Parameters
     ----------
@@ -316,25 +317,27 @@ def _load_states(trainer, path, optimizer):
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, IndexError, KeyError, MemoryError) as err:
         raise InceptionZooError(f"{path}: not a trainer state file: truncated or corrupt "
-                         f"({type(err).__name__}: {err}); expected what Trainer.save_states "
-                         "writes. Delete the checkpoint pair to resume from the one before"
-                         ) from None
+                                f"({type(err).__name__}: {err}); expected what Trainer.save_states "
+                                "writes. Delete the checkpoint pair to resume from the one before"
+                                ) from None
     if not (isinstance(states, tuple) and len(states) == 2 and isinstance(states[0], dict)
             and isinstance(states[1], mx.optimizer.Optimizer)):
-        raise InceptionZooError(f"{path}: not a trainer state file: expected the (states, optimizer) "
-                         f"pair Trainer.save_states writes, got {type(states).__name__}")
+        raise InceptionZooError(
+            f"{path}: not a trainer state file: expected the (states, optimizer) "
+            f"pair Trainer.save_states writes, got {type(states).__name__}")
     want = mx.optimizer.Optimizer.opt_registry[optimizer.lower()]
     saved = type(states[1])
     if saved is not want:
-        raise InceptionZooError(f"{path} holds the state of optimizer {saved.__name__.lower()!r}; this "
-                         f"run uses {optimizer!r}: resume with --optimizer "
-                         f"{saved.__name__.lower()} (or the recipe that made it), or train into "
-                         "a new --out folder")
+        raise InceptionZooError(
+            f"{path} holds the state of optimizer {saved.__name__.lower()!r}; this "
+            f"run uses {optimizer!r}: resume with --optimizer "
+            f"{saved.__name__.lower()} (or the recipe that made it), or train into "
+            "a new --out folder")
     try:
         trainer.load_states(path)
     except Exception as err:  # noqa: BLE001 - any mismatch inside MXNet's updater
         raise InceptionZooError(f"{path}: trainer state does not fit this run "
-                         f"({type(err).__name__}: {err})") from None
+                                f"({type(err).__name__}: {err})") from None
 
 
 def _finite_params(net):
@@ -347,12 +350,14 @@ def _kvstore(kvstore, ctxs):
     if kvstore in (None, "", "none"):
         return ("device" if len(ctxs) > 1 else None), 0, 1, None
     if kvstore not in KVSTORES:
-        raise InceptionZooError(f"unknown kvstore {kvstore!r}: expected one of {', '.join(KVSTORES)}")
+        raise InceptionZooError(
+            f"unknown kvstore {kvstore!r}: expected one of {', '.join(KVSTORES)}")
     if not kvstore.startswith("dist"):
         return kvstore, 0, 1, None
     if "DMLC_ROLE" not in os.environ:
-        raise InceptionZooError(f"--kvstore {kvstore} needs MXNet's parameter server: run the command "
-                         "under `inceptionzoo launch --workers N --servers M -- ...`")
+        raise InceptionZooError(
+            f"--kvstore {kvstore} needs MXNet's parameter server: run the command "
+            "under `inceptionzoo launch --workers N --servers M -- ...`")
     kv = mx.kv.create(kvstore)
     # sync: every worker updates its own copy with the summed gradient (its optimizer state is
     # then local, so checkpoints hold it); async updates can only run on the servers
@@ -407,11 +412,12 @@ def _previous_run(out, name, overwrite=False):
                 found = json.load(f)
         except (OSError, ValueError) as err:
             raise InceptionZooError(f"{path}: cannot read the metrics of the run in {out} ({err}); "
-                             "expected the metrics.json training writes: move the folder's "
-                             "files away, or train into another --out folder") from None
+                                    "expected the metrics.json training writes: move the folder's "
+                                    "files away, or train into another --out folder") from None
         if not isinstance(found, dict) or not isinstance(found.get("model"), str):
-            raise InceptionZooError(f"{path}: not the metrics.json training writes (no model name): "
-                             "move it away, or train into another --out folder")
+            raise InceptionZooError(
+                f"{path}: not the metrics.json training writes (no model name): "
+                "move it away, or train into another --out folder")
         return found
     if _latest_checkpoint(out, name, need_states=False)[1]:
         return {"model": name}
@@ -434,18 +440,19 @@ def _check_previous_run(previous, out, name, classes, class_names, resume, overw
         return
     if previous["model"] != name:
         raise InceptionZooError(f"--resume: {out} holds {what}, this run trains {name!r}: resume "
-                         f"with --model {previous['model']}, or train into another --out "
-                         "folder")
+                                f"with --model {previous['model']}, or train into another --out "
+                                "folder")
     if previous.get("classes") not in (None, classes):
         raise InceptionZooError(f"--resume: {out} holds {what}; this run has {classes} classes: "
-                         "resume it on its own data (and --classes), or train into another "
-                         "--out folder")
+                                "resume it on its own data (and --classes), or train into another "
+                                "--out folder")
     old = previous.get("class_names")
     if old is not None and list(old) != list(class_names):
         show = lambda c: ", ".join(map(str, c[:6])) + (" ..." if len(c) > 6 else "")  # noqa
-        raise InceptionZooError(f"--resume: {out} holds {what} on classes [{show(list(old))}]; this "
-                         f"data has classes [{show(list(class_names))}]: resume it on its own "
-                         "data, or train into another --out folder")
+        raise InceptionZooError(
+            f"--resume: {out} holds {what} on classes [{show(list(old))}]; this "
+            f"data has classes [{show(list(class_names))}]: resume it on its own "
+            "data, or train into another --out folder")
 
 
 def _clear_run(out, names):
@@ -1017,7 +1024,7 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     if spec is not None:  # the weights' spec: classes and preprocessing
         if classes not in (None, spec.classes):
             raise InceptionZooError(f"{path} holds weights of {spec.classes} classes; got classes="
-                             f"{classes}: a new classifier would be untrained")
+                                    f"{classes}: a new classifier would be untrained")
         net = get_model(model, pretrained=path, ctx=c)
     else:
         info = model_info(model)
