@@ -383,3 +383,29 @@ def test_cli_numbers_and_paths_are_checked_first(argv, words, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1, err
     assert words.format(blocker=blocker) in err and out == "", (out, err)
+
+
+def test_train_options_are_the_arguments_of_train():
+    """One record of options: TrainOptions has exactly train's arguments, with its defaults."""
+    import dataclasses
+    import inspect
+
+    from inceptionzoo.train import TrainOptions
+
+    params = inspect.signature(train).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
+    assert fields == {n: p.default for n, p in params.items()}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainOptions().epochs = 3
+
+
+def test_run_training_from_options_is_train(one_batch_mnist):
+    from inceptionzoo.train import TrainOptions, run_training
+
+    quiet = dict(data_dir=one_batch_mnist, recipe="seed", epochs=1, progress=False,
+                 log=lambda *a: None)
+    a = train(**quiet)
+    b = run_training(TrainOptions(**quiet))
+    assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
+    for name, value in _params(a["net"]).items():
+        np.testing.assert_array_equal(value, _params(b["net"])[name])
