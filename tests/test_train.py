@@ -8,27 +8,20 @@ import numpy as np
 import pytest
 
 from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
+from inceptionzoo.datasets import write_mnist_subset
 from inceptionzoo.train import RECIPES, evaluate, parse_ctx, train
-
-
-def _subset(folder, mnist_dir, n_train, n_test):
-    for train_split, n in ((True, n_train), (False, n_test)):
-        x, y = load_mnist(mnist_dir, train=train_split)
-        write_idx(str(folder / MNIST_FILES[train_split][0]), x[:n])
-        write_idx(str(folder / MNIST_FILES[train_split][1]) + ".gz", y[:n])
-    return str(folder)
 
 
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory, mnist_dir):
     """600 real training digits and 300 real test digits, as IDX files."""
-    return _subset(tmp_path_factory.mktemp("mnist_small"), mnist_dir, 600, 300)
+    return write_mnist_subset(str(tmp_path_factory.mktemp("mnist_small")), mnist_dir, 600, 300)
 
 
 @pytest.fixture(scope="module")
 def one_batch_mnist(tmp_path_factory, mnist_dir):
     """100 training digits: one update of the seed recipe."""
-    return _subset(tmp_path_factory.mktemp("mnist_one"), mnist_dir, 100, 100)
+    return write_mnist_subset(str(tmp_path_factory.mktemp("mnist_one")), mnist_dir, 100, 100)
 
 
 def _params(net):
@@ -218,7 +211,7 @@ def test_last_batch_smaller_than_the_contexts(mnist_dir, tmp_path):
     """200 images, batch 199: the last batch has 1 image for 2 contexts. It trains, saves, and
     matches one context (the idle context adds a zero-weight blank)."""
     (tmp_path / "d").mkdir()
-    data = _subset(tmp_path / "d", mnist_dir, 200, 50)
+    data = write_mnist_subset(str(tmp_path / "d"), mnist_dir, 200, 50)
     quiet = dict(data_dir=data, recipe="seed", epochs=1, batch_size=199, progress=False,
                  log=lambda *a: None)
     two = train(ctx="cpu0,cpu1", out=str(tmp_path / "two"), **quiet)
@@ -390,3 +383,29 @@ def test_cli_numbers_and_paths_are_checked_first(argv, words, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1, err
     assert words.format(blocker=blocker) in err and out == "", (out, err)
+
+
+def test_train_options_are_the_arguments_of_train():
+    """One record of options: TrainOptions has exactly train's arguments, with its defaults."""
+    import dataclasses
+    import inspect
+
+    from inceptionzoo.train import TrainOptions
+
+    params = inspect.signature(train).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
+    assert fields == {n: p.default for n, p in params.items()}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainOptions().epochs = 3
+
+
+def test_run_training_from_options_is_train(one_batch_mnist):
+    from inceptionzoo.train import TrainOptions, run_training
+
+    quiet = dict(data_dir=one_batch_mnist, recipe="seed", epochs=1, progress=False,
+                 log=lambda *a: None)
+    a = train(**quiet)
+    b = run_training(TrainOptions(**quiet))
+    assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
+    for name, value in _params(a["net"]).items():
+        np.testing.assert_array_equal(value, _params(b["net"])[name])

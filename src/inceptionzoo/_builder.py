@@ -21,6 +21,7 @@ import inspect
 import os
 
 from ._io import sha1_file
+from .errors import InceptionZooError
 from .weights import WeightsError, find_weights, load_params_file, weights_home
 from .weights_spec import read_sidecar, sidecar_path
 
@@ -197,7 +198,7 @@ def build(name, cls, classes=None, pretrained=False, root=None, ctx=None, **kwar
     kwargs.setdefault("prefix", name + "_")
     if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool)
                                 or classes < 1):
-        raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
+        raise InceptionZooError(f"classes must be an integer >= 1; got {classes!r}")
     path, spec = resolve_weights(name, pretrained, root)
     if spec is None:
         net = cls(classes=model_info(name).classes if classes is None else classes, **kwargs)

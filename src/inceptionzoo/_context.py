@@ -26,7 +26,7 @@ def parse_ctx(spec):
 
 
 def check_context(ctx):
-    """Raise a clear ``ValueError`` if ``ctx`` names a GPU that MXNet does not see.
+    """Raise a clear ``InceptionZooError`` if ``ctx`` names a GPU that MXNet does not see.
 
     Parameters
     ----------

@@ -7,7 +7,8 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_path", "ensure_writable_dir", "folder_lock", "sha1_file", "write_json"]
+__all__ = ["atomic_path", "dump_json", "ensure_writable_dir", "folder_lock", "sha1_file",
+           "umask_mode", "write_json"]
 
 
 def ensure_writable_dir(path):
@@ -38,13 +39,19 @@ def atomic_path(path, overwrite=True):
     os.close(fd)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
+        os.chmod(tmp, umask_mode(0o666))  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def umask_mode(mode):
+    """``mode`` less the process's umask: the permissions ``open``/``mkdir`` would have given
+    what ``mkstemp``/``mkdtemp`` create private (0600/0700)."""
+    umask = os.umask(0)  # the only way to read it: set it, and put it back
+    os.umask(umask)
+    return mode & ~umask
 
 
 @contextlib.contextmanager
@@ -68,9 +75,15 @@ def sha1_file(path, chunk=1 << 20):
     return h.hexdigest()
 
 
+def dump_json(path, obj, **kwargs):
+    """Write ``obj`` to ``path`` as indented JSON ending in a newline (in place: for a file
+    of a set that is published as a whole; else use :func:`write_json`)."""
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, **kwargs)
+        f.write("\n")
+
+
 def write_json(path, obj, **kwargs):
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, **kwargs)
-            f.write("\n")
+        dump_json(tmp, obj, **kwargs)

@@ -150,7 +150,7 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
 
     Raises
     ------
-    ValueError
+    InceptionZooError
         If the name is already registered (case-insensitively).
     """
 
@@ -165,7 +165,7 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         specs = tuple(weights)
         bad = [s.model for s in specs if s.model != key]
         if bad:
-            raise ValueError(f"weights declared for {key!r} name another model: {bad}")
+            raise InceptionZooError(f"weights declared for {key!r} name another model: {bad}")
         fields = dict(meta)
         if specs:
             first = specs[0]
@@ -266,7 +266,7 @@ def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs
     from ._builder import as_features, with_weights
 
     if out_indices is not None and not features_only:
-        raise ValueError("out_indices selects feature maps: it needs features_only=True")
+        raise InceptionZooError("out_indices selects feature maps: it needs features_only=True")
     entry = _entry(name)
     net = entry.factory(**kwargs)
     net.info = _built_info(entry.info, net, kwargs)

@@ -23,7 +23,7 @@ MNIST_FILES = {
 _UBYTE = 0x08
 
 
-from .errors import DataError  # noqa: E402  (defined in errors; this import path stays)
+from .errors import DataError, InceptionZooError  # noqa: E402  (DataError: this path stays)
 
 
 def _find(folder, stem):
@@ -201,7 +201,7 @@ def to_input(images, mean=0.0, std=1.0):
 
     Raises
     ------
-    ValueError
+    InceptionZooError
         Not a 3-d batch, NaN or infinite values, or invalid ``mean``/``std``.
     """
     import mxnet as mx
@@ -211,8 +211,8 @@ def to_input(images, mean=0.0, std=1.0):
     mean, std = normalisation(mean, std, 1)
     x = to_pixels(images)
     if x.ndim != 3:
-        raise ValueError(f"to_input expects a batch of one-channel images (N, H, W); got "
-                         f"shape {x.shape}")
+        raise InceptionZooError(f"to_input expects a batch of one-channel images (N, H, W); got "
+                                f"shape {x.shape}")
     transform = _transform((1,) + x.shape[1:], mean, std)
     return transform(mx.nd.array(x, dtype="uint8")).asnumpy()
 

@@ -47,6 +47,7 @@ import numpy as np
 from ._errors import mxnet_message
 from ._io import ensure_writable_dir
 from .data import DataError, MNIST_FILES, load_mnist, resolve_data_dir
+from .errors import InceptionZooError
 
 __all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
@@ -637,8 +638,8 @@ class RecordSource(Source):
         again from its start when it runs out, so that every worker takes as many steps)."""
         local = np.array_split(np.arange(batch_size), num_workers)[rank].size
         if local == 0:
-            raise ValueError(f"batch size {batch_size} is smaller than the {num_workers} "
-                             "workers: expected a batch size >= the number of workers")
+            raise InceptionZooError(f"batch size {batch_size} is smaller than the {num_workers} "
+                                    "workers: expected a batch size >= the number of workers")
         local = min(local, max(len(self) // num_workers, 1))  # the iterator's limit
         it = self._iter(local, rank, num_workers)
         if rng is None and num_workers == 1:  # in order, exactly once (evaluation)
@@ -702,13 +703,13 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     """
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
                                 or workers < 1):
-        raise ValueError(f"data workers (decoding threads) must be an integer >= 1; got "
-                         f"{workers!r}")
+        raise InceptionZooError(f"data workers (decoding threads) must be an integer >= 1; got "
+                                f"{workers!r}")
     splits = (True, False) if train else (False,)
     given = {True: train_data, False: val_data}
     if data_dir is None and any(given[t] is None for t in splits):
         if any(given[t] is not None for t in splits):
-            raise ValueError("give both --train-data and --val-data, or --data-dir")
+            raise InceptionZooError("give both --train-data and --val-data, or --data-dir")
         folder = resolve_data_dir(None)
         got = {t: ArraySource(*load_mnist(folder, train=t), info, path=folder) for t in splits}
         return got.get(True), got[False]
@@ -805,11 +806,11 @@ def write_recordio(folder, prefix, threads=1, quality=95, python=None):
     classes, items = list_folder(folder)
     prefix = os.path.abspath(os.fspath(prefix))
     if os.path.isdir(prefix):
-        raise ValueError(f"RecordIO prefix {prefix} is a folder: expected a file path "
-                         "without extension, e.g. DIR/train")
+        raise InceptionZooError(f"RecordIO prefix {prefix} is a folder: expected a file path "
+                                "without extension, e.g. DIR/train")
     for name, value in (("threads", threads), ("quality", quality)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+            raise InceptionZooError(f"{name} must be an integer >= 1; got {value!r}")
     lines = []
     for i, (path, label) in enumerate(items):
         rel = os.path.relpath(path, folder)

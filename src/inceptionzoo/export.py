@@ -24,7 +24,6 @@ show the old set or the new one, never a mix. Exports into one folder take turns
 ``overwrite``, exactly one wins and the other gets ``FileExistsError``.
 """
 import datetime
-import json
 import os
 import shutil
 import tempfile
@@ -33,9 +32,9 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock
 
 from . import __version__
-from ._io import ensure_writable_dir, folder_lock, sha1_file
+from ._io import dump_json, ensure_writable_dir, folder_lock, sha1_file, umask_mode
 from .transforms import InputTransform, normalisation
-from .errors import WrongTypeError
+from .errors import InceptionZooError, WrongTypeError
 
 __all__ = ["export", "Preprocess", "export_prefix"]
 
@@ -86,8 +85,9 @@ def export_prefix(folder, name):
     name = os.fspath(name)
     seps = [s for s in (os.sep, os.altsep, "/") if s]
     if not name or name in (".", "..") or any(s in name for s in seps):
-        raise ValueError(f"an export name must be a plain file name (no folder part, not '.' "
-                         f"or '..'); got {name!r}: put the folder in --out")
+        raise InceptionZooError(
+            f"an export name must be a plain file name (no folder part, not '.' "
+            f"or '..'); got {name!r}: put the folder in --out")
     return os.path.join(os.fspath(folder), name)
 
 
@@ -96,15 +96,15 @@ def _input_shape(net, input_shape):
         return tuple(input_shape)
     info = getattr(net, "info", None)
     if info is None:
-        raise ValueError("this block carries no model metadata: pass input_shape=(C, H, W)")
+        raise InceptionZooError("this block carries no model metadata: pass input_shape=(C, H, W)")
     return tuple(info.input_shape)
 
 
 def _check_initialized(net):
     for p in net.collect_params().values():
         if p._data is None and p._deferred_init == ():
-            raise ValueError(f"parameter {p.name} is not initialised: call net.initialize() "
-                             "or load parameters before exporting")
+            raise InceptionZooError(f"parameter {p.name} is not initialised: call net.initialize() "
+                                    "or load parameters before exporting")
 
 
 def _labels(net, info, labels, outputs):
@@ -124,8 +124,8 @@ def _labels(net, info, labels, outputs):
     if labels is not None:
         labels = [str(lab) for lab in labels]
         if classes is not None and len(labels) != classes:
-            raise ValueError(f"labels: the network has {classes} outputs; got {len(labels)} "
-                             "labels")
+            raise InceptionZooError(f"labels: the network has {classes} outputs; got {len(labels)} "
+                                    "labels")
     return classes, labels
 
 
@@ -146,10 +146,91 @@ def _image_transform(info, shape):
     return {k: meta[k] for k in ("resize_size", "crop_size", "interpolation")}
 
 
-def _write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
+def _target(net, name, prefix, overwrite):
+    """``(folder, base, files)`` of an export to ``prefix``: its folder (created), the base
+    name, and each role's file name; an existing export there is refused unless
+    ``overwrite``."""
+    prefix = os.fspath(prefix)
+    if prefix.endswith(tuple(s for s in (os.sep, os.altsep) if s)):  # a folder: 'deploy/'
+        prefix = os.path.join(prefix, name)
+    prefix = os.path.abspath(prefix)
+    folder = ensure_writable_dir(os.path.dirname(prefix))
+    base = os.path.basename(prefix)
+    files = {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
+             "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
+             "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx"}
+    if not overwrite:
+        _refuse_existing(folder, base, files)
+    return folder, base, files
+
+
+def _trace(block, shape, preprocess):
+    """Run ``block`` once (MXNet exports only a graph that has run) and build its symbol:
+    ``(example input, input dtype, one output, symbol, parameters by name)``."""
+    if preprocess:
+        example = mx.nd.zeros((1,) + shape[1:] + (shape[0],) if shape[0] > 1 else
+                              (1,) + shape[1:], dtype="uint8")
+        in_dtype = "uint8"
+    else:
+        example = mx.nd.zeros((1,) + shape)
+        in_dtype = "float32"
+    # The portable graph: plain hybridize, no optimize_for backend, no quantisation. The network
+    # stays hybridized this way afterwards (as after gluoncv's export_block).
+    block.hybridize(active=True, backend=None)
+    out = block(example)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    sym = block(mx.sym.var("data"))  # the graph block.export writes
+    if isinstance(sym, (list, tuple)):  # several outputs (GoogLeNet's auxiliary heads)
+        sym = mx.sym.Group(list(sym))
+    params = {p.name: p for p in block.collect_params().values()}
+    inputs = [a for a in sym.list_inputs() if a not in params]
+    if inputs != ["data"]:
+        raise InceptionZooError(f"expected one graph input 'data'; found {inputs}")
+    return example, in_dtype, out, sym, params
+
+
+def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean, std,
+          files, path, onnx=False):
+    """The ``NAME-meta.json`` of an export whose params and symbol are written at ``path``."""
+    return {
+        "model": name,
+        "input_name": "data",
+        "input_shape": in_shape,
+        "input_dtype": in_dtype,
+        "input_layout": ("NHW" if shape[0] == 1 else "NHWC") if preprocess else "NCHW",
+        "classes": classes,
+        "labels": labels,
+        "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": list(mean),
+                       "std": list(std), "clip": [0, 255], **_image_transform(info, shape),
+                       "transform": "x = (clip(float32(image), 0, 255) / 255 - mean) / std"
+                                    " per channel, NCHW"},
+        "output": "logits (apply softmax for probabilities)",
+        "params_file": files["params"],
+        "symbol_file": files["symbol"],
+        "params_sha1": sha1_file(path["params"]),
+        "symbol_sha1": sha1_file(path["symbol"]),
+        **({"onnx_file": files["onnx"], "onnx_sha1": sha1_file(path["onnx"])} if onnx else {}),
+        "inceptionzoo_version": __version__,
+        "mxnet_version": mx.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_sidecars(path, meta, in_shape, classes, labels):
+    """Write the meta, signature and synset files; the roles written."""
+    dump_json(path["meta"], meta)
+    dump_json(path["signature"], {
+        "input_type": "image/png",
+        "inputs": [{"data_name": "data", "data_shape": in_shape}],
+        "output_type": "application/json",
+        "outputs": [{"data_name": "logits", "data_shape": [0, classes]}],
+    })
+    written = ["meta", "signature"]
+    if labels:
+        with open(path["synset"], "w") as f:
+            f.write("\n".join(labels) + "\n")
+        written.append("synset")
+    return written
 
 
 def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrite=False,
@@ -206,39 +287,10 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     name = info.name if info else net.name
     mean, std = normalisation(getattr(info, "mean", 0.0) if mean is None else mean,
                               getattr(info, "std", 1.0) if std is None else std, shape[0])
-    prefix = os.fspath(prefix)
-    if prefix.endswith(tuple(s for s in (os.sep, os.altsep) if s)):  # a folder: 'deploy/'
-        prefix = os.path.join(prefix, name)
-    prefix = os.path.abspath(prefix)
-    folder = ensure_writable_dir(os.path.dirname(prefix))
-    base = os.path.basename(prefix)
-    files = {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
-             "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
-             "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx"}
-    if not overwrite:
-        _refuse_existing(folder, base, files)
-
+    folder, base, files = _target(net, name, prefix, overwrite)
     block = Preprocess(net, shape, mean, std) if preprocess else net
-    if preprocess:
-        example = mx.nd.zeros((1,) + shape[1:] + (shape[0],) if shape[0] > 1 else
-                              (1,) + shape[1:], dtype="uint8")
-        in_dtype = "uint8"
-    else:
-        example = mx.nd.zeros((1,) + shape)
-        in_dtype = "float32"
-    # The portable graph: plain hybridize, no optimize_for backend, no quantisation. The network
-    # stays hybridized this way afterwards (as after gluoncv's export_block).
-    block.hybridize(active=True, backend=None)
-    out = block(example)  # MXNet exports only a graph that has run once
-    out = out[0] if isinstance(out, (list, tuple)) else out
+    example, in_dtype, out, sym, params = _trace(block, shape, preprocess)
     classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
-    sym = block(mx.sym.var("data"))  # the graph block.export writes
-    if isinstance(sym, (list, tuple)):  # several outputs (GoogLeNet's auxiliary heads)
-        sym = mx.sym.Group(list(sym))
-    params = {p.name: p for p in block.collect_params().values()}
-    inputs = [a for a in sym.list_inputs() if a not in params]
-    if inputs != ["data"]:
-        raise ValueError(f"expected one graph input 'data'; found {inputs}")
     in_shape = [0] + list(example.shape[1:])  # 0: any batch size
 
     tmpdir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=folder)
@@ -251,40 +303,9 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
             used = set(sym.list_inputs())
             write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
                        tuple([1] + in_shape[1:]), in_dtype, path["onnx"])
-        meta = {
-            "model": name,
-            "input_name": "data",
-            "input_shape": in_shape,
-            "input_dtype": in_dtype,
-            "input_layout": ("NHW" if shape[0] == 1 else "NHWC") if preprocess else "NCHW",
-            "classes": classes,
-            "labels": labels,
-            "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": list(mean),
-                           "std": list(std), "clip": [0, 255], **_image_transform(info, shape),
-                           "transform": "x = (clip(float32(image), 0, 255) / 255 - mean) / std"
-                                        " per channel, NCHW"},
-            "output": "logits (apply softmax for probabilities)",
-            "params_file": files["params"],
-            "symbol_file": files["symbol"],
-            "params_sha1": sha1_file(path["params"]),
-            "symbol_sha1": sha1_file(path["symbol"]),
-            **({"onnx_file": files["onnx"], "onnx_sha1": sha1_file(path["onnx"])} if onnx else {}),
-            "inceptionzoo_version": __version__,
-            "mxnet_version": mx.__version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        }
-        _write_json(path["meta"], meta)
-        _write_json(path["signature"], {
-            "input_type": "image/png",
-            "inputs": [{"data_name": "data", "data_shape": in_shape}],
-            "output_type": "application/json",
-            "outputs": [{"data_name": "logits", "data_shape": [0, classes]}],
-        })
-        written = ["params", "symbol", "meta", "signature"]
-        if labels:
-            with open(path["synset"], "w") as f:
-                f.write("\n".join(labels) + "\n")
-            written.append("synset")
+        meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
+                     std, files, path, onnx)
+        written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, classes, labels)
         if onnx:
             written.append("onnx")
         _publish(folder, base, tmpdir, {role: files[role] for role in written},
@@ -362,9 +383,7 @@ def _publish(folder, base, tmpdir, names, stale, overwrite):
         gen = tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
         os.rmdir(gen)
         os.rename(tmpdir, gen)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(gen, 0o777 & ~umask)  # mkdtemp makes 0700
+        os.chmod(gen, umask_mode(0o777))  # mkdtemp makes 0700
         _symlink(os.path.basename(gen), link)  # the switch
         for n in names.values():
             path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"

@@ -35,6 +35,11 @@ import sys
 import threading
 import time
 
+try:
+    from .errors import InceptionZooError
+except ImportError:  # run as a script (the guard, ``python -I launch.py guard``): no package
+    InceptionZooError = ValueError
+
 __all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "ssh_commands", "launch",
            "MAX_PROCESSES"]
 
@@ -99,7 +104,7 @@ def parse_host(text, where="host"):
     port = int(m["port"]) if m and m["port"] else None
     host = m and (m["ipv6"] or m["name"])
     if not m or (port is not None and not 1 <= port <= 65535) or len(host) > 253:
-        raise ValueError(f"{where}: {text!r} is not a host: expected {_HOST_GRAMMAR}")
+        raise InceptionZooError(f"{where}: {text!r} is not a host: expected {_HOST_GRAMMAR}")
     return m["user"], host, port
 
 
@@ -123,8 +128,9 @@ def read_hostfile(path):
     except OSError as err:
         raise OSError(f"cannot read the hostfile {path!r}: {err.strerror}") from None
     if len(data) > HOSTFILE_LIMIT:
-        raise ValueError(f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
-                         f"text file of one {_HOST_GRAMMAR} per line")
+        raise InceptionZooError(
+            f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
+            f"text file of one {_HOST_GRAMMAR} per line")
     hosts = []
     for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
         where = f"hostfile {path!r}, line {number}"
@@ -133,15 +139,17 @@ def read_hostfile(path):
                 raise UnicodeError
             line = raw.decode("utf-8")
         except UnicodeError:
-            raise ValueError(f"{where}: not text (a NUL byte or invalid UTF-8): expected one "
-                             f"{_HOST_GRAMMAR} per line") from None
+            raise InceptionZooError(
+                f"{where}: not text (a NUL byte or invalid UTF-8): expected one "
+                f"{_HOST_GRAMMAR} per line") from None
         line = line.split("#")[0].strip()
         if line:
             parse_host(line, where)
             hosts.append(line)
     if not hosts:
-        raise ValueError(f"hostfile {path!r} lists no host (empty, or comments only): expected "
-                         f"one {_HOST_GRAMMAR} per line")
+        raise InceptionZooError(
+            f"hostfile {path!r} lists no host (empty, or comments only): expected "
+            f"one {_HOST_GRAMMAR} per line")
     return hosts
 
 
@@ -198,25 +206,27 @@ def _labels(jobs):
 def _check_count(name, value, low, high):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
             or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in {low}..{high}; got {value!r}")
+        raise InceptionZooError(f"{name} must be an integer in {low}..{high}; got {value!r}")
 
 
 def _check_job(workers, servers, command, env):
     _check_count("--workers", workers, 1, MAX_PROCESSES)
     _check_count("--servers", servers, 1, MAX_PROCESSES)
     if not command:
-        raise ValueError("no command to launch: expected `inceptionzoo launch ... -- COMMAND`")
+        raise InceptionZooError(
+            "no command to launch: expected `inceptionzoo launch ... -- COMMAND`")
     for k, v in (env or {}).items():
         if not isinstance(k, str) or not _ENV_NAME.fullmatch(k) or "\0" in str(v):
-            raise ValueError(f"environment variable {k!r}={v!r}: expected NAME=VALUE with a "
-                             "NAME of letters, digits and _ (not starting with a digit)")
+            raise InceptionZooError(f"environment variable {k!r}={v!r}: expected NAME=VALUE with a "
+                                    "NAME of letters, digits and _ (not starting with a digit)")
 
 
 def _check_ssh_options(options):
     for opt in options or ():
         if not isinstance(opt, str) or not _SSH_OPTION.fullmatch(opt):
-            raise ValueError(f"--ssh-option {opt!r}: expected KEY=VALUE, an ssh_config option "
-                             "such as IdentityFile=~/.ssh/id_ed25519 or Port=2222")
+            raise InceptionZooError(
+                f"--ssh-option {opt!r}: expected KEY=VALUE, an ssh_config option "
+                "such as IdentityFile=~/.ssh/id_ed25519 or Port=2222")
 
 
 def _jobs(command, workers, servers, python):
@@ -264,7 +274,7 @@ def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None
     _check_job(workers, servers, command, env)
     _check_ssh_options(ssh_options)
     if not hosts:
-        raise ValueError("ssh launcher: the hostfile lists no host")
+        raise InceptionZooError("ssh launcher: the hostfile lists no host")
     parsed = [parse_host(h) for h in hosts]
     cwd = cwd or os.getcwd()
     python = python or sys.executable
@@ -465,7 +475,43 @@ def _check_seconds(name, value, optional=True):
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds > 0; got {value!r}")
+        raise InceptionZooError(f"{name} must be a finite number of seconds > 0; got {value!r}")
+
+
+def _local_nodes(command, workers, servers, port, env, python):
+    """``(scheduler address, port, nodes)`` of a job on this machine over loopback: each node
+    a ``(label, argv, environment)``."""
+    uri = "127.0.0.1"
+    if port is not None:
+        _check_port(port, uri)
+    port = port or free_port(uri)
+    jobs = _jobs(command, workers, servers, python)
+    nodes = [(label, _guarded(python, label, argv),
+              node_env(role, uri, port, workers, servers, node_host=uri,
+                       extra=dict(_index(jobs, i), **(env or {}))))
+             for i, ((role, argv), label) in enumerate(zip(jobs, _labels(jobs)))]
+    return uri, port, nodes
+
+
+def _ssh_nodes(command, workers, servers, hostfile, port, scheduler_host, env, ssh_options):
+    """``(scheduler address, port, nodes)`` of a job on the hosts of ``hostfile``, started
+    over ssh."""
+    if not hostfile:
+        raise InceptionZooError("the ssh launcher needs --hostfile FILE (one host per line)")
+    if scheduler_host is not None:
+        parse_host(scheduler_host, "--scheduler-host")
+    _check_ssh_options(ssh_options)
+    uri = scheduler_host or socket.gethostname()
+    if port is not None:
+        _check_port(port, "")
+    port = port or free_port("0.0.0.0")
+    hosts = read_hostfile(hostfile)
+    cmds = ssh_commands(command, hosts, workers, servers, uri, port, env=env,
+                        ssh_options=ssh_options)
+    jobs = [(role, None) for role, _, _ in cmds]
+    nodes = [(f"{label} on {host}", argv, {}) for (role, host, argv), label in
+             zip(cmds, _labels(jobs))]
+    return uri, port, nodes
 
 
 def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=None,
@@ -510,37 +556,16 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
         stopped the launcher, or 1; always after every process of the job was stopped.
     """
     if launcher not in ("local", "ssh"):
-        raise ValueError(f"unknown launcher {launcher!r}: expected 'local' or 'ssh'")
+        raise InceptionZooError(f"unknown launcher {launcher!r}: expected 'local' or 'ssh'")
     _check_job(workers, servers, command, env)
     _check_seconds("timeout", timeout)
     _check_seconds("poll", poll, optional=False)
     python = sys.executable
     if launcher == "local":
-        uri = "127.0.0.1"
-        if port is not None:
-            _check_port(port, uri)
-        port = port or free_port(uri)
-        jobs = _jobs(command, workers, servers, python)
-        nodes = [(label, _guarded(python, label, argv),
-                  node_env(role, uri, port, workers, servers, node_host=uri,
-                           extra=dict(_index(jobs, i), **(env or {}))))
-                 for i, ((role, argv), label) in enumerate(zip(jobs, _labels(jobs)))]
+        uri, port, nodes = _local_nodes(command, workers, servers, port, env, python)
     else:
-        if not hostfile:
-            raise ValueError("the ssh launcher needs --hostfile FILE (one host per line)")
-        if scheduler_host is not None:
-            parse_host(scheduler_host, "--scheduler-host")
-        _check_ssh_options(ssh_options)
-        uri = scheduler_host or socket.gethostname()
-        if port is not None:
-            _check_port(port, "")
-        port = port or free_port("0.0.0.0")
-        hosts = read_hostfile(hostfile)
-        cmds = ssh_commands(command, hosts, workers, servers, uri, port, env=env,
-                            ssh_options=ssh_options)
-        jobs = [(role, None) for role, _, _ in cmds]
-        nodes = [(f"{label} on {host}", argv, {}) for (role, host, argv), label in
-                 zip(cmds, _labels(jobs))]
+        uri, port, nodes = _ssh_nodes(command, workers, servers, hostfile, port,
+                                      scheduler_host, env, ssh_options)
     sched_env = node_env("scheduler", uri, port, workers, servers,
                          node_host=uri if launcher == "local" else None, extra=env)
     nodes.insert(0, ("scheduler", _guarded(python, "scheduler", [python, "-c", SERVER_CODE]),

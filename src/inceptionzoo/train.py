@@ -26,9 +26,10 @@ from ._registry import get_model
 from ._registry import model_info
 from .data import DataError, to_input
 from .datasets import RecordSource, open_sources
+from .errors import InceptionZooError
 
-__all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "train", "evaluate",
-           "accuracy", "check_recipe", "load_backbone"]
+__all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "TrainOptions",
+           "run_training", "train", "evaluate", "accuracy", "check_recipe", "load_backbone"]
 
 #: the ``kvstore`` values :func:`train` takes (None: one context, or ``device`` for several)
 KVSTORES = ("local", "device", "dist_sync", "dist_device_sync", "dist_async")
@@ -118,7 +119,7 @@ def _initializer(name):
         return mx.init.Normal(0.1)
     if name == "xavier":
         return mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
-    raise ValueError(f"unknown init {name!r}: expected 'normal0.1' or 'xavier'")
+    raise InceptionZooError(f"unknown init {name!r}: expected 'normal0.1' or 'xavier'")
 
 
 def _batches(images, labels, batch_size, rng=None):
@@ -172,8 +173,9 @@ def _source_accuracy(net, source, ctx, batch_size=500):
 
 
 def check_recipe(r):
-    """Raise ``ValueError`` naming the field, what it must be and what was given, for a
-    recipe whose hyper-parameters cannot train (non-finite, out of range, unknown names).
+    """Raise :class:`~inceptionzoo.errors.InceptionZooError` naming the field, what it must be
+    and what was given, for a recipe whose hyper-parameters cannot train (non-finite, out of
+    range, unknown names).
 
     Parameters
     ----------
@@ -181,7 +183,7 @@ def check_recipe(r):
         The recipe, after command-line overrides.
     """
     def bad(field, want, got):
-        raise ValueError(f"{field} must be {want}; got {got!r}")
+        raise InceptionZooError(f"{field} must be {want}; got {got!r}")
 
     def is_int(v):
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -314,26 +316,28 @@ def _load_states(trainer, path, optimizer):
             states = pickle.loads(f.read())
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, IndexError, KeyError, MemoryError) as err:
-        raise ValueError(f"{path}: not a trainer state file: truncated or corrupt "
-                         f"({type(err).__name__}: {err}); expected what Trainer.save_states "
-                         "writes. Delete the checkpoint pair to resume from the one before"
-                         ) from None
+        raise InceptionZooError(f"{path}: not a trainer state file: truncated or corrupt "
+                                f"({type(err).__name__}: {err}); expected what Trainer.save_states "
+                                "writes. Delete the checkpoint pair to resume from the one before"
+                                ) from None
     if not (isinstance(states, tuple) and len(states) == 2 and isinstance(states[0], dict)
             and isinstance(states[1], mx.optimizer.Optimizer)):
-        raise ValueError(f"{path}: not a trainer state file: expected the (states, optimizer) "
-                         f"pair Trainer.save_states writes, got {type(states).__name__}")
+        raise InceptionZooError(
+            f"{path}: not a trainer state file: expected the (states, optimizer) "
+            f"pair Trainer.save_states writes, got {type(states).__name__}")
     want = mx.optimizer.Optimizer.opt_registry[optimizer.lower()]
     saved = type(states[1])
     if saved is not want:
-        raise ValueError(f"{path} holds the state of optimizer {saved.__name__.lower()!r}; this "
-                         f"run uses {optimizer!r}: resume with --optimizer "
-                         f"{saved.__name__.lower()} (or the recipe that made it), or train into "
-                         "a new --out folder")
+        raise InceptionZooError(
+            f"{path} holds the state of optimizer {saved.__name__.lower()!r}; this "
+            f"run uses {optimizer!r}: resume with --optimizer "
+            f"{saved.__name__.lower()} (or the recipe that made it), or train into "
+            "a new --out folder")
     try:
         trainer.load_states(path)
     except Exception as err:  # noqa: BLE001 - any mismatch inside MXNet's updater
-        raise ValueError(f"{path}: trainer state does not fit this run "
-                         f"({type(err).__name__}: {err})") from None
+        raise InceptionZooError(f"{path}: trainer state does not fit this run "
+                                f"({type(err).__name__}: {err})") from None
 
 
 def _finite_params(net):
@@ -346,12 +350,14 @@ def _kvstore(kvstore, ctxs):
     if kvstore in (None, "", "none"):
         return ("device" if len(ctxs) > 1 else None), 0, 1, None
     if kvstore not in KVSTORES:
-        raise ValueError(f"unknown kvstore {kvstore!r}: expected one of {', '.join(KVSTORES)}")
+        raise InceptionZooError(
+            f"unknown kvstore {kvstore!r}: expected one of {', '.join(KVSTORES)}")
     if not kvstore.startswith("dist"):
         return kvstore, 0, 1, None
     if "DMLC_ROLE" not in os.environ:
-        raise ValueError(f"--kvstore {kvstore} needs MXNet's parameter server: run the command "
-                         "under `inceptionzoo launch --workers N --servers M -- ...`")
+        raise InceptionZooError(
+            f"--kvstore {kvstore} needs MXNet's parameter server: run the command "
+            "under `inceptionzoo launch --workers N --servers M -- ...`")
     kv = mx.kv.create(kvstore)
     # sync: every worker updates its own copy with the summed gradient (its optimizer state is
     # then local, so checkpoints hold it); async updates can only run on the servers
@@ -405,12 +411,13 @@ def _previous_run(out, name, overwrite=False):
             with open(path) as f:
                 found = json.load(f)
         except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: cannot read the metrics of the run in {out} ({err}); "
-                             "expected the metrics.json training writes: move the folder's "
-                             "files away, or train into another --out folder") from None
+            raise InceptionZooError(f"{path}: cannot read the metrics of the run in {out} ({err}); "
+                                    "expected the metrics.json training writes: move the folder's "
+                                    "files away, or train into another --out folder") from None
         if not isinstance(found, dict) or not isinstance(found.get("model"), str):
-            raise ValueError(f"{path}: not the metrics.json training writes (no model name): "
-                             "move it away, or train into another --out folder")
+            raise InceptionZooError(
+                f"{path}: not the metrics.json training writes (no model name): "
+                "move it away, or train into another --out folder")
         return found
     if _latest_checkpoint(out, name, need_states=False)[1]:
         return {"model": name}
@@ -432,19 +439,20 @@ def _check_previous_run(previous, out, name, classes, class_names, resume, overw
                                   "--overwrite to replace it, or give another --out folder")
         return
     if previous["model"] != name:
-        raise ValueError(f"--resume: {out} holds {what}, this run trains {name!r}: resume "
-                         f"with --model {previous['model']}, or train into another --out "
-                         "folder")
+        raise InceptionZooError(f"--resume: {out} holds {what}, this run trains {name!r}: resume "
+                                f"with --model {previous['model']}, or train into another --out "
+                                "folder")
     if previous.get("classes") not in (None, classes):
-        raise ValueError(f"--resume: {out} holds {what}; this run has {classes} classes: "
-                         "resume it on its own data (and --classes), or train into another "
-                         "--out folder")
+        raise InceptionZooError(f"--resume: {out} holds {what}; this run has {classes} classes: "
+                                "resume it on its own data (and --classes), or train into another "
+                                "--out folder")
     old = previous.get("class_names")
     if old is not None and list(old) != list(class_names):
         show = lambda c: ", ".join(map(str, c[:6])) + (" ..." if len(c) > 6 else "")  # noqa
-        raise ValueError(f"--resume: {out} holds {what} on classes [{show(list(old))}]; this "
-                         f"data has classes [{show(list(class_names))}]: resume it on its own "
-                         "data, or train into another --out folder")
+        raise InceptionZooError(
+            f"--resume: {out} holds {what} on classes [{show(list(old))}]; this "
+            f"data has classes [{show(list(class_names))}]: resume it on its own "
+            "data, or train into another --out folder")
 
 
 def _clear_run(out, names):
@@ -478,6 +486,387 @@ def plot_curves(metrics, path):
     b.plot(ep, [e["test_accuracy"] for e in metrics["epochs"]], "o-", color="C1")
     b.set(xlabel="epoch", ylabel="test accuracy", title=f"recipe {metrics['recipe']['name']}")
     save_figure(fig, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """The options of one training run, in one record: the arguments of :func:`train`, with the
+    same names, defaults and meanings (see there).
+
+    Attributes
+    ----------
+    model, data_dir, recipe, epochs, batch_size, lr, optimizer, momentum, wd, schedule : object
+        The model, the data and the recipe with its overrides.
+    seed, ctx, out, resume, progress, log : object
+        Seed, contexts, output folder, resume, progress bar, log function.
+    train_data, val_data, classes, pretrained, freeze_features : object
+        Explicit data, class count, starting weights, frozen backbone.
+    kvstore, data_workers, root, overwrite : object
+        KVStore, decoding threads, weight cache folder, replace a run in ``out``.
+    """
+
+    model: str = "inception_mnist"
+    data_dir: object = None
+    recipe: object = "default"
+    epochs: object = None
+    batch_size: object = None
+    lr: object = None
+    optimizer: object = None
+    momentum: object = None
+    wd: object = None
+    schedule: object = None
+    seed: object = 0
+    ctx: object = "cpu"
+    out: object = None
+    resume: bool = False
+    progress: bool = True
+    log: object = print
+    train_data: object = None
+    val_data: object = None
+    classes: object = None
+    pretrained: object = None
+    freeze_features: bool = False
+    kvstore: object = None
+    data_workers: object = None
+    root: object = None
+    overwrite: bool = False
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the steps of one run hand each other (filled in step by step)."""
+
+    opts: TrainOptions
+    r: Recipe
+    ctxs: list
+    info: object = None
+    wpath: object = None
+    spec: object = None
+    train_src: object = None
+    val_src: object = None
+    classes: int = None
+    previous: object = None
+    net: object = None
+    ckpt_spec: object = None
+    kv: object = None
+    rank: int = 0
+    num_workers: int = 1
+    update_on_kv: object = None
+    out: object = None
+    trainer: object = None
+    fixed_step: object = None
+    steps_per_epoch: int = 0
+    start_epoch: int = 0
+    resume_path: object = None
+    metrics: dict = None
+
+    @property
+    def async_kv(self):
+        return isinstance(self.kv, mx.kv.KVStore) and "async" in self.kv.type
+
+    @property
+    def writer(self):
+        return self.out is not None and self.rank == 0
+
+
+def _check_options(o):
+    """The recipe with its overrides and the contexts, after refusing options that cannot
+    train (before anything is read or written)."""
+    if isinstance(o.recipe, str) and o.recipe not in RECIPES:
+        raise InceptionZooError(f"unknown recipe {o.recipe!r}: expected one of "
+                                f"{sorted(RECIPES)}")
+    r = RECIPES[o.recipe] if isinstance(o.recipe, str) else o.recipe
+    overrides = dict(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, optimizer=o.optimizer,
+                     momentum=o.momentum, wd=o.wd, schedule=o.schedule)
+    r = dataclasses.replace(r, **{k: v for k, v in overrides.items() if v is not None})
+    check_recipe(r)
+    ctxs = parse_ctx(o.ctx)
+    if o.resume and o.out is None:
+        raise InceptionZooError("resume=True needs the checkpoint folder `out`")
+    if o.resume and o.overwrite:
+        raise InceptionZooError("give --resume (continue the run in --out) or --overwrite "
+                                "(replace it), not both")
+    if o.classes is not None and (not isinstance(o.classes, int) or o.classes < 1):
+        raise InceptionZooError(f"classes must be an integer >= 1; got {o.classes!r}")
+    if o.freeze_features and not o.pretrained:
+        raise InceptionZooError("freeze_features needs pretrained weights (--pretrained [FILE])")
+    seed = o.seed
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or \
+            not 0 <= seed * 1000 + r.epochs < 2 ** 32:  # each epoch's order: seed * 1000 + epoch
+        raise InceptionZooError(f"seed must be an integer in "
+                                f"0..{(2 ** 32 - 1 - r.epochs) // 1000}; got {seed!r}")
+    return r, ctxs
+
+
+def _open_data(run):
+    """Resolve the starting weights (their spec decides the preprocessing), open the training
+    and validation data, settle the class count and check the run ``out`` holds already."""
+    o = run.opts
+    run.info = model_info(o.model)
+    if o.pretrained:
+        from ._builder import resolve_weights, with_weights
+
+        run.wpath, run.spec = resolve_weights(o.model, o.pretrained, o.root, plain_ok=True)
+        if run.spec is not None:
+            run.info = with_weights(run.info, run.spec, run.spec.classes)
+    train_src, val_src = open_sources(run.info, o.data_dir, o.train_data, o.val_data,
+                                      workers=o.data_workers, seed=o.seed)
+    need = max(train_src.num_classes, val_src.num_classes)
+    classes = o.classes or need
+    if classes < need:
+        raise DataError(f"{train_src.path}: the data has {need} classes "
+                        f"({', '.join(train_src.classes[:10])}{' ...' if need > 10 else ''}) "
+                        f"but the network would output {classes} (--classes {classes}): "
+                        f"expected --classes >= {need}")
+    if not isinstance(train_src, RecordSource) and not isinstance(val_src, RecordSource) and \
+            val_src.num_classes != train_src.num_classes:
+        raise DataError(f"{val_src.path}: the validation data has {val_src.num_classes} "
+                        f"classes, the training data {train_src.path} has "
+                        f"{train_src.num_classes}: expected the same classes")
+    if o.out is not None and os.path.isdir(o.out):
+        out = os.path.abspath(o.out)
+        run.previous = _previous_run(out, run.info.name, o.overwrite and not o.resume)
+        _check_previous_run(run.previous, out, run.info.name, classes, train_src.classes,
+                            o.resume, o.overwrite)
+    if run.r.batch_size > len(train_src):
+        o.log(f"note: batch size {run.r.batch_size} > {len(train_src)} training images: "
+              "one batch per epoch")
+    run.train_src, run.val_src, run.classes = train_src, val_src, classes
+
+
+def _build_model(run):
+    """Seed, build the network with its starting weights (a classifier of another size keeps
+    the recipe's initialisation), the checkpoints' spec, freeze, hybridize."""
+    o, r, ctxs, classes, spec = run.opts, run.r, run.ctxs, run.classes, run.spec
+    mx.random.seed(o.seed)
+    np.random.seed(o.seed)
+    head = []
+    if spec is not None:  # every layer loaded but a classifier of another size
+        net = get_model(o.model, pretrained=run.wpath, classes=classes, ctx=ctxs)
+        if classes != spec.classes:
+            head = net.classifier_names()
+            params = net._collect_params_with_prefix()
+            for name in head:  # the recipe's initialisation, as when training from scratch
+                params[name].initialize(default_init=_initializer(r.init), ctx=ctxs,
+                                        force_reinit=True)
+    else:
+        net = get_model(o.model, **({} if classes == run.info.classes
+                                    else {"classes": classes}))
+        net.initialize(_initializer(r.init), ctx=ctxs)
+        if run.wpath:  # a plain parameter file of the model (a checkpoint)
+            head = load_backbone(net, run.wpath, keep_head=True)
+    if spec is not None:  # the checkpoints' spec: these weights, fine-tuned on this data
+        from . import __version__
+
+        names = tuple(run.train_src.classes) if len(run.train_src.classes) == classes else None
+        run.ckpt_spec = dataclasses.replace(
+            spec, classes=classes, class_names=names if head else spec.class_names,
+            source="inceptionzoo train", checkpoint=spec.file, checkpoint_sha1=spec.sha1,
+            command=None, recipe=dataclasses.asdict(r), seed=o.seed,
+            inceptionzoo_version=__version__)
+    if o.pretrained:
+        o.log(f"loaded {run.wpath}" + (f"; new classifier {', '.join(head)} ({classes} "
+                                       "classes)" if head else ""))
+        if o.freeze_features:
+            _freeze_features(net)
+    net.hybridize(static_alloc=True, static_shape=True)
+    run.net = net
+
+
+def _open_kvstore(run):
+    """The KVStore, this worker's rank, the number of workers, and the output folder."""
+    run.kv, run.rank, run.num_workers, run.update_on_kv = _kvstore(run.opts.kvstore, run.ctxs)
+    if run.r.batch_size < run.num_workers:
+        raise InceptionZooError(
+            f"batch size {run.r.batch_size} is smaller than the {run.num_workers} workers: "
+            "expected a batch size >= the number of workers (it is the global batch, shared "
+            "by the workers)")
+    out = run.opts.out
+    if out is not None:
+        run.out = ensure_writable_dir(out) if run.rank == 0 else os.path.abspath(out)
+
+
+def _resume_parameters(run):
+    """Load the newest checkpoint's parameters (before the Trainer exists: a dist KVStore
+    cannot be reset)."""
+    if not run.opts.resume:
+        return
+    run.start_epoch, run.resume_path = _latest_checkpoint(run.out, run.net.info.name,
+                                                          need_states=not run.async_kv)
+    if run.resume_path:
+        from .weights import load_params_file
+
+        load_params_file(run.net, run.resume_path, ctx=run.ctxs)
+
+
+def _build_trainer(run):
+    """The Trainer of the recipe: optimizer, schedule, and (dist_async) the servers' share."""
+    r, net = run.r, run.net
+    run.steps_per_epoch = steps = run.train_src.steps(r.batch_size)
+    opt_args = {"learning_rate": r.lr, "wd": r.wd,
+                "lr_scheduler": _Schedule(r, steps * r.epochs)}
+    if run.update_on_kv:  # dist_async: the servers apply each worker's update on its own
+        # they unpickle the optimizer: only MXNet's own classes there; they count every
+        # worker's update, and their gradient scale cannot change once set: each update is
+        # the mean gradient of one worker's share of a batch
+        opt_args["lr_scheduler"] = _mxnet_schedule(r, steps * r.epochs * run.num_workers)
+        opt_args["rescale_grad"] = 1.0 / -(-r.batch_size // run.num_workers)
+        run.fixed_step = 1  # Trainer.step divides the rescale above by this
+    if r.optimizer in ("sgd", "nag"):
+        opt_args["momentum"] = r.momentum
+    trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
+    trainer = mx.gluon.Trainer(trainable, r.optimizer, opt_args, kvstore=run.kv,
+                               update_on_kvstore=run.update_on_kv)
+    if run.num_workers > 1 or isinstance(run.kv, mx.kv.KVStore):
+        # MXNet 1.9.1 races the broadcast of the initial values with the first push: a worker
+        # can pull a stale value in step 1. Initialise now and wait for every worker.
+        trainer._init_kvstore()
+        trainer._init_params()
+        mx.nd.waitall()
+        run.kv._barrier()
+    run.trainer = trainer
+
+
+def _new_metrics(run):
+    """The run's ``metrics.json`` before its first epoch."""
+    o = run.opts
+    return {"model": run.net.info.name, "recipe": dataclasses.asdict(run.r), "seed": o.seed,
+            "contexts": [str(c) for c in run.ctxs], "kvstore": o.kvstore,
+            "num_workers": run.num_workers, "rank": run.rank,
+            "data": {"kind": type(run.train_src).__name__, "train": run.train_src.path,
+                     "val": run.val_src.path},
+            "classes": run.classes, "class_names": list(run.train_src.classes),
+            "pretrained": (os.path.abspath(run.wpath) if o.pretrained else None),
+            "freeze_features": bool(o.freeze_features),
+            "num_train": len(run.train_src), "num_test": len(run.val_src), "epochs": []}
+
+
+def _resume_states(run):
+    """Load the resumed checkpoint's optimizer state and the metrics of its epochs."""
+    path = run.resume_path
+    if not path:
+        return
+    if not run.async_kv:  # dist_async: the optimizer state lives on the servers
+        _load_states(run.trainer, path[:-7] + ".states", run.r.optimizer)
+    old = os.path.join(run.out, "metrics.json")
+    if os.path.isfile(old):
+        with open(old) as f:
+            run.metrics["epochs"] = json.load(f)["epochs"][:run.start_epoch]
+    run.opts.log(f"resuming from {path} (epoch {run.start_epoch})")
+
+
+def _train_one_epoch(run, epoch, loss_fn):
+    """One pass over this worker's share of the training data; ``(mean loss, seconds,
+    images of all workers)``. Raises :class:`DivergedError` when the loss or the parameters
+    stop being finite."""
+    r, ctxs, net, o = run.r, run.ctxs, run.net, run.opts
+    rng = np.random.RandomState(o.seed * 1000 + epoch)  # same order after a resume
+    batches = run.train_src.epoch(r.batch_size, rng, run.rank, run.num_workers)
+    bar = None
+    if o.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(batches, total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{r.epochs}",
+                   unit="batch", leave=True)
+        batches = bar
+    shape = tuple(net.info.input_shape)
+    total_loss, seen, images, t0 = mx.nd.zeros((1,), ctx=ctxs[0]), 0, 0, time.perf_counter()
+    for step, batch in enumerate(batches):
+        parts = _parts(batch, ctxs, shape)
+        with mx.autograd.record():
+            losses = [_loss(loss_fn, net(a), b, w) for a, b, w in parts]
+        for loss in losses:
+            loss.backward()
+        run.trainer.step(run.fixed_step or batch.global_size)
+        for loss in losses:  # stays on the device: no synchronisation per step
+            total_loss += loss.sum().as_in_context(ctxs[0])
+        seen += batch.data.shape[0]
+        images += batch.global_size
+        if step % 50 == 0:
+            value = float(total_loss.asscalar())
+            if not math.isfinite(value):
+                raise _diverged(f"the training loss is {value}", epoch + 1, step + 1, r,
+                                run.out, net.info.name)
+            if bar is not None:
+                bar.set_postfix(loss=f"{value / max(seen, 1):.4f}",
+                                img_s=f"{images / (time.perf_counter() - t0):.0f}")
+    mx.nd.waitall()
+    seconds = time.perf_counter() - t0
+    train_loss = float(total_loss.asscalar()) / max(seen, 1)
+    if not math.isfinite(train_loss):
+        raise _diverged(f"the training loss is {train_loss}", epoch + 1, run.steps_per_epoch,
+                        r, run.out, net.info.name)
+    if not _finite_params(net):
+        raise _diverged("the parameters are no longer finite", epoch + 1,
+                        run.steps_per_epoch, r, run.out, net.info.name)
+    return train_loss, seconds, images
+
+
+def _evaluate_and_checkpoint(run, epoch, train_loss, seconds, images):
+    """Worker 0: validate, log the epoch, and (with ``out``) write its checkpoint and the
+    metrics so far."""
+    acc = _source_accuracy(run.net, run.val_src, run.ctxs[0])
+    entry = {"epoch": epoch + 1, "train_loss": train_loss, "test_accuracy": acc,
+             "seconds": round(seconds, 2), "images_per_sec": round(images / seconds, 1)}
+    run.metrics["epochs"].append(entry)
+    run.opts.log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
+                 f"{entry['images_per_sec']:.0f} images/s")
+    if not run.writer:
+        return
+    name = run.net.info.name
+    if run.opts.overwrite and run.previous is not None and epoch == run.start_epoch:
+        _clear_run(run.out, [run.previous["model"], name])
+    spec = run.ckpt_spec and dataclasses.replace(run.ckpt_spec, accuracy=acc,
+                                                 dataset=run.val_src.path)
+    run.metrics["params"] = _save_checkpoint(run.net, run.trainer, run.out, name, epoch + 1,
+                                             states=not run.async_kv, spec=spec)
+    write_json(os.path.join(run.out, "metrics.json"), dict(run.metrics, accuracy=acc),
+               allow_nan=False)
+
+
+def _finish(run):
+    """The final metrics (and, with ``out``, their file and the curves)."""
+    metrics = run.metrics
+    metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
+    if run.writer:
+        if "params" not in metrics:  # resumed a finished run
+            metrics["params"] = _latest_checkpoint(run.out, run.net.info.name,
+                                                   need_states=not run.async_kv)[1]
+        write_json(os.path.join(run.out, "metrics.json"), metrics, allow_nan=False)
+        if metrics["epochs"]:
+            plot_curves(metrics, os.path.join(run.out, "curves.png"))
+    metrics["net"] = run.net
+    return metrics
+
+
+def run_training(options):
+    """Train as :func:`train` does, from one :class:`TrainOptions` record.
+
+    Parameters
+    ----------
+    options : TrainOptions
+        The run's options.
+
+    Returns
+    -------
+    dict
+        As :func:`train`.
+    """
+    r, ctxs = _check_options(options)
+    run = _Run(options, r, ctxs)
+    _open_data(run)
+    _build_model(run)
+    _open_kvstore(run)
+    _resume_parameters(run)
+    _build_trainer(run)
+    run.metrics = _new_metrics(run)
+    _resume_states(run)
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    for epoch in range(run.start_epoch, r.epochs):
+        train_loss, seconds, images = _train_one_epoch(run, epoch, loss_fn)
+        if run.rank == 0:  # worker 0 evaluates, logs and writes
+            _evaluate_and_checkpoint(run, epoch, train_loss, seconds, images)
+    return _finish(run)
 
 
 def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
@@ -554,224 +943,18 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
 
     Raises
     ------
-    ValueError
+    InceptionZooError
         Bad hyper-parameters, data (:class:`~inceptionzoo.data.DataError`), weights or
         checkpoint; :class:`DivergedError` when the loss or the parameters stop being finite
         (the last good checkpoint is kept).
     """
-    if isinstance(recipe, str) and recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}: expected one of {sorted(RECIPES)}")
-    r = RECIPES[recipe] if isinstance(recipe, str) else recipe
-    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                     momentum=momentum, wd=wd, schedule=schedule)
-    r = dataclasses.replace(r, **{k: v for k, v in overrides.items() if v is not None})
-    check_recipe(r)
-    ctxs = parse_ctx(ctx)
-    if resume and out is None:
-        raise ValueError("resume=True needs the checkpoint folder `out`")
-    if resume and overwrite:
-        raise ValueError("give --resume (continue the run in --out) or --overwrite (replace "
-                         "it), not both")
-    if classes is not None and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
-    if freeze_features and not pretrained:
-        raise ValueError("freeze_features needs pretrained weights (--pretrained [FILE])")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or \
-            not 0 <= seed * 1000 + r.epochs < 2 ** 32:  # each epoch's order: seed * 1000 + epoch
-        raise ValueError(f"seed must be an integer in 0..{(2 ** 32 - 1 - r.epochs) // 1000}; "
-                         f"got {seed!r}")
-
-    info, wpath, spec = model_info(model), None, None
-    if pretrained:  # the weights' spec decides the preprocessing
-        from ._builder import resolve_weights, with_weights
-
-        wpath, spec = resolve_weights(model, pretrained, root, plain_ok=True)
-        if spec is not None:
-            info = with_weights(info, spec, spec.classes)
-    train_src, val_src = open_sources(info, data_dir, train_data, val_data,
-                                      workers=data_workers, seed=seed)
-    need = max(train_src.num_classes, val_src.num_classes)
-    classes = classes or need
-    if classes < need:
-        raise DataError(f"{train_src.path}: the data has {need} classes "
-                        f"({', '.join(train_src.classes[:10])}{' ...' if need > 10 else ''}) "
-                        f"but the network would output {classes} (--classes {classes}): "
-                        f"expected --classes >= {need}")
-    if not isinstance(train_src, RecordSource) and not isinstance(val_src, RecordSource) and \
-            val_src.num_classes != train_src.num_classes:
-        raise DataError(f"{val_src.path}: the validation data has {val_src.num_classes} "
-                        f"classes, the training data {train_src.path} has "
-                        f"{train_src.num_classes}: expected the same classes")
-    previous = None
-    if out is not None and os.path.isdir(out):
-        previous = _previous_run(os.path.abspath(out), info.name, overwrite and not resume)
-        _check_previous_run(previous, os.path.abspath(out), info.name, classes,
-                            train_src.classes, resume, overwrite)
-    if r.batch_size > len(train_src):
-        log(f"note: batch size {r.batch_size} > {len(train_src)} training images: "
-            "one batch per epoch")
-
-    mx.random.seed(seed)
-    np.random.seed(seed)
-    head = []
-    if spec is not None:  # every layer loaded but a classifier of another size
-        net = get_model(model, pretrained=wpath, classes=classes, ctx=ctxs)
-        if classes != spec.classes:
-            head = net.classifier_names()
-            params = net._collect_params_with_prefix()
-            for name in head:  # the recipe's initialisation, as when training from scratch
-                params[name].initialize(default_init=_initializer(r.init), ctx=ctxs,
-                                        force_reinit=True)
-    else:
-        net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
-        net.initialize(_initializer(r.init), ctx=ctxs)
-        if wpath:  # a plain parameter file of the model (a checkpoint)
-            head = load_backbone(net, wpath, keep_head=True)
-    ckpt_spec = None
-    if spec is not None:  # the checkpoints' spec: these weights, fine-tuned on this data
-        from . import __version__
-
-        names = tuple(train_src.classes) if len(train_src.classes) == classes else None
-        ckpt_spec = dataclasses.replace(
-            spec, classes=classes, class_names=names if head else spec.class_names,
-            source="inceptionzoo train", checkpoint=spec.file, checkpoint_sha1=spec.sha1,
-            command=None, recipe=dataclasses.asdict(r), seed=seed,
-            inceptionzoo_version=__version__)
-    if pretrained:
-        log(f"loaded {wpath}" + (f"; new classifier {', '.join(head)} ({classes} classes)"
-                                 if head else ""))
-        if freeze_features:
-            _freeze_features(net)
-    net.hybridize(static_alloc=True, static_shape=True)
-
-    kv, rank, num_workers, update_on_kv = _kvstore(kvstore, ctxs)
-    if r.batch_size < num_workers:
-        raise ValueError(f"batch size {r.batch_size} is smaller than the {num_workers} "
-                         "workers: expected a batch size >= the number of workers (it is the "
-                         "global batch, shared by the workers)")
-    async_kv = isinstance(kv, mx.kv.KVStore) and "async" in kv.type
-    writer = out is not None and rank == 0
-    if out is not None:
-        out = ensure_writable_dir(out) if rank == 0 else os.path.abspath(out)
-
-    start_epoch, path = 0, None
-    if resume:  # parameters before the Trainer exists (a dist KVStore cannot be reset)
-        start_epoch, path = _latest_checkpoint(out, net.info.name, need_states=not async_kv)
-        if path:
-            from .weights import load_params_file
-
-            load_params_file(net, path, ctx=ctxs)
-
-    steps_per_epoch = train_src.steps(r.batch_size)
-    opt_args = {"learning_rate": r.lr, "wd": r.wd,
-                "lr_scheduler": _Schedule(r, steps_per_epoch * r.epochs)}
-    fixed_step = None
-    if update_on_kv:  # dist_async: the servers apply each worker's update on its own
-        # they unpickle the optimizer: only MXNet's own classes there; they count every
-        # worker's update, and their gradient scale cannot change once set: each update is
-        # the mean gradient of one worker's share of a batch
-        opt_args["lr_scheduler"] = _mxnet_schedule(r, steps_per_epoch * r.epochs * num_workers)
-        opt_args["rescale_grad"] = 1.0 / -(-r.batch_size // num_workers)
-        fixed_step = 1  # Trainer.step divides the rescale above by this
-    if r.optimizer in ("sgd", "nag"):
-        opt_args["momentum"] = r.momentum
-    trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
-    trainer = mx.gluon.Trainer(trainable, r.optimizer, opt_args, kvstore=kv,
-                               update_on_kvstore=update_on_kv)
-    if num_workers > 1 or isinstance(kv, mx.kv.KVStore):
-        # MXNet 1.9.1 races the broadcast of the initial values with the first push: a worker
-        # can pull a stale value in step 1. Initialise now and wait for every worker.
-        trainer._init_kvstore()
-        trainer._init_params()
-        mx.nd.waitall()
-        kv._barrier()
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    shape = tuple(net.info.input_shape)
-
-    kind = type(train_src).__name__
-    metrics = {"model": net.info.name, "recipe": dataclasses.asdict(r), "seed": seed,
-               "contexts": [str(c) for c in ctxs], "kvstore": kvstore,
-               "num_workers": num_workers, "rank": rank,
-               "data": {"kind": kind, "train": train_src.path, "val": val_src.path},
-               "classes": classes, "class_names": list(train_src.classes),
-               "pretrained": (os.path.abspath(wpath) if pretrained else None),
-               "freeze_features": bool(freeze_features),
-               "num_train": len(train_src), "num_test": len(val_src), "epochs": []}
-    if path:
-        if not async_kv:  # dist_async: the optimizer state lives on the servers
-            _load_states(trainer, path[:-7] + ".states", r.optimizer)
-        old = os.path.join(out, "metrics.json")
-        if os.path.isfile(old):
-            with open(old) as f:
-                metrics["epochs"] = json.load(f)["epochs"][:start_epoch]
-        log(f"resuming from {path} (epoch {start_epoch})")
-
-    for epoch in range(start_epoch, r.epochs):
-        rng = np.random.RandomState(seed * 1000 + epoch)  # same order after a resume
-        batches = train_src.epoch(r.batch_size, rng, rank, num_workers)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{r.epochs}",
-                       unit="batch", leave=True)
-            batches = bar
-        total_loss, seen, images, t0 = mx.nd.zeros((1,), ctx=ctxs[0]), 0, 0, time.perf_counter()
-        for step, batch in enumerate(batches):
-            parts = _parts(batch, ctxs, shape)
-            with mx.autograd.record():
-                losses = [_loss(loss_fn, net(a), b, w) for a, b, w in parts]
-            for loss in losses:
-                loss.backward()
-            trainer.step(fixed_step or batch.global_size)
-            for loss in losses:  # stays on the device: no synchronisation per step
-                total_loss += loss.sum().as_in_context(ctxs[0])
-            seen += batch.data.shape[0]
-            images += batch.global_size
-            if step % 50 == 0:
-                value = float(total_loss.asscalar())
-                if not math.isfinite(value):
-                    raise _diverged(f"the training loss is {value}", epoch + 1, step + 1, r,
-                                    out, net.info.name)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{value / max(seen, 1):.4f}",
-                                    img_s=f"{images / (time.perf_counter() - t0):.0f}")
-        mx.nd.waitall()
-        seconds = time.perf_counter() - t0
-        train_loss = float(total_loss.asscalar()) / max(seen, 1)
-        if not math.isfinite(train_loss):
-            raise _diverged(f"the training loss is {train_loss}", epoch + 1, steps_per_epoch,
-                            r, out, net.info.name)
-        if not _finite_params(net):
-            raise _diverged("the parameters are no longer finite", epoch + 1,
-                            steps_per_epoch, r, out, net.info.name)
-        if rank != 0:  # worker 0 evaluates, logs and writes
-            continue
-        acc = _source_accuracy(net, val_src, ctxs[0])
-        entry = {"epoch": epoch + 1, "train_loss": train_loss, "test_accuracy": acc,
-                 "seconds": round(seconds, 2), "images_per_sec": round(images / seconds, 1)}
-        metrics["epochs"].append(entry)
-        log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
-            f"{entry['images_per_sec']:.0f} images/s")
-        if writer:
-            if overwrite and previous is not None and epoch == start_epoch:
-                _clear_run(out, [previous["model"], net.info.name])
-            metrics["params"] = _save_checkpoint(
-                net, trainer, out, net.info.name, epoch + 1, states=not async_kv,
-                spec=ckpt_spec and dataclasses.replace(ckpt_spec, accuracy=acc,
-                                                       dataset=val_src.path))
-            write_json(os.path.join(out, "metrics.json"), dict(metrics, accuracy=acc),
-                       allow_nan=False)
-    metrics["accuracy"] = metrics["epochs"][-1]["test_accuracy"] if metrics["epochs"] else None
-    if writer:
-        if "params" not in metrics:  # resumed a finished run
-            metrics["params"] = _latest_checkpoint(out, net.info.name,
-                                                   need_states=not async_kv)[1]
-        write_json(os.path.join(out, "metrics.json"), metrics, allow_nan=False)
-        if metrics["epochs"]:
-            plot_curves(metrics, os.path.join(out, "curves.png"))
-    metrics["net"] = net
-    return metrics
+    return run_training(TrainOptions(
+        model=model, data_dir=data_dir, recipe=recipe, epochs=epochs, batch_size=batch_size,
+        lr=lr, optimizer=optimizer, momentum=momentum, wd=wd, schedule=schedule, seed=seed,
+        ctx=ctx, out=out, resume=resume, progress=progress, log=log, train_data=train_data,
+        val_data=val_data, classes=classes, pretrained=pretrained,
+        freeze_features=freeze_features, kvstore=kvstore, data_workers=data_workers,
+        root=root, overwrite=overwrite))
 
 
 def _file_classes(path):
@@ -831,17 +1014,17 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     from .weights import load_params_file
 
     if (params is None) == (not pretrained):
-        raise ValueError("give exactly one of a params file or pretrained=True")
+        raise InceptionZooError("give exactly one of a params file or pretrained=True")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch size must be an integer >= 1; got {batch_size!r}")
+        raise InceptionZooError(f"batch size must be an integer >= 1; got {batch_size!r}")
     if classes is not None and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
+        raise InceptionZooError(f"classes must be an integer >= 1; got {classes!r}")
     c = parse_ctx(ctx)[0]
     path, spec = resolve_weights(model, True if pretrained else params, root, plain_ok=True)
     if spec is not None:  # the weights' spec: classes and preprocessing
         if classes not in (None, spec.classes):
-            raise ValueError(f"{path} holds weights of {spec.classes} classes; got classes="
-                             f"{classes}: a new classifier would be untrained")
+            raise InceptionZooError(f"{path} holds weights of {spec.classes} classes; got classes="
+                                    f"{classes}: a new classifier would be untrained")
         net = get_model(model, pretrained=path, ctx=c)
     else:
         info = model_info(model)

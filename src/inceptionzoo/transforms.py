@@ -15,6 +15,8 @@ import math
 import numpy as np
 from mxnet.gluon import HybridBlock
 
+from .errors import InceptionZooError
+
 __all__ = ["InputTransform", "normalisation", "to_pixels"]
 
 
@@ -35,7 +37,7 @@ def normalisation(mean, std, channels):
 
     Raises
     ------
-    ValueError
+    InceptionZooError
         A value is not a finite number, a ``std`` is not > 0, or the number of values is
         neither 1 nor ``channels``.
     """
@@ -45,16 +47,17 @@ def normalisation(mean, std, channels):
         try:
             values = tuple(float(v) for v in values)
         except (TypeError, ValueError):
-            raise ValueError(f"{field} must be numbers; got {value!r}") from None
+            raise InceptionZooError(f"{field} must be numbers; got {value!r}") from None
         if len(values) == 1:
             values = values * channels
         if len(values) != channels:
-            raise ValueError(f"{field} needs one value or one per input channel ({channels}); "
-                             f"got {len(values)}: {value!r}")
+            raise InceptionZooError(
+                f"{field} needs one value or one per input channel ({channels}); "
+                f"got {len(values)}: {value!r}")
         if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"{field} must be finite; got {value!r}")
+            raise InceptionZooError(f"{field} must be finite; got {value!r}")
         if field == "std" and not all(v > 0 for v in values):
-            raise ValueError(f"std must be > 0; got {value!r}")
+            raise InceptionZooError(f"std must be > 0; got {value!r}")
         out.append(values)
     return tuple(out)
 
@@ -75,20 +78,21 @@ def to_pixels(images):
 
     Raises
     ------
-    ValueError
+    InceptionZooError
         The values are not numbers, or some are NaN or infinite.
     """
     x = np.asarray(images)
     if x.dtype == np.uint8:
         return x
     if x.dtype.kind not in "biuf":
-        raise ValueError(f"pixel values must be numbers (0..255); got an array of dtype "
-                         f"{x.dtype}")
+        raise InceptionZooError(f"pixel values must be numbers (0..255); got an array of dtype "
+                                f"{x.dtype}")
     if x.dtype.kind == "f":
         bad = np.count_nonzero(~np.isfinite(x))
         if bad:
-            raise ValueError(f"pixel values must be finite numbers (0..255); got {bad} NaN or "
-                             f"infinite value(s) in an array of shape {x.shape}")
+            raise InceptionZooError(
+                f"pixel values must be finite numbers (0..255); got {bad} NaN or "
+                f"infinite value(s) in an array of shape {x.shape}")
         x = np.rint(x)
     return np.clip(x, 0, 255).astype(np.uint8)
 

@@ -12,7 +12,8 @@ import shutil
 from ._io import atomic_path, sha1_file
 
 __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weights_file_name",
-           "find_weights", "load_params_file", "install_weights", "read_params", "WeightsError"]
+           "find_weights", "load_params_file", "install_weights", "read_params",
+           "without_prefixes", "WeightsError"]
 
 
 from .errors import WeightsError  # noqa: E402  (defined in errors; this import path stays)
@@ -169,8 +170,8 @@ def load_params_file(net, path, ctx=None):
     path : str or os.PathLike
         The ``.params`` file.
     ctx : mxnet.Context or list of mxnet.Context, optional
-        Where to put the parameters; a GPU that MXNet does not see is a ``ValueError`` naming
-        the context.
+        Where to put the parameters; a GPU that MXNet does not see is an
+        ``InceptionZooError`` naming the context.
 
     Returns
     -------
@@ -200,6 +201,27 @@ def load_params_file(net, path, ctx=None):
     return path
 
 
+def without_prefixes(arrays):
+    """The arrays of an MXNet parameter file by plain parameter name: the ``arg:`` / ``aux:``
+    prefixes that ``export`` and ``mx.model.save_checkpoint`` write are removed.
+
+    Parameters
+    ----------
+    arrays : dict of str to mxnet.nd.NDArray
+        What ``mx.nd.load`` returned for a file of named arrays.
+
+    Returns
+    -------
+    dict of str to mxnet.nd.NDArray
+        The same arrays, by name without prefix.
+
+    >>> sorted(without_prefixes({"arg:fc.weight": 1, "aux:bn.running_mean": 2, "w": 3}))
+    ['bn.running_mean', 'fc.weight', 'w']
+    """
+    return {k.split(":", 1)[1] if k.startswith(("arg:", "aux:")) else k: v
+            for k, v in arrays.items()}
+
+
 def read_params(path, error=WeightsError):
     """The named arrays of an MXNet ``.params`` file (``save_parameters`` or ``export``).
 
@@ -222,8 +244,6 @@ def read_params(path, error=WeightsError):
         The file is missing, truncated, not an MXNet params file (checked against its size
         before MXNet reads it), or holds unnamed arrays.
     """
-    import re
-
     from .checkpoints import read_ndarray_file
 
     path = os.fspath(path)
@@ -233,4 +253,4 @@ def read_params(path, error=WeightsError):
     if not isinstance(loaded, dict):
         raise error(f"parameter file {path!r} holds a list of arrays, expected named "
                     "parameters (save_parameters)")
-    return {re.sub(r"^(arg|aux):", "", k): v for k, v in loaded.items()}
+    return without_prefixes(loaded)

@@ -21,6 +21,8 @@ import math
 import os
 from typing import Optional, Tuple, Union
 
+from .errors import WeightsError
+
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels",
            "imagenet_classes", "sidecar_path", "read_sidecar"]
 
@@ -183,7 +185,7 @@ class WeightsSpec:
     def __post_init__(self):
         problem = _problem(dataclasses.asdict(self))
         if problem:
-            raise ValueError(f"WeightsSpec of {self.model!r}: {problem}")
+            raise WeightsError(f"WeightsSpec of {self.model!r}: {problem}")
         for key in ("input_size", "mean", "std"):
             object.__setattr__(self, key, tuple(getattr(self, key)))
         if isinstance(self.class_names, list):
@@ -233,8 +235,6 @@ class WeightsSpec:
             Naming ``path`` and the field: not an object, a field missing, unknown, of the wrong
             type or out of range.
         """
-        from .weights import WeightsError
-
         if not isinstance(d, dict):
             raise WeightsError(f"{path}: expected a JSON object of weights fields "
                                f"({', '.join(_FIELDS)}); got a {type(d).__name__}")
@@ -331,8 +331,6 @@ def read_sidecar(path):
         The file or its sidecar is missing, the sidecar is not JSON, or breaks the schema
         (naming the sidecar and the field).
     """
-    from .weights import WeightsError
-
     path = os.fspath(path)
     side = sidecar_path(path)
     if not os.path.isfile(path):

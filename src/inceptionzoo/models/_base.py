@@ -12,6 +12,8 @@ import numpy as np
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
+from ..errors import InceptionZooError
+
 __all__ = ["ZooNet", "FeatureNet", "spatial_out"]
 
 
@@ -121,7 +123,7 @@ class ZooNet(HybridBlock):
             Initialiser of the new layers.
         """
         if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-            raise ValueError(f"classes must be an integer >= 1; got {classes!r}")
+            raise InceptionZooError(f"classes must be an integer >= 1; got {classes!r}")
         for _, parent, attr, old in self._classifiers():
             new = nn.Dense(classes, in_units=old._in_units, prefix=old.prefix)
             new.cast(old.weight.dtype)
@@ -191,36 +193,36 @@ class ZooNet(HybridBlock):
         return str(ok[0]) if ok[0] == ok[-1] else f"{ok[0]}..{ok[-1]}"
 
     def check_input_shape(self, shape):
-        """Raise ``ValueError`` naming the expected and the given shape if ``shape`` cannot
+        """Raise ``InceptionZooError`` naming the expected and the given shape if ``shape`` cannot
         go through the network."""
         shape = tuple(shape)
         h0, w0 = self.default_hw
         expected = f"(N, {self.in_channels}, {h0}, {w0})"
         who = self.name
         if len(shape) != 4:
-            raise ValueError(f"{who} expects a 4-d input (N, C, H, W) = {expected}; "
-                             f"got a {len(shape)}-d input of shape {shape}")
+            raise InceptionZooError(f"{who} expects a 4-d input (N, C, H, W) = {expected}; "
+                                    f"got a {len(shape)}-d input of shape {shape}")
         n, c, h, w = shape
         if n < 1:
-            raise ValueError(f"{who} expects a non-empty batch of shape {expected}; "
-                             f"got shape {shape}")
+            raise InceptionZooError(f"{who} expects a non-empty batch of shape {expected}; "
+                                    f"got shape {shape}")
         if c != self.in_channels:
-            raise ValueError(f"{who} expects {self.in_channels} input channel(s), shape "
-                             f"{expected}; got {c} channels in shape {shape}")
+            raise InceptionZooError(f"{who} expects {self.in_channels} input channel(s), shape "
+                                    f"{expected}; got {c} channels in shape {shape}")
         if not (self._fits(h, 0) and self._fits(w, 1)):
-            raise ValueError(
+            raise InceptionZooError(
                 f"{who} cannot take a {h}x{w} input: expected shape {expected} (H in "
                 f"{self._accepted(0)}, W in {self._accepted(1)}); got shape {shape}")
 
     def check_input_dtype(self, dtype):
-        """Raise ``ValueError`` naming the expected and the given dtype if ``dtype`` is not
+        """Raise ``InceptionZooError`` naming the expected and the given dtype if ``dtype`` is not
         the dtype of the network's parameters (float32 unless :meth:`cast`)."""
         want = np.dtype(getattr(self, "_input_dtype", "float32"))
         if np.dtype(dtype) != want:
-            raise ValueError(f"{self.name} expects {want.name} input (the dtype of its "
-                             f"parameters); got {np.dtype(dtype).name}: convert it with "
-                             f"x.astype('{want.name}'), and scale raw 0..255 images with "
-                             "inceptionzoo.data.to_input")
+            raise InceptionZooError(f"{self.name} expects {want.name} input (the dtype of its "
+                                    f"parameters); got {np.dtype(dtype).name}: convert it with "
+                                    f"x.astype('{want.name}'), and scale raw 0..255 images with "
+                                    "inceptionzoo.data.to_input")
 
     def cast(self, dtype):
         """Cast the parameters (see ``HybridBlock.cast``); inputs must then have that dtype."""
@@ -256,12 +258,13 @@ class FeatureNet(ZooNet):
         try:
             picked = sorted({int(i) % n if -n <= int(i) < n else None for i in out_indices})
         except (TypeError, ValueError):
-            raise ValueError(f"out_indices must be integers in [-{n}, {n - 1}]; got "
-                             f"{out_indices!r}") from None
+            raise InceptionZooError(f"out_indices must be integers in [-{n}, {n - 1}]; got "
+                                    f"{out_indices!r}") from None
         if not picked or None in picked:
-            raise ValueError(f"out_indices must be integers in [-{n}, {n - 1}] ({n} stages of "
-                             f"{net.name}: {[s['module'] for s in stages]}); got "
-                             f"{list(out_indices)!r}")
+            raise InceptionZooError(
+                f"out_indices must be integers in [-{n}, {n - 1}] ({n} stages of "
+                f"{net.name}: {[s['module'] for s in stages]}); got "
+                f"{list(out_indices)!r}")
         self.out_indices = tuple(picked)
         self._feature_info = [stages[i] for i in picked]
         self.in_channels, self.default_hw = net.in_channels, net.default_hw

@@ -9,6 +9,7 @@ from mxnet.gluon import nn
 
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
+from ..errors import InceptionZooError
 from ..blocks import Inception, NaiveInception
 from ..weights import shipped_spec
 from ._base import ZooNet
@@ -41,7 +42,7 @@ class InceptionMNIST(ZooNet):
         elif block == "naive":
             make = NaiveInception
         else:
-            raise ValueError(f"block must be 'reduced' or 'naive'; got {block!r}")
+            raise InceptionZooError(f"block must be 'reduced' or 'naive'; got {block!r}")
         self.in_channels = in_channels
         self.classes = classes
         with self.name_scope():
