@@ -40,11 +40,12 @@ from ._io import sha1_file, write_json
 from .imaging import EvalTransform, ImageError
 from .inference import InferenceGraph
 from .transforms import InputTransform, normalisation, to_pixels
+from .weights import without_prefixes
 
 __all__ = ["Predictor", "PredictionError", "read_meta", "load_graph", "ServingGraph"]
 
 
-from .errors import PredictionError  # noqa: E402  (defined in errors; this import path stays)
+from .errors import InceptionZooError, PredictionError  # noqa: E402  (defined in errors; this import path stays)
 
 
 #: keys of NAME-meta.json the predictor reads
@@ -109,8 +110,7 @@ def _check_params(sym, arrays, input_name, input_shape, folder, meta_file):
     if input_name not in sym.list_inputs():
         raise PredictionError(f"the graph in {folder!r} has no input {input_name!r} "
                               f"(meta.json); its inputs are {sym.list_inputs()}")
-    params = {k.split(":", 1)[1] if k.startswith(("arg:", "aux:")) else k: v
-              for k, v in arrays.items()}
+    params = without_prefixes(arrays)
     try:
         arg_shapes, _, aux_shapes = sym.infer_shape(**{input_name: tuple(input_shape)})
     except mx.base.MXNetError as err:
@@ -492,20 +492,20 @@ class ServingGraph:
         try:
             choice = {int(b): r for b, r in runs.get("choice", {}).items()}
             if not all(r in ("mxnet", "onnxruntime") and b >= 1 for b, r in choice.items()):
-                raise ValueError("runtimes.choice must map batch sizes to 'mxnet' or "
+                raise InceptionZooError("runtimes.choice must map batch sizes to 'mxnet' or "
                                  f"'onnxruntime'; got {runs.get('choice')!r}")
             try:
                 seconds = {int(b): {str(r): float(s) for r, s in t.items()}
                            for b, t in runs.get("seconds", {}).items()}
             except (AttributeError, TypeError, ValueError):
-                raise ValueError("runtimes.seconds must map batch sizes to {runtime: seconds}; "
+                raise InceptionZooError("runtimes.seconds must map batch sizes to {runtime: seconds}; "
                                  f"got {runs.get('seconds')!r}") from None
             if not isinstance(runs.get("refused"), (str, type(None))):
-                raise ValueError(f"runtimes.refused must be text or null; got "
+                raise InceptionZooError(f"runtimes.refused must be text or null; got "
                                  f"{runs.get('refused')!r}")
             if self.net is not None:
                 if not isinstance(record.get("choice"), dict):
-                    raise ValueError(f"'choice' must be an object; got {record.get('choice')!r}")
+                    raise InceptionZooError(f"'choice' must be an object; got {record.get('choice')!r}")
                 loaded = self.net.load_tuning(record)
             else:
                 loaded = {}
