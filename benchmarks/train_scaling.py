@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from inceptionzoo._text import text_table
-from inceptionzoo.datasets import write_mnist_subset
+from _sample_data import write_mnist_subset
 
 
 def run(cmd):

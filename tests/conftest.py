@@ -1,6 +1,7 @@
 import contextlib
 import os
 import resource
+import sys
 
 import mxnet as mx
 import pytest
@@ -8,6 +9,8 @@ import pytest
 from inceptionzoo.blocks import Branches, Inception, NaiveInception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# benchmarks/_sample_data.py writes the small data sets of the tests and the benchmarks
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 MNIST_DIR = os.environ.get("INCEPTIONZOO_TEST_MNIST",
                            os.path.join(ROOT, "..", "shared", "data", "mnist"))
 

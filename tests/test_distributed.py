@@ -55,7 +55,7 @@ def test_launch_arguments(kwargs, words):
 
 def test_dist_kvstore_without_launcher_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("DMLC_ROLE", raising=False)
-    from inceptionzoo.data import MNIST_FILES, write_idx
+    from inceptionzoo.mnist import MNIST_FILES, write_idx
 
     for t in (True, False):
         write_idx(str(tmp_path / MNIST_FILES[t][0]), np.zeros((4, 28, 28)))
@@ -149,7 +149,7 @@ def _load(path):
 @pytest.fixture(scope="module")
 def mnist400(tmp_path_factory, mnist_dir):
     """400 real training digits and 100 test digits as IDX files: 4 steps of batch 100."""
-    from inceptionzoo.datasets import write_mnist_subset
+    from _sample_data import write_mnist_subset
 
     return write_mnist_subset(str(tmp_path_factory.mktemp("mnist400")), mnist_dir, 400, 100)
 

@@ -217,7 +217,7 @@ def test_training_md_own_images_commands_are_true():
     2-epoch run, and packing failed in a `[cpu]` install)."""
     import configparser
 
-    from inceptionzoo.datasets import RECORDIO_EXTRA
+    from inceptionzoo.packing import RECORDIO_EXTRA
     from inceptionzoo.train import RECIPES
 
     text = open(os.path.join(ROOT, "docs", "training.md")).read()

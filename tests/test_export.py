@@ -11,8 +11,8 @@ import pytest
 
 from conftest import built, model_params, test_shape
 from inceptionzoo import get_model
-from inceptionzoo.data import example_images
-from inceptionzoo.data import to_input
+from inceptionzoo.mnist import example_images
+from inceptionzoo.mnist import to_input
 from inceptionzoo.export import export
 from inceptionzoo.onnx_export import ONNX_OPSET
 from inceptionzoo.serving import PredictionError, Predictor

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import test_shape
 from inceptionzoo.cli import main
-from inceptionzoo.datasets import write_image_folder
+from _sample_data import write_image_folder
 from inceptionzoo.weights_spec import WeightsSpec, sidecar_path
 from test_builder import IMAGENET, write_converted
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from inceptionzoo.cli import main
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 
 BIN = os.path.dirname(sys.executable)

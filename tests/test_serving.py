@@ -12,7 +12,7 @@ from PIL import Image
 
 from inceptionzoo import get_model
 from inceptionzoo.cli import main
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.serving import PredictionError, Predictor
 

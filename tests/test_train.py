@@ -7,16 +7,13 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
+from inceptionzoo.mnist import MNIST_FILES, load_mnist, write_idx
 from inceptionzoo.train import RECIPES, evaluate, parse_ctx, train
+from _sample_data import write_mnist_subset
 
 
 def _subset(folder, mnist_dir, n_train, n_test):
-    for train_split, n in ((True, n_train), (False, n_test)):
-        x, y = load_mnist(mnist_dir, train=train_split)
-        write_idx(str(folder / MNIST_FILES[train_split][0]), x[:n])
-        write_idx(str(folder / MNIST_FILES[train_split][1]) + ".gz", y[:n])
-    return str(folder)
+    return write_mnist_subset(folder, mnist_dir, n_train, n_test, gzip_labels=True)
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +340,7 @@ def test_overwrite_replaces_the_whole_run(checkpointed, one_batch_mnist, tmp_pat
 @pytest.fixture(scope="module")
 def digits_5(tmp_path_factory, mnist_dir):
     """``train/`` (10 per digit 0..4) and ``val/`` (10 per digit) image folders."""
-    from inceptionzoo.datasets import write_image_folder
+    from _sample_data import write_image_folder
 
     root = tmp_path_factory.mktemp("digits5")
     for split, t in (("train", True), ("val", False)):

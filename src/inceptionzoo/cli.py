@@ -3,9 +3,6 @@ import argparse
 import json
 import os
 import sys
-import time
-
-from ._text import text_table
 
 __all__ = ["main", "build_parser"]
 
@@ -39,29 +36,6 @@ def _cmd_info(args):
     print()
     print(count(get_model(info.name), info.input_shape).table())
     return 0
-
-
-def _smoke_table(names, batch_size=4):
-    """Build, hybridize and run each model; return rows for the demo table."""
-    import mxnet as mx
-
-    from . import get_model
-    from .cost import num_params
-
-    rows = []
-    for name in names:
-        net = get_model(name)
-        net.initialize(mx.init.Xavier())
-        net.hybridize(static_alloc=True, static_shape=True)
-        x = mx.nd.random.uniform(shape=(batch_size,) + tuple(net.info.input_shape))
-        net(x).wait_to_read()  # builds the graph
-        t0 = time.perf_counter()
-        out = net(x)
-        out.wait_to_read()
-        ms = (time.perf_counter() - t0) * 1e3
-        rows.append((name, net.info.variant, num_params(net), tuple(x.shape), tuple(out.shape),
-                     ms))
-    return rows
 
 
 def _cmd_export(args):
@@ -157,46 +131,9 @@ def _cmd_bench(argv):
 
 
 def _cmd_demo(args):
-    from . import get_model, list_models
-    from .data import example_images
-    from .export import export
-    from ._io import ensure_writable_dir
-    from .serving import Predictor
+    from .demo import run
 
-    ensure_writable_dir(args.out)  # before the models run
-    print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
-    rows = _smoke_table(list_models())
-    print(text_table(["model", "block", "params", "input", "output", "ms"],
-                     [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows],
-                     right={2, 5}))
-
-    print("\n== 2. Export the shipped inception_mnist weights (symbol JSON + params + sidecars"
-          ", raw-uint8 preprocessing baked in, ONNX)")
-    try:
-        import onnx  # noqa: F401
-        with_onnx = True
-    except ImportError:
-        with_onnx = False
-    net = get_model("inception_mnist", pretrained=True)
-    paths = export(net, os.path.join(args.out, "inception_mnist"), preprocess=True,
-                   onnx=with_onnx, overwrite=True)
-    for role, path in paths.items():
-        print(f"{role:>9}: {os.path.relpath(path)}")
-
-    print("\n== 3. Predict the shipped example digits (real MNIST test images) from the export")
-    images = example_images()
-    pred = Predictor(os.path.dirname(paths["symbol"]))
-    results = pred.predict_files(images, top_k=2)
-    correct = 0
-    table = []
-    for path, top in zip(images, results):
-        truth = os.path.basename(path).split("-")[1]
-        correct += top[0][0] == truth
-        table.append((os.path.basename(path), truth, top[0][0], f"{top[0][1]:.4f}",
-                      f"{top[1][0]} ({top[1][1]:.4f})"))
-    print(text_table(["file", "label", "predicted", "probability", "runner-up"], table))
-    print(f"{correct}/{len(images)} correct")
-    return 0
+    return run(args.out)
 
 
 def _leave_distributed_job(err):
