@@ -131,7 +131,8 @@ def test_empty_class_folder_and_missing_index(digits, tmp_path):
 def test_more_classes_than_the_network_outputs(digits, tmp_path, capsys):
     from inceptionzoo.cli import main
 
-    code = main(["train", "--data-dir", str(digits), "--classes", "3", "--epochs", "1",
+    code = main(["train", "inception_mnist", "--data-dir", str(digits), "--classes", "3",
+                 "--epochs", "1",
                  "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
@@ -272,8 +273,8 @@ def test_bomb_in_training_data_is_one_line_from_the_cli(digits, tmp_path, capsys
     shutil.copytree(digits / "val", root / "val")
     bad = root / "train" / "0" / "bomb.png"
     _png_header_only(bad, 20000, 20000)
-    code = main(["train", "--data-dir", str(root), "--epochs", "1", "--batch-size", "100",
-                 "--no-progress", "--data-workers", "2"])
+    code = main(["train", "inception_mnist", "--data-dir", str(root), "--epochs", "1",
+                 "--batch-size", "100", "--no-progress", "--data-threads", "2"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert f"{bad}: image too large to decode safely" in err

@@ -170,7 +170,8 @@ def test_two_workers_match_one_process_and_resume(mnist400, tmp_path):
     for epochs, extra in (("1", []), ("2", ["--resume"])):
         run = subprocess.run(
             [EXE, "launch", "--workers", "2", "--servers", "1", "--timeout", "300", "--", EXE,
-             "train", "--data-dir", mnist400, "--kvstore", "dist_sync", "--epochs", epochs,
+             "train", "inception_mnist", "--data-dir", mnist400, "--kvstore", "dist_sync",
+             "--epochs", epochs,
              "--out", str(dist), "--no-progress"] + recipe + extra,
             capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
@@ -199,8 +200,8 @@ def test_dist_async_trains_and_resumes(mnist400, tmp_path):
     for epochs, extra in (("1", []), ("2", ["--resume"])):
         run = subprocess.run(
             [EXE, "launch", "--workers", "2", "--timeout", "300", "--", EXE, "train",
-             "--data-dir", mnist400, "--kvstore", "dist_async", "--recipe", "default",
-             "--epochs", epochs, "--out", str(out), "--no-progress"] + extra,
+             "inception_mnist", "--data-dir", mnist400, "--kvstore", "dist_async", "--recipe",
+             "default", "--epochs", epochs, "--out", str(out), "--no-progress"] + extra,
             capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
     assert "resuming from" in run.stdout and "inception_mnist-0001.params" in run.stdout
@@ -226,9 +227,9 @@ def test_ssh_launcher_matches_the_local_launcher(mnist400, tmp_path, sshd):
     `--launcher ssh` to a real sshd (two loopback addresses as two hosts, keys and known
     hosts made by the test, passed with --ssh-option): the same weights."""
     hostfile, options, log = sshd
-    train_cmd = [EXE, "train", "--data-dir", mnist400, "--kvstore", "dist_sync", "--epochs", "1",
-                 "--no-progress", "--recipe", "seed", "--lr", "0.02", "--batch-size", "100",
-                 "--seed", "3"]
+    train_cmd = [EXE, "train", "inception_mnist", "--data-dir", mnist400, "--kvstore",
+                 "dist_sync", "--epochs", "1", "--no-progress", "--recipe", "seed", "--lr", "0.02",
+                 "--batch-size", "100", "--seed", "3"]
     for name, how in (("local", []), ("ssh", ssh_launch_args(hostfile, options))):
         run = subprocess.run([EXE, "launch", "--workers", "2", "--servers", "1", "--timeout",
                               "300"] + how + ["--"] + train_cmd + ["--out", str(tmp_path / name)],

@@ -221,7 +221,7 @@ def test_training_md_own_images_commands_are_true():
     from inceptionzoo.train import RECIPES
 
     text = open(os.path.join(ROOT, "docs", "training.md")).read()
-    block = text[text.index("inceptionzoo train --model googlenet --data-dir photos/"):]
+    block = text[text.index("inceptionzoo train googlenet --data-dir photos/"):]
     block = block[:block.index("```")]
     assert "--recipe" not in block and "--epochs" not in block  # the default recipe
     m = re.search(r"--params runs/rec/googlenet-(\d{4})\.params", block)

@@ -31,7 +31,7 @@ def test_predictor_predict_tune_and_overwrite_in_a_glob_folder(net, tmp_path, fo
     image = example_images()[0]
     truth = os.path.basename(image).split("-")[1]
     assert Predictor(str(out)).predict_files([image], top_k=1)[0][0][0] == truth
-    run = subprocess.run([EXE, "predict", "--model-dir", str(out), image], capture_output=True,
+    run = subprocess.run([EXE, "predict", str(out), image], capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split(": ", 1)[1].startswith(f"{truth} (")
