@@ -59,6 +59,25 @@ def test_old_spelling_gives_what_the_new_one_gives_with_one_deprecation_line(new
     assert m and m.group(1) in known and m.group(2) == known[m.group(1)], err[0]
 
 
+@pytest.mark.parametrize("argv, want", [
+    (["predict", "deploy", "--json", "--top-k", "2", "a.png", "b.png"],
+     {"model_dir": "deploy", "images": ["a.png", "b.png"], "json": True, "top_k": 2}),
+    (["predict", "--top-k", "2", "deploy", "a.png", "--json", "b.png"],
+     {"model_dir": "deploy", "images": ["a.png", "b.png"]}),
+    (["train", "--data-dir", "d", "googlenet", "--epochs", "1"],
+     {"model": "googlenet", "epochs": 1}),
+    (["convert", "timm:inception_v4", "--out", "o", "c.pth"],
+     {"source": "timm:inception_v4", "checkpoint": "c.pth", "out": "o"}),
+    (["launch", "--workers", "2", "--", "inceptionzoo", "train", "x", "--epochs", "1"],
+     {"workers": 2, "worker_command": ["--", "inceptionzoo", "train", "x", "--epochs", "1"]}),
+])
+def test_positional_arguments_may_sit_between_options(argv, want, capsys):
+    """On a4f1adf `predict DIR --json IMAGE` could not be written (images had to follow
+    --model-dir's value); a launched command line stays as it is."""
+    args = _parse(argv)
+    assert {k: getattr(args, k) for k in want} == want and capsys.readouterr().err == ""
+
+
 def test_train_default_pretrained_flag_is_not_a_file(capsys):
     """``--pretrained`` alone (the registered weights) is the new spelling, no warning."""
     args = _parse(["train", "inception_mnist", "--pretrained", "--data-dir", "d"])

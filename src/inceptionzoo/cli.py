@@ -322,6 +322,24 @@ def _settle(args):
     return args
 
 
+class _Parser(argparse.ArgumentParser):
+    """Positional arguments may come before, between or after the options (``predict DIR
+    --top-k 2 IMAGE``), as argparse's intermixed parsing allows for every command but those
+    that pass a command line on (the top level, ``launch``)."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing or any(a.nargs in (argparse.REMAINDER, argparse.PARSER)
+                                    for a in self._actions):
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args comes back here
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser():
     """The ``inceptionzoo`` argument parser (an argument table; :func:`main` maps the old
     spellings it still accepts onto the new ones).
@@ -330,8 +348,8 @@ def build_parser():
     -------
     argparse.ArgumentParser
     """
-    p = argparse.ArgumentParser(prog="inceptionzoo",
-                                description="Inception networks for MXNet Gluon.")
+    p = _Parser(prog="inceptionzoo",
+                description="Inception networks for MXNet Gluon.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list registered models")
