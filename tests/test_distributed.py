@@ -132,8 +132,8 @@ def test_a_worker_that_fails_in_training_stops_the_job(mnist400, tmp_path):
     shutil.copytree(good, bad)
     (bad / "inception_mnist-0001.states").write_bytes(b"garbage")
     cmd = (f"if [ \"$INCEPTIONZOO_WORKER_INDEX\" = 1 ]; then OUT={bad}; else OUT={good}; fi; "
-           f"exec {EXE} train --data-dir {mnist400} --recipe seed --epochs 3 --resume "
-           "--kvstore dist_sync --no-progress --out $OUT")
+           f"exec {EXE} train inception_mnist --data-dir {mnist400} --recipe seed --epochs 3 "
+           "--resume --kvstore dist_sync --no-progress --out $OUT")
     run = _launch(["--workers", "2", "--", "sh", "-c", cmd], hang_seconds=300)
     assert run.returncode == 2, run.stderr[-2000:]
     assert "inception_mnist-0001.states: not a trainer state file" in run.stderr
