@@ -20,9 +20,10 @@ import time
 import numpy as np
 
 from inceptionzoo._text import text_table
-from inceptionzoo.data import load_mnist
-from inceptionzoo.datasets import (FolderSource, RecordSource, write_image_folder,
-                                   write_recordio)
+from inceptionzoo.mnist import load_mnist
+from inceptionzoo.datasets import FolderSource, RecordSource
+from inceptionzoo.packing import write_recordio
+from _sample_data import write_image_folder
 from inceptionzoo import get_model
 
 

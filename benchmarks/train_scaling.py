@@ -1,5 +1,5 @@
 """Training images/s of one process against N local workers of MXNet's parameter server
-(`inceptionzoo launch --workers N -- inceptionzoo train --kvstore dist_sync`), on the same
+(`inceptionzoo launch --workers N -- inceptionzoo train MODEL --kvstore dist_sync`), on the same
 MNIST images, global batch and steps. Prints a table from each run's metrics.json.
 
     python benchmarks/train_scaling.py --mnist-dir ../shared/data/mnist --images 6000 \
@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from inceptionzoo._text import text_table
-from inceptionzoo.datasets import write_mnist_subset
+from _sample_data import write_mnist_subset
 
 
 def run(cmd):
@@ -44,7 +44,7 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = write_mnist_subset(os.path.join(tmp, "data"), args.mnist_dir, args.images, 500)
-        common = ["train", "--model", args.model, "--data-dir", data, "--recipe", args.recipe,
+        common = ["train", args.model, "--data-dir", data, "--recipe", args.recipe,
                   "--batch-size", str(args.batch_size), "--epochs", str(args.epochs),
                   "--no-progress"]
         setups = [("1 process", [exe] + common + ["--out", os.path.join(tmp, "one")], "one"),

@@ -9,7 +9,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from inceptionzoo.data import load_mnist
+from inceptionzoo.mnist import load_mnist
 
 
 def main():

@@ -9,6 +9,8 @@ import pytest
 from inceptionzoo.blocks import Branches, Inception, NaiveInception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the benchmarks' helpers, for their tests: the PyTorch twin's batch-norm randomiser and
+# _sample_data.py (the small data sets of the tests and the benchmarks)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # the benchmarks' helpers, for their tests
 from peers.gluon_twin import randomise_bn_statistics  # noqa: E402,F401
 

@@ -320,8 +320,8 @@ def test_spec_declarations_are_checked():
 
 @pytest.fixture
 def digits_folder(tmp_path, mnist_dir):
-    from inceptionzoo.data import load_mnist
-    from inceptionzoo.datasets import write_image_folder
+    from inceptionzoo.mnist import load_mnist
+    from _sample_data import write_image_folder
 
     x, y = load_mnist(mnist_dir, train=False)
     for split, start in (("train", 0), ("val", 5000)):

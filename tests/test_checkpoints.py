@@ -399,7 +399,9 @@ def test_cli_gives_one_line_and_exit_2_for_each_bad_checkpoint(tmp_path, capsys)
               ("gluoncv:googlenet", "junk.params", "junk.params"),
               ("timm:inception_v4", "past.pth", "file/o.params")]
     for spec, ckpt, out in cases:
-        code = main(["convert", spec, str(tmp_path / ckpt), "--out", str(tmp_path / out)])
+        folder, name = os.path.split(str(tmp_path / out))
+        code = main(["convert", spec, str(tmp_path / ckpt), "--out", folder, "--name",
+                     name[:-len(".params")]])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1, (ckpt, err)
         assert err.startswith("inceptionzoo convert: error: ") and "Traceback" not in err

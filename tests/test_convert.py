@@ -140,8 +140,8 @@ def test_cli_convert(references, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
     ckpt = references / "tv_googlenet" / "model.pth"
     out = tmp_path / "g.params"
-    p = subprocess.run([exe, "convert", "torchvision:googlenet", str(ckpt), "--out", str(out),
-                        "--json"], capture_output=True, text=True)
+    p = subprocess.run([exe, "convert", "torchvision:googlenet", str(ckpt), "--out", str(tmp_path),
+                        "--name", "g", "--json"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     assert got == {"model": "googlenet_bn", "params": str(out), "sha1": sha1_file(str(out))}
@@ -152,7 +152,7 @@ def test_cli_convert(references, tmp_path):
     meta = json.loads((tmp_path / "deploy" / "googlenet_bn-meta.json").read_text())
     assert meta["model"] == "googlenet_bn" and meta["classes"] == 1000
     p = subprocess.run([exe, "convert", "torchvision:googlenet", str(ckpt), "--out",
-                        str(tmp_path / "g2.params")], capture_output=True, text=True)
+                        str(tmp_path), "--name", "g2"], capture_output=True, text=True)
     assert p.returncode == 0 and "torchvision:googlenet -> googlenet_bn" in p.stdout, p.stderr
 
 
@@ -225,7 +225,7 @@ def test_conversion_errors(tmp_path):
 def test_cli_convert_bad_input_exits_2(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
     p = subprocess.run([exe, "convert", "timm:inception_v9", str(tmp_path / "x.pth"), "--out",
-                        str(tmp_path / "x.params")], capture_output=True, text=True)
+                        str(tmp_path)], capture_output=True, text=True)
     assert p.returncode == 2 and "unknown source network 'timm:inception_v9'" in p.stderr
 
 
@@ -298,8 +298,8 @@ def test_convert_never_replaces_its_checkpoint(gluoncv_pair, tmp_path, monkeypat
     assert sorted(os.listdir(tmp_path)) == ["hard.params", "link.params", "same.params",
                                             "side.json", "sub"]
     exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
-    p = subprocess.run([exe, "convert", "gluoncv:googlenet", "same.params", "--out",
-                        "./same.params"], capture_output=True, text=True)
+    p = subprocess.run([exe, "convert", "gluoncv:googlenet", "same.params", "--out", ".",
+                        "--name", "same"], capture_output=True, text=True)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "would replace the checkpoint" in p.stderr and ckpt.read_bytes() == original
 
@@ -368,7 +368,9 @@ def read_then_wait(*args):
     return tensors
 conv.read_checkpoint = read_then_wait
 from inceptionzoo.cli import main
-sys.exit(main(["convert", "gluoncv:googlenet", sys.argv[1], "--out", sys.argv[2]]))
+folder, name = os.path.split(sys.argv[2])
+sys.exit(main(["convert", "gluoncv:googlenet", sys.argv[1], "--out", folder, "--name",
+               name[:-len(".params")]]))
 """
 
 

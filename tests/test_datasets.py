@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from inceptionzoo import get_model, model_info
-from inceptionzoo.data import DataError, load_mnist
-from inceptionzoo.datasets import (ArraySource, FolderSource, RecordSource, open_sources,
-                                   write_image_folder, write_recordio)
+from inceptionzoo.mnist import DataError, load_mnist
+from inceptionzoo.datasets import ArraySource, FolderSource, RecordSource, open_sources
+from inceptionzoo.packing import write_recordio
+from _sample_data import write_image_folder
 from inceptionzoo.train import evaluate, train
 
 
@@ -130,7 +131,8 @@ def test_empty_class_folder_and_missing_index(digits, tmp_path):
 def test_more_classes_than_the_network_outputs(digits, tmp_path, capsys):
     from inceptionzoo.cli import main
 
-    code = main(["train", "--data-dir", str(digits), "--classes", "3", "--epochs", "1",
+    code = main(["train", "inception_mnist", "--data-dir", str(digits), "--classes", "3",
+                 "--epochs", "1",
                  "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
@@ -271,8 +273,8 @@ def test_bomb_in_training_data_is_one_line_from_the_cli(digits, tmp_path, capsys
     shutil.copytree(digits / "val", root / "val")
     bad = root / "train" / "0" / "bomb.png"
     _png_header_only(bad, 20000, 20000)
-    code = main(["train", "--data-dir", str(root), "--epochs", "1", "--batch-size", "100",
-                 "--no-progress", "--data-workers", "2"])
+    code = main(["train", "inception_mnist", "--data-dir", str(root), "--epochs", "1",
+                 "--batch-size", "100", "--no-progress", "--data-threads", "2"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert f"{bad}: image too large to decode safely" in err
@@ -331,7 +333,7 @@ def test_packing_recordio_without_opencv_names_the_extra(digits, tmp_path, monke
     """im2rec.py imports cv2, which a `[cpu]` install lacks: refused before im2rec runs."""
     import os
 
-    from inceptionzoo.datasets import RECORDIO_EXTRA
+    from inceptionzoo.packing import RECORDIO_EXTRA
 
     fake = tmp_path / "site" / "cv2"
     fake.mkdir(parents=True)
@@ -477,3 +479,19 @@ def test_names_im2rec_cannot_list_are_refused(name, digits, tmp_path):
         write_recordio(str(root), str(tmp_path / "packed"))
     assert not list(tmp_path.glob("packed*"))
     assert str(odd) in [p for p, _ in FolderSource(str(root), MNIST_INFO).items]
+
+
+def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
+    """write_recordio, im2rec_path and RECORDIO_EXTRA live in inceptionzoo.packing; the old
+    place still gives them for one release, with a DeprecationWarning naming the new one, and
+    the test-only writers are gone from the package."""
+    import inceptionzoo.datasets as datasets
+    import inceptionzoo.packing as packing
+
+    for name in ("write_recordio", "im2rec_path", "RECORDIO_EXTRA"):
+        with pytest.warns(DeprecationWarning, match=r"import it from inceptionzoo\.packing"):
+            assert getattr(datasets, name) is getattr(packing, name)
+        assert name not in datasets.__all__
+    for name in ("write_image_folder", "write_mnist_subset", "no_such_name"):
+        with pytest.raises(AttributeError):
+            getattr(datasets, name)

@@ -55,7 +55,7 @@ def test_launch_arguments(kwargs, words):
 
 def test_dist_kvstore_without_launcher_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("DMLC_ROLE", raising=False)
-    from inceptionzoo.data import MNIST_FILES, write_idx
+    from inceptionzoo.mnist import MNIST_FILES, write_idx
 
     for t in (True, False):
         write_idx(str(tmp_path / MNIST_FILES[t][0]), np.zeros((4, 28, 28)))
@@ -132,8 +132,8 @@ def test_a_worker_that_fails_in_training_stops_the_job(mnist400, tmp_path):
     shutil.copytree(good, bad)
     (bad / "inception_mnist-0001.states").write_bytes(b"garbage")
     cmd = (f"if [ \"$INCEPTIONZOO_WORKER_INDEX\" = 1 ]; then OUT={bad}; else OUT={good}; fi; "
-           f"exec {EXE} train --data-dir {mnist400} --recipe seed --epochs 3 --resume "
-           "--kvstore dist_sync --no-progress --out $OUT")
+           f"exec {EXE} train inception_mnist --data-dir {mnist400} --recipe seed --epochs 3 "
+           "--resume --kvstore dist_sync --no-progress --out $OUT")
     run = _launch(["--workers", "2", "--", "sh", "-c", cmd], hang_seconds=300)
     assert run.returncode == 2, run.stderr[-2000:]
     assert "inception_mnist-0001.states: not a trainer state file" in run.stderr
@@ -149,7 +149,7 @@ def _load(path):
 @pytest.fixture(scope="module")
 def mnist400(tmp_path_factory, mnist_dir):
     """400 real training digits and 100 test digits as IDX files: 4 steps of batch 100."""
-    from inceptionzoo.datasets import write_mnist_subset
+    from _sample_data import write_mnist_subset
 
     return write_mnist_subset(str(tmp_path_factory.mktemp("mnist400")), mnist_dir, 400, 100)
 
@@ -170,7 +170,8 @@ def test_two_workers_match_one_process_and_resume(mnist400, tmp_path):
     for epochs, extra in (("1", []), ("2", ["--resume"])):
         run = subprocess.run(
             [EXE, "launch", "--workers", "2", "--servers", "1", "--timeout", "300", "--", EXE,
-             "train", "--data-dir", mnist400, "--kvstore", "dist_sync", "--epochs", epochs,
+             "train", "inception_mnist", "--data-dir", mnist400, "--kvstore", "dist_sync",
+             "--epochs", epochs,
              "--out", str(dist), "--no-progress"] + recipe + extra,
             capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
@@ -199,8 +200,8 @@ def test_dist_async_trains_and_resumes(mnist400, tmp_path):
     for epochs, extra in (("1", []), ("2", ["--resume"])):
         run = subprocess.run(
             [EXE, "launch", "--workers", "2", "--timeout", "300", "--", EXE, "train",
-             "--data-dir", mnist400, "--kvstore", "dist_async", "--recipe", "default",
-             "--epochs", epochs, "--out", str(out), "--no-progress"] + extra,
+             "inception_mnist", "--data-dir", mnist400, "--kvstore", "dist_async", "--recipe",
+             "default", "--epochs", epochs, "--out", str(out), "--no-progress"] + extra,
             capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
     assert "resuming from" in run.stdout and "inception_mnist-0001.params" in run.stdout
@@ -226,9 +227,9 @@ def test_ssh_launcher_matches_the_local_launcher(mnist400, tmp_path, sshd):
     `--launcher ssh` to a real sshd (two loopback addresses as two hosts, keys and known
     hosts made by the test, passed with --ssh-option): the same weights."""
     hostfile, options, log = sshd
-    train_cmd = [EXE, "train", "--data-dir", mnist400, "--kvstore", "dist_sync", "--epochs", "1",
-                 "--no-progress", "--recipe", "seed", "--lr", "0.02", "--batch-size", "100",
-                 "--seed", "3"]
+    train_cmd = [EXE, "train", "inception_mnist", "--data-dir", mnist400, "--kvstore",
+                 "dist_sync", "--epochs", "1", "--no-progress", "--recipe", "seed", "--lr", "0.02",
+                 "--batch-size", "100", "--seed", "3"]
     for name, how in (("local", []), ("ssh", ssh_launch_args(hostfile, options))):
         run = subprocess.run([EXE, "launch", "--workers", "2", "--servers", "1", "--timeout",
                               "300"] + how + ["--"] + train_cmd + ["--out", str(tmp_path / name)],

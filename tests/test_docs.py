@@ -239,11 +239,11 @@ def test_training_md_own_images_commands_are_true():
     2-epoch run, and packing failed in a `[cpu]` install)."""
     import configparser
 
-    from inceptionzoo.datasets import RECORDIO_EXTRA
+    from inceptionzoo.packing import RECORDIO_EXTRA
     from inceptionzoo.train import RECIPES
 
     text = open(os.path.join(ROOT, "docs", "training.md")).read()
-    block = text[text.index("inceptionzoo train --model googlenet --data-dir photos/"):]
+    block = text[text.index("inceptionzoo train googlenet --data-dir photos/"):]
     block = block[:block.index("```")]
     assert "--recipe" not in block and "--epochs" not in block  # the default recipe
     m = re.search(r"--params runs/rec/googlenet-(\d{4})\.params", block)

@@ -52,7 +52,7 @@ def test_every_library_error_lives_in_errors_derives_from_the_base_and_is_export
 def test_old_import_paths_give_the_same_classes():
     from inceptionzoo._registry import UnknownModelError
     from inceptionzoo.convert import ConversionError
-    from inceptionzoo.data import DataError
+    from inceptionzoo.mnist import DataError
     from inceptionzoo.serving import PredictionError
     from inceptionzoo.train import DivergedError
     from inceptionzoo.weights import WeightsError
@@ -67,7 +67,7 @@ def _refusals(tmp_path):
     """Real refusals of several modules: (what, call, the class it must raise)."""
     from inceptionzoo._context import parse_ctx
     from inceptionzoo.convert import convert
-    from inceptionzoo.data import read_idx
+    from inceptionzoo.mnist import read_idx
     from inceptionzoo.export import export
     from inceptionzoo.datasets import open_sources
     from inceptionzoo.export import export_prefix

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import built, model_params, test_shape
 from inceptionzoo import get_model
-from inceptionzoo.data import example_images
-from inceptionzoo.data import to_input
+from inceptionzoo.mnist import example_images
+from inceptionzoo.mnist import to_input
 from inceptionzoo.export import export
 from inceptionzoo.onnx_export import ONNX_OPSET
 from inceptionzoo.serving import PredictionError, Predictor
@@ -241,7 +241,7 @@ def test_cli_export_and_predict(tmp_path):
                            capture_output=True, text=True)
     assert again.returncode == 2 and "overwrite" in again.stderr
     files = example_images()[:3]
-    res = subprocess.run([exe, "predict", "--model-dir", out, "--json", "--top-k", "2", *files],
+    res = subprocess.run([exe, "predict", out, "--json", "--top-k", "2", *files],
                          capture_output=True, text=True, check=True)
     got = json.loads(res.stdout)
     assert [g["top"][0]["label"] for g in got] == [os.path.basename(f).split("-")[1]

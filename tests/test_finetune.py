@@ -1,5 +1,5 @@
 """Fine-tuning from converted weights on an image folder, for every ImageNet network, through
-the command line: ``inceptionzoo train --model NAME --pretrained FILE --classes N
+the command line: ``inceptionzoo train NAME --params FILE --classes N
 [--freeze-features]``. Each network runs at its smallest accepted input (the converted file's
 spec says so) on a tiny folder of random RGB images; the checkpoints carry their own spec, so
 that ``evaluate`` reads them with the weights' preprocessing."""
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import test_shape
 from inceptionzoo.cli import main
-from inceptionzoo.datasets import write_image_folder
+from _sample_data import write_image_folder
 from inceptionzoo.weights_spec import WeightsSpec, sidecar_path
 from test_builder import IMAGENET, write_converted
 
@@ -37,7 +37,7 @@ def test_fine_tune_converted_weights_on_an_image_folder(name, tmp_path, capsys):
         input_size=(3, side, side), resize_size=side, mean=(0.485, 0.456, 0.406),
         std=(0.229, 0.224, 0.225)))
     data = _folder(tmp_path / "imgs", side + 8)
-    common = ["train", "--model", name, "--pretrained", weights, "--classes", "2",
+    common = ["train", name, "--params", weights, "--classes", "2",
               "--data-dir", str(data), "--epochs", "1", "--batch-size", "4", "--lr", "0.01",
               "--no-progress"]
     assert main(common + ["--freeze-features", "--out", str(tmp_path / "frozen")]) == 0, \
@@ -57,7 +57,7 @@ def test_fine_tune_converted_weights_on_an_image_folder(name, tmp_path, capsys):
     assert spec.mean == (0.485, 0.456, 0.406) and spec.input_size == (3, side, side)
     assert spec.checkpoint_sha1 is not None and spec.source == "inceptionzoo train"
     capsys.readouterr()
-    assert main(["evaluate", "--model", name, "--params", str(ckpt), "--data-dir", str(data),
+    assert main(["evaluate", name, "--params", str(ckpt), "--data-dir", str(data),
                  "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     metrics = json.loads((tmp_path / "frozen" / "metrics.json").read_text())

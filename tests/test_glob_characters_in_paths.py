@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from inceptionzoo import get_model
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.serving import PredictionError, Predictor
 
@@ -31,7 +31,7 @@ def test_predictor_predict_tune_and_overwrite_in_a_glob_folder(net, tmp_path, fo
     image = example_images()[0]
     truth = os.path.basename(image).split("-")[1]
     assert Predictor(str(out)).predict_files([image], top_k=1)[0][0][0] == truth
-    run = subprocess.run([EXE, "predict", "--model-dir", str(out), image], capture_output=True,
+    run = subprocess.run([EXE, "predict", str(out), image], capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split(": ", 1)[1].startswith(f"{truth} (")
@@ -72,7 +72,7 @@ def test_mms_handler_in_a_glob_folder(net, tmp_path):
 
 
 def _tiny_mnist(folder, mnist_dir):
-    from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
+    from inceptionzoo.mnist import MNIST_FILES, load_mnist, write_idx
 
     os.makedirs(folder)
     for split in (True, False):
@@ -108,7 +108,7 @@ def test_example_digits_found_in_a_glob_install_folder(tmp_path):
 
     site = tmp_path / "site[1]"
     shutil.copytree(os.path.dirname(inceptionzoo.__file__), site / "inceptionzoo")
-    run = subprocess.run([sys.executable, "-c", "from inceptionzoo.data import example_images;"
+    run = subprocess.run([sys.executable, "-c", "from inceptionzoo.mnist import example_images;"
                           " import inceptionzoo; print(inceptionzoo.__file__);"
                           " print(len(example_images()))"],
                          env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True,

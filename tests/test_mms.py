@@ -18,7 +18,7 @@ import pytest
 
 from conftest import FakeContext
 from inceptionzoo.cli import main
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 
 BIN = os.path.dirname(sys.executable)

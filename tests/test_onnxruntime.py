@@ -51,7 +51,7 @@ def test_weights_are_not_graph_inputs_and_axes_are_named(tmp_path, preprocess):
 @pytest.mark.parametrize("preprocess", [False, True])
 def test_onnxruntime_matches_mxnet_on_the_full_mnist_test_set(tmp_path, mnist_dir, model,
                                                               preprocess, capfd):
-    from inceptionzoo.data import load_mnist, to_input
+    from inceptionzoo.mnist import load_mnist, to_input
 
     images, labels = load_mnist(mnist_dir, train=False)
     assert len(images) == 10000

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from inceptionzoo.cli import main
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.inference import InferenceGraph
 from inceptionzoo.serving import PredictionError, Predictor

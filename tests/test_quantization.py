@@ -13,7 +13,7 @@ def test_int8_keeps_the_shipped_accuracy(mnist_dir):
     """INT8 is offered only because it is correct: calibrated on 1,000 real training digits, the
     quantized shipped network stays within 0.3 points of float32 and agrees on >= 99.5%."""
     from inceptionzoo import get_model
-    from inceptionzoo.data import load_mnist, to_input
+    from inceptionzoo.mnist import load_mnist, to_input
     train_x, _ = load_mnist(mnist_dir, train=True)
     test_x, test_y = load_mnist(mnist_dir, train=False)
     net = get_model("inception_mnist", pretrained=True)

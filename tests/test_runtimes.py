@@ -14,7 +14,7 @@ from conftest import FakeContext, randomise_bn_statistics
 from inceptionzoo import get_model, runtimes
 from inceptionzoo._io import sha1_file
 from inceptionzoo.cli import main
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.inference import InferenceGraph
 from inceptionzoo.serving import PredictionError, Predictor, load_graph

@@ -12,7 +12,7 @@ from PIL import Image
 
 from inceptionzoo import get_model
 from inceptionzoo.cli import main
-from inceptionzoo.data import example_images
+from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.serving import PredictionError, Predictor
 
@@ -72,7 +72,7 @@ def test_symbol_of_another_export_is_refused(exports, copy_of, capsys):
     shutil.copyfile(os.path.join(exports["baked"], f"{NAME}-symbol.json"), sym)
     with pytest.raises(PredictionError, match="symbol.json' is corrupt or not the exported one"):
         Predictor(str(plain))
-    assert main(["predict", "--model-dir", str(plain), _seven()[0]]) == 2
+    assert main(["predict", str(plain), _seven()[0]]) == 2
     assert "symbol.json' is corrupt" in capsys.readouterr().err
 
 
@@ -358,7 +358,7 @@ def test_corrupt_image_files_are_a_prediction_error_naming_the_file(predictors, 
         p.predict_files([path])
     with pytest.raises(PredictionError, match=r"^\d+ bytes: not"):
         p.predict(CORRUPT[name])
-    assert main(["predict", "--model-dir", os.path.dirname(p.tuning_file), str(path)]) == 2
+    assert main(["predict", os.path.dirname(p.tuning_file), str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"inceptionzoo predict: error: {path}: not")
 

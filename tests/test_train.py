@@ -7,9 +7,13 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from inceptionzoo.data import MNIST_FILES, load_mnist, write_idx
-from inceptionzoo.datasets import write_mnist_subset
+from inceptionzoo.mnist import MNIST_FILES, load_mnist, write_idx
 from inceptionzoo.train import RECIPES, evaluate, parse_ctx, train
+from _sample_data import write_mnist_subset
+
+
+def _subset(folder, mnist_dir, n_train, n_test):
+    return write_mnist_subset(folder, mnist_dir, n_train, n_test, gzip_labels=True)
 
 
 @pytest.fixture(scope="module")
@@ -102,18 +106,20 @@ def test_bad_arguments(small_mnist, tmp_path):
 
 def test_cli_train_and_evaluate_json(small_mnist, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
-    run = subprocess.run([exe, "train", "--data-dir", small_mnist, "--recipe", "seed",
-                          "--epochs", "1", "--out", str(tmp_path), "--no-progress"],
+    run = subprocess.run([exe, "train", "inception_mnist", "--data-dir", small_mnist,
+                          "--recipe", "seed", "--epochs", "1", "--out", str(tmp_path),
+                          "--no-progress"],
                          capture_output=True, text=True, check=True)
     assert "final test accuracy" in run.stdout
-    out = subprocess.run([exe, "evaluate", "--params",
+    out = subprocess.run([exe, "evaluate", "inception_mnist", "--params",
                           str(tmp_path / "inception_mnist-0001.params"), "--data-dir",
                           small_mnist, "--json"], capture_output=True, text=True, check=True)
     r = json.loads(out.stdout)
     assert r["model"] == "inception_mnist" and r["num_samples"] == 300
     assert r["accuracy"] == json.loads((tmp_path / "metrics.json").read_text())["accuracy"]
-    bad = subprocess.run([exe, "evaluate", "--params", str(tmp_path / "nope.params"),
-                          "--data-dir", small_mnist], capture_output=True, text=True)
+    bad = subprocess.run([exe, "evaluate", "inception_mnist", "--params",
+                          str(tmp_path / "nope.params"), "--data-dir", small_mnist],
+                         capture_output=True, text=True)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 
@@ -160,15 +166,15 @@ def _cli(argv, capsys):
      "(replace it), not both"),
     (["--seed", "-1"], "seed must be an integer in 0..4294967; got -1"),
     (["--seed", "5000000"], "seed must be an integer in 0..4294967; got 5000000"),
-    (["--data-workers", "0"], "data workers (decoding threads) must be an integer >= 1; got 0"),
-    (["--data-workers", "-2"], "data workers (decoding threads) must be an integer >= 1; "
+    (["--data-threads", "0"], "data workers (decoding threads) must be an integer >= 1; got 0"),
+    (["--data-threads", "-2"], "data workers (decoding threads) must be an integer >= 1; "
      "got -2"),
 ])
 def test_bad_hyper_parameters_are_one_line_and_write_nothing(flags, words, one_batch_mnist,
                                                              tmp_path, capsys):
     out = tmp_path / "run"
-    code, err = _cli(["train", "--data-dir", one_batch_mnist, "--recipe", "seed", "--epochs",
-                      "1", "--out", str(out), "--no-progress"] + flags, capsys)
+    code, err = _cli(["train", "inception_mnist", "--data-dir", one_batch_mnist, "--recipe",
+                      "seed", "--epochs", "1", "--out", str(out), "--no-progress"] + flags, capsys)
     assert code == 2
     assert err.count("\n") == 1 and words in err, err
     assert not out.exists()
@@ -178,8 +184,8 @@ def test_empty_training_set_is_a_clear_error(tmp_path, capsys):
     for t in (True, False):
         write_idx(str(tmp_path / MNIST_FILES[t][0]), np.zeros((0 if t else 5, 28, 28)))
         write_idx(str(tmp_path / MNIST_FILES[t][1]), np.zeros((0 if t else 5,)))
-    code, err = _cli(["train", "--data-dir", str(tmp_path), "--epochs", "1", "--out",
-                      str(tmp_path / "run"), "--no-progress"], capsys)
+    code, err = _cli(["train", "inception_mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+                      "--out", str(tmp_path / "run"), "--no-progress"], capsys)
     assert code == 2 and "no images (expected at least one)" in err, err
     assert str(tmp_path) in err and not (tmp_path / "run").exists()
 
@@ -249,7 +255,8 @@ def test_resume_with_bad_states_is_a_clear_error(damage, flags, words, checkpoin
     elif damage == "garbage":
         states.write_bytes(b"this is not a pickle\n" * 10)
     before = {n: (out / n).read_bytes() for n in os.listdir(out)}
-    code, err = _cli(["train", "--data-dir", one_batch_mnist, "--recipe", "seed", "--epochs",
+    code, err = _cli(["train", "inception_mnist", "--data-dir", one_batch_mnist, "--recipe",
+                      "seed", "--epochs",
                       "2", "--out", str(out), "--resume", "--no-progress"] + flags, capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert words in err and str(states) in err, err
@@ -263,15 +270,16 @@ def _files(folder):
 
 
 @pytest.mark.parametrize("flags,words", [
-    (["--model", "inception_naive_mnist", "--resume"],
+    (["inception_naive_mnist", "--resume"],
      "--resume: {out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes), this "
      "run trains 'inception_naive_mnist': resume with --model inception_mnist"),
-    (["--classes", "12", "--resume"],
+    (["inception_mnist", "--classes", "12", "--resume"],
      "--resume: {out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes); this "
      "run has 12 classes"),
-    ([], "{out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes) already: pass "
-     "--resume to continue it, --overwrite to replace it, or give another --out folder"),
-    (["--model", "inception_naive_mnist"], "{out} holds a run of model 'inception_mnist'"),
+    (["inception_mnist"], "{out} holds a run of model 'inception_mnist' (1 epoch(s), 10 "
+     "classes) already: pass --resume to continue it, --overwrite to replace it, or give "
+     "another --out folder"),
+    (["inception_naive_mnist"], "{out} holds a run of model 'inception_mnist'"),
 ])
 def test_a_folder_holding_another_run_is_not_replaced(flags, words, checkpointed,
                                                       one_batch_mnist, tmp_path, capsys):
@@ -336,7 +344,7 @@ def test_overwrite_replaces_the_whole_run(checkpointed, one_batch_mnist, tmp_pat
 @pytest.fixture(scope="module")
 def digits_5(tmp_path_factory, mnist_dir):
     """``train/`` (10 per digit 0..4) and ``val/`` (10 per digit) image folders."""
-    from inceptionzoo.datasets import write_image_folder
+    from _sample_data import write_image_folder
 
     root = tmp_path_factory.mktemp("digits5")
     for split, t in (("train", True), ("val", False)):
@@ -349,13 +357,15 @@ def test_evaluate_refuses_data_of_another_class_count(digits_5, small_mnist, tmp
                                                       capsys):
     """On main: a 10-class network on 5-class data (and a 5-class one on 10-class data)
     reported an accuracy."""
-    code, err = _cli(["evaluate", "--pretrained", "--data-dir", str(digits_5)], capsys)
+    code, err = _cli(["evaluate", "inception_mnist", "--pretrained", "--data-dir",
+                      str(digits_5)], capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert f"{digits_5 / 'val'}: the validation data has 5 classes; the network outputs 10: " \
            "expected data with 10 classes" in err
     m = train(data_dir=str(digits_5), recipe="seed", lr=0.01, batch_size=50, epochs=1,
               out=str(tmp_path / "five"), progress=False, log=lambda *a: None)
-    code, err = _cli(["evaluate", "--params", m["params"], "--data-dir", small_mnist], capsys)
+    code, err = _cli(["evaluate", "inception_mnist", "--params", m["params"], "--data-dir",
+                      small_mnist], capsys)
     assert code == 2 and "the validation data has 10 classes; the network outputs 5" in err
     # training: validation data with another class count than the training data
     with pytest.raises(ValueError, match="the validation data has 10 classes, the training "
@@ -365,8 +375,10 @@ def test_evaluate_refuses_data_of_another_class_count(digits_5, small_mnist, tmp
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["evaluate", "--pretrained", "--classes", "-1"], "classes must be an integer >= 1; got -1"),
-    (["evaluate", "--pretrained", "--classes", "0"], "classes must be an integer >= 1; got 0"),
+    (["evaluate", "inception_mnist", "--pretrained", "--classes", "-1"],
+     "classes must be an integer >= 1; got -1"),
+    (["evaluate", "inception_mnist", "--pretrained", "--classes", "0"],
+     "classes must be an integer >= 1; got 0"),
     (["tune", "/nonexistent-export", "--batch-sizes", "0"],
      "--batch-sizes must be comma-separated integers >= 1; got '0'"),
     (["demo", "--out", "{blocker}/sub"], "cannot create the output folder '{blocker}/sub'"),

@@ -40,7 +40,7 @@ def test_shipped_weights_reach_recorded_accuracy(name, mnist_dir, tmp_path):
 
 
 def test_pretrained_loads_offline_and_predicts(tmp_path, mnist_dir):
-    from inceptionzoo.data import load_mnist, to_input
+    from inceptionzoo.mnist import load_mnist, to_input
 
     net = get_model("inception_mnist", pretrained=True, root=str(tmp_path))
     x, y = load_mnist(mnist_dir, train=False)

@@ -80,8 +80,8 @@ def _convert_hint(name, root):
         return (f"no checkpoint converts to {name!r}: put a .params file with its sidecar at "
                 f"{out!r}, or pass pretrained=PATH")
     return (f"convert a checkpoint into it: `inceptionzoo convert {sources[0]} CHECKPOINT --out "
-            f"{out}` (sources: {', '.join(sources)}; see docs/weights.md), or pass "
-            "pretrained=PATH")
+            f"{os.path.dirname(out)}` (sources: {', '.join(sources)}; see docs/weights.md), or "
+            "pass pretrained=PATH")
 
 
 def resolve_weights(name, pretrained, root=None, plain_ok=False):

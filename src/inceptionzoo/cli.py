@@ -1,11 +1,16 @@
-"""The ``inceptionzoo`` command."""
+"""The ``inceptionzoo`` command: its arguments and their dispatch to the library.
+
+One convention (docs/api.md, "Command line"): what a command acts on is positional and comes
+first (``train MODEL``, ``evaluate MODEL``, ``info MODEL``, ``export MODEL``, ``predict
+EXPORT_DIR IMAGE...``, ``tune EXPORT_DIR``, ``convert SOURCE:NAME CHECKPOINT``); ``--out`` is
+always a folder and ``--name`` the file name inside it; weights are ``--pretrained`` (the
+registered ones) or ``--params FILE``; ``--workers`` are the processes of a distributed job and
+``--data-threads`` the image decoding threads. The spellings before this convention still work
+for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with one line on stderr."""
 import argparse
 import json
 import os
 import sys
-import time
-
-from ._text import text_table
 
 __all__ = ["main", "build_parser"]
 
@@ -39,29 +44,6 @@ def _cmd_info(args):
     print()
     print(count(get_model(info.name), info.input_shape).table())
     return 0
-
-
-def _smoke_table(names, batch_size=4):
-    """Build, hybridize and run each model; return rows for the demo table."""
-    import mxnet as mx
-
-    from . import get_model
-    from .cost import num_params
-
-    rows = []
-    for name in names:
-        net = get_model(name)
-        net.initialize(mx.init.Xavier())
-        net.hybridize(static_alloc=True, static_shape=True)
-        x = mx.nd.random.uniform(shape=(batch_size,) + tuple(net.info.input_shape))
-        net(x).wait_to_read()  # builds the graph
-        t0 = time.perf_counter()
-        out = net(x)
-        out.wait_to_read()
-        ms = (time.perf_counter() - t0) * 1e3
-        rows.append((name, net.info.variant, num_params(net), tuple(x.shape), tuple(out.shape),
-                     ms))
-    return rows
 
 
 def _cmd_export(args):
@@ -161,46 +143,9 @@ def _cmd_bench(argv):
 
 
 def _cmd_demo(args):
-    from . import get_model, list_models
-    from .data import example_images
-    from .export import export
-    from ._io import ensure_writable_dir
-    from .serving import Predictor
+    from .demo import run
 
-    ensure_writable_dir(args.out)  # before the models run
-    print("== 1. Every registered model, built, hybridized (static) and run on a random batch")
-    rows = _smoke_table(list_models())
-    print(text_table(["model", "block", "params", "input", "output", "ms"],
-                     [(n, v, f"{p:,}", s, o, f"{ms:.1f}") for n, v, p, s, o, ms in rows],
-                     right={2, 5}))
-
-    print("\n== 2. Export the shipped inception_mnist weights (symbol JSON + params + sidecars"
-          ", raw-uint8 preprocessing baked in, ONNX)")
-    try:
-        import onnx  # noqa: F401
-        with_onnx = True
-    except ImportError:
-        with_onnx = False
-    net = get_model("inception_mnist", pretrained=True)
-    paths = export(net, os.path.join(args.out, "inception_mnist"), preprocess=True,
-                   onnx=with_onnx, overwrite=True)
-    for role, path in paths.items():
-        print(f"{role:>9}: {os.path.relpath(path)}")
-
-    print("\n== 3. Predict the shipped example digits (real MNIST test images) from the export")
-    images = example_images()
-    pred = Predictor(os.path.dirname(paths["symbol"]))
-    results = pred.predict_files(images, top_k=2)
-    correct = 0
-    table = []
-    for path, top in zip(images, results):
-        truth = os.path.basename(path).split("-")[1]
-        correct += top[0][0] == truth
-        table.append((os.path.basename(path), truth, top[0][0], f"{top[0][1]:.4f}",
-                      f"{top[1][0]} ({top[1][1]:.4f})"))
-    print(text_table(["file", "label", "predicted", "probability", "runner-up"], table))
-    print(f"{correct}/{len(images)} correct")
-    return 0
+    return run(args.out)
 
 
 def _leave_distributed_job(err):
@@ -264,8 +209,8 @@ def _cmd_evaluate(args):
 def _cmd_convert(args):
     from .convert import convert, sidecar_path
 
-    meta = convert(args.source, args.checkpoint, args.out, aux_logits=args.aux_logits)
-    path = os.path.abspath(args.out)
+    path = os.path.abspath(args.out_file or _converted_path(args.source, args.out, args.name))
+    meta = convert(args.source, args.checkpoint, path, aux_logits=args.aux_logits)
     if args.json:
         print(json.dumps({"model": meta["model"], "params": path, "sha1": meta["sha1"]}))
     else:
@@ -274,6 +219,14 @@ def _cmd_convert(args):
               f"{meta['resize_size']} ({meta['interpolation']}), mean {meta['mean']}, std "
               f"{meta['std']}")
     return 0
+
+
+def _converted_path(source, folder, name):
+    """``FOLDER/NAME.params``, ``NAME`` defaulting to the zoo model of ``SOURCE:NAME``."""
+    from .convert import _source
+    from .export import export_prefix
+
+    return export_prefix(folder, name or _source(source)[1].model) + ".params"
 
 
 def _cmd_launch(args):
@@ -302,9 +255,113 @@ def _runtime_option(parser):
                         "faster and computes the same logits, else MXNet")
 
 
+def _model_argument(s):
+    """``MODEL``, the first positional argument (and ``--model``, its old spelling)."""
+    s.add_argument("model", nargs="?", metavar="MODEL", help="a registered model name "
+                   "(`inceptionzoo list`)")
+    s.add_argument("--model", dest="old_model", help=argparse.SUPPRESS)
+
+
+def _data_threads_argument(s):
+    s.add_argument("--data-threads", dest="data_workers", type=int,
+                   help="image decoding threads (default <= 4)")
+    s.add_argument("--data-workers", dest="old_data_workers", type=int, help=argparse.SUPPRESS)
+
+
+#: Each old spelling (still accepted for one release) -> the new one, by command: what the
+#: deprecation line on stderr says.
+OLD_SPELLINGS = {
+    "train": {"--model NAME": "inceptionzoo train NAME ...",
+              "no model (inception_mnist)": "inceptionzoo train inception_mnist ...",
+              "--pretrained FILE": "--params FILE",
+              "--data-workers N": "--data-threads N"},
+    "evaluate": {"--model NAME": "inceptionzoo evaluate NAME ...",
+                 "no model (inception_mnist)": "inceptionzoo evaluate inception_mnist ...",
+                 "--data-workers N": "--data-threads N"},
+    "predict": {"--model-dir DIR": "inceptionzoo predict DIR IMAGE ..."},
+    "convert": {"--out FILE.params": "--out FOLDER --name NAME"},
+}
+
+
+def _deprecated(command, old):
+    print(f"inceptionzoo {command}: {old} is deprecated and goes in the next release: write "
+          f"{OLD_SPELLINGS[command][old]}", file=sys.stderr)
+
+
+def _settle(args):
+    """Map the old spellings of ``args`` onto the new ones, one deprecation line on stderr per
+    old spelling used; an argument given in both spellings, or missing, is a ``ValueError``."""
+    command = args.command
+    if getattr(args, "old_model", None) is not None:
+        if args.model is not None:
+            raise ValueError("the model is given twice (MODEL and --model, its old spelling): "
+                             "give MODEL only")
+        _deprecated(command, "--model NAME")
+        args.model = args.old_model
+    if command in ("train", "evaluate") and args.model is None:
+        _deprecated(command, "no model (inception_mnist)")
+        args.model = "inception_mnist"
+    if getattr(args, "old_data_workers", None) is not None:
+        if args.data_workers is not None:
+            raise ValueError("give --data-threads only (--data-workers is its old spelling)")
+        _deprecated(command, "--data-workers N")
+        args.data_workers = args.old_data_workers
+    if command == "train":
+        if isinstance(args.pretrained, str):
+            if args.params is not None:
+                raise ValueError("give --params FILE only (--pretrained FILE is its old "
+                                 "spelling)")
+            _deprecated(command, "--pretrained FILE")
+            args.params, args.pretrained = args.pretrained, None
+        if args.params is not None and args.pretrained is not None:
+            raise ValueError("--pretrained and --params FILE: expected one of them; got both")
+        args.pretrained = args.params if args.params is not None else args.pretrained
+    if command == "predict":
+        if args.old_model_dir is not None:
+            _deprecated(command, "--model-dir DIR")
+            args.images.insert(0, args.model_dir)
+            args.model_dir = args.old_model_dir
+        if not args.images:
+            raise ValueError("expected EXPORT_DIR IMAGE [IMAGE ...]; got no image")
+    if command == "convert":
+        args.out_file = None
+        if args.out.lower().endswith(".params") and not os.path.isdir(args.out):
+            if args.name is not None:
+                raise ValueError(f"--out is a folder (--name NAME.params goes there); got the "
+                                 f"file {args.out!r}")
+            _deprecated(command, "--out FILE.params")
+            args.out_file = args.out
+    return args
+
+
+class _Parser(argparse.ArgumentParser):
+    """Positional arguments may come before, between or after the options (``predict DIR
+    --top-k 2 IMAGE``), as argparse's intermixed parsing allows for every command but those
+    that pass a command line on (the top level, ``launch``)."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing or any(a.nargs in (argparse.REMAINDER, argparse.PARSER)
+                                    for a in self._actions):
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args comes back here
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="inceptionzoo",
-                                description="Inception networks for MXNet Gluon.")
+    """The ``inceptionzoo`` argument parser (an argument table; :func:`main` maps the old
+    spellings it still accepts onto the new ones).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = _Parser(prog="inceptionzoo",
+                description="Inception networks for MXNet Gluon.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list registered models")
@@ -319,7 +376,7 @@ def build_parser():
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("train", help="train a model on MNIST, an image folder or RecordIO")
-    s.add_argument("--model", default="inception_mnist")
+    _model_argument(s)
     s.add_argument("--data-dir", help="MNIST IDX folder, or a folder with train/ + val/ image "
                    "folders, or with train.rec/.idx + val.rec/.idx (default MNIST: "
                    "$INCEPTIONZOO_DATA, then MXNet's dataset folder, downloading if needed)")
@@ -329,11 +386,12 @@ def build_parser():
     s.add_argument("--classes", type=int, help="output classes (default: the data's)")
     s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="FILE",
                    help="start from the model's registered weights (shipped, or NAME.params "
-                   "converted into the weights folder), or from a .params FILE (converted: its "
-                   "sidecar's preprocessing is used): every layer but a classifier of another "
-                   "size is loaded")
+                   "converted into the weights folder): every layer but a classifier of "
+                   "another size is loaded (--pretrained FILE: the old spelling of --params)")
+    s.add_argument("--params", metavar="FILE", help="start from a .params FILE (converted: "
+                   "its sidecar's preprocessing is used), loaded as --pretrained is")
     s.add_argument("--freeze-features", action="store_true",
-                   help="with --pretrained: train the classifier only")
+                   help="with --pretrained or --params: train the classifier only")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--recipe", default="default", help="seed, default or pretrain")
     s.add_argument("--epochs", type=int)
@@ -347,7 +405,7 @@ def build_parser():
     s.add_argument("--ctx", default="cpu", help="cpu, cpu0,cpu1, gpu0,gpu1 ...")
     s.add_argument("--kvstore", help="local, device, or dist_sync / dist_device_sync / "
                    "dist_async under `inceptionzoo launch`")
-    s.add_argument("--data-workers", type=int, help="image decoding threads (default <= 4)")
+    _data_threads_argument(s)
     s.add_argument("--out", help="folder for checkpoints, metrics.json and curves.png")
     s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
                    "(of the run --out holds: same model and classes)")
@@ -357,7 +415,7 @@ def build_parser():
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("evaluate", help="validation accuracy (MNIST test split, val/ or val.rec)")
-    s.add_argument("--model", default="inception_mnist")
+    _model_argument(s)
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--params", help="a .params file (converted: with its sidecar's "
                    "preprocessing and classes)")
@@ -368,7 +426,7 @@ def build_parser():
     s.add_argument("--val-data", help="an image folder, a .rec file or an MNIST folder")
     s.add_argument("--classes", type=int, help="output classes (default: the params file's)")
     s.add_argument("--batch-size", type=int, default=1000)
-    s.add_argument("--data-workers", type=int, help="image decoding threads (default <= 4)")
+    _data_threads_argument(s)
     s.add_argument("--ctx", default="cpu")
     s.add_argument("--json", action="store_true", help="one JSON object")
     s.set_defaults(func=_cmd_evaluate)
@@ -412,18 +470,24 @@ def build_parser():
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("predict", help="top-k labels of images, from an export")
-    s.add_argument("--model-dir", required=True, help="folder written by `export`")
+    s.add_argument("model_dir", metavar="EXPORT_DIR", help="folder written by `export`")
+    s.add_argument("--model-dir", dest="old_model_dir", help=argparse.SUPPRESS)
     s.add_argument("--name", help="which export, if the folder holds several")
     s.add_argument("--top-k", type=int, default=3)
     s.add_argument("--json", action="store_true")
     s.add_argument("images", nargs="+", help="image files (JPEG, PNG, BMP, GIF, TIFF, WebP, "
                    "PPM) of any size: the export's evaluation transform resizes and crops")
     _runtime_option(s)
+
+
+    s.add_argument("images", nargs="*", metavar="IMAGE", help="one or more image files (JPEG, "
+                   "PNG, BMP, GIF, TIFF, WebP, PPM) of any size: the export's evaluation "
+                   "transform resizes and crops")
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("tune", help="pick the inference graph per batch size now and save the "
                        "choice beside the export (NAME-tuning.json), for every later Predictor")
-    s.add_argument("model_dir", help="folder written by `export`")
+    s.add_argument("model_dir", metavar="EXPORT_DIR", help="folder written by `export`")
     s.add_argument("--name", help="which export, if the folder holds several")
     s.add_argument("--batch-sizes", default="1", help="comma-separated, e.g. 1,8,32")
     _runtime_option(s)
@@ -439,9 +503,13 @@ def build_parser():
     s.add_argument("source", metavar="SOURCE:NAME", help="torchvision:inception_v3, "
                    "torchvision:googlenet, timm:inception_v3, timm:inception_v4, "
                    "timm:inception_resnet_v2, gluoncv:inceptionv3, gluoncv:googlenet")
-    s.add_argument("checkpoint", help=".pth / .pt / .safetensors (torchvision, timm) or "
-                   ".params (gluoncv)")
-    s.add_argument("--out", required=True, help="the zoo .params file to write")
+    s.add_argument("checkpoint", metavar="CHECKPOINT", help=".pth / .pt / .safetensors "
+                   "(torchvision, timm) or .params (gluoncv)")
+    s.add_argument("--out", required=True, metavar="FOLDER", help="output folder: NAME.params "
+                   "and its sidecar NAME.json go there (the weights folder, ~/.inceptionzoo, for "
+                   "get_model(NAME, pretrained=True))")
+    s.add_argument("--name", help="file name of the weights, without .params (default: the "
+                   "zoo model's name)")
     s.add_argument("--aux-logits", action="store_true",
                    help="keep Inception-v3's auxiliary head (for fine-tuning)")
     s.add_argument("--json", action="store_true",
@@ -474,6 +542,8 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         command, func = args.command, args.func
     try:
+        if command != "bench":
+            args = _settle(args)
         return func(args)
     except (ValueError, OSError) as err:  # bad input: one clear line, exit 2
         print(f"inceptionzoo {command}: error: {err}", file=sys.stderr)

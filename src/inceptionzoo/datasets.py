@@ -3,14 +3,15 @@ RecordIO files, transformed as the network's metadata (``net.info``) says.
 
 Three kinds of source, found by :func:`open_sources`:
 
-- **MNIST IDX** (the four files of :mod:`inceptionzoo.data`), held in memory;
+- **MNIST IDX** (the four files of :mod:`inceptionzoo.mnist`), held in memory;
 - **an image folder**: one subfolder per class with PNG/JPEG files (classes in sorted folder
   order, see :func:`list_folder`), decoded by PIL and transformed by ``mx.image`` in a thread
   pool;
 - **RecordIO**: ``NAME.rec`` + ``NAME.idx`` packed by MXNet's ``tools/im2rec.py`` from the same
-  listing (see :func:`write_recordio`), read by ``mx.io.ImageRecordIter``, MXNet's C++ pipeline
-  with its own decoding threads and augmentation. Every record is checked when the file is
-  opened (:func:`scan_recordio`): the C++ decoder crashes the process on bytes it cannot decode.
+  listing (see :func:`inceptionzoo.packing.write_recordio`), read by ``mx.io.ImageRecordIter``,
+  MXNet's C++ pipeline with its own decoding threads and augmentation. Every record is checked
+  when the file is opened (:func:`scan_recordio`): the C++ decoder crashes the process on bytes
+  it cannot decode.
 
 A file that is not a readable PNG/JPEG image stops the run with a :class:`DataError` naming it
 (nothing is skipped silently).
@@ -37,22 +38,16 @@ file, as MXNet and gluoncv do.
 """
 import contextlib
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 
 from ._errors import mxnet_message
-from ._io import ensure_writable_dir
-from .data import DataError, MNIST_FILES, load_mnist, resolve_data_dir
+from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 from .errors import InceptionZooError
 
 __all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
-           "check_image", "scan_recordio", "write_recordio", "im2rec_path", "RECORDIO_EXTRA",
-           "write_image_folder", "write_mnist_subset"]
+           "check_image", "scan_recordio"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 #: what both pipelines decode (PIL's format names); anything else is refused, naming the file
@@ -202,7 +197,7 @@ class ArraySource(_IndexedSource):
     def _load(self, index):
         import mxnet as mx
 
-        from .data import to_input
+        from .mnist import to_input
 
         x = to_input(self.images[index])
         if not self.identity:
@@ -220,7 +215,7 @@ def _kinds():
 
 def list_folder(root):
     """The one labeling of an image folder, used by :class:`FolderSource` and by
-    :func:`write_recordio` alike.
+    :func:`~inceptionzoo.packing.write_recordio` alike.
 
     Classes are the sorted names of the subfolders of ``root``; a class holds every file with
     an image extension (``IMAGE_EXTENSIONS``, any case) anywhere below its subfolder, nested
@@ -583,7 +578,7 @@ class RecordSource(Source):
             raise DataError(f"{self.path}: RecordIO file not found")
         if not os.path.isfile(self.idx):
             raise DataError(f"{self.path}: its index {self.idx} is missing (write both with "
-                            "MXNet's tools/im2rec.py; see inceptionzoo.datasets.write_recordio)")
+                            "MXNet's tools/im2rec.py; see inceptionzoo.packing.write_recordio)")
         self.labels = scan_recordio(self.path, self.idx)
         _check_labels(self.labels, self.path)
         n = int(self.labels.max()) + 1
@@ -685,7 +680,7 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     data_dir : str, optional
         A folder holding MNIST IDX files, or ``train.rec``/``train.idx`` +
         ``val.rec``/``val.idx``, or ``train/`` + ``val/`` image folders. None: MNIST from
-        :func:`inceptionzoo.data.resolve_data_dir` (``$INCEPTIONZOO_DATA``, MXNet's folder).
+        :func:`inceptionzoo.mnist.resolve_data_dir` (``$INCEPTIONZOO_DATA``, MXNet's folder).
     train_data, val_data : str, optional
         Explicit training / validation data (a ``.rec`` file, an image folder, or an MNIST
         folder, whose train split resp. test split is read); they override ``data_dir``.
@@ -743,164 +738,18 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     return tr, val
 
 
-def im2rec_path():
-    """``tools/im2rec.py`` inside the installed mxnet package.
-
-    Returns
-    -------
-    str
-    """
-    import mxnet
-
-    path = os.path.join(os.path.dirname(mxnet.__file__), "tools", "im2rec.py")
-    if not os.path.isfile(path):
-        raise OSError(f"MXNet's im2rec.py is not at {path}")
-    return path
+#: names that moved to :mod:`inceptionzoo.packing` (importable from here, with a warning, for
+#: one more release)
+_MOVED = ("write_recordio", "im2rec_path", "RECORDIO_EXTRA")
 
 
-#: the extra that brings OpenCV, which MXNet's im2rec.py imports
-RECORDIO_EXTRA = "recordio"
+def __getattr__(name):
+    if name in _MOVED:
+        import warnings
 
+        from . import packing
 
-def _require_cv2(python):
-    """Refuse, before im2rec runs, an interpreter that cannot import OpenCV (``cv2``)."""
-    run = subprocess.run([python, "-c", "import cv2"], capture_output=True, text=True)
-    if run.returncode != 0:
-        last = (run.stderr.strip().splitlines() or ["import cv2 failed"])[-1]
-        raise ModuleNotFoundError(
-            f"packing RecordIO runs MXNet's im2rec.py, which needs OpenCV (cv2), and {python} "
-            f"cannot import it ({last}): pip install 'inceptionzoo[{RECORDIO_EXTRA}]' "
-            "(opencv-python)", name="cv2")
-
-
-def write_recordio(folder, prefix, threads=1, quality=95, python=None):
-    """Pack an image folder into ``PREFIX.rec`` + ``PREFIX.idx`` (and its list ``PREFIX.lst``)
-    with MXNet's ``im2rec.py``.
-
-    The list is made here from :func:`list_folder`, the labeling :class:`FolderSource` reads,
-    and im2rec only packs it: both sources give the same class numbers for the same folder.
-    Every image is checked first (:func:`check_image`; a file that is not a readable PNG/JPEG
-    is an error naming it), images are stored as they are (``--pass-through``), so both
-    sources decode the same bytes, and the packed file is checked (:func:`scan_recordio`)
-    before it replaces ``PREFIX.*``. im2rec needs OpenCV: the ``recordio`` extra.
-
-    Parameters
-    ----------
-    folder : str
-        Image folder, one subfolder per class.
-    prefix : str
-        Output path without extension.
-    threads : int
-        im2rec's ``--num-thread``.
-    quality : int
-        Unused with pass-through; kept for im2rec's command line.
-    python : str, optional
-        Interpreter that runs im2rec (default: this one).
-
-    Returns
-    -------
-    str
-        The ``.rec`` path.
-    """
-    folder = os.path.abspath(os.fspath(folder))
-    classes, items = list_folder(folder)
-    prefix = os.path.abspath(os.fspath(prefix))
-    if os.path.isdir(prefix):
-        raise InceptionZooError(f"RecordIO prefix {prefix} is a folder: expected a file path "
-                                "without extension, e.g. DIR/train")
-    for name, value in (("threads", threads), ("quality", quality)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InceptionZooError(f"{name} must be an integer >= 1; got {value!r}")
-    lines = []
-    for i, (path, label) in enumerate(items):
-        rel = os.path.relpath(path, folder)
-        if any(c in rel for c in "\t\n\r") or rel != rel.strip():
-            raise DataError(f"{path}: a file name with a tab, a line break or white space at "
-                            "its ends cannot go into im2rec's list: rename it")
-        _verify_image(path, path)
-        lines.append(f"{i}\t{label}\t{rel}\n")
-    tool, py = im2rec_path(), python or sys.executable
-    _require_cv2(py)
-    out = ensure_writable_dir(os.path.dirname(prefix))
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(prefix)}.", dir=out)
-    try:
-        lst = os.path.join(work, "pack.lst")  # alone in its folder: im2rec packs every
-        with open(lst, "w") as f:             # PREFIX*.lst it finds beside PREFIX
-            f.writelines(lines)
-        run = subprocess.run([py, tool, "--pass-through", "--num-thread", str(threads),
-                              "--quality", str(quality), os.path.join(work, "pack"), folder],
-                             capture_output=True, text=True)
-        rec, idx = os.path.join(work, "pack.rec"), os.path.join(work, "pack.idx")
-        if run.returncode != 0 or not os.path.isfile(idx):
-            raise OSError(f"im2rec.py failed on {folder}: "
-                          f"{(run.stderr.strip() or run.stdout.strip())[-500:]}")
-        labels, keys = scan_recordio(rec, idx, keys=True)
-        want = {i: label for i, (_, label) in enumerate(items)}
-        if dict(zip(keys.tolist(), labels.tolist())) != want:
-            raise OSError(f"im2rec.py packed {len(keys)} records from {folder}, expected "
-                          f"{len(items)} with the labels of its listing")
-        for ext in (".rec", ".idx", ".lst"):
-            os.replace(os.path.join(work, "pack" + ext), prefix + ext)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return prefix + ".rec"
-
-
-def write_image_folder(root, images, labels, per_class=None, classes=None):
-    """Write uint8 images as PNG files, one subfolder per class (the layout
-    :class:`FolderSource` reads), e.g. MNIST digits as your-own-images data.
-
-    Parameters
-    ----------
-    root : str
-        The folder (created).
-    images : numpy.ndarray
-        uint8 ``(N, H, W)`` or ``(N, H, W, 3)``.
-    labels : numpy.ndarray
-        ``(N,)`` integer labels; the subfolder is the label's number.
-    per_class : int, optional
-        At most this many images of each class (the first ones).
-    classes : iterable of int, optional
-        Only these labels (default: every label present).
-
-    Returns
-    -------
-    str
-        ``root``.
-    """
-    from PIL import Image
-
-    for c in (sorted(set(int(v) for v in labels)) if classes is None else classes):
-        folder = os.path.join(root, str(c))
-        os.makedirs(folder, exist_ok=True)
-        for i in np.flatnonzero(labels == c)[:per_class]:
-            Image.fromarray(images[i]).save(os.path.join(folder, f"{i}.png"))
-    return root
-
-
-def write_mnist_subset(folder, mnist_dir, n_train, n_test):
-    """The first ``n_train`` training and ``n_test`` test MNIST digits of ``mnist_dir`` as
-    the four IDX files in ``folder`` (small data sets for tests and benchmarks).
-
-    Parameters
-    ----------
-    folder : str
-        Output folder (created).
-    mnist_dir : str
-        Folder of the full MNIST IDX files.
-    n_train, n_test : int
-        How many images of each split.
-
-    Returns
-    -------
-    str
-        ``folder``.
-    """
-    from .data import write_idx
-
-    os.makedirs(folder, exist_ok=True)
-    for t, n in ((True, n_train), (False, n_test)):
-        x, y = load_mnist(mnist_dir, train=t, download=False)
-        write_idx(os.path.join(folder, MNIST_FILES[t][0]), x[:n])
-        write_idx(os.path.join(folder, MNIST_FILES[t][1]), y[:n])
-    return folder
+        warnings.warn(f"inceptionzoo.datasets.{name} is deprecated: import it from "
+                      "inceptionzoo.packing", DeprecationWarning, stacklevel=2)
+        return getattr(packing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

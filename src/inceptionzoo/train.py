@@ -24,7 +24,7 @@ from ._io import atomic_path, ensure_writable_dir, sha1_file, write_json
 from ._plot import pyplot, save_figure
 from ._registry import get_model
 from ._registry import model_info
-from .data import DataError, to_input
+from .mnist import DataError, to_input
 from .datasets import RecordSource, open_sources
 from .errors import InceptionZooError
 
@@ -944,7 +944,7 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     Raises
     ------
     InceptionZooError
-        Bad hyper-parameters, data (:class:`~inceptionzoo.data.DataError`), weights or
+        Bad hyper-parameters, data (:class:`~inceptionzoo.mnist.DataError`), weights or
         checkpoint; :class:`DivergedError` when the loss or the parameters stop being finite
         (the last good checkpoint is kept).
     """

@@ -2,7 +2,7 @@
 
 ``x = (clip(float32(image), 0, 255) / 255 - mean) / std``, channels first, with one ``mean``
 and ``std`` per channel (:class:`~inceptionzoo.ModelInfo` ``mean``/``std``). The same block runs
-imperatively in :func:`inceptionzoo.data.to_input` and in the predictor of an export without
+imperatively in :func:`inceptionzoo.mnist.to_input` and in the predictor of an export without
 baked-in preprocessing, and hybridized inside the graph of an ``export(..., preprocess=True)``,
 so the three cannot drift apart.
 

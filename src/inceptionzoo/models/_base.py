@@ -222,7 +222,7 @@ class ZooNet(HybridBlock):
             raise InceptionZooError(f"{self.name} expects {want.name} input (the dtype of its "
                                     f"parameters); got {np.dtype(dtype).name}: convert it with "
                                     f"x.astype('{want.name}'), and scale raw 0..255 images with "
-                                    "inceptionzoo.data.to_input")
+                                    "inceptionzoo.mnist.to_input")
 
     def cast(self, dtype):
         """Cast the parameters (see ``HybridBlock.cast``); inputs must then have that dtype."""

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from inceptionzoo import data
-from inceptionzoo.data import DataError, load_mnist, read_idx, resolve_data_dir, to_input, \
+from inceptionzoo import mnist
+from inceptionzoo.mnist import DataError, load_mnist, read_idx, resolve_data_dir, to_input, \
     write_idx
 
 # SHA-1 of the decompressed IDX bytes, from ../shared/data/README.md
@@ -36,7 +36,7 @@ def _write_split(folder, n=12, gz=True, train=False, images=None, labels=None):
     images = rng.randint(0, 256, (n, 28, 28)) if images is None else images
     labels = rng.randint(0, 10, n) if labels is None else labels
     ext = ".gz" if gz else ""
-    stems = data.MNIST_FILES[train]
+    stems = mnist.MNIST_FILES[train]
     write_idx(os.path.join(folder, stems[0] + ext), images)
     write_idx(os.path.join(folder, stems[1] + ext), labels)
     return [os.path.join(folder, s + ext) for s in stems], images, labels
@@ -179,3 +179,16 @@ def test_to_input_is_the_one_transform():
         to_input(raw, std=0)
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
         to_input(raw[0])
+
+
+def test_old_module_name_is_a_deprecated_alias(monkeypatch):
+    """``inceptionzoo.data`` (the module's name until 0.1.0) still imports, warns once with the
+    new name, and gives the very objects of ``inceptionzoo.mnist``."""
+    import importlib
+    import sys
+
+    monkeypatch.delitem(sys.modules, "inceptionzoo.data", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"import inceptionzoo\.mnist"):
+        old = importlib.import_module("inceptionzoo.data")
+    assert sorted(old.__all__) == sorted(mnist.__all__)
+    assert all(getattr(old, name) is getattr(mnist, name) for name in mnist.__all__)
