@@ -475,14 +475,10 @@ def build_parser():
     s.add_argument("--name", help="which export, if the folder holds several")
     s.add_argument("--top-k", type=int, default=3)
     s.add_argument("--json", action="store_true")
-    s.add_argument("images", nargs="+", help="image files (JPEG, PNG, BMP, GIF, TIFF, WebP, "
-                   "PPM) of any size: the export's evaluation transform resizes and crops")
-    _runtime_option(s)
-
-
     s.add_argument("images", nargs="*", metavar="IMAGE", help="one or more image files (JPEG, "
                    "PNG, BMP, GIF, TIFF, WebP, PPM) of any size: the export's evaluation "
                    "transform resizes and crops")
+    _runtime_option(s)
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("tune", help="pick the inference graph per batch size now and save the "
