@@ -4,25 +4,16 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import zipfile
 
 import numpy as np
 import pytest
 
 from conftest import FakeContext
+from mms_server import request, running_mms
 from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
-
-BIN = os.path.dirname(sys.executable)
-
 
 def _truth(path):
     return os.path.basename(path).split("-")[1]
@@ -144,96 +135,28 @@ def test_cli_export_mar(tmp_path, capsys):
     assert zipfile.is_zipfile(tmp_path / "inception_mnist.mar")
 
 
-def _free_port(avoid=()):
-    """A free TCP port below 32767 (MMS refuses larger ones)."""
-    rng = np.random.default_rng()
-    for port in rng.permutation(np.arange(20000, 32000)):
-        port = int(port)
-        if port in avoid:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000..32000")
-
-
-def _request(url, data=None, method=None, timeout=60, content_type="image/png"):
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
 @pytest.mark.slow
 def test_a_real_model_server_serves_both_archives(archives, tmp_path):
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.fail("MXNet Model Server needs Java (java 8+ on PATH or JAVA_HOME); .ci/run "
-                    "installs openjdk-17-jre-headless")
-    server = os.path.join(BIN, "multi-model-server")
-    assert os.path.isfile(server), "multi-model-server missing: pip install '.[serve]'"
     store = tmp_path / "store"
     store.mkdir()
     for mar in archives.values():
         shutil.copy(mar, store)
-    api = _free_port()
-    mgmt = _free_port(avoid={api})
-    (tmp_path / "config.properties").write_text(
-        f"inference_address=http://127.0.0.1:{api}\n"
-        f"management_address=http://127.0.0.1:{mgmt}\ndefault_workers_per_model=1\n")
-    # TMPDIR/TEMP: MMS's pid file and worker sockets stay in this test's folder
-    env = dict(os.environ, TMPDIR=str(tmp_path), TEMP=str(tmp_path),
-               LOG_LOCATION=str(tmp_path / "logs"), METRICS_LOCATION=str(tmp_path / "logs"),
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    log = open(tmp_path / "server.out", "w")
-    proc = subprocess.Popen([server, "--start", "--foreground", "--mms-config",
-                             str(tmp_path / "config.properties"), "--model-store", str(store),
-                             "--models", "inception_mnist=inception_mnist.mar"],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{api}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:  # up, and the startup model has a READY worker
-            assert proc.poll() is None, (tmp_path / "server.out").read_text()[-3000:]
-            try:
-                code, body = _request(f"http://127.0.0.1:{mgmt}/models/inception_mnist",
-                                      timeout=5)
-                if code == 200 and json.loads(body)["workers"] and all(
-                        w["status"] == "READY" for w in json.loads(body)["workers"]):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "MMS did not come up in 180 s"
-            time.sleep(1)
+    with running_mms(tmp_path, store, ["inception_mnist=inception_mnist.mar"],
+                     ready=["inception_mnist"]) as server:
         # register and load the second archive through the management API
-        code, body = _request(f"http://127.0.0.1:{mgmt}/models?url=inception_mnist_uint8.mar"
-                              "&initial_workers=1&synchronous=true", data=b"", method="POST",
-                              timeout=180)
+        code, body = request(f"{server.mgmt}/models?url=inception_mnist_uint8.mar"
+                             "&initial_workers=1&synchronous=true", data=b"", method="POST",
+                             timeout=180)
         assert code == 200, body
         for name in archives:
             got = []
             for path in example_images():
                 with open(path, "rb") as f:
-                    code, body = _request(f"{base}/predictions/{name}", data=f.read(),
-                                          method="POST")
+                    code, body = server.predict(name, f.read(), content_type="image/png")
                 assert code == 200, (name, body)
                 got.append(json.loads(body)["label"])
             assert got == [_truth(p) for p in example_images()], name
-            code, body = _request(f"{base}/predictions/{name}", data=b"hello", method="POST",
-                                  content_type="application/octet-stream")
+            code, body = server.predict(name, b"hello",
+                                        content_type="application/octet-stream")
             assert code == 400 and "not an image of a supported format" in json.loads(
                 body)["error"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server, its Java frontend and its workers
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        log.close()
