@@ -83,22 +83,12 @@ class GoogLeNet(ZooNet):
 
     in_channels = 3
     default_hw = (224, 224)
-    # conv1 7/2/3, pool 3/2, conv2 3/1/1, pool 3/2, pool 3/2, pool 3/2 (ceil mode)
-    spatial_ops = ((7, 2, 3, False), (3, 2, 0, True), (3, 1, 1, False), (3, 2, 0, True),
-                   (3, 2, 0, True), (3, 2, 0, True))
-    head_hw = None  # global average pool: any size that survives the strides
 
     def __init__(self, classes=1000, batch_norm=False, aux_logits=False, dropout=0.4,
                  b5_kernel=5, pool4_size=3, **kwargs):
         super().__init__(**kwargs)
         self.classes = classes
-        if pool4_size != 3:
-            self.spatial_ops = (self.spatial_ops[:5] + ((pool4_size, 2, 0, True),)
-                                + self.spatial_ops[6:])
-        self.aux_logits = aux_logits
-        if aux_logits:  # the aux heads' dense layers need a 4x4 map after 4a / 4d
-            self.spatial_ops = self.spatial_ops[:5] + ((5, 3, 0, False),)
-            self.head_hw = (4, 4)
+        self.aux_logits = aux_logits  # their dense layers need a 4x4 map after 4a / 4d
         bn = batch_norm
         with self.name_scope():
             self.conv1 = conv_unit(64, 7, 3, strides=2, padding=3, batch_norm=bn,

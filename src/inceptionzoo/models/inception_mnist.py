@@ -30,9 +30,7 @@ class InceptionMNIST(ZooNet):
     """
 
     default_hw = (28, 28)
-    # stem conv 3/1/1, two max-pools 3/2 (the blocks keep the spatial size)
-    spatial_ops = ((3, 1, 1, False), (3, 2, 0, False), (3, 2, 0, False))
-    head_hw = (6, 6)
+    head_hw = (6, 6)  # the dense layer takes the flattened 6x6 map of a 28x28 input
 
     def __init__(self, block="reduced", classes=10, in_channels=1, **kwargs):
         super().__init__(**kwargs)

@@ -13,7 +13,7 @@ from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import conv, conv_unit, pool, split
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
-from ._layout import LayoutNet, block, layout_spatial_ops
+from ._layout import LayoutNet, block
 
 __all__ = ["InceptionV3", "inception_v3", "INCEPTION_V3", "v3_a", "v3_b", "v3_c", "v3_d",
            "v3_e"]
@@ -160,10 +160,7 @@ class InceptionV3(LayoutNet):
     def __init__(self, classes=1000, aux_logits=False, dropout=0.5, **kwargs):
         super().__init__(INCEPTION_V3, classes, "fc", dropout, (299, 299), **kwargs)
         self.aux_logits = aux_logits
-        if aux_logits:
-            # the aux head's avg-pool 5/3 and 5x5 conv must fit the 17x17 map of mixed_6e
-            self.spatial_ops = (layout_spatial_ops(INCEPTION_V3, until="mixed_6e")
-                                + ((5, 3, 0, False), (5, 1, 0, False)))
+        if aux_logits:  # its avg-pool 5/3 and 5x5 conv need the 17x17 map of mixed_6e
             with self.name_scope():
                 self.auxlogits = _AuxHead(768, classes, prefix="auxlogits_")
 
