@@ -198,3 +198,28 @@ def test_public_names():
     namespace = {}
     exec("from inceptionzoo import *", namespace)
     assert set(namespace) - {"__builtins__"} == set(exported)
+
+
+def test_a_new_family_file_registers_itself(tmp_path):
+    """Dropping a file into models/ is all it takes: no list of modules to edit."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    src = os.path.dirname(inceptionzoo.__file__)
+    copy = tmp_path / "inceptionzoo"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "models" / "zz_throwaway.py").write_text(
+        "from .._registry import register_model\n"
+        "from .inception_mnist import InceptionMNIST\n\n\n"
+        "@register_model(description='t', input_shape=(1, 28, 28), classes=10,\n"
+        "                variant='reduced', num_params=0)\n"
+        "def zz_throwaway(**kwargs):\n"
+        "    return InceptionMNIST(**kwargs)\n")
+    code = ("import inceptionzoo; print(inceptionzoo.__file__); "
+            "print('zz_throwaway' in inceptionzoo.list_models())")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == [str(copy / "__init__.py"), "True"]
