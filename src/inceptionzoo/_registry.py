@@ -34,9 +34,12 @@ class ModelInfo:
         Which Inception block the network uses: ``'naive'``, ``'reduced'`` (GoogLeNet's),
         ``'factorised'`` (Inception-v3's), ``'v4'`` or ``'resnet'`` (Inception-ResNet).
     num_params : int
-        Number of parameters with the default ``classes`` (checked by the tests).
+        Number of parameters with the default ``classes``: counted from the built network
+        (:func:`inceptionzoo.cost.count`) the first time the model's metadata is asked for,
+        then kept for the process, unless ``register_model`` is given it.
     macs : int or None
-        Multiply-accumulates of one forward pass on one ``input_shape`` sample.
+        Multiply-accumulates of one forward pass on one ``input_shape`` sample (counted with
+        ``num_params``).
     paper : str
         Where the architecture comes from.
     pretrained : dict or None
@@ -66,7 +69,7 @@ class ModelInfo:
     input_shape: Tuple[int, int, int]
     classes: int
     variant: str
-    num_params: int
+    num_params: Optional[int] = None
     macs: Optional[int] = None
     paper: str = ""
     pretrained: Optional[dict] = None
@@ -122,6 +125,7 @@ class _Entry:
     factory: Callable
     info: ModelInfo
     weights: tuple = ()
+    counted: bool = True  # num_params / macs known (given, or counted already)
 
 
 _ENTRIES: Dict[str, _Entry] = {}
@@ -141,7 +145,8 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         fills the :class:`ModelInfo` fields not given in ``meta``; a shipped one (with a
         ``sha1``) becomes ``ModelInfo.pretrained``.
     **meta
-        The :class:`ModelInfo` fields other than ``name``.
+        The :class:`ModelInfo` fields other than ``name``. Leave out ``num_params`` and
+        ``macs``: they are counted from the network on first use.
 
     Returns
     -------
@@ -175,7 +180,8 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
             shipped = [s for s in specs if s.sha1]
             if shipped:
                 fields.setdefault("pretrained", shipped[0].to_dict())
-        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs)
+        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs,
+                               counted="num_params" in fields)
         return factory
 
     return wrap
@@ -191,6 +197,8 @@ def _entry(name: str) -> _Entry:
         raise WrongTypeError(f"a model name must be a str, got {type(name).__name__}")
     key = name.lower()
     if key in _ENTRIES:
+        if not _ENTRIES[key].counted:
+            _count(key)
         return _ENTRIES[key]
     known = sorted(_ENTRIES, key=_natural_key)
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
@@ -198,6 +206,24 @@ def _entry(name: str) -> _Entry:
     raise UnknownModelError(
         f"unknown model {name!r}.{hint} Registered models: {', '.join(known)}."
     )
+
+
+def _count(key: str) -> None:
+    """Fill in ``num_params`` and ``macs`` of a registration, counted on its default network
+    (symbolic: nothing is initialised; all seven models take about 0.5 s together)."""
+    from .cost import count, num_params
+
+    entry = _ENTRIES[key]
+    _ENTRIES[key] = dataclasses.replace(entry, counted=True)  # the factory may look itself up
+    try:
+        net = entry.factory()
+        info = entry.info
+        macs = count(net, info.input_shape).macs if info.macs is None else info.macs
+        info = dataclasses.replace(info, num_params=num_params(net), macs=macs)
+    except BaseException:
+        _ENTRIES[key] = entry
+        raise
+    _ENTRIES[key] = dataclasses.replace(entry, info=info, counted=True)
 
 
 def model_info(name: str) -> ModelInfo:

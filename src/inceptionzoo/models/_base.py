@@ -184,13 +184,25 @@ class ZooNet(HybridBlock):
         hw[axis] = size
         return self._takes(*hw)
 
-    def _accepted(self, axis):
-        """Human-readable range of input sizes the network takes along one spatial axis, up to
-        4x the design size (each layer's output grows with its input, so the sizes taken are
-        one interval around the design size: two binary searches find its ends)."""
+    def taken_sizes(self, axis):
+        """The input sizes the network takes along one spatial axis (the other at its design
+        size), up to 4x the design size. Each layer's output grows with its input, so they
+        are one interval around the design size: two binary searches find its ends.
+
+        Parameters
+        ----------
+        axis : int
+            0 for the height, 1 for the width.
+
+        Returns
+        -------
+        tuple of int or None
+            ``(smallest, largest)``; ``largest`` is 4x the design size when there is no upper
+            bound below it. None when even the design size does not fit.
+        """
         design, top = self.default_hw[axis], 4 * self.default_hw[axis]
         if not self._fits(design, axis):
-            return "none"
+            return None
         lo, hi = 1, design  # smallest size taken: in [lo, hi]
         while lo < hi:
             mid = (lo + hi) // 2
@@ -199,9 +211,17 @@ class ZooNet(HybridBlock):
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if self._fits(mid, axis) else (lo, mid - 1)
-        if lo == top:
+        return first, lo
+
+    def _accepted(self, axis):
+        """Human-readable range of input sizes the network takes along one spatial axis."""
+        taken = self.taken_sizes(axis)
+        if taken is None:
+            return "none"
+        first, last = taken
+        if last == 4 * self.default_hw[axis]:
             return f">= {first}"
-        return str(first) if first == lo else f"{first}..{lo}"
+        return str(first) if first == last else f"{first}..{last}"
 
     def check_input_shape(self, shape):
         """Raise ``ValueError`` naming the expected and the given shape if ``shape`` cannot

@@ -156,7 +156,7 @@ _GOOGLENET_BN_WEIGHTS = [
 
 @register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
-                num_params=6998552, macs=1582671872, paper="Szegedy et al. 2014, arXiv:1409.4842")
+                paper="Szegedy et al. 2014, arXiv:1409.4842")
 def googlenet(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("googlenet", GoogLeNet, classes, pretrained, root, ctx, **kwargs)
 
@@ -170,7 +170,7 @@ googlenet.__doc__ = FACTORY_DOC.format(
 @register_model(description="GoogLeNet as torchvision and gluoncv build it: BN, 3x3 in the "
                             "\"5x5\" branch, 2x2 pool after 4e",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
-                num_params=6624904, macs=1498376192, paper="Szegedy et al. 2014, arXiv:1409.4842; "
+                paper="Szegedy et al. 2014, arXiv:1409.4842; "
                 "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS)
 def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224

@@ -190,8 +190,8 @@ _WEIGHTS = [_spec("torchvision:inception_v3", 342, 299 / 342, "bilinear"),
 
 @register_model(description="Inception-v3, torchvision/timm/gluoncv layout (BN, aux head "
                             "optional)",
-                input_shape=(3, 299, 299), num_params=23834568, macs=5713216096,
-                paper="Szegedy et al. 2015, arXiv:1512.00567", classes=1000,
+                input_shape=(3, 299, 299), paper="Szegedy et al. 2015, arXiv:1512.00567",
+                classes=1000,
                 variant="factorised", weights=_WEIGHTS)
 def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v3", InceptionV3, classes, pretrained, root, ctx, **kwargs)

@@ -166,8 +166,8 @@ _V4 = dict(input_shape=(3, 299, 299), classes=1000,
 _DOC = dict(classes=1000, note=" No weights ship: convert a checkpoint (docs/weights.md).")
 
 
-@register_model(description="Inception-v4, timm layout", variant="v4", num_params=42679816,
-                macs=12253974624, weights=[_timm_spec("inception_v4", 0.875)], **_V4)
+@register_model(description="Inception-v4, timm layout", variant="v4",
+                weights=[_timm_spec("inception_v4", 0.875)], **_V4)
 def inception_v4(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v4", InceptionV4, classes, pretrained, root, ctx, **kwargs)
 
@@ -178,7 +178,6 @@ inception_v4.__doc__ = FACTORY_DOC.format(
 
 
 @register_model(description="Inception-ResNet-v2, timm layout", variant="resnet",
-                num_params=55843464, macs=13155794016,
                 weights=[_timm_spec("inception_resnet_v2", 0.8975)], **_V4)
 def inception_resnet_v2(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_resnet_v2", InceptionResNetV2, classes, pretrained, root, ctx,
