@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from .errors import InceptionZooError, UnknownModelError, WrongTypeError
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
-           "model_info", "model_weights", "models_markdown"]
+           "model_info", "model_weights", "checkpoint_sources", "models_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,12 +126,13 @@ class _Entry:
     info: ModelInfo
     weights: tuple = ()
     counted: bool = True  # num_params / macs known (given, or counted already)
+    sources: tuple = ()  # ((kind, name), Source) of the checkpoints that convert to it
 
 
 _ENTRIES: Dict[str, _Entry] = {}
 
 
-def register_model(name: Optional[str] = None, weights=(), **meta):
+def register_model(name: Optional[str] = None, weights=(), sources=None, **meta):
     """Decorator that registers a model factory under ``name``.
 
     Parameters
@@ -144,6 +145,11 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         The first one's preprocessing (mean, std, crop, resize, interpolation, class names)
         fills the :class:`ModelInfo` fields not given in ``meta``; a shipped one (with a
         ``sha1``) becomes ``ModelInfo.pretrained``.
+    sources : dict, optional
+        ``{'SOURCE:NAME': Source}``: the family's checkpoint filter
+        (:class:`~inceptionzoo.checkpoint_filter.Source`) of each source network that
+        ``inceptionzoo convert SOURCE:NAME`` turns into this model's weights. Each needs a
+        spec in ``weights`` with that ``source``; a source network converts to one model only.
     **meta
         The :class:`ModelInfo` fields other than ``name``. Leave out ``num_params`` and
         ``macs``: they are counted from the network on first use.
@@ -171,6 +177,7 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         bad = [s.model for s in specs if s.model != key]
         if bad:
             raise ValueError(f"weights declared for {key!r} name another model: {bad}")
+        filters = _declared_sources(key, sources or {}, specs)
         fields = dict(meta)
         if specs:
             first = specs[0]
@@ -181,10 +188,44 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
             if shipped:
                 fields.setdefault("pretrained", shipped[0].to_dict())
         _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs,
-                               counted="num_params" in fields)
+                               counted="num_params" in fields, sources=filters)
         return factory
 
     return wrap
+
+
+def _declared_sources(key, sources, specs):
+    """``register_model``'s ``sources``, checked, as ``(((kind, name), Source), ...)``."""
+    from .checkpoint_filter import Source
+
+    taken = {k: e.info.name for e in _ENTRIES.values() for k, _ in e.sources}
+    declared = {s.source for s in specs}
+    out = []
+    for tag, source in sources.items():
+        kind, sep, net = tag.lower().partition(":")
+        if not (sep and kind and net) or not isinstance(source, Source):
+            raise ValueError(f"sources of {key!r} must map 'SOURCE:NAME' to a "
+                             f"checkpoint_filter.Source; got {tag!r}: {source!r}")
+        if (kind, net) in taken:
+            raise ValueError(f"source {tag!r} of {key!r} already converts to "
+                             f"{taken[kind, net]!r}")
+        if f"{kind}:{net}" not in declared:
+            raise ValueError(f"source {tag!r} of {key!r} has no WeightsSpec with "
+                             f"source={kind + ':' + net!r} in weights (its preprocessing)")
+        out.append(((kind, net), dataclasses.replace(source, model=key)))
+    return tuple(out)
+
+
+def checkpoint_sources():
+    """Every source network ``inceptionzoo convert`` knows, with its checkpoint filter.
+
+    Returns
+    -------
+    dict
+        ``{(source, name): Source}`` (e.g. ``('torchvision', 'inception_v3')``), in
+        registration order; each ``Source.model`` is the zoo model it converts to.
+    """
+    return {k: s for e in _ENTRIES.values() for k, s in e.sources}
 
 
 def _unregister(name: str) -> None:

@@ -15,6 +15,7 @@ from mxnet.gluon import nn
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import Inception, conv_unit
+from ..checkpoint_filter import Source
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
 from ._base import ZooNet
 
@@ -153,6 +154,17 @@ _GOOGLENET_BN_WEIGHTS = [
                 class_names=IMAGENET_1K),
 ]
 
+#: checkpoint filters: torchvision's names -> ours (its aux heads are not converted); gluoncv's
+#: file maps by position, without its ``head.*`` aliases
+_GOOGLENET_BN_SOURCES = {
+    "torchvision:googlenet": Source(renames=(
+        (r"^conv2\.", "conv2red."), (r"^conv3\.", "conv2."), (r"^fc\.", "output."),
+        (r"\.branch1\.", ".b1."), (r"\.branch2\.0\.", ".b3red."), (r"\.branch2\.1\.", ".b3."),
+        (r"\.branch3\.0\.", ".b5red."), (r"\.branch3\.1\.", ".b5."),
+        (r"\.branch4\.1\.", ".proj.")), drop=r"^aux[12]\."),
+    "gluoncv:googlenet": Source(classifier="output.weight", drop=r"^head\."),
+}
+
 
 @register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
@@ -171,7 +183,8 @@ googlenet.__doc__ = FACTORY_DOC.format(
                             "\"5x5\" branch, 2x2 pool after 4e",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
                 paper="Szegedy et al. 2014, arXiv:1409.4842; "
-                "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS)
+                "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS,
+                sources=_GOOGLENET_BN_SOURCES)
 def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224
     for key, value in dict(batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2).items():

@@ -12,6 +12,7 @@ from mxnet.gluon import nn
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import conv, conv_unit, pool, split
+from ..checkpoint_filter import Source
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
 from ._layout import LayoutNet, block
 
@@ -187,12 +188,18 @@ _WEIGHTS = [_spec("torchvision:inception_v3", 342, 299 / 342, "bilinear"),
             _spec("timm:inception_v3", 341, 0.875, "bicubic"),
             _spec("gluoncv:inceptionv3", 342, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD)]
 
+#: checkpoint filters: torchvision's and timm's names are ours in lower case (their aux head
+#: converts with ``aux_logits=True`` only); gluoncv's file maps by position
+_SOURCES = {"torchvision:inception_v3": Source(aux_prefix="AuxLogits."),
+            "timm:inception_v3": Source(aux_prefix="AuxLogits."),
+            "gluoncv:inceptionv3": Source(classifier="output.weight")}
+
 
 @register_model(description="Inception-v3, torchvision/timm/gluoncv layout (BN, aux head "
                             "optional)",
                 input_shape=(3, 299, 299), paper="Szegedy et al. 2015, arXiv:1512.00567",
                 classes=1000,
-                variant="factorised", weights=_WEIGHTS)
+                variant="factorised", weights=_WEIGHTS, sources=_SOURCES)
 def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v3", InceptionV3, classes, pretrained, root, ctx, **kwargs)
 
