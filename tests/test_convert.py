@@ -178,9 +178,12 @@ def _gluoncv_reference(name, size, path, seed=0):
     return x, net(x).asnumpy()
 
 
-@pytest.mark.parametrize("name,size,zoo", [
-    ("googlenet", 224, "googlenet_bn"),
-    pytest.param("inceptionv3", 299, "inception_v3", marks=pytest.mark.slow)])
+#: gluoncv's networks, checked against gluoncv's own (in the main venv)
+GLUONCV_CASES = [("googlenet", 224, "googlenet_bn"),
+                 pytest.param("inceptionv3", 299, "inception_v3", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name,size,zoo", GLUONCV_CASES)
 def test_gluoncv_checkpoint(name, size, zoo, tmp_path):
     x, ref = _gluoncv_reference(name, size, str(tmp_path / f"{name}.params"))
     out = tmp_path / "zoo.params"
@@ -457,6 +460,14 @@ def test_a_new_source_is_declared_in_the_model_file_only(tmp_path):
                              "convert.py")).read()
     assert not re.search(r"^\s*(from|import)\s+\S*models", text, re.M)
     assert not re.search(r"googlenet|inception_v4|AuxLogits|last_linear", text)
+
+
+def test_every_source_has_a_reference_case():
+    """Each declared source is checked against its own library: a torch case in CASES (and
+    tests/reference/make_references.py), or a gluoncv case in GLUONCV_CASES."""
+    gluon = {("gluoncv", (c.values if hasattr(c, "values") else c)[0]) for c in GLUONCV_CASES}
+    cases = {tuple(v.split(":")) for v in CASES.values()} | gluon
+    assert set(SOURCES) == cases, set(SOURCES) ^ cases
 
 
 @pytest.mark.parametrize("sources, words", [
