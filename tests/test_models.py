@@ -183,6 +183,20 @@ def test_accepted_sizes_come_from_the_layers(name, flags):
                     net.check_input_shape(shape)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, flags", sorted(_ACCEPTED_BEFORE))
+def test_every_size_in_the_range_and_no_other_is_taken(name, flags):
+    """Every size 1..4x the design size, on both axes: taken exactly when inside the range
+    (the interval the binary searches assume; with the recorded ranges, the old tables'
+    answer at every size)."""
+    net = get_model(name, **{f: True for f in flags})
+    for axis in (0, 1):
+        top = 4 * net.default_hw[axis]
+        first, last = net.taken_sizes(axis)
+        assert [s for s in range(1, top + 1) if net._fits(s, axis)] == list(
+            range(first, last + 1))
+
+
 class _NoTable(ZooNet):
     """A network that lists no sizes: conv 5/2 then a dense layer on a fixed 4x4 map."""
 
