@@ -7,6 +7,7 @@ The torch side runs in its own venv (``make torch-env`` -> ``.venv-torch``) thro
 with torchvision / timm."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -177,9 +178,12 @@ def _gluoncv_reference(name, size, path, seed=0):
     return x, net(x).asnumpy()
 
 
-@pytest.mark.parametrize("name,size,zoo", [
-    ("googlenet", 224, "googlenet_bn"),
-    pytest.param("inceptionv3", 299, "inception_v3", marks=pytest.mark.slow)])
+#: gluoncv's networks, checked against gluoncv's own (in the main venv)
+GLUONCV_CASES = [("googlenet", 224, "googlenet_bn"),
+                 pytest.param("inceptionv3", 299, "inception_v3", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name,size,zoo", GLUONCV_CASES)
 def test_gluoncv_checkpoint(name, size, zoo, tmp_path):
     x, ref = _gluoncv_reference(name, size, str(tmp_path / f"{name}.params"))
     out = tmp_path / "zoo.params"
@@ -203,7 +207,7 @@ def test_conversion_errors(tmp_path):
     with pytest.raises(ConversionError, match="expected SOURCE:NAME"):
         convert("inception_v3", "x.pth", str(tmp_path / "o.params"))
     with pytest.raises(ConversionError, match="unknown source network 'timm:resnet50'; known: "
-                                              "torchvision:inception_v3"):
+                                              "gluoncv:googlenet, .*torchvision:inception_v3"):
         convert("timm:resnet50", "x.pth", str(tmp_path / "o.params"))
     with pytest.raises(ConversionError, match="does not exist"):
         convert("timm:inception_v4", str(tmp_path / "none.pth"), str(tmp_path / "o.params"))
@@ -410,3 +414,77 @@ def test_non_numeric_weights_are_refused(gluoncv_pair, tmp_path):
     assert "2 non-numeric" in msg and "non-numeric: t3 holds 1 NaN or infinite value(s)" in msg
     assert "non-numeric: t5 has dtype int32" in msg
     assert not (tmp_path / "o.params").exists()
+
+
+# --- the filters live with the models ---------------------------------------------------------
+
+def test_a_new_source_is_declared_in_the_model_file_only(tmp_path):
+    """A model registered with ``sources=`` converts through ``convert('SOURCE:NAME')`` with
+    its own filter; convert.py is not edited (and names no model family)."""
+    from safetensors.numpy import save_file
+
+    from inceptionzoo import register_model
+    from inceptionzoo._registry import _unregister
+    from inceptionzoo.checkpoint_filter import Source
+    from inceptionzoo.models.inception_mnist import InceptionMNIST
+    from inceptionzoo.weights_spec import WeightsSpec
+
+    spec = WeightsSpec("zz_filtered", 10, (1, 28, 28), 28, (0.0,), (1.0,), "zzsrc:mnist")
+
+    @register_model("zz_filtered", description="t", input_shape=(1, 28, 28), classes=10,
+                    variant="reduced", num_params=0, weights=[spec],
+                    sources={"ZZSRC:mnist": Source(renames=((r"^trunk\.", ""),),
+                                                   drop=r"^extra\.",
+                                                   classifier="trunk.output_weight")})
+    def zz_filtered(classes=10, **kwargs):
+        return InceptionMNIST(classes=classes, prefix="zz_filtered_")
+
+    try:
+        assert SOURCES["zzsrc", "mnist"].model == "zz_filtered"
+        ref = zz_filtered(classes=4)
+        ref.initialize(mx.init.Xavier())
+        tensors = {"trunk." + k[len("zz_filtered_"):]: p.data().asnumpy()
+                   for k, p in ref.collect_params().items()}
+        tensors["extra.unused"] = np.zeros(3, np.float32)
+        save_file(tensors, str(tmp_path / "zz.safetensors"))
+        meta = convert("zzsrc:MNIST", str(tmp_path / "zz.safetensors"),
+                       str(tmp_path / "zz.params"))
+        assert (meta["model"], meta["classes"], meta["source"]) == ("zz_filtered", 4,
+                                                                      "zzsrc:mnist")
+        net = zz_filtered(classes=4)
+        net.load_parameters(str(tmp_path / "zz.params"))
+        x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
+        np.testing.assert_array_equal(net(x).asnumpy(), ref(x).asnumpy())
+    finally:
+        _unregister("zz_filtered")
+    assert ("zzsrc", "mnist") not in SOURCES
+    text = open(os.path.join(os.path.dirname(__file__), "..", "src", "inceptionzoo",
+                             "convert.py")).read()
+    assert not re.search(r"^\s*(from|import)\s+\S*models", text, re.M)
+    assert not re.search(r"googlenet|inception_v4|AuxLogits|last_linear", text)
+
+
+def test_every_source_has_a_reference_case():
+    """Each declared source is checked against its own library: a torch case in CASES (and
+    tests/reference/make_references.py), or a gluoncv case in GLUONCV_CASES."""
+    gluon = {("gluoncv", (c.values if hasattr(c, "values") else c)[0]) for c in GLUONCV_CASES}
+    cases = {tuple(v.split(":")) for v in CASES.values()} | gluon
+    assert set(SOURCES) == cases, set(SOURCES) ^ cases
+
+
+@pytest.mark.parametrize("sources, words", [
+    ({"zzsrc:other": "not a filter"}, "must map 'SOURCE:NAME' to a checkpoint_filter.Source"),
+    ({"nocolon": None}, "must map 'SOURCE:NAME'"),
+    ({"zzsrc:other": "Source()"}, "has no WeightsSpec with source='zzsrc:other'"),
+    ({"torchvision:inception_v3": "Source()"}, "already converts to 'inception_v3'"),
+])
+def test_declared_sources_are_checked_at_registration(sources, words):
+    from inceptionzoo import register_model
+    from inceptionzoo.checkpoint_filter import Source
+
+    sources = {k: Source() if v == "Source()" else v for k, v in sources.items()}
+    with pytest.raises(ValueError, match=re.escape(words)):
+        register_model("zz_bad_sources", description="t", input_shape=(1, 28, 28),
+                       classes=10, variant="reduced", num_params=0,
+                       sources=sources)(lambda **kw: None)
+    assert "zz_bad_sources" not in __import__("inceptionzoo").list_models()

@@ -184,8 +184,7 @@ def test_smallest_inputs_in_the_docs_are_the_networks():
     for name in filter(is_big, list_models()):
         net = get_model(name)
         design = net.info.input_shape[1]
-        smallest[name] = next(s for s in range(1, design + 1)
-                              if net._fits(s, 0) and net._fits(s, 1))
+        smallest[name] = max(net.taken_sizes(0)[0], net.taken_sizes(1)[0])
         tested[name] = test_shape(name)[1]
         big += [name] if design == 299 else []
     models = " ".join(_doc("docs", "models.md").split())
@@ -201,8 +200,17 @@ def test_smallest_inputs_in_the_docs_are_the_networks():
 
 
 
+def _defined(name, text):
+    """Whether ``text`` (Python source) defines ``name``: a function, class, assignment,
+    dataclass field, class attribute or parameter."""
+    n = re.escape(name)
+    return bool(re.search(rf"^\s*(?:def |class )?{n}\b\s*[(=:]|[(,]\s*{n}\s*[:=,)]", text,
+                          re.M))
+
+
 def test_contributing_names_only_files_and_tests_that_exist():
-    """docs/contributing.md points at files, tests and names; each exists."""
+    """docs/contributing.md points at files, tests and names; each exists: every
+    ``path::test``, every path, and every code name in backticks is defined in the tree."""
     text = _doc("docs", "contributing.md")
     paths = set(re.findall(r"`((?:src|tests|benchmarks|scripts|docs)/[\w./-]+?)(?:::(\w+))?`",
                            text))
@@ -211,13 +219,17 @@ def test_contributing_names_only_files_and_tests_that_exist():
         assert os.path.exists(os.path.join(ROOT, path)), path
         if test:
             assert re.search(rf"^def {test}\(", _doc(path), re.M), f"{path}::{test}"
-    for name, path in [("classifier_names", "src/inceptionzoo/train.py"),
-                       ("shipped_record", "src/inceptionzoo/weights.py"),
-                       ("layout_spatial_ops", "src/inceptionzoo/models/_layout.py"),
-                       ("build_imagenet", "src/inceptionzoo/convert.py"),
-                       ("_gluoncv_reference", "tests/test_convert.py"),
-                       ("model_params", "tests/conftest.py")]:
-        assert f"`{name}`" in text and re.search(rf"^def {name}\(", _doc(path), re.M), name
+    tree = "\n".join(open(os.path.join(folder, f)).read()
+                     for top in ("src", "tests", "scripts", "benchmarks")
+                     for folder, _, files in os.walk(os.path.join(ROOT, top))
+                     for f in files if f.endswith(".py"))
+    names = set(re.findall(r"`([A-Za-z_]\w*)(?:\(|`)", text))  # `name`, `name(...)`
+    code = {n for n in names if "_" in n.strip("_") or re.match(r"[A-Z][a-z]+[A-Z]", n)
+            or n in {"build", "head", "count", "Source", "drop", "renames", "classifier",
+                     "mean", "std"}}
+    assert {"classifier_paths", "taken_sizes", "checkpoint_sources", "Source"} <= code
+    missing = sorted(n for n in code if not _defined(n, tree))
+    assert not missing, f"docs/contributing.md names what the code does not define: {missing}"
 
 
 def test_errors_md_names_every_exception_class():

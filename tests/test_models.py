@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import built, inception_blocks, model_params, test_shape
-from inceptionzoo import get_model, model_info
+from inceptionzoo import get_model, list_models, model_info
 from inceptionzoo.cost import num_params
+from inceptionzoo.models._base import ZooNet
 
 MODELS = model_params()
 
@@ -119,7 +120,7 @@ def _bad_shapes(name):
         ((2, c + 2, h, w), "input channel"),      # wrong channel count
         ((2, c, 5, 5), "cannot take a 5x5"),      # too small for the network
     ] + ([((2, c, 2 * h, 2 * w), f"cannot take a {2 * h}x{2 * w}")]
-         if get_model(name).head_hw is not None else [])
+         if not get_model(name)._accepted(0).startswith(">=") else [])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -145,3 +146,77 @@ def test_sizes_the_head_can_take():
     assert net(mx.nd.zeros((1, 1, 30, 27))).shape == (1, 10)  # 27..30 all reach 6x6
     with pytest.raises(ValueError, match=r"H in 27\.\.30"):
         net(mx.nd.zeros((1, 1, 31, 28)))
+
+
+# What check_input_shape accepted at a4f1adf, from the hand-written spatial_ops tables (each
+# size 1..4x the design size compared, both axes: identical); the sizes are now found from the
+# layers themselves
+_ACCEPTED_BEFORE = {
+    ("googlenet", ()): ">= 47", ("googlenet_bn", ()): ">= 31",
+    ("inception_mnist", ()): "27..30", ("inception_naive_mnist", ()): "27..30",
+    ("inception_resnet_v2", ()): ">= 75", ("inception_v3", ()): ">= 75",
+    ("inception_v4", ()): ">= 75", ("googlenet", ("aux_logits",)): "223..270",
+    ("googlenet_bn", ("aux_logits",)): "223..270", ("inception_v3", ("aux_logits",)): ">= 299",
+}
+
+
+@pytest.mark.parametrize("name, flags", sorted(set(_ACCEPTED_BEFORE)
+                                                | {(n, ()) for n in list_models()}))
+def test_accepted_sizes_come_from_the_layers(name, flags):
+    """The range in the message is the range the check applies, at both of its ends, and
+    the same as the hand-written tables gave."""
+    net = get_model(name, **{f: True for f in flags})
+    c, h, w = model_info(name).input_shape
+    for axis in (0, 1):
+        text = net._accepted(axis)
+        if (name, flags) in _ACCEPTED_BEFORE:
+            assert text == _ACCEPTED_BEFORE[name, flags]
+        lo, _, hi = text.lstrip(">= ").partition("..")
+        inside = [int(lo)] + ([int(hi)] if hi else [4 * (h, w)[axis]] if ">=" in text else [])
+        outside = [int(lo) - 1] + ([int(hi) + 1] if hi else [])
+        for size, ok in [(s, True) for s in inside] + [(s, False) for s in outside]:
+            shape = [1, c, h, w]
+            shape[2 + axis] = size
+            assert net._fits(size, axis) == ok, (axis, size)
+            if not ok:
+                with pytest.raises(ValueError, match=f"cannot take a {shape[2]}x{shape[3]}"):
+                    net.check_input_shape(shape)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, flags", sorted(_ACCEPTED_BEFORE))
+def test_every_size_in_the_range_and_no_other_is_taken(name, flags):
+    """Every size 1..4x the design size, on both axes: taken exactly when inside the range
+    (the interval the binary searches assume; with the recorded ranges, the old tables'
+    answer at every size)."""
+    net = get_model(name, **{f: True for f in flags})
+    for axis in (0, 1):
+        top = 4 * net.default_hw[axis]
+        first, last = net.taken_sizes(axis)
+        assert [s for s in range(1, top + 1) if net._fits(s, axis)] == list(
+            range(first, last + 1))
+
+
+class _NoTable(ZooNet):
+    """A network that lists no sizes: conv 5/2 then a dense layer on a fixed 4x4 map."""
+
+    default_hw = (12, 12)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv = mx.gluon.nn.Conv2D(2, 5, strides=2, in_channels=1)
+            self.output = mx.gluon.nn.Dense(3, in_units=2 * 4 * 4)
+
+    def hybrid_forward(self, F, x):
+        return self.output(self.conv(x))
+
+
+def test_a_new_network_needs_no_table_of_sizes():
+    net = _NoTable()
+    net.initialize()
+    assert net(mx.nd.zeros((1, 1, 11, 12))).shape == (1, 3)  # (11 - 5) // 2 + 1 = 4
+    with pytest.raises(ValueError, match=r"cannot take a 14x12 .*H in 11\.\.12, W in 11\.\.12"):
+        net(mx.nd.zeros((1, 1, 14, 12)))
+    with pytest.raises(ValueError, match="cannot take a 3x12"):
+        net.check_input_shape((1, 1, 3, 12))

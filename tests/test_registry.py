@@ -198,3 +198,52 @@ def test_public_names():
     namespace = {}
     exec("from inceptionzoo import *", namespace)
     assert set(namespace) - {"__builtins__"} == set(exported)
+
+
+def test_a_new_family_file_registers_itself(tmp_path):
+    """Dropping a file into models/ is all it takes: no list of modules to edit."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    src = os.path.dirname(inceptionzoo.__file__)
+    copy = tmp_path / "inceptionzoo"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "models" / "zz_throwaway.py").write_text(
+        "from .._registry import register_model\n"
+        "from .inception_mnist import InceptionMNIST\n\n\n"
+        "@register_model(description='t', input_shape=(1, 28, 28), classes=10,\n"
+        "                variant='reduced', num_params=0)\n"
+        "def zz_throwaway(**kwargs):\n"
+        "    return InceptionMNIST(**kwargs)\n")
+    code = ("import inceptionzoo; print(inceptionzoo.__file__); "
+            "print('zz_throwaway' in inceptionzoo.list_models())")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == [str(copy / "__init__.py"), "True"]
+
+
+def test_parameters_and_macs_are_counted_not_written(monkeypatch):
+    """register_model needs no hand-counted num_params / macs: the first model_info counts
+    them on the default network, once per process."""
+    from inceptionzoo.cost import count, num_params
+    from inceptionzoo.models.inception_mnist import InceptionMNIST
+
+    builds = []
+
+    def zz_counted(**kwargs):
+        builds.append(kwargs)
+        return InceptionMNIST(classes=kwargs.get("classes", 7))
+
+    register_model("zz_counted", description="t", input_shape=(1, 28, 28), classes=7,
+                   variant="reduced")(zz_counted)
+    try:
+        first, again = model_info("zz_counted"), model_info("ZZ_COUNTED")
+        assert len(builds) == 1
+        net = InceptionMNIST(classes=7)
+        assert first.num_params == again.num_params == num_params(net) > 0
+        assert first.macs == again.macs == count(net, (1, 28, 28)).macs > 0
+    finally:
+        _unregister("zz_counted")

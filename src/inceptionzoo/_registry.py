@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from .errors import InceptionZooError, UnknownModelError, WrongTypeError
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
-           "model_info", "model_weights", "models_markdown"]
+           "model_info", "model_weights", "checkpoint_sources", "models_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +34,12 @@ class ModelInfo:
         Which Inception block the network uses: ``'naive'``, ``'reduced'`` (GoogLeNet's),
         ``'factorised'`` (Inception-v3's), ``'v4'`` or ``'resnet'`` (Inception-ResNet).
     num_params : int
-        Number of parameters with the default ``classes`` (checked by the tests).
+        Number of parameters with the default ``classes``: counted from the built network
+        (:func:`inceptionzoo.cost.count`) the first time the model's metadata is asked for,
+        then kept for the process, unless ``register_model`` is given it.
     macs : int or None
-        Multiply-accumulates of one forward pass on one ``input_shape`` sample.
+        Multiply-accumulates of one forward pass on one ``input_shape`` sample (counted with
+        ``num_params``).
     paper : str
         Where the architecture comes from.
     pretrained : dict or None
@@ -66,7 +69,7 @@ class ModelInfo:
     input_shape: Tuple[int, int, int]
     classes: int
     variant: str
-    num_params: int
+    num_params: Optional[int] = None
     macs: Optional[int] = None
     paper: str = ""
     pretrained: Optional[dict] = None
@@ -122,12 +125,14 @@ class _Entry:
     factory: Callable
     info: ModelInfo
     weights: tuple = ()
+    counted: bool = True  # num_params / macs known (given, or counted already)
+    sources: tuple = ()  # ((kind, name), Source) of the checkpoints that convert to it
 
 
 _ENTRIES: Dict[str, _Entry] = {}
 
 
-def register_model(name: Optional[str] = None, weights=(), **meta):
+def register_model(name: Optional[str] = None, weights=(), sources=None, **meta):
     """Decorator that registers a model factory under ``name``.
 
     Parameters
@@ -140,8 +145,14 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         The first one's preprocessing (mean, std, crop, resize, interpolation, class names)
         fills the :class:`ModelInfo` fields not given in ``meta``; a shipped one (with a
         ``sha1``) becomes ``ModelInfo.pretrained``.
+    sources : dict, optional
+        ``{'SOURCE:NAME': Source}``: the family's checkpoint filter
+        (:class:`~inceptionzoo.checkpoint_filter.Source`) of each source network that
+        ``inceptionzoo convert SOURCE:NAME`` turns into this model's weights. Each needs a
+        spec in ``weights`` with that ``source``; a source network converts to one model only.
     **meta
-        The :class:`ModelInfo` fields other than ``name``.
+        The :class:`ModelInfo` fields other than ``name``. Leave out ``num_params`` and
+        ``macs``: they are counted from the network on first use.
 
     Returns
     -------
@@ -166,6 +177,7 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
         bad = [s.model for s in specs if s.model != key]
         if bad:
             raise InceptionZooError(f"weights declared for {key!r} name another model: {bad}")
+        filters = _declared_sources(key, sources or {}, specs)
         fields = dict(meta)
         if specs:
             first = specs[0]
@@ -175,10 +187,45 @@ def register_model(name: Optional[str] = None, weights=(), **meta):
             shipped = [s for s in specs if s.sha1]
             if shipped:
                 fields.setdefault("pretrained", shipped[0].to_dict())
-        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs)
+        _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs,
+                               counted="num_params" in fields, sources=filters)
         return factory
 
     return wrap
+
+
+def _declared_sources(key, sources, specs):
+    """``register_model``'s ``sources``, checked, as ``(((kind, name), Source), ...)``."""
+    from .checkpoint_filter import Source
+
+    taken = {k: e.info.name for e in _ENTRIES.values() for k, _ in e.sources}
+    declared = {s.source for s in specs}
+    out = []
+    for tag, source in sources.items():
+        kind, sep, net = tag.lower().partition(":")
+        if not (sep and kind and net) or not isinstance(source, Source):
+            raise ValueError(f"sources of {key!r} must map 'SOURCE:NAME' to a "
+                             f"checkpoint_filter.Source; got {tag!r}: {source!r}")
+        if (kind, net) in taken:
+            raise ValueError(f"source {tag!r} of {key!r} already converts to "
+                             f"{taken[kind, net]!r}")
+        if f"{kind}:{net}" not in declared:
+            raise ValueError(f"source {tag!r} of {key!r} has no WeightsSpec with "
+                             f"source={kind + ':' + net!r} in weights (its preprocessing)")
+        out.append(((kind, net), dataclasses.replace(source, model=key)))
+    return tuple(out)
+
+
+def checkpoint_sources():
+    """Every source network ``inceptionzoo convert`` knows, with its checkpoint filter.
+
+    Returns
+    -------
+    dict
+        ``{(source, name): Source}`` (e.g. ``('torchvision', 'inception_v3')``), in
+        registration order; each ``Source.model`` is the zoo model it converts to.
+    """
+    return {k: s for e in _ENTRIES.values() for k, s in e.sources}
 
 
 def _unregister(name: str) -> None:
@@ -191,6 +238,8 @@ def _entry(name: str) -> _Entry:
         raise WrongTypeError(f"a model name must be a str, got {type(name).__name__}")
     key = name.lower()
     if key in _ENTRIES:
+        if not _ENTRIES[key].counted:
+            _count(key)
         return _ENTRIES[key]
     known = sorted(_ENTRIES, key=_natural_key)
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
@@ -198,6 +247,24 @@ def _entry(name: str) -> _Entry:
     raise UnknownModelError(
         f"unknown model {name!r}.{hint} Registered models: {', '.join(known)}."
     )
+
+
+def _count(key: str) -> None:
+    """Fill in ``num_params`` and ``macs`` of a registration, counted on its default network
+    (symbolic: nothing is initialised; all seven models take about 0.5 s together)."""
+    from .cost import count, num_params
+
+    entry = _ENTRIES[key]
+    _ENTRIES[key] = dataclasses.replace(entry, counted=True)  # the factory may look itself up
+    try:
+        net = entry.factory()
+        info = entry.info
+        macs = count(net, info.input_shape).macs if info.macs is None else info.macs
+        info = dataclasses.replace(info, num_params=num_params(net), macs=macs)
+    except BaseException:
+        _ENTRIES[key] = entry
+        raise
+    _ENTRIES[key] = dataclasses.replace(entry, info=info, counted=True)
 
 
 def model_info(name: str) -> ModelInfo:

@@ -12,7 +12,7 @@ from mxnet.gluon.block import HybridBlock
 from .errors import InceptionZooError
 
 __all__ = ["conv_unit", "NaiveInception", "Inception", "conv", "pool", "split", "chain",
-           "step_spatial_op", "Branches", "ScaledResidual"]
+           "Branches", "ScaledResidual"]
 
 
 def conv_unit(channels, kernel_size, in_channels, strides=1, padding=0, relu=True,
@@ -258,33 +258,6 @@ def chain(in_channels, steps, pool_prefix="pool"):
         layer, c = _make_step(step, c, f"{pool_prefix}{j}_")
         seq.add(layer)
     return seq, c
-
-
-def step_spatial_op(step):
-    """How a step changes the spatial size, for :class:`~inceptionzoo.models._base.ZooNet`.
-
-    Parameters
-    ----------
-    step : tuple
-        A :func:`conv`, :func:`pool` or :func:`split` step.
-
-    Returns
-    -------
-    tuple or None
-        ``(kernel, stride, pad, ceil_mode)``, or None for a step that keeps the size (stride 1
-        and "same" padding on both axes, or a split of such).
-    """
-    if step[0] == "split":
-        return None
-    kernel, stride, padding = step[3:6] if step[0] == "conv" else step[1:4]
-    ks = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
-    ps = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    if stride == 1 and all(k - 2 * p == 1 for k, p in zip(ks, ps)):
-        return None
-    if ks[0] != ks[1] or ps[0] != ps[1]:
-        raise InceptionZooError(
-            f"a size-changing step needs a square kernel and padding; got {step}")
-    return (ks[0], stride, ps[0], False)
 
 
 class Branches(HybridBlock):

@@ -4,7 +4,8 @@ every tensor, strictly).
 ``convert('torchvision:inception_v3', 'inception_v3_google-0cc3c7bd.pth', 'v3.params')`` reads
 the checkpoint (:func:`inceptionzoo.checkpoints.read_checkpoint`: ``.pth``/``.pt`` state dicts
 without torch, ``.safetensors``, gluoncv ``.params``; every claim of the file checked against
-its bytes), renames every tensor with the family's rules (:data:`SOURCES`), checks names, shapes
+its bytes), renames every tensor with the family's checkpoint filter (declared in the model's
+file, :mod:`inceptionzoo.checkpoint_filter`), checks names, shapes
 and values against the zoo network -- every missing, unexpected, mis-shaped and non-numeric
 tensor in ONE :class:`ConversionError` -- and writes ``v3.params`` plus the sidecar ``v3.json``
 as a pair (under a lock on the folder; a conversion whose output another process replaced
@@ -14,82 +15,41 @@ with the classes, the SHA-1 of the checkpoint and of the params file filled in).
 ``get_model('inception_v3', pretrained='v3.params')`` loads it back (:mod:`inceptionzoo._builder`),
 checks the SHA-1 and puts that preprocessing into ``net.info``.
 
-Name mapping of the torch sources: the family's renames (regular expressions, in order), then
-lower case, ``.`` -> ``_``, BN ``weight``/``bias`` -> ``gamma``/``beta``, and the zoo model's
-prefix. gluoncv's files name parameters by position (``features.7.1.0.weight``); their layers
-are in the same order as the zoo network's, so they are mapped by order, each tensor's shape
-checked.
+gluoncv's files name parameters by position (``features.7.1.0.weight``); their layers are in
+the same order as the zoo network's, so they are mapped by order, each tensor's shape checked.
 """
 import dataclasses
 import os
-import re
 import tempfile
-from typing import Dict, Optional, Tuple
+from collections.abc import Mapping
 
 import numpy as np
 
 from ._io import atomic_path, ensure_writable_dir, folder_lock, sha1_file, write_json
+from ._registry import checkpoint_sources
+from .checkpoint_filter import Source
 from .checkpoints import ConversionError, read_checkpoint
 from .weights_spec import sidecar_path
 
 __all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint", "sidecar_path"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """How one source network maps onto a zoo network.
+class _Sources(Mapping):
+    """``(source, source model name) -> Source``: a live view of the checkpoint filters the
+    model files declare (``register_model(..., sources=...)``, :func:`checkpoint_sources`)."""
 
-    Attributes
-    ----------
-    model : str
-        Zoo model name.
-    renames : tuple of (str, str)
-        ``re.sub`` rules applied in order to each source name (torch sources).
-    drop : str or None
-        Regular expression of source tensors that have no place in the zoo network (heads
-        the zoo network does not convert, aliases); matched names are left out.
-    aux_prefix : str or None
-        Start of the source names of the auxiliary head: left out, except when converting
-        with ``aux_logits=True``.
-    classifier : str
-        Source name of the final dense layer's weight (gives the number of classes).
+    def __getitem__(self, key):
+        return checkpoint_sources()[key]
 
-    The preprocessing the source's weights need is the
-    :class:`~inceptionzoo.weights_spec.WeightsSpec` the zoo model declares for the source.
-    """
+    def __iter__(self):
+        return iter(checkpoint_sources())
 
-    model: str
-    renames: Tuple[Tuple[str, str], ...] = ()
-    drop: Optional[str] = None
-    aux_prefix: Optional[str] = None
-    classifier: str = "fc.weight"
+    def __len__(self):
+        return len(checkpoint_sources())
 
 
-def _v4_renames():
-    from .models.inception_v4 import INCEPTION_V4_NAMES
-
-    return tuple((rf"^features\.{i}\.", name + ".") for i, name in enumerate(INCEPTION_V4_NAMES))
-
-
-_GOOGLENET_RENAMES = (
-    (r"^conv2\.", "conv2red."), (r"^conv3\.", "conv2."), (r"^fc\.", "output."),
-    (r"\.branch1\.", ".b1."), (r"\.branch2\.0\.", ".b3red."), (r"\.branch2\.1\.", ".b3."),
-    (r"\.branch3\.0\.", ".b5red."), (r"\.branch3\.1\.", ".b5."), (r"\.branch4\.1\.", ".proj."),
-)
-
-#: ``(source, source model name) -> Source``; the preprocessing of each is declared beside
-#: its zoo model (``model_weights(model)``, matched by ``source``)
-SOURCES: Dict[Tuple[str, str], Source] = {
-    ("torchvision", "inception_v3"): Source("inception_v3", aux_prefix="AuxLogits."),
-    ("timm", "inception_v3"): Source("inception_v3", aux_prefix="AuxLogits."),
-    ("torchvision", "googlenet"): Source("googlenet_bn", renames=_GOOGLENET_RENAMES,
-                                         drop=r"^aux[12]\."),
-    ("timm", "inception_v4"): Source("inception_v4", renames=None, classifier="last_linear.weight"),
-    ("timm", "inception_resnet_v2"): Source("inception_resnet_v2", classifier="classif.weight"),
-    ("gluoncv", "inceptionv3"): Source("inception_v3", classifier="output.weight"),
-    ("gluoncv", "googlenet"): Source("googlenet_bn", classifier="output.weight",
-                                     drop=r"^head\."),
-}
+#: every source network and its filter, read from the registry (see :class:`_Sources`)
+SOURCES = _Sources()
 
 
 def _source(spec):
@@ -98,32 +58,18 @@ def _source(spec):
                               f"{spec!r}")
     src, name = spec.split(":", 1)
     key = (src.lower(), name.lower())
-    if key not in SOURCES:
-        known = ", ".join(f"{s}:{n}" for s, n in SOURCES)
+    sources = checkpoint_sources()
+    if key not in sources:
+        known = ", ".join(sorted(f"{s}:{n}" for s, n in sources))
         raise ConversionError(f"unknown source network {spec!r}; known: {known}")
-    source = SOURCES[key]
-    if source.renames is None:  # built lazily: the names live with the family
-        source = dataclasses.replace(source, renames=_v4_renames())
-    return key[0], source
+    return key[0], sources[key]
 
 
 # --- mapping ----------------------------------------------------------------------------------
 
-def _torch_name(name, source, prefix):
-    for pattern, repl in source.renames:
-        name = re.sub(pattern, repl, name)
-    name = name.lower().replace(".", "_")
-    name = re.sub(r"bn_weight$", "bn_gamma", re.sub(r"bn_bias$", "bn_beta", name))
-    return prefix + name
-
-
 def _map(tensors, kind, source, net, aux_logits):
     """``{zoo name: array}`` for ``net``, or a ConversionError listing every problem."""
-    def left_out(k):
-        return (k.endswith("num_batches_tracked") or bool(source.drop and re.search(source.drop, k))
-                or bool(source.aux_prefix and not aux_logits and k.startswith(source.aux_prefix)))
-
-    kept = [(k, v) for k, v in tensors.items() if not left_out(k)]
+    kept = [(k, v) for k, v in tensors.items() if source.keeps(k, aux_logits)]
     params = net.collect_params()
     expected = {name: p.shape for name, p in params.items()}
     problems = []
@@ -134,7 +80,7 @@ def _map(tensors, kind, source, net, aux_logits):
                             f"{len(names)}")
         pairs = [(src, zoo, arr) for (src, arr), zoo in zip(kept, names)]
     else:
-        pairs = [(src, _torch_name(src, source, net.prefix), arr) for src, arr in kept]
+        pairs = [(src, source.zoo_name(src, net.prefix), arr) for src, arr in kept]
     mapped = {}
     for src, zoo, arr in pairs:
         if zoo not in expected:
@@ -179,9 +125,8 @@ def convert(spec, checkpoint, out, aux_logits=False):
     Parameters
     ----------
     spec : str
-        ``SOURCE:NAME``: ``torchvision:inception_v3``, ``torchvision:googlenet``,
-        ``timm:inception_v3``, ``timm:inception_v4``, ``timm:inception_resnet_v2``,
-        ``gluoncv:inceptionv3``, ``gluoncv:googlenet``.
+        ``SOURCE:NAME``, case-insensitive: a key of :data:`SOURCES` (the sources the model
+        files declare, e.g. ``torchvision:inception_v3``; an unknown one's error lists them).
     checkpoint : str
         The source's weight file.
     out : str

@@ -14,30 +14,18 @@ from mxnet.gluon.block import HybridBlock
 
 from ..errors import InceptionZooError
 
-__all__ = ["ZooNet", "FeatureNet", "spatial_out"]
-
-
-def spatial_out(size, kernel, stride=1, pad=0, ceil_mode=False):
-    """Output length of a convolution or pooling window along one axis (MXNet's formula)."""
-    span = size + 2 * pad - kernel
-    if span < 0:
-        return 0
-    return (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+__all__ = ["ZooNet", "FeatureNet"]
 
 
 class ZooNet(HybridBlock):
     """Base class of the registered networks.
 
-    Subclasses set ``in_channels``, ``default_hw`` (the design input size), ``spatial_ops``
-    (the ``(kernel, stride, pad, ceil_mode)`` of every layer that changes the spatial size, in
-    order) and ``head_hw``: the feature-map size the classifier needs, or ``None`` when it ends
-    in a global pool and takes any size.
+    Subclasses set ``in_channels`` and ``default_hw`` (the design input size); which input
+    sizes the network takes is found from its own layers (:meth:`check_input_shape`).
     """
 
     in_channels = 1
     default_hw = (28, 28)
-    spatial_ops = ()
-    head_hw = None
     #: attribute paths of the classifier's dense layers (``'output'``, ``'aux1.fc2'`` ...);
     #: those the network does not have are skipped
     classifier_paths = ("output",)
@@ -167,30 +155,72 @@ class ZooNet(HybridBlock):
                                  "module": name}
         return [stages[r] for r in sorted(stages)]
 
-    def feature_hw(self, h, w):
-        """Spatial size of the last feature map for an ``h x w`` input, or None if it vanishes."""
-        for kernel, stride, pad, ceil_mode in self.spatial_ops:
-            h = spatial_out(h, kernel, stride, pad, ceil_mode)
-            w = spatial_out(w, kernel, stride, pad, ceil_mode)
-            if h < 1 or w < 1:
-                return None
-        return h, w
+    def _traced(self):
+        """The whole network (auxiliary heads included) as one symbol, traced once."""
+        graph = self.__dict__.get("_graph")
+        if graph is None:
+            out = self(mx.sym.var("data"))
+            graph = mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
+            self._graph, self._taken = graph, {}
+        return graph
+
+    def _takes(self, h, w):
+        """Whether an ``h x w`` input goes through every layer and every head: MXNet's own
+        shape inference of the network (cached per size), so no table of the layers that
+        change the size is kept by hand."""
+        graph = self._traced()
+        if (h, w) not in self._taken:
+            try:  # the partial form neither prints nor warns; an unknown (0) size fails
+                _, outs, _ = graph.infer_shape_partial(data=(1, self.in_channels, h, w))
+                ok = all(d >= 1 for o in outs for d in o)
+            except mx.base.MXNetError:
+                ok = False
+            self._taken[(h, w)] = ok
+        return self._taken[(h, w)]
 
     def _fits(self, size, axis):
-        hw = [self.default_hw[0], self.default_hw[1]]
+        hw = list(self.default_hw)
         hw[axis] = size
-        out = self.feature_hw(*hw)
-        return out is not None and (self.head_hw is None or out[axis] == self.head_hw[axis])
+        return self._takes(*hw)
+
+    def taken_sizes(self, axis):
+        """The input sizes the network takes along one spatial axis (the other at its design
+        size), up to 4x the design size. Each layer's output grows with its input, so they
+        are one interval around the design size: two binary searches find its ends.
+
+        Parameters
+        ----------
+        axis : int
+            0 for the height, 1 for the width.
+
+        Returns
+        -------
+        tuple of int or None
+            ``(smallest, largest)``; ``largest`` is 4x the design size when there is no upper
+            bound below it. None when even the design size does not fit.
+        """
+        design, top = self.default_hw[axis], 4 * self.default_hw[axis]
+        if not self._fits(design, axis):
+            return None
+        lo, hi = 1, design  # smallest size taken: in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self._fits(mid, axis) else (mid + 1, hi)
+        first, lo, hi = lo, design, top  # largest size taken: in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self._fits(mid, axis) else (lo, mid - 1)
+        return first, lo
 
     def _accepted(self, axis):
         """Human-readable range of input sizes the network takes along one spatial axis."""
-        top = 4 * self.default_hw[axis]
-        ok = [s for s in range(1, top + 1) if self._fits(s, axis)]
-        if not ok:
+        taken = self.taken_sizes(axis)
+        if taken is None:
             return "none"
-        if self.head_hw is None and ok[-1] == top:
-            return f">= {ok[0]}"
-        return str(ok[0]) if ok[0] == ok[-1] else f"{ok[0]}..{ok[-1]}"
+        first, last = taken
+        if last == 4 * self.default_hw[axis]:
+            return f">= {first}"
+        return str(first) if first == last else f"{first}..{last}"
 
     def check_input_shape(self, shape):
         """Raise ``InceptionZooError`` naming the expected and the given shape if ``shape`` cannot

@@ -15,10 +15,10 @@ with a few rules.
 """
 from mxnet.gluon import nn
 
-from ..blocks import Branches, ScaledResidual, step_spatial_op, _make_step
+from ..blocks import Branches, ScaledResidual, _make_step
 from ._base import ZooNet
 
-__all__ = ["LayoutNet", "block", "residual", "layout_spatial_ops"]
+__all__ = ["LayoutNet", "block", "residual"]
 
 
 def block(name, branches):
@@ -30,19 +30,6 @@ def residual(name, branches, scale, relu=True):
     """An Inception-ResNet block named ``name`` (see
     :class:`~inceptionzoo.blocks.ScaledResidual`)."""
     return ("residual", name, branches, scale, relu)
-
-
-def layout_spatial_ops(layout, until=None):
-    """The ``(kernel, stride, pad, ceil_mode)`` of every size-changing layer of ``layout`` (up
-    to and including the item named ``until``), for :class:`ZooNet`'s input check. A block
-    changes the size as its first branch does (all branches of a block agree)."""
-    ops = []
-    for item in layout:
-        steps = item[2][0] if item[0] in ("block", "residual") else [item]
-        ops += [op for op in map(step_spatial_op, steps) if op is not None]
-        if until is not None and item[0] in ("block", "residual") and item[1] == until:
-            break
-    return tuple(ops)
 
 
 class LayoutNet(ZooNet):
@@ -63,13 +50,11 @@ class LayoutNet(ZooNet):
     """
 
     in_channels = 3
-    head_hw = None  # global average pooling: any size that survives the strides
 
     def __init__(self, layout, classes, fc_name, dropout, default_hw, **kwargs):
         super().__init__(**kwargs)
         self.classes = classes
         self.default_hw = tuple(default_hw)
-        self.spatial_ops = layout_spatial_ops(layout)
         self._layers = []
         c = self.in_channels
         with self.name_scope():

@@ -15,6 +15,7 @@ from mxnet.gluon import nn
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import Inception, conv_unit
+from ..checkpoint_filter import Source
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
 from ._base import ZooNet
 
@@ -83,22 +84,12 @@ class GoogLeNet(ZooNet):
 
     in_channels = 3
     default_hw = (224, 224)
-    # conv1 7/2/3, pool 3/2, conv2 3/1/1, pool 3/2, pool 3/2, pool 3/2 (ceil mode)
-    spatial_ops = ((7, 2, 3, False), (3, 2, 0, True), (3, 1, 1, False), (3, 2, 0, True),
-                   (3, 2, 0, True), (3, 2, 0, True))
-    head_hw = None  # global average pool: any size that survives the strides
 
     def __init__(self, classes=1000, batch_norm=False, aux_logits=False, dropout=0.4,
                  b5_kernel=5, pool4_size=3, **kwargs):
         super().__init__(**kwargs)
         self.classes = classes
-        if pool4_size != 3:
-            self.spatial_ops = (self.spatial_ops[:5] + ((pool4_size, 2, 0, True),)
-                                + self.spatial_ops[6:])
-        self.aux_logits = aux_logits
-        if aux_logits:  # the aux heads' dense layers need a 4x4 map after 4a / 4d
-            self.spatial_ops = self.spatial_ops[:5] + ((5, 3, 0, False),)
-            self.head_hw = (4, 4)
+        self.aux_logits = aux_logits  # their dense layers need a 4x4 map after 4a / 4d
         bn = batch_norm
         with self.name_scope():
             self.conv1 = conv_unit(64, 7, 3, strides=2, padding=3, batch_norm=bn,
@@ -163,10 +154,21 @@ _GOOGLENET_BN_WEIGHTS = [
                 class_names=IMAGENET_1K),
 ]
 
+#: checkpoint filters: torchvision's names -> ours (its aux heads are not converted); gluoncv's
+#: file maps by position, without its ``head.*`` aliases
+_GOOGLENET_BN_SOURCES = {
+    "torchvision:googlenet": Source(renames=(
+        (r"^conv2\.", "conv2red."), (r"^conv3\.", "conv2."), (r"^fc\.", "output."),
+        (r"\.branch1\.", ".b1."), (r"\.branch2\.0\.", ".b3red."), (r"\.branch2\.1\.", ".b3."),
+        (r"\.branch3\.0\.", ".b5red."), (r"\.branch3\.1\.", ".b5."),
+        (r"\.branch4\.1\.", ".proj.")), drop=r"^aux[12]\."),
+    "gluoncv:googlenet": Source(classifier="output.weight", drop=r"^head\."),
+}
+
 
 @register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
-                num_params=6998552, macs=1582671872, paper="Szegedy et al. 2014, arXiv:1409.4842")
+                paper="Szegedy et al. 2014, arXiv:1409.4842")
 def googlenet(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("googlenet", GoogLeNet, classes, pretrained, root, ctx, **kwargs)
 
@@ -180,8 +182,9 @@ googlenet.__doc__ = FACTORY_DOC.format(
 @register_model(description="GoogLeNet as torchvision and gluoncv build it: BN, 3x3 in the "
                             "\"5x5\" branch, 2x2 pool after 4e",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
-                num_params=6624904, macs=1498376192, paper="Szegedy et al. 2014, arXiv:1409.4842; "
-                "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS)
+                paper="Szegedy et al. 2014, arXiv:1409.4842; "
+                "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS,
+                sources=_GOOGLENET_BN_SOURCES)
 def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224
     for key, value in dict(batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2).items():

@@ -31,9 +31,7 @@ class InceptionMNIST(ZooNet):
     """
 
     default_hw = (28, 28)
-    # stem conv 3/1/1, two max-pools 3/2 (the blocks keep the spatial size)
-    spatial_ops = ((3, 1, 1, False), (3, 2, 0, False), (3, 2, 0, False))
-    head_hw = (6, 6)
+    head_hw = (6, 6)  # the dense layer takes the flattened 6x6 map of a 28x28 input
 
     def __init__(self, block="reduced", classes=10, in_channels=1, **kwargs):
         super().__init__(**kwargs)
@@ -76,16 +74,14 @@ _MNIST = dict(input_shape=(1, 28, 28), classes=10,
 
 
 @register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
-                variant="reduced", num_params=37922, macs=2345344,
-                weights=[shipped_spec("inception_mnist")], **_MNIST)
+                variant="reduced", weights=[shipped_spec("inception_mnist")], **_MNIST)
 def inception_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_mnist", InceptionMNIST, classes, pretrained, root, ctx,
                  block="reduced", **kwargs)
 
 
 @register_model(description="Seed MNIST skeleton with naive Inception blocks",
-                variant="naive", num_params=111250, macs=6499968,
-                weights=[shipped_spec("inception_naive_mnist")], **_MNIST)
+                variant="naive", weights=[shipped_spec("inception_naive_mnist")], **_MNIST)
 def inception_naive_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_naive_mnist", InceptionMNIST, classes, pretrained, root, ctx,
                  block="naive", **kwargs)

@@ -12,8 +12,9 @@ from mxnet.gluon import nn
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import conv, conv_unit, pool, split
+from ..checkpoint_filter import Source
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
-from ._layout import LayoutNet, block, layout_spatial_ops
+from ._layout import LayoutNet, block
 
 __all__ = ["InceptionV3", "inception_v3", "INCEPTION_V3", "v3_a", "v3_b", "v3_c", "v3_d",
            "v3_e"]
@@ -160,10 +161,7 @@ class InceptionV3(LayoutNet):
     def __init__(self, classes=1000, aux_logits=False, dropout=0.5, **kwargs):
         super().__init__(INCEPTION_V3, classes, "fc", dropout, (299, 299), **kwargs)
         self.aux_logits = aux_logits
-        if aux_logits:
-            # the aux head's avg-pool 5/3 and 5x5 conv must fit the 17x17 map of mixed_6e
-            self.spatial_ops = (layout_spatial_ops(INCEPTION_V3, until="mixed_6e")
-                                + ((5, 3, 0, False), (5, 1, 0, False)))
+        if aux_logits:  # its avg-pool 5/3 and 5x5 conv need the 17x17 map of mixed_6e
             with self.name_scope():
                 self.auxlogits = _AuxHead(768, classes, prefix="auxlogits_")
 
@@ -190,12 +188,18 @@ _WEIGHTS = [_spec("torchvision:inception_v3", 342, 299 / 342, "bilinear"),
             _spec("timm:inception_v3", 341, 0.875, "bicubic"),
             _spec("gluoncv:inceptionv3", 342, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD)]
 
+#: checkpoint filters: torchvision's and timm's names are ours in lower case (their aux head
+#: converts with ``aux_logits=True`` only); gluoncv's file maps by position
+_SOURCES = {"torchvision:inception_v3": Source(aux_prefix="AuxLogits."),
+            "timm:inception_v3": Source(aux_prefix="AuxLogits."),
+            "gluoncv:inceptionv3": Source(classifier="output.weight")}
+
 
 @register_model(description="Inception-v3, torchvision/timm/gluoncv layout (BN, aux head "
                             "optional)",
-                input_shape=(3, 299, 299), num_params=23834568, macs=5713216096,
-                paper="Szegedy et al. 2015, arXiv:1512.00567", classes=1000,
-                variant="factorised", weights=_WEIGHTS)
+                input_shape=(3, 299, 299), paper="Szegedy et al. 2015, arXiv:1512.00567",
+                classes=1000,
+                variant="factorised", weights=_WEIGHTS, sources=_SOURCES)
 def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v3", InceptionV3, classes, pretrained, root, ctx, **kwargs)
 

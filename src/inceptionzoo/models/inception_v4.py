@@ -12,6 +12,7 @@ they are (``INCEPTION_V4_NAMES``) and keeps the names inside the blocks.
 from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import conv, pool, split
+from ..checkpoint_filter import Source
 from ..imaging import resize_size_for
 from ..weights_spec import IMAGENET_1K, WeightsSpec
 from ._layout import LayoutNet, block, residual
@@ -165,9 +166,16 @@ _V4 = dict(input_shape=(3, 299, 299), classes=1000,
            paper="Szegedy et al. 2016, arXiv:1602.07261")
 _DOC = dict(classes=1000, note=" No weights ship: convert a checkpoint (docs/weights.md).")
 
+#: checkpoint filters: timm's ``features.<i>.`` -> our block names; Inception-ResNet-v2's names
+#: are ours in lower case
+_V4_SOURCES = {"timm:inception_v4": Source(
+    renames=tuple((rf"^features\.{i}\.", name + ".") for i, name in enumerate(INCEPTION_V4_NAMES)),
+    classifier="last_linear.weight")}
+_IRV2_SOURCES = {"timm:inception_resnet_v2": Source(classifier="classif.weight")}
 
-@register_model(description="Inception-v4, timm layout", variant="v4", num_params=42679816,
-                macs=12253974624, weights=[_timm_spec("inception_v4", 0.875)], **_V4)
+
+@register_model(description="Inception-v4, timm layout", variant="v4",
+                weights=[_timm_spec("inception_v4", 0.875)], sources=_V4_SOURCES, **_V4)
 def inception_v4(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v4", InceptionV4, classes, pretrained, root, ctx, **kwargs)
 
@@ -178,8 +186,8 @@ inception_v4.__doc__ = FACTORY_DOC.format(
 
 
 @register_model(description="Inception-ResNet-v2, timm layout", variant="resnet",
-                num_params=55843464, macs=13155794016,
-                weights=[_timm_spec("inception_resnet_v2", 0.8975)], **_V4)
+                weights=[_timm_spec("inception_resnet_v2", 0.8975)], sources=_IRV2_SOURCES,
+                **_V4)
 def inception_resnet_v2(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_resnet_v2", InceptionResNetV2, classes, pretrained, root, ctx,
                  **kwargs)
