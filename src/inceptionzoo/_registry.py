@@ -204,14 +204,14 @@ def _declared_sources(key, sources, specs):
     for tag, source in sources.items():
         kind, sep, net = tag.lower().partition(":")
         if not (sep and kind and net) or not isinstance(source, Source):
-            raise ValueError(f"sources of {key!r} must map 'SOURCE:NAME' to a "
-                             f"checkpoint_filter.Source; got {tag!r}: {source!r}")
+            raise InceptionZooError(f"sources of {key!r} must map 'SOURCE:NAME' to a "
+                                    f"checkpoint_filter.Source; got {tag!r}: {source!r}")
         if (kind, net) in taken:
-            raise ValueError(f"source {tag!r} of {key!r} already converts to "
-                             f"{taken[kind, net]!r}")
+            raise InceptionZooError(f"source {tag!r} of {key!r} already converts to "
+                                    f"{taken[kind, net]!r}")
         if f"{kind}:{net}" not in declared:
-            raise ValueError(f"source {tag!r} of {key!r} has no WeightsSpec with "
-                             f"source={kind + ':' + net!r} in weights (its preprocessing)")
+            raise InceptionZooError(f"source {tag!r} of {key!r} has no WeightsSpec with "
+                                    f"source={kind + ':' + net!r} in weights (its preprocessing)")
         out.append(((kind, net), dataclasses.replace(source, model=key)))
     return tuple(out)
 
