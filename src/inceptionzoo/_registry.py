@@ -268,7 +268,9 @@ def _count(key: str) -> None:
 
 
 def model_info(name: str) -> ModelInfo:
-    """Metadata of a registered model, as a copy; the model is not built.
+    """Metadata of a registered model, as a copy; no weights are initialised or loaded (the
+    first lookup of a model in a process declares its default network once, symbolically, to
+    count ``num_params`` and ``macs``).
 
     Parameters
     ----------
