@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export INCEPTIONZOO_TEST_MNIST ?= $(abspath ../shared/data/mnist)
 export MXNET_STORAGE_FALLBACK_LOG_VERBOSE ?= 0
 
-.PHONY: setup demo test bench docs clean torch-env
+.PHONY: setup demo test clean torch-env
 
 setup: $(STAMP)
 

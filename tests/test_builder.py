@@ -273,6 +273,12 @@ SIDECAR_DAMAGE = {
     "imagenet names for 10": (lambda d: _mutate(d, "class_names", IMAGENET_1K),
                               "'class_names' is 'imagenet-1k' but 'classes' is 10"),
     "model a number": (lambda d: _mutate(d, "model", 7), "'model' must be a model name"),
+    "3 channels for a 1-channel net": (lambda d: _mutate(d, "input_size", [3, 28, 28]),
+                                       "'input_size' [3, 28, 28] does not fit the network"),
+    "a size the net cannot take": (lambda d: _mutate(d, "input_size", [1, 5, 5]),
+                                   "'input_size' [1, 5, 5] does not fit the network"),
+    "a huge resize": (lambda d: _mutate(d, "resize_size", 10 ** 7),
+                      "'resize_size' must be at most 224"),
 }
 
 
@@ -313,7 +319,7 @@ def test_a_sidecar_that_is_not_json(tmp_path):
 
 def test_spec_declarations_are_checked():
     with pytest.raises(ValueError, match="field 'interpolation'"):
-        WeightsSpec("m", 10, (1, 28, 28), 28, (0,), (1,), "x", interpolation="lanczos")
+        WeightsSpec("m", 10, (1, 28, 28), 28, (0,), (1,), "x", interpolation="bogus")
 
 
 # --- the weights' preprocessing in evaluate and train -----------------------------------------

@@ -212,3 +212,14 @@ def test_the_docs_deprecation_table_is_the_cli_table():
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+?) \| ([^|]+?) \|$", text, re.M)
     assert {(c, o, n) for c, o, n in rows} == {
         (c, o, n) for c, table in OLD_SPELLINGS.items() for o, n in table.items()}
+
+
+def test_pretrained_followed_by_a_model_name_is_the_model(capsys):
+    """`train --pretrained inception_v3 --data-dir d`: the model with its registered weights,
+    not a weights file named 'inception_v3' for the default model."""
+    from inceptionzoo.cli import _settle, build_parser
+
+    args = build_parser().parse_args(["train", "--pretrained", "googlenet", "--data-dir", "d"])
+    _settle(args)
+    assert (args.model, args.pretrained) == ("googlenet", True)
+    assert capsys.readouterr().err == ""

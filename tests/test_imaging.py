@@ -224,3 +224,13 @@ def test_importing_gluoncv_leaves_pil_strict():
 
     import_gluoncv()
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize("field,value,words", [("std", 0.0, "std must be finite and > 0"),
+                                               ("mean", float("nan"), "mean must be finite"),
+                                               ("std", "x", "std must be numbers")])
+def test_a_transform_refuses_bad_normalisation(field, value, words):
+    """meta.json's mean/std reach the .mar handler through EvalTransform: std 0 would divide
+    by zero there."""
+    with pytest.raises(ImageError, match=words):
+        EvalTransform((28, 28), 1, 28, **{field: value})

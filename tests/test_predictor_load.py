@@ -2,6 +2,7 @@
 (warm-up at load time, a saved tuning reused by the next process)."""
 import json
 import os
+import re
 
 import mxnet as mx
 import numpy as np
@@ -34,8 +35,11 @@ def _copy(src, dst):
 def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exported, monkeypatch):
     loads = []
     real_sym_load, real_nd_load = mx.sym.load, mx.nd.load
+    real_from_buffer = mx.nd.load_frombuffer  # the params are read once, checked, then parsed
     monkeypatch.setattr(mx.sym, "load", lambda *a: loads.append("sym") or real_sym_load(*a))
     monkeypatch.setattr(mx.nd, "load", lambda *a: loads.append("nd") or real_nd_load(*a))
+    monkeypatch.setattr(mx.nd, "load_frombuffer",
+                        lambda *a: loads.append("nd") or real_from_buffer(*a))
 
     def no_symbolblock(*a, **k):
         raise AssertionError("SymbolBlock.imports was used")
@@ -106,3 +110,23 @@ def test_cli_tune_writes_the_choice(exported, tmp_path, capsys):
     assert main(["tune", str(folder), "--batch-sizes", "1,x"]) == 2
     assert "--batch-sizes must be comma-separated integers >= 1; got '1,x'" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("params_file", "../../etc/passwd", "'params_file' must be a plain file name"),
+    ("symbol_file", 7, "'symbol_file' must be a plain file name"),
+    ("input_name", ["data"], "'input_name' must be a string"),
+    ("classes", "10", "'classes' must be an integer >= 1"),
+    ("labels", ["a", "b"], "'labels' must be a list of 10 strings"),
+])
+def test_meta_values_are_checked_before_use(exported, tmp_path, key, value, words):
+    """meta.json sits beside the files it names: a file name that leaves the export folder,
+    or values of the wrong type, are refused naming the file and the key."""
+    folder = _copy(exported, tmp_path)
+    meta_file = folder / "inception_mnist-meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta[key] = value
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(PredictionError, match=re.escape(words)) as err:
+        Predictor(str(folder))
+    assert str(meta_file) in str(err.value)

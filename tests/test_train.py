@@ -272,7 +272,8 @@ def _files(folder):
 @pytest.mark.parametrize("flags,words", [
     (["inception_naive_mnist", "--resume"],
      "--resume: {out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes), this "
-     "run trains 'inception_naive_mnist': resume with --model inception_mnist"),
+     "run trains 'inception_naive_mnist': resume it as `inceptionzoo train inception_mnist "
+     "--resume`"),
     (["inception_mnist", "--classes", "12", "--resume"],
      "--resume: {out} holds a run of model 'inception_mnist' (1 epoch(s), 10 classes); this "
      "run has 12 classes"),

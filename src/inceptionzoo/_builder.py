@@ -166,6 +166,20 @@ def _check_spec(name, cls, path, spec, kwargs):
                                f"{key}={kwargs[key]}")
 
 
+def _check_geometry(net, path, spec):
+    """The sidecar's input size must be one the network takes, and its resize a sane one."""
+    side = sidecar_path(path)
+    try:
+        net.check_input_shape((1,) + tuple(spec.input_size))
+    except InceptionZooError as err:
+        raise WeightsError(f"{side!r}: field 'input_size' {list(spec.input_size)} does not fit "
+                           f"the network ({err})") from None
+    top = 8 * max(spec.input_size[1:])
+    if spec.resize_size > top:
+        raise WeightsError(f"{side!r}: field 'resize_size' must be at most {top} (8 x the input "
+                           f"size); got {spec.resize_size}")
+
+
 def build(name, cls, classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     """Build network ``cls`` for registry entry ``name`` and load the weights ``pretrained``
     names (see the module's docstring).
@@ -206,6 +220,7 @@ def build(name, cls, classes=None, pretrained=False, root=None, ctx=None, **kwar
         return net
     _check_spec(name, cls, path, spec, kwargs)
     net = cls(classes=spec.classes, **kwargs)
+    _check_geometry(net, path, spec)
     load_params_file(net, path, ctx=ctx)
     if classes is not None and classes != spec.classes:
         net.reset_classifier(classes)

@@ -288,6 +288,12 @@ def _deprecated(command, old):
           f"{OLD_SPELLINGS[command][old]}", file=sys.stderr)
 
 
+def _registered(name):
+    from ._registry import list_models
+
+    return name.lower() in list_models()
+
+
 def _settle(args):
     """Map the old spellings of ``args`` onto the new ones, one deprecation line on stderr per
     old spelling used; an argument given in both spellings, or missing, is a ``ValueError``."""
@@ -298,6 +304,11 @@ def _settle(args):
                              "give MODEL only")
         _deprecated(command, "--model NAME")
         args.model = args.old_model
+    if (command == "train" and args.model is None and isinstance(args.pretrained, str)
+            and not os.path.exists(args.pretrained) and _registered(args.pretrained)):
+        # `train --pretrained inception_v3 ...`: the model, with its registered weights (the
+        # old spelling `--pretrained FILE` would read it as a file that does not exist)
+        args.model, args.pretrained = args.pretrained, True
     if command in ("train", "evaluate") and args.model is None:
         _deprecated(command, "no model (inception_mnist)")
         args.model = "inception_mnist"

@@ -188,7 +188,13 @@ class EvalTransform:
         for field in ("mean", "std"):
             values = getattr(self, field)
             values = (values,) if np.ndim(values) == 0 else tuple(values)
-            values = tuple(float(v) for v in values)
+            try:
+                values = tuple(float(v) for v in values)
+            except (TypeError, ValueError):
+                raise ImageError(f"{field} must be numbers; got {values!r}") from None
+            if not all(math.isfinite(v) and (field == "mean" or v > 0) for v in values):
+                raise ImageError(f"{field} must be finite{' and > 0' if field == 'std' else ''}"
+                                 f"; got {values!r}")
             if len(values) == 1:
                 values *= self.channels
             if len(values) != self.channels:

@@ -39,6 +39,7 @@ from ._errors import mxnet_message
 from ._io import sha1_file, write_json
 from .imaging import EvalTransform, ImageError
 from .inference import InferenceGraph
+from .checkpoints import read_ndarray_file
 from .transforms import InputTransform, normalisation, to_pixels
 from .weights import without_prefixes
 
@@ -81,6 +82,22 @@ def read_meta(path):
     if missing:
         raise PredictionError(f"{path}: missing key(s) {', '.join(missing)}: not written by "
                               "inceptionzoo export, or edited; export again")
+    for key in ("params_file", "symbol_file") + (("onnx_file",) if "onnx_file" in meta else ()):
+        name = meta[key]
+        if not (isinstance(name, str) and name and os.path.basename(name) == name
+                and name not in (".", "..")):
+            raise PredictionError(f"{path}: {key!r} must be a plain file name inside the export "
+                                  f"folder; got {name!r}")
+    for key in ("input_name", "input_dtype", "params_sha1", "symbol_sha1"):
+        if not isinstance(meta[key], str):
+            raise PredictionError(f"{path}: {key!r} must be a string; got {meta[key]!r}")
+    classes, labels = meta["classes"], meta.get("labels")
+    if not (isinstance(classes, int) and not isinstance(classes, bool) and classes >= 1):
+        raise PredictionError(f"{path}: 'classes' must be an integer >= 1; got {classes!r}")
+    if labels is not None and not (isinstance(labels, list) and len(labels) == classes
+                                   and all(isinstance(x, str) for x in labels)):
+        raise PredictionError(f"{path}: 'labels' must be a list of {classes} strings (one per "
+                              f"class); got {_brief(labels)}")
     pre, shape = meta["preprocess"], meta["input_shape"]
     baked = isinstance(pre, dict) and pre.get("baked_in")
     if not isinstance(pre, dict) or not isinstance(pre.get("baked_in"), bool):
@@ -92,6 +109,11 @@ def read_meta(path):
         raise PredictionError(f"{path}: 'input_shape' must be a list of {' or '.join(map(str, ranks))}"
                               f" non-negative integers (batch first); got {shape!r}")
     return meta
+
+
+def _brief(value, most=80):
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "..."
 
 
 def _cpu_name():
@@ -244,9 +266,12 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
     net = None
     if runtime != "onnxruntime":
         shape = meta["input_shape"]
+        arrays = read_ndarray_file(params, error=PredictionError)  # structure checked first
+        if not isinstance(arrays, dict):
+            raise PredictionError(f"{params!r} holds unnamed arrays; an export's params file "
+                                  "names each parameter")
         try:
             sym = mx.sym.load(symbol)
-            arrays = mx.nd.load(params)
         except mx.base.MXNetError as err:
             raise PredictionError(f"cannot load the export in {folder!r}: "
                                   f"{mxnet_message(err)}") from None
@@ -734,6 +759,13 @@ class Predictor:
         except mx.base.MXNetError as err:
             raise PredictionError(f"the export's graph failed on a batch of shape "
                                   f"{x.shape}: {mxnet_message(err)}") from None
+        except Exception as err:  # ONNX Runtime raises its own (pybind11) exception types
+            raise PredictionError(f"the export's graph ({self.graph.runtime_for(len(x))}) "
+                                  f"failed on a batch of shape {x.shape}: "
+                                  f"{type(err).__name__}: {err}") from None
+        if logits.ndim != 2 or logits.shape[1] != len(self.labels):
+            raise PredictionError(f"the export's graph gave logits of shape {logits.shape}; its "
+                                  f"metadata names {len(self.labels)} classes")
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 

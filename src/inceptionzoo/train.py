@@ -440,8 +440,8 @@ def _check_previous_run(previous, out, name, classes, class_names, resume, overw
         return
     if previous["model"] != name:
         raise InceptionZooError(f"--resume: {out} holds {what}, this run trains {name!r}: resume "
-                                f"with --model {previous['model']}, or train into another --out "
-                                "folder")
+                                f"it as `inceptionzoo train {previous['model']} --resume`, or "
+                                "train into another --out folder")
     if previous.get("classes") not in (None, classes):
         raise InceptionZooError(f"--resume: {out} holds {what}; this run has {classes} classes: "
                                 "resume it on its own data (and --classes), or train into another "
@@ -957,21 +957,17 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         root=root, overwrite=overwrite))
 
 
-def _file_classes(path):
-    """Output classes recorded in a ``.params`` file (its classifier's rows), or None."""
-    from .checkpoints import check_ndarray_file
+def _file_classes(path, model):
+    """Output classes recorded in a ``.params`` file (the rows of ``model``'s classifier), or
+    None (a corrupt file is reported by ``load_params_file``)."""
+    from .weights import read_params
 
-    try:  # the structure first: MXNet allocates whatever a corrupt header claims
-        check_ndarray_file(os.fspath(path), error=DataError)
-        loaded = mx.nd.load(os.fspath(path))
-    except (DataError, mx.base.MXNetError):
-        return None  # load_params_file reports the corrupt file
-    if not isinstance(loaded, dict):
+    try:
+        loaded = read_params(path, error=DataError)  # its structure checked before MXNet
+    except DataError:
         return None
-    for key in ("output.weight", "fc.weight"):  # ZooNet.classifier_paths[0] of the networks
-        if key in loaded:
-            return int(loaded[key].shape[0])
-    return None
+    weight = loaded.get(get_model(model).classifier_paths[0] + ".weight")
+    return int(weight.shape[0]) if weight is not None else None
 
 
 def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
@@ -1028,7 +1024,7 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
         net = get_model(model, pretrained=path, ctx=c)
     else:
         info = model_info(model)
-        classes = classes or _file_classes(path) or info.classes
+        classes = classes or _file_classes(path, model) or info.classes
         net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
         load_params_file(net, path, ctx=c)
     _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,

@@ -22,6 +22,7 @@ import os
 from typing import Optional, Tuple, Union
 
 from .errors import WeightsError
+from .imaging import INTERPOLATIONS as _RESAMPLING
 
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels",
            "imagenet_classes", "sidecar_path", "read_sidecar"]
@@ -31,7 +32,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: ``class_names`` value that stands for the shipped ImageNet-1k list (:func:`imagenet_classes`)
 IMAGENET_1K = "imagenet-1k"
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+INTERPOLATIONS = tuple(_RESAMPLING)  # the filters the evaluation transform has
 
 
 _IMAGENET_CACHE = []
