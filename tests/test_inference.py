@@ -23,7 +23,9 @@ def test_every_graph_variant_computes_the_same_function(name):
     assert "unmodified" in graph.graphs and ("pool-first" in graph.graphs) == edges
     merged = "merge+" if graph.merged else ""
     assert graph.default == merged + ("pool-first" if edges else "unmodified")
-    assert bool(graph.merged) == (name == "inception_mnist")  # the one with 4-channel reductions
+    # merged weights: inception_mnist's 4-channel reductions, inception_resnet_v2's residual
+    # scales folded into their convolutions
+    assert bool(graph.merged) == (name in ("inception_mnist", "inception_resnet_v2"))
     for key, block in graph.graphs.items():
         np.testing.assert_allclose(block(x).asnumpy(), ref, rtol=1e-4, atol=1e-5, err_msg=key)
     np.testing.assert_allclose(graph(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
