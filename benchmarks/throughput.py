@@ -561,7 +561,8 @@ def plan(args):
     -------
     tuple of (list of str, list of str, list of int)
         Models, modes (the peers' after the others) and batch sizes, in the order
-        :func:`run` measures them (model, then mode, then batch size).
+        :func:`run` measures them (model, then batch size, then mode: the contenders of one
+        batch size run one after another).
     """
     import re
 

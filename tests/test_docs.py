@@ -52,8 +52,7 @@ def _bench_section(text, section):
 BENCH_SECTIONS = ["mnist", "peers"]
 #: sections measured before the harness gained modes (issue 18: rerun them); strict, so that
 #: the rerun must drop the mark
-STALE = {"mnist": "written before torch-compile-frozen joined the torch peer",
-         "peers": "retracted: PyTorch rows measured beside MXNet (issue 20); to be rerun"}
+STALE = {"mnist": "written before torch-compile-frozen joined the torch peer"}
 
 
 @pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.xfail(
@@ -75,7 +74,7 @@ def test_benchmark_sections_are_what_their_command_measures(section):
     args = build_parser().parse_args(shlex.split(m.group(1)))
     assert (args.doc, args.doc_section) == ("docs/benchmarks.md", section)
     models, modes, batches = plan(args)
-    want = [(mo, args.ctx, mode, str(b)) for mo in models for mode in modes for b in batches]
+    want = [(mo, args.ctx, mode, str(b)) for mo in models for b in batches for mode in modes]
     assert [tuple(r[:4]) for r in rows] == want
 
 

@@ -309,11 +309,34 @@ def _save_checkpoint(net, trainer, out, name, epoch, states=True, spec=None):
     return base + ".params"
 
 
+class _StatesUnpickler(pickle.Unpickler):
+    """Reads a ``Trainer.save_states`` file allowing only what one holds: MXNet's optimizers,
+    schedules and arrays, numpy arrays, this module's schedule and plain containers. A
+    ``.states`` file is unpickled (here, then by MXNet's ``load_states``): any other global (a
+    function that runs a command) is refused before MXNet sees the bytes."""
+
+    _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str",
+                 "bytes", "bytearray", "bool", "slice", "range", "object"}
+
+    def find_class(self, module, name):
+        top = module.split(".")[0]
+        if (top in ("mxnet", "numpy") and not module.startswith(("mxnet.base", "numpy.f2py",
+                                                                   "numpy.distutils",
+                                                                   "numpy.testing"))) \
+                or (module, name) in (("collections", "OrderedDict"),
+                                      ("collections", "defaultdict"),
+                                      ("copyreg", "_reconstructor"), (__name__, "_Schedule"),
+                                      (__name__, "Recipe")) \
+                or (module == "builtins" and name in self._BUILTINS):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a trainer state file")
+
+
 def _load_states(trainer, path, optimizer):
     """``trainer.load_states`` after checking the file is a trainer state of ``optimizer``."""
     try:
         with open(path, "rb") as f:
-            states = pickle.loads(f.read())
+            states = _StatesUnpickler(f).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, IndexError, KeyError, MemoryError) as err:
         raise InceptionZooError(f"{path}: not a trainer state file: truncated or corrupt "
