@@ -52,7 +52,7 @@ def _bench_section(text, section):
 BENCH_SECTIONS = ["mnist", "peers"]
 #: sections measured before the harness gained modes (issue 18: rerun them); strict, so that
 #: the rerun must drop the mark
-STALE = {"mnist": "written before torch-compile-frozen joined the torch peer"}
+STALE = {}
 
 
 @pytest.mark.parametrize("section", [pytest.param(s, marks=pytest.mark.xfail(
