@@ -197,7 +197,7 @@ def _files(network, modes, folder, timeout):
 
 
 def run(networks, modes, batch_sizes, run_seconds=2.0, repeats=3, latency_iters=5,
-        timeout=1800, log=print):
+        timeout=1800, log=print, trials=1):
     """Every (network, batch size, mode), each in a fresh process; the result rows.
 
     Parameters
@@ -213,6 +213,9 @@ def run(networks, modes, batch_sizes, run_seconds=2.0, repeats=3, latency_iters=
         Seconds per process.
     log : callable
         Gets one line per row.
+    trials : int
+        Fresh processes per row, in rounds (each round runs every mode once, so that a slow
+        spell of the machine hits the contenders alike); a row reports the medians over them.
 
     Returns
     -------
@@ -224,18 +227,25 @@ def run(networks, modes, batch_sizes, run_seconds=2.0, repeats=3, latency_iters=
             zoo, lib, name, _ = NETWORKS[network]
             files, unsupported = _files(network, modes, os.path.join(tmp, network), timeout)
             for batch in batch_sizes:  # the contenders one after another at each batch size
+                done = {}
+                for _ in range(trials):
+                    for mode in modes:
+                        if mode not in unsupported:
+                            spec = dict(model=zoo, ctx="cpu", mode=mode, batch=batch,
+                                        run_seconds=run_seconds, repeats=repeats,
+                                        latency_iters=latency_iters, source=lib, name=name,
+                                        classes=1000, **files)  # the MXNet worker builds zoo
+                            cmd = _self("--gluoncv-worker", spec) if mode == "gluoncv-static" \
+                                else bench._command(spec)
+                            done.setdefault(mode, []).append(
+                                bench._run_peer_process(cmd, timeout))
                 for mode in modes:
                     row = {"model": network, "ctx": "cpu", "mode": mode, "batch": batch}
                     if mode in unsupported:
                         row["error"] = unsupported[mode]
                     else:
-                        spec = dict(row, run_seconds=run_seconds, repeats=repeats,
-                                    latency_iters=latency_iters, source=lib, name=name,
-                                    classes=1000, **files)
-                        spec["model"] = zoo  # the MXNet worker builds the zoo network
-                        cmd = _self("--gluoncv-worker", spec) if mode == "gluoncv-static" \
-                            else bench._command(spec)
-                        row.update(bench._run_peer_process(cmd, timeout))
+                        got = done[mode]
+                        row.update(got[0] if trials == 1 else bench._combine(got))
                         row["model"] = network
                     rows.append(row)
                     log(bench._line(row))
@@ -272,6 +282,8 @@ def main(argv=None):
     p.add_argument("--run-seconds", type=float, default=2.0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-iters", type=int, default=5)
+    p.add_argument("--trials", type=int, default=1,
+                   help="fresh processes per row, the modes alternating; medians reported")
     p.add_argument("--timeout", type=int, default=1800)
     p.add_argument("--json", help="write the rows here")
     p.add_argument("--doc", help="markdown file whose section --doc-section this run rewrites")
@@ -299,8 +311,11 @@ def main(argv=None):
         p.error(f"--batch-sizes takes integers separated by commas; got {args.batch_sizes!r}")
     if bad:
         p.error(f"unknown network(s) or mode(s): {', '.join(bad)}")
+    if args.trials < 1:
+        p.error(f"--trials must be at least 1; got {args.trials}")
     rows = run(networks, modes, batches, args.run_seconds, args.repeats, args.latency_iters,
-               args.timeout, log=lambda s: print(s, file=sys.stderr, flush=True))
+               args.timeout, log=lambda s: print(s, file=sys.stderr, flush=True),
+               trials=args.trials)
     print(bench.table(rows))
     if args.json:
         from inceptionzoo._io import write_json

@@ -5,9 +5,12 @@ the benchmarks with the main venv's python, where the onnxruntime extra is insta
         "repeats": 5, "latency_iters": 50, "check_input": "x.npy", "check_logits": "y.npy",
         "mode": "onnxruntime", "model": "inception_mnist"}'
 
-ONNX Runtime runs with every graph optimisation (``ORT_ENABLE_ALL``) and its default threads.
-Before timing, its logits of ``check_input`` must be MXNet's (``check_logits``;
-``_peer.check_same_function``), and the timed batch is made of that input. With ``"profile": N``
+ONNX Runtime runs as the zoo's serving graph runs it: ``inceptionzoo.runtimes.OrtRunner``
+(loaded from its file, which imports no MXNet), every graph optimisation (``ORT_ENABLE_ALL``),
+and of its default threads (one per core) and a single thread the setting timed faster at this
+batch size (``OrtRunner.tune``; the row records ``threads``, 0 = the default). Before timing, its
+logits of ``check_input`` must be MXNet's (``check_logits``; ``_peer.check_same_function``), and
+the timed batch is made of that input. With ``"profile": N``
 in the spec it instead runs N calls under ONNX Runtime's profiler and returns the kernel time of
 each node per call (benchmarks/ort_profile.py).
 """
@@ -21,34 +24,27 @@ import sys
 import numpy as np
 import onnxruntime as ort
 
-from _peer import batch_of, check_same_function
+from _peer import batch_of, check_same_function, runtimes_module
 from _timing import time_calls
 
 
 def main(path, spec):
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     calls = spec.get("profile")
-    tmp = tempfile.TemporaryDirectory() if calls else None
     if calls:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = os.path.join(tmp.name, "ort")
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    shape = [spec["batch"]] + [int(d) for d in inp.shape[1:]]
+        return _profile(path, spec, calls)
+    runner = runtimes_module().OrtRunner(path)
+    inp = runner.session.get_inputs()[0]
     dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
     parity = {}
     if "check_input" in spec:
-        parity = check_same_function(lambda x: sess.run(None, {inp.name: x})[0], spec)
+        parity = check_same_function(runner, spec)
         x = batch_of(spec, dtype)
     else:
-        x = (np.random.RandomState(0).rand(*shape) * (255 if dtype == np.uint8 else 1)).astype(
-            dtype)
-    feed = {inp.name: x}
-    if calls:
-        return _profile(sess, feed, calls, tmp)
-    res = time_calls(lambda: sess.run(None, feed), spec["batch"], spec["run_seconds"],
+        x = _random_batch(inp, spec, dtype)
+    runner.tune([x])
+    res = time_calls(lambda: runner(x), spec["batch"], spec["run_seconds"],
                      spec["repeats"], spec["latency_iters"], lambda out, all_=False: None)
+    res["threads"] = runner.threads[spec["batch"]]
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["onnxruntime"] = ort.__version__
     res.update(parity)
@@ -56,8 +52,25 @@ def main(path, spec):
     return res
 
 
-def _profile(sess, feed, calls, tmp, warm=5):
-    """Kernel ms per call of each node, over ``calls`` runs after ``warm`` runs."""
+def _random_batch(inp, spec, dtype):
+    shape = [spec["batch"]] + [int(d) for d in inp.shape[1:]]
+    return (np.random.RandomState(0).rand(*shape) * (255 if dtype == np.uint8 else 1)).astype(
+        dtype)
+
+
+def _profile(path, spec, calls, warm=5):
+    """Kernel ms per call of each node (ONNX Runtime's default threads), over ``calls`` runs
+    after ``warm`` runs."""
+    tmp = tempfile.TemporaryDirectory()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(tmp.name, "ort")
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
+    feed = {inp.name: batch_of(spec, dtype) if "check_input" in spec
+            else _random_batch(inp, spec, dtype)}
     for _ in range(warm + calls):
         sess.run(None, feed)
     with open(sess.end_profiling()) as f:

@@ -216,6 +216,8 @@ def _mx_worker(spec):
         res = time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
                          spec["latency_iters"], lambda out, all_=False: None)
         res["runtime"] = graph.runtime_for(spec["batch"])
+        if res["runtime"] == "onnxruntime":
+            res["threads"] = graph.ort.threads.get(spec["batch"], 0)
         return res
     res = time_calls(call, spec["batch"], spec["run_seconds"], spec["repeats"],
                      spec["latency_iters"], sync)
@@ -336,6 +338,10 @@ def _combine(trials):
                trials=len(trials), p50_ms_trials=[t["p50_ms"] for t in trials])
     if "graph" in trials[0]:
         out["graph"] = [t["graph"] for t in trials]
+    for key in ("runtime", "threads"):  # what each trial's serving graph / ONNX Runtime chose
+        picked = sorted({str(t[key]) for t in trials if key in t})
+        if len(picked) > 1:
+            out[key] = "/".join(picked)
     return out
 
 
@@ -401,6 +407,16 @@ def _line(row):
             f" p50 {row['p50_ms']:.3f} ms")
 
 
+def _mode_cell(row):
+    """The mode, with the runtime the serving graph picked and ONNX Runtime's threads."""
+    cell = row["mode"]
+    if "runtime" in row:
+        cell += f": {row['runtime']}"
+    if row.get("threads") == 1:
+        cell += ", 1 thread"
+    return cell
+
+
 def table(rows):
     """Markdown table of result rows."""
     out = ["| model | ctx | mode | batch | images/s (min..max) | p50 ms | p90 ms | speed-up | "
@@ -414,7 +430,7 @@ def table(rows):
         p50 = f"{r['p50_ms']:.3f}"
         if len(r.get("p50_ms_trials", [])) > 1:
             p50 += f" ({min(r['p50_ms_trials']):.3f}..{max(r['p50_ms_trials']):.3f})"
-        out.append(f"| {r['model']} | {r['ctx']} | {r['mode']} | {r['batch']} | "
+        out.append(f"| {r['model']} | {r['ctx']} | {_mode_cell(r)} | {r['batch']} | "
                    f"{r['images_per_sec']:,.0f} ({r['images_per_sec_min']:,.0f}.."
                    f"{r['images_per_sec_max']:,.0f}) | {p50} | {r['p90_ms']:.3f} | "
                    f"{sp} | {r['peak_rss_mb']:.0f} |")

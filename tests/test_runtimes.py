@@ -69,7 +69,8 @@ def test_three_runtimes_give_the_same_logits(folder):
     auto = graphs["auto"]
     assert set(auto.choice) == {1, 5} and set(auto.seconds) == {1, 5}
     for b in (1, 5):  # the faster of the two medians, as timed at load
-        assert auto.choice[b] == min(auto.seconds[b], key=auto.seconds[b].get)
+        races = {r: auto.seconds[b][r] for r in ("mxnet", "onnxruntime")}
+        assert auto.choice[b] == min(races, key=races.get)
         assert auto.runtime_for(b) == auto.choice[b]
     assert auto.runtime_for(4) == auto.choice[5] and auto.runtime_for(300) == auto.choice[5]
 
@@ -90,6 +91,61 @@ def test_auto_choice_is_saved_and_reused_without_timing(folder, monkeypatch):
     x = _batch(3)
     np.testing.assert_allclose(second(x[:1]), first.net(mx.nd.array(x[:1])).asnumpy(),
                                rtol=1e-4, atol=1e-4)
+
+
+def _fake_times(order):
+    """A ``time_alternating`` that reports the runners named in ``order`` fastest first."""
+    def timing(runners, x, budget=2.0, **kwargs):
+        for run in runners.values():
+            run(x)  # they must run
+        return {n: (order.index(n) if n in order else len(order)) + 1.0 for n in runners}
+    return timing
+
+
+@pytest.mark.parametrize("faster", ["threads=0", "threads=1"])
+def test_onnx_runtime_runs_each_batch_size_in_the_thread_setting_timed_faster(
+        folder, monkeypatch, faster):
+    ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
+    x1, x5 = _batch(1), _batch(5)
+    ref = ort(x5)
+    monkeypatch.setattr(runtimes, "time_alternating", _fake_times([faster]))
+    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 2)
+    seconds = ort.tune([x1, x5])
+    threads = int(faster[-1])
+    assert set(seconds) == {1, 5} and set(seconds[1]) == {"threads=0", "threads=1"}
+    assert ort.threads == {1: threads, 5: threads}
+    assert set(ort.sessions) == {0, threads}  # the session no size uses is dropped
+    assert ort.session_for(1) is ort.sessions[threads] is ort.session_for(300)
+    same, diff, scale = runtimes.parity(ref, ort(x5))  # one thread or two: the same logits
+    assert same, (diff, scale)
+
+
+def test_one_core_has_no_thread_setting_to_compare(folder, monkeypatch):
+    ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
+    monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
+    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 1)
+    assert ort.tune([_batch(1)]) == {} and ort.threads == {1: 0} and set(ort.sessions) == {0}
+
+
+def test_the_thread_setting_is_saved_with_the_tuning_and_reused(folder, monkeypatch):
+    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtimes, "time_alternating", _fake_times(["threads=1", "onnxruntime"]))
+    first = load_graph(str(folder), warmup=(1, 3))
+    assert first.ort.threads == {1: 1, 3: 1} and first.runtime_for(1) == "onnxruntime"
+    assert first.seconds[1]["threads=1"] < first.seconds[1]["threads=0"]
+    first.save_tuning()
+    record = json.loads((folder / "inception_mnist-tuning.json").read_text())["runtimes"]
+    assert record["threads"] == {"1": 1, "3": 1}
+    monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
+    monkeypatch.setattr(InferenceGraph, "_pick", _no_timing)
+    second = load_graph(str(folder), warmup=(1, 3))
+    assert second.ort.threads == {1: 1, 3: 1}
+    assert second.ort.session_for(3) is second.ort.sessions[1]
+    opts = second.ort.sessions[1].get_session_options()
+    assert opts.intra_op_num_threads == 1
+    x = _batch(3)
+    same, diff, scale = runtimes.parity(second.net(mx.nd.array(x)).asnumpy(), second(x))
+    assert same, (diff, scale)
 
 
 @pytest.mark.parametrize("edit, why", [
@@ -125,6 +181,7 @@ def test_a_runtime_choice_for_another_onnx_file_is_refused(folder):
     (None, "runtimes.choice must map batch sizes"),
     (None, "'choice' must be an object"),
     (None, "runtimes.seconds must map batch sizes to"),
+    (None, r"runtimes.threads must map batch sizes to one of \[0, 1\]; got {.1.: 64}"),
 ])
 def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
     path = folder / "inception_mnist-tuning.json"
@@ -133,6 +190,8 @@ def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
         record = json.loads(path.read_text())
         if "seconds" in why:
             record["runtimes"]["seconds"] = {"1": {"mxnet": "fast"}}
+        elif "threads" in why:
+            record["runtimes"]["threads"] = {"1": 64}
         elif "runtimes" in why:
             record["runtimes"]["choice"] = {"1": "tensorflow"}
         else:
@@ -280,13 +339,14 @@ def test_archive_carries_the_onnx_file_and_the_runtime_module(archive):
     assert {"inception_mnist.onnx", "inceptionzoo_runtimes.py"} <= names
     imports = {line.split()[1].split(".")[0] for line in module.splitlines()
                if line.startswith(("import ", "from "))}
-    assert imports <= {"math", "statistics", "time", "numpy"}  # no inceptionzoo
+    assert imports <= {"math", "os", "statistics", "time", "numpy"}  # no inceptionzoo
 
 
 def test_handler_serves_with_onnx_runtime_where_it_is_faster(archive, tmp_path):
     service, ctx = _handler_in(archive, tmp_path)
     service.initialize(ctx)
     assert service.ort is not None and set(service.choice) == {1, 4}
+    assert set(service.ort.threads) == {1, 4}  # ONNX Runtime's thread setting, tuned at load
     bodies = [open(p, "rb").read() for p in example_images()]
     service.choice = {1: "onnxruntime", 4: "onnxruntime"}  # whatever the timing said
     answers = [json.loads(a) for a in service.handle([{"body": b} for b in bodies], ctx)]

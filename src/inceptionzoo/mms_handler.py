@@ -89,6 +89,7 @@ class InceptionZooService:
             self.net_for(batch)(x).wait_to_read()
         self.ort, self.choice = self._onnxruntime(model_dir, sorted(sizes)), {}
         if self.ort is not None:
+            self.ort.tune([self._sample(b) for b in sorted(sizes)], budget=0.5)  # its threads
             for batch in sorted(sizes):  # the faster runtime per batch size, timed alternately
                 x = self._sample(batch)
                 times = self.runtimes.time_alternating(

@@ -5,6 +5,7 @@ Standalone on purpose (numpy, and onnxruntime when installed; nothing of incepti
 imports no inceptionzoo, and :func:`inceptionzoo.serving.load_graph` uses the same code.
 """
 import math
+import os
 import statistics
 import time
 
@@ -40,31 +41,121 @@ def import_onnxruntime():
 
 
 class OrtRunner:
-    """An ONNX file in an ONNX Runtime session on CPU (every graph optimisation): numpy batch
-    in, first output (logits) out.
+    """An ONNX file in ONNX Runtime on CPU (every graph optimisation): numpy batch in, first
+    output (logits) out, each batch size in the thread setting found faster for it.
+
+    ONNX Runtime's default is one intra-op thread per core. On a small network at batch 1 the
+    hand-over between threads can cost more than it saves (docs/deploy.md), so :meth:`tune`
+    times a single-threaded session against the default one per batch size and keeps the
+    faster; the other session is then dropped unless some batch size uses it.
 
     Parameters
     ----------
     path : str
         The ONNX file.
     threads : int, optional
-        ``intra_op_num_threads`` (default: ONNX Runtime's, one per core).
+        ``intra_op_num_threads`` of the default session (default: ONNX Runtime's, one per
+        core).
+
+    Attributes
+    ----------
+    threads : dict
+        Batch size -> intra-op threads of the session that runs it (``0``: ONNX Runtime's
+        default), for the batch sizes tuned or set; other sizes take the nearest, else 0.
     """
 
+    #: The thread settings :meth:`tune` compares (``0``: ONNX Runtime's default).
+    CANDIDATES = (0, 1)
+
     def __init__(self, path, threads=None):
-        ort = import_onnxruntime()
-        if ort is None:
+        self.ort = import_onnxruntime()
+        if self.ort is None:
             raise ImportError(f"onnxruntime is not installed: {ORT_EXTRA}")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path, self.version = path, self.ort.__version__
+        self.sessions = {0: self._session(threads or 0)}
+        self.session = self.sessions[0]
+        self.input_name = self.session.get_inputs()[0].name
+        self.threads = {}
+        self._by_batch = {}
+
+    def _session(self, threads):
+        opts = self.ort.SessionOptions()
+        opts.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.version = ort.__version__
+        return self.ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
+
+    def set_threads(self, threads):
+        """Use the given thread setting per batch size (a saved tuning).
+
+        Parameters
+        ----------
+        threads : dict
+            Batch size -> one of :attr:`CANDIDATES`.
+        """
+        self.threads = dict(threads)
+        for t in set(self.threads.values()) - set(self.sessions):
+            self.sessions[t] = self._session(t)
+        self._by_batch = {}
+
+    def tune(self, batches, budget=1.0):
+        """Time every thread setting on each batch (alternating, medians) and keep the faster
+        per batch size; on a single core there is nothing to compare.
+
+        Parameters
+        ----------
+        batches : list of numpy.ndarray
+            One batch per batch size to tune.
+        budget : float
+            Rough seconds of timing per batch size.
+
+        Returns
+        -------
+        dict
+            Batch size -> {``'threads=N'``: median seconds per call} (empty on one core).
+        """
+        cores = os.cpu_count() or 1
+        if cores < 2 or not batches:
+            self.threads.update({len(x): 0 for x in batches})
+            return {}
+        candidates = {t: self.sessions.get(t) or self._session(t) for t in self.CANDIDATES}
+        seconds = {}
+        for x in batches:
+            runners = {f"threads={t}": self._runner(s) for t, s in candidates.items()}
+            for run in runners.values():
+                for _ in range(3):  # warm-up: memory patterns, thread pools
+                    run(x)
+            times = time_alternating(runners, x, budget=budget)
+            seconds[len(x)] = times
+            self.threads[len(x)] = int(min(times, key=times.get).split("=")[1])
+        self.sessions = {t: s for t, s in candidates.items()
+                         if t == 0 or t in self.threads.values()}
+        self._by_batch = {}
+        return seconds
+
+    def _runner(self, session):
+        name = self.input_name
+        return lambda x: session.run(None, {name: x})[0]
+
+    def session_for(self, batch):
+        """The session that runs a batch of this size.
+
+        Parameters
+        ----------
+        batch : int
+
+        Returns
+        -------
+        onnxruntime.InferenceSession
+        """
+        session = self._by_batch.get(batch)
+        if session is None:
+            session = self.sessions[nearest(self.threads, batch, 0)]
+            self._by_batch[batch] = session
+        return session
 
     def __call__(self, x):
-        return self.session.run(None, {self.input_name: x})[0]
+        return self.session_for(len(x)).run(None, {self.input_name: x})[0]
 
 
 def parity(ref, got, tol=PARITY):

@@ -327,7 +327,9 @@ class ServingGraph:
     choice : dict
         Batch size -> ``'mxnet'`` or ``'onnxruntime'``, for the warmed-up (or loaded) sizes.
     seconds : dict
-        Batch size -> {runtime: median seconds per call}, for the sizes timed here.
+        Batch size -> {runtime: median seconds per call}, for the sizes timed here; with
+        ONNX Runtime also ``'threads=0'`` / ``'threads=1'``, its default and single-threaded
+        sessions (:meth:`inceptionzoo.runtimes.OrtRunner.tune`).
     refused : str or None
         Why ONNX Runtime was refused (its logits differ from MXNet's), else None.
     """
@@ -443,6 +445,10 @@ class ServingGraph:
         if self.net is not None and self.ort is not None and not self._checked and sizes:
             self._check_parity(sizes[0])
         out = {}
+        if self.ort is not None:  # ONNX Runtime's thread setting per size, before the race
+            untuned = [b for b in sizes if b not in self.ort.threads]
+            for b, times in self.ort.tune([self._sample(b) for b in untuned]).items():
+                self.seconds.setdefault(b, {}).update(times)
         for b in sizes:
             x = self._sample(b)
             if self.net is not None:
@@ -454,7 +460,7 @@ class ServingGraph:
                 runners = {"mxnet": self, "onnxruntime": self.ort}
                 self.choice[b] = "mxnet"  # self(x) runs MXNet while timing
                 times = runtimes.time_alternating(runners, x, budget=self.TIME_BUDGET)
-                self.seconds[b] = times
+                self.seconds.setdefault(b, {}).update(times)
                 self.choice[b] = min(times, key=times.get)
             elif b not in self.choice:
                 self.choice[b] = self.runtimes[0]
@@ -476,7 +482,9 @@ class ServingGraph:
             "onnx_sha1": self.onnx_sha1,
             "onnxruntime": None if self.ort is None else self.ort.version,
             "refused": self.refused,
-            "seconds": {str(b): t for b, t in sorted(self.seconds.items())}}
+            "seconds": {str(b): t for b, t in sorted(self.seconds.items())},
+            "threads": {} if self.ort is None else
+            {str(b): t for b, t in sorted(self.ort.threads.items())}}
         return record
 
     def save_tuning(self):
@@ -525,6 +533,15 @@ class ServingGraph:
             except (AttributeError, TypeError, ValueError):
                 raise InceptionZooError("runtimes.seconds must map batch sizes to {runtime: seconds}; "
                                  f"got {runs.get('seconds')!r}") from None
+            try:
+                threads = {int(b): int(t) for b, t in runs.get("threads", {}).items()}
+            except (AttributeError, TypeError, ValueError):
+                threads = None
+            if threads is None or not all(
+                    t in runtimes.OrtRunner.CANDIDATES and b >= 1 for b, t in threads.items()):
+                raise InceptionZooError(
+                    f"runtimes.threads must map batch sizes to one of "
+                    f"{list(runtimes.OrtRunner.CANDIDATES)}; got {runs.get('threads')!r}")
             if not isinstance(runs.get("refused"), (str, type(None))):
                 raise InceptionZooError(f"runtimes.refused must be text or null; got "
                                  f"{runs.get('refused')!r}")
@@ -546,6 +563,7 @@ class ServingGraph:
                                 f"{self.ort.version})")
         self.choice.update(choice)
         self.seconds.update(seconds)
+        self.ort.set_threads(threads)
         if runs.get("refused"):
             self.refused, self.ort = runs["refused"], None
         elif "onnxruntime" in choice.values():  # checked here too, whatever the file says
