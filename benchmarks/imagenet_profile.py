@@ -71,6 +71,8 @@ def _mxnet(network, batch, iters):
             facts["fused sum"] += calls * ("sum" in post)
             facts["fused activation"] += calls * ("eltwise" in post)
     facts["graph"] = res["ops"]
+    facts["onednn"] = res["onednn"]
+    facts["conv impls"] = sorted({key[1] for key in res["per"] if key[0] == "convolution"})
     return rows, facts
 
 
@@ -96,7 +98,7 @@ def _torch(network, batch, iters):
             kind = kind_of(op["op"])
         n, t = rows.get(kind, (0.0, 0.0))
         rows[kind] = (n + op["calls"], t + op["ms"])
-    return rows, {"threads": res["threads"], "torch": res["torch"],
+    return rows, {"threads": res["threads"], "torch": res["torch"], "onednn": res["onednn"],
                   "top": res["ops"][:12]}
 
 
@@ -135,6 +137,8 @@ def table(network, batch, mx_rows, mx_facts, pt_rows, pt_facts):
               f"activation: {mx_facts['fused activation']:.0f}",
               f"- threads: MXNet {mx_facts['threads']}, PyTorch {pt_facts['threads']} "
               f"(torch {pt_facts['torch']})",
+              f"- oneDNN: MXNet's bundled {mx_facts['onednn']} (convolutions: "
+              f"{', '.join(mx_facts['conv impls'])}), PyTorch's {pt_facts['onednn']}",
               f"- MXNet graph: {mx_facts['graph']}",
               "- PyTorch's largest operators: " + ", ".join(
                   f"{o['op']} {o['ms']:.2f} ms" for o in pt_facts["top"][:6])]

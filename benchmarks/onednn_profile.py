@@ -73,7 +73,8 @@ def profile(model, batch, mode="static", iters=10, train=False):
     dict
         ``per``: (primitive, implementation, propagation, layouts, problem, post-ops) -> ms per
         call; ``calls``: the same key -> executions per call; ``ops``: the graph's operator
-        line (or ""); ``lines``: verbose lines read.
+        line (or ""); ``lines``: verbose lines read; ``onednn``: the version oneDNN reports
+        (``dnnl_verbose,info,oneDNN v2.4.4 ...``: the one bundled in libmxnet).
     """
     here = os.path.dirname(os.path.abspath(__file__))  # the child imports throughput from here
     env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0",
@@ -96,8 +97,10 @@ def profile(model, batch, mode="static", iters=10, train=False):
         key = (f[3], f[4], f[5], layouts, f[-2], post)
         per[key] += float(f[-1]) / iters
         calls[key] += 1 / iters
+    version = [line.split("oneDNN", 1)[1].split("(")[0].strip() for line in out.splitlines()
+               if line.startswith("dnnl_verbose,info,oneDNN")]
     return {"per": dict(per), "calls": dict(calls), "ops": ops[0] if ops else "",
-            "lines": len(lines)}
+            "lines": len(lines), "onednn": version[0] if version else "unknown"}
 
 
 def main():

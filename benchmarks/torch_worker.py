@@ -135,8 +135,11 @@ def profile(spec):
                 model(x)
     ops = [{"op": e.key, "calls": e.count / calls, "ms": e.self_cpu_time_total / 1e3 / calls}
            for e in prof.key_averages()]
+    onednn = [line.split("MKL-DNN")[-1].split("(")[0].strip()
+              for line in torch.__config__.show().splitlines() if "MKL-DNN" in line]
     return {"ops": sorted(ops, key=lambda o: -o["ms"]), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "mxnet_imported": "mxnet" in sys.modules}
+            "torch": torch.__version__, "onednn": onednn[0] if onednn else "unknown",
+            "mxnet_imported": "mxnet" in sys.modules}
 
 
 if __name__ == "__main__":

@@ -322,3 +322,28 @@ def test_cli_bench_output_under_a_file_fails_first(tmp_path):
                         str(tmp_path / "file" / "o.json")], capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "cannot create the output folder" in p.stderr and "b1:" not in p.stderr
+
+
+@pytest.mark.slow
+def test_onednn_profile_reads_the_bundled_onednn_version_and_primitives():
+    """benchmarks/onednn_profile.py runs a network under DNNL_VERBOSE in a fresh process: the
+    version oneDNN reports, and the convolutions of a call, are read from its output."""
+    from onednn_profile import profile
+
+    res = profile("inception_mnist", 1, "recommended", iters=2)
+    assert res["onednn"].startswith("v2."), res["onednn"]  # MXNet 1.9.1 bundles oneDNN 2.x
+    convs = {k: n for k, n in res["calls"].items() if k[0] == "convolution"}
+    assert convs and all(ms > 0 for k, ms in res["per"].items() if k in convs)
+
+
+def test_profile_table_names_each_side_s_onednn():
+    from imagenet_profile import table as profile_table
+
+    mx_facts = {"fused sum": 0, "fused activation": 3, "threads": 2, "graph": "ops",
+                "onednn": "v2.4.4", "conv impls": ["brgconv:avx512_core"]}
+    pt_facts = {"threads": 2, "torch": "2.x", "onednn": "v3.12.0", "top": []}
+    text = profile_table("inception_v3", 1, {"convolution": (3, 9.0)}, mx_facts,
+                         {"convolution": (3, 4.5)}, pt_facts)
+    assert "- oneDNN: MXNet's bundled v2.4.4 (convolutions: brgconv:avx512_core), PyTorch's " \
+           "v3.12.0" in text
+    assert "| convolution | 3 | 9.00 | 3 | 4.50 |" in text and "**9.00**" in text
