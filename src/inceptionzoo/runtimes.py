@@ -67,6 +67,10 @@ class OrtRunner:
     #: The thread settings :meth:`tune` compares (``0``: ONNX Runtime's default).
     CANDIDATES = (0, 1)
 
+    #: A setting this many times slower on its second (warm) call is out without a race:
+    #: a race of big batches costs seconds.
+    CLEAR_WIN = 1.5
+
     def __init__(self, path, threads=None):
         self.ort = import_onnxruntime()
         if self.ort is None:
@@ -99,8 +103,9 @@ class OrtRunner:
         self._by_batch = {}
 
     def tune(self, batches, budget=1.0):
-        """Time every thread setting on each batch (alternating, medians) and keep the faster
-        per batch size; on a single core there is nothing to compare.
+        """Time every thread setting on each batch (alternating, medians; a setting
+        :attr:`CLEAR_WIN` times slower on its warm call is out at once) and keep the faster per
+        batch size; on a single core there is nothing to compare.
 
         Parameters
         ----------
@@ -122,10 +127,16 @@ class OrtRunner:
         seconds = {}
         for x in batches:
             runners = {f"threads={t}": self._runner(s) for t, s in candidates.items()}
-            for run in runners.values():
-                for _ in range(3):  # warm-up: memory patterns, thread pools
-                    run(x)
-            times = time_alternating(runners, x, budget=budget)
+            warm = {}
+            for name, run in runners.items():
+                run(x)  # warm-up: memory patterns, thread pools
+                t0 = time.perf_counter()
+                run(x)
+                warm[name] = time.perf_counter() - t0
+            if max(warm.values()) >= self.CLEAR_WIN * min(warm.values()):
+                times = warm  # a clear loser (one thread on a big batch): no race needed
+            else:
+                times = time_alternating(runners, x, budget=budget)
             seconds[len(x)] = times
             self.threads[len(x)] = int(min(times, key=times.get).split("=")[1])
         self.sessions = {t: s for t, s in candidates.items()
