@@ -347,3 +347,15 @@ def test_profile_table_names_each_side_s_onednn():
     assert "- oneDNN: MXNet's bundled v2.4.4 (convolutions: brgconv:avx512_core), PyTorch's " \
            "v3.12.0" in text
     assert "| convolution | 3 | 9.00 | 3 | 4.50 |" in text and "**9.00**" in text
+
+
+@pytest.mark.slow
+def test_bfloat16_probe_times_three_contenders_and_measures_the_drift():
+    from bfloat16_probe import probe
+
+    res = probe("inception_mnist", 2, budget=0.2)
+    assert set(res["ms"]) == {"recommended float32", "hybridized float32",
+                              "hybridized bfloat16 (AMP)"}
+    assert all(ms > 0 for ms in res["ms"].values())
+    # bfloat16 moves the logits (8-bit mantissa) but not by more than a few percent
+    assert 0 < res["bf16_max_diff_of_scale"] < 0.05
