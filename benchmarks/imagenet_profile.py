@@ -59,8 +59,7 @@ def kind_of(name):
 def _mxnet(network, batch, iters):
     zoo = NETWORKS[network][0]
     res = onednn_profile(zoo, batch, "recommended", iters)
-    rows, facts = {}, {"fused sum": 0, "fused activation": 0, "threads": os.environ.get(
-        "OMP_NUM_THREADS", f"{os.cpu_count()} (OpenMP default: one per core)")}
+    rows, facts = {}, {"fused sum": 0, "fused activation": 0, "threads": res["threads"]}
     for key, ms in res["per"].items():
         prim, post = key[0], key[5]
         calls = res["calls"][key]

@@ -14,8 +14,10 @@ import subprocess
 import sys
 
 CHILD = r"""
-import sys, mxnet as mx, numpy as np
-from inceptionzoo import get_model
+import os, sys
+from inceptionzoo import get_model  # first, as a user of the library: MXNet's OpenMP threads
+import mxnet as mx, numpy as np
+print('THREADS', os.environ.get('OMP_NUM_THREADS') or os.environ.get('MXNET_OMP_MAX_THREADS'), flush=True)
 from throughput import prepare_inference
 model, batch, mode, train, iters = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == '1', int(sys.argv[5])
 mx.random.seed(0)
@@ -74,7 +76,9 @@ def profile(model, batch, mode="static", iters=10, train=False):
         ``per``: (primitive, implementation, propagation, layouts, problem, post-ops) -> ms per
         call; ``calls``: the same key -> executions per call; ``ops``: the graph's operator
         line (or ""); ``lines``: verbose lines read; ``onednn``: the version oneDNN reports
-        (``dnnl_verbose,info,oneDNN v2.4.4 ...``: the one bundled in libmxnet).
+        (``dnnl_verbose,info,oneDNN v2.4.4 ...``: the one bundled in libmxnet); ``threads``:
+        MXNet's OpenMP thread setting in the child (``OMP_NUM_THREADS`` or the
+        ``MXNET_OMP_MAX_THREADS`` inceptionzoo sets).
     """
     here = os.path.dirname(os.path.abspath(__file__))  # the child imports throughput from here
     env = dict(os.environ, DNNL_VERBOSE="1", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0",
@@ -83,6 +87,7 @@ def profile(model, batch, mode="static", iters=10, train=False):
                           "1" if train else "0", str(iters)],
                          capture_output=True, text=True, env=env, check=True).stdout
     ops = [line[4:] for line in out.splitlines() if line.startswith("OPS ")]
+    threads = [line[8:] for line in out.splitlines() if line.startswith("THREADS ")]
     lines = out[out.index("MARK"):].splitlines()
     per, calls = collections.defaultdict(float), collections.defaultdict(float)
     for line in lines:
@@ -100,7 +105,8 @@ def profile(model, batch, mode="static", iters=10, train=False):
     version = [line.split("oneDNN", 1)[1].split("(")[0].strip() for line in out.splitlines()
                if line.startswith("dnnl_verbose,info,oneDNN")]
     return {"per": dict(per), "calls": dict(calls), "ops": ops[0] if ops else "",
-            "lines": len(lines), "onednn": version[0] if version else "unknown"}
+            "lines": len(lines), "onednn": version[0] if version else "unknown",
+            "threads": threads[0] if threads else ""}
 
 
 def main():

@@ -158,9 +158,9 @@ def prepare(model, folder, seed=0, check_batch=2):
 
 
 def _mx_worker(spec):
-    import mxnet as mx
+    from inceptionzoo import get_model  # first: it sets MXNet's OpenMP threads before MXNet loads
 
-    from inceptionzoo import get_model
+    import mxnet as mx
     from inceptionzoo._context import parse_ctx
 
     ctx = parse_ctx(spec["ctx"])[0]
@@ -231,6 +231,9 @@ def _worker(spec):
     res = _mx_worker(spec)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["wall_seconds"] = time.perf_counter() - t0
+    # MXNet's OpenMP threads: the user's setting, or the one inceptionzoo set before MXNet loaded
+    res["mxnet_omp_threads"] = os.environ.get("OMP_NUM_THREADS") or os.environ.get(
+        "MXNET_OMP_MAX_THREADS")
     return res
 
 
