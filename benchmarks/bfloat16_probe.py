@@ -14,13 +14,13 @@ import argparse
 import os
 import sys
 
-import mxnet as mx
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
-from inceptionzoo import get_model  # noqa: E402
+from inceptionzoo import get_model  # noqa: E402  (before MXNet: its threads, inceptionzoo._openmp)
 from inceptionzoo.inference import InferenceGraph  # noqa: E402
 from inceptionzoo.runtimes import time_alternating  # noqa: E402
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def probe(network, batch, budget=20.0):

@@ -74,11 +74,11 @@ def prepare(network, folder, checkpoint=None, gluoncv_params=None, check_batch=2
         Paths by role: ``params``, ``check_input``, ``check_logits``, ``onnx`` and, with
         ``gluoncv_params``, ``gluoncv_check_logits``.
     """
+    from inceptionzoo import get_model  # before MXNet: its threads (inceptionzoo._openmp)
+    from inceptionzoo.convert import convert
     import mxnet as mx
     import numpy as np
 
-    from inceptionzoo import get_model
-    from inceptionzoo.convert import convert
     from inceptionzoo.export import export
 
     zoo, lib, name, gname = NETWORKS[network]
@@ -108,9 +108,11 @@ def prepare(network, folder, checkpoint=None, gluoncv_params=None, check_batch=2
 
 
 def _gluoncv_net(spec):
-    import mxnet as mx
-
+    # inceptionzoo first: MXNet then runs one OpenMP thread per core (inceptionzoo._openmp), as
+    # the zoo's own workers do
     from inceptionzoo._gluoncv import import_gluoncv  # gluoncv with torch hidden; no network
+
+    import mxnet as mx
 
     net = import_gluoncv().model_zoo.get_model(spec["gluoncv"], pretrained=False)
     return mx, net

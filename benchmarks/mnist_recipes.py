@@ -10,10 +10,10 @@ import os
 import platform
 import statistics
 
-import mxnet as mx
-
-from inceptionzoo._io import write_json
+from inceptionzoo._io import write_json  # before MXNet: its threads (inceptionzoo._openmp)
 from inceptionzoo.train import train
+
+import mxnet as mx  # noqa: E402
 
 
 def main():

@@ -20,11 +20,11 @@ import os
 import tempfile
 import time
 
-import mxnet as mx
-import numpy as np
-
-import inceptionzoo.inference as inference
+import inceptionzoo.inference as inference  # before MXNet: its threads (inceptionzoo._openmp)
 from inceptionzoo import get_model
+
+import mxnet as mx  # noqa: E402
+import numpy as np
 from inceptionzoo.export import export
 from inceptionzoo.graph_rewrites import graph_variants, merge_branches_symbol, merged_params
 from inceptionzoo.serving import Predictor

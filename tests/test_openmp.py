@@ -112,3 +112,22 @@ def test_the_benchmarks_training_step_runs_with_the_librarys_threads():
                          env=_child_env(MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0"), check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["mxnet_omp_threads"] == str(_openmp.physical_cores())
+
+
+def test_every_benchmark_imports_inceptionzoo_before_mxnet():
+    """A benchmark that loads MXNet first runs it on MXNet's own guess (half the logical CPUs
+    on x86): every MXNet contender must import inceptionzoo first (line order in each file)."""
+    import glob
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    late = []
+    for path in sorted(glob.glob(os.path.join(root, "benchmarks", "*.py"))):
+        lines = open(path).read().splitlines()
+        first = {name: next((i for i, line in enumerate(lines)
+                             if re.match(rf"\s*(import|from) {name}\b", line)), None)
+                 for name in ("mxnet", "inceptionzoo")}
+        if first["mxnet"] is not None and (first["inceptionzoo"] is None
+                                           or first["inceptionzoo"] > first["mxnet"]):
+            late.append(os.path.basename(path))
+    assert late == [], f"import inceptionzoo before mxnet in {late}"
