@@ -17,8 +17,9 @@ CHILD = r"""
 import os, sys
 from inceptionzoo import get_model  # first, as a user of the library: MXNet's OpenMP threads
 import mxnet as mx, numpy as np
-print('THREADS', os.environ.get('OMP_NUM_THREADS') or os.environ.get('MXNET_OMP_MAX_THREADS'), flush=True)
-from throughput import prepare_inference
+env = os.environ
+print('THREADS', env.get('OMP_NUM_THREADS') or env.get('MXNET_OMP_MAX_THREADS'), flush=True)
+from throughput import mx_train_step, prepare_inference
 model, batch, mode, train, iters = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == '1', int(sys.argv[5])
 mx.random.seed(0)
 net = get_model(model)
@@ -26,15 +27,7 @@ net.initialize(mx.init.Xavier())
 x = mx.nd.random.uniform(shape=(batch,) + tuple(net.info.input_shape))
 if train:
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = mx.gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
-    y = mx.nd.array(np.arange(batch) % net.info.classes)
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    def call():
-        with mx.autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        trainer.step(batch)
-        return loss
+    call = mx_train_step(net, x, mx.nd.array(np.arange(batch) % net.info.classes))
 else:
     f = prepare_inference(net, mode, x)
     call = lambda: f(x)

@@ -157,6 +157,37 @@ def prepare(model, folder, seed=0, check_batch=2):
     return paths
 
 
+def mx_train_step(net, x, y):
+    """The training step the ``train-*`` modes time (and the profiles run): forward, softmax
+    cross-entropy, backward, and a ``gluon.Trainer`` SGD update (lr 0.01) of every parameter.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+        An initialised network (hybridized or not).
+    x, y : mxnet.nd.NDArray
+        A batch of inputs and its class labels.
+
+    Returns
+    -------
+    callable
+        One step per call; returns the loss without waiting for it.
+    """
+    import mxnet as mx
+
+    trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def call():
+        with mx.autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(x.shape[0])
+        return loss
+
+    return call
+
+
 def _mx_worker(spec):
     from inceptionzoo import get_model  # first: it sets MXNet's OpenMP threads before MXNet loads
 
@@ -182,16 +213,8 @@ def _mx_worker(spec):
     if mode.startswith("train-"):
         if mode == "train-hybrid":
             net.hybridize(static_alloc=True, static_shape=True)
-        trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
-        loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-        y = mx.nd.array(np.arange(spec["batch"]) % net.info.classes, ctx=ctx)
-
-        def call():
-            with mx.autograd.record():
-                loss = loss_fn(net(x), y)
-            loss.backward()
-            trainer.step(spec["batch"])
-            return loss
+        call = mx_train_step(net, x, mx.nd.array(np.arange(spec["batch"]) % net.info.classes,
+                                                  ctx=ctx))
     elif mode == SERVING_MODE:
         from inceptionzoo.serving import load_graph
 

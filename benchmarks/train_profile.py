@@ -6,9 +6,10 @@ time), each in its own process (MXNet and torch never share one):
 
     python benchmarks/train_profile.py --batch 8 --steps 3 --rounds 2
 
-MXNet runs the step ``benchmarks/throughput.py``'s ``train-hybrid`` mode times (the zoo's
-``inception_v3``, ``hybridize(static_alloc=True, static_shape=True)``, ``gluon.Trainer`` SGD lr
-0.01, ``SoftmaxCrossEntropyLoss``) twice: importing inceptionzoo first, as the library runs it
+MXNet runs the step ``benchmarks/throughput.py``'s ``train-hybrid`` mode times
+(``throughput.mx_train_step``: the zoo's ``inception_v3``, ``hybridize(static_alloc=True,
+static_shape=True)``, ``gluon.Trainer`` SGD lr 0.01, ``SoftmaxCrossEntropyLoss``) twice:
+importing inceptionzoo first, as the library runs it
 (one OpenMP thread per physical core, ``inceptionzoo._openmp``), and with MXNet's own thread
 count (``MXNET_OMP_MAX_THREADS`` = half the logical CPUs, what MXNet 1.9.1 picks on x86 without
 a setting). PyTorch runs torchvision's ``inception_v3`` (no auxiliary head) in eager mode with
@@ -24,6 +25,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 TORCH_PYTHON = os.environ.get("INCEPTIONZOO_TORCH_PYTHON",
                               os.path.join(HERE, "..", ".venv-torch", "bin", "python"))
 
@@ -73,20 +75,17 @@ def _mxnet_child(batch, steps, profile):
     import inceptionzoo  # noqa: F401  (first: it sets MXNet's OpenMP threads, as for a user)
     import mxnet as mx
     import numpy as np
+    from throughput import mx_train_step
 
     net = inceptionzoo.get_model("inception_v3")
     net.initialize(mx.init.Xavier())
     net.hybridize(static_alloc=True, static_shape=True)
     x = mx.nd.array(np.random.RandomState(0).rand(batch, 3, 299, 299))
     y = mx.nd.array(np.arange(batch) % net.info.classes)
-    trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    call = mx_train_step(net, x, y)  # the step of throughput.py's train-hybrid mode
 
     def step():
-        with mx.autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        trainer.step(batch)
+        call()
         mx.nd.waitall()
 
     out = {"threads": os.environ.get("OMP_NUM_THREADS") or os.environ.get(
