@@ -3,6 +3,9 @@ import os
 import resource
 import sys
 
+import inceptionzoo  # noqa: F401  (before MXNet: this process and every process a test starts
+#                          run MXNet on the same OpenMP threads, MXNET_OMP_MAX_THREADS, so that
+#                          their float sums agree: inceptionzoo/_openmp.py)
 import mxnet as mx
 import pytest
 
