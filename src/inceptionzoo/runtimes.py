@@ -195,12 +195,16 @@ def parity(ref, got, tol=PARITY):
     return same, diff, scale
 
 
-def time_alternating(runners, x, budget=2.0, min_rounds=3, max_rounds=9):
+def time_alternating(runners, x, budget=2.0, min_rounds=3, max_rounds=9, settle=1):
     """Median seconds per call of each runner on ``x``, timed in alternating rounds.
 
-    Each round calls every runner once (the order reversed every other round, so that neither
-    always runs first); rounds continue until ``budget`` seconds are spent, at least
-    ``min_rounds`` and at most ``max_rounds``. Warm the runners up before.
+    Each round runs every runner in turn (the order reversed every other round, so that neither
+    always runs first): ``settle`` untimed calls, then one timed call. The first call after
+    another runtime ran pays for that runtime: its threads still spin for a while after their
+    call (OpenMP's and ONNX Runtime's alike) and hold cores, and its data filled the caches; a
+    server runs one of them per batch size, so that cost is not the runtime's. Rounds continue
+    until ``budget`` seconds are spent, at least ``min_rounds`` and at most ``max_rounds``.
+    Warm the runners up before.
 
     Parameters
     ----------
@@ -212,6 +216,8 @@ def time_alternating(runners, x, budget=2.0, min_rounds=3, max_rounds=9):
         Rough seconds to spend.
     min_rounds, max_rounds : int
         Bounds on the number of rounds.
+    settle : int
+        Untimed calls of a runner before its timed call in each round.
 
     Returns
     -------
@@ -225,6 +231,8 @@ def time_alternating(runners, x, budget=2.0, min_rounds=3, max_rounds=9):
         if r >= min_rounds and time.perf_counter() - start > budget:
             break
         for n in (names if r % 2 == 0 else names[::-1]):
+            for _ in range(settle):
+                runners[n](x)
             t0 = time.perf_counter()
             runners[n](x)
             calls[n].append(time.perf_counter() - t0)
