@@ -563,10 +563,11 @@ class ServingGraph:
                                 f"{self.ort.version})")
         self.choice.update(choice)
         self.seconds.update(seconds)
-        self.ort.set_threads(threads)
         if runs.get("refused"):
             self.refused, self.ort = runs["refused"], None
-        elif "onnxruntime" in choice.values():  # checked here too, whatever the file says
+            return
+        self.ort.set_threads(threads)  # after the refusal: no session made only to be dropped
+        if "onnxruntime" in choice.values():  # checked here too, whatever the file says
             self._check_parity(1)
 
 
