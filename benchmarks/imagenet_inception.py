@@ -229,25 +229,24 @@ def run(networks, modes, batch_sizes, run_seconds=2.0, repeats=3, latency_iters=
             zoo, lib, name, _ = NETWORKS[network]
             files, unsupported = _files(network, modes, os.path.join(tmp, network), timeout)
             for batch in batch_sizes:  # the contenders one after another at each batch size
-                done = {}
-                for _ in range(trials):
-                    for mode in modes:
-                        if mode not in unsupported:
-                            spec = dict(model=zoo, ctx="cpu", mode=mode, batch=batch,
-                                        run_seconds=run_seconds, repeats=repeats,
-                                        latency_iters=latency_iters, source=lib, name=name,
-                                        classes=1000, **files)  # the MXNet worker builds zoo
-                            cmd = _self("--gluoncv-worker", spec) if mode == "gluoncv-static" \
-                                else bench._command(spec)
-                            done.setdefault(mode, []).append(
-                                bench._run_peer_process(cmd, timeout))
+
+                def run_one(mode):
+                    spec = dict(model=zoo, ctx="cpu", mode=mode, batch=batch,
+                                run_seconds=run_seconds, repeats=repeats,
+                                latency_iters=latency_iters, source=lib, name=name,
+                                classes=1000, **files)  # the MXNet worker builds zoo
+                    cmd = _self("--gluoncv-worker", spec) if mode == "gluoncv-static" \
+                        else bench._command(spec)
+                    return bench._run_peer_process(cmd, timeout)
+
+                done = bench.run_trials([m for m in modes if m not in unsupported], trials,
+                                        run_one)
                 for mode in modes:
                     row = {"model": network, "ctx": "cpu", "mode": mode, "batch": batch}
                     if mode in unsupported:
                         row["error"] = unsupported[mode]
                     else:
-                        got = done[mode]
-                        row.update(got[0] if trials == 1 else bench._combine(got))
+                        row.update(done[mode])
                         row["model"] = network
                     rows.append(row)
                     log(bench._line(row))

@@ -371,6 +371,31 @@ def _combine(trials):
     return out
 
 
+def run_trials(keys, trials, run_one):
+    """Run each of ``keys`` ``trials`` times in rounds, every key once per round (the
+    contenders one after another, so that a slow spell of the machine hits them alike).
+
+    Parameters
+    ----------
+    keys : list
+        The contenders, in the order each round runs them.
+    trials : int
+        Rounds.
+    run_one : callable
+        ``run_one(key)`` -> one worker's result dict.
+
+    Returns
+    -------
+    dict
+        Key -> its one result, or with several trials the medians over them (``_combine``).
+    """
+    results = {}
+    for _ in range(trials):
+        for key in keys:
+            results.setdefault(key, []).append(run_one(key))
+    return {k: got[0] if trials == 1 else _combine(got) for k, got in results.items()}
+
+
 def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
         latency_iters=50, timeout=900, log=print, trials=1):
     """Run every configuration (``trials`` times, each in a fresh worker); return the result
@@ -387,7 +412,7 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
             files = None if gpu is not None and not gpu["supported"] else \
                 _prepared(model, os.path.join(tmp, model))
             for batch in batch_sizes:
-                todo, results = [], {}
+                todo = []
                 for mode in modes:
                     row = {"model": model, "ctx": ctx, "mode": mode, "batch": batch}
                     if gpu is not None and not gpu["supported"]:
@@ -402,19 +427,14 @@ def run(models, modes, batch_sizes, ctx="cpu", run_seconds=0.5, repeats=5,
                             ctx != "cpu" or mode == "cudagraph" and ctx == "cpu":
                         continue
                     todo.append(row)
-                # trial by trial, the contenders one after another: a slow spell of the
-                # machine hits them alike
-                for _ in range(trials):
-                    for row in todo:
-                        if "error" not in row:
-                            spec = dict(row, run_seconds=run_seconds, repeats=repeats,
-                                        latency_iters=latency_iters, **files)
-                            results.setdefault(row["mode"], []).append(
-                                _run_worker(spec, timeout))
+                row_of = {row["mode"]: row for row in todo}
+                results = run_trials(
+                    [row["mode"] for row in todo if "error" not in row], trials,
+                    lambda mode: _run_worker(dict(
+                        row_of[mode], run_seconds=run_seconds, repeats=repeats,
+                        latency_iters=latency_iters, **files), timeout))
                 for row in todo:
-                    got = results.get(row["mode"])
-                    if got:
-                        row.update(got[0] if trials == 1 else _combine(got))
+                    row.update(results.get(row["mode"], {}))
                     rows.append(row)
                     log(_line(row))
     for row in rows:  # speed-up against imperative (training: against train-imperative)
