@@ -422,25 +422,3 @@ def test_run_training_from_options_is_train(one_batch_mnist):
     assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
     for name, value in _params(a["net"]).items():
         np.testing.assert_array_equal(value, _params(b["net"])[name])
-
-
-def test_a_states_file_that_runs_code_is_refused_before_mxnet_reads_it(tmp_path):
-    """A .states file is unpickled (by MXNet's load_states too): one whose pickle calls
-    os.system is refused by name, and the command never runs."""
-    import pickle
-
-    from inceptionzoo.errors import InceptionZooError
-    from inceptionzoo.train import _load_states
-
-    marker = tmp_path / "ran"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    path = tmp_path / "m-0001.states"
-    path.write_bytes(pickle.dumps(({}, Evil())))
-    with pytest.raises(InceptionZooError, match=r"not a trainer state file: .*system is not "
-                       r"allowed in a trainer state file"):
-        _load_states(None, str(path), "sgd")
-    assert not marker.exists()

@@ -1,14 +1,27 @@
-"""Writing files so that nothing is lost: a temporary name in the target folder, then an atomic
-rename into place."""
+"""Files in and out: writing so that nothing is lost (a temporary name in the target folder,
+then an atomic rename into place), and the one bounded reader of every JSON file the library
+reads (metadata, tunings, sidecars, manifests, run records).
+
+Standard library only: the model-server archive carries this module beside the serving core.
+"""
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 
-__all__ = ["atomic_path", "dump_json", "ensure_writable_dir", "folder_lock", "sha1_file",
-           "umask_mode", "write_json"]
+__all__ = ["atomic_path", "dump_json", "ensure_writable_dir", "folder_lock", "parse_json",
+           "read_json", "sha1_file", "umask_mode", "write_json"]
+
+#: the largest JSON file the library reads (its own files are kilobytes; a 1000-class sidecar
+#: with names is ~40 KB)
+JSON_MAX_BYTES = 16 << 20
+#: the deepest nesting of arrays / objects it accepts (its own files nest 4 levels);
+#: Python's parser recurses once per level and fails with RecursionError near 1,000
+JSON_MAX_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 
 
 def ensure_writable_dir(path):
@@ -87,3 +100,93 @@ def write_json(path, obj, **kwargs):
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         dump_json(tmp, obj, **kwargs)
+
+
+def parse_json(data, source, error=ValueError, max_depth=JSON_MAX_DEPTH):
+    """Parse JSON text, refusing what Python's parser would choke on.
+
+    Parameters
+    ----------
+    data : bytes or str
+        The JSON text.
+    source : str
+        What it is, for the error message (a file's path).
+    error : type, default ValueError
+        The exception class raised, so that each caller reports in its own terms.
+    max_depth : int
+        The deepest nesting of arrays and objects accepted.
+
+    Returns
+    -------
+    object
+        The parsed value.
+
+    Raises
+    ------
+    error
+        Not UTF-8, not JSON, or nested deeper than ``max_depth`` (checked before parsing: a
+        ``'[' * 100000`` file would otherwise be a ``RecursionError``).
+
+    >>> parse_json(b'{"a": [1, 2]}', "x.json")
+    {'a': [1, 2]}
+    >>> parse_json(b"[" * 40 + b"]" * 40, "x.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: x.json: not a JSON file of this library: nested 40 levels deep, expected at most 32
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    deepest = _nesting(data)
+    if deepest > max_depth:
+        raise error(f"{source}: not a JSON file of this library: nested {deepest} levels deep, "
+                    f"expected at most {max_depth}")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise error(f"{source}: not a JSON file: not UTF-8 text (byte {err.start})") from None
+    except ValueError as err:  # json.JSONDecodeError is one
+        raise error(f"{source}: not a JSON file: {err}") from None
+
+
+def _nesting(data):
+    """The deepest nesting of ``data``'s arrays and objects (strings removed)."""
+    depth = deepest = 0
+    for m in re.finditer(rb"[\[\]{}]", _JSON_STRING.sub(b'""', data)):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_json(path, error=ValueError, max_bytes=JSON_MAX_BYTES, max_depth=JSON_MAX_DEPTH):
+    """Read a JSON file through :func:`parse_json`, after checking its size.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    error : type, default ValueError
+        The exception class raised (an ``InceptionZooError`` subclass, usually).
+    max_bytes : int
+        The largest file accepted.
+    max_depth : int
+        The deepest nesting accepted.
+
+    Returns
+    -------
+    object
+        The parsed value.
+
+    Raises
+    ------
+    error
+        The file is missing, unreadable, larger than ``max_bytes``, or not bounded JSON.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as err:
+        raise error(f"cannot read {path!r}: {err.strerror}") from None
+    if len(data) > max_bytes:
+        raise error(f"{path}: not a JSON file of this library: larger than {max_bytes} bytes")
+    return parse_json(data, path, error, max_depth)

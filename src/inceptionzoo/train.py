@@ -13,7 +13,6 @@ import glob
 import json
 import math
 import os
-import pickle
 import time
 
 import mxnet as mx
@@ -21,13 +20,14 @@ import numpy as np
 
 from ._context import parse_ctx
 from ._openmp import threads_note
-from ._io import atomic_path, ensure_writable_dir, sha1_file, write_json
+from ._io import atomic_path, ensure_writable_dir, read_json, sha1_file, write_json
 from ._plot import pyplot, save_figure
 from ._registry import get_model
 from ._registry import model_info
 from .mnist import DataError, to_input
 from .datasets import RecordSource, open_sources
 from .errors import InceptionZooError
+from .trainer_state import load_trainer_state, save_trainer_state
 
 __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "TrainOptions",
            "run_training", "train", "evaluate", "accuracy", "check_recipe", "load_backbone"]
@@ -298,8 +298,7 @@ def _save_checkpoint(net, trainer, out, name, epoch, states=True, spec=None):
     converted file."""
     base = os.path.join(out, f"{name}-{epoch:04d}")
     if states:
-        with atomic_path(base + ".states") as tmp:
-            trainer.save_states(tmp)
+        save_trainer_state(trainer, base + ".states")
     with atomic_path(base + ".params") as tmp:  # written last: it marks the checkpoint done
         net.save_parameters(tmp)
         if spec is not None:  # before the params' rename: a done checkpoint has its spec
@@ -308,60 +307,6 @@ def _save_checkpoint(net, trainer, out, name, epoch, states=True, spec=None):
             write_json(sidecar_path(base + ".params"), dataclasses.replace(
                 spec, file=os.path.basename(base + ".params"), sha1=sha1_file(tmp)).to_dict())
     return base + ".params"
-
-
-class _StatesUnpickler(pickle.Unpickler):
-    """Reads a ``Trainer.save_states`` file allowing only what one holds: MXNet's optimizers,
-    schedules and arrays, numpy arrays, this module's schedule and plain containers. A
-    ``.states`` file is unpickled (here, then by MXNet's ``load_states``): any other global (a
-    function that runs a command) is refused before MXNet sees the bytes."""
-
-    _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str",
-                 "bytes", "bytearray", "bool", "slice", "range", "object"}
-
-    def find_class(self, module, name):
-        top = module.split(".")[0]
-        if (top in ("mxnet", "numpy") and not module.startswith(("mxnet.base", "numpy.f2py",
-                                                                   "numpy.distutils",
-                                                                   "numpy.testing"))) \
-                or (module, name) in (("collections", "OrderedDict"),
-                                      ("collections", "defaultdict"),
-                                      ("copyreg", "_reconstructor"), (__name__, "_Schedule"),
-                                      (__name__, "Recipe")) \
-                or (module == "builtins" and name in self._BUILTINS):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a trainer state file")
-
-
-def _load_states(trainer, path, optimizer):
-    """``trainer.load_states`` after checking the file is a trainer state of ``optimizer``."""
-    try:
-        with open(path, "rb") as f:
-            states = _StatesUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError, MemoryError) as err:
-        raise InceptionZooError(f"{path}: not a trainer state file: truncated or corrupt "
-                                f"({type(err).__name__}: {err}); expected what Trainer.save_states "
-                                "writes. Delete the checkpoint pair to resume from the one before"
-                                ) from None
-    if not (isinstance(states, tuple) and len(states) == 2 and isinstance(states[0], dict)
-            and isinstance(states[1], mx.optimizer.Optimizer)):
-        raise InceptionZooError(
-            f"{path}: not a trainer state file: expected the (states, optimizer) "
-            f"pair Trainer.save_states writes, got {type(states).__name__}")
-    want = mx.optimizer.Optimizer.opt_registry[optimizer.lower()]
-    saved = type(states[1])
-    if saved is not want:
-        raise InceptionZooError(
-            f"{path} holds the state of optimizer {saved.__name__.lower()!r}; this "
-            f"run uses {optimizer!r}: resume with --optimizer "
-            f"{saved.__name__.lower()} (or the recipe that made it), or train into "
-            "a new --out folder")
-    try:
-        trainer.load_states(path)
-    except Exception as err:  # noqa: BLE001 - any mismatch inside MXNet's updater
-        raise InceptionZooError(f"{path}: trainer state does not fit this run "
-                                f"({type(err).__name__}: {err})") from None
 
 
 def _finite_params(net):
@@ -432,9 +377,8 @@ def _previous_run(out, name, overwrite=False):
             return {"model": name}
     if os.path.isfile(path):
         try:
-            with open(path) as f:
-                found = json.load(f)
-        except (OSError, ValueError) as err:
+            found = read_json(path)
+        except ValueError as err:
             raise InceptionZooError(f"{path}: cannot read the metrics of the run in {out} ({err}); "
                                     "expected the metrics.json training writes: move the folder's "
                                     "files away, or train into another --out folder") from None
@@ -771,11 +715,14 @@ def _resume_states(run):
     if not path:
         return
     if not run.async_kv:  # dist_async: the optimizer state lives on the servers
-        _load_states(run.trainer, path[:-7] + ".states", run.r.optimizer)
+        load_trainer_state(run.trainer, path[:-7] + ".states", run.r.optimizer)
     old = os.path.join(run.out, "metrics.json")
     if os.path.isfile(old):
-        with open(old) as f:
-            run.metrics["epochs"] = json.load(f)["epochs"][:run.start_epoch]
+        epochs = read_json(old, InceptionZooError).get("epochs")  # a dict: _previous_run read it
+        if not isinstance(epochs, list):
+            raise InceptionZooError(f"{old}: 'epochs' is not a list; expected the metrics.json "
+                                    "training writes")
+        run.metrics["epochs"] = epochs[:run.start_epoch]
     run.opts.log(f"resuming from {path} (epoch {run.start_epoch})")
 
 

@@ -9,7 +9,7 @@ checked against the full SHA-1 before it is loaded.
 import os
 import shutil
 
-from ._io import atomic_path, sha1_file
+from ._io import atomic_path, read_json, sha1_file
 
 __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weights_file_name",
            "find_weights", "load_params_file", "install_weights", "read_params",
@@ -63,15 +63,11 @@ def shipped_spec(name):
     WeightsSpec or None
         The shipped weights: file name, SHA-1, preprocessing, accuracy, recipe and command.
     """
-    import json
-
     from .weights_spec import WeightsSpec
 
-    try:
-        with open(manifest_path()) as f:
-            entry = json.load(f).get(name)
-    except FileNotFoundError:
+    if not os.path.exists(manifest_path()):
         return None
+    entry = read_json(manifest_path(), WeightsError).get(name)
     return None if entry is None else WeightsSpec.from_dict(entry, f"{manifest_path()}[{name!r}]")
 
 

@@ -16,11 +16,11 @@ in floating point), timm to ``floor(size / crop_pct)`` (341 for 299 at 0.875), g
 ``ceil(size / crop_pct)``.
 """
 import dataclasses
-import json
 import math
 import os
 from typing import Optional, Tuple, Union
 
+from ._io import read_json
 from .errors import WeightsError
 from .imaging import INTERPOLATIONS as _RESAMPLING
 
@@ -336,14 +336,7 @@ def read_sidecar(path):
     side = sidecar_path(path)
     if not os.path.isfile(path):
         raise WeightsError(f"parameter file {path!r} does not exist")
-    try:
-        with open(side, encoding="utf-8") as f:
-            d = json.load(f)
-    except FileNotFoundError:
+    if not os.path.exists(side):
         raise WeightsError(f"{side!r} is missing: a converted weight file needs the sidecar "
-                           "`inceptionzoo convert` writes beside it") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise WeightsError(f"{side!r} is not valid JSON: {err}") from None
-    except OSError as err:
-        raise WeightsError(f"cannot read {side!r}: {err.strerror or err}") from None
-    return WeightsSpec.from_dict(d, repr(side))
+                           "`inceptionzoo convert` writes beside it")
+    return WeightsSpec.from_dict(read_json(side, WeightsError), repr(side))
