@@ -220,9 +220,9 @@ def _check_name(base):
     over = len(os.fsencode(longest)) - NAME_MAX
     if over > 0:
         raise InceptionZooError(
-            f"an export name must be at most {size - over} bytes long (its longest file, "
-            f"{longest[:12]}...{longest[-24:]}, must fit the file system's limit of {NAME_MAX} "
-            f"bytes); got {size} bytes ({base[:20]}...)")
+            f"an export name must be at most {size - over} bytes long (the longest file name an "
+            f"export writes, {longest.replace(base, 'NAME', 1)!r}, must fit the file system's "
+            f"{NAME_MAX} bytes); got {size} bytes ({base[:16]!r}...)")
 
 
 def _trace(block, shape, preprocess):
@@ -329,16 +329,22 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     prefix : str
         Path prefix of the files; its folder is created. A prefix ending in a path separator
         (``'deploy/'``) is that folder, and the name is the model's. Keep the base name equal
-        to the model name for MXNet Model Server.
+        to the model name for MXNet Model Server. The name (base name) must not hold control
+        characters, and must leave room for the longest file name the export writes within
+        :data:`NAME_MAX` bytes (at most 228 bytes); it is checked before anything is written.
     input_shape : tuple, optional
         ``(C, H, W)``; defaults to the model's metadata.
     preprocess : bool
         Bake the input transform into the graph (see :class:`Preprocess`): the graph takes raw
         uint8 images.
     onnx : bool
-        Also write ``PREFIX.onnx`` (needs the ``onnx`` extra).
+        Also write ``PREFIX.onnx`` (needs the ``onnx`` extra: without it, an
+        :class:`~inceptionzoo.errors.InceptionZooError` naming :data:`ONNX_EXTRA` before
+        anything is written). A feature extractor's has one output per map.
     overwrite : bool
-        Replace an existing export of the same prefix (as a whole); otherwise that is an error.
+        Replace an existing export of the same prefix as a whole: every file, ``PREFIX.mar``
+        and ``PREFIX.onnx`` included (an export without them removes the old ones); otherwise
+        an existing export is an error.
     mean, std : float or sequence of float, optional
         Override the normalisation of the input transform (one value or one per channel, on
         pixels scaled to [0, 1]; finite, std > 0). Default: the model's ``net.info.mean`` /
@@ -349,13 +355,14 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         1000-class ImageNet weights), else ``'0'``, ``'1'``, ...
     mar : bool
         Also write ``PREFIX.mar``, a model archive for MXNet Model Server with its handler
-        (:mod:`inceptionzoo.mar`).
+        (:mod:`inceptionzoo.mar`), as a file of the export. Refused for a feature extractor
+        (``get_model(..., features_only=True)``): the handler serves classifiers.
 
     Returns
     -------
     dict
-        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset``, ``onnx`` and
-        ``mar``.
+        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset`` (not for a
+        feature extractor, which has no labels), ``onnx`` and ``mar``.
     """
     if isinstance(net, str):
         from ._registry import get_model
