@@ -261,25 +261,34 @@ def _final_set(folder, base):
             meta["symbol_sha1"], meta["params_sha1"])
 
 
+def _export_failing_at(monkeypatch, fail_at, net, prefix, call="replace", **kwargs):
+    """Export ``net`` to ``prefix`` (``kwargs``: export's), raising at the ``fail_at``-th call
+    of ``os.<call>`` (``replace``: a rename, ``symlink``); returns the calls' targets and
+    whether the export finished."""
+    real, calls = getattr(os, call), []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise OSError(f"simulated crash at os.{call}")
+        return real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, call, failing)
+        try:
+            export(net, prefix, **kwargs)
+            return calls, True
+        except OSError as err:
+            assert "simulated crash" in str(err)
+    return calls, False
+
+
 def _overwrite_crashing_at(monkeypatch, fail_at, net, prefix, **kwargs):
     """Overwrite the export at ``prefix`` with ``net`` (``preprocess=True`` unless ``kwargs``
     say otherwise), raising at the ``fail_at``-th ``os.replace``; returns the renames'
     targets."""
-    real_replace, calls = os.replace, []
-
-    def crashing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == fail_at:
-            raise OSError("simulated crash between renames")
-        return real_replace(src, dst)
-
-    with monkeypatch.context() as m:
-        m.setattr(os, "replace", crashing_replace)
-        try:
-            export(net, prefix, **{"preprocess": True, **kwargs}, overwrite=True)
-        except OSError as err:
-            assert "simulated crash" in str(err)
-    return calls
+    return _export_failing_at(monkeypatch, fail_at, net, prefix,
+                              **{"preprocess": True, **kwargs}, overwrite=True)[0]
 
 
 def test_racing_exports_exactly_one_wins(tmp_path):
@@ -656,24 +665,10 @@ def test_long_and_bad_names_are_refused_before_anything_is_written(tmp_path, cap
 def test_a_failure_while_publishing_leaves_nothing(tmp_path, monkeypatch, fail_at):
     """A first export that fails at any of its links leaves the folder as it was, and the
     next export is not blocked by a half."""
-    real_symlink, calls = os.symlink, []
-
-    def failing_symlink(target, path):
-        calls.append(path)
-        if len(calls) == fail_at:
-            raise OSError("simulated failure at a link")
-        return real_symlink(target, path)
-
     folder = tmp_path / "deploy"
     net = _dense(0)
-    with monkeypatch.context() as m:
-        m.setattr(os, "symlink", failing_symlink)
-        try:
-            export(net, str(folder / "m"), input_shape=(4,))
-            published = True
-        except OSError as err:
-            assert "simulated failure" in str(err)
-            published = False
+    calls, published = _export_failing_at(monkeypatch, fail_at, net, str(folder / "m"),
+                                          call="symlink", input_shape=(4,))
     if not published:
         assert os.listdir(folder) == [], calls
         export(net, str(folder / "m"), input_shape=(4,))  # not blocked
