@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -260,24 +261,34 @@ def _final_set(folder, base):
             meta["symbol_sha1"], meta["params_sha1"])
 
 
-def _overwrite_crashing_at(monkeypatch, fail_at, net, prefix):
-    """Overwrite the export at ``prefix`` with ``net``, raising at the ``fail_at``-th
-    ``os.replace``; returns the renames' targets."""
-    real_replace, calls = os.replace, []
+def _export_failing_at(monkeypatch, fail_at, net, prefix, call="replace", **kwargs):
+    """Export ``net`` to ``prefix`` (``kwargs``: export's), raising at the ``fail_at``-th call
+    of ``os.<call>`` (``replace``: a rename, ``symlink``); returns the calls' targets and
+    whether the export finished."""
+    real, calls = getattr(os, call), []
 
-    def crashing_replace(src, dst):
+    def failing(src, dst):
         calls.append(dst)
         if len(calls) == fail_at:
-            raise OSError("simulated crash between renames")
-        return real_replace(src, dst)
+            raise OSError(f"simulated crash at os.{call}")
+        return real(src, dst)
 
     with monkeypatch.context() as m:
-        m.setattr(os, "replace", crashing_replace)
+        m.setattr(os, call, failing)
         try:
-            export(net, prefix, preprocess=True, overwrite=True)
+            export(net, prefix, **kwargs)
+            return calls, True
         except OSError as err:
             assert "simulated crash" in str(err)
-    return calls
+    return calls, False
+
+
+def _overwrite_crashing_at(monkeypatch, fail_at, net, prefix, **kwargs):
+    """Overwrite the export at ``prefix`` with ``net`` (``preprocess=True`` unless ``kwargs``
+    say otherwise), raising at the ``fail_at``-th ``os.replace``; returns the renames'
+    targets."""
+    return _export_failing_at(monkeypatch, fail_at, net, prefix,
+                              **{"preprocess": True, **kwargs}, overwrite=True)[0]
 
 
 def test_racing_exports_exactly_one_wins(tmp_path):
@@ -524,3 +535,217 @@ def test_overwrite_removes_the_unprefixed_sidecars_of_an_older_export(tmp_path):
     assert sorted(p for p in os.listdir(tmp_path) if not p.startswith(".")) == sorted(
         f"m-{f}" for f in ("0000.params", "symbol.json", "meta.json", "signature.json",
                            "synset.txt"))
+
+
+# -- issue 27: exports that never touch each other, overwrites of every file, long names,
+# feature extractors, the onnx extra ---------------------------------------------------------
+
+#: names where one is a prefix of another, or holds '-', '.', 'export' or what looks like the
+#: export's own temporary and generation names
+SHARING_NAMES = ("x", "x.export-v2", "x.export", "x-v2", "x-symbol", "x.export-abcdefgh", ".x",
+                 "x.tmp-abcdefgh", "x.export-v2.export", "xx", "x.mar")
+
+
+def _dense(seed):
+    mx.random.seed(seed)
+    block = mx.gluon.nn.HybridSequential()
+    block.add(mx.gluon.nn.Dense(3, in_units=4))
+    block.initialize()
+    return block
+
+
+def test_exports_of_any_two_names_never_touch_each_other(tmp_path):
+    """Issue 27 item 2: `--name x` after `--name x.export-v2` removed the other's generation
+    folder (every entry starting with `.x.export-`), leaving its links dangling."""
+    folder = str(tmp_path / "NC")
+    sha = {}
+    for i, name in enumerate(SHARING_NAMES):  # each export after every other...
+        sha[name] = sha1_file(export(_dense(i), os.path.join(folder, name),
+                                     input_shape=(4,))["params"])
+    for i, name in enumerate(reversed(SHARING_NAMES)):  # ... and each overwrite after them
+        sha[name] = sha1_file(export(_dense(100 + i), os.path.join(folder, name),
+                                     input_shape=(4,), overwrite=True)["params"])
+    assert len(set(sha.values())) == len(SHARING_NAMES)
+    for name in SHARING_NAMES:
+        consistent, _, params_sha1 = _final_set(folder, name)
+        assert consistent and params_sha1 == sha[name], name
+        gens = [n for n in os.listdir(folder)
+                if re.fullmatch(re.escape(f".{name}.export-") + "[a-z0-9_]{8}", n)]
+        assert gens == [os.readlink(os.path.join(folder, f".{name}.export"))], name
+    # five files, a link and one generation folder per export, nothing else; no dangling link
+    final = {f"{n}-{f}" for n in SHARING_NAMES for f in (
+        "0000.params", "symbol.json", "meta.json", "signature.json", "synset.txt")}
+    others = [n for n in os.listdir(folder) if n not in final]
+    assert len(others) == 2 * len(SHARING_NAMES) and len(os.listdir(folder)) == 7 * len(
+        SHARING_NAMES), sorted(others)
+    assert all(os.path.exists(os.path.join(folder, n)) for n in os.listdir(folder))
+
+
+def _mar_meta(mar):
+    import zipfile
+
+    with zipfile.ZipFile(mar) as z:
+        return json.loads(z.read([n for n in z.namelist() if n.endswith("-meta.json")][0]))
+
+
+def test_an_overwrite_replaces_the_archive_and_the_onnx_file(tmp_path):
+    """Issue 27 item 3: after an overwrite, `x.mar` still served the old network."""
+    pytest.importorskip("onnx")
+    folder = str(tmp_path / "NC")
+    prefix = os.path.join(folder, "x")
+    first = export(get_model("inception_mnist", pretrained=True), prefix, mar=True, onnx=True)
+    assert _mar_meta(first["mar"])["model"] == "inception_mnist"
+    naive = get_model("inception_naive_mnist", pretrained=True)
+    paths = export(naive, prefix, overwrite=True)
+    assert "mar" not in paths and "onnx" not in paths
+    for ext in (".mar", ".onnx"):  # no old file left as if it were the export's
+        assert not os.path.lexists(prefix + ext), ext
+    paths = export(naive, prefix, overwrite=True, mar=True)
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["model"] == "inception_naive_mnist" and _mar_meta(paths["mar"]) == meta
+    assert os.path.islink(paths["mar"])  # a role of the generation: it switches with the rest
+    # an archive written beside the generation (by an older inceptionzoo) is replaced too
+    data = open(paths["mar"], "rb").read()
+    os.remove(paths["mar"])
+    open(paths["mar"], "wb").write(data)
+    export(get_model("inception_mnist", pretrained=True), prefix, overwrite=True)
+    assert not os.path.lexists(paths["mar"])
+    assert sorted(os.listdir(folder)) == sorted([".x.export", os.readlink(
+        os.path.join(folder, ".x.export"))] + [f"x-{f}" for f in (
+            "0000.params", "symbol.json", "meta.json", "signature.json", "synset.txt")])
+
+
+@pytest.mark.parametrize("fail_at", range(1, 9))
+def test_an_overwrite_with_an_archive_switches_as_a_whole(tmp_path, monkeypatch, fail_at):
+    """A crash at any rename of an overwrite leaves the archive of the set the final names
+    show."""
+    folder = str(tmp_path / "NC")
+    old_net, _ = built("inception_mnist", seed=0)
+    new_net, _ = built("inception_mnist", seed=5)
+    export(old_net, os.path.join(folder, "m"), mar=True)
+    _overwrite_crashing_at(monkeypatch, fail_at, new_net, os.path.join(folder, "m"),
+                           preprocess=False, mar=True)
+    now = _final_set(folder, "m")
+    assert now[0]
+    assert _mar_meta(os.path.join(folder, "m.mar")) == json.loads(
+        open(os.path.join(folder, "m-meta.json")).read())
+
+
+def test_long_and_bad_names_are_refused_before_anything_is_written(tmp_path, capsys):
+    """Issue 27: a 236-character `--name` failed after publishing half an export, and that
+    half blocked the next export."""
+    from inceptionzoo.cli import main
+    from inceptionzoo.errors import InceptionZooError
+
+    out = tmp_path / "deploy"
+    argv = ["export", "inception_mnist", "--pretrained", "--out", str(out), "--onnx", "--mar"]
+    assert main(argv + ["--name", "n" * 236]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at most 228 bytes" in err and "got 236 bytes" in err, err
+    assert not out.exists()
+    net = _dense(0)
+    for bad, words in [("n" * 229, "at most 228 bytes"), ("é" * 115, "at most 228 bytes"),
+                       ("a\nb", "control characters"), ("a\x00b", "control characters")]:
+        with pytest.raises(InceptionZooError, match=words):
+            export(net, str(out / bad), input_shape=(4,), mar=False)
+        assert not out.exists()
+    # the longest name that fits: every file it writes fits NAME_MAX
+    from inceptionzoo.export import NAME_MAX
+
+    longest = "n" * 228
+    paths = export(get_model("inception_mnist", pretrained=True), str(out / longest),
+                   onnx=pytest.importorskip("onnx") is not None, mar=True)
+    assert set(paths) == {"symbol", "params", "meta", "signature", "synset", "onnx", "mar"}
+    gen = os.readlink(out / f".{longest}.export")
+    assert all(len(n) <= NAME_MAX for n in os.listdir(out) + os.listdir(out / gen))
+    assert _final_set(str(out), longest)[0]
+
+
+@pytest.mark.parametrize("fail_at", range(1, 8))
+def test_a_failure_while_publishing_leaves_nothing(tmp_path, monkeypatch, fail_at):
+    """A first export that fails at any of its links leaves the folder as it was, and the
+    next export is not blocked by a half."""
+    folder = tmp_path / "deploy"
+    net = _dense(0)
+    calls, published = _export_failing_at(monkeypatch, fail_at, net, str(folder / "m"),
+                                          call="symlink", input_shape=(4,))
+    if not published:
+        assert os.listdir(folder) == [], calls
+        export(net, str(folder / "m"), input_shape=(4,))  # not blocked
+    assert _final_set(str(folder), "m")[0]
+
+
+def test_a_feature_extractor_exports_its_maps(tmp_path):
+    """Issue 27 item 5: meta.json said 10 classes and logits for a (N, 64, 6, 6) output, the
+    .mar handler then failed on every request, and onnx=True was a bare ValueError."""
+    from inceptionzoo.errors import InceptionZooError
+
+    net = get_model("inception_mnist", pretrained=True, features_only=True, out_indices=(2,))
+    with pytest.raises(InceptionZooError, match="mar=True .* feature extractor"):
+        export(net, str(tmp_path / "refused" / "f"), mar=True)
+    assert not (tmp_path / "refused").exists()
+    paths = export(net, str(tmp_path / "one" / "f"))
+    assert set(paths) == {"symbol", "params", "meta", "signature"}  # no synset: no labels
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["outputs"] == "features" and meta["output_names"] == ["block3"]
+    assert meta["output_shapes"] == [[0, 64, 6, 6]]
+    assert not {"classes", "labels", "output"} & set(meta)
+    sig = json.loads(open(paths["signature"]).read())
+    assert sig["outputs"] == [{"data_name": "block3", "data_shape": [0, 64, 6, 6]}]
+    with pytest.raises(PredictionError):  # not served as a classifier
+        Predictor(str(tmp_path / "one"))
+    x = np.random.RandomState(0).rand(2, 1, 28, 28).astype(np.float32)
+    loaded = mx.gluon.SymbolBlock.imports(paths["symbol"], ["data"], paths["params"])
+    net.hybridize(active=False)
+    np.testing.assert_allclose(loaded(mx.nd.array(x)).asnumpy(),
+                               net(mx.nd.array(x))[0].asnumpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InceptionZooError, match="no classes"):
+        export(net, str(tmp_path / "labels" / "f"), labels=["a"])
+    classifier = json.loads(open(export(get_model("inception_mnist", pretrained=True),
+                                        str(tmp_path / "c" / "c"))["meta"]).read())
+    assert classifier["outputs"] == "logits" and classifier["classes"] == 10
+
+
+def test_a_feature_extractor_of_three_stages_exports_to_onnx(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+
+    net = get_model("inception_mnist", pretrained=True, features_only=True)
+    paths = export(net, str(tmp_path / "f"), onnx=True, preprocess=True)
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["output_names"] == ["block1", "block2", "block3"]
+    model = onnx.load(paths["onnx"])
+    assert [o.name for o in model.graph.output] == meta["output_names"]
+    assert [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+            for o in model.graph.output] == [["batch"] + s[1:] for s in meta["output_shapes"]]
+    raw = np.random.RandomState(3).randint(0, 256, (3, 28, 28)).astype(np.uint8)
+    got = ort.InferenceSession(paths["onnx"], providers=["CPUExecutionProvider"]).run(
+        None, {"data": raw})
+    net.hybridize(active=False)
+    for g, r in zip(got, net(mx.nd.array(to_input(raw)))):
+        assert np.abs(g - r.asnumpy()).max() <= 1e-5
+    loaded = mx.gluon.SymbolBlock.imports(paths["symbol"], ["data"], paths["params"])
+    assert [o.shape for o in loaded(mx.nd.array(raw, dtype="uint8"))] == [
+        (3,) + tuple(s[1:]) for s in meta["output_shapes"]]
+
+
+NO_ONNX = textwrap.dedent("""
+    import sys
+    sys.modules['onnx'] = None  # as if the onnx extra were not installed
+    from inceptionzoo.cli import main
+    sys.exit(main(['export', 'inception_mnist', '--pretrained', '--out', sys.argv[1],
+                   '--onnx']))
+""")
+
+
+@pytest.mark.slow
+def test_export_onnx_without_the_extra_is_one_line_and_writes_nothing(tmp_path):
+    """Issue 27: a ModuleNotFoundError traceback, and an empty deploy/ left behind."""
+    out = tmp_path / "deploy"
+    proc = subprocess.run([sys.executable, "-c", NO_ONNX, str(out)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("inceptionzoo export")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "pip install 'inceptionzoo[onnx]'" in lines[0] and "--onnx" in lines[0]
+    assert not out.exists()

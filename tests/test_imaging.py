@@ -234,3 +234,21 @@ def test_a_transform_refuses_bad_normalisation(field, value, words):
     by zero there."""
     with pytest.raises(ImageError, match=words):
         EvalTransform((28, 28), 1, 28, **{field: value})
+
+
+def test_an_image_above_the_bomb_limit_is_refused_not_decoded_with_a_warning(tmp_path):
+    """Issue 27: a 12000x12000 image (above PIL's MAX_IMAGE_PIXELS, below twice it) was
+    decoded with only a DecompressionBombWarning."""
+    import warnings
+
+    side = 12000
+    assert Image.MAX_IMAGE_PIXELS < side * side < 2 * Image.MAX_IMAGE_PIXELS
+    path = tmp_path / "huge.png"
+    Image.new("1", (side, side)).save(path)  # 1-bit: a small file
+    assert path.stat().st_size < 100_000
+    for source in (path, path.read_bytes()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with pytest.raises(ImageError, match=f"image too large to decode safely "
+                                                 f"\\({side}x{side} = {side * side} pixels"):
+                decode(source, 1)

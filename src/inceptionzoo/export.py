@@ -15,16 +15,26 @@ What an export of prefix ``DIR/NAME`` writes (``NAME`` is the model name by defa
 - ``NAME.mar`` with ``mar=True``: a model archive for MXNet Model Server with its handler
   (:mod:`inceptionzoo.mar`).
 
-The files are written into a folder of their own, ``.NAME.export-<id>/``, and published in one
-step: ``.NAME.export`` is a symbolic link to that folder and every final name (``NAME-symbol.json``
+The files, the ``.mar`` and ``.onnx`` included, are written into a folder of their own,
+``.NAME.export-<id>/`` (``<id>``: 8 characters of ``[a-z0-9_]``), and published in one step:
+``.NAME.export`` is a symbolic link to that folder and every final name (``NAME-symbol.json``
 ...) is a symbolic link through it (``.NAME.export/NAME-symbol.json``). Replacing that one link
 is a single atomic rename, so an overwritten export switches over as a whole: the final names
-show the old set or the new one, never a mix. Exports into one folder take turns (an exclusive
-``flock`` on the folder while they publish): of two exports racing into the same folder without
-``overwrite``, exactly one wins and the other gets ``FileExistsError``.
+show the old set or the new one, never a mix, and a file the new export does not write
+(``NAME.mar``, ``NAME.onnx``) no longer shows the old one. A failure before the switch leaves the
+folder as it was. Exports into one folder take turns (an exclusive ``flock`` on the folder while
+they publish): of two exports racing into the same folder without ``overwrite``, exactly one wins
+and the other gets ``FileExistsError``. An export touches only its own names: its generation
+folders are matched exactly, so exports of ``x`` and ``x.export-v2`` share a folder.
+
+A feature extractor (``get_model(..., features_only=True)``) exports its maps: ``NAME-meta.json``
+has ``"outputs": "features"`` with ``output_names`` and ``output_shapes`` (no classes or labels;
+a classifier's has ``"outputs": "logits"``), its ONNX file one output per map, and ``mar=True`` is
+refused (the handler serves classifiers).
 """
 import datetime
 import os
+import re
 import shutil
 import tempfile
 
@@ -36,7 +46,19 @@ from ._io import dump_json, ensure_writable_dir, folder_lock, sha1_file, umask_m
 from .transforms import InputTransform, normalisation
 from .errors import InceptionZooError, WrongTypeError
 
-__all__ = ["export", "Preprocess", "export_prefix"]
+__all__ = ["export", "Preprocess", "export_prefix", "NAME_MAX", "ONNX_EXTRA"]
+
+#: The longest file name, in bytes, that the file systems of Linux take (their ``NAME_MAX``):
+#: every file an export writes (temporaries and generation folder included) must fit.
+NAME_MAX = 255
+
+#: What installs the ``onnx`` package ``onnx=True`` needs.
+ONNX_EXTRA = "pip install 'inceptionzoo[onnx]'"
+
+#: Digits of the largest process id on Linux (4194304), which temporary link names carry.
+_PID_DIGITS = 7
+#: Length of the random part of ``tempfile``'s names (generation and temporary folders).
+_RANDOM = 8
 
 
 class Preprocess(HybridBlock):
@@ -154,19 +176,58 @@ def _target(net, name, prefix, overwrite):
     if prefix.endswith(tuple(s for s in (os.sep, os.altsep) if s)):  # a folder: 'deploy/'
         prefix = os.path.join(prefix, name)
     prefix = os.path.abspath(prefix)
-    folder = ensure_writable_dir(os.path.dirname(prefix))
     base = os.path.basename(prefix)
-    files = {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
-             "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
-             "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx"}
+    _check_name(base)  # before the folder is created
+    folder = ensure_writable_dir(os.path.dirname(prefix))
+    files = _files(base)
     if not overwrite:
         _refuse_existing(folder, base, files)
     return folder, base, files
 
 
+def _files(base):
+    """Each role's file name in an export named ``base``."""
+    return {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
+            "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
+            "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx", "mar": f"{base}.mar"}
+
+
+def _written_names(base):
+    """Every name an export of ``base`` writes into its folder or generation folder, at its
+    longest: the final names (and ``NAME-tuning.json``, which ``tune`` writes beside them),
+    the temporary links, folders and files on the way, the generation folder."""
+    pid, rnd = "9" * _PID_DIGITS, "x" * _RANDOM
+    files = _files(base)
+    final = list(files.values()) + [f"{base}-tuning.json", _link_name(base)]
+    return final + [_temporary_link(n, pid) for n in final] + [
+        f"{_link_name(base)}-{rnd}", f".{base}.tmp-{rnd}", f".{files['mar']}.{rnd}.tmp",
+        f".{base}-tuning.json.{rnd}.tmp"]
+
+
+def _check_name(base):
+    """Refuse an export name that some file of the export could not carry: control characters,
+    or a length that makes a name longer than :data:`NAME_MAX` bytes."""
+    bad = sorted({c for c in base if ord(c) < 32 or ord(c) == 127})
+    if bad or base in ("", ".", ".."):
+        raise InceptionZooError(f"an export name must be a plain file name without control "
+                                f"characters (not '.' or '..'); got {base!r}")
+    try:
+        longest = max(_written_names(base), key=lambda n: len(os.fsencode(n)))
+        size = len(os.fsencode(base))
+    except UnicodeEncodeError as err:
+        raise InceptionZooError(f"an export name must be encodable in the file system's "
+                                f"encoding ({err.encoding}); got {base!r}") from None
+    over = len(os.fsencode(longest)) - NAME_MAX
+    if over > 0:
+        raise InceptionZooError(
+            f"an export name must be at most {size - over} bytes long (the longest file name an "
+            f"export writes, {longest.replace(base, 'NAME', 1)!r}, must fit the file system's "
+            f"{NAME_MAX} bytes); got {size} bytes ({base[:16]!r}...)")
+
+
 def _trace(block, shape, preprocess):
     """Run ``block`` once (MXNet exports only a graph that has run) and build its symbol:
-    ``(example input, input dtype, one output, symbol, parameters by name)``."""
+    ``(example input, input dtype, the outputs (a list), symbol, parameters by name)``."""
     if preprocess:
         example = mx.nd.zeros((1,) + shape[1:] + (shape[0],) if shape[0] > 1 else
                               (1,) + shape[1:], dtype="uint8")
@@ -178,7 +239,7 @@ def _trace(block, shape, preprocess):
     # stays hybridized this way afterwards (as after gluoncv's export_block).
     block.hybridize(active=True, backend=None)
     out = block(example)
-    out = out[0] if isinstance(out, (list, tuple)) else out
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
     sym = block(mx.sym.var("data"))  # the graph block.export writes
     if isinstance(sym, (list, tuple)):  # several outputs (GoogLeNet's auxiliary heads)
         sym = mx.sym.Group(list(sym))
@@ -186,25 +247,46 @@ def _trace(block, shape, preprocess):
     inputs = [a for a in sym.list_inputs() if a not in params]
     if inputs != ["data"]:
         raise InceptionZooError(f"expected one graph input 'data'; found {inputs}")
-    return example, in_dtype, out, sym, params
+    return example, in_dtype, outs, sym, params
+
+
+def _outputs(net, outs, labels):
+    """What the graph's outputs are, as ``NAME-meta.json`` records them: a feature extractor's
+    maps (``outputs``, ``output_names``, ``output_shapes``, ``feature_info``), else nothing
+    here (a classifier's logits are described by :func:`_meta`)."""
+    from .models._base import FeatureNet
+
+    if not isinstance(net, FeatureNet):
+        return None
+    if labels is not None:
+        raise InceptionZooError(f"labels: a feature extractor (features_only=True) has no "
+                                f"classes; got {len(labels)} labels")
+    info = net.feature_info
+    names = [s["module"] for s in info]
+    if len(names) != len(outs):
+        raise InceptionZooError(f"the feature extractor returned {len(outs)} maps for its "
+                                f"{len(names)} stages {names}")
+    return {"outputs": "features", "output_names": names,
+            "output_shapes": [[0] + list(o.shape[1:]) for o in outs], "feature_info": info}
 
 
 def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean, std,
-          files, path, onnx=False):
-    """The ``NAME-meta.json`` of an export whose params and symbol are written at ``path``."""
+          files, path, onnx=False, features=None):
+    """The ``NAME-meta.json`` of an export whose params and symbol are written at ``path``;
+    ``features``: the description of a feature extractor's outputs (:func:`_outputs`)."""
+    outputs = features or {"outputs": "logits", "classes": classes, "labels": labels}
     return {
         "model": name,
         "input_name": "data",
         "input_shape": in_shape,
         "input_dtype": in_dtype,
         "input_layout": ("NHW" if shape[0] == 1 else "NHWC") if preprocess else "NCHW",
-        "classes": classes,
-        "labels": labels,
+        **outputs,
         "preprocess": {"baked_in": bool(preprocess), "scale": 1 / 255, "mean": list(mean),
                        "std": list(std), "clip": [0, 255], **_image_transform(info, shape),
                        "transform": "x = (clip(float32(image), 0, 255) / 255 - mean) / std"
                                     " per channel, NCHW"},
-        "output": "logits (apply softmax for probabilities)",
+        **({} if features else {"output": "logits (apply softmax for probabilities)"}),
         "params_file": files["params"],
         "symbol_file": files["symbol"],
         "params_sha1": sha1_file(path["params"]),
@@ -216,14 +298,15 @@ def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, me
     }
 
 
-def _write_sidecars(path, meta, in_shape, classes, labels):
-    """Write the meta, signature and synset files; the roles written."""
+def _write_sidecars(path, meta, in_shape, outputs, labels):
+    """Write the meta, signature and synset files; the roles written. ``outputs``: the
+    graph's ``(name, shape)`` pairs."""
     dump_json(path["meta"], meta)
     dump_json(path["signature"], {
         "input_type": "image/png",
         "inputs": [{"data_name": "data", "data_shape": in_shape}],
         "output_type": "application/json",
-        "outputs": [{"data_name": "logits", "data_shape": [0, classes]}],
+        "outputs": [{"data_name": n, "data_shape": shape} for n, shape in outputs],
     })
     written = ["meta", "signature"]
     if labels:
@@ -246,16 +329,22 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     prefix : str
         Path prefix of the files; its folder is created. A prefix ending in a path separator
         (``'deploy/'``) is that folder, and the name is the model's. Keep the base name equal
-        to the model name for MXNet Model Server.
+        to the model name for MXNet Model Server. The name (base name) must not hold control
+        characters, and must leave room for the longest file name the export writes within
+        :data:`NAME_MAX` bytes (at most 228 bytes); it is checked before anything is written.
     input_shape : tuple, optional
         ``(C, H, W)``; defaults to the model's metadata.
     preprocess : bool
         Bake the input transform into the graph (see :class:`Preprocess`): the graph takes raw
         uint8 images.
     onnx : bool
-        Also write ``PREFIX.onnx`` (needs the ``onnx`` extra).
+        Also write ``PREFIX.onnx`` (needs the ``onnx`` extra: without it, an
+        :class:`~inceptionzoo.errors.InceptionZooError` naming :data:`ONNX_EXTRA` before
+        anything is written). A feature extractor's has one output per map.
     overwrite : bool
-        Replace an existing export of the same prefix (as a whole); otherwise that is an error.
+        Replace an existing export of the same prefix as a whole: every file, ``PREFIX.mar``
+        and ``PREFIX.onnx`` included (an export without them removes the old ones); otherwise
+        an existing export is an error.
     mean, std : float or sequence of float, optional
         Override the normalisation of the input transform (one value or one per channel, on
         pixels scaled to [0, 1]; finite, std > 0). Default: the model's ``net.info.mean`` /
@@ -266,13 +355,14 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         1000-class ImageNet weights), else ``'0'``, ``'1'``, ...
     mar : bool
         Also write ``PREFIX.mar``, a model archive for MXNet Model Server with its handler
-        (:mod:`inceptionzoo.mar`).
+        (:mod:`inceptionzoo.mar`), as a file of the export. Refused for a feature extractor
+        (``get_model(..., features_only=True)``): the handler serves classifiers.
 
     Returns
     -------
     dict
-        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset``, ``onnx`` and
-        ``mar``.
+        Paths by role: ``symbol``, ``params``, ``meta``, ``signature``, ``synset`` (not for a
+        feature extractor, which has no labels), ``onnx`` and ``mar``.
     """
     if isinstance(net, str):
         from ._registry import get_model
@@ -281,6 +371,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     if not isinstance(net, HybridBlock):
         raise WrongTypeError(
             f"export needs a HybridBlock or a model name; got {type(net).__name__}")
+    _check_extras(net, onnx, mar)  # before anything is written
     shape = _input_shape(net, input_shape)
     _check_initialized(net)
     info = getattr(net, "info", None)
@@ -289,8 +380,15 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
                               getattr(info, "std", 1.0) if std is None else std, shape[0])
     folder, base, files = _target(net, name, prefix, overwrite)
     block = Preprocess(net, shape, mean, std) if preprocess else net
-    example, in_dtype, out, sym, params = _trace(block, shape, preprocess)
-    classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
+    example, in_dtype, outs, sym, params = _trace(block, shape, preprocess)
+    features = _outputs(net, outs, labels)
+    if features:
+        classes = None
+        outputs = list(zip(features["output_names"], features["output_shapes"]))
+    else:
+        out = outs[0]
+        classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
+        outputs = [("logits", [0, classes])]
     in_shape = [0] + list(example.shape[1:])  # 0: any batch size
 
     tmpdir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=folder)
@@ -302,23 +400,40 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
             used = set(sym.list_inputs())
             write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
-                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"])
+                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"],
+                       output_names=[n for n, _ in outputs] if features else ["logits"])
         meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
-                     std, files, path, onnx)
-        written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, classes, labels)
+                     std, files, path, onnx, features)
+        written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, outputs, labels)
         if onnx:
             written.append("onnx")
+        if mar:  # from the files of this generation, so the archive holds exactly the export
+            from .mar import write_mar
+
+            write_mar({role: path[role] for role in written}, base, path["mar"])
+            written.append("mar")
         _publish(folder, base, tmpdir, {role: files[role] for role in written},
                  [f for role, f in files.items() if role not in written], overwrite)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    paths = {role: os.path.join(folder, files[role]) for role in written}
-    if mar:  # from the files just published, so the archive holds exactly the export
-        from .mar import write_mar
+    return {role: os.path.join(folder, files[role]) for role in written}
 
-        paths["mar"] = write_mar(paths, base, os.path.join(folder, f"{base}.mar"),
-                                 overwrite=overwrite)
-    return paths
+
+def _check_extras(net, onnx, mar):
+    """Refuse what this export cannot write, before it writes anything: ``onnx=True`` without
+    the ``onnx`` package, ``mar=True`` for a feature extractor."""
+    from .models._base import FeatureNet
+
+    if mar and isinstance(net, FeatureNet):
+        raise InceptionZooError(
+            "mar=True (--mar) for a feature extractor (features_only=True): the .mar handler "
+            "serves classifiers (logits to labels), not feature maps; export it without mar")
+    if onnx:
+        try:
+            import onnx as _  # noqa: F401
+        except ImportError as err:
+            raise InceptionZooError(f"onnx=True (--onnx) needs the onnx package, which cannot "
+                                    f"be imported ({err}): {ONNX_EXTRA}") from None
 
 
 # -- publishing: one folder per export generation, switched by one atomic rename --------------
@@ -332,6 +447,18 @@ def _link_name(base):
     return f".{base}.export"
 
 
+def _is_generation(base, entry):
+    """Whether ``entry`` (a name in the folder) is a generation folder of the export ``base``:
+    exactly ``.BASE.export-`` and tempfile's 8 random characters, so that an export never takes
+    another's (``.x.export-v2.export-...`` is not one of ``x``'s)."""
+    return re.fullmatch(re.escape(_link_name(base)) + f"-[a-z0-9_]{{{_RANDOM}}}", entry) is not None
+
+
+def _temporary_link(path, pid=None):
+    """The temporary name :func:`_symlink` creates beside ``path``."""
+    return f"{path}.{os.getpid() if pid is None else pid}.new"
+
+
 def _refuse_existing(folder, base, files):
     names = list(files.values()) + [_link_name(base)]
     found = [os.path.join(folder, n) for n in names if os.path.lexists(os.path.join(folder, n))]
@@ -342,28 +469,39 @@ def _refuse_existing(folder, base, files):
 
 def _symlink(target, path):
     """Make ``path`` a symbolic link to ``target``, replacing what is there in one rename."""
-    tmp = f"{path}.{os.getpid()}.new"
+    tmp = _temporary_link(path)
     if os.path.lexists(tmp):
         os.remove(tmp)
     os.symlink(target, tmp)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
 
 
 def _adopt(folder, base, names):
-    """An export written as plain files (by an older inceptionzoo) becomes a generation
-    folder with links to it, file by file, without changing any content, so that the switch
-    below is one rename."""
+    """Plain files under the export's final names (an export written by an older inceptionzoo,
+    or its ``NAME.mar``, which was written beside the generation) become files of the current
+    generation folder (a new one if there is none) with links to them, file by file, without
+    changing what any final name shows, so that the switch below replaces them too."""
     real = [n for n in names if os.path.isfile(os.path.join(folder, n))
             and not os.path.islink(os.path.join(folder, n))]
-    if not real or os.path.lexists(os.path.join(folder, _link_name(base))):
+    if not real:
         return
-    gen = tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
+    link = os.path.join(folder, _link_name(base))
+    current = os.path.isdir(link)
+    gen = os.path.realpath(link) if current else \
+        tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
     for n in real:
+        tmp = os.path.join(gen, _temporary_link(n))
         try:
-            os.link(os.path.join(folder, n), os.path.join(gen, n))
+            os.link(os.path.join(folder, n), tmp)
         except OSError:
-            shutil.copy2(os.path.join(folder, n), os.path.join(gen, n))
-    _symlink(os.path.basename(gen), os.path.join(folder, _link_name(base)))
+            shutil.copy2(os.path.join(folder, n), tmp)
+        os.replace(tmp, os.path.join(gen, n))
+    if not current:
+        _symlink(os.path.basename(gen), link)
     for n in real:
         _symlink(f"{_link_name(base)}/{n}", os.path.join(folder, n))
 
@@ -373,7 +511,9 @@ def _publish(folder, base, tmpdir, names, stale, overwrite):
 
     ``names``: role -> file name written; ``stale``: file names of roles this export does not
     write (removed if an older export left them). The switch is the rename of the link
-    ``.BASE.export`` to the new generation folder; the final names are links through it.
+    ``.BASE.export`` to the new generation folder; the final names are links through it, made
+    before the switch (a new one points nowhere until then). A failure before the switch
+    removes what this call made, so the folder is as it was.
     """
     link = os.path.join(folder, _link_name(base))
     with folder_lock(folder):
@@ -383,16 +523,26 @@ def _publish(folder, base, tmpdir, names, stale, overwrite):
         gen = tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
         os.rmdir(gen)
         os.rename(tmpdir, gen)
-        os.chmod(gen, umask_mode(0o777))  # mkdtemp makes 0700
-        _symlink(os.path.basename(gen), link)  # the switch
-        for n in names.values():
-            path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"
-            if not (os.path.islink(path) and os.readlink(path) == target):
-                _symlink(target, path)
-        for n in list(stale) + list(_LEGACY_NAMES):
-            path = os.path.join(folder, n)
+        made = []
+        try:
+            os.chmod(gen, umask_mode(0o777))  # mkdtemp makes 0700
+            for n in names.values():
+                path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"
+                if not (os.path.islink(path) and os.readlink(path) == target):
+                    new = not os.path.lexists(path)
+                    _symlink(target, path)
+                    if new:
+                        made.append(path)
+            _symlink(os.path.basename(gen), link)  # the switch
+        except BaseException:
+            for path in made:
+                os.remove(path)
+            shutil.rmtree(gen, ignore_errors=True)
+            raise
+        for n in list(stale) + list(_LEGACY_NAMES):  # now links into the new generation,
+            path = os.path.join(folder, n)           # where they point nowhere
             if os.path.islink(path) and os.readlink(path).startswith(_link_name(base) + "/"):
                 os.remove(path)
-        for old in os.listdir(folder):  # earlier generations, now unused
-            if old.startswith(_link_name(base) + "-") and old != os.path.basename(gen):
+        for old in os.listdir(folder):  # earlier generations of this export, now unused
+            if _is_generation(base, old) and old != os.path.basename(gen):
                 shutil.rmtree(os.path.join(folder, old), ignore_errors=True)

@@ -102,7 +102,8 @@ def decode(source, channels, label=None):
     ------
     ImageError
         Naming the image: missing or unreadable file, not an image of a supported format,
-        corrupt or truncated, too large to decode safely (PIL's decompression-bomb limit),
+        corrupt or truncated, too large to decode safely (a file or bytes of more pixels than
+        PIL's decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``, read from the header),
         or of samples that cannot be made 8-bit.
     """
     label = _label(source) if label is None else label
@@ -114,6 +115,7 @@ def decode(source, channels, label=None):
         elif not isinstance(source, (str, os.PathLike)):
             raise ImageError(f"{label}: expected a path, encoded bytes or a PIL image")
         with Image.open(source, formats=FORMATS) as img:
+            _check_pixels(img, label)  # from the header, before decoding
             return _converted(img, channels, label)
     except ImageError:
         raise
@@ -129,6 +131,16 @@ def decode(source, channels, label=None):
     except Exception as err:  # PIL's decoders raise many types on corrupt headers and data
         raise ImageError(f"{label}: not a readable image ({type(err).__name__}: "
                          f"{err})") from None
+
+
+def _check_pixels(img, label):
+    """Refuse an image of more pixels than PIL's decompression-bomb limit
+    (``Image.MAX_IMAGE_PIXELS``): PIL itself refuses only twice that, and below it just warns."""
+    limit = Image.MAX_IMAGE_PIXELS
+    w, h = img.size
+    if limit and w * h > limit:
+        raise ImageError(f"{label}: image too large to decode safely ({w}x{h} = {w * h} "
+                         f"pixels, above PIL's decompression-bomb limit of {limit})")
 
 
 def _converted(img, channels, label):

@@ -72,7 +72,9 @@ def write_mar(paths, model_name, out_path, overwrite=False):
     model_name : str
         MMS model name (the URL is ``/predictions/<model_name>``).
     out_path : str
-        The ``.mar`` file, written under a temporary name and renamed into place.
+        The ``.mar`` file, written under a temporary name and renamed into place
+        (:func:`inceptionzoo.export.export` writes it into the export's generation folder,
+        beside the files it archives, so that it is published and replaced with them).
     overwrite : bool
         Replace an existing archive; otherwise that is an error.
 
