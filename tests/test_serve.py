@@ -79,9 +79,8 @@ def test_missing_serve_extra_names_it(exported, capsys, monkeypatch):
                         lambda name, *a: None if name == "mms" else real(name, *a))
     code, err = _serve([exported], capsys)
     assert code == 2
-    assert err == ("inceptionzoo serve: error: inceptionzoo serve needs MXNet Model Server "
-                   "(multi-model-server), which is not installed: pip install "
-                   "'inceptionzoo[serve]'\n")
+    assert err == ("inceptionzoo serve: error: MXNet Model Server (multi-model-server) is not "
+                   "installed: pip install 'inceptionzoo[serve]'\n")
 
 
 def test_a_folder_that_is_not_an_export_is_refused(tmp_path, capsys):

@@ -135,8 +135,8 @@ def find_java():
 
 def _require_mms():
     if importlib.util.find_spec("mms") is None:
-        raise InceptionZooError(f"inceptionzoo serve needs MXNet Model Server "
-                                f"(multi-model-server), which is not installed: {EXTRA_HINT}")
+        raise InceptionZooError(f"MXNet Model Server (multi-model-server) is not installed: "
+                                f"{EXTRA_HINT}")
 
 
 def _check_ports(port, management_port, host="127.0.0.1"):
@@ -253,7 +253,7 @@ def _probe_image():
     return buf.getvalue()
 
 
-class ServerFailed(Exception):
+class _ServerFailed(Exception):
     """MMS stopped or did not load the model (not bad input: :func:`serve` returns 1)."""
 
 
@@ -318,7 +318,7 @@ class ModelServer:
 
     def _alive(self):
         if self.proc.poll() is not None:
-            raise ServerFailed(f"MXNet Model Server exited with status {self.proc.returncode}; "
+            raise _ServerFailed(f"MXNet Model Server exited with status {self.proc.returncode}; "
                                f"its logs are in {self.logs}:\n{self.log_tail()}")
 
     def wait_up(self, deadline, stopped=lambda: False):
@@ -331,7 +331,7 @@ class ModelServer:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise ServerFailed(f"MXNet Model Server did not answer on {self.mgmt} in time; "
+                raise _ServerFailed(f"MXNet Model Server did not answer on {self.mgmt} in time; "
                                    f"its logs are in {self.logs}")
             time.sleep(0.5)
         return False
@@ -344,7 +344,7 @@ class ModelServer:
             "synchronous": "false"})
         code, body = request(f"{self.mgmt}/models?{query}", data=b"", method="POST", timeout=60)
         if code not in (200, 202):
-            raise ServerFailed(f"MXNet Model Server refused to register {mar} (HTTP {code}: "
+            raise _ServerFailed(f"MXNet Model Server refused to register {mar} (HTTP {code}: "
                                f"{body.decode(errors='replace')[:500]}); logs in {self.logs}")
 
     def wait_ready(self, name, deadline, workers=1, stopped=lambda: False):
@@ -359,7 +359,7 @@ class ModelServer:
             except (OSError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise ServerFailed(f"MXNet Model Server did not load {name} in time; see "
+                raise _ServerFailed(f"MXNet Model Server did not load {name} in time; see "
                                    f"{self.logs}/model_log.log")
             time.sleep(0.5)
         return False
@@ -506,7 +506,7 @@ def _run(server, name, batching, workers, timeout, stop, out):
         code, body = server.predict(name, _probe_image(), timeout=max(deadline - time.monotonic(),
                                                                        10))
         if code != 200:
-            raise ServerFailed(f"{name} answered a test image with HTTP {code}: "
+            raise _ServerFailed(f"{name} answered a test image with HTTP {code}: "
                                f"{body.decode(errors='replace')[:500]}; see {server.logs}")
         print(f"serving {name} (batch size {batching['batch_size']}, max batch delay "
               f"{batching['max_batch_delay_ms']} ms, {workers} worker{'s' * (workers > 1)}); "
@@ -517,6 +517,6 @@ def _run(server, name, batching, workers, timeout, stop, out):
             server._alive()
             time.sleep(0.2)
         return 0
-    except ServerFailed as err:
+    except _ServerFailed as err:
         print(f"inceptionzoo serve: error: {err}", file=sys.stderr, flush=True)
         return 1
