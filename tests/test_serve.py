@@ -224,3 +224,15 @@ def test_serve_uses_the_exports_own_archive_and_a_kept_store(tmp_path):
     config = (tmp_path / "store" / "config.properties").read_text()
     assert f"inference_address=http://127.0.0.1:{server.port}" in config
     assert (tmp_path / "store" / "logs").is_dir()
+
+
+def test_a_corrupt_export_is_refused_before_the_server_starts(tmp_path, capsys):
+    folder = tmp_path / "export"
+    paths = export("inception_mnist", str(folder / "inception_mnist"))
+    with open(paths["params"], "r+b") as f:
+        f.seek(-4, os.SEEK_END)
+        f.write(b"\0\0\0\0")
+    port = free_port()
+    code, err = _serve([folder, "--port", port, "--management-port", free_port(avoid={port})],
+                       capsys)
+    assert code == 2 and "-0000.params' is corrupt or not the exported one: SHA-1" in err

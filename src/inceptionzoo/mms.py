@@ -189,25 +189,23 @@ def recorded_batching(meta, meta_file):
 
 
 def _export(export_dir, name):
-    """``(meta file, meta, files by role)`` of the export in ``export_dir``."""
-    from .serving import _find_meta, read_meta
+    """``(meta file, meta, files by role)`` of the export in ``export_dir``, its params and
+    graph checked against the SHA-1s it recorded (as the Predictor checks them)."""
+    from .serving import _checked_file, _find_meta, read_meta
 
     if not os.path.isdir(export_dir):
         raise InceptionZooError(f"{export_dir!r} is not a folder: expected the folder an "
                                 "`inceptionzoo export` wrote")
     meta_file = _find_meta(export_dir, name)
     meta = read_meta(meta_file)
-    base = os.path.basename(meta_file)[:-len("-meta.json")]
     folder = os.path.dirname(meta_file)
-    files = {"symbol": meta["symbol_file"], "params": meta["params_file"],
-             "meta": os.path.basename(meta_file), "synset": f"{base}-synset.txt",
-             "onnx": meta.get("onnx_file")}
-    paths = {role: os.path.join(folder, f) for role, f in files.items()
-             if f and os.path.isfile(os.path.join(folder, f))}
-    missing = [files[r] for r in ("symbol", "params") if r not in paths]
-    if missing:
-        raise InceptionZooError(f"{export_dir!r}: the export {base!r} lacks {missing}: export "
-                                "again")
+    paths = {role: _checked_file(folder, meta, f"{role}_file", f"{role}_sha1", meta_file)
+             for role in ("symbol", "params")}
+    paths["meta"] = meta_file
+    base = os.path.basename(meta_file)[:-len("-meta.json")]
+    for role, file in (("synset", f"{base}-synset.txt"), ("onnx", meta.get("onnx_file"))):
+        if file and os.path.isfile(os.path.join(folder, file)):
+            paths[role] = os.path.join(folder, file)
     return meta_file, meta, paths
 
 
@@ -319,22 +317,28 @@ class ModelServer:
     def _alive(self):
         if self.proc.poll() is not None:
             raise _ServerFailed(f"MXNet Model Server exited with status {self.proc.returncode}; "
-                               f"its logs are in {self.logs}:\n{self.log_tail()}")
+                                f"its logs are in {self.logs}:\n{self.log_tail()}")
 
-    def wait_up(self, deadline, stopped=lambda: False):
-        """Wait until the management API answers; False if ``stopped()`` first."""
+    def _poll(self, check, deadline, stopped, late):
+        """Call ``check()`` every 0.5 s until it is true (True), ``stopped()`` (False), the
+        server ends or ``deadline`` passes (:class:`_ServerFailed` with ``late``)."""
         while not stopped():
             self._alive()
             try:
-                if request(f"{self.mgmt}/models", timeout=5)[0] == 200:
+                if check():
                     return True
-            except OSError:
+            except (OSError, ValueError):  # not up yet, or an answer that is not JSON yet
                 pass
             if time.monotonic() > deadline:
-                raise _ServerFailed(f"MXNet Model Server did not answer on {self.mgmt} in time; "
-                                   f"its logs are in {self.logs}")
+                raise _ServerFailed(f"{late}; see the logs in {self.logs}")
             time.sleep(0.5)
         return False
+
+    def wait_up(self, deadline, stopped=lambda: False):
+        """Wait until the management API answers; False if ``stopped()`` first."""
+        return self._poll(lambda: request(f"{self.mgmt}/models", timeout=5)[0] == 200,
+                          deadline, stopped, f"MXNet Model Server did not answer on {self.mgmt} "
+                          "in time")
 
     def register(self, name, mar, batch_size, max_batch_delay, workers):
         """Register ``mar`` of the store as ``name`` (asynchronous: see :meth:`wait_ready`)."""
@@ -345,24 +349,17 @@ class ModelServer:
         code, body = request(f"{self.mgmt}/models?{query}", data=b"", method="POST", timeout=60)
         if code not in (200, 202):
             raise _ServerFailed(f"MXNet Model Server refused to register {mar} (HTTP {code}: "
-                               f"{body.decode(errors='replace')[:500]}); logs in {self.logs}")
+                                f"{body.decode(errors='replace')[:500]}); logs in {self.logs}")
 
     def wait_ready(self, name, deadline, workers=1, stopped=lambda: False):
         """Wait until ``name`` has ``workers`` READY workers; False if ``stopped()`` first."""
-        while not stopped():
-            self._alive()
-            try:
-                code, body = request(f"{self.mgmt}/models/{name}", timeout=5)
-                found = json.loads(body).get("workers", []) if code == 200 else []
-                if len(found) >= workers and all(w.get("status") == "READY" for w in found):
-                    return True
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise _ServerFailed(f"MXNet Model Server did not load {name} in time; see "
-                                   f"{self.logs}/model_log.log")
-            time.sleep(0.5)
-        return False
+        def ready():
+            code, body = request(f"{self.mgmt}/models/{name}", timeout=5)
+            found = json.loads(body).get("workers", []) if code == 200 else []
+            return len(found) >= workers and all(w.get("status") == "READY" for w in found)
+
+        return self._poll(ready, deadline, stopped,
+                          f"MXNet Model Server did not load {name} in time")
 
     def predict(self, name, body, content_type="image/png", timeout=60):
         """``(status, body)`` of ``POST /predictions/NAME``."""
@@ -503,11 +500,15 @@ def _run(server, name, batching, workers, timeout, stop, out):
                         batching["max_batch_delay_ms"], workers)
         if not server.wait_ready(name, deadline, workers, stopped):
             return 0
-        code, body = server.predict(name, _probe_image(), timeout=max(deadline - time.monotonic(),
-                                                                       10))
+        try:
+            code, body = server.predict(name, _probe_image(),
+                                        timeout=max(deadline - time.monotonic(), 10))
+        except OSError as err:
+            raise _ServerFailed(f"{name} did not answer a test image ({err}); see "
+                                f"{server.logs}") from None
         if code != 200:
             raise _ServerFailed(f"{name} answered a test image with HTTP {code}: "
-                               f"{body.decode(errors='replace')[:500]}; see {server.logs}")
+                                f"{body.decode(errors='replace')[:500]}; see {server.logs}")
         print(f"serving {name} (batch size {batching['batch_size']}, max batch delay "
               f"{batching['max_batch_delay_ms']} ms, {workers} worker{'s' * (workers > 1)}); "
               f"stop with Ctrl-C or SIGTERM", file=out)
