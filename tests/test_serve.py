@@ -3,6 +3,7 @@ Server under load from concurrent clients, stopped by SIGTERM with nothing left 
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import threading
@@ -236,3 +237,25 @@ def test_a_corrupt_export_is_refused_before_the_server_starts(tmp_path, capsys):
     code, err = _serve([folder, "--port", port, "--management-port", free_port(avoid={port})],
                        capsys)
     assert code == 2 and "-0000.params' is corrupt or not the exported one: SHA-1" in err
+
+
+def test_a_server_that_ends_by_itself_is_a_failure_with_its_logs_kept(exported, tmp_path,
+                                                                        capsys, monkeypatch):
+    """A Java that exits at once (here a stand-in script): exit status 1, the reason and the
+    log folder on stderr, the temporary store kept for its logs."""
+    java = tmp_path / "jre" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\necho 'not a Java runtime'\nexit 3\n")
+    java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jre"))
+    port = free_port()
+    code = main(["serve", str(exported), "--port", str(port), "--management-port",
+                 str(free_port(avoid={port}))])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith("inceptionzoo serve: error: MXNet Model Server exited with status ")
+    assert "not a Java runtime" in err
+    store = out.split("model store: ", 1)[1].split(" ", 1)[0]
+    assert os.path.isfile(os.path.join(store, "logs", "mms-stdout.log"))
+    assert os.path.isfile(os.path.join(store, "inception_mnist.mar"))
+    shutil.rmtree(store)

@@ -467,24 +467,24 @@ def serve(export_dir, name=None, port=8080, management_port=8081, batch_size=Non
     batching = _settings(meta, meta_file, batch_size, max_batch_delay, workers)
     base = os.path.basename(meta_file)[:-len("-meta.json")]
     folder, temporary = _store_folder(store)
-    failed = True
+    code = 0  # 1: the server failed, and a temporary store is kept for its logs
     try:
-        built = _put_archive(paths, meta, base, folder)
-        print(f"model store: {folder} ({base}.mar {'built from' if built else 'of'} the "
-              f"export; logs in {os.path.join(folder, 'logs')})", file=out, flush=True)
-        with _StopSignals() as stop:
+        with _StopSignals() as stop:  # from here on a stop signal ends the command cleanly
+            built = _put_archive(paths, meta, base, folder)
+            print(f"model store: {folder} ({base}.mar {'built from' if built else 'of'} the "
+                  f"export; logs in {os.path.join(folder, 'logs')})", file=out, flush=True)
             server = ModelServer(folder, port, management_port, workers)
             try:
-                code = _run(server, base, batching, workers, timeout, stop, out)
+                if stop.signum is None:
+                    code = _run(server, base, batching, workers, timeout, stop, out)
             finally:
                 server.stop()
         if stop.signum:
             print(f"stopped by {_signal_name(stop.signum)}: the server and its workers ended, "
                   f"ports {port} and {management_port} free", file=out, flush=True)
-        failed = code != 0
         return code
     finally:
-        if temporary and not failed:
+        if temporary and code != 1:
             shutil.rmtree(folder, ignore_errors=True)
 
 
