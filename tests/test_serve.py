@@ -7,8 +7,6 @@ import shutil
 import signal
 import socket
 import threading
-import time
-import zipfile
 
 import pytest
 

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +43,10 @@ DEFAULT_BATCHING = {"batch_size": 1, "max_batch_delay_ms": 100}
 
 #: What to install when ``java`` is missing (MMS needs Java 8 or newer).
 JAVA_HINT = "install a Java 8+ runtime, e.g. Debian's openjdk-17-jre-headless"
+
+#: The largest ``NAME-meta.json`` read from inside an export's ``.mar`` (ImageNet's 1000 labels
+#: take about 30 kB).
+META_MAX_BYTES = 1 << 20
 
 #: What to install when MMS is missing.
 EXTRA_HINT = "pip install 'inceptionzoo[serve]'"
@@ -214,7 +217,7 @@ def _archive_matches(mar, meta):
     try:
         with zipfile.ZipFile(mar) as z:
             inner = [n for n in z.namelist() if n.endswith("-meta.json") and "/" not in n]
-            if len(inner) != 1:
+            if len(inner) != 1 or z.getinfo(inner[0]).file_size > META_MAX_BYTES:
                 return False
             theirs = json.loads(z.read(inner[0]))
     except (OSError, ValueError, zipfile.BadZipFile):
