@@ -129,6 +129,14 @@ def _cmd_tune(args):
     return 0
 
 
+def _cmd_serve(args):
+    from .mms import serve
+
+    return serve(args.model_dir, name=args.name, port=args.port,
+                 management_port=args.management_port, batch_size=args.batch_size,
+                 max_batch_delay=args.max_batch_delay, workers=args.workers, store=args.store)
+
+
 def _cmd_bench(argv):
     """``inceptionzoo bench [ARGS]``: run the checkout's benchmark harness with ``ARGS``
     (``--help`` included) in this Python; its exit status is the command's."""
@@ -499,6 +507,24 @@ def build_parser():
     s.add_argument("--batch-sizes", default="1", help="comma-separated, e.g. 1,8,32")
     _runtime_option(s)
     s.set_defaults(func=_cmd_tune)
+
+    s = sub.add_parser("serve", help="serve an export with MXNet Model Server (the serve "
+                       "extra, Java 8+) in the foreground until Ctrl-C / SIGTERM")
+    s.add_argument("model_dir", metavar="EXPORT_DIR", help="folder written by `export`")
+    s.add_argument("--name", help="which export, if the folder holds several (also the model "
+                   "name in the URL)")
+    s.add_argument("--port", type=int, default=8080, help="inference API port on 127.0.0.1 "
+                   "(default 8080; MMS takes ports below 32767)")
+    s.add_argument("--management-port", type=int, default=8081,
+                   help="management API port on 127.0.0.1 (default 8081)")
+    s.add_argument("--batch-size", type=int, help="MMS batch_size: the most requests one "
+                   "handler call takes (default: the export's recorded batching, else 1)")
+    s.add_argument("--max-batch-delay", type=int, metavar="MS", help="MMS max_batch_delay: how "
+                   "long MMS waits to fill a batch (default: the export's, else 100)")
+    s.add_argument("--workers", type=int, default=1, help="MMS worker processes (default 1)")
+    s.add_argument("--store", metavar="DIR", help="folder for the model store, "
+                   "config.properties and logs (default: a temporary folder, removed after)")
+    s.set_defaults(func=_cmd_serve)
 
     # `bench` passes everything after it to the harness (see main); listed here for --help
     sub.add_parser("bench", help="run the repository's benchmark harness, "

@@ -460,13 +460,13 @@ def _kill(procs, grace=GRACE):
             p.wait()
 
 
-def _check_port(port, host):
-    _check_count("--port", port, 1, 65535)
+def _check_port(port, host, name="--port", high=65535):
+    _check_count(name, port, 1, high)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
         except OSError as err:
-            raise OSError(f"--port {port}: cannot listen on {host or 'all addresses'} "
+            raise OSError(f"{name} {port}: cannot listen on {host or 'all addresses'} "
                           f"({err.strerror}): expected a free port") from None
 
 
