@@ -223,3 +223,13 @@ def test_the_package_counts_cores_in_one_place(monkeypatch, tmp_path):
         monkeypatch.setattr(_openmp, "physical_cores", lambda: cores)
         assert FolderSource(root, model_info("inception_mnist")).workers == threads
         assert local_threads("worker", 1, environ={}) == {"MXNET_OMP_MAX_THREADS": cores}
+
+
+@pytest.mark.slow
+def test_the_import_order_benchmark_runs_both_orders_on_every_core():
+    out = subprocess.run([sys.executable, os.path.join(BENCH, "import_order.py"),
+                          "--batch-sizes", "2", "--seconds", "0.05", "--rounds", "1"],
+                         capture_output=True, text=True, env=_child_env(), check=True).stdout
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+    cores = str(_openmp.physical_cores())
+    assert rows == {"inceptionzoo-first": cores, "mxnet-first": cores}, out
