@@ -30,10 +30,7 @@ import re
 import sys
 import warnings
 
-try:
-    from .errors import InceptionZooError
-except ImportError:  # a standalone copy (no package): the same family root
-    InceptionZooError = ValueError
+from .errors import InceptionZooError
 
 #: the variables MXNet 1.9.1 reads for its thread count; a user's value of either is kept
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
