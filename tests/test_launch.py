@@ -13,6 +13,8 @@ import uuid
 
 import pytest
 
+from inceptionzoo import _openmp
+from inceptionzoo import launch as launch_module
 from inceptionzoo.cli import main
 from inceptionzoo.launch import launch, read_hostfile, ssh_commands
 
@@ -162,6 +164,109 @@ def test_timeout_stops_the_job():
     assert job_processes(marker) == []
 
 
+#: worker 0 finishes at once; worker 1 waits for it forever, as in a KVStore barrier
+EARLY_EXIT = """if [ "$INCEPTIONZOO_WORKER_INDEX" = 0 ]; then exit 0; fi
+sleep 300
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_that_finishes_while_its_peers_wait_fails_the_job(tmp_path):
+    """One worker exiting 0 while another waits in a barrier hung `launch` until --timeout
+    (which has no default)."""
+    marker = f"IZ_TEST_JOB={uuid.uuid4().hex}"
+    script = tmp_path / "worker.sh"
+    script.write_text(EARLY_EXIT)
+    start = time.monotonic()
+    run = subprocess.run([EXE, "launch", "--workers", "2", "--exit-grace", "2", "--env", marker,
+                          "--", "sh", str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert ("inceptionzoo launch: worker 0 exited with status 0 but worker 1 still ran 2.0 s "
+            "later (waiting for it, e.g. in a KVStore barrier); stopping the job") in run.stderr
+    assert time.monotonic() - start < 200
+    assert job_processes(marker) == []
+
+
+def test_the_exit_grace_has_a_default():
+    assert launch_module.EXIT_GRACE == 60.0
+
+
+@pytest.fixture
+def no_thread_variables(monkeypatch):
+    for var in _openmp.THREAD_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(_openmp, "physical_cores", lambda: 8)
+    monkeypatch.setattr(_openmp, "SET_AT_IMPORT", 8)
+
+
+def _threads(env=None, workers=4):
+    _, _, nodes = launch_module._local_nodes(["train"], workers, 2, None, env, sys.executable)
+    return {label: node.get("MXNET_OMP_MAX_THREADS") for label, _, node in nodes}
+
+
+def test_local_workers_share_the_physical_cores(no_thread_variables, monkeypatch):
+    """Each local worker took every core (MXNet's threads, one per core): 2 workers of one
+    MNIST epoch had not finished after 643 s where one process took 35 s."""
+    assert _threads() == {"server 0": "1", "server 1": "1", "worker 0": "2", "worker 1": "2",
+                          "worker 2": "2", "worker 3": "2"}
+    assert _threads(workers=16)["worker 15"] == "1"  # at least one each
+    assert launch_module.local_threads("scheduler", 4) == {"MXNET_OMP_MAX_THREADS": 1}
+    # the MXNET_OMP_MAX_THREADS inceptionzoo set here at import is not the user's
+    monkeypatch.setenv("MXNET_OMP_MAX_THREADS", "8")
+    assert _threads()["worker 0"] == "2"
+
+
+@pytest.mark.parametrize("where,variable", [("env", "OMP_NUM_THREADS"),
+                                            ("env", "MXNET_OMP_MAX_THREADS"),
+                                            ("environ", "OMP_NUM_THREADS"),
+                                            ("environ", "MXNET_OMP_MAX_THREADS")])
+def test_a_users_thread_setting_wins_for_every_local_process(no_thread_variables, monkeypatch,
+                                                            where, variable):
+    env = {variable: "3"} if where == "env" else None
+    if where == "environ":
+        monkeypatch.setenv(variable, "3")
+    assert set(_threads(env).values()) == {"3" if (variable, where) == (
+        "MXNET_OMP_MAX_THREADS", "env") else None}
+    assert launch_module.local_threads("scheduler", 4, env) == {}
+
+
+def test_children_do_not_inherit_the_launchers_own_thread_default(no_thread_variables,
+                                                                  monkeypatch):
+    """``--env OMP_NUM_THREADS=2`` was overridden by the MXNET_OMP_MAX_THREADS (every core)
+    that importing inceptionzoo set in the launcher, which MXNet reads first."""
+    seen = []
+    monkeypatch.setattr(launch_module.subprocess, "Popen",
+                        lambda argv, env, **kwargs: seen.append(env))
+    monkeypatch.setenv("MXNET_OMP_MAX_THREADS", "8")  # set at import (SET_AT_IMPORT)
+    launch_module._start(["true"], {"OMP_NUM_THREADS": "2"}, None)
+    assert seen[0]["OMP_NUM_THREADS"] == "2" and "MXNET_OMP_MAX_THREADS" not in seen[0]
+    monkeypatch.setenv("MXNET_OMP_MAX_THREADS", "5")  # the user's
+    launch_module._start(["true"], {}, None)
+    assert seen[1]["MXNET_OMP_MAX_THREADS"] == "5"
+
+
+#: a worker of a real job: joins the KVStore and records its thread setting
+RECORD_THREADS = """import os, sys
+import mxnet as mx
+kv = mx.kv.create("dist_sync")
+with open(sys.argv[1] + os.environ["INCEPTIONZOO_WORKER_INDEX"], "w") as f:
+    f.write(os.environ.get("MXNET_OMP_MAX_THREADS", "-"))
+"""
+
+
+@pytest.mark.slow
+def test_a_real_local_job_gives_each_worker_its_share(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(RECORD_THREADS)
+    env = {k: v for k, v in os.environ.items() if k not in _openmp.THREAD_VARIABLES}
+    run = subprocess.run([EXE, "launch", "--workers", "2", "--timeout", "240", "--",
+                          sys.executable, str(script), str(tmp_path / "threads")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    share = str(max(_openmp.physical_cores() // 2, 1))
+    assert [(tmp_path / f"threads{i}").read_text() for i in (0, 1)] == [share, share]
+
+
 @pytest.mark.slow
 def test_a_command_that_cannot_start_is_named(tmp_path):
     run = subprocess.run([EXE, "launch", "--workers", "1", "--", str(tmp_path / "nothing")],
@@ -187,6 +292,7 @@ def test_a_command_that_cannot_start_is_named(tmp_path):
     (dict(timeout=-1), "timeout must be a finite number of seconds > 0; got -1"),
     (dict(timeout=float("nan")), "timeout must be a finite number of seconds > 0; got nan"),
     (dict(poll=0), "poll must be a finite number of seconds > 0; got 0"),
+    (dict(exit_grace=0), "exit_grace must be a finite number of seconds > 0; got 0"),
     (dict(env={"A B": "1"}), "environment variable 'A B'='1': expected NAME=VALUE"),
     (dict(env={"X;touch /tmp/y": "1"}), "environment variable 'X;touch /tmp/y'"),
     (dict(launcher="ssh", hostfile="h", scheduler_host="-oProxyCommand=x"),
@@ -213,6 +319,7 @@ def test_a_port_in_use_is_named():
     (["--workers", "1000000000"], "--workers must be an integer in 1..1024; got 1000000000"),
     (["--servers", "-2"], "--servers must be an integer in 1..1024; got -2"),
     (["--port", "99999"], "--port must be an integer in 1..65535; got 99999"),
+    (["--exit-grace", "-1"], "exit_grace must be a finite number of seconds > 0; got -1.0"),
     (["--env", "IZ_SURELY_UNSET_VARIABLE"], "--env 'IZ_SURELY_UNSET_VARIABLE': "
      "IZ_SURELY_UNSET_VARIABLE is not set here: expected NAME=VALUE, or the NAME of a variable "
      "of this environment"),

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from inceptionzoo import _openmp
-from inceptionzoo.train import train
+from inceptionzoo import InceptionZooError, _openmp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "..", "src")
 BENCH = os.path.join(HERE, "..", "benchmarks")
+EXE = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
 
 
 def _child_env(**extra):
@@ -43,15 +43,109 @@ def test_a_users_thread_setting_is_kept(var, value, expected):
     assert _run(SHOW, **{var: value}) == expected
 
 
-def test_mxnet_loaded_first_is_left_alone():
+def test_mxnet_loaded_first_keeps_its_environment_and_a_users_setting():
     out = _run("import mxnet, inceptionzoo, os; "
                "print(os.environ.get('MXNET_OMP_MAX_THREADS'))")
     assert out == ["None"]
-    env = {}
+    env = {"MXNET_OMP_MAX_THREADS": "1"}  # a user's value, accepted by the MXNet loaded first
     assert _openmp.set_default_threads(env, modules={"mxnet": object()}, cores=4) is None
-    assert env == {}
+    assert env == {"MXNET_OMP_MAX_THREADS": "1"}
+    env = {}
     assert _openmp.set_default_threads(env, modules={}, cores=4) == 4
     assert env == {"MXNET_OMP_MAX_THREADS": "4"}
+
+
+#: a fresh process: import in ORDER, run one convolution, print MXNet's thread limit and the
+#: process's thread count (the OpenMP pool adds one thread per extra core)
+CONVOLVE = """import os, sys
+if sys.argv[1] == "mxnet-first":
+    import mxnet as mx
+    import inceptionzoo
+else:
+    import inceptionzoo
+    import mxnet as mx
+from inceptionzoo import _openmp
+x = mx.nd.ones((4, 16, 32, 32))
+w = mx.nd.ones((16, 16, 3, 3))
+mx.nd.Convolution(x, w, no_bias=True, kernel=(3, 3), num_filter=16).wait_to_read()
+print(_openmp.loaded_threads(mx)[0].value, len(os.listdir("/proc/self/task")))
+"""
+
+
+def _convolve(order):
+    return subprocess.run([sys.executable, "-c", CONVOLVE, order], capture_output=True,
+                          text=True, env=_child_env(), check=True).stdout.split()
+
+
+def test_importing_mxnet_first_still_gives_one_thread_per_physical_core():
+    """``import mxnet; import inceptionzoo`` left MXNet on half the logical CPUs (one of two
+    cores here): MXSetNumOMPThreads only sets the calling thread, so the package raises the
+    limit MXNet fixed at load; its operators then run as many OpenMP threads as in the
+    recommended order (same thread count after a convolution)."""
+    first = _convolve("mxnet-first")
+    assert first == _convolve("inceptionzoo-first")
+    assert first[0] == str(_openmp.physical_cores())
+
+
+class _OtherMXNet:
+    __version__ = "1.8.0"
+
+
+def test_an_mxnet_it_cannot_adjust_gets_a_warning_naming_the_variable():
+    with pytest.warns(RuntimeWarning, match=r"MXNet was imported before inceptionzoo and its "
+                      r"operator threads could not be raised to the 4 cores \(MXNet 1.8.0 is "
+                      r"not 1.9.1\): set MXNET_OMP_MAX_THREADS=4"):
+        assert _openmp.set_default_threads({}, modules={"mxnet": _OtherMXNet()}, cores=4) is None
+
+
+@pytest.mark.parametrize("var,value", [
+    ("OMP_NUM_THREADS", "abc"), ("OMP_NUM_THREADS", "2.5"), ("OMP_NUM_THREADS", "0"),
+    ("OMP_NUM_THREADS", "-1"), ("OMP_NUM_THREADS", "4,2"), ("OMP_NUM_THREADS", ""),
+    ("OMP_NUM_THREADS", "99999"), ("MXNET_OMP_MAX_THREADS", "abc"),
+    ("MXNET_OMP_MAX_THREADS", "0"),
+])
+def test_a_bad_thread_variable_is_one_line_from_the_cli(var, value):
+    """MXNet 1.9.1 aborted (SIGABRT) in its import on these, or libgomp ignored them."""
+    run = subprocess.run([EXE, "--help"], capture_output=True, text=True,
+                         env=_child_env(**{var: value}))
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (f"inceptionzoo: error: {var}={value!r}: expected a whole number of "
+                          f"threads in 1..4096, e.g. {var}={_openmp.physical_cores()} (MXNet "
+                          "1.9.1 reads it as one integer: no list such as 4,2, no fraction, "
+                          "no 0)\n")
+    run = subprocess.run([EXE, "train", "--help"], capture_output=True, text=True,
+                         env=_child_env(**{var: value}))
+    assert run.returncode == 2 and run.stderr.startswith("inceptionzoo train: error: "), run
+
+
+def test_a_bad_thread_variable_refuses_the_import_not_aborts():
+    run = subprocess.run([sys.executable, "-c", "import inceptionzoo"], capture_output=True,
+                         text=True, env=_child_env(OMP_NUM_THREADS="abc"))
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.splitlines()[-1].startswith(
+        "inceptionzoo.errors.InceptionZooError: OMP_NUM_THREADS='abc': expected a whole number")
+    assert "terminate called" not in run.stderr
+
+
+def test_thread_variables_mxnet_reads_pass_and_an_mxnet_loaded_first_is_not_second_guessed():
+    for value in ("1", "2", " 2", "2 ", "+2", "02", "4096"):
+        _openmp.check_thread_variables({"OMP_NUM_THREADS": value,
+                                        "MXNET_OMP_MAX_THREADS": value})
+    with pytest.raises(InceptionZooError, match=r"MXNET_OMP_MAX_THREADS='1e1': expected"):
+        _openmp.check_thread_variables({"MXNET_OMP_MAX_THREADS": "1e1"})
+    # MXNet loaded first already took (or aborted on) the value: left alone
+    assert _openmp.set_default_threads({"OMP_NUM_THREADS": "abc"},
+                                       modules={"mxnet": object()}) is None
+
+
+def test_the_cli_is_recognised_by_its_script_or_module():
+    assert _openmp._cli_command(["/venv/bin/inceptionzoo", "train", "x"], []) == \
+        "inceptionzoo train"
+    assert _openmp._cli_command(["/venv/bin/inceptionzoo", "--help"], []) == "inceptionzoo"
+    assert _openmp._cli_command(["-m"], ["python", "-m", "inceptionzoo.cli", "list"]) == \
+        "inceptionzoo list"
+    assert _openmp._cli_command(["script.py"], ["python", "script.py"]) is None
+    assert _openmp._cli_command(["-m"], ["python", "-m", "pytest"]) is None
 
 
 def _fake_sysfs(root, cores):
@@ -74,32 +168,6 @@ def test_physical_cores_counts_hyper_threads_once(tmp_path):
                                                         [(0, 0), (0, 1)])) == 2
     # no topology to read: every CPU counts
     assert _openmp.physical_cores(range(3), str(tmp_path / "missing")) == 3
-
-
-def test_threads_note_only_when_mxnet_came_first_and_cores_idle(monkeypatch):
-    monkeypatch.setattr(_openmp, "_usable_cpus", lambda: [0, 1])
-    monkeypatch.setattr(_openmp.platform, "machine", lambda: "x86_64")
-    note = _openmp.threads_note(environ={}, modules_before=True, cores=2)
-    assert "runs 1 OpenMP thread(s) on 2 cores" in note and "MXNET_OMP_MAX_THREADS=2" in note
-    assert _openmp.threads_note(environ={}, modules_before=False, cores=2) is None
-    assert _openmp.threads_note(environ={"OMP_NUM_THREADS": "1"}, modules_before=True,
-                                cores=2) is None
-    assert _openmp.threads_note(environ={}, modules_before=True, cores=1) is None  # HT pair
-
-
-def test_training_says_when_mxnet_leaves_cores_idle(monkeypatch, mnist_dir, tmp_path):
-    from _sample_data import write_mnist_subset
-
-    data = write_mnist_subset(str(tmp_path / "mnist"), mnist_dir, 100, 100)
-    for var in _openmp.THREAD_VARIABLES:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(_openmp, "MXNET_LOADED_FIRST", True)
-    monkeypatch.setattr(_openmp, "_usable_cpus", lambda: [0, 1, 2, 3])
-    monkeypatch.setattr(_openmp, "physical_cores", lambda: 4)
-    monkeypatch.setattr(_openmp.platform, "machine", lambda: "x86_64")
-    lines = []
-    train(data_dir=data, recipe="seed", epochs=1, progress=False, log=lines.append)
-    assert any("MXNET_OMP_MAX_THREADS=4" in line for line in lines), lines
 
 
 def test_the_benchmarks_training_step_runs_with_the_librarys_threads():
@@ -131,3 +199,37 @@ def test_every_benchmark_imports_inceptionzoo_before_mxnet():
                                            or first["inceptionzoo"] > first["mxnet"]):
             late.append(os.path.basename(path))
     assert late == [], f"import inceptionzoo before mxnet in {late}"
+
+
+def test_the_package_counts_cores_in_one_place(monkeypatch, tmp_path):
+    """physical_cores (affinity mask + sysfs) is the one core count: the decoding threads, ONNX
+    Runtime's thread race (tests/test_runtimes.py) and the launcher's shares use it."""
+    import glob
+
+    import numpy as np
+    from _sample_data import write_image_folder
+
+    from inceptionzoo import model_info
+    from inceptionzoo.datasets import FolderSource
+    from inceptionzoo.launch import local_threads
+
+    users = sorted(os.path.basename(path) for path in
+                   glob.glob(os.path.join(SRC, "inceptionzoo", "**", "*.py"), recursive=True)
+                   if "cpu_count" in open(path).read())
+    assert users == ["_openmp.py", "runtimes.py"]  # runtimes: its .mar copy, without the package
+    root = write_image_folder(str(tmp_path / "images"), np.zeros((2, 28, 28), np.uint8),
+                              np.array([0, 1]))
+    for cores, threads in ((3, 3), (64, 4)):  # at most 4 decoding threads
+        monkeypatch.setattr(_openmp, "physical_cores", lambda: cores)
+        assert FolderSource(root, model_info("inception_mnist")).workers == threads
+        assert local_threads("worker", 1, environ={}) == {"MXNET_OMP_MAX_THREADS": cores}
+
+
+@pytest.mark.slow
+def test_the_import_order_benchmark_runs_both_orders_on_every_core():
+    out = subprocess.run([sys.executable, os.path.join(BENCH, "import_order.py"),
+                          "--batch-sizes", "2", "--seconds", "0.05", "--rounds", "1"],
+                         capture_output=True, text=True, env=_child_env(), check=True).stdout
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+    cores = str(_openmp.physical_cores())
+    assert rows == {"inceptionzoo-first": cores, "mxnet-first": cores}, out

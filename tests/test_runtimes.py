@@ -134,7 +134,7 @@ def test_onnx_runtime_runs_each_batch_size_in_the_thread_setting_timed_faster(
     ref = ort(x5)
     monkeypatch.setattr(runtimes, "time_alternating", _fake_times([faster]))
     monkeypatch.setattr(runtimes.OrtRunner, "CLEAR_WIN", float("inf"))  # always a race
-    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 2)
     seconds = ort.tune([x1, x5])
     threads = int(faster[-1])
     assert set(seconds) == {1, 5} and set(seconds[1]) == {"threads=0", "threads=1"}
@@ -147,7 +147,7 @@ def test_onnx_runtime_runs_each_batch_size_in_the_thread_setting_timed_faster(
 
 def test_a_thread_setting_far_slower_on_its_warm_call_is_out_without_a_race(folder, monkeypatch):
     ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
-    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 2)
     monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
     clock = iter([0.0, 1.0, 10.0, 12.5])  # default: 1 s warm call; one thread: 2.5 s (2.5x)
     monkeypatch.setattr(runtimes.time, "perf_counter", lambda: next(clock))
@@ -158,12 +158,12 @@ def test_a_thread_setting_far_slower_on_its_warm_call_is_out_without_a_race(fold
 def test_one_core_has_no_thread_setting_to_compare(folder, monkeypatch):
     ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
     monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
-    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 1)
     assert ort.tune([_batch(1)]) == {} and ort.threads == {1: 0} and set(ort.sessions) == {0}
 
 
 def test_the_thread_setting_is_saved_with_the_tuning_and_reused(folder, monkeypatch):
-    monkeypatch.setattr(runtimes.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 2)
     monkeypatch.setattr(runtimes, "time_alternating", _fake_times(["threads=1", "onnxruntime"]))
     monkeypatch.setattr(runtimes.OrtRunner, "CLEAR_WIN", float("inf"))  # always a race
     first = load_graph(str(folder), warmup=(1, 3))

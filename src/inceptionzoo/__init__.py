@@ -11,9 +11,9 @@ _EXTRAS_HINT = (
     "or pip install 'inceptionzoo[cu112]' (mxnet-cu112==1.9.1, CUDA 11.2, GPUs sm_50..sm_86)."
 )
 
-from ._openmp import set_default_threads as _set_default_threads
+from ._openmp import configure as _configure_threads
 
-_set_default_threads()  # before MXNet loads: one OpenMP thread per physical core
+_configure_threads()  # checked thread variables; one OpenMP thread per physical core
 
 try:
     import mxnet as _mx  # noqa: F401

@@ -1,19 +1,45 @@
-"""MXNet's OpenMP thread count: one thread per physical core, set before MXNet loads.
+"""MXNet's OpenMP threads: checked thread variables, one thread per physical core, and the one
+core count of the package.
 
 MXNet 1.9.1 fixes its operators' OpenMP threads when its library loads (``src/engine/openmp.cc``):
 without ``OMP_NUM_THREADS`` or ``MXNET_OMP_MAX_THREADS`` it takes half the logical CPUs of an x86
 machine, assuming two hyper-threads per core. On a machine without hyper-threading that is half
 the cores (one of two here), and every convolution runs at half speed (docs/benchmarks.md,
-"Training speed at ImageNet size"). Importing :mod:`inceptionzoo` before MXNet sets
-``MXNET_OMP_MAX_THREADS`` to the number of physical cores this process may run on, unless the
-user set either variable; it cannot change a process whose MXNet is already loaded.
+"Training speed at ImageNet size"). Importing :mod:`inceptionzoo` (:func:`configure`):
+
+- refuses a thread variable MXNet would abort on (``OMP_NUM_THREADS=abc`` killed the process
+  with SIGABRT inside MXNet's import) with one :class:`~inceptionzoo.errors.InceptionZooError`
+  (the ``inceptionzoo`` command prints it as one line and exits 2);
+- before MXNet loads, sets ``MXNET_OMP_MAX_THREADS`` to the number of physical cores this
+  process may run on, unless the user set either variable;
+- after MXNet loaded (``import mxnet`` first, the order most scripts have), raises MXNet's
+  thread limit to that count (:func:`raise_loaded_threads`): ``MXSetNumOMPThreads``, which
+  libmxnet exports, only sets the calling thread's OpenMP count and cannot lift the limit MXNet
+  fixed at load, so its operators (run on the engine's worker threads) would stay on half the
+  cores. This reaches the worker threads MXNet starts afterwards, i.e. when no CPU operator ran
+  before inceptionzoo was imported; MXNet's own choice and a user's variables are otherwise
+  left alone.
+
+:func:`physical_cores` is the package's one core count (affinity mask + sysfs topology): the
+launcher's per-worker share, ONNX Runtime's thread race and the decoding threads use it.
 """
+import ctypes
 import os
 import platform
+import re
 import sys
+import warnings
+
+from .errors import InceptionZooError
 
 #: the variables MXNet 1.9.1 reads for its thread count; a user's value of either is kept
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
+#: the largest thread count taken from a variable (libgomp aborts when it cannot start them)
+MAX_THREADS = 4096
+#: what MXNet 1.9.1 and libgomp both read as one thread count: an integer, maybe a sign, spaces
+_COUNT = re.compile(r"\s*\+?[0-9]+\s*")
+#: MXNet 1.9.1's pointer to its OpenMP settings (``OpenMP *__init_omp__``, src/engine/openmp.cc)
+_OPENMP_SYMBOL = "_ZN5mxnet6engine12__init_omp__E"
 
 
 def _usable_cpus():
@@ -24,7 +50,8 @@ def _usable_cpus():
 
 
 def physical_cores(cpus=None, sysfs="/sys/devices/system/cpu"):
-    """Number of distinct physical cores among ``cpus`` (hyper-threads of one core count once).
+    """Number of distinct physical cores among ``cpus`` (hyper-threads of one core count once):
+    the package's one core count.
 
     Parameters
     ----------
@@ -54,9 +81,130 @@ def physical_cores(cpus=None, sysfs="/sys/devices/system/cpu"):
     return max(len(cores), 1)
 
 
+def check_thread_variables(environ=None):
+    """Refuse a thread variable that MXNet 1.9.1 would abort on or misread.
+
+    MXNet reads both variables as one integer when it loads and throws (SIGABRT, no message to
+    Python) on ``abc``, ``2.5`` or an OpenMP list such as ``4,2`` (legal for OpenMP, not for
+    MXNet); ``0`` and ``-1`` make libgomp ignore the variable with a warning (and
+    ``MXNET_OMP_MAX_THREADS=0`` lifts MXNet's limit); a huge count aborts when libgomp cannot
+    start the threads.
+
+    Parameters
+    ----------
+    environ : dict, optional
+        Default ``os.environ``.
+
+    Raises
+    ------
+    InceptionZooError
+        Naming the variable, its value and what is expected.
+    """
+    environ = os.environ if environ is None else environ
+    for var in THREAD_VARIABLES:
+        text = environ.get(var)
+        if text is not None and not (_COUNT.fullmatch(text)
+                                     and 1 <= int(text) <= MAX_THREADS):
+            raise InceptionZooError(
+                f"{var}={text!r}: expected a whole number of threads in 1..{MAX_THREADS}, e.g. "
+                f"{var}={physical_cores()} (MXNet 1.9.1 reads it as one integer: no list such "
+                "as 4,2, no fraction, no 0)")
+
+
+def user_thread_variables(environ=None):
+    """The thread variables of ``environ`` that the user set: every one but the
+    ``MXNET_OMP_MAX_THREADS`` this package set at import (:data:`SET_AT_IMPORT`).
+
+    Parameters
+    ----------
+    environ : dict, optional
+        Default ``os.environ``.
+
+    Returns
+    -------
+    dict
+    """
+    environ = os.environ if environ is None else environ
+    return {var: environ[var] for var in THREAD_VARIABLES if var in environ
+            and not (var == "MXNET_OMP_MAX_THREADS" and SET_AT_IMPORT is not None
+                     and environ[var] == str(SET_AT_IMPORT))}
+
+
+def _mxnet_guess(cpus):
+    """The thread limit MXNet 1.9.1 takes without a variable: the CPUs OpenMP sees, halved on
+    x86."""
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return cpus >> 1
+    return cpus
+
+
+def loaded_threads(mx):
+    """MXNet's operator thread limit (``omp_thread_max_`` of its OpenMP settings), read from
+    the loaded libmxnet 1.9.1.
+
+    Parameters
+    ----------
+    mx : module
+        The imported ``mxnet``.
+
+    Returns
+    -------
+    (ctypes.c_int or None, str or None)
+        The limit, writable in place, or None and why it cannot be reached (another MXNet
+        version, a library without the symbol, settings not laid out as 1.9.1's: ``bool
+        enabled_; int omp_thread_max_; int reserve_cores_; bool omp_num_threads_set_...``).
+    """
+    if getattr(mx, "__version__", None) != "1.9.1":
+        return None, f"MXNet {getattr(mx, '__version__', '?')} is not 1.9.1"
+    try:
+        address = ctypes.c_void_p.in_dll(mx.base._LIB, _OPENMP_SYMBOL).value
+    except (AttributeError, ValueError):
+        return None, "libmxnet does not export its OpenMP settings"
+    if not address:
+        return None, "MXNet's OpenMP settings are not initialised"
+    raw = bytes((ctypes.c_uint8 * 16).from_address(address))
+    limit = ctypes.c_int.from_address(address + 4)
+    reserve = int.from_bytes(raw[8:12], sys.byteorder, signed=True)
+    if raw[0] != 1 or raw[1:4] != b"\0\0\0" or raw[12:16] != b"\0\0\0\0" or reserve != 0 \
+            or not 0 <= limit.value <= MAX_THREADS:
+        return None, "MXNet's OpenMP settings are not laid out as expected"
+    return limit, None
+
+
+def raise_loaded_threads(mx, cores=None):
+    """Give an MXNet loaded before this package ``cores`` operator threads (see the module
+    docstring), when no thread variable is set.
+
+    Parameters
+    ----------
+    mx : module
+        The imported ``mxnet``.
+    cores : int, optional
+        Default :func:`physical_cores`.
+
+    Returns
+    -------
+    (int or None, str or None)
+        The new limit, or None and why MXNet was left alone (None: nothing to change).
+    """
+    cores = physical_cores() if cores is None else cores
+    limit, why = loaded_threads(mx)
+    if limit is None:
+        return None, why
+    if limit.value != _mxnet_guess(len(_usable_cpus())):  # not MXNet's own choice: keep it
+        return None, f"MXNet's thread limit is {limit.value}, not its default"
+    if limit.value == 0 or limit.value >= cores:  # 0: MXNet applies no limit
+        return None, None
+    limit.value = cores
+    mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(cores))  # the calling thread (NaiveEngine)
+    return cores, None
+
+
 def set_default_threads(environ=None, modules=None, cores=None):
-    """Set ``MXNET_OMP_MAX_THREADS`` to the number of physical cores, unless MXNet is loaded
-    already (too late: it read its setting) or the user set one of :data:`THREAD_VARIABLES`.
+    """Check the thread variables and give MXNet one thread per physical core unless the user
+    set one of :data:`THREAD_VARIABLES`: through ``MXNET_OMP_MAX_THREADS`` before MXNet loads,
+    through :func:`raise_loaded_threads` after. An MXNet loaded already with a variable set
+    has accepted it: nothing is checked then.
 
     Parameters
     ----------
@@ -74,45 +222,57 @@ def set_default_threads(environ=None, modules=None, cores=None):
     """
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
-    if "mxnet" in modules or any(v in environ for v in THREAD_VARIABLES):
+    if any(v in environ for v in THREAD_VARIABLES):
+        if "mxnet" not in modules:
+            check_thread_variables(environ)
         return None
     cores = physical_cores() if cores is None else cores
+    if "mxnet" in modules:
+        threads, why = raise_loaded_threads(modules["mxnet"], cores)
+        if why:
+            warnings.warn(f"MXNet was imported before inceptionzoo and its operator threads "
+                          f"could not be raised to the {cores} cores ({why}): set "
+                          f"MXNET_OMP_MAX_THREADS={cores}, or import inceptionzoo first",
+                          RuntimeWarning, stacklevel=3)
+        return threads
     environ["MXNET_OMP_MAX_THREADS"] = str(cores)
     return cores
 
 
-def threads_note(environ=None, modules_before=None, cores=None):
-    """A note for a process whose MXNet was loaded before :mod:`inceptionzoo` without a thread
-    setting, on a machine where MXNet's own guess (half the logical CPUs) leaves cores idle; else
-    None.
-
-    Parameters
-    ----------
-    environ : dict, optional
-        Default ``os.environ``.
-    modules_before : bool, optional
-        Whether MXNet was loaded before inceptionzoo; default: as recorded at import.
-    cores : int, optional
-        Default :func:`physical_cores`.
-
-    Returns
-    -------
-    str or None
-    """
-    environ = os.environ if environ is None else environ
-    before = MXNET_LOADED_FIRST if modules_before is None else modules_before
-    if not before or any(v in environ for v in THREAD_VARIABLES):
+def _cli_command(argv=None, orig_argv=None):
+    """``'inceptionzoo'`` or ``'inceptionzoo COMMAND'`` when this process runs the
+    ``inceptionzoo`` command (its console script or ``python -m inceptionzoo.cli``), else
+    None."""
+    argv = sys.argv if argv is None else argv
+    orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv
+    prog = re.sub(r"(-script\.pyw?|\.exe)$", "", os.path.basename(argv[0] if argv else ""))
+    if prog == "inceptionzoo":
+        args = argv[1:]
+    elif "-m" in orig_argv and orig_argv[orig_argv.index("-m") + 1:][:1] == ["inceptionzoo.cli"]:
+        args = orig_argv[orig_argv.index("-m") + 2:]
+    else:
         return None
-    cores = physical_cores() if cores is None else cores
-    guess = len(_usable_cpus())
-    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
-        guess = max(guess // 2, 1)  # MXNet halves the count on x86 only
-    if guess >= cores:
-        return None
-    return (f"note: MXNet was imported before inceptionzoo and runs {guess} OpenMP thread(s) on "
-            f"{cores} cores: set MXNET_OMP_MAX_THREADS={cores} (or import inceptionzoo first) "
-            f"for up to {cores / guess:.1f}x faster training")
+    return "inceptionzoo" + (f" {args[0]}" if args[:1] and args[0].isidentifier() else "")
 
 
-#: whether MXNet was loaded before this package (then its own thread count holds)
+def configure():
+    """What importing the package runs first (:func:`set_default_threads`); a bad thread
+    variable is one line and exit status 2 for the ``inceptionzoo`` command, an
+    :class:`~inceptionzoo.errors.InceptionZooError` for an import."""
+    global SET_AT_IMPORT
+    try:
+        threads = set_default_threads()
+    except InceptionZooError as err:
+        command = _cli_command()
+        if command is None:
+            raise
+        print(f"{command}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if not MXNET_LOADED_FIRST:
+        SET_AT_IMPORT = threads
+
+
+#: whether MXNet was loaded before this package
 MXNET_LOADED_FIRST = "mxnet" in sys.modules
+#: the ``MXNET_OMP_MAX_THREADS`` this package set in ``os.environ`` at import (None: none)
+SET_AT_IMPORT = None

@@ -252,7 +252,8 @@ def _cmd_launch(args):
         env[name] = value if eq else os.environ[name]
     return launch(command, workers=args.workers, servers=args.servers, launcher=args.launcher,
                   hostfile=args.hostfile, port=args.port, scheduler_host=args.scheduler_host,
-                  timeout=args.timeout, env=env, ssh_options=args.ssh_option)
+                  timeout=args.timeout, env=env, ssh_options=args.ssh_option,
+                  exit_grace=args.exit_grace)
 
 
 def _runtime_option(parser):
@@ -467,6 +468,9 @@ def build_parser():
     s.add_argument("--port", type=int, help="scheduler port (default: a free one)")
     s.add_argument("--scheduler-host", help="ssh: this machine's address as the hosts see it")
     s.add_argument("--timeout", type=float, help="kill the job after this many seconds")
+    s.add_argument("--exit-grace", type=float, metavar="S",
+                   help="fail the job when workers still run S seconds after one exited 0 "
+                   "(default 60)")
     s.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                    help="what each worker runs")
     s.set_defaults(func=_cmd_launch)

@@ -41,6 +41,7 @@ import os
 
 import numpy as np
 
+from . import _openmp
 from ._errors import mxnet_message
 from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 from .errors import InceptionZooError
@@ -389,7 +390,7 @@ class FolderSource(_IndexedSource):
             raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
                             "folders give 1 (grey) or 3 (RGB)")
         self.dataset = _Decoded(self.items, _Transform(info, train))
-        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else min(4, _openmp.physical_cores())
 
     def __len__(self):
         return len(self.items)
@@ -585,7 +586,7 @@ class RecordSource(Source):
         self.classes = [str(i) for i in range(n)]
         self.info, self.train, self.seed = info, train, seed
         self.shape = tuple(info.input_shape)
-        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else min(4, _openmp.physical_cores())
         self._iters = {}
 
     def __len__(self):

@@ -9,7 +9,17 @@ this, but its bundled ``dmlc_tracker`` calls ``Thread.isAlive`` (removed in Pyth
 it does not stop the job when one worker dies. This module sets the same variables itself and
 watches its children: the first worker that fails (or the scheduler or a server that dies
 while workers run) makes it kill every other process and return a non-zero status, so a
-job never hangs on a dead peer.
+job never hangs on a dead peer. A worker that exits 0 while its peers still run
+:data:`EXIT_GRACE` seconds later fails the job too: in ``dist_sync`` the peers wait for it in a
+KVStore barrier that never opens (every worker of a job passes the barrier MXNet holds before
+exit, so they end within seconds of each other).
+
+On this machine (``local``) the workers share its cores: each gets ``MXNET_OMP_MAX_THREADS`` =
+its share of the physical cores (at least 1), the servers and the scheduler 1, unless the user
+set ``OMP_NUM_THREADS`` or ``MXNET_OMP_MAX_THREADS`` (here or with ``env``), which then holds
+for every process (:func:`local_threads`). Each would otherwise take every core (importing
+inceptionzoo gives MXNet one thread per core), and N workers' OpenMP threads would fight for
+them.
 
 Every process of a job runs under a *guard* (this file run as a script: ``python -I
 launch.py guard LABEL -- COMMAND``): the guard starts the command in a session of its own and,
@@ -36,12 +46,14 @@ import threading
 import time
 
 try:
+    from . import _openmp
     from .errors import InceptionZooError
 except ImportError:  # run as a script (the guard, ``python -I launch.py guard``): no package
+    _openmp = None
     InceptionZooError = ValueError
 
-__all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "ssh_commands", "launch",
-           "MAX_PROCESSES"]
+__all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "local_threads",
+           "ssh_commands", "launch", "MAX_PROCESSES", "EXIT_GRACE"]
 
 #: what an idle scheduler/server process runs: importing mxnet with DMLC_ROLE set serves
 SERVER_CODE = "import mxnet"
@@ -51,6 +63,8 @@ MAX_PROCESSES = 1024
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 #: seconds a guard waits after SIGTERM before it sends SIGKILL to a process group
 GRACE = 5.0
+#: seconds the other workers may still run after one exited 0 (then the job has failed)
+EXIT_GRACE = 60.0
 #: a hostfile larger than this is not a hostfile
 HOSTFILE_LIMIT = 1 << 20
 
@@ -183,6 +197,36 @@ def node_env(role, root_uri, root_port, workers, servers, node_host=None, extra=
         env["DMLC_NODE_HOST"] = str(node_host)
     env.update({k: str(v) for k, v in (extra or {}).items()})
     return env
+
+
+def local_threads(role, workers, env=None, environ=None, cores=None):
+    """The OpenMP thread setting of one process of a job on this machine.
+
+    Parameters
+    ----------
+    role : {'scheduler', 'server', 'worker'}
+    workers : int
+        How many workers share the machine.
+    env : dict, optional
+        The job's own variables (``--env``).
+    environ : dict, optional
+        The launcher's environment; default ``os.environ``.
+    cores : int, optional
+        Default: the physical cores this process may use (:func:`_openmp.physical_cores`).
+
+    Returns
+    -------
+    dict
+        ``{'MXNET_OMP_MAX_THREADS': N}``: a worker's share of the cores (at least 1), 1 for a
+        server or the scheduler; empty when the user set ``OMP_NUM_THREADS`` or
+        ``MXNET_OMP_MAX_THREADS`` in ``env`` or ``environ`` (not the one inceptionzoo set at
+        import).
+    """
+    if any(var in (env or {}) for var in _openmp.THREAD_VARIABLES) \
+            or _openmp.user_thread_variables(environ):
+        return {}
+    cores = _openmp.physical_cores() if cores is None else cores
+    return {"MXNET_OMP_MAX_THREADS": max(cores // workers, 1) if role == "worker" else 1}
 
 
 def _index(jobs, i):
@@ -438,7 +482,11 @@ def _status(code):
 
 
 def _start(argv, env, log):
-    return subprocess.Popen(argv, env=dict(os.environ, **env), stdin=subprocess.PIPE,
+    """Start one guard with this environment (without the ``MXNET_OMP_MAX_THREADS`` that
+    inceptionzoo set here at import: every core for one process) and ``env``."""
+    own = {k: v for k, v in os.environ.items()
+           if k not in _openmp.THREAD_VARIABLES or k in _openmp.user_thread_variables()}
+    return subprocess.Popen(argv, env=dict(own, **env), stdin=subprocess.PIPE,
                             stdout=log, stderr=log, start_new_session=True)
 
 
@@ -488,7 +536,8 @@ def _local_nodes(command, workers, servers, port, env, python):
     jobs = _jobs(command, workers, servers, python)
     nodes = [(label, _guarded(python, label, argv),
               node_env(role, uri, port, workers, servers, node_host=uri,
-                       extra=dict(_index(jobs, i), **(env or {}))))
+                       extra=dict(_index(jobs, i), **local_threads(role, workers, env),
+                                  **(env or {}))))
              for i, ((role, argv), label) in enumerate(zip(jobs, _labels(jobs)))]
     return uri, port, nodes
 
@@ -515,7 +564,8 @@ def _ssh_nodes(command, workers, servers, hostfile, port, scheduler_host, env, s
 
 
 def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=None,
-           scheduler_host=None, env=None, timeout=None, poll=0.2, log=None, ssh_options=()):
+           scheduler_host=None, env=None, timeout=None, poll=0.2, log=None, ssh_options=(),
+           exit_grace=None):
     """Run ``command`` as ``workers`` ps-lite workers with ``servers`` servers and a scheduler.
 
     Parameters
@@ -537,9 +587,15 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
         host name).
     env : dict, optional
         More environment variables for every process (over ssh, the only ones besides the
-        ``DMLC_*`` variables: the hosts' login environment is not this one).
+        ``DMLC_*`` variables: the hosts' login environment is not this one). ``local``: without
+        ``OMP_NUM_THREADS`` or ``MXNET_OMP_MAX_THREADS`` here or in ``env``, each process gets
+        its share of the cores (:func:`local_threads`).
     timeout : float, optional
         Kill the job and fail after this many seconds.
+    exit_grace : float, optional
+        Seconds the other workers may still run after one exited 0; past that the job fails
+        (a peer waits for the finished worker, e.g. in a KVStore barrier). Default
+        :data:`EXIT_GRACE`.
     poll : float
         How often the children are checked, in seconds.
     log : file, optional
@@ -553,12 +609,16 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
     int
         0 when every worker exits 0; otherwise the first failing worker's status (``128 + N``
         when signal N killed it), or ``128 + N`` when signal N (SIGTERM, SIGINT, SIGHUP)
-        stopped the launcher, or 1; always after every process of the job was stopped.
+        stopped the launcher, or 1 (a server or the scheduler died, the timeout, workers still
+        running ``exit_grace`` seconds after one exited 0); always after every process of the
+        job was stopped.
     """
     if launcher not in ("local", "ssh"):
         raise InceptionZooError(f"unknown launcher {launcher!r}: expected 'local' or 'ssh'")
     _check_job(workers, servers, command, env)
     _check_seconds("timeout", timeout)
+    exit_grace = EXIT_GRACE if exit_grace is None else exit_grace
+    _check_seconds("exit_grace", exit_grace, optional=False)
     _check_seconds("poll", poll, optional=False)
     python = sys.executable
     if launcher == "local":
@@ -566,19 +626,21 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
     else:
         uri, port, nodes = _ssh_nodes(command, workers, servers, hostfile, port,
                                       scheduler_host, env, ssh_options)
-    sched_env = node_env("scheduler", uri, port, workers, servers,
-                         node_host=uri if launcher == "local" else None, extra=env)
+    local = launcher == "local"
+    sched_env = node_env("scheduler", uri, port, workers, servers, node_host=uri if local else None,
+                         extra=dict(local_threads("scheduler", workers, env) if local else {},
+                                    **(env or {})))
     nodes.insert(0, ("scheduler", _guarded(python, "scheduler", [python, "-c", SERVER_CODE]),
                      sched_env))
     procs = []
     with _StopSignals() as stopped:
         try:
-            return _watch(nodes, procs, stopped, timeout, poll, log)
+            return _watch(nodes, procs, stopped, timeout, poll, log, exit_grace)
         finally:
             _kill(procs)
 
 
-def _watch(nodes, procs, stopped, timeout, poll, log):
+def _watch(nodes, procs, stopped, timeout, poll, log, exit_grace=EXIT_GRACE):
     """Start ``nodes`` into ``procs`` and watch them: the body of :func:`launch`."""
     def say(text):
         print(f"inceptionzoo launch: {text}", file=sys.stderr, flush=True)
@@ -594,6 +656,7 @@ def _watch(nodes, procs, stopped, timeout, poll, log):
     workers = [(label, p) for label, p in procs if label.startswith("worker")]
     others = [(label, p) for label, p in procs if not label.startswith("worker")]
     deadline = time.monotonic() + timeout if timeout else None
+    first_done = None  # (label, when) of the first worker that exited 0
     while True:
         if stopped.signum:
             return signalled()
@@ -604,6 +667,14 @@ def _watch(nodes, procs, stopped, timeout, poll, log):
             return code if code > 0 else 128 - code
         if all(p.returncode == 0 for _, p in workers):
             break
+        done = [label for label, p in workers if p.returncode == 0]
+        if done and first_done is None:
+            first_done = (done[0], time.monotonic())
+        if first_done and time.monotonic() - first_done[1] > exit_grace:
+            running = ", ".join(label for label, p in workers if p.returncode is None)
+            say(f"{first_done[0]} exited with status 0 but {running} still ran {exit_grace} s "
+                "later (waiting for it, e.g. in a KVStore barrier); stopping the job")
+            return 1
         dead = [(label, p.returncode) for label, p in others
                 if p.poll() is not None and p.returncode != 0]
         if dead:

@@ -11,6 +11,11 @@ import time
 
 import numpy as np
 
+try:  # the package's one core count (affinity mask, physical cores)
+    from . import _openmp
+except ImportError:  # the .mar's copy, without inceptionzoo: the CPUs this process may use
+    _openmp = None
+
 __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner", "parity", "time_alternating",
            "nearest"]
 
@@ -119,7 +124,8 @@ class OrtRunner:
         dict
             Batch size -> {``'threads=N'``: median seconds per call} (empty on one core).
         """
-        cores = os.cpu_count() or 1
+        cores = _openmp.physical_cores() if _openmp else len(os.sched_getaffinity(0)) \
+            if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if cores < 2 or not batches:
             self.threads.update({len(x): 0 for x in batches})
             return {}

@@ -19,7 +19,6 @@ import mxnet as mx
 import numpy as np
 
 from ._context import parse_ctx
-from ._openmp import threads_note
 from ._io import atomic_path, ensure_writable_dir, read_json, sha1_file, write_json
 from ._plot import pyplot, save_figure
 from ._registry import get_model
@@ -824,9 +823,6 @@ def run_training(options):
         As :func:`train`.
     """
     r, ctxs = _check_options(options)
-    note = threads_note() if any(c.device_type == "cpu" for c in ctxs) else None
-    if note:  # MXNet loaded before this package: it may leave cores idle
-        options.log(note)
     run = _Run(options, r, ctxs)
     _open_data(run)
     _build_model(run)
