@@ -130,7 +130,7 @@ def zoo_googlenet(tmp_path_factory):
     return folder / "zoo.params"
 
 
-def test_convert_back_errors(zoo_googlenet, tmp_path):
+def test_convert_back_errors(zoo_googlenet, tmp_path, monkeypatch):
     zoo = str(zoo_googlenet)
     with pytest.raises(ConversionError, match="unknown source network 'timm:resnet50'"):
         convert_back("timm:resnet50", zoo, str(tmp_path / "o.pth"))
@@ -151,7 +151,20 @@ def test_convert_back_errors(zoo_googlenet, tmp_path):
     with pytest.raises(WeightsError, match="sidecar"):
         convert_back("torchvision:googlenet", str(tmp_path / "lone.params"),
                      str(tmp_path / "o.pth"))
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "safetensors.numpy", None)  # as if not installed
+        with pytest.raises(ConversionError, match="writing .safetensors needs the safetensors "
+                                                  r"package: pip install 'inceptionzoo\[convert"):
+            convert_back("torchvision:googlenet", zoo, str(tmp_path / "o.safetensors"))
+        m.setattr("inceptionzoo._gluoncv.import_gluoncv", _no_gluoncv)
+        with pytest.raises(ConversionError, match="writing a gluoncv checkpoint needs gluoncv: "
+                                                  "gluoncv is not installed"):
+            convert_back("gluoncv:googlenet", zoo, str(tmp_path / "o.params"))
     assert sorted(os.listdir(tmp_path)) == ["lone.params"]  # nothing written
+
+
+def _no_gluoncv():
+    raise ImportError("gluoncv is not installed: pip install 'inceptionzoo[gluoncv]'")
 
 
 def test_a_zoo_tensor_without_a_place_in_the_source_is_an_error(zoo_googlenet, tmp_path,

@@ -34,7 +34,7 @@ class Global:
         self.module, self.name = module, name
 
     def __call__(self, *args):  # pickle's save_reduce wants a callable; never called
-        raise TypeError(f"{self.module}.{self.name} is a stand-in")
+        raise NotImplementedError(f"{self.module}.{self.name} is a stand-in")
 
 
 class Storage:
