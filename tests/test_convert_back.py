@@ -269,8 +269,8 @@ def _input(name, kind, seed=2):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in NETWORKS if n != "googlenet_bn"])  # googlenet_bn:
-def test_fine_tuned_here_loaded_there(name, tmp_path):                          # the docs' test
+@pytest.mark.parametrize("name", [n for n in NETWORKS if n != "googlenet_bn"])  # docs' test
+def test_fine_tuned_here_loaded_there(name, tmp_path):
     ckpt = _fine_tuned(name, tmp_path)
     net = get_model(name, pretrained=ckpt)
     jobs, got, want = [], [], {}
@@ -316,6 +316,8 @@ def test_docs_way_back_runs_as_written(tmp_path):
         (("torch" if "torch" in body else "gluoncv"), body) for lang, body in blocks
         if lang == "python")}
     assert shell and set(code) == {"torch", "gluoncv"}, blocks
+    backs = sorted(line.split()[3] for line in shell if "--to" in line)
+    assert backs == NETWORKS["googlenet_bn"]  # every source of googlenet_bn, checked below
     side = test_shape("googlenet_bn")[1]
     (tmp_path / "weights").mkdir()
     write_converted("googlenet_bn", tmp_path / "weights" / "googlenet_bn.params", seed=1,
