@@ -31,7 +31,8 @@ from inceptionzoo.convert_back import checkpoint_keys, convert_back
 from inceptionzoo.weights import WeightsError
 from _sample_data import write_image_folder
 from test_builder import write_converted
-from test_convert import CASES, GLUONCV_CASES, _gluoncv_reference, _rel_err, references  # noqa: F401
+from test_convert import (CASES, GLUONCV_CASES, _gluoncv_reference, _rel_err,  # noqa: F401
+                          references)
 
 TORCH_SOURCES = sorted(f"{s}:{n}" for s, n in SOURCES if s != "gluoncv")
 EXE = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")

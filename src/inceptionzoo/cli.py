@@ -362,7 +362,8 @@ def _settle(args):
             raise ValueError("expected EXPORT_DIR IMAGE [IMAGE ...]; got no image")
     if command == "convert":
         args.out_file = None
-        if args.out is not None and args.out.lower().endswith(".params") and not os.path.isdir(args.out):
+        if (args.out is not None and args.out.lower().endswith(".params")
+                and not os.path.isdir(args.out)):
             if args.name is not None:
                 raise ValueError(f"--out is a folder (--name NAME.params goes there); got the "
                                  f"file {args.out!r}")
