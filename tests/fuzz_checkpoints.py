@@ -24,7 +24,7 @@ import traceback
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torchzip  # noqa: E402
+from inceptionzoo import torch_archive as torchzip  # noqa: E402
 
 from inceptionzoo.checkpoints import ConversionError, read_checkpoint  # noqa: E402
 

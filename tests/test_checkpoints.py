@@ -2,8 +2,8 @@
 file or an MXNet .params file is checked against its bytes, each failure is one ConversionError
 naming the file and the tensor, and seeded fuzzing finds no crash, hang or other exception.
 
-The torch archives are written without torch (tests/torchzip.py reproduces torch.save's
-format); one slow test checks that a real torch.save file reads identically."""
+The torch archives are written without torch (inceptionzoo/torch_archive.py reproduces
+torch.save's format); one slow test checks that a real torch.save file reads identically."""
 import collections
 import json
 import os
@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-import torchzip
+from inceptionzoo import torch_archive as torchzip
 from conftest import ROOT, address_space_limit, side_env_python
 from inceptionzoo.checkpoints import ConversionError, read_checkpoint
 from inceptionzoo.convert import convert

@@ -108,7 +108,7 @@ def _fake_convert(monkeypatch):
 
     calls = []
 
-    def fake(spec, checkpoint, out, aux_logits=False):
+    def fake(spec, checkpoint, out, aux_logits=False, overwrite=False):
         calls.append(out)
         return {"model": "inception_v4", "sha1": "0" * 40, "source": spec, "input_size": 299,
                 "resize_size": 342, "interpolation": "bicubic", "mean": 0, "std": 1}

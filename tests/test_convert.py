@@ -327,7 +327,9 @@ def test_a_conversion_whose_output_changed_meanwhile_loses(gluoncv_pair, tmp_pat
     assert out.read_bytes() == b"the other's params" and (tmp_path / "g.json").read_text() == "{}"
     assert sorted(os.listdir(tmp_path)) == ["g.json", "g.params"]  # no temporary left
     monkeypatch.undo()
-    meta = convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(out))  # no race: replaces
+    with pytest.raises(ConversionError, match="exists; pass overwrite=True"):
+        convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(out))  # no race: refused
+    meta = convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(out), overwrite=True)
     assert meta["sha1"] == sha1_file(str(out)) and meta["classes"] == 10
     assert get_model("googlenet_bn", pretrained=str(out)).info.pretrained["sha1"] == meta["sha1"]
 
@@ -341,7 +343,7 @@ def replace(src, dst):
         os._exit(3)  # the process dies after the sidecar's rename, before the params'
 os.replace = replace
 from inceptionzoo.convert import convert
-convert("gluoncv:googlenet", sys.argv[1], sys.argv[2])
+convert("gluoncv:googlenet", sys.argv[1], sys.argv[2], overwrite=True)
 """
 
 

@@ -10,12 +10,21 @@ them in the registry and applies them. The filters are data (regular expressions
 Name mapping of the torch sources: the family's renames (in order), then lower case, ``.`` ->
 ``_``, BN ``weight``/``bias`` -> ``gamma``/``beta``, and the zoo model's prefix. gluoncv's files
 name parameters by position, so only ``drop`` and ``aux_prefix`` apply to them.
+
+The way back (:mod:`inceptionzoo.convert_back`) uses the same filters: :meth:`Source.source_names`
+inverts :meth:`Source.zoo_name` over the source network's own state-dict keys.
 """
 import dataclasses
 import re
 from typing import Optional, Tuple
 
-__all__ = ["Source"]
+from .errors import ConversionError
+
+__all__ = ["Source", "BN_COUNTER"]
+
+#: torch's batch-norm step counter: no zoo parameter (inference does not use it); left out when
+#: converting, written as 0 on the way back (what torch gives a new ``BatchNorm``)
+BN_COUNTER = "num_batches_tracked"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +71,7 @@ class Source:
         -------
         bool
         """
-        if name.endswith("num_batches_tracked") or (self.drop and re.search(self.drop, name)):
+        if name.endswith(BN_COUNTER) or (self.drop and re.search(self.drop, name)):
             return False
         return aux_logits or not (self.aux_prefix and name.startswith(self.aux_prefix))
 
@@ -86,3 +95,37 @@ class Source:
         name = name.lower().replace(".", "_")
         name = re.sub(r"bn_weight$", "bn_gamma", re.sub(r"bn_bias$", "bn_beta", name))
         return prefix + name
+
+    def source_names(self, keys, prefix, aux_logits=False):
+        """The inverse of :meth:`zoo_name` over a source network's state-dict keys.
+
+        Parameters
+        ----------
+        keys : iterable of str
+            The source network's tensor names (``model.state_dict()``'s keys).
+        prefix : str
+            The zoo network's prefix.
+        aux_logits : bool, default False
+            Whether the auxiliary head is mapped too.
+
+        Returns
+        -------
+        dict
+            ``{zoo parameter name: source name}`` for every key this filter :meth:`keeps`, in
+            the order of ``keys``.
+
+        Raises
+        ------
+        ConversionError
+            Two keys map onto one zoo name (the filter could not be inverted).
+        """
+        inverse = {}
+        for key in keys:
+            if self.keeps(key, aux_logits):
+                zoo = self.zoo_name(key, prefix)
+                if zoo in inverse:
+                    raise ConversionError(f"the checkpoint filter of {self.model!r} maps both "
+                                          f"{inverse[zoo]!r} and {key!r} onto {zoo!r}: it cannot "
+                                          "be inverted")
+                inverse[zoo] = key
+        return inverse

@@ -217,8 +217,13 @@ def _cmd_evaluate(args):
 def _cmd_convert(args):
     from .convert import convert, sidecar_path
 
+    if args.to:
+        return _cmd_convert_back(args)
+    if args.out is None:
+        raise ValueError("expected --out FOLDER (where NAME.params and its sidecar go)")
     path = os.path.abspath(args.out_file or _converted_path(args.source, args.out, args.name))
-    meta = convert(args.source, args.checkpoint, path, aux_logits=args.aux_logits)
+    meta = convert(args.source, args.checkpoint, path, aux_logits=args.aux_logits,
+                   overwrite=args.overwrite)
     if args.json:
         print(json.dumps({"model": meta["model"], "params": path, "sha1": meta["sha1"]}))
     else:
@@ -226,6 +231,27 @@ def _cmd_convert(args):
         print(f"  sidecar: {sidecar_path(path)}; input {meta['input_size']}, resize "
               f"{meta['resize_size']} ({meta['interpolation']}), mean {meta['mean']}, std "
               f"{meta['std']}")
+    return 0
+
+
+def _cmd_convert_back(args):
+    """``convert --to SOURCE:NAME ZOO.params OUT``: the positionals are the zoo file and the
+    checkpoint to write."""
+    from .convert_back import convert_back
+
+    given = [flag for flag, value in (("--out", args.out), ("--name", args.name),
+                                      ("--aux-logits", args.aux_logits)) if value]
+    if given:
+        raise ValueError(f"convert --to SOURCE:NAME ZOO.params OUT takes no {', '.join(given)} "
+                         "(OUT is the checkpoint to write; the auxiliary head goes back when "
+                         "the zoo file has it)")
+    meta = convert_back(args.to, args.source, args.checkpoint, overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps({k: meta[k] for k in ("source", "model", "classes", "file", "sha1")}))
+    else:
+        print(f"{meta['model']} -> {meta['source']}: {meta['file']} ({meta['tensors']} tensors, "
+              f"{meta['classes']} classes; SHA-1 {meta['sha1']})")
+        print(f"  load: {meta['load']}")
     return 0
 
 
@@ -345,7 +371,8 @@ def _settle(args):
             raise ValueError("expected EXPORT_DIR IMAGE [IMAGE ...]; got no image")
     if command == "convert":
         args.out_file = None
-        if args.out.lower().endswith(".params") and not os.path.isdir(args.out):
+        if (args.out is not None and args.out.lower().endswith(".params")
+                and not os.path.isdir(args.out)):
             if args.name is not None:
                 raise ValueError(f"--out is a folder (--name NAME.params goes there); got the "
                                  f"file {args.out!r}")
@@ -536,21 +563,29 @@ def build_parser():
                    add_help=False)
 
     s = sub.add_parser("convert", help="a torchvision / timm / gluoncv checkpoint -> zoo "
-                       ".params + sidecar JSON (see docs/weights.md)")
+                       ".params + sidecar JSON, or back with --to (see docs/weights.md)")
     s.add_argument("source", metavar="SOURCE:NAME", help="torchvision:inception_v3, "
                    "torchvision:googlenet, timm:inception_v3, timm:inception_v4, "
-                   "timm:inception_resnet_v2, gluoncv:inceptionv3, gluoncv:googlenet")
+                   "timm:inception_resnet_v2, gluoncv:inceptionv3, gluoncv:googlenet (with "
+                   "--to: the zoo .params file)")
     s.add_argument("checkpoint", metavar="CHECKPOINT", help=".pth / .pt / .safetensors "
-                   "(torchvision, timm) or .params (gluoncv)")
-    s.add_argument("--out", required=True, metavar="FOLDER", help="output folder: NAME.params "
+                   "(torchvision, timm) or .params (gluoncv) (with --to: the checkpoint to "
+                   "write)")
+    s.add_argument("--out", metavar="FOLDER", help="output folder: NAME.params "
                    "and its sidecar NAME.json go there (the weights folder, ~/.inceptionzoo, for "
                    "get_model(NAME, pretrained=True))")
     s.add_argument("--name", help="file name of the weights, without .params (default: the "
                    "zoo model's name)")
     s.add_argument("--aux-logits", action="store_true",
                    help="keep Inception-v3's auxiliary head (for fine-tuning)")
+    s.add_argument("--to", metavar="SOURCE:NAME", help="the way back: `convert --to "
+                   "SOURCE:NAME ZOO.params OUT` writes the zoo file's weights as a checkpoint of "
+                   "the source (OUT: .pth / .pt / .safetensors, or .params for gluoncv)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output (else it is refused)")
     s.add_argument("--json", action="store_true",
-                   help='print {"model", "params", "sha1"} as JSON')
+                   help='print {"model", "params", "sha1"} as JSON (with --to: {"source", '
+                   '"model", "classes", "file", "sha1"})')
     s.set_defaults(func=_cmd_convert)
 
     s = sub.add_parser("demo", help="the main job of `make demo`")

@@ -119,7 +119,7 @@ def _summary(problems, most=10):
     return ", ".join(counts), lines
 
 
-def convert(spec, checkpoint, out, aux_logits=False):
+def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
     """Convert a checkpoint into a zoo ``.params`` file and its JSON sidecar.
 
     Parameters
@@ -133,6 +133,9 @@ def convert(spec, checkpoint, out, aux_logits=False):
         The ``.params`` file to write (atomically); the sidecar goes to ``sidecar_path(out)``.
     aux_logits : bool, default False
         Keep Inception-v3's auxiliary head (the network is then built with it).
+    overwrite : bool, default False
+        Replace an existing ``out`` (or its sidecar); without it they are refused, as
+        ``export`` and :func:`inceptionzoo.convert_back.convert_back` refuse theirs.
 
     Returns
     -------
@@ -152,6 +155,11 @@ def convert(spec, checkpoint, out, aux_logits=False):
         raise ConversionError(f"the output file must end in .params; got {out!r}")
     side = sidecar_path(out)
     _refuse_overwriting_the_checkpoint(checkpoint, out, side)
+    if not overwrite:
+        for path in (out, side):
+            if os.path.lexists(path):
+                raise ConversionError(f"{path!r} exists; pass overwrite=True (--overwrite) to "
+                                      "replace it")
     before = _output_state(out, side)  # another writer changing it meanwhile makes us lose
     tensors = read_checkpoint(checkpoint, kind)
     head = tensors.get(source.classifier)

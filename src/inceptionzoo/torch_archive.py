@@ -1,12 +1,15 @@
-"""Writes ``torch.save`` zip archives of numpy arrays without torch (one job: test checkpoints
-in torch's exact format, so that the reader's tests need no side environment).
+"""Writes ``torch.save`` zip archives of numpy arrays without torch (one job: state dicts in
+torch's exact format, read by ``torch.load(weights_only=True)``): the ``.pth`` files of
+:mod:`inceptionzoo.convert_back`, and the tests' checkpoints (so that the reader's tests need no
+side environment).
 
 The archive holds ``ROOT/data.pkl`` (pickle protocol 2: an ``collections.OrderedDict`` of
 ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`` calls,
 storages as persistent ids ``('storage', torch.FloatStorage, KEY, 'cpu', NUMEL)``),
 ``ROOT/data/KEY`` (the storage's bytes), ``ROOT/byteorder`` and ``ROOT/version``, as torch 2.x
 writes them. ``Tensor`` describes a view so that tests can write shared storages, offsets and
-strides.
+strides. :func:`save` writes to the path it is given: callers that publish a file write to a
+temporary name (:func:`inceptionzoo._io.atomic_path`).
 """
 import collections
 import io
@@ -31,7 +34,7 @@ class Global:
         self.module, self.name = module, name
 
     def __call__(self, *args):  # pickle's save_reduce wants a callable; never called
-        raise TypeError(f"{self.module}.{self.name} is a stand-in")
+        raise NotImplementedError(f"{self.module}.{self.name} is a stand-in")
 
 
 class Storage:
