@@ -368,3 +368,24 @@ def test_numpy_values_are_taken_as_python_ones():
     assert (net.classes, net.in_channels) == (3, 1) and type(net.classes) is int
     assert net.info.classes == 3 and net.info.input_shape == (1, 224, 224)
     assert model_info("googlenet").classes == 1000
+
+
+def test_every_name_of_the_docs_exists():
+    """Each ``net.NAME`` and ``get_model(NAME, OPTION=...)`` docs/models.md's "timm's model
+    API" section lists exists on every network (a feature extractor's only where it has it)."""
+    import os
+
+    from conftest import ROOT
+
+    text = open(os.path.join(ROOT, "docs", "models.md")).read()
+    section = text.split("## timm's model API")[1].split("\n## ")[0]
+    names = set(re.findall(r"`net\.(\w+)", section))
+    options = set(re.findall(r"`get_model\(NAME, (\w+)=", section))
+    assert {"forward_features", "forward_head", "get_classifier", "num_features",
+            "reset_classifier", "feature_info", "adapt_input_channels"} <= names
+    assert options == {"num_classes", "in_chans", "features_only"}
+    for name in list_models():
+        net = get_model(name)
+        assert all(getattr(net, n, None) is not None for n in names), name
+    for method in ("channels", "reduction"):
+        assert f"feature_info.{method}()" in section
