@@ -292,22 +292,24 @@ class ZooNet(HybridBlock):
         -------
         mxnet.gluon.HybridBlock
         """
-        block = self
-        for part in self.classifier_paths[0].split("."):
-            block = getattr(block, part)
-        return block
+        return self._classifier_slots()[0][3]
 
-    def _classifiers(self):
-        """``(path, parent block, attribute name, Dense)`` of each classifier layer present."""
+    def _classifier_slots(self):
+        """``(path, parent block, attribute name, layer)`` of each classifier layer present
+        (a ``Dense``, or the ``Flatten`` of ``classes=0``)."""
         found = []
         for path in self.classifier_paths:
             parent, *rest = [self] + path.split(".")
             for part in rest[:-1]:
                 parent = getattr(parent, part, None)
-            dense = getattr(parent, rest[-1], None) if parent is not None else None
-            if isinstance(dense, nn.Dense):
-                found.append((path, parent, rest[-1], dense))
+            layer = getattr(parent, rest[-1], None) if parent is not None else None
+            if layer is not None:
+                found.append((path, parent, rest[-1], layer))
         return found
+
+    def _classifiers(self):
+        """``(path, parent block, attribute name, Dense)`` of each dense classifier layer."""
+        return [slot for slot in self._classifier_slots() if isinstance(slot[3], nn.Dense)]
 
     def classifier_names(self):
         """Structural names (as in a ``.params`` file: ``output.weight``, ``fc.bias``,
@@ -341,20 +343,14 @@ class ZooNet(HybridBlock):
                                     "auxiliary classifiers: build with aux_logits=False")
         first = next(iter(self.collect_params().values()))
         initialised = first._data is not None
-        for i, path in enumerate(self.classifier_paths):
-            parent, *rest = [self] + path.split(".")
-            for part in rest[:-1]:
-                parent = getattr(parent, part, None)
-            old = getattr(parent, rest[-1], None) if parent is not None else None
-            if old is None:
-                continue
+        for _, parent, attr, old in self._classifier_slots():
             in_units = old._in_units if isinstance(old, nn.Dense) else self.num_features
             new = classifier_layer(classes, in_units, old.prefix)
             new.cast(first.dtype)
             if initialised and classes:
                 new.initialize(init or mx.init.Xavier(rnd_type="gaussian", factor_type="in",
                                                       magnitude=2), ctx=first.list_ctx())
-            _replace_child(parent, rest[-1], new)
+            _replace_child(parent, attr, new)
         self.classes = classes
         self._drop_cached_graphs()
         info = getattr(self, "info", None)
