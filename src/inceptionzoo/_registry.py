@@ -321,7 +321,9 @@ def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs
     **kwargs
         Passed to the model's factory: ``classes``, ``pretrained`` (``True``: the weights
         registered for the model; a path: that converted file; ``False``: none; see
-        :func:`inceptionzoo._builder.build`), ``root``, ``ctx`` and the model's own options.
+        :func:`inceptionzoo._builder.build`), ``root``, ``ctx`` and the model's own options;
+        timm's ``num_classes`` (0: pooled features) and ``in_chans`` are taken for ``classes``
+        and ``in_channels``. An unknown or wrong-typed option is one ``InceptionZooError``.
 
     Returns
     -------
