@@ -245,6 +245,12 @@ def test_options_come_from_the_sidecar(tmp_path):
     np.testing.assert_allclose(grey.stem.weight.data().asnumpy(),
                                net.stem.weight.data().asnumpy().sum(axis=1, keepdims=True),
                                rtol=1e-6)
+    # an option that changes the layers must be the weights'
+    path, _ = write_converted("googlenet", tmp_path / "bn.params", batch_norm=True)
+    assert get_model("googlenet", pretrained=path).conv1[1].name.endswith("bn")
+    with pytest.raises(WeightsError, match="was converted with batch_norm=True; got "
+                                           "batch_norm=False"):
+        get_model("googlenet", pretrained=path, batch_norm=False)
 
 
 # --- sidecar errors: WeightsError naming the file and the field -------------------------------
