@@ -239,8 +239,18 @@ def test_options_come_from_the_sidecar(tmp_path):
                               spec_changes={"input_size": (3, 28, 28)})
     net = get_model("inception_mnist", pretrained=path)
     assert net.in_channels == 3 and net.info.input_shape == (3, 28, 28)
-    with pytest.raises(WeightsError, match="was converted with in_channels=3; got in_channels=1"):
-        get_model("inception_mnist", pretrained=path, in_channels=1)
+    # another in_channels than the weights' adapts their first convolution (timm's in_chans)
+    grey = get_model("inception_mnist", pretrained=path, in_channels=1)
+    assert grey.in_channels == 1 and grey.info.input_shape == (1, 28, 28)
+    np.testing.assert_allclose(grey.stem.weight.data().asnumpy(),
+                               net.stem.weight.data().asnumpy().sum(axis=1, keepdims=True),
+                               rtol=1e-6)
+    # an option that changes the layers must be the weights'
+    path, _ = write_converted("googlenet", tmp_path / "bn.params", batch_norm=True)
+    assert get_model("googlenet", pretrained=path).conv1[1].name.endswith("bn")
+    with pytest.raises(WeightsError, match="was converted with batch_norm=True; got "
+                                           "batch_norm=False"):
+        get_model("googlenet", pretrained=path, batch_norm=False)
 
 
 # --- sidecar errors: WeightsError naming the file and the field -------------------------------

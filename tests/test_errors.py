@@ -118,8 +118,10 @@ def _refusals(tmp_path):
         ("input of the wrong shape",
          lambda: _initialised("inception_mnist")(__import__("mxnet").nd.zeros((1, 3, 28, 28))),
          InceptionZooError),
-        ("zero classes", lambda: inceptionzoo.get_model("inception_mnist", classes=0),
+        ("negative classes", lambda: inceptionzoo.get_model("inception_mnist", classes=-1),
          InceptionZooError),
+        ("an option the network does not take",
+         lambda: inceptionzoo.get_model("googlenet", bogus=1), InceptionZooError),
     ]
 
 

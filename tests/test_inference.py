@@ -170,7 +170,7 @@ def test_a_tuning_for_other_graphs_is_refused():
     bad = dict(record, choice={"1": "fastest"})
     with pytest.raises(ValueError, match=r"unknown variants \['fastest'\]"):
         graph.load_tuning(bad)
-    with pytest.raises(ValueError, match=r"batch sizes must be >= 1; got \[0\]"):
+    with pytest.raises(ValueError, match=r"batch sizes must be integers >= 1; got \[0\]"):
         graph.warmup([0])
     with pytest.raises(ValueError, match="warmup needs the input shape"):
         InferenceGraph(net(mx.sym.var("data")), net.collect_params()).warmup([1])

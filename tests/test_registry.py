@@ -148,13 +148,15 @@ def test_built_model_carries_its_info():
 #: options that change each family's network; every registered model needs an entry, so that
 #: a new model's metadata is checked for a network other than its default one
 NON_DEFAULT_OPTIONS = {
-    "inception_mnist": [{"classes": 5}, {"in_channels": 3}, {"in_channels": 3, "classes": 4}],
+    "inception_mnist": [{"classes": 5}, {"in_channels": 3}, {"in_channels": 3, "classes": 4},
+                        {"classes": 0}],
     "inception_naive_mnist": [{"classes": 5}, {"in_channels": 3}],
-    "googlenet": [{"batch_norm": True}, {"aux_logits": True}, {"classes": 10, "dropout": 0.2}],
+    "googlenet": [{"batch_norm": True}, {"aux_logits": True}, {"classes": 10, "dropout": 0.2},
+                  {"in_channels": 1, "classes": 0}],
     "googlenet_bn": [{"classes": 10}, {"b5_kernel": 5}, {"aux_logits": True}],
-    "inception_v3": [{"aux_logits": True}, {"classes": 10}],
-    "inception_v4": [{"classes": 10}],
-    "inception_resnet_v2": [{"classes": 10}],
+    "inception_v3": [{"aux_logits": True}, {"classes": 10}, {"in_channels": 1}],
+    "inception_v4": [{"classes": 10}, {"in_channels": 4}],
+    "inception_resnet_v2": [{"classes": 10}, {"classes": 0}],
 }
 
 
@@ -181,6 +183,11 @@ def test_metadata_of_changed_networks_differs_where_it_must():
     assert get_model("googlenet", batch_norm=True).info.num_params == 7005832
     assert get_model("googlenet", aux_logits=True).info.num_params == 13378280
     assert get_model("inception_mnist", in_channels=3).info.input_shape == (3, 28, 28)
+    # timm's spellings: no classifier (1024 x 1000 + 1000 fewer), one input channel (64 x 7 x 7
+    # x 2 fewer weights in conv1)
+    assert get_model("googlenet", num_classes=0).info.num_params == 6998552 - 1025000
+    info = get_model("googlenet", in_chans=1).info
+    assert info.input_shape == (1, 224, 224) and info.num_params == 6998552 - 64 * 49 * 2
 
 
 def test_public_names():

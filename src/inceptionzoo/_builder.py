@@ -13,20 +13,35 @@
 - ``False`` / ``None``: no weights.
 
 ``classes`` other than the weights' loads every layer but the classifier, which is new
-(:meth:`~inceptionzoo.models._base.ZooNet.reset_classifier`). The weights' spec is attached as
-``net.weights`` and :func:`with_weights` makes ``net.info`` describe it.
+(:meth:`~inceptionzoo.models._base.ZooNet.reset_classifier`); ``in_channels`` other than the
+weights' adapts their first convolution as timm does
+(:meth:`~inceptionzoo.models._base.ZooNet.adapt_input_channels`). The weights' spec is attached
+as ``net.weights`` and :func:`with_weights` makes ``net.info`` describe it.
+
+timm's spellings are taken beside the zoo's: ``num_classes`` for ``classes`` (0: no classifier,
+the network returns its pooled features) and ``in_chans`` for ``in_channels``. An option the
+network does not take, or one of the wrong type or range, is one ``InceptionZooError`` naming
+it (:func:`check_network_options`).
 """
 import dataclasses
 import inspect
 import os
 
+from ._checks import check_count
 from ._io import sha1_file
 from .errors import InceptionZooError
 from .weights import WeightsError, find_weights, load_params_file, weights_home
 from .weights_spec import read_sidecar, sidecar_path
 
 __all__ = ["build", "resolve_weights", "with_weights", "as_features", "canonical_path",
-           "FACTORY_DOC"]
+           "check_network_options", "channel_normalisation", "FACTORY_DOC", "TIMM_ALIASES"]
+
+#: timm's spelling -> the zoo's, of the options every network takes
+TIMM_ALIASES = {"num_classes": "classes", "in_chans": "in_channels"}
+#: what every factory takes besides the network's own options (and ``get_model``'s
+#: ``features_only`` / ``out_indices``)
+_FACTORY_ARGS = ("classes", "num_classes", "in_chans", "pretrained", "root", "ctx",
+                 "features_only", "out_indices")
 
 
 FACTORY_DOC = """{title}.{note}
@@ -35,7 +50,9 @@ FACTORY_DOC = """{title}.{note}
     ----------
     classes : int, optional
         Output classes; default: the weights' when ``pretrained`` loads some, else {classes}.
-        Another count than the weights' loads every layer but the classifier, which is new.
+        Another count than the weights' loads every layer but the classifier, which is new;
+        0: no classifier, the network returns its pooled features. ``num_classes`` (timm's
+        name) is the same.
     pretrained : bool or str, default False
         ``True``: the weights registered for the model ({where}); a path: that ``.params`` file
         (checked against the SHA-1 of its sidecar, whose preprocessing goes into
@@ -45,7 +62,7 @@ FACTORY_DOC = """{title}.{note}
     ctx : mxnet.Context or list, optional
         Where to load the weights.
     **kwargs
-        Options of :class:`{cls}`.
+        Options of :class:`{cls}` (``in_chans`` is timm's name of ``in_channels``).
 
     Returns
     -------
@@ -180,6 +197,80 @@ def _check_geometry(net, path, spec):
                            f"size); got {spec.resize_size}")
 
 
+def channel_normalisation(mean, std, channels):
+    """``mean`` / ``std`` of the weights for a network with another number of input channels
+    (``in_chans``): their average for 1 channel, else repeated as timm repeats the first
+    convolution's weights (cyclically).
+
+    Parameters
+    ----------
+    mean, std : tuple of float
+    channels : int
+
+    Returns
+    -------
+    (tuple of float, tuple of float)
+    """
+    def fit(values):
+        if len(values) == channels:
+            return tuple(values)
+        if channels == 1:
+            return (float(sum(values)) / len(values),)
+        return tuple(values[i % len(values)] for i in range(channels))
+
+    return fit(tuple(mean)), fit(tuple(std))
+
+
+def check_network_options(name, cls, classes, kwargs):
+    """``(classes, kwargs)`` with timm's spellings turned into the zoo's, each option of
+    ``cls`` checked (:meth:`~inceptionzoo.models._base.ZooNet.check_options`) and an option
+    ``cls`` does not take refused with the list of those it takes.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    cls : type
+        The network class.
+    classes : int or None
+        The factory's ``classes``.
+    kwargs : dict
+        The factory's other keyword arguments (the network's options).
+
+    Returns
+    -------
+    (int or None, dict)
+
+    Raises
+    ------
+    InceptionZooError
+    """
+    kwargs = dict(kwargs)
+    given = {"classes": classes} if classes is not None else {}
+    for timm, zoo in TIMM_ALIASES.items():
+        if timm in kwargs:
+            value = kwargs.pop(timm)
+            if zoo in given or zoo in kwargs:
+                other = given.get(zoo, kwargs.get(zoo))
+                if other != value:
+                    raise InceptionZooError(f"{timm}={value!r} and {zoo}={other!r}: {timm} is "
+                                            f"timm's name of {zoo}; give one")
+            kwargs[zoo] = value
+    classes = kwargs.pop("classes", classes)
+    allowed = _network_options(cls) | {"prefix"}
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        takes = sorted((set(_FACTORY_ARGS) | allowed) - {"prefix"})
+        raise InceptionZooError(f"{name} takes no option {', '.join(map(repr, unknown))}: its "
+                                f"options are {', '.join(takes)}")
+    if classes is not None:
+        classes = check_count("classes (num_classes)", classes, low=0)
+    kwargs = cls.check_options(dict(kwargs, **({} if classes is None else
+                                               {"classes": classes})))
+    kwargs.pop("classes", None)
+    return classes, kwargs
+
+
 def build(name, cls, classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     """Build network ``cls`` for registry entry ``name`` and load the weights ``pretrained``
     names (see the module's docstring).
@@ -209,21 +300,22 @@ def build(name, cls, classes=None, pretrained=False, root=None, ctx=None, **kwar
     """
     from ._registry import model_info
 
+    classes, kwargs = check_network_options(name, cls, classes, kwargs)
     kwargs.setdefault("prefix", name + "_")
-    if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool)
-                                or classes < 1):
-        raise InceptionZooError(f"classes must be an integer >= 1; got {classes!r}")
     path, spec = resolve_weights(name, pretrained, root)
     if spec is None:
         net = cls(classes=model_info(name).classes if classes is None else classes, **kwargs)
         net.weights = None
         return net
+    in_channels = kwargs.pop("in_channels", None)  # the weights' own, then adapted
     _check_spec(name, cls, path, spec, kwargs)
     net = cls(classes=spec.classes, **kwargs)
     _check_geometry(net, path, spec)
     load_params_file(net, path, ctx=ctx)
     if classes is not None and classes != spec.classes:
         net.reset_classifier(classes)
+    if in_channels is not None and in_channels != net.in_channels:
+        net.adapt_input_channels(in_channels)
     net.weights = spec
     return net
 
@@ -234,7 +326,7 @@ def with_weights(info, spec, classes):
     Parameters
     ----------
     info : ModelInfo
-        The network's info.
+        The network's info (its ``input_shape[0]``: the network's input channels).
     spec : WeightsSpec
         The weights loaded.
     classes : int
@@ -244,8 +336,10 @@ def with_weights(info, spec, classes):
     -------
     ModelInfo
     """
+    c = info.input_shape[0]  # the network's (``in_chans`` adapts the weights')
+    mean, std = channel_normalisation(spec.mean, spec.std, c)
     return dataclasses.replace(
-        info, input_shape=tuple(spec.input_size), mean=spec.mean, std=spec.std,
+        info, input_shape=(c,) + tuple(spec.input_size[1:]), mean=mean, std=std,
         resize_size=spec.resize_size, crop_pct=spec.crop_pct,
         interpolation=spec.interpolation, pretrained=spec.to_dict(),
         class_names=spec.class_names if classes == spec.classes else None)

@@ -321,7 +321,9 @@ def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs
     **kwargs
         Passed to the model's factory: ``classes``, ``pretrained`` (``True``: the weights
         registered for the model; a path: that converted file; ``False``: none; see
-        :func:`inceptionzoo._builder.build`), ``root``, ``ctx`` and the model's own options.
+        :func:`inceptionzoo._builder.build`), ``root``, ``ctx`` and the model's own options;
+        timm's ``num_classes`` (0: pooled features) and ``in_chans`` are taken for ``classes``
+        and ``in_channels``. An unknown or wrong-typed option is one ``InceptionZooError``.
 
     Returns
     -------
@@ -358,14 +360,13 @@ def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
     if same_classes and not loaded and (not changes or all(getattr(info, k, None) == v
                                             for k, v in changes.items())):
         return info
+    from ._builder import channel_normalisation
     from .cost import count, num_params
 
     c = getattr(net, "in_channels", info.input_shape[0])
     shape = (c,) + tuple(getattr(net, "default_hw", info.input_shape[1:]))
     report = count(net, shape)
-    mean, std = info.mean, info.std
-    if c != info.input_shape[0]:  # one value repeated, or the first channel's value
-        mean, std = (mean[0],) * c, (std[0],) * c
+    mean, std = channel_normalisation(info.mean, info.std, c)
     return dataclasses.replace(
         info, input_shape=shape, classes=getattr(net, "classes", info.classes),
         num_params=num_params(net), macs=report.macs, mean=mean, std=std, pretrained=None,

@@ -42,6 +42,7 @@ import os
 import numpy as np
 
 from . import _openmp
+from ._checks import check_count
 from ._errors import mxnet_message
 from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 from .errors import InceptionZooError
@@ -697,10 +698,8 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     (Source, Source)
         Training (None if ``train=False``) and validation data.
     """
-    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
-                                or workers < 1):
-        raise InceptionZooError(f"data workers (decoding threads) must be an integer >= 1; got "
-                                f"{workers!r}")
+    if workers is not None:
+        workers = check_count("data workers (decoding threads)", workers)
     splits = (True, False) if train else (False,)
     given = {True: train_data, False: val_data}
     if data_dir is None and any(given[t] is None for t in splits):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .graph_rewrites import (fold_scaled_convolutions_symbol, graph_variants,
                              merge_branches_symbol, merged_params)
+from ._checks import check_counts
 from .errors import InceptionZooError
 
 __all__ = ["onednn_fusion_available", "StaticGraph", "InferenceGraph"]
@@ -257,10 +258,7 @@ class InferenceGraph:
         if self.sample_shape is None:
             raise InceptionZooError("warmup needs the input shape: build the InferenceGraph with "
                                     "sample_shape=(C, H, W) (from_block does it for zoo networks)")
-        sizes = [int(b) for b in batch_sizes]
-        bad = [b for b in sizes if b < 1]
-        if bad:
-            raise InceptionZooError(f"batch sizes must be >= 1; got {bad}")
+        sizes = check_counts("batch sizes", batch_sizes)
         for b in sizes:
             x = mx.nd.zeros((b,) + self.sample_shape, dtype=self.dtype)
             for _ in range(max(1, calls)):

@@ -47,10 +47,12 @@ import time
 
 try:
     from . import _openmp
+    from ._checks import check_count
     from .errors import InceptionZooError
-except ImportError:  # run as a script (the guard, ``python -I launch.py guard``): no package
-    _openmp = None
+except ImportError:  # run as a script (the guard, ``python -I launch.py guard``): no package;
+    _openmp = None  # the guard checks no arguments
     InceptionZooError = ValueError
+    check_count = None
 
 __all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "local_threads",
            "ssh_commands", "launch", "MAX_PROCESSES", "EXIT_GRACE"]
@@ -247,15 +249,9 @@ def _labels(jobs):
     return out
 
 
-def _check_count(name, value, low, high):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or not low <= value <= high:
-        raise InceptionZooError(f"{name} must be an integer in {low}..{high}; got {value!r}")
-
-
 def _check_job(workers, servers, command, env):
-    _check_count("--workers", workers, 1, MAX_PROCESSES)
-    _check_count("--servers", servers, 1, MAX_PROCESSES)
+    check_count("--workers", workers, 1, MAX_PROCESSES)
+    check_count("--servers", servers, 1, MAX_PROCESSES)
     if not command:
         raise InceptionZooError(
             "no command to launch: expected `inceptionzoo launch ... -- COMMAND`")
@@ -509,7 +505,7 @@ def _kill(procs, grace=GRACE):
 
 
 def _check_port(port, host, name="--port", high=65535):
-    _check_count(name, port, 1, high)
+    check_count(name, port, 1, high)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 
+from ._checks import check_count
 from ._io import ensure_writable_dir
 from .datasets import _verify_image, list_folder, scan_recordio
 from .errors import DataError, InceptionZooError
@@ -73,15 +74,13 @@ def write_recordio(folder, prefix, threads=1, quality=95, python=None):
     str
         The ``.rec`` path.
     """
+    threads, quality = check_count("threads", threads), check_count("quality", quality)
     folder = os.path.abspath(os.fspath(folder))
     classes, items = list_folder(folder)
     prefix = os.path.abspath(os.fspath(prefix))
     if os.path.isdir(prefix):
         raise InceptionZooError(f"RecordIO prefix {prefix} is a folder: expected a file path "
                                 "without extension, e.g. DIR/train")
-    for name, value in (("threads", threads), ("quality", quality)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InceptionZooError(f"{name} must be an integer >= 1; got {value!r}")
     lines = []
     for i, (path, label) in enumerate(items):
         rel = os.path.relpath(path, folder)

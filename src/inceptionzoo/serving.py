@@ -26,7 +26,6 @@ runtime found faster at load time and checked to compute the same logits
 """
 import glob
 import json
-import numbers
 import os
 import threading
 import warnings
@@ -35,6 +34,7 @@ import mxnet as mx
 import numpy as np
 
 from . import runtimes
+from ._checks import check_count, check_counts
 from ._errors import mxnet_message
 from ._io import sha1_file, write_json
 from .imaging import EvalTransform, ImageError
@@ -92,8 +92,7 @@ def read_meta(path):
         if not isinstance(meta[key], str):
             raise PredictionError(f"{path}: {key!r} must be a string; got {meta[key]!r}")
     classes, labels = meta["classes"], meta.get("labels")
-    if not (isinstance(classes, int) and not isinstance(classes, bool) and classes >= 1):
-        raise PredictionError(f"{path}: 'classes' must be an integer >= 1; got {classes!r}")
+    check_count(f"{path}: 'classes'", classes, error=PredictionError)
     if labels is not None and not (isinstance(labels, list) and len(labels) == classes
                                    and all(isinstance(x, str) for x in labels)):
         raise PredictionError(f"{path}: 'labels' must be a list of {classes} strings (one per "
@@ -436,12 +435,7 @@ class ServingGraph:
         PredictionError
             For batch sizes below 1.
         """
-        try:
-            sizes = [int(b) for b in batch_sizes]
-        except (TypeError, ValueError):
-            raise PredictionError(f"batch sizes must be integers; got {batch_sizes!r}") from None
-        if [b for b in sizes if b < 1]:
-            raise PredictionError(f"batch sizes must be >= 1; got {sizes}")
+        sizes = check_counts("batch sizes", batch_sizes, error=PredictionError)
         if self.net is not None and self.ort is not None and not self._checked and sizes:
             self._check_parity(sizes[0])
         out = {}
@@ -811,8 +805,7 @@ class Predictor:
         PredictionError
             Anything else, naming what was expected and what was given.
         """
-        if not isinstance(top_k, numbers.Integral) or top_k < 1:
-            raise PredictionError(f"top_k must be an integer >= 1; got {top_k!r}")
+        top_k = check_count("top_k", top_k, error=PredictionError)
         probs = self.probabilities(images)
         k = min(top_k, probs.shape[1])
         order = np.argsort(-probs, axis=1)[:, :k]

@@ -18,6 +18,7 @@ import time
 import mxnet as mx
 import numpy as np
 
+from ._checks import check_count, is_integer
 from ._context import parse_ctx
 from ._io import atomic_path, ensure_writable_dir, read_json, sha1_file, write_json
 from ._plot import pyplot, save_figure
@@ -185,24 +186,19 @@ def check_recipe(r):
     def bad(field, want, got):
         raise InceptionZooError(f"{field} must be {want}; got {got!r}")
 
-    def is_int(v):
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
     def is_num(v):
         return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and \
             math.isfinite(v)
 
-    if not is_int(r.epochs) or r.epochs < 1:
-        bad("epochs", "an integer >= 1", r.epochs)
-    if not is_int(r.batch_size) or r.batch_size < 1:
-        bad("batch size", "an integer >= 1", r.batch_size)
+    check_count("epochs", r.epochs)
+    check_count("batch size", r.batch_size)
     if not is_num(r.lr) or r.lr <= 0:
         bad("lr (learning rate)", "a finite number > 0", r.lr)
     if not is_num(r.wd) or r.wd < 0:
         bad("wd (weight decay)", "a finite number >= 0", r.wd)
     if not is_num(r.momentum) or not 0 <= r.momentum < 1:
         bad("momentum", "a finite number in [0, 1)", r.momentum)
-    if not is_int(r.warmup_steps) or r.warmup_steps < 0:
+    if not is_integer(r.warmup_steps) or r.warmup_steps < 0:
         bad("warmup_steps", "an integer >= 0", r.warmup_steps)
     if r.schedule not in ("constant", "cosine"):
         bad("schedule", "'constant' or 'cosine'", r.schedule)
@@ -553,12 +549,12 @@ def _check_options(o):
     if o.resume and o.overwrite:
         raise InceptionZooError("give --resume (continue the run in --out) or --overwrite "
                                 "(replace it), not both")
-    if o.classes is not None and (not isinstance(o.classes, int) or o.classes < 1):
-        raise InceptionZooError(f"classes must be an integer >= 1; got {o.classes!r}")
+    if o.classes is not None:
+        check_count("classes", o.classes)
     if o.freeze_features and not o.pretrained:
         raise InceptionZooError("freeze_features needs pretrained weights (--pretrained [FILE])")
     seed = o.seed
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or \
+    if not is_integer(seed) or \
             not 0 <= seed * 1000 + r.epochs < 2 ** 32:  # each epoch's order: seed * 1000 + epoch
         raise InceptionZooError(f"seed must be an integer in "
                                 f"0..{(2 ** 32 - 1 - r.epochs) // 1000}; got {seed!r}")
@@ -981,10 +977,8 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
 
     if (params is None) == (not pretrained):
         raise InceptionZooError("give exactly one of a params file or pretrained=True")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InceptionZooError(f"batch size must be an integer >= 1; got {batch_size!r}")
-    if classes is not None and (not isinstance(classes, int) or classes < 1):
-        raise InceptionZooError(f"classes must be an integer >= 1; got {classes!r}")
+    batch_size = check_count("batch size", batch_size)
+    classes = None if classes is None else check_count("classes", classes)
     c = parse_ctx(ctx)[0]
     path, spec = resolve_weights(model, True if pretrained else params, root, plain_ok=True)
     if spec is not None:  # the weights' spec: classes and preprocessing

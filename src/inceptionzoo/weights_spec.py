@@ -20,6 +20,7 @@ import math
 import os
 from typing import Optional, Tuple, Union
 
+from ._checks import is_integer as _is_int
 from ._io import read_json
 from .errors import WeightsError
 from .imaging import INTERPOLATIONS as _RESAMPLING
@@ -57,10 +58,6 @@ def imagenet_classes():
                                "inceptionzoo")
         _IMAGENET_CACHE.append(names)
     return _IMAGENET_CACHE[0]
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _is_num(v):

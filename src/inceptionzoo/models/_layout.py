@@ -16,7 +16,7 @@ with a few rules.
 from mxnet.gluon import nn
 
 from ..blocks import Branches, ScaledResidual, _make_step
-from ._base import ZooNet
+from ._base import RATE, ZooNet, classifier_layer
 
 __all__ = ["LayoutNet", "block", "residual"]
 
@@ -40,21 +40,25 @@ class LayoutNet(ZooNet):
     layout : sequence
         The table.
     classes : int
-        Output classes.
+        Output classes (0: none, the network returns its pooled features).
     fc_name : str
         Prefix (without ``_``) of the final dense layer: ``'fc'``, ``'last_linear'``, ...
     dropout : float
         Dropout before the dense layer (training only).
     default_hw : (int, int)
         The design input size.
+    in_channels : int, default 3
+        Input channels (timm's ``in_chans``).
     """
 
     in_channels = 3
+    option_checks = {"dropout": RATE}
 
-    def __init__(self, layout, classes, fc_name, dropout, default_hw, **kwargs):
+    def __init__(self, layout, classes, fc_name, dropout, default_hw, in_channels=3, **kwargs):
         super().__init__(**kwargs)
         self.classes = classes
         self.default_hw = tuple(default_hw)
+        self.in_channels = in_channels
         self._layers = []
         c = self.in_channels
         with self.name_scope():
@@ -75,7 +79,7 @@ class LayoutNet(ZooNet):
             self.num_features = c
             self.gap = nn.GlobalAvgPool2D(prefix="gap_")               # N x C x 1 x 1
             self.drop = nn.Dropout(dropout, prefix="drop_")
-            self.fc = nn.Dense(classes, in_units=c, prefix=fc_name + "_")  # N x classes
+            self.fc = classifier_layer(classes, c, fc_name + "_")     # N x classes
 
     classifier_paths = ("fc",)
 
@@ -84,9 +88,9 @@ class LayoutNet(ZooNet):
         see :meth:`ZooNet.feature_layers`)."""
         return list(self._layers)
 
-    def head(self, x):
-        """Global average pooling, dropout and the dense layer (see :meth:`ZooNet.head`)."""
-        return self.fc(self.drop(self.gap(x)))
+    def head_pool(self, x):
+        """Global average pooling and dropout (see :meth:`ZooNet.head_pool`)."""
+        return self.drop(self.gap(x))
 
     def hybrid_forward(self, F, x):
         return self.head(self.features(x))

@@ -17,7 +17,7 @@ from .._registry import register_model
 from ..blocks import Inception, conv_unit
 from ..checkpoint_filter import Source
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
-from ._base import ZooNet
+from ._base import COUNT, FLAG, ODD_COUNT, RATE, ZooNet, classifier_layer
 
 __all__ = ["GoogLeNet", "googlenet", "googlenet_bn", "GOOGLENET_BLOCKS", "PAPER_TABLE1"]
 
@@ -80,19 +80,24 @@ class GoogLeNet(ZooNet):
         Kernel of the Inception blocks' "5x5" branch (torchvision / gluoncv: 3).
     pool4_size : int, default 3
         Kernel (and stride 2) of the max-pool after 4e (torchvision / gluoncv: 2).
+    in_channels : int, default 3
+        Input channels (timm's ``in_chans``).
     """
 
     in_channels = 3
     default_hw = (224, 224)
+    option_checks = {"batch_norm": FLAG, "aux_logits": FLAG, "dropout": RATE,
+                     "b5_kernel": ODD_COUNT, "pool4_size": COUNT}
 
     def __init__(self, classes=1000, batch_norm=False, aux_logits=False, dropout=0.4,
-                 b5_kernel=5, pool4_size=3, **kwargs):
+                 b5_kernel=5, pool4_size=3, in_channels=3, **kwargs):
         super().__init__(**kwargs)
         self.classes = classes
+        self.in_channels = in_channels
         self.aux_logits = aux_logits  # their dense layers need a 4x4 map after 4a / 4d
         bn = batch_norm
         with self.name_scope():
-            self.conv1 = conv_unit(64, 7, 3, strides=2, padding=3, batch_norm=bn,
+            self.conv1 = conv_unit(64, 7, in_channels, strides=2, padding=3, batch_norm=bn,
                                    prefix="conv1_")                          # N x 64 x 112 x 112
             self.pool1 = nn.MaxPool2D(3, 2, ceil_mode=True, prefix="pool1_")  # N x 64 x 56 x 56
             self.conv2red = conv_unit(64, 1, 64, batch_norm=bn, prefix="conv2red_")
@@ -112,7 +117,8 @@ class GoogLeNet(ZooNet):
                                               prefix="pool4_")                       # 7x7
             self.gap = nn.GlobalAvgPool2D(prefix="gap_")                      # N x 1024 x 1 x 1
             self.drop = nn.Dropout(dropout, prefix="drop_")
-            self.output = nn.Dense(classes, in_units=c, prefix="output_")
+            self.num_features = c
+            self.output = classifier_layer(classes, c, "output_")
             if aux_logits:
                 self.aux1 = _AuxHead(512, classes, bn, prefix="aux1_")
                 self.aux2 = _AuxHead(528, classes, bn, prefix="aux2_")
@@ -127,10 +133,9 @@ class GoogLeNet(ZooNet):
                  + ["pool4", "inception5a", "inception5b"])
         return [(n, getattr(self, n)) for n in names]
 
-    def head(self, x):
-        """Global average pooling, dropout and the dense ``output`` layer (see
-        :meth:`ZooNet.head`)."""
-        return self.output(self.drop(self.gap(x)))
+    def head_pool(self, x):
+        """Global average pooling and dropout (see :meth:`ZooNet.head_pool`)."""
+        return self.drop(self.gap(x))
 
     def hybrid_forward(self, F, x):
         aux = []

@@ -12,7 +12,7 @@ from .._registry import register_model
 from ..errors import InceptionZooError
 from ..blocks import Inception, NaiveInception
 from ..weights import shipped_spec
-from ._base import ZooNet
+from ._base import ZooNet, classifier_layer
 
 __all__ = ["InceptionMNIST", "inception_mnist", "inception_naive_mnist"]
 
@@ -25,9 +25,9 @@ class InceptionMNIST(ZooNet):
     block : {'reduced', 'naive'}
         Which Inception block to stack.
     classes : int, default 10
-        Output classes.
+        Output classes (0: none, the network returns the flattened 6x6 map of its last block).
     in_channels : int, default 1
-        Input channels.
+        Input channels (timm's ``in_chans``).
     """
 
     default_hw = (28, 28)
@@ -52,8 +52,8 @@ class InceptionMNIST(ZooNet):
             self.pool2 = nn.MaxPool2D(3, 2, prefix="pool2_")  # N x C x 6 x 6
             self.block3 = make(self.block2.out_channels, 16, prefix="block3_")  # N x 64 (128)
             h, w = self.head_hw
-            self.output = nn.Dense(classes, in_units=self.block3.out_channels * h * w,
-                                   prefix="output_")
+            self.num_features = self.block3.out_channels * h * w  # the flattened 6x6 map
+            self.output = classifier_layer(classes, self.num_features, "output_")
 
     def feature_layers(self):
         """Stem, the three blocks and the two pools between them (see
@@ -61,9 +61,10 @@ class InceptionMNIST(ZooNet):
         return [("stem", self.stem), ("block1", self.block1), ("pool1", self.pool1),
                 ("block2", self.block2), ("pool2", self.pool2), ("block3", self.block3)]
 
-    def head(self, x):
-        """The dense layer on the flattened 6x6 map (see :meth:`ZooNet.head`)."""
-        return self.output(x)
+    def head_pool(self, x):
+        """None: the dense layer takes the whole 6x6 map, flattened (see
+        :meth:`ZooNet.head_pool`)."""
+        return x
 
     def hybrid_forward(self, F, x):
         return self.head(self.features(x))
@@ -73,18 +74,27 @@ _MNIST = dict(input_shape=(1, 28, 28), classes=10,
               paper="seed blog (2018), after Szegedy et al. 2014 fig. 2")
 
 
+def _block(name, block, kwargs):
+    """The options with the model's block; ``block`` is the model's choice, not an option."""
+    if "block" in kwargs:
+        raise InceptionZooError(f"{name} is the network with {block!r} blocks: it takes no "
+                                f"option 'block' (got {kwargs['block']!r}); the other block is "
+                                "the other model (inception_mnist, inception_naive_mnist)")
+    return dict(kwargs, block=block)
+
+
 @register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
                 variant="reduced", weights=[shipped_spec("inception_mnist")], **_MNIST)
 def inception_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_mnist", InceptionMNIST, classes, pretrained, root, ctx,
-                 block="reduced", **kwargs)
+                 **_block("inception_mnist", "reduced", kwargs))
 
 
 @register_model(description="Seed MNIST skeleton with naive Inception blocks",
                 variant="naive", weights=[shipped_spec("inception_naive_mnist")], **_MNIST)
 def inception_naive_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_naive_mnist", InceptionMNIST, classes, pretrained, root, ctx,
-                 block="naive", **kwargs)
+                 **_block("inception_naive_mnist", "naive", kwargs))
 
 
 inception_mnist.__doc__ = FACTORY_DOC.format(

@@ -14,6 +14,7 @@ from .._registry import register_model
 from ..blocks import conv, conv_unit, pool, split
 from ..checkpoint_filter import Source
 from ..weights_spec import IMAGENET_1K, IMAGENET_MEAN, IMAGENET_STD, WeightsSpec
+from ._base import FLAG
 from ._layout import LayoutNet, block
 
 __all__ = ["InceptionV3", "inception_v3", "INCEPTION_V3", "v3_a", "v3_b", "v3_c", "v3_d",
@@ -149,6 +150,8 @@ class InceptionV3(LayoutNet):
         do not change, so weights move between the two builds with ``ignore_extra=True``.
     dropout : float, default 0.5
         Before the final dense layer (training only).
+    in_channels : int, default 3
+        Input channels (timm's ``in_chans``).
 
     The network has no ``transform_input`` step: it takes the normalisation its weights were
     trained with, recorded as ``net.info.mean`` / ``std`` (torchvision's Google weights:
@@ -157,6 +160,7 @@ class InceptionV3(LayoutNet):
     """
 
     classifier_paths = ("fc", "auxlogits.fc")
+    option_checks = {"aux_logits": FLAG}
 
     def __init__(self, classes=1000, aux_logits=False, dropout=0.5, **kwargs):
         super().__init__(INCEPTION_V3, classes, "fc", dropout, (299, 299), **kwargs)

@@ -135,6 +135,8 @@ class _TimmNet(LayoutNet):
     classes : int, default 1000
     dropout : float, default 0.0
         Before the final dense layer (timm's ``drop_rate``; training only).
+    in_channels : int, default 3
+        Input channels (timm's ``in_chans``).
     """
 
     layout = ()
