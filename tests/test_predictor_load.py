@@ -33,20 +33,25 @@ def _copy(src, dst):
 
 
 def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exported, monkeypatch):
-    loads = []
-    real_sym_load, real_nd_load = mx.sym.load, mx.nd.load
-    real_from_buffer = mx.nd.load_frombuffer  # the params are read once, checked, then parsed
-    monkeypatch.setattr(mx.sym, "load", lambda *a: loads.append("sym") or real_sym_load(*a))
+    from inceptionzoo import serving_core
+
+    reads, loads = [], []
+    real_read, real_from_buffer = serving_core._read, mx.nd.load_frombuffer
+    monkeypatch.setattr(serving_core, "_read",
+                        lambda path: reads.append(os.path.basename(path)) or real_read(path))
     monkeypatch.setattr(mx.nd, "load", lambda *a: loads.append("nd") or real_nd_load(*a))
-    monkeypatch.setattr(mx.nd, "load_frombuffer",
+    real_nd_load = mx.nd.load
+    monkeypatch.setattr(mx.nd, "load_frombuffer",  # the params are read once, checked, parsed
                         lambda *a: loads.append("nd") or real_from_buffer(*a))
 
     def no_symbolblock(*a, **k):
         raise AssertionError("SymbolBlock.imports was used")
 
     monkeypatch.setattr(mx.gluon.SymbolBlock, "imports", no_symbolblock)
-    p = Predictor(str(exported))
-    assert sorted(loads) == ["nd", "sym"] and isinstance(p.net, InferenceGraph)
+    p = Predictor(str(exported), runtime="mxnet")
+    assert sorted(reads) == ["inception_mnist-0000.params", "inception_mnist-meta.json",
+                             "inception_mnist-symbol.json"]
+    assert loads == ["nd"] and isinstance(p.net, InferenceGraph)
     top = p.predict_files(example_images(), top_k=1)
     truth = [os.path.basename(f).split("-")[1] for f in example_images()]
     assert [t[0][0] for t in top] == truth

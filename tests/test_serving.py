@@ -15,6 +15,7 @@ from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.serving import PredictionError, Predictor
+from inceptionzoo.serving_core import Classifier
 
 NAME = "inception_mnist"
 
@@ -254,16 +255,16 @@ def test_kept_input_buffers_never_mix_batches(predictors):
             np.testing.assert_allclose(got, alone[start:start + size], rtol=1e-5, atol=1e-6,
                                        err_msg=f"{kind}, batch of {size} from {start}")
             start += size
-        kept = [shape[0] for shape in pred._local.buffers]
+        kept = [shape[0] for shape in pred.classifier._local.buffers]
         assert kept == [6, 7, 8, 9, 10, 11, 2, 3], kind  # the 8 most recent, oldest first
 
 
 def test_a_batch_over_the_buffer_budget_is_not_kept(predictors, monkeypatch):
     pred = predictors["baked"]
-    monkeypatch.setattr(Predictor, "INPUT_BUFFER_BYTES", 3 * 28 * 28)
+    monkeypatch.setattr(Classifier, "INPUT_BUFFER_BYTES", 3 * 28 * 28)
     images = (np.random.RandomState(4).rand(5, 28, 28) * 255).astype(np.uint8)
     big = pred.probabilities(images)
-    assert all(shape[0] <= 3 for shape in pred._local.buffers)
+    assert all(shape[0] <= 3 for shape in pred.classifier._local.buffers)
     np.testing.assert_allclose(big[:1], pred.probabilities(images[:1]), rtol=1e-5, atol=1e-6)
 
 

@@ -306,6 +306,10 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
                      std, files, path, onnx)
         written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, classes, labels)
+        if mar:  # meta["batching"]: the batch size and delay for MMS, timed on these files
+            from .mar import record_batching
+
+            record_batching(path["meta"])
         if onnx:
             written.append("onnx")
         _publish(folder, base, tmpdir, {role: files[role] for role in written},
