@@ -1,6 +1,7 @@
 """The predictor's input handling and its checks of an export (issue #10)."""
 import json
 import os
+import re
 import shutil
 import struct
 import zlib
@@ -168,6 +169,35 @@ def test_meta_classes_that_disagree_with_the_graph(copy_of):
     _edit_meta(folder, lambda m: m.update(classes=12, labels=[str(i) for i in range(12)]))
     with pytest.raises(PredictionError, match="graph gives 10 outputs per image"):
         Predictor(str(folder))
+
+
+def test_a_feature_extractor_export_is_refused_as_a_classifier(copy_of):
+    folder = copy_of("plain")
+    path = _edit_meta(folder, lambda m: m.update(outputs="features"))
+    with pytest.raises(PredictionError, match=f"{path}: this export gives features \\(a feature "
+                       "extractor's graph\\), not one logit per class: it cannot be served as a "
+                       "classifier"):
+        Predictor(str(folder))
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("outputs", "embeddings", "'outputs' must be one of logits, features; got 'embeddings'"),
+    ("batching", {"batch_size": 0, "max_batch_delay_ms": 5}, "'batching' must be"),
+    ("batching", {"batch_size": 8}, "'batching' must be"),
+    ("input_dtype", "float64", "'input_dtype' must be float32 or uint8; got 'float64'"),
+])
+def test_meta_fields_of_the_serving_core_are_checked(copy_of, key, value, words):
+    folder = copy_of("plain")
+    _edit_meta(folder, lambda m: m.update({key: value}))
+    with pytest.raises(PredictionError, match=re.escape(words)):
+        Predictor(str(folder))
+
+
+def test_meta_without_outputs_is_logits_and_batching_is_read(copy_of):
+    folder = copy_of("plain")
+    _edit_meta(folder, lambda m: m.update(batching={"batch_size": 8, "max_batch_delay_ms": 20}))
+    p = Predictor(str(folder))
+    assert "outputs" not in p.meta and p.meta["batching"]["batch_size"] == 8
 
 
 # -- predictor input types --------------------------------------------------------------------

@@ -887,13 +887,43 @@ def parity_problem(ref, ort, x):
 # -- the classifier around the graph ------------------------------------------------------------
 
 def softmax(logits):
-    """Probabilities of logits ``(N, classes)``, float32."""
+    """Probabilities of logits, row by row.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        ``(N, classes)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, classes)``.
+    """
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def top_k(probs, labels, k):
-    """The ``k`` best ``(label, probability)`` pairs of each row of ``probs``, best first."""
+    """The ``k`` best ``(label, probability)`` pairs of each row of ``probs``, best first.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray
+        ``(N, classes)``.
+    labels : list of str
+        One per class.
+    k : int
+        How many pairs per row (at most ``classes``).
+
+    Returns
+    -------
+    list of list of (str, float)
+
+    Raises
+    ------
+    PredictionError
+        ``k`` is not an integer >= 1.
+    """
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
         raise PredictionError(f"top_k must be an integer >= 1; got {k!r}")
     order = np.argsort(-probs, axis=1)[:, :min(k, probs.shape[1])]
