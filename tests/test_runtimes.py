@@ -47,6 +47,13 @@ def _batch(n=5):
     return np.random.RandomState(1).rand(n, 1, 28, 28).astype(np.float32)
 
 
+def _other_weights_onnx(tmp_path):
+    """The ONNX file of inception_mnist with other (random) weights."""
+    other = get_model("inception_mnist")
+    other.initialize(mx.init.Xavier())
+    return export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+
+
 def _no_timing(*args, **kwargs):
     raise AssertionError("timed the runtimes although a saved tuning covers the batch size")
 
@@ -244,9 +251,7 @@ def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
 def test_onnx_runtime_with_other_logits_is_refused_with_a_warning(folder, tmp_path):
     """An ONNX file of the same network with other weights, put in place of the export's (with
     its SHA-1 in the metadata, as an export of other weights would have)."""
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     meta_path = folder / "inception_mnist-meta.json"
     meta = json.loads(meta_path.read_text())
@@ -264,9 +269,7 @@ def test_onnx_runtime_with_other_logits_is_refused_with_a_warning(folder, tmp_pa
 def test_a_saved_onnx_runtime_choice_is_checked_again_at_load(folder, tmp_path):
     """A tuning that sends batches to ONNX Runtime, and an ONNX file (recorded in the metadata
     and the tuning) whose logits are not MXNet's: refused at load, even without warm-up."""
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     meta_path = folder / "inception_mnist-meta.json"
     meta_path.write_text(json.dumps(dict(json.loads(meta_path.read_text()),
@@ -490,9 +493,7 @@ def test_an_unrecorded_onnx_file_is_checked_against_mxnet(folder, tmp_path):
     _without_onnx_sha1(folder)
     g = load_graph(str(folder), runtime="onnxruntime", warmup=())
     assert g.runtimes == ["onnxruntime"]
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     with pytest.warns(UserWarning, match="ONNX Runtime refused"), \
             pytest.raises(PredictionError, match=r"ONNX Runtime refused for .*: max \|logit "
@@ -556,9 +557,7 @@ def test_handler_serves_with_onnx_runtime_where_it_is_faster(archive, tmp_path):
 def test_handler_refuses_an_onnx_file_with_other_logits(archive, tmp_path):
     """An ONNX file swapped in the unpacked archive: its SHA-1 is not the recorded one."""
     service, ctx = _handler_in(archive, tmp_path / "mar")
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (tmp_path / "mar" / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     with pytest.raises(PredictionError, match=r"inception_mnist.onnx' is corrupt or not the "
                        r"exported one: SHA-1"):
@@ -568,9 +567,7 @@ def test_handler_refuses_an_onnx_file_with_other_logits(archive, tmp_path):
 def test_handler_refuses_onnx_runtime_with_other_logits(archive, tmp_path):
     """The parity check at load: MXNet serves, with a warning."""
     service, ctx = _handler_in(archive, tmp_path / "mar")
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (tmp_path / "mar" / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     meta_file = tmp_path / "mar" / "inception_mnist-meta.json"
     meta = json.loads(meta_file.read_text())

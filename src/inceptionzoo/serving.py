@@ -85,24 +85,23 @@ class Predictor:
             self.warmup(warmup)
 
     def warmup(self, batch_sizes):
-        """Pick the runtime and graph for each batch size (timing them unless a saved tuning
-        covers it) and build its oneDNN primitives, at load time instead of on a live request.
+        """:meth:`ServingGraph.warmup` of :attr:`graph`: no live request pays for the choice
+        of runtime and graph, or for building its oneDNN primitives.
 
         Parameters
         ----------
         batch_sizes : iterable of int
-            The batch sizes the server will run.
+            The sizes of the batches :meth:`predict` will be given.
 
         Returns
         -------
         dict
-            Batch size -> ``'onnxruntime'`` or ``'mxnet <graph variant>'``.
+            Batch size -> what serves it (``'onnxruntime'``, ``'mxnet VARIANT'``).
         """
         return self.graph.warmup(batch_sizes)
 
     def save_tuning(self):
-        """Write the graph choice made so far beside the export (``NAME-tuning.json``), so that
-        the next process loads it instead of timing.
+        """:meth:`ServingGraph.save_tuning` of :attr:`graph` (``NAME-tuning.json``).
 
         Returns
         -------
