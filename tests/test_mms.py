@@ -220,3 +220,43 @@ def test_a_real_model_server_serves_both_archives(archives, tmp_path):
                                         content_type="application/octet-stream")
             assert code == 400 and "not an image of a supported format" in json.loads(
                 body)["error"]
+
+
+class _TimedGraph:
+    """A stand-in for a ServingGraph whose batch of ``b`` takes ``seconds(b)`` on a fake
+    clock."""
+
+    def __init__(self, seconds, clock):
+        self.seconds, self.clock, self.warmed = seconds, clock, []
+
+    def warmup(self, sizes):
+        self.warmed += list(sizes)
+
+    def _sample(self, b):
+        return np.zeros((b, 1))
+
+    def run(self, x):
+        self.clock[0] += self.seconds(len(x))
+
+
+@pytest.mark.parametrize("seconds, batch_size, timed", [
+    # a small network: each doubling still gains >= 10% images/s up to 32
+    (lambda b: 0.001 + 0.0005 * b, 32, [1, 2, 4, 8, 16, 32]),
+    # a big one: batch 2 gains less than 10% over batch 1: 1, and nothing larger is timed
+    (lambda b: 0.01 * b, 1, [1, 2]),
+    # the gain stops between 4 and 8
+    (lambda b: 0.004 if b <= 4 else 0.004 * b / 4, 4, [1, 2, 4, 8]),
+])
+def test_recommended_batching_is_where_images_per_second_stop_rising(monkeypatch, seconds,
+                                                                    batch_size, timed):
+    from inceptionzoo import serving_core
+
+    clock = [0.0]
+    monkeypatch.setattr(serving_core.time, "perf_counter", lambda: clock[0])
+    graph = _TimedGraph(seconds, clock)
+    got = serving_core.recommend_batching(graph)
+    assert got["batch_size"] == batch_size and graph.warmed == timed
+    assert list(got["images_per_s"]) == [str(b) for b in timed]
+    run = seconds(batch_size) + serving_core.SERVER_OVERHEAD_S
+    assert abs(got["max_batch_delay_ms"] - min(100, max(5, 1000 * run))) <= 1  # clock rounding
+    assert serving_core.recommend_batching(graph, sizes=()) == serving_core.DEFAULT_BATCHING

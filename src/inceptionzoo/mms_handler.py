@@ -50,7 +50,7 @@ class InceptionZooService:
         batch_size = int(context.system_properties.get("batch_size") or 1)
         self.graph = core.load_graph(model_dir, runtime="auto", warmup=())
         self.classifier = core.Classifier(self.graph)
-        self.labels = self.classifier.labels
+        self.meta, self.labels = self.graph.meta, self.classifier.labels
         self.graph.warmup(sorted(set(WARMUP_BATCH_SIZES) | {batch_size}))
         self.initialized = True
 

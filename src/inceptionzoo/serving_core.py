@@ -913,16 +913,12 @@ def top_k(probs, labels, k):
     labels : list of str
         One per class.
     k : int
-        How many pairs per row (at most ``classes``).
+        How many pairs per row (at most ``classes``); anything but an integer >= 1 is a
+        :class:`PredictionError`.
 
     Returns
     -------
     list of list of (str, float)
-
-    Raises
-    ------
-    PredictionError
-        ``k`` is not an integer >= 1.
     """
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
         raise PredictionError(f"top_k must be an integer >= 1; got {k!r}")
@@ -1056,11 +1052,12 @@ SERVER_OVERHEAD_S = 0.002
 
 def recommend_batching(graph, sizes=BATCH_CANDIDATES, budget=0.3, overhead_s=SERVER_OVERHEAD_S):
     """The batch size and delay a model server should batch requests with, from the graph's
-    own timing: each size in ``sizes`` is warmed up (its runtime and graph picked, as served)
-    and timed; a server then does ``b / (seconds(b) + overhead_s)`` images/s at batch ``b``.
-    The batch size is the one past which images/s stop rising (no larger size gains
-    :data:`BATCH_GAIN`), the delay the time of one such batch (5 to 100 ms): waiting for a
-    batch to fill at most doubles a request's latency.
+    own timing: the sizes are warmed up (runtime and graph picked, as served) and timed in
+    increasing order; a server does ``b / (seconds(b) + overhead_s)`` images/s at batch
+    ``b``. The batch size is the one past which images/s stop rising: the first whose next
+    size gains less than :data:`BATCH_GAIN` (larger ones are not timed: a big network stops
+    early), else the largest. The delay is the time of one such batch (5 to 100 ms): waiting
+    for a batch to fill at most doubles a request's latency.
 
     Parameters
     ----------
@@ -1074,15 +1071,15 @@ def recommend_batching(graph, sizes=BATCH_CANDIDATES, budget=0.3, overhead_s=SER
     Returns
     -------
     dict
-        ``{"batch_size": int, "max_batch_delay_ms": int, "images_per_s": {size: float}}``;
-        :data:`DEFAULT_BATCHING` (and no ``images_per_s``) when ``sizes`` is empty.
+        ``{"batch_size": int, "max_batch_delay_ms": int, "images_per_s": {size: float}}``
+        (the sizes timed); :data:`DEFAULT_BATCHING` when ``sizes`` is empty.
     """
     sizes = sorted(set(int(b) for b in sizes))
     if not sizes:
         return dict(DEFAULT_BATCHING)
-    graph.warmup(sizes)
-    seconds = {}
+    seconds, rate, best = {}, {}, sizes[-1]
     for b in sizes:
+        graph.warmup([b])
         x = graph._sample(b)
         calls, start = [], time.perf_counter()
         while len(calls) < 3 or (time.perf_counter() - start < budget and len(calls) < 50):
@@ -1090,9 +1087,11 @@ def recommend_batching(graph, sizes=BATCH_CANDIDATES, budget=0.3, overhead_s=SER
             graph.run(x)
             calls.append(time.perf_counter() - t0)
         seconds[b] = float(np.median(calls)) + overhead_s
-    rate = {b: b / seconds[b] for b in sizes}
-    best = next(b for b in sizes  # the first size that no larger one beats by BATCH_GAIN
-                if all(rate[c] < (1 + BATCH_GAIN) * rate[b] for c in sizes if c > b))
+        rate[b] = b / seconds[b]
+        before = [c for c in rate if c < b]
+        if before and rate[b] < (1 + BATCH_GAIN) * rate[before[-1]]:
+            best = before[-1]
+            break
     delay = int(min(100, max(5, math.ceil(1000 * seconds[best]))))
     return {"batch_size": best, "max_batch_delay_ms": delay,
             "images_per_s": {str(b): round(r, 1) for b, r in rate.items()}}
