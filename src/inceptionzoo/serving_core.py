@@ -235,6 +235,8 @@ class ExportFiles:
     onnx : bytes or None
         ``NAME.onnx`` when asked for and present.
     onnx_sha1 : str or None
+    onnx_missing : str or None
+        The ONNX file the metadata records, when it is missing.
     """
 
     def __init__(self, **kwargs):
