@@ -22,7 +22,9 @@ The graph itself: :func:`load_graph` (a batch in, logits out) runs the export in
 (:class:`~inceptionzoo.inference.InferenceGraph`) or, when the export has ``NAME.onnx`` and
 onnxruntime is installed (the ``onnxruntime`` extra), in ONNX Runtime, each batch size in the
 runtime found faster at load time and checked to compute the same logits
-(:mod:`inceptionzoo.runtimes`). The Predictor runs on it.
+(:mod:`inceptionzoo.runtimes`). It, the Predictor and the ``.mar`` handler are adapters over one
+serving core, :mod:`inceptionzoo.serving_core`, which reads and checks the export, picks the
+graphs and classifies.
 """
 import os
 
