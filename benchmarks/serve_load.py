@@ -167,7 +167,7 @@ def run_load(url, bodies, clients, seconds):
 
 def _export(args, folder):
     """``(export folder, its meta file, meta)``: --export, or the model exported now."""
-    from inceptionzoo.serving import _find_meta, read_meta
+    from inceptionzoo.serving_core import find_meta, read_meta
 
     export_dir = args.export
     if export_dir is None:
@@ -175,13 +175,13 @@ def _export(args, folder):
 
         export_dir = os.path.join(folder, "export")
         export(args.model, os.path.join(export_dir, args.model))
-    meta_file = _find_meta(export_dir, args.name)
+    meta_file = find_meta(export_dir, args.name)
     return export_dir, meta_file, read_meta(meta_file)
 
 
 def _settings(args, meta, meta_file):
     """The (batch size, max batch delay) runs: batch size 1, then the batched setting."""
-    batched = recorded_batching(meta, meta_file)
+    batched = recorded_batching(meta)
     batched = (args.batch_size or batched["batch_size"],
                batched["max_batch_delay_ms"] if args.max_batch_delay is None
                else args.max_batch_delay)

@@ -216,7 +216,7 @@ def test_the_package_counts_cores_in_one_place(monkeypatch, tmp_path):
     users = sorted(os.path.basename(path) for path in
                    glob.glob(os.path.join(SRC, "inceptionzoo", "**", "*.py"), recursive=True)
                    if "cpu_count" in open(path).read())
-    assert users == ["_openmp.py", "runtimes.py"]  # runtimes: its .mar copy, without the package
+    assert users == ["_openmp.py"]
     root = write_image_folder(str(tmp_path / "images"), np.zeros((2, 28, 28), np.uint8),
                               np.array([0, 1]))
     for cores, threads in ((3, 3), (64, 4)):  # at most 4 decoding threads

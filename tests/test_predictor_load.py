@@ -33,20 +33,25 @@ def _copy(src, dst):
 
 
 def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exported, monkeypatch):
-    loads = []
-    real_sym_load, real_nd_load = mx.sym.load, mx.nd.load
-    real_from_buffer = mx.nd.load_frombuffer  # the params are read once, checked, then parsed
-    monkeypatch.setattr(mx.sym, "load", lambda *a: loads.append("sym") or real_sym_load(*a))
+    from inceptionzoo import serving_core
+
+    reads, loads = [], []
+    real_read, real_from_buffer = serving_core._read, mx.nd.load_frombuffer
+    monkeypatch.setattr(serving_core, "_read",
+                        lambda path: reads.append(os.path.basename(path)) or real_read(path))
     monkeypatch.setattr(mx.nd, "load", lambda *a: loads.append("nd") or real_nd_load(*a))
-    monkeypatch.setattr(mx.nd, "load_frombuffer",
+    real_nd_load = mx.nd.load
+    monkeypatch.setattr(mx.nd, "load_frombuffer",  # the params are read once, checked, parsed
                         lambda *a: loads.append("nd") or real_from_buffer(*a))
 
     def no_symbolblock(*a, **k):
         raise AssertionError("SymbolBlock.imports was used")
 
     monkeypatch.setattr(mx.gluon.SymbolBlock, "imports", no_symbolblock)
-    p = Predictor(str(exported))
-    assert sorted(loads) == ["nd", "sym"] and isinstance(p.net, InferenceGraph)
+    p = Predictor(str(exported), runtime="mxnet")
+    assert sorted(reads) == ["inception_mnist-0000.params", "inception_mnist-meta.json",
+                             "inception_mnist-symbol.json"]
+    assert loads == ["nd"] and isinstance(p.net, InferenceGraph)
     top = p.predict_files(example_images(), top_k=1)
     truth = [os.path.basename(f).split("-")[1] for f in example_images()]
     assert [t[0][0] for t in top] == truth
@@ -130,3 +135,99 @@ def test_meta_values_are_checked_before_use(exported, tmp_path, key, value, word
     with pytest.raises(PredictionError, match=re.escape(words)) as err:
         Predictor(str(folder))
     assert str(meta_file) in str(err.value)
+
+
+# -- a load while the export is replaced (issue 27) -------------------------------------------
+
+def test_a_load_that_sees_the_export_switch_reads_the_new_generation_whole(tmp_path,
+                                                                           monkeypatch):
+    """The export is overwritten (another network, same name) right after the load read the
+    metadata: the load reads the new generation as a whole, not the old metadata with the new
+    files."""
+    from inceptionzoo import serving_core
+    from inceptionzoo.serving import load_graph
+
+    export("inception_mnist", str(tmp_path / "x"))
+    real_read, switched = serving_core._read, []
+
+    def read(path):
+        data = real_read(path)
+        if path.endswith("x-meta.json") and not switched:
+            switched.append(path)
+            export("inception_naive_mnist", str(tmp_path / "x"), overwrite=True)
+            assert not os.path.exists(path)  # the generation it came from is gone
+        return data
+
+    monkeypatch.setattr(serving_core, "_read", read)
+    g = load_graph(str(tmp_path), runtime="mxnet", warmup=())
+    assert switched and g.meta["model"] == "inception_naive_mnist"
+    x = np.random.RandomState(0).rand(2, 1, 28, 28).astype(np.float32)
+    from inceptionzoo import get_model
+
+    ref = get_model("inception_naive_mnist", pretrained=True)(mx.nd.array(x)).asnumpy()
+    np.testing.assert_allclose(g(x), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_an_export_replaced_on_every_read_is_a_prediction_error(tmp_path, monkeypatch):
+    from inceptionzoo import serving_core
+    from inceptionzoo.serving import load_graph
+
+    export("inception_mnist", str(tmp_path / "x"))
+    real_read, names = serving_core._read, ["inception_naive_mnist", "inception_mnist"] * 3
+
+    def read(path):
+        data = real_read(path)
+        if path.endswith("x-meta.json"):
+            export(names.pop(), str(tmp_path / "x"), overwrite=True)
+        return data
+
+    monkeypatch.setattr(serving_core, "_read", read)
+    with pytest.raises(PredictionError, match=r"x-meta.json: the export changed while it was "
+                       r"read \(replaced 3 times over, or its links dangle\); load it again"):
+        load_graph(str(tmp_path), runtime="mxnet", warmup=())
+
+
+@pytest.mark.slow
+def test_loads_while_another_process_overwrites_the_export(tmp_path):
+    """One process re-exports A and B into a folder every ~0.3 s; this one loads in a loop:
+    each load is one whole generation (its logits are its network's) or a PredictionError
+    saying the export changed (issue 27: a bare FileNotFoundError, or 'corrupt')."""
+    import subprocess
+    import sys
+    import time
+
+    from inceptionzoo import get_model
+    from inceptionzoo.serving import load_graph
+
+    export("inception_mnist", str(tmp_path / "x"))
+    x = np.random.RandomState(0).rand(2, 1, 28, 28).astype(np.float32)
+    refs = {n: get_model(n, pretrained=True)(mx.nd.array(x)).asnumpy()
+            for n in ("inception_mnist", "inception_naive_mnist")}
+    stop = tmp_path / "stop"
+    script = (f"import os, time\nfrom inceptionzoo.export import export\nk = 0\n"
+              f"while not os.path.exists({str(stop)!r}):\n"
+              f"    export(['inception_naive_mnist', 'inception_mnist'][k % 2], "
+              f"{str(tmp_path / 'x')!r}, overwrite=True)\n    k += 1\n    time.sleep(0.3)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script])
+    outcomes = []
+    try:
+        meta = tmp_path / "x-meta.json"
+        end = time.monotonic() + 120
+        while "naive" not in (meta.read_text() if meta.exists() else ""):  # writer under way
+            assert time.monotonic() < end and writer.poll() is None
+            time.sleep(0.1)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            try:
+                g = load_graph(str(tmp_path), runtime="mxnet", warmup=())
+            except PredictionError as err:
+                assert "the export changed while it was read" in str(err), err
+                outcomes.append("changed")
+                continue
+            np.testing.assert_allclose(g(x), refs[g.meta["model"]], rtol=1e-4, atol=1e-4)
+            outcomes.append(g.meta["model"])
+    finally:
+        stop.write_text("")
+        writer.wait(timeout=60)
+    assert writer.returncode == 0 and len(outcomes) >= 5
+    assert {"inception_mnist", "inception_naive_mnist"} <= set(outcomes), outcomes

@@ -47,6 +47,13 @@ def _batch(n=5):
     return np.random.RandomState(1).rand(n, 1, 28, 28).astype(np.float32)
 
 
+def _other_weights_onnx(tmp_path):
+    """The ONNX file of inception_mnist with other (random) weights."""
+    other = get_model("inception_mnist")
+    other.initialize(mx.init.Xavier())
+    return export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+
+
 def _no_timing(*args, **kwargs):
     raise AssertionError("timed the runtimes although a saved tuning covers the batch size")
 
@@ -244,9 +251,7 @@ def test_a_corrupt_tuning_file_warns_naming_it_and_retunes(folder, text, why):
 def test_onnx_runtime_with_other_logits_is_refused_with_a_warning(folder, tmp_path):
     """An ONNX file of the same network with other weights, put in place of the export's (with
     its SHA-1 in the metadata, as an export of other weights would have)."""
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     meta_path = folder / "inception_mnist-meta.json"
     meta = json.loads(meta_path.read_text())
@@ -264,9 +269,7 @@ def test_onnx_runtime_with_other_logits_is_refused_with_a_warning(folder, tmp_pa
 def test_a_saved_onnx_runtime_choice_is_checked_again_at_load(folder, tmp_path):
     """A tuning that sends batches to ONNX Runtime, and an ONNX file (recorded in the metadata
     and the tuning) whose logits are not MXNet's: refused at load, even without warm-up."""
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
     meta_path = folder / "inception_mnist-meta.json"
     meta_path.write_text(json.dumps(dict(json.loads(meta_path.read_text()),
@@ -352,6 +355,158 @@ def test_an_imagenet_network_onnx_at_a_small_input(tmp_path):
         assert same, (diff, scale)
 
 
+# -- one function whichever runtime serves (issue 27) ---------------------------------------
+
+def _saved_choice(folder, choice, threads=None):
+    """A saved tuning that sends each batch size of ``choice`` to the runtime it names."""
+    g = load_graph(str(folder), runtime="mxnet", warmup=(1,))
+    record = g.tuning()
+    record["runtimes"] = dict(record["runtimes"], choice={str(b): r for b, r in choice.items()},
+                              threads={str(b): t for b, t in (threads or {}).items()},
+                              onnx_sha1=sha1_file(str(folder / "inception_mnist.onnx")),
+                              onnxruntime=onnxruntime.__version__)
+    (folder / "inception_mnist-tuning.json").write_text(json.dumps(record))
+
+
+def test_an_empty_batch_gives_no_rows_under_every_runtime(folder):
+    _saved_choice(folder, {1: "onnxruntime", 8: "mxnet"})
+    for runtime in ("auto", "mxnet", "onnxruntime"):
+        g = load_graph(str(folder), runtime=runtime, warmup=())
+        out = g(np.zeros((0, 1, 28, 28), np.float32))
+        assert isinstance(out, np.ndarray) and out.shape == (0, 10), runtime
+        assert out.dtype == np.float32
+
+
+def test_two_runtimes_one_function_same_checks_same_errors(folder):
+    """ONNX Runtime serves batches 1-2 and MXNet 3 and up: a wrong input is refused the same
+    way at batch 2 and at batch 8, before either runtime sees it."""
+    _saved_choice(folder, {1: "onnxruntime", 2: "onnxruntime", 8: "mxnet"})
+    g = load_graph(str(folder), warmup=())
+    assert g.runtime_for(2) == "onnxruntime" and g.runtime_for(8) == "mxnet"
+    shape = r"expected a batch of shape \('N', 1, 28, 28\) \(the export's input_shape\); got "
+    bad = {"channels": (lambda n: np.zeros((n, 3, 28, 28), np.float32),
+                        shape + r"\({n}, 3, 28, 28\)"),
+           "height": (lambda n: np.zeros((n, 1, 27, 28), np.float32),
+                      shape + r"\({n}, 1, 27, 28\)"),
+           "nan": (lambda n: np.full((n, 1, 28, 28), np.nan, np.float32),
+                   r"the batch of shape \({n}, 1, 28, 28\) holds NaN or infinite values"),
+           "one inf": (lambda n: np.where(np.arange(n * 784).reshape(n, 1, 28, 28) == 5, np.inf,
+                                          0).astype(np.float32),
+                       r"the batch of shape \({n}, 1, 28, 28\) holds NaN or infinite values"),
+           "complex": (lambda n: np.zeros((n, 1, 28, 28), np.complex64), "expected real numbers")}
+    for what, (make, message) in bad.items():
+        for n in (2, 8):
+            batches = [make(n)] + ([] if what == "complex" else [mx.nd.array(make(n))])
+            for batch in batches:
+                with pytest.raises(PredictionError, match=message.format(n=n)):
+                    g(batch)
+    x = _batch(8)  # other real dtypes are cast, the same at both sizes
+    for n in (2, 8):
+        np.testing.assert_allclose(g(x[:n].astype(np.float64)), g(x[:n]), rtol=1e-6)
+
+
+def test_a_uint8_export_takes_uint8_only_whichever_runtime(tmp_path):
+    export("inception_mnist", str(tmp_path / "inception_mnist"), preprocess=True, onnx=True)
+    _saved_choice(tmp_path, {1: "onnxruntime", 2: "onnxruntime", 8: "mxnet"})
+    g = load_graph(str(tmp_path), warmup=())
+    for n in (2, 8):
+        with pytest.raises(PredictionError, match="this export takes uint8 pixels; got an array "
+                           "of dtype float32"):
+            g(np.zeros((n, 28, 28), np.float32))
+        assert g(np.zeros((n, 28, 28), np.uint8)).shape == (n, 10)
+
+
+def test_set_threads_never_shows_a_setting_before_its_session(folder, monkeypatch):
+    """A batch served while a saved thread setting's session is being made (issue 27: a
+    KeyError in session_for)."""
+    ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
+    real = runtimes.OrtRunner._session
+    served = []
+
+    def slow_session(self, threads):
+        served.append(self.session_for(1) is not None)  # another thread, meanwhile
+        return real(self, threads)
+
+    monkeypatch.setattr(runtimes.OrtRunner, "_session", slow_session)
+    ort.set_threads({1: 1, 8: 0})
+    assert served == [True] and ort.session_for(1) is ort.sessions[1]
+
+
+def test_warmup_while_other_threads_serve_new_batch_sizes(folder, monkeypatch):
+    """A saved tuning choosing ONNX Runtime for batch 1 (no thread setting saved); one thread
+    warms up 1 and 64 while others send batch sizes 2 to 15, here while batch 64 is timed
+    (issue 27: each got a KeyError, batch 1's setting recorded before its session existed)."""
+    import threading
+
+    _saved_choice(folder, {1: "onnxruntime"})
+    g = load_graph(str(folder), warmup=())
+    x = _batch(64)
+    errors, answers = [], []
+
+    def serve(n):
+        try:
+            answers.append(g(x[:n]).shape)
+        except Exception as err:  # noqa: BLE001 -- the test collects every failure
+            errors.append(repr(err))
+
+    def race(runners, batch, budget=2.0, **kwargs):  # one thread faster; clients meanwhile
+        for run in runners.values():
+            run(batch)
+        if len(batch) == 64 and "threads=1" in runners:
+            clients = [threading.Thread(target=serve, args=(n,)) for n in range(2, 16)]
+            for t in clients:
+                t.start()
+            for t in clients:
+                t.join()
+        return {n: 1.0 if n in ("threads=1", "onnxruntime") else 2.0 for n in runners}
+
+    monkeypatch.setattr(runtimes, "time_alternating", race)
+    monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 2)
+    monkeypatch.setattr(runtimes.OrtRunner, "CLEAR_WIN", float("inf"))  # always a race
+    warm = threading.Thread(target=g.warmup, args=([1, 64],))
+    warm.start()
+    warm.join()
+    assert errors == [] and sorted(answers) == [(n, 10) for n in range(2, 16)]
+    assert g.ort.threads == {1: 1, 64: 1} and g.runtime_for(1) == "onnxruntime"
+
+
+# -- the ONNX file's SHA-1 ------------------------------------------------------------------
+
+def _without_onnx_sha1(folder):
+    meta_path = folder / "inception_mnist-meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["onnx_file"], meta["onnx_sha1"]  # as exports before onnx_sha1 wrote it
+    meta_path.unlink()
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_an_unrecorded_onnx_file_is_checked_against_mxnet(folder, tmp_path):
+    """runtime='onnxruntime' on an export without onnx_sha1: its NAME.onnx must give MXNet's
+    logits (a swapped file was served unchecked)."""
+    _without_onnx_sha1(folder)
+    g = load_graph(str(folder), runtime="onnxruntime", warmup=())
+    assert g.runtimes == ["onnxruntime"]
+    wrong = _other_weights_onnx(tmp_path)
+    (folder / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
+    with pytest.warns(UserWarning, match="ONNX Runtime refused"), \
+            pytest.raises(PredictionError, match=r"ONNX Runtime refused for .*: max \|logit "
+                          r"difference\| .* \(the export recorded no onnx_sha1 for its ONNX "
+                          r"file: export again with --onnx\)"):
+        load_graph(str(folder), runtime="onnxruntime", warmup=())
+
+
+def test_a_recorded_onnx_file_that_is_missing_serves_mxnet_under_auto(folder):
+    (folder / "inception_mnist.onnx").unlink()
+    with pytest.warns(UserWarning, match=r"inception_mnist.onnx' \(recorded by .*"
+                      r"inception_mnist-meta.json\) is missing: MXNet serves this export") as w:
+        g = load_graph(str(folder), warmup=(1,))
+    assert len([m for m in w if "is missing" in str(m.message)]) == 1  # said once
+    assert g.runtimes == ["mxnet"] and g(_batch(2)).shape == (2, 10)
+    with pytest.raises(PredictionError, match=r"has no ONNX file of this export \('.*"
+                       r"inception_mnist.onnx' is missing\)"):
+        load_graph(str(folder), runtime="onnxruntime", warmup=())
+
+
 # -- the .mar handler -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -371,45 +526,56 @@ def _handler_in(mar, folder):
 def test_archive_carries_the_onnx_file_and_the_runtime_module(archive):
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
-        module = z.read("inceptionzoo_runtimes.py").decode()
-    assert {"inception_mnist.onnx", "inceptionzoo_runtimes.py"} <= names
-    imports = {line.split()[1].split(".")[0] for line in module.splitlines()
-               if line.startswith(("import ", "from "))}
-    assert imports <= {"math", "os", "statistics", "time", "numpy"}  # no inceptionzoo
+    assert {"inception_mnist.onnx", "inceptionzoo_serving/runtimes.py",
+            "inceptionzoo_serving/serving_core.py"} <= names
 
 
 def test_handler_serves_with_onnx_runtime_where_it_is_faster(archive, tmp_path):
     service, ctx = _handler_in(archive, tmp_path)
     service.initialize(ctx)
-    assert service.ort is not None and set(service.choice) == {1, 4}
-    assert set(service.ort.threads) == {1, 4}  # ONNX Runtime's thread setting, tuned at load
+    graph = service.graph
+    assert graph.ort is not None and set(graph.choice) == {1, 4}
+    assert set(graph.ort.threads) == {1, 4}  # ONNX Runtime's thread setting, tuned at load
     bodies = [open(p, "rb").read() for p in example_images()]
-    service.choice = {1: "onnxruntime", 4: "onnxruntime"}  # whatever the timing said
+    graph.choice = {1: "onnxruntime", 4: "onnxruntime"}  # whatever the timing said
     answers = [json.loads(a) for a in service.handle([{"body": b} for b in bodies], ctx)]
-    assert service.runtime_for(len(bodies)) == "onnxruntime"
+    assert graph.runtime_for(len(bodies)) == "onnxruntime"
     assert [a["label"] for a in answers] == [os.path.basename(p).split("-")[1]
                                             for p in example_images()]
-    x = service._input(np.stack([service._image(b) for b in bodies]))
-    same, diff, scale = runtimes.parity(service._mxnet_logits(x), service.logits(x))
+    x = service.classifier.graph_input(np.stack([service._image(b) for b in bodies])).asnumpy()
+    same, diff, scale = runtimes.parity(graph._mxnet(x), graph(x))
     assert same, (diff, scale)
 
 
 def test_handler_refuses_an_onnx_file_with_other_logits(archive, tmp_path):
+    """An ONNX file swapped in the unpacked archive: its SHA-1 is not the recorded one."""
     service, ctx = _handler_in(archive, tmp_path / "mar")
-    other = get_model("inception_mnist")
-    other.initialize(mx.init.Xavier())
-    wrong = export(other, str(tmp_path / "other" / "inception_mnist"), onnx=True)["onnx"]
+    wrong = _other_weights_onnx(tmp_path)
     (tmp_path / "mar" / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
-    with pytest.warns(UserWarning, match=r"inception_mnist.onnx: ONNX Runtime refused, MXNet "
-                      r"serves: max \|logit difference\|"):
+    with pytest.raises(PredictionError, match=r"inception_mnist.onnx' is corrupt or not the "
+                       r"exported one: SHA-1"):
         service.initialize(ctx)
-    assert service.ort is None and service.runtime_for(1) == "mxnet"
+
+
+def test_handler_refuses_onnx_runtime_with_other_logits(archive, tmp_path):
+    """The parity check at load: MXNet serves, with a warning."""
+    service, ctx = _handler_in(archive, tmp_path / "mar")
+    wrong = _other_weights_onnx(tmp_path)
+    (tmp_path / "mar" / "inception_mnist.onnx").write_bytes(open(wrong, "rb").read())
+    meta_file = tmp_path / "mar" / "inception_mnist-meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["onnx_sha1"] = sha1_file(wrong)  # recorded, so only the logits can tell
+    meta_file.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"ONNX Runtime refused for .*inception_mnist-meta.json: "
+                      r"max \|logit difference\|"):
+        service.initialize(ctx)
+    assert service.graph.ort is None and service.graph.runtime_for(1) == "mxnet"
 
 
 def test_handler_without_onnxruntime_serves_with_mxnet(archive, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     service, ctx = _handler_in(archive, tmp_path)
     service.initialize(ctx)
-    assert service.ort is None and service.runtime_for(4) == "mxnet"
+    assert service.graph.ort is None and service.graph.runtime_for(4) == "mxnet"
     answers = service.handle([{"body": open(example_images()[0], "rb").read()}], ctx)
     assert json.loads(answers[0])["label"] == os.path.basename(example_images()[0]).split("-")[1]

@@ -1,6 +1,7 @@
 """The predictor's input handling and its checks of an export (issue #10)."""
 import json
 import os
+import re
 import shutil
 import struct
 import zlib
@@ -15,6 +16,7 @@ from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
 from inceptionzoo.serving import PredictionError, Predictor
+from inceptionzoo.serving_core import Classifier
 
 NAME = "inception_mnist"
 
@@ -169,6 +171,35 @@ def test_meta_classes_that_disagree_with_the_graph(copy_of):
         Predictor(str(folder))
 
 
+def test_a_feature_extractor_export_is_refused_as_a_classifier(copy_of):
+    folder = copy_of("plain")
+    path = _edit_meta(folder, lambda m: m.update(outputs="features"))
+    with pytest.raises(PredictionError, match=f"{path}: this export gives features \\(a feature "
+                       "extractor's graph\\), not one logit per class: it cannot be served as a "
+                       "classifier"):
+        Predictor(str(folder))
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("outputs", "embeddings", "'outputs' must be one of logits, features; got 'embeddings'"),
+    ("batching", {"batch_size": 0, "max_batch_delay_ms": 5}, "'batching' must be"),
+    ("batching", {"batch_size": 8}, "'batching' must be"),
+    ("input_dtype", "float64", "'input_dtype' must be float32 or uint8; got 'float64'"),
+])
+def test_meta_fields_of_the_serving_core_are_checked(copy_of, key, value, words):
+    folder = copy_of("plain")
+    _edit_meta(folder, lambda m: m.update({key: value}))
+    with pytest.raises(PredictionError, match=re.escape(words)):
+        Predictor(str(folder))
+
+
+def test_meta_without_outputs_is_logits_and_batching_is_read(copy_of):
+    folder = copy_of("plain")
+    _edit_meta(folder, lambda m: m.update(batching={"batch_size": 8, "max_batch_delay_ms": 20}))
+    p = Predictor(str(folder))
+    assert "outputs" not in p.meta and p.meta["batching"]["batch_size"] == 8
+
+
 # -- predictor input types --------------------------------------------------------------------
 
 def test_accepted_inputs_singly_and_in_lists(predictors):
@@ -254,16 +285,16 @@ def test_kept_input_buffers_never_mix_batches(predictors):
             np.testing.assert_allclose(got, alone[start:start + size], rtol=1e-5, atol=1e-6,
                                        err_msg=f"{kind}, batch of {size} from {start}")
             start += size
-        kept = [shape[0] for shape in pred._local.buffers]
+        kept = [shape[0] for shape in pred.classifier._local.buffers]
         assert kept == [6, 7, 8, 9, 10, 11, 2, 3], kind  # the 8 most recent, oldest first
 
 
 def test_a_batch_over_the_buffer_budget_is_not_kept(predictors, monkeypatch):
     pred = predictors["baked"]
-    monkeypatch.setattr(Predictor, "INPUT_BUFFER_BYTES", 3 * 28 * 28)
+    monkeypatch.setattr(Classifier, "INPUT_BUFFER_BYTES", 3 * 28 * 28)
     images = (np.random.RandomState(4).rand(5, 28, 28) * 255).astype(np.uint8)
     big = pred.probabilities(images)
-    assert all(shape[0] <= 3 for shape in pred._local.buffers)
+    assert all(shape[0] <= 3 for shape in pred.classifier._local.buffers)
     np.testing.assert_allclose(big[:1], pred.probabilities(images[:1]), rtol=1e-5, atol=1e-6)
 
 

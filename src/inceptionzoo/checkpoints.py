@@ -503,11 +503,32 @@ def read_ndarray_file(path, error=ConversionError):
     dict or list of mxnet.nd.NDArray
         What ``mx.nd.load`` returns for the file's bytes.
     """
+    return load_ndarray_bytes(check_ndarray_file(path, error), path, error, checked=True)
+
+
+def load_ndarray_bytes(data, path, error=ConversionError, checked=False):
+    """The arrays of the bytes of an MXNet ``.params`` file (read by the caller), their
+    structure checked first.
+
+    Parameters
+    ----------
+    data : bytes
+    path : str
+        How messages name the file.
+    error : type, default ConversionError
+    checked : bool
+        The structure was checked already (:func:`check_ndarray_file`).
+
+    Returns
+    -------
+    dict or list of mxnet.nd.NDArray
+    """
     import mxnet as mx
 
     from ._errors import mxnet_message
 
-    data = check_ndarray_file(path, error)
+    if not checked:
+        _check_ndarray_list(data, os.fspath(path), error)
     try:
         return mx.nd.load_frombuffer(data)
     except mx.base.MXNetError as err:

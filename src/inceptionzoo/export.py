@@ -407,9 +407,10 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, outputs, labels)
         if onnx:
             written.append("onnx")
-        if mar:  # from the files of this generation, so the archive holds exactly the export
-            from .mar import write_mar
+        if mar:  # meta["batching"] timed on these files, then the archive from this generation's
+            from .mar import record_batching, write_mar  # files: it holds exactly the export
 
+            record_batching(path["meta"])
             write_mar({role: path[role] for role in written}, base, path["mar"])
             written.append("mar")
         _publish(folder, base, tmpdir, {role: files[role] for role in written},

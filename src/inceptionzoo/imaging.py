@@ -2,8 +2,8 @@
 
 One implementation serves the Predictor, ``inceptionzoo predict``, the validation pass of
 ``train``, ``evaluate``, the image-folder pipeline and the MMS handler. It imports only numpy
-and PIL, so that the ``.mar`` carries this same file beside its handler (as
-``inceptionzoo_imaging.py``), which must not import inceptionzoo.
+and PIL, so that the ``.mar`` carries this same file for its handler (in the serving core's
+package ``inceptionzoo_serving/``), which must not import inceptionzoo.
 
 :class:`EvalTransform` is torchvision's ``ImageClassification`` preset and timm's
 ``transforms_imagenet_eval`` (``crop_mode='center'``): resize the shorter side to

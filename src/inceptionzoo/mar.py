@@ -2,62 +2,63 @@
 
 The archive is the zip that ``model-archiver`` writes (the export's files at the top,
 ``MAR-INF/MANIFEST.json``), with the handler :mod:`inceptionzoo.mms_handler` inside as
-``inceptionzoo_handler.py`` and the evaluation transform :mod:`inceptionzoo.imaging` beside it
-as ``inceptionzoo_imaging.py``; writing it needs neither MMS nor model-archiver. Beside the
-portable graph it holds the graphs the handler runs (``serving.json``): the value-preserving
-rewrites of :mod:`inceptionzoo.graph_rewrites`, ``pool-first+plain`` for batches of 1 and 2
-(where the portable graph hits oneDNN's reference pooling kernel) and ``pool-first`` above. An
-export with ``NAME.onnx`` puts it in the archive too, with :mod:`inceptionzoo.runtimes` as
-``inceptionzoo_runtimes.py``: where onnxruntime is installed in the server's environment, the
-handler checks at load that ONNX Runtime gives MXNet's logits and serves each warmed-up batch
-size with the faster of the two. Serving it needs
+``inceptionzoo_handler.py`` and the serving core beside it as the package
+``inceptionzoo_serving/`` (:mod:`inceptionzoo.serving_core` and the modules it imports, which
+need only numpy, PIL, MXNet and, optionally, onnxruntime); writing it needs neither MMS nor
+model-archiver. The handler serves the export as :func:`inceptionzoo.serving.load_graph` does:
+the same checks, the same graph per batch size (MXNet's static graphs, and ONNX Runtime for the
+batch sizes it runs faster when the export has ``NAME.onnx`` and onnxruntime is installed in the
+server's environment), a saved ``NAME-tuning.json`` of the export included. Serving it needs
 ``pip install 'inceptionzoo[serve]'`` and Java; see docs/deploy.md.
 """
 import json
 import os
 import zipfile
 
-import mxnet as mx
-
 from . import __version__
-from ._io import atomic_path
+from ._io import atomic_path, dump_json
 from .errors import InceptionZooError
 
-__all__ = ["write_mar", "HANDLER"]
+__all__ = ["write_mar", "record_batching", "HANDLER", "CORE_PACKAGE", "CORE_MODULES"]
 
 #: The handler's module name inside the archive and its entry point.
 HANDLER = "inceptionzoo_handler:handle"
 
-#: :mod:`inceptionzoo.imaging` (the evaluation transform) inside the archive, beside the handler
-IMAGING = "inceptionzoo_imaging.py"
-#: :mod:`inceptionzoo.runtimes`'s name inside the archive (the handler imports no inceptionzoo).
-RUNTIMES_MODULE = "inceptionzoo_runtimes"
-
-#: Batch sizes up to which the handler runs the ``pool-first+plain`` graph (oneDNN picks the
-#: ``Bacd8b`` layout for a channel concat at batch 1 and 2: docs/benchmarks.md).
-SMALL_BATCH = 2
+#: The serving core's package inside the archive, and the modules of inceptionzoo it holds
+#: (:mod:`inceptionzoo.serving_core` and what it imports, relatively: no inceptionzoo needed).
+CORE_PACKAGE = "inceptionzoo_serving"
+CORE_MODULES = ("serving_core", "runtimes", "inference", "graph_rewrites", "imaging",
+                "transforms", "checkpoints", "errors", "_errors", "_io", "_openmp", "_checks")
 
 
-def serving_graphs(symbol_file):
-    """The graphs the handler runs, by the largest batch size each serves (None: any).
+def record_batching(meta_file):
+    """Time the export of ``meta_file`` (published or not) and record the batching a model
+    server should use in it: ``meta["batching"] = {"batch_size": int, "max_batch_delay_ms":
+    int}`` (:func:`inceptionzoo.serving_core.recommend_batching`). The file is rewritten in
+    place: call it on an export not yet published.
 
     Parameters
     ----------
-    symbol_file : str
-        The export's portable graph.
+    meta_file : str
+        ``NAME-meta.json`` with its export's files beside it.
 
     Returns
     -------
-    list of (int or None, str or None)
-        ``(up_to_batch, symbol JSON)``; ``None`` as JSON stands for the portable graph itself.
+    dict
+        What was recorded.
     """
-    from .graph_rewrites import graph_variants
+    from . import serving_core
 
-    variants = graph_variants(mx.sym.load(symbol_file))
-    small = variants.get("pool-first+plain", variants.get("pool-first"))
-    large = variants.get("pool-first")
-    return [(SMALL_BATCH, None if small is None else small.tojson()),
-            (None, None if large is None else large.tojson())]
+    graph = serving_core.load_graph(os.path.dirname(meta_file), warmup=(),
+                                    name=serving_core.export_name(meta_file))
+    graph.TIME_BUDGET = 0.3  # coarse timing: a batch size is picked, not a runtime tuned
+    if graph.net is not None:
+        graph.net.tune_budget = 0.6
+    found = serving_core.recommend_batching(graph)
+    batching = {k: found[k] for k in ("batch_size", "max_batch_delay_ms")}
+    meta = dict(graph.meta, batching=batching)
+    dump_json(meta_file, meta)
+    return batching
 
 
 def write_mar(paths, model_name, out_path, overwrite=False):
@@ -68,7 +69,7 @@ def write_mar(paths, model_name, out_path, overwrite=False):
     paths : dict
         The export's files by role, as :func:`inceptionzoo.export.export` returns them; the
         ``symbol``, ``params`` and ``meta`` files go into the archive (``synset`` and ``onnx``
-        too, if any).
+        too, if any, and the export's ``NAME-tuning.json`` when there is one).
     model_name : str
         MMS model name (the URL is ``/predictions/<model_name>``).
     out_path : str
@@ -88,31 +89,27 @@ def write_mar(paths, model_name, out_path, overwrite=False):
         raise InceptionZooError(f"an archive needs the export's symbol, params and meta files; "
                                 f"missing: {missing}")
     here = os.path.dirname(os.path.abspath(__file__))
-    handler = os.path.join(here, "mms_handler.py")
     manifest = {"runtime": "python",
                 "model": {"modelName": model_name, "handler": HANDLER,
                           "description": f"{model_name}, exported by inceptionzoo {__version__}"},
                 "modelServerVersion": "1.0", "implementationVersion": "1.0",
                 "specificationVersion": "1.0"}
-    graphs = []
-    for k, (up_to, text) in enumerate(serving_graphs(paths["symbol"])):
-        name = f"serving-graph{k}-symbol.json" if text else os.path.basename(paths["symbol"])
-        graphs.append({"up_to_batch": up_to, "symbol_file": name, "json": text})
-    serving = {"graphs": [{k: g[k] for k in ("up_to_batch", "symbol_file")} for g in graphs],
-               "note": "value-preserving rewrites of the export's graph (inceptionzoo."
-                       "graph_rewrites); the first whose up_to_batch covers a batch runs it"}
+    from .serving_core import TUNING_SUFFIX, export_name
+
+    tuning = os.path.join(os.path.dirname(paths["meta"]),
+                          export_name(paths["meta"]) + TUNING_SUFFIX)
     with atomic_path(out_path, overwrite=overwrite) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             for role in ("symbol", "params", "meta", "synset", "onnx"):
                 if role in paths:
                     z.write(paths[role], os.path.basename(paths[role]))
-            if "onnx" in paths:
-                z.write(os.path.join(here, "runtimes.py"), RUNTIMES_MODULE + ".py")
-            for g in graphs:
-                if g["json"]:
-                    z.writestr(g["symbol_file"], g["json"])
-            z.writestr("serving.json", json.dumps(serving, indent=2))
-            z.write(handler, HANDLER.split(":")[0] + ".py")
-            z.write(os.path.join(here, "imaging.py"), IMAGING)
+            if os.path.isfile(tuning):
+                z.write(tuning, os.path.basename(tuning))
+            z.write(os.path.join(here, "mms_handler.py"), HANDLER.split(":")[0] + ".py")
+            z.writestr(f"{CORE_PACKAGE}/__init__.py",
+                       f'"""inceptionzoo {__version__}\'s serving core, carried by the archive '
+                       'for its handler."""\n')
+            for module in CORE_MODULES:
+                z.write(os.path.join(here, module + ".py"), f"{CORE_PACKAGE}/{module}.py")
             z.writestr("MAR-INF/MANIFEST.json", json.dumps(manifest, indent=2))
     return out_path

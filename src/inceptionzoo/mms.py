@@ -15,7 +15,6 @@ and :func:`serve` returns once the ports are free again.
 """
 import importlib.util
 import io
-import json
 import os
 import shutil
 import socket
@@ -28,8 +27,10 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from ._io import atomic_path, ensure_writable_dir
+from ._io import atomic_path, ensure_writable_dir, parse_json
+from ._checks import check_count
 from .errors import InceptionZooError
+from .serving_core import META_SUFFIX, export_name, read_export
 from .launch import GRACE, _check_port, _live_members, _signal_name, _stop_group, _StopSignals
 
 __all__ = ["serve", "ModelServer", "recorded_batching", "free_port", "request", "find_java",
@@ -153,73 +154,50 @@ def _check_ports(port, management_port, host="127.0.0.1"):
                                 "ports")
 
 
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InceptionZooError(f"{name} must be an integer >= {low}; got {value!r}")
-
-
-def recorded_batching(meta, meta_file):
+def recorded_batching(meta):
     """The batching an export records (``meta['batching']``: ``batch_size``,
-    ``max_batch_delay_ms``), else :data:`DEFAULT_BATCHING` (MMS's defaults).
+    ``max_batch_delay_ms``, checked by :func:`inceptionzoo.serving_core.read_meta`), else
+    :data:`DEFAULT_BATCHING` (MMS's defaults).
 
     Parameters
     ----------
     meta : dict
-        The export's ``NAME-meta.json``, read by :func:`inceptionzoo.serving.read_meta`.
-    meta_file : str
-        Its path, for the error message.
+        The export's ``NAME-meta.json``, as ``read_meta`` returns it.
 
     Returns
     -------
     dict
         ``{"batch_size": int >= 1, "max_batch_delay_ms": int >= 0}``.
-
-    Raises
-    ------
-    InceptionZooError
-        ``batching`` present but not an object of those two integers.
     """
-    found = meta.get("batching")
-    if found is None:
-        return dict(DEFAULT_BATCHING)
-    ok = isinstance(found, dict) and all(
-        isinstance(found.get(k), int) and not isinstance(found.get(k), bool)
-        and found[k] >= low for k, low in (("batch_size", 1), ("max_batch_delay_ms", 0)))
-    if not ok:
-        raise InceptionZooError(f"{meta_file}: 'batching' must be an object with an integer "
-                                f"batch_size >= 1 and max_batch_delay_ms >= 0; got {found!r}")
-    return {k: found[k] for k in DEFAULT_BATCHING}
+    return dict(meta.get("batching") or DEFAULT_BATCHING)
 
 
 def _export(export_dir, name):
-    """``(meta file, meta, files by role)`` of the export in ``export_dir``, its params and
-    graph checked against the SHA-1s it recorded (as the Predictor checks them)."""
-    from .serving import _checked_file, _find_meta, read_meta
-
+    """``(meta file, meta, files by role)`` of the export in ``export_dir``: one generation,
+    its params and graph checked against the SHA-1s it recorded (the serving core's reader)."""
     if not os.path.isdir(export_dir):
         raise InceptionZooError(f"{export_dir!r} is not a folder: expected the folder an "
                                 "`inceptionzoo export` wrote")
-    meta_file = _find_meta(export_dir, name)
-    meta = read_meta(meta_file)
-    folder = os.path.dirname(meta_file)
-    paths = {role: _checked_file(folder, meta, f"{role}_file", f"{role}_sha1", meta_file)
+    files = read_export(export_dir, name)
+    meta, generation = files.meta, files.generation
+    paths = {role: os.path.join(generation, meta[f"{role}_file"])
              for role in ("symbol", "params")}
-    paths["meta"] = meta_file
-    base = os.path.basename(meta_file)[:-len("-meta.json")]
+    paths["meta"] = files.meta_file
+    base = export_name(files.meta_file)
     for role, file in (("synset", f"{base}-synset.txt"), ("onnx", meta.get("onnx_file"))):
-        if file and os.path.isfile(os.path.join(folder, file)):
-            paths[role] = os.path.join(folder, file)
-    return meta_file, meta, paths
+        if file and os.path.isfile(os.path.join(generation, file)):
+            paths[role] = os.path.join(generation, file)
+    return files.meta_file, meta, paths
 
 
 def _archive_matches(mar, meta):
     """Whether ``mar`` is an archive of this export (same params and graph SHA-1)."""
     try:
         with zipfile.ZipFile(mar) as z:
-            inner = [n for n in z.namelist() if n.endswith("-meta.json") and "/" not in n]
+            inner = [n for n in z.namelist() if n.endswith(META_SUFFIX) and "/" not in n]
             if len(inner) != 1 or z.getinfo(inner[0]).file_size > META_MAX_BYTES:
                 return False
-            theirs = json.loads(z.read(inner[0]))
+            theirs = parse_json(z.read(inner[0]), mar)
     except (OSError, ValueError, zipfile.BadZipFile):
         return False
     return isinstance(theirs, dict) and all(
@@ -358,7 +336,7 @@ class ModelServer:
         """Wait until ``name`` has ``workers`` READY workers; False if ``stopped()`` first."""
         def ready():
             code, body = request(f"{self.mgmt}/models/{name}", timeout=5)
-            found = json.loads(body).get("workers", []) if code == 200 else []
+            found = parse_json(body, "MMS's answer").get("workers", []) if code == 200 else []
             return len(found) >= workers and all(w.get("status") == "READY" for w in found)
 
         return self._poll(ready, deadline, stopped,
@@ -406,16 +384,14 @@ def _wait_ports_free(ports, seconds):
         time.sleep(0.1)
 
 
-def _settings(meta, meta_file, batch_size, max_batch_delay, workers):
+def _settings(meta, batch_size, max_batch_delay, workers):
     """The batching (flags over the export's recorded one) and the worker count, checked."""
-    batching = recorded_batching(meta, meta_file)
+    batching = recorded_batching(meta)
     if batch_size is not None:
-        _check_int("--batch-size", batch_size, 1)
-        batching["batch_size"] = batch_size
+        batching["batch_size"] = check_count("--batch-size", batch_size)
     if max_batch_delay is not None:
-        _check_int("--max-batch-delay", max_batch_delay, 0)
-        batching["max_batch_delay_ms"] = max_batch_delay
-    _check_int("--workers", workers, 1)
+        batching["max_batch_delay_ms"] = check_count("--max-batch-delay", max_batch_delay, 0)
+    check_count("--workers", workers)
     return batching
 
 
@@ -467,8 +443,8 @@ def serve(export_dir, name=None, port=8080, management_port=8081, batch_size=Non
     find_java()
     _check_ports(port, management_port)
     meta_file, meta, paths = _export(os.fspath(export_dir), name)
-    batching = _settings(meta, meta_file, batch_size, max_batch_delay, workers)
-    base = os.path.basename(meta_file)[:-len("-meta.json")]
+    batching = _settings(meta, batch_size, max_batch_delay, workers)
+    base = export_name(meta_file)
     folder, temporary = _store_folder(store)
     code = 0  # 1: the server failed, and a temporary store is kept for its logs
     try:

@@ -1,8 +1,7 @@
 """Pick, per batch size, the faster of two runtimes that compute the same graph.
 
-Standalone on purpose (numpy, and onnxruntime when installed; nothing of inceptionzoo): the
-``.mar`` archive carries this file as ``inceptionzoo_runtimes.py`` for its handler, which
-imports no inceptionzoo, and :func:`inceptionzoo.serving.load_graph` uses the same code.
+Standalone on purpose (numpy, and onnxruntime when installed): part of the serving core
+(:mod:`inceptionzoo.serving_core`) that the ``.mar`` archive carries for its handler.
 """
 import math
 import os
@@ -11,10 +10,7 @@ import time
 
 import numpy as np
 
-try:  # the package's one core count (affinity mask, physical cores)
-    from . import _openmp
-except ImportError:  # the .mar's copy, without inceptionzoo: the CPUs this process may use
-    _openmp = None
+from . import _openmp  # the package's one core count (the archive carries it beside this)
 
 __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner", "parity", "time_alternating",
            "nearest"]
@@ -54,10 +50,13 @@ class OrtRunner:
     times a single-threaded session against the default one per batch size and keeps the
     faster; the other session is then dropped unless some batch size uses it.
 
+    Safe to call from several threads while :meth:`tune` or :meth:`set_threads` runs: a
+    thread setting is published only with its session.
+
     Parameters
     ----------
-    path : str
-        The ONNX file.
+    path : str or bytes
+        The ONNX file, or its bytes.
     threads : int, optional
         ``intra_op_num_threads`` of the default session (default: ONNX Runtime's, one per
         core).
@@ -80,7 +79,7 @@ class OrtRunner:
         self.ort = import_onnxruntime()
         if self.ort is None:
             raise ImportError(f"onnxruntime is not installed: {ORT_EXTRA}")
-        self.path, self.version = path, self.ort.__version__
+        self.path, self.version = path, self.ort.__version__  # path: a file name or bytes
         self.sessions = {0: self._session(threads or 0)}
         self.session = self.sessions[0]
         self.input_name = self.session.get_inputs()[0].name
@@ -102,9 +101,16 @@ class OrtRunner:
         threads : dict
             Batch size -> one of :attr:`CANDIDATES`.
         """
-        self.threads = dict(threads)
-        for t in set(self.threads.values()) - set(self.sessions):
-            self.sessions[t] = self._session(t)
+        threads = dict(threads)
+        sessions = dict(self.sessions)
+        for t in set(threads.values()) - set(sessions):
+            sessions[t] = self._session(t)
+        self._publish(sessions, threads)
+
+    def _publish(self, sessions, threads):
+        # sessions first: a reader that sees a thread setting finds its session
+        self.sessions = sessions
+        self.threads = threads
         self._by_batch = {}
 
     def tune(self, batches, budget=1.0):
@@ -124,10 +130,10 @@ class OrtRunner:
         dict
             Batch size -> {``'threads=N'``: median seconds per call} (empty on one core).
         """
-        cores = _openmp.physical_cores() if _openmp else len(os.sched_getaffinity(0)) \
-            if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if cores < 2 or not batches:
-            self.threads.update({len(x): 0 for x in batches})
+        threads = dict(self.threads)
+        if _openmp.physical_cores() < 2 or not batches:
+            threads.update({len(x): 0 for x in batches})
+            self._publish(self.sessions, threads)
             return {}
         candidates = {t: self.sessions.get(t) or self._session(t) for t in self.CANDIDATES}
         seconds = {}
@@ -144,10 +150,9 @@ class OrtRunner:
             else:
                 times = time_alternating(runners, x, budget=budget)
             seconds[len(x)] = times
-            self.threads[len(x)] = int(min(times, key=times.get).split("=")[1])
-        self.sessions = {t: s for t, s in candidates.items()
-                         if t == 0 or t in self.threads.values()}
-        self._by_batch = {}
+            threads[len(x)] = int(min(times, key=times.get).split("=")[1])
+        self._publish({t: s for t, s in candidates.items() if t == 0 or t in threads.values()},
+                      threads)
         return seconds
 
     def _runner(self, session):
@@ -165,10 +170,12 @@ class OrtRunner:
         -------
         onnxruntime.InferenceSession
         """
-        session = self._by_batch.get(batch)
+        by_batch = self._by_batch
+        session = by_batch.get(batch)
         if session is None:
-            session = self.sessions[nearest(self.threads, batch, 0)]
-            self._by_batch[batch] = session
+            sessions = self.sessions
+            session = sessions.get(nearest(self.threads, batch, 0), sessions[0])
+            by_batch[batch] = session
         return session
 
     def __call__(self, x):
@@ -262,8 +269,8 @@ def nearest(choice, batch, default):
     -------
     object
     """
-    if batch in choice:
-        return choice[batch]
-    if not choice:
+    batch = max(1, batch)
+    items = tuple(choice.items())  # one snapshot: other threads may add sizes meanwhile
+    if not items:
         return default
-    return choice[min(choice, key=lambda b: (abs(math.log(b / batch)), b))]
+    return min(items, key=lambda kv: (abs(math.log(kv[0] / batch)), kv[0]))[1]
