@@ -23,12 +23,11 @@ batch-norm step counters (``num_batches_tracked``), which the zoo does not keep,
 0. The output is written under a temporary name and renamed into place; an existing one is
 replaced only with ``overwrite=True``.
 """
-import json
 import os
 
 import numpy as np
 
-from ._io import atomic_path, sha1_file
+from ._io import atomic_path, read_json, sha1_file
 from .checkpoint_filter import BN_COUNTER
 from .checkpoints import ConversionError
 from .convert import _refuse_overwriting_the_checkpoint, _source, _summary
@@ -43,8 +42,7 @@ def checkpoint_keys():
     """``{'SOURCE:NAME': [state-dict key, ...]}`` of every torch source network (written by
     ``tests/reference/make_checkpoint_keys.py`` in the PyTorch side environment)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint_keys.json")
-    with open(path) as f:
-        return json.load(f)
+    return read_json(path, ConversionError)
 
 
 def convert_back(spec, params, out, overwrite=False):
