@@ -1,17 +1,21 @@
 """Training and validation data for any registered network: MNIST IDX files, image folders and
-RecordIO files, transformed as the network's metadata (``net.info``) says.
+RecordIO files, transformed as the network's metadata (``net.info``) says. This module holds the
+sources and the labelling of a folder; what an image may be, and normalising it, is
+:mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`,
+:class:`~inceptionzoo.imaging.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
+(Over 500 lines: three sources sharing one contract, :class:`Source`/:class:`Batch` and the
+per-worker cut, and :func:`open_sources`, which picks one from a path.)
 
 Three kinds of source, found by :func:`open_sources`:
 
 - **MNIST IDX** (the four files of :mod:`inceptionzoo.mnist`), held in memory;
 - **an image folder**: one subfolder per class with PNG/JPEG files (classes in sorted folder
-  order, see :func:`list_folder`), decoded by PIL and transformed by ``mx.image`` in a thread
-  pool;
+  order, see :func:`list_folder`), decoded by PIL and transformed in a thread pool;
 - **RecordIO**: ``NAME.rec`` + ``NAME.idx`` packed by MXNet's ``tools/im2rec.py`` from the same
   listing (see :func:`inceptionzoo.packing.write_recordio`), read by ``mx.io.ImageRecordIter``,
   MXNet's C++ pipeline with its own decoding threads and augmentation. Every record is checked
-  when the file is opened (:func:`scan_recordio`): the C++ decoder crashes the process on bytes
-  it cannot decode.
+  when the file is opened (:func:`inceptionzoo.recordio.scan_recordio`): the C++ decoder
+  crashes the process on bytes it cannot decode.
 
 A file that is not a readable PNG/JPEG image stops the run with a :class:`DataError` naming it
 (nothing is skipped silently).
@@ -26,8 +30,9 @@ PIL so that the shorter side is ``resize_size`` and centre-cropped. Training ima
 and aspect ratio 3/4..4/3 to the input size with the spec's interpolation, random horizontal
 flip); 1-channel (MNIST-like) networks get no augmentation. RecordIO is decoded by MXNet's C++
 ``ImageRecordIter`` (OpenCV) with the same spec: ``resize`` = ``resize_size``, centre crop to
-the input size, ``inter_method`` from the interpolation (the same geometry; OpenCV's resampling
-differs from PIL's by a few grey levels).
+the input size, ``inter_method`` from the interpolation table
+(:data:`~inceptionzoo.imaging.OPENCV_INTERPOLATIONS`), mean/std from the one normaliser (the
+same geometry; OpenCV's resampling differs from PIL's by a few grey levels).
 
 Every source yields the *local part of each global batch* for one of ``num_workers`` workers
 (:meth:`Source.epoch`): MNIST and image folders cut the same shuffled global batch on every

@@ -3,7 +3,15 @@
 One implementation serves the Predictor, ``inceptionzoo predict``, the validation pass of
 ``train``, ``evaluate``, the image-folder pipeline and the MMS handler. It imports only numpy
 and PIL, so that the ``.mar`` carries this same file beside its handler (as
-``inceptionzoo_imaging.py``), which must not import inceptionzoo.
+``inceptionzoo_imaging.py``), which must not import inceptionzoo. (That is why it stays one
+file of over 500 lines: the archive carries one module.)
+
+It is the one home of three concepts every image path shares: the image-acceptance policy
+(:func:`check_image`: formats, size, the decompression-bomb limit, modes; training data passes
+``formats=("PNG", "JPEG")``), the normaliser (:class:`Normalisation`: mean/std validated once,
+applied on numpy, its constants handed to MXNet's ``ImageRecordIter`` and to the graph op
+:class:`inceptionzoo.transforms.InputTransform`), and the interpolation table
+(:data:`INTERPOLATIONS`, :data:`OPENCV_INTERPOLATIONS`).
 
 :class:`EvalTransform` is torchvision's ``ImageClassification`` preset and timm's
 ``transforms_imagenet_eval`` (``crop_mode='center'``): resize the shorter side to
@@ -15,8 +23,9 @@ the longer side becomes ``int(resize_size * long / short)``), centre-crop to the
 augmentation (:meth:`EvalTransform.augment`) derives from the same spec: a random-resized crop
 to the input size with the same interpolation, then a random horizontal flip.
 
-:func:`decode` reads a path, bytes or PIL image, refuses what PIL cannot decode with one
-:class:`ImageError` naming the input, and converts to grey or RGB; 16-bit grey samples are
+:func:`decode` reads a path, bytes or PIL image, refuses what :func:`check_image` refuses and
+what PIL cannot decode with one :class:`ImageError` naming the input, and converts to grey or
+RGB; 16-bit grey samples are
 scaled to 8 bits (``round(v * 255 / 65535)``), not clipped as PIL's ``I;16 -> L`` does.
 """
 import contextlib
@@ -517,16 +526,6 @@ class EvalTransform:
         return np.asarray(self.crop(decode(source, self.channels, label)), dtype=np.uint8)
 
     def normalise(self, batch):
-        """uint8 pixels -> the network's input: scaled to [0, 1], normalised, channels first.
-
-        Parameters
-        ----------
-        batch : numpy.ndarray
-            ``(N, H, W)`` or ``(N, H, W, C)`` of 0..255.
-
-        Returns
-        -------
-        numpy.ndarray
-            float32 ``(N, C, H, W)``.
-        """
+        """uint8 pixels ``(N, H, W)`` or ``(N, H, W, C)`` -> the network's input, float32
+        ``(N, C, H, W)``: the one normaliser (:class:`Normalisation`) of this spec."""
         return self.normaliser(batch)

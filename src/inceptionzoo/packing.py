@@ -27,14 +27,8 @@ def write_recordio(folder, prefix, threads=1, quality=95, python=None):
     ----------
     folder : str
         Image folder, one subfolder per class.
-    prefix : str
-        Output path without extension.
-    threads : int
-        im2rec's ``--num-thread``.
-    quality : int
-        Unused with pass-through; kept for im2rec's command line.
-    python : str, optional
-        Interpreter that runs im2rec (default: this one).
+    prefix, threads, quality, python
+        As :func:`inceptionzoo.recordio.write_records` takes them.
 
     Returns
     -------
