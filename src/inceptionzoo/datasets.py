@@ -522,7 +522,7 @@ def __getattr__(name):
     if name in _MOVED:
         import warnings
 
-        from . import packing
+        from . import packing  # inside: packing imports this module (a shim, gone next release)
 
         warnings.warn(f"inceptionzoo.datasets.{name} is deprecated: import it from "
                       "inceptionzoo.packing", DeprecationWarning, stacklevel=2)
