@@ -28,7 +28,6 @@ what PIL cannot decode with one :class:`ImageError` naming the input, and conver
 RGB; 16-bit grey samples are
 scaled to 8 bits (``round(v * 255 / 65535)``), not clipped as PIL's ``I;16 -> L`` does.
 """
-import contextlib
 import dataclasses
 import io
 import math
@@ -136,11 +135,10 @@ def check_image(img, label, formats=FORMATS):
         raise ImageError(f"{label}: floating-point samples: expected an 8- or 16-bit image")
 
 
-@contextlib.contextmanager
-def _opened(source, label, formats):
-    """``source`` (a path, bytes or a file object) opened by PIL, its header accepted by
-    :func:`check_image`; any failure of PIL (on opening or, inside the block, on decoding) is
-    one :class:`ImageError` naming ``label``."""
+def _opened(source, label, formats, use):
+    """``use(img)`` of ``source`` (a path, bytes or a file object) opened by PIL, its header
+    accepted by :func:`check_image`; any failure of PIL (on opening, or in ``use``, on decoding)
+    is one :class:`ImageError` naming ``label``."""
     if formats is not None and not set(formats) <= set(FORMATS):
         raise ImageError(f"formats must be among {', '.join(FORMATS)}; got {formats!r}")
     try:
@@ -150,7 +148,7 @@ def _opened(source, label, formats):
             raise ImageError(f"{label}: expected a path, encoded bytes or a PIL image")
         with Image.open(source, formats=FORMATS) as img:
             check_image(img, label, formats)
-            yield img
+            return use(img)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -197,8 +195,7 @@ def decode(source, channels, label=None, formats=FORMATS):
     if isinstance(source, Image.Image):
         check_image(source, label, None)
         return _converted(source, channels, label)
-    with _opened(source, label, formats) as img:
-        return _converted(img, channels, label)
+    return _opened(source, label, formats, lambda img: _converted(img, channels, label))
 
 
 def verify_image(source, label=None, formats=FORMATS):
@@ -219,9 +216,7 @@ def verify_image(source, label=None, formats=FORMATS):
         Naming the image.
     """
     label = _label(source) if label is None else label
-    with _opened(source, label, formats) as img:
-        if img.format == "PNG":
-            img.verify()
+    _opened(source, label, formats, lambda img: img.verify() if img.format == "PNG" else None)
 
 
 def _converted(img, channels, label):
