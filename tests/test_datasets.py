@@ -240,8 +240,10 @@ def _bad_image(kind, path, good):
 
 BAD_IMAGES = {"bomb": "image too large to decode safely",
               "bomb-below-2x": "image too large to decode safely",
-              "truncated": "not a readable image", "empty": "not a readable image",
-              "text": "not a readable image", "gif": "a GIF image; expected PNG or JPEG"}
+              "truncated": "not a readable image",
+              "empty": "not an image of a supported format \\(PNG, JPEG\\)",
+              "text": "not an image of a supported format \\(PNG, JPEG\\)",
+              "gif": "a GIF image; expected PNG or JPEG"}
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_IMAGES))
@@ -495,3 +497,101 @@ def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
     for name in ("write_image_folder", "write_mnist_subset", "no_such_name"):
         with pytest.raises(AttributeError):
             getattr(datasets, name)
+
+
+def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits, mnist_dir,
+                                                                          monkeypatch):
+    """Issue 30: `imaging.Normalisation` is the one home of normalising an image. The evaluation
+    transform (what the Predictor and the MMS handler run), an image folder, MNIST's `to_input`
+    (and so MNIST arrays) normalise through its `__call__`; MXNet's RecordIO iterator takes its
+    constants from its `on_pixels`. The spies change what they return, so a path that normalised
+    on its own would show the plain values."""
+    import mxnet as mx
+
+    from inceptionzoo import imaging
+    from inceptionzoo.mnist import to_input
+
+    call, on_pixels = imaging.Normalisation.__call__, imaging.Normalisation.on_pixels
+    seen = []
+
+    def spy_call(self, batch):
+        seen.append("call")
+        return call(self, batch) + np.float32(1000)
+
+    def spy_on_pixels(self):
+        seen.append("on_pixels")
+        return [12.5] * self.channels, [3.0] * self.channels
+
+    monkeypatch.setattr(imaging.Normalisation, "__call__", spy_call)
+    monkeypatch.setattr(imaging.Normalisation, "on_pixels", spy_on_pixels)
+
+    png = next((digits / "val" / "3").glob("*.png"))
+    spec = imaging.EvalTransform.from_info(MNIST_INFO)
+    assert spec.normalise(spec.pixels(png)[None]).min() >= 1000
+
+    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
+    assert next(folder.epoch(4)).data.asnumpy().min() >= 1000
+
+    x, y = load_mnist(mnist_dir, train=False)
+    assert to_input(x[:4]).min() >= 1000
+    assert next(ArraySource(x[:8], y[:8], MNIST_INFO).epoch(4)).data.asnumpy().min() >= 1000
+
+    made = {}
+    real_iter = mx.io.ImageRecordIter
+
+    def spy_iter(**kwargs):
+        made.update(kwargs)
+        return real_iter(**kwargs)
+
+    monkeypatch.setattr(mx.io, "ImageRecordIter", spy_iter)
+    rec = RecordSource(str(digits / "rec" / "val.rec"), MNIST_INFO, train=False, workers=1)
+    got = next(rec.epoch(4)).data.asnumpy()
+    assert (made["mean_r"], made["std_r"]) == (12.5, 3.0) and "on_pixels" in seen
+    assert got.min() == pytest.approx((0 - 12.5) / 3.0)
+    assert seen.count("call") >= 4
+
+
+def test_every_image_is_accepted_by_the_one_policy(digits, tmp_path, monkeypatch):
+    """Issue 30: `imaging.check_image` alone decides what an image file may be (formats, size,
+    bomb limit, mode): the evaluation transform with every decodable format, image folders,
+    packing and RecordIO records with the training formats (PNG, JPEG) as its parameter."""
+    import shutil
+
+    from inceptionzoo import imaging, recordio
+    from inceptionzoo.datasets import scan_recordio
+
+    policy, seen = imaging.check_image, []
+
+    def spy(img, label, formats=imaging.FORMATS):
+        seen.append((str(label), formats))
+        return policy(img, label, formats)
+
+    monkeypatch.setattr(imaging, "check_image", spy)
+    png = next((digits / "val" / "3").glob("*.png"))
+    imaging.EvalTransform.from_info(MNIST_INFO).pixels(png)
+    assert seen == [(str(png), imaging.FORMATS)]
+
+    seen.clear()
+    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
+    next(folder.epoch(2))
+    assert len(seen) >= 2 and all(f == ("PNG", "JPEG") for _, f in seen)  # (prefetching)
+
+    seen.clear()
+    labels = scan_recordio(str(digits / "rec" / "val.rec"), str(digits / "rec" / "val.idx"))
+    assert len(seen) == len(labels) and all("record" in w and f == ("PNG", "JPEG")
+                                            for w, f in seen)
+
+    seen.clear()
+    (tmp_path / "f" / "a").mkdir(parents=True)
+    shutil.copy(png, tmp_path / "f" / "a" / "x.png")
+
+    class Stop(Exception):
+        pass
+
+    def stop():
+        raise Stop
+
+    monkeypatch.setattr(recordio, "im2rec_path", stop)  # after the images are checked
+    with pytest.raises(Stop):
+        write_recordio(str(tmp_path / "f"), str(tmp_path / "packed"))
+    assert seen == [(str(tmp_path / "f" / "a" / "x.png"), ("PNG", "JPEG"))]

@@ -82,7 +82,7 @@ def test_spec_from_model_metadata():
     ({"resize_size": 0}, "resize_size must be an integer >= 1"),
     ({"resize_size": 2.5}, "resize_size must be an integer"),
     ({"channels": 2}, "1 \\(grey\\) or 3 \\(RGB\\)"),
-    ({"mean": (0.1, 0.2)}, "mean needs one value or one per channel"),
+    ({"mean": (0.1, 0.2)}, "mean needs one value or one per input channel"),
 ])
 def test_bad_spec_is_refused(kwargs, words):
     args = dict(size=(8, 8), channels=3, resize_size=8)
@@ -226,7 +226,7 @@ def test_importing_gluoncv_leaves_pil_strict():
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
-@pytest.mark.parametrize("field,value,words", [("std", 0.0, "std must be finite and > 0"),
+@pytest.mark.parametrize("field,value,words", [("std", 0.0, "std must be > 0"),
                                                ("mean", float("nan"), "mean must be finite"),
                                                ("std", "x", "std must be numbers")])
 def test_a_transform_refuses_bad_normalisation(field, value, words):
@@ -252,3 +252,12 @@ def test_an_image_above_the_bomb_limit_is_refused_not_decoded_with_a_warning(tmp
             with pytest.raises(ImageError, match=f"image too large to decode safely "
                                                  f"\\({side}x{side} = {side * side} pixels"):
                 decode(source, 1)
+
+
+def test_one_interpolation_table():
+    """Issue 30: imaging holds the one table; the weights spec and MXNet's RecordIO iterator
+    (OpenCV's codes) derive from it."""
+    from inceptionzoo import imaging, weights_spec
+
+    assert tuple(imaging.INTERPOLATIONS) == weights_spec.INTERPOLATIONS
+    assert set(imaging.OPENCV_INTERPOLATIONS) == set(imaging.INTERPOLATIONS)

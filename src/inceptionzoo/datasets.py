@@ -1,17 +1,21 @@
 """Training and validation data for any registered network: MNIST IDX files, image folders and
-RecordIO files, transformed as the network's metadata (``net.info``) says.
+RecordIO files, transformed as the network's metadata (``net.info``) says. This module holds the
+sources and the labelling of a folder; what an image may be, and normalising it, is
+:mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`,
+:class:`~inceptionzoo.imaging.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
+(Over 500 lines: three sources sharing one contract, :class:`Source`/:class:`Batch` and the
+per-worker cut, and :func:`open_sources`, which picks one from a path.)
 
 Three kinds of source, found by :func:`open_sources`:
 
 - **MNIST IDX** (the four files of :mod:`inceptionzoo.mnist`), held in memory;
 - **an image folder**: one subfolder per class with PNG/JPEG files (classes in sorted folder
-  order, see :func:`list_folder`), decoded by PIL and transformed by ``mx.image`` in a thread
-  pool;
+  order, see :func:`list_folder`), decoded by PIL and transformed in a thread pool;
 - **RecordIO**: ``NAME.rec`` + ``NAME.idx`` packed by MXNet's ``tools/im2rec.py`` from the same
   listing (see :func:`inceptionzoo.packing.write_recordio`), read by ``mx.io.ImageRecordIter``,
   MXNet's C++ pipeline with its own decoding threads and augmentation. Every record is checked
-  when the file is opened (:func:`scan_recordio`): the C++ decoder crashes the process on bytes
-  it cannot decode.
+  when the file is opened (:func:`inceptionzoo.recordio.scan_recordio`): the C++ decoder
+  crashes the process on bytes it cannot decode.
 
 A file that is not a readable PNG/JPEG image stops the run with a :class:`DataError` naming it
 (nothing is skipped silently).
@@ -26,8 +30,9 @@ PIL so that the shorter side is ``resize_size`` and centre-cropped. Training ima
 and aspect ratio 3/4..4/3 to the input size with the spec's interpolation, random horizontal
 flip); 1-channel (MNIST-like) networks get no augmentation. RecordIO is decoded by MXNet's C++
 ``ImageRecordIter`` (OpenCV) with the same spec: ``resize`` = ``resize_size``, centre crop to
-the input size, ``inter_method`` from the interpolation (the same geometry; OpenCV's resampling
-differs from PIL's by a few grey levels).
+the input size, ``inter_method`` from the interpolation table
+(:data:`~inceptionzoo.imaging.OPENCV_INTERPOLATIONS`), mean/std from the one normaliser (the
+same geometry; OpenCV's resampling differs from PIL's by a few grey levels).
 
 Every source yields the *local part of each global batch* for one of ``num_workers`` workers
 (:meth:`Source.epoch`): MNIST and image folders cut the same shuffled global batch on every
@@ -36,7 +41,6 @@ gradient of the global batch whatever the number of workers. RecordIO is read as
 ``ImageRecordIter`` shards (``part_index``/``num_parts``), each worker with its part of the
 file, as MXNet and gluoncv do.
 """
-import contextlib
 import os
 
 import numpy as np
@@ -44,22 +48,16 @@ import numpy as np
 from . import _openmp
 from ._checks import check_count
 from ._errors import mxnet_message
-from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 from .errors import InceptionZooError
+from .imaging import OPENCV_INTERPOLATIONS, EvalTransform, ImageError, decode
+from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir, to_input
+from .recordio import IMAGE_FORMATS, MAX_CLASSES, check_image, scan_recordio
 
 __all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
            "check_image", "scan_recordio"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-#: what both pipelines decode (PIL's format names); anything else is refused, naming the file
-IMAGE_FORMATS = ("PNG", "JPEG")
-#: the largest class count a RecordIO label may imply (a label is a class index)
-MAX_CLASSES = 100_000
-#: ``inter_method`` of ``ImageRecordIter`` by interpolation name (OpenCV's filters; PIL's
-#: ``box`` and ``hamming`` have no OpenCV twin and map to area and bilinear)
-_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "box": 3, "lanczos": 4,
-           "hamming": 1}
 
 
 class Batch:
@@ -158,12 +156,6 @@ class _IndexedSource(Source):
             yield Batch(x, y, size)
 
 
-def _norm(info):
-    mean = np.asarray(info.mean, np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(info.std, np.float32).reshape(1, -1, 1, 1)
-    return mean, std
-
-
 class ArraySource(_IndexedSource):
     """Images held in memory as uint8 ``(N, H, W)``, e.g. MNIST IDX files.
 
@@ -190,8 +182,7 @@ class ArraySource(_IndexedSource):
             raise DataError(f"{path}: {images.shape[1]}x{images.shape[2]} grey-scale images; "
                             f"model {info.name!r} expects input (C, H, W) = {self.shape}. Use "
                             "an MNIST network, or write the images as a folder or RecordIO")
-        self.mean, self.std = _norm(info)
-        self.identity = not self.mean.any() and (self.std == 1).all()
+        self.mean, self.std = info.mean, info.std
 
     def __len__(self):
         return len(self.images)
@@ -199,11 +190,7 @@ class ArraySource(_IndexedSource):
     def _load(self, index):
         import mxnet as mx
 
-        from .mnist import to_input
-
-        x = to_input(self.images[index])
-        if not self.identity:
-            x = (x - self.mean) / self.std
+        x = to_input(self.images[index], self.mean, self.std)
         return mx.nd.array(x), mx.nd.array(self.labels[index], dtype=np.float32)
 
 
@@ -264,66 +251,6 @@ def list_folder(root):
     return classes, items
 
 
-def check_image(im, where):
-    """Refuse a PIL image (opened, not yet decoded) that the pipelines must not decode.
-
-    Parameters
-    ----------
-    im : PIL.Image.Image
-        The image, as ``Image.open`` returns it.
-    where : str
-        The file (or record) for the message.
-
-    Raises
-    ------
-    DataError
-        Not PNG/JPEG (:data:`IMAGE_FORMATS`), an empty size, or more pixels than PIL's
-        decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
-    """
-    from PIL import Image
-
-    if im.format not in IMAGE_FORMATS:
-        raise DataError(f"{where}: a {im.format or 'unknown'} image; expected "
-                        f"{' or '.join(IMAGE_FORMATS)}")
-    w, h = im.size
-    limit = Image.MAX_IMAGE_PIXELS
-    if w < 1 or h < 1:
-        raise DataError(f"{where}: image of size {w}x{h}; expected at least 1x1 pixels")
-    if limit and w * h > limit:
-        raise DataError(f"{where}: image too large to decode safely ({w}x{h} = {w * h} "
-                        f"pixels; PIL's decompression-bomb limit is {limit})")
-
-
-@contextlib.contextmanager
-def _image_errors(where):
-    """Turn any failure of PIL on one image into a DataError naming ``where``."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        yield
-    except DataError:
-        raise
-    except Image.DecompressionBombError as err:
-        raise DataError(f"{where}: image too large to decode safely ({err})") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{where}: not a readable image (PIL cannot identify its format; "
-                        f"expected {' or '.join(IMAGE_FORMATS)})") from None
-    except Exception as err:  # noqa: BLE001 - any decoder failure is this image's fault
-        raise DataError(f"{where}: not a readable image ({type(err).__name__}: {err})"
-                        ) from None
-
-
-def _verify_image(source, where):
-    """Open ``source`` (a path or a file object) without decoding its pixels: check it with
-    :func:`check_image` and verify a PNG's chunks to their end (a truncated PNG fails here)."""
-    from PIL import Image
-
-    with _image_errors(where), Image.open(source) as im:
-        check_image(im, where)
-        if im.format == "PNG":
-            im.verify()
-
-
 class _Decoded:
     """A Gluon dataset of (transformed image, label), decoded by PIL, that names the file it
     cannot decode."""
@@ -345,8 +272,6 @@ class _Transform:
     augmentation derived from it. PIL and numpy only, safe in several decoding threads."""
 
     def __init__(self, info, train):
-        from .imaging import EvalTransform, ImageError
-
         try:
             self.spec = EvalTransform.from_info(info)
         except ImageError as err:
@@ -354,16 +279,10 @@ class _Transform:
         self.augment = train and self.spec.channels == 3
 
     def __call__(self, path):
-        from PIL import Image
-
-        from .imaging import ImageError, decode
-
-        with _image_errors(path), Image.open(path) as im:
-            check_image(im, path)  # PNG / JPEG below the bomb limit, as RecordIO packs them
-            try:
-                img = decode(im, self.spec.channels, label=path)
-            except ImageError as err:  # PIL fails here, on the file, not later elsewhere
-                raise DataError(str(err)) from None
+        try:  # PNG / JPEG below the bomb limit, as RecordIO packs them
+            img = decode(path, self.spec.channels, label=path, formats=IMAGE_FORMATS)
+        except ImageError as err:  # PIL fails here, on the file, not later elsewhere
+            raise DataError(str(err)) from None
         img = self.spec.augment(img) if self.augment else self.spec.crop(img)
         return self.spec.normalise(np.asarray(img)[None])[0]
 
@@ -415,147 +334,6 @@ class FolderSource(_IndexedSource):
             yield Batch(x, y, size)
 
 
-_REC_MAGIC = 0xCED7230A
-_IR_FORMAT = "<IfQQ"  # MXNet's IRHeader: flag, label, id, id2
-
-
-def _read_index(idx):
-    """``{offset: key}`` of a ``.idx`` file (``KEY<tab>OFFSET`` lines), checked as text."""
-    try:
-        with open(idx, "rb") as f:
-            text = f.read().decode("ascii")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{idx}: not a readable RecordIO index ({err})") from None
-    offsets, keys = {}, set()
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise DataError(f"{idx}: line {n} is {line[:60]!r}; expected KEY<tab>OFFSET, two "
-                            "integers >= 0 (as im2rec writes)")
-        key, offset = int(parts[0]), int(parts[1])
-        if key in keys or offset in offsets:
-            raise DataError(f"{idx}: line {n}: key {key} or offset {offset} appears twice")
-        keys.add(key)
-        offsets[offset] = key
-    return offsets
-
-
-def _records(rec):
-    """``(offset, payload)`` of every record of a ``.rec`` file, parsed as dmlc's RecordIO
-    reader does (magic, length and continuation flag, 4-byte padding), every length checked
-    against the file's size."""
-    import mmap
-    import struct
-
-    try:
-        with open(rec, "rb") as f:
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) \
-                if os.fstat(f.fileno()).st_size else b""
-    except (OSError, ValueError) as err:
-        raise DataError(f"{rec}: cannot read the RecordIO file ({err})") from None
-    pos, start, parts = 0, None, []
-    try:
-        while pos < len(data):
-            if pos + 8 > len(data):
-                raise DataError(f"{rec}: truncated: {len(data) - pos} byte(s) at offset {pos}, "
-                                "expected a record header of 8")
-            magic, lrec = struct.unpack_from("<II", data, pos)
-            if magic != _REC_MAGIC:
-                raise DataError(f"{rec}: no record at offset {pos} (magic {magic:#010x}, "
-                                f"expected {_REC_MAGIC:#010x}): not a RecordIO file, or the "
-                                "index and the file disagree")
-            flag, length = lrec >> 29, lrec & ((1 << 29) - 1)
-            body, end = pos + 8, pos + 8 + ((length + 3) & ~3)
-            if end > len(data):
-                raise DataError(f"{rec}: truncated: the record at offset {pos} claims {length} "
-                                f"bytes, the file ends {len(data) - body} bytes later")
-            if (flag in (0, 1)) != (start is None) or flag > 3:
-                raise DataError(f"{rec}: record at offset {pos}: continuation flag {flag} out "
-                                "of sequence (a corrupt file)")
-            if start is None:
-                start, parts = pos, []
-            parts.append(data[body:body + length])
-            pos = end
-            if flag in (0, 3):
-                yield start, struct.pack("<I", _REC_MAGIC).join(parts)
-                start = None
-        if start is not None:
-            raise DataError(f"{rec}: truncated: the record at offset {start} has no last part")
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
-
-
-def _record_label_and_image(payload, where):
-    """The class index and the image bytes of one record, or a DataError."""
-    import struct
-
-    size = struct.calcsize(_IR_FORMAT)
-    if len(payload) < size:
-        raise DataError(f"{where}: {len(payload)} bytes; expected an image record header of "
-                        f"{size}")
-    flag, label, _, _ = struct.unpack_from(_IR_FORMAT, payload)
-    if flag > 0:  # a label vector of `flag` floats follows; the first is the class
-        if size + 4 * flag > len(payload):
-            raise DataError(f"{where}: the header claims {flag} labels ({4 * flag} bytes), "
-                            f"the record has {len(payload) - size}")
-        label = struct.unpack_from("<f", payload, size)[0]
-        size += 4 * flag
-    if not (np.isfinite(label) and label == int(label) and 0 <= label < MAX_CLASSES):
-        raise DataError(f"{where}: label {label}; expected a class index, an integer in "
-                        f"0..{MAX_CLASSES - 1}")
-    return int(label), payload[size:]
-
-
-def scan_recordio(rec, idx, keys=False):
-    """Check a RecordIO file and its index before MXNet's C++ reader sees them; return the
-    label of every record.
-
-    The index must list exactly the records of the file; every record must carry an image
-    header with a class label and PNG/JPEG bytes that PIL can open (:func:`check_image`; PNG
-    chunks are verified to their end), since ``ImageRecordIter`` ends the process on an image
-    it cannot decode.
-
-    Parameters
-    ----------
-    rec : str
-        The ``.rec`` file.
-    idx : str
-        Its ``.idx`` file.
-    keys : bool
-        Also return the records' keys.
-
-    Returns
-    -------
-    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
-        int64 labels in file order (and, with ``keys``, the key of each record).
-    """
-    import io
-
-    offsets = _read_index(idx)
-    labels, found = [], []
-    for offset, payload in _records(rec):
-        where = f"{rec}: record at offset {offset}"
-        if offset not in offsets:
-            raise DataError(f"{where} is missing from the index {idx}: expected an index of "
-                            "this file (pack both with write_recordio)")
-        key = offsets.pop(offset)
-        where = f"{rec}: record {key} (offset {offset})"
-        label, image = _record_label_and_image(payload, where)
-        _verify_image(io.BytesIO(image), where)
-        labels.append(label)
-        found.append(key)
-    if offsets:
-        off, key = min(offsets.items())
-        raise DataError(f"{idx}: key {key} points to offset {off}, where {rec} has no record "
-                        f"(it has {len(labels)} records): the index does not belong to this "
-                        "file, or the file is truncated")
-    labels = np.asarray(labels, dtype=np.int64)
-    return (labels, np.asarray(found, dtype=np.int64)) if keys else labels
-
-
 class RecordSource(Source):
     """A RecordIO file (``.rec`` with its ``.idx``) read by ``mx.io.ImageRecordIter``.
 
@@ -601,16 +379,13 @@ class RecordSource(Source):
             it = self._iters[key]
             it.reset()
             return it
-        from .imaging import EvalTransform
-
         c = self.shape[0]
         spec = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
-        mean = [m * 255 for m in spec.mean]
-        std = [s * 255 for s in spec.std]
+        mean, std = spec.normaliser.on_pixels()  # the one normaliser's constants
         args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
                     batch_size=local_batch, label_width=1, part_index=rank,
                     num_parts=num_workers, preprocess_threads=self.workers,
-                    inter_method=_INTERP[spec.interpolation], seed=self.seed,
+                    inter_method=OPENCV_INTERPOLATIONS[spec.interpolation], seed=self.seed,
                     shuffle=self.train, round_batch=True,
                     mean_r=mean[0], std_r=std[0])
         if c == 3:
@@ -747,7 +522,7 @@ def __getattr__(name):
     if name in _MOVED:
         import warnings
 
-        from . import packing
+        from . import packing  # inside: packing imports this module (a shim, gone next release)
 
         warnings.warn(f"inceptionzoo.datasets.{name} is deprecated: import it from "
                       "inceptionzoo.packing", DeprecationWarning, stacklevel=2)

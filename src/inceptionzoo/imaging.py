@@ -3,7 +3,15 @@
 One implementation serves the Predictor, ``inceptionzoo predict``, the validation pass of
 ``train``, ``evaluate``, the image-folder pipeline and the MMS handler. It imports only numpy
 and PIL, so that the ``.mar`` carries this same file for its handler (in the serving core's
-package ``inceptionzoo_serving/``), which must not import inceptionzoo.
+package ``inceptionzoo_serving/``), which must not import inceptionzoo. (Over 500 lines: it is
+the one home of the concepts below and of the transform that uses them; each piece is short.)
+
+It is the one home of three concepts every image path shares: the image-acceptance policy
+(:func:`check_image`: formats, size, the decompression-bomb limit, modes; training data passes
+``formats=("PNG", "JPEG")``), the normaliser (:class:`Normalisation`: mean/std validated once,
+applied on numpy, its constants handed to MXNet's ``ImageRecordIter`` and to the graph op
+:class:`inceptionzoo.transforms.InputTransform`), and the interpolation table
+(:data:`INTERPOLATIONS`, :data:`OPENCV_INTERPOLATIONS`).
 
 :class:`EvalTransform` is torchvision's ``ImageClassification`` preset and timm's
 ``transforms_imagenet_eval`` (``crop_mode='center'``): resize the shorter side to
@@ -15,8 +23,9 @@ the longer side becomes ``int(resize_size * long / short)``), centre-crop to the
 augmentation (:meth:`EvalTransform.augment`) derives from the same spec: a random-resized crop
 to the input size with the same interpolation, then a random horizontal flip.
 
-:func:`decode` reads a path, bytes or PIL image, refuses what PIL cannot decode with one
-:class:`ImageError` naming the input, and converts to grey or RGB; 16-bit grey samples are
+:func:`decode` reads a path, bytes or PIL image, refuses what :func:`check_image` refuses and
+what PIL cannot decode with one :class:`ImageError` naming the input, and converts to grey or
+RGB; 16-bit grey samples are
 scaled to 8 bits (``round(v * 255 / 65535)``), not clipped as PIL's ``I;16 -> L`` does.
 """
 import dataclasses
@@ -27,13 +36,21 @@ import os
 import numpy as np
 from PIL import Image, ImageFile
 
-__all__ = ["ImageError", "EvalTransform", "decode", "resize_size_for", "FORMATS",
-           "INTERPOLATIONS"]
+__all__ = ["ImageError", "EvalTransform", "Normalisation", "decode", "check_image",
+           "verify_image", "resize_size_for", "FORMATS", "INTERPOLATIONS",
+           "OPENCV_INTERPOLATIONS"]
 
-#: PIL resampling filters by the names weights' configs use (timm's and torchvision's)
-INTERPOLATIONS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
-                  "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
-                  "box": Image.Resampling.BOX, "hamming": Image.Resampling.HAMMING}
+#: The one interpolation table: the names weights' configs use (timm's and torchvision's) ->
+#: (PIL resampling filter, ``inter_method`` of MXNet's OpenCV ``ImageRecordIter``; PIL's
+#: ``box`` and ``hamming`` have no OpenCV twin and map to area and bilinear).
+_INTERPOLATION_TABLE = {
+    "nearest": (Image.Resampling.NEAREST, 0), "bilinear": (Image.Resampling.BILINEAR, 1),
+    "bicubic": (Image.Resampling.BICUBIC, 2), "lanczos": (Image.Resampling.LANCZOS, 4),
+    "box": (Image.Resampling.BOX, 3), "hamming": (Image.Resampling.HAMMING, 1)}
+#: PIL resampling filters by interpolation name
+INTERPOLATIONS = {name: pil for name, (pil, _) in _INTERPOLATION_TABLE.items()}
+#: OpenCV ``inter_method`` codes of ``mx.io.ImageRecordIter`` by interpolation name
+OPENCV_INTERPOLATIONS = {name: cv for name, (_, cv) in _INTERPOLATION_TABLE.items()}
 
 #: Image formats that are decoded (PIL's names). Others (EPS, which runs Ghostscript, and
 #: rarely used decoders such as SGI, IM, PCX) are refused: an input file is untrusted.
@@ -81,17 +98,86 @@ def _eight_bit(img, label):
     return Image.fromarray(np.rint(a.astype(np.float64) * (255 / 65535)).astype(np.uint8), "L")
 
 
-def decode(source, channels, label=None):
+def check_image(img, label, formats=FORMATS):
+    """The one image-acceptance policy: may this opened (not yet decoded) image be decoded?
+
+    Every path that reads an image uses it: :func:`decode` (the Predictor, the MMS handler,
+    the image-folder pipeline), :func:`verify_image` (packing and checking RecordIO).
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        As ``Image.open`` returns it (only its header read).
+    label : str
+        How messages name the image.
+    formats : tuple of str or None
+        The formats accepted, a subset of :data:`FORMATS` (training data takes PNG and JPEG
+        only); None: any (an image built in memory has no format).
+
+    Raises
+    ------
+    ImageError
+        Another format, an empty size, more pixels than PIL's decompression-bomb limit
+        (``Image.MAX_IMAGE_PIXELS``: PIL itself refuses only twice that, and below it just
+        warns), or floating-point samples.
+    """
+    if formats is not None and img.format not in formats:
+        raise ImageError(f"{label}: a {img.format or 'unknown'} image; expected "
+                         f"{' or '.join(formats)}")
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageError(f"{label}: an empty image ({w}x{h} pixels)")
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and w * h > limit:
+        raise ImageError(f"{label}: image too large to decode safely ({w}x{h} = {w * h} "
+                         f"pixels, above PIL's decompression-bomb limit of {limit})")
+    if img.mode == "F":
+        raise ImageError(f"{label}: floating-point samples: expected an 8- or 16-bit image")
+
+
+def _opened(source, label, formats, use):
+    """``use(img)`` of ``source`` (a path, bytes or a file object) opened by PIL, its header
+    accepted by :func:`check_image`; any failure of PIL (on opening, or in ``use``, on decoding)
+    is one :class:`ImageError` naming ``label``."""
+    if formats is not None and not set(formats) <= set(FORMATS):
+        raise ImageError(f"formats must be among {', '.join(FORMATS)}; got {formats!r}")
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = io.BytesIO(bytes(source))
+        elif not isinstance(source, (str, os.PathLike)) and not hasattr(source, "read"):
+            raise ImageError(f"{label}: expected a path, encoded bytes or a PIL image")
+        with Image.open(source, formats=FORMATS) as img:
+            check_image(img, label, formats)
+            return use(img)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file") from None
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{label}: image too large to decode safely ({err})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image of a supported format "
+                         f"({', '.join(formats or FORMATS)})") from None
+    except MemoryError:
+        raise ImageError(f"{label}: not enough memory to decode the image") from None
+    except Exception as err:  # PIL's decoders raise many types on corrupt headers and data
+        raise ImageError(f"{label}: not a readable image ({type(err).__name__}: "
+                         f"{err})") from None
+
+
+def decode(source, channels, label=None, formats=FORMATS):
     """An image from a file, encoded bytes or a PIL image, decoded and in grey or RGB.
 
     Parameters
     ----------
     source : str, os.PathLike, bytes or PIL.Image.Image
-        The image. Files and bytes must be one of :data:`FORMATS`.
+        The image. Files and bytes must be one of ``formats``.
     channels : int
         1 (grey, mode ``L``) or 3 (RGB).
     label : str, optional
         How messages name the image (default: the path, or the byte count).
+    formats : tuple of str
+        The formats accepted (see :func:`check_image`); default :data:`FORMATS`.
 
     Returns
     -------
@@ -101,60 +187,133 @@ def decode(source, channels, label=None):
     Raises
     ------
     ImageError
-        Naming the image: missing or unreadable file, not an image of a supported format,
-        corrupt or truncated, too large to decode safely (a file or bytes of more pixels than
-        PIL's decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``, read from the header),
-        or of samples that cannot be made 8-bit.
+        Naming the image: missing or unreadable file, refused by :func:`check_image` (not an
+        image of an accepted format, empty, too large to decode safely, read from the header),
+        corrupt or truncated, or of samples that cannot be made 8-bit.
     """
     label = _label(source) if label is None else label
-    try:
-        if isinstance(source, Image.Image):
-            return _converted(source, channels, label)
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            source = io.BytesIO(bytes(source))
-        elif not isinstance(source, (str, os.PathLike)):
-            raise ImageError(f"{label}: expected a path, encoded bytes or a PIL image")
-        with Image.open(source, formats=FORMATS) as img:
-            _check_pixels(img, label)  # from the header, before decoding
-            return _converted(img, channels, label)
-    except ImageError:
-        raise
-    except FileNotFoundError:
-        raise ImageError(f"{label}: no such file") from None
-    except Image.DecompressionBombError as err:
-        raise ImageError(f"{label}: image too large to decode safely ({err})") from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{label}: not an image of a supported format "
-                         f"({', '.join(FORMATS)})") from None
-    except MemoryError:
-        raise ImageError(f"{label}: not enough memory to decode the image") from None
-    except Exception as err:  # PIL's decoders raise many types on corrupt headers and data
-        raise ImageError(f"{label}: not a readable image ({type(err).__name__}: "
-                         f"{err})") from None
+    if isinstance(source, Image.Image):
+        check_image(source, label, None)
+        return _converted(source, channels, label)
+    return _opened(source, label, formats, lambda img: _converted(img, channels, label))
 
 
-def _check_pixels(img, label):
-    """Refuse an image of more pixels than PIL's decompression-bomb limit
-    (``Image.MAX_IMAGE_PIXELS``): PIL itself refuses only twice that, and below it just warns."""
-    limit = Image.MAX_IMAGE_PIXELS
-    w, h = img.size
-    if limit and w * h > limit:
-        raise ImageError(f"{label}: image too large to decode safely ({w}x{h} = {w * h} "
-                         f"pixels, above PIL's decompression-bomb limit of {limit})")
+def verify_image(source, label=None, formats=FORMATS):
+    """Accept or refuse an encoded image without decoding its pixels: :func:`check_image` on
+    its header, and a PNG's chunks verified to their end (a truncated PNG fails here).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or a binary file object
+    label : str, optional
+        How messages name the image.
+    formats : tuple of str
+        The formats accepted (see :func:`check_image`).
+
+    Raises
+    ------
+    ImageError
+        Naming the image.
+    """
+    label = _label(source) if label is None else label
+    _opened(source, label, formats, lambda img: img.verify() if img.format == "PNG" else None)
 
 
 def _converted(img, channels, label):
     """``img`` decoded, as a new image of mode ``L`` or ``RGB``."""
-    if ImageFile.LOAD_TRUNCATED_IMAGES:  # set process-wide by another library (gluoncv does,
-        ImageFile.LOAD_TRUNCATED_IMAGES = False  # on import): a truncated file must fail here
-    img.load()
+    try:
+        if ImageFile.LOAD_TRUNCATED_IMAGES:  # set process-wide by another library (gluoncv
+            ImageFile.LOAD_TRUNCATED_IMAGES = False  # does, on import): a truncated file must
+        img.load()                                   # fail here
+    except MemoryError:
+        raise ImageError(f"{label}: not enough memory to decode the image") from None
+    except Exception as err:  # PIL's decoders raise many types on corrupt data
+        raise ImageError(f"{label}: not a readable image ({type(err).__name__}: "
+                         f"{err})") from None
     if min(img.size) < 1:
         raise ImageError(f"{label}: an empty image ({img.size[0]}x{img.size[1]} pixels)")
     if img.mode in _SIXTEEN_BIT:
         img = _eight_bit(img, label)
-    elif img.mode == "F":
-        raise ImageError(f"{label}: floating-point samples: expected an 8- or 16-bit image")
     return img.convert("L" if channels == 1 else "RGB")
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalisation:
+    """The one normaliser of images, its mean/std validated once, here.
+
+    ``x = (pixels / 255 - mean) / std`` per channel, channels first. Every path normalises
+    with it: :meth:`EvalTransform.normalise` (the Predictor, the MMS handler, image folders),
+    :func:`inceptionzoo.mnist.to_input` (MNIST arrays), and MXNet's ``ImageRecordIter`` takes
+    its constants from :meth:`on_pixels`; the MXNet graph op
+    :class:`inceptionzoo.transforms.InputTransform` takes its mean/std from here too.
+
+    Parameters
+    ----------
+    mean, std : float or sequence of float
+        One value (used for every channel) or one per channel, on pixels scaled to [0, 1].
+    channels : int
+        Number of channels.
+
+    Raises
+    ------
+    ImageError
+        A value is not a finite number, a ``std`` is not > 0, or the number of values is
+        neither 1 nor ``channels``.
+    """
+
+    mean: tuple
+    std: tuple
+    channels: int
+
+    def __post_init__(self):
+        for field in ("mean", "std"):
+            value = getattr(self, field)
+            values = [value] if np.ndim(value) == 0 else list(np.ravel(value))
+            try:
+                values = tuple(float(v) for v in values)
+            except (TypeError, ValueError):
+                raise ImageError(f"{field} must be numbers; got {value!r}") from None
+            if len(values) == 1:
+                values = values * self.channels
+            if len(values) != self.channels:
+                raise ImageError(f"{field} needs one value or one per input channel "
+                                 f"({self.channels}); got {len(values)}: {value!r}")
+            if not all(math.isfinite(v) for v in values):
+                raise ImageError(f"{field} must be finite; got {value!r}")
+            if field == "std" and not all(v > 0 for v in values):
+                raise ImageError(f"std must be > 0; got {value!r}")
+            object.__setattr__(self, field, values)
+
+    def __call__(self, batch):
+        """uint8 pixels -> normalised float32 ``(N, C, H, W)``.
+
+        Parameters
+        ----------
+        batch : numpy.ndarray
+            ``(N, H, W)`` or ``(N, H, W, C)`` of 0..255.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(N, C, H, W)``.
+        """
+        x = np.asarray(batch).astype(np.float32) / np.float32(255)
+        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+        if not any(self.mean) and all(s == 1 for s in self.std):
+            return np.ascontiguousarray(x)
+        mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
+        return np.ascontiguousarray((x - mean) / std)
+
+    def on_pixels(self):
+        """The same constants on pixels of 0..255 (``mean * 255``, ``std * 255``), as MXNet's
+        ``ImageRecordIter`` takes them (``mean_r``/``std_r``...).
+
+        Returns
+        -------
+        (list of float, list of float)
+        """
+        return [m * 255 for m in self.mean], [s * 255 for s in self.std]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +332,8 @@ class EvalTransform:
     interpolation : str
         A key of :data:`INTERPOLATIONS`.
     mean, std : tuple of float
-        Per-channel normalisation on pixels scaled to [0, 1].
+        Per-channel normalisation on pixels scaled to [0, 1] (validated by
+        :class:`Normalisation`).
     """
 
     size: tuple
@@ -182,6 +342,8 @@ class EvalTransform:
     interpolation: str = "bilinear"
     mean: tuple = (0.0,)
     std: tuple = (1.0,)
+    #: the :class:`Normalisation` of ``mean``/``std`` (derived, not a parameter)
+    normaliser: Normalisation = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         size = tuple(self.size)
@@ -197,22 +359,10 @@ class EvalTransform:
         if self.interpolation not in INTERPOLATIONS:
             raise ImageError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got "
                              f"{self.interpolation!r}")
-        for field in ("mean", "std"):
-            values = getattr(self, field)
-            values = (values,) if np.ndim(values) == 0 else tuple(values)
-            try:
-                values = tuple(float(v) for v in values)
-            except (TypeError, ValueError):
-                raise ImageError(f"{field} must be numbers; got {values!r}") from None
-            if not all(math.isfinite(v) and (field == "mean" or v > 0) for v in values):
-                raise ImageError(f"{field} must be finite{' and > 0' if field == 'std' else ''}"
-                                 f"; got {values!r}")
-            if len(values) == 1:
-                values *= self.channels
-            if len(values) != self.channels:
-                raise ImageError(f"{field} needs one value or one per channel "
-                                 f"({self.channels}); got {values!r}")
-            object.__setattr__(self, field, values)
+        norm = Normalisation(self.mean, self.std, self.channels)
+        object.__setattr__(self, "mean", norm.mean)
+        object.__setattr__(self, "std", norm.std)
+        object.__setattr__(self, "normaliser", norm)
 
     @classmethod
     def from_info(cls, info, input_shape=None):
@@ -371,20 +521,6 @@ class EvalTransform:
         return np.asarray(self.crop(decode(source, self.channels, label)), dtype=np.uint8)
 
     def normalise(self, batch):
-        """uint8 pixels -> the network's input: scaled to [0, 1], normalised, channels first.
-
-        Parameters
-        ----------
-        batch : numpy.ndarray
-            ``(N, H, W)`` or ``(N, H, W, C)`` of 0..255.
-
-        Returns
-        -------
-        numpy.ndarray
-            float32 ``(N, C, H, W)``.
-        """
-        x = np.asarray(batch).astype(np.float32) / np.float32(255)
-        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-        mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
-        return np.ascontiguousarray((x - mean) / std)
+        """uint8 pixels ``(N, H, W)`` or ``(N, H, W, C)`` -> the network's input, float32
+        ``(N, C, H, W)``: the one normaliser (:class:`Normalisation`) of this spec."""
+        return self.normaliser(batch)

@@ -6,7 +6,6 @@ own dataset folder (``~/.mxnet/datasets/mnist`` unless ``$MXNET_HOME`` says othe
 files are not in that last folder and ``download=True``, MXNet's ``gluon.data.vision.MNIST``
 downloads them there (this needs a network).
 """
-import functools
 import gzip
 import os
 import struct
@@ -183,8 +182,9 @@ def load_mnist(data_dir=None, train=True, download=True):
 
 
 def to_input(images, mean=0.0, std=1.0):
-    """The input transform (:class:`~inceptionzoo.transforms.InputTransform`) on a batch of
-    one-channel images, run imperatively.
+    """A batch of one-channel images -> the network's input, normalised by the one normaliser
+    (:class:`inceptionzoo.imaging.Normalisation`; the same values as the graph op
+    :class:`~inceptionzoo.transforms.InputTransform`).
 
     Parameters
     ----------
@@ -205,25 +205,14 @@ def to_input(images, mean=0.0, std=1.0):
     InceptionZooError
         Not a 3-d batch, NaN or infinite values, or invalid ``mean``/``std``.
     """
-    import mxnet as mx
+    from .transforms import normaliser, to_pixels  # (transforms imports mxnet)
 
-    from .transforms import normalisation, to_pixels
-
-    mean, std = normalisation(mean, std, 1)
+    norm = normaliser(mean, std, 1)
     x = to_pixels(images)
     if x.ndim != 3:
         raise InceptionZooError(f"to_input expects a batch of one-channel images (N, H, W); got "
                                 f"shape {x.shape}")
-    transform = _transform((1,) + x.shape[1:], mean, std)
-    return transform(mx.nd.array(x, dtype="uint8")).asnumpy()
-
-
-@functools.lru_cache(maxsize=16)
-def _transform(input_shape, mean, std):
-    """One (stateless) transform block per setting, not one per batch."""
-    from .transforms import InputTransform
-
-    return InputTransform(input_shape, mean, std)
+    return norm(x)
 
 
 def example_images():

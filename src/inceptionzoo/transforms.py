@@ -1,27 +1,30 @@
-"""The one input transform: raw images -> the float32 ``NCHW`` tensor a network takes.
+"""The input transform as an MXNet graph op: raw images -> the float32 ``NCHW`` tensor a network
+takes.
 
 ``x = (clip(float32(image), 0, 255) / 255 - mean) / std``, channels first, with one ``mean``
-and ``std`` per channel (:class:`~inceptionzoo.ModelInfo` ``mean``/``std``). The same block runs
-imperatively in :func:`inceptionzoo.mnist.to_input` and in the predictor of an export without
-baked-in preprocessing, and hybridized inside the graph of an ``export(..., preprocess=True)``,
-so the three cannot drift apart.
+and ``std`` per channel (:class:`~inceptionzoo.ModelInfo` ``mean``/``std``). The block runs in
+the predictor of an export without baked-in preprocessing, and hybridized inside the graph of an
+``export(..., preprocess=True)``. Its constants come from the one normaliser,
+:class:`inceptionzoo.imaging.Normalisation` (validated there, see :func:`normalisation`), which
+normalises on numpy everywhere else (:func:`inceptionzoo.mnist.to_input`, image folders, the
+evaluation transform), so the paths cannot drift apart.
 
 Out-of-range pixels: the transform clips to 0..255. Arrays handed to the predictor or to
 ``to_input`` are first made uint8 by :func:`to_pixels` (rounded to the nearest integer, clipped
 to 0..255; NaN or infinite values are refused), so both kinds of export see the same bytes.
 """
-import math
-
 import numpy as np
 from mxnet.gluon import HybridBlock
 
 from .errors import InceptionZooError
+from .imaging import ImageError, Normalisation
 
-__all__ = ["InputTransform", "normalisation", "to_pixels"]
+__all__ = ["InputTransform", "normalisation", "normaliser", "to_pixels"]
 
 
 def normalisation(mean, std, channels):
-    """Validated per-channel ``mean`` and ``std``.
+    """Validated per-channel ``mean`` and ``std``: :class:`inceptionzoo.imaging.Normalisation`'s
+    check, refusing with the library's error family.
 
     Parameters
     ----------
@@ -41,25 +44,29 @@ def normalisation(mean, std, channels):
         A value is not a finite number, a ``std`` is not > 0, or the number of values is
         neither 1 nor ``channels``.
     """
-    out = []
-    for field, value in (("mean", mean), ("std", std)):
-        values = [value] if np.ndim(value) == 0 else list(np.ravel(value))
-        try:
-            values = tuple(float(v) for v in values)
-        except (TypeError, ValueError):
-            raise InceptionZooError(f"{field} must be numbers; got {value!r}") from None
-        if len(values) == 1:
-            values = values * channels
-        if len(values) != channels:
-            raise InceptionZooError(
-                f"{field} needs one value or one per input channel ({channels}); "
-                f"got {len(values)}: {value!r}")
-        if not all(math.isfinite(v) for v in values):
-            raise InceptionZooError(f"{field} must be finite; got {value!r}")
-        if field == "std" and not all(v > 0 for v in values):
-            raise InceptionZooError(f"std must be > 0; got {value!r}")
-        out.append(values)
-    return tuple(out)
+    norm = normaliser(mean, std, channels)
+    return norm.mean, norm.std
+
+
+def normaliser(mean, std, channels):
+    """The one normaliser (:class:`inceptionzoo.imaging.Normalisation`), refusing bad
+    ``mean``/``std`` with the library's error family (:class:`InceptionZooError`).
+
+    Parameters
+    ----------
+    mean, std : float or sequence of float
+        See :func:`normalisation`.
+    channels : int
+        Number of input channels.
+
+    Returns
+    -------
+    inceptionzoo.imaging.Normalisation
+    """
+    try:  # the one check, where the one normaliser lives
+        return Normalisation(mean, std, channels)
+    except ImageError as err:
+        raise InceptionZooError(str(err)) from None
 
 
 def to_pixels(images):

@@ -23,7 +23,7 @@ from typing import Optional, Tuple, Union
 from ._checks import is_integer as _is_int
 from ._io import read_json
 from .errors import WeightsError
-from .imaging import INTERPOLATIONS as _RESAMPLING
+from .imaging import INTERPOLATIONS as _RESAMPLING, ImageError, Normalisation
 
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels",
            "imagenet_classes", "sidecar_path", "read_sidecar"]
@@ -104,8 +104,8 @@ _FIELDS = {
     "resize_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "crop_pct": (lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
     "interpolation": (lambda v: v in INTERPOLATIONS, f"one of {', '.join(INTERPOLATIONS)}"),
-    "mean": (_is_floats, "a list of finite numbers"),
-    "std": (lambda v: _is_floats(v) and all(x > 0 for x in v), "a list of numbers > 0"),
+    "mean": (_is_floats, "a list of finite numbers"),  # std > 0 and the count: _problem
+    "std": (_is_floats, "a list of finite numbers"),
     "source": (_is_str, "a str ('shipped', 'torchvision:inception_v3', ...)"),
     "file": (_opt(_is_str), "null or a file name (str)"),
     "sha1": (_opt(_is_sha1), "null or 40 lower-case hex digits"),
@@ -262,11 +262,10 @@ def _problem(d):
     for key, (check, want) in _FIELDS.items():
         if key in d and not check(d[key]):
             return f"field {key!r} must be {want}; got {d[key]!r}"
-    c = d["input_size"][0]
-    for key in ("mean", "std"):
-        if len(d[key]) not in (1, c):
-            return (f"field {key!r} must have 1 or {c} values (one per input channel); got "
-                    f"{len(d[key])}")
+    try:  # finite, std > 0, 1 or C values: the one check of the one normaliser
+        Normalisation(d["mean"], d["std"], d["input_size"][0])
+    except ImageError as err:
+        return f"field {str(err).split()[0]!r}: {err}"
     names = d.get("class_names")
     if names == IMAGENET_1K and d["classes"] != 1000:
         return f"field 'class_names' is {IMAGENET_1K!r} but 'classes' is {d['classes']}"
