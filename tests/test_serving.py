@@ -195,9 +195,11 @@ def test_meta_fields_of_the_serving_core_are_checked(copy_of, key, value, words)
 
 def test_meta_without_outputs_is_logits_and_batching_is_read(copy_of):
     folder = copy_of("plain")
-    _edit_meta(folder, lambda m: m.update(batching={"batch_size": 8, "max_batch_delay_ms": 20}))
+    _edit_meta(folder, lambda m: (m.pop("outputs", None),  # an export of before "outputs"
+                                  m.update(batching={"batch_size": 8, "max_batch_delay_ms": 20})))
     p = Predictor(str(folder))
     assert "outputs" not in p.meta and p.meta["batching"]["batch_size"] == 8
+    assert p.probabilities(np.zeros((1, 28, 28), np.uint8)).shape == (1, 10)
 
 
 # -- predictor input types --------------------------------------------------------------------

@@ -64,7 +64,15 @@ def check_image(im, where):
 def verify_image(source, where):
     """Accept a training image (a path or encoded bytes) without decoding its pixels:
     :func:`inceptionzoo.imaging.verify_image` with :data:`IMAGE_FORMATS` (PNG chunks are
-    verified to their end), refusing with a :class:`DataError` naming ``where``."""
+    verified to their end), refusing with a :class:`DataError` naming ``where``.
+
+    Parameters
+    ----------
+    source : str or bytes
+        The image file, or its encoded bytes.
+    where : str
+        How the error names it (the path, or the record).
+    """
     try:
         imaging.verify_image(source, where, IMAGE_FORMATS)
     except imaging.ImageError as err:
