@@ -23,21 +23,36 @@ def _cmd_list(args):
         sys.stdout.write(models_markdown())
         return 0
     for name in list_models(args.include, args.exclude):
-        print(name)
+        if args.weights:
+            _print_weights(name, args.root)
+        else:
+            print(name)
     return 0
 
 
+def _print_weights(name, root):
+    """One line per set of weights ``name`` declares: present (path, SHA-1), or the command
+    that makes it."""
+    from ._builder import weights_status
+
+    for w in weights_status(name, root):
+        where = (f"present: {w['path']} (SHA-1 {w['sha1']})" if w["path"] else
+                 f"absent; get it: {w['get']}")
+        print(f"{w['name']}{' (default)' if w['default'] else ''}: {where}")
+
+
 def _cmd_info(args):
-    from . import model_info
+    from . import model_info, model_weights
 
     info = model_info(args.model)
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
         return 0
     for key, value in info.to_dict().items():
-        if key == "pretrained" and value:
-            value = f"{value['file']} (top-1 {value['accuracy']:.4f}; {value['command']})"
-        print(f"{key:>12}: {value}")
+        if key != "pretrained":  # which weights are loaded: none, here
+            print(f"{key:>12}: {value}")
+    print(f"{'weights':>12}:" + ("" if model_weights(info.name) else " none declared"))
+    _print_weights(info.name, args.root)
     from . import get_model
     from .cost import count
 
@@ -50,19 +65,10 @@ def _cmd_export(args):
     from . import get_model
     from .export import export, export_prefix
 
-    if args.params:
-        from .weights import load_params_file
-        from .weights_spec import sidecar_path
-
-        if os.path.isfile(sidecar_path(args.params)):  # converted weights: their preprocessing
-            net = get_model(args.model, pretrained=args.params)
-        else:
-            net = get_model(args.model)
-            load_params_file(net, args.params)
-    elif args.pretrained:
-        net = get_model(args.model, pretrained=True, root=args.root)
-    else:
-        raise ValueError("give --pretrained or --params FILE: an export needs trained weights")
+    if not (args.params or args.pretrained):
+        raise ValueError("give --pretrained [TAG] or --params FILE: an export needs trained "
+                         "weights")
+    net = get_model(args.model, pretrained=args.params or args.pretrained, root=args.root)
     prefix = export_prefix(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
                    overwrite=args.overwrite, mar=args.mar)
@@ -222,11 +228,23 @@ def _cmd_convert(args):
 
 
 def _converted_path(source, folder, name):
-    """``FOLDER/NAME.params``, ``NAME`` defaulting to the zoo model of ``SOURCE:NAME``."""
+    """``FOLDER/NAME.params``, ``NAME`` defaulting to ``MODEL.TAG``: the zoo model of
+    ``SOURCE:NAME`` and the tag it declares for that source (where ``pretrained=TAG`` looks)."""
+    from ._builder import tag_path
     from .convert import _source
     from .export import export_prefix
 
-    return export_prefix(folder, name or _source(source)[1].model) + ".params"
+    if name is None:
+        kind, src = _source(source)
+        return tag_path(src.model, _source_tag(src.model, f"{kind}:{source.split(':', 1)[1]}"),
+                        folder)
+    return export_prefix(folder, name) + ".params"
+
+
+def _source_tag(model, source):
+    from . import model_weights
+
+    return [w.tag for w in model_weights(model) if w.source == source.lower()][0]
 
 
 def _cmd_launch(args):
@@ -288,6 +306,13 @@ def _deprecated(command, old):
           f"{OLD_SPELLINGS[command][old]}", file=sys.stderr)
 
 
+def _is_tag(model, tag):
+    """Whether ``tag`` names weights of the registered model ``model``."""
+    from . import model_weights
+
+    return _registered(model) and tag.lower() in [w.tag for w in model_weights(model)]
+
+
 def _registered(name):
     from ._registry import list_models
 
@@ -304,10 +329,10 @@ def _settle(args):
                              "give MODEL only")
         _deprecated(command, "--model NAME")
         args.model = args.old_model
-    if (command == "train" and args.model is None and isinstance(args.pretrained, str)
-            and not os.path.exists(args.pretrained) and _registered(args.pretrained)):
-        # `train --pretrained inception_v3 ...`: the model, with its registered weights (the
-        # old spelling `--pretrained FILE` would read it as a file that does not exist)
+    if (command in ("train", "evaluate") and args.model is None
+            and isinstance(args.pretrained, str) and not os.path.exists(args.pretrained) and _registered(args.pretrained)):
+        # `train --pretrained inception_v3 ...`: the model, with its default weights (not a
+        # TAG, nor the old spelling `--pretrained FILE`: no such file)
         args.model, args.pretrained = args.pretrained, True
     if command in ("train", "evaluate") and args.model is None:
         _deprecated(command, "no model (inception_mnist)")
@@ -318,7 +343,7 @@ def _settle(args):
         _deprecated(command, "--data-workers N")
         args.data_workers = args.old_data_workers
     if command == "train":
-        if isinstance(args.pretrained, str):
+        if isinstance(args.pretrained, str) and not _is_tag(args.model, args.pretrained):
             if args.params is not None:
                 raise ValueError("give --params FILE only (--pretrained FILE is its old "
                                  "spelling)")
@@ -379,11 +404,15 @@ def build_parser():
     s.add_argument("--include", nargs="*", default=None, help="fnmatch patterns to keep")
     s.add_argument("--exclude", nargs="*", default=None, help="fnmatch patterns to drop")
     s.add_argument("--markdown", action="store_true", help="print the docs' model table")
+    s.add_argument("--weights", action="store_true", help="each model's weights by tag "
+                   "(NAME.TAG): present (path, SHA-1) or the command that makes them")
+    s.add_argument("--root", help="weights folder (default $INCEPTIONZOO_HOME)")
     s.set_defaults(func=_cmd_list)
 
-    s = sub.add_parser("info", help="metadata of a model")
+    s = sub.add_parser("info", help="metadata of a model and its weights by tag")
     s.add_argument("model")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--root", help="weights folder (default $INCEPTIONZOO_HOME)")
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("train", help="train a model on MNIST, an image folder or RecordIO")
@@ -395,10 +424,10 @@ def build_parser():
                    "MNIST folder (overrides --data-dir)")
     s.add_argument("--val-data", help="validation data, as --train-data")
     s.add_argument("--classes", type=int, help="output classes (default: the data's)")
-    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="FILE",
-                   help="start from the model's registered weights (shipped, or NAME.params "
-                   "converted into the weights folder): every layer but a classifier of "
-                   "another size is loaded (--pretrained FILE: the old spelling of --params)")
+    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="TAG",
+                   help="start from the model's weights: its default tag, or TAG (`inceptionzoo "
+                   "list --weights`): every layer but a classifier of another size is loaded "
+                   "(--pretrained FILE: the old spelling of --params)")
     s.add_argument("--params", metavar="FILE", help="start from a .params FILE (converted: "
                    "its sidecar's preprocessing is used), loaded as --pretrained is")
     s.add_argument("--freeze-features", action="store_true",
@@ -430,8 +459,9 @@ def build_parser():
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--params", help="a .params file (converted: with its sidecar's "
                    "preprocessing and classes)")
-    g.add_argument("--pretrained", action="store_true", help="the model's registered weights "
-                   "(shipped, or NAME.params converted into the weights folder)")
+    g.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
+                   help="the model's weights: its default tag, or TAG (`inceptionzoo list "
+                   "--weights`)")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--data-dir", help="as for train (its validation part is read)")
     s.add_argument("--val-data", help="an image folder, a .rec file or an MNIST folder")
@@ -466,8 +496,11 @@ def build_parser():
     s = sub.add_parser("export", help="export a model to symbol JSON + params (+ ONNX)")
     s.add_argument("model")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--pretrained", action="store_true", help="the shipped weights")
-    g.add_argument("--params", help="a .params file of this model")
+    g.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
+                   help="the model's weights: its default tag, or TAG (`inceptionzoo list "
+                   "--weights`)")
+    g.add_argument("--params", help="a .params file of this model (converted, a training "
+                   "checkpoint, or a plain Gluon file: the network's default transform)")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--name", help="file prefix of every file the export writes (default: the "
@@ -514,9 +547,10 @@ def build_parser():
                    "(torchvision, timm) or .params (gluoncv)")
     s.add_argument("--out", required=True, metavar="FOLDER", help="output folder: NAME.params "
                    "and its sidecar NAME.json go there (the weights folder, ~/.inceptionzoo, for "
-                   "get_model(NAME, pretrained=True))")
-    s.add_argument("--name", help="file name of the weights, without .params (default: the "
-                   "zoo model's name)")
+                   "get_model(MODEL, pretrained=TAG))")
+    s.add_argument("--name", help="file name of the weights, without .params (default: "
+                   "MODEL.TAG, the tag the model gives the source: where --pretrained TAG "
+                   "looks)")
     s.add_argument("--aux-logits", action="store_true",
                    help="keep Inception-v3's auxiliary head (for fine-tuning)")
     s.add_argument("--json", action="store_true",
