@@ -488,7 +488,16 @@ def check_ndarray_file(path, error=ConversionError):
 
 
 def check_ndarray_bytes(data, path, error=ConversionError):
-    """:func:`check_ndarray_file` on bytes read already (``path`` names them in errors).
+    """:func:`check_ndarray_file` on bytes read already.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    path : str
+        The file, named in errors.
+    error : type, default ConversionError
+        The exception class raised.
 
     Returns
     -------

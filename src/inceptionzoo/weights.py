@@ -281,9 +281,13 @@ def assign_arrays(net, arrays, path, ctx=None):
 
 
 def check_contexts(ctx):
-    """Each context of ``ctx`` (one, a list, or None) must exist here: a GPU that MXNet does
-    not see is an ``InceptionZooError`` naming it (else MXNet's failure reads as a corrupt
-    file)."""
+    """Each context of ``ctx`` must exist here: a GPU that MXNet does not see is an
+    ``InceptionZooError`` naming it (else MXNet's failure reads as a corrupt file).
+
+    Parameters
+    ----------
+    ctx : mxnet.Context, list of mxnet.Context or None
+    """
     import mxnet as mx
 
     from ._context import check_context
