@@ -492,3 +492,44 @@ def test_thousand_class_weights_predict_named_classes(tmp_path):
     x = (np.random.RandomState(0).rand(224, 224, 3) * 255).astype(np.uint8)
     top = p.predict(x, top_k=3)[0]
     assert len(top) == 3 and all(label in imagenet_classes() for label, _ in top), top
+
+
+def _doc_block(path, marker):
+    text = open(os.path.join(ROOT, "docs", path)).read()
+    m = re.search(rf"<!-- {marker}:begin -->\n```python\n(.*?)```\n<!-- {marker}:end -->", text,
+                  re.S)
+    assert m, f"docs/{path} lost its {marker} example"
+    return m.group(1)
+
+
+def run_checked(code, filename):
+    """Run ``code`` line by line; a line ``EXPR  # LITERAL`` must give that value."""
+    import ast
+
+    env = {}
+    for line in code.splitlines():
+        stmt, _, comment = line.partition("  # ")
+        exec(compile(stmt, filename, "exec"), env)
+        comment = comment.strip()
+        if comment[:1] in ("(", "[") and not stmt.lstrip().startswith(("net =", "x =", "from")):
+            assert eval(stmt, env) == ast.literal_eval(comment), line
+
+
+def test_the_load_example_of_weights_md_runs(tmp_path, monkeypatch):
+    from PIL import Image
+
+    home = tmp_path / "home"
+    home.mkdir()
+    for seed, spec in enumerate(model_weights("googlenet_bn")):
+        write_converted("googlenet_bn", home / f"googlenet_bn.{spec.tag}.params", seed=seed,
+                        spec_changes={"source": spec.source, "mean": spec.mean,
+                                      "std": spec.std})
+    write_converted("googlenet_bn", tmp_path / "g.params", seed=7)
+    net = get_model("googlenet_bn")
+    net.initialize()
+    net.save_parameters(str(tmp_path / "plain.params"))
+    for name in ("cat.jpg", "dog.jpg"):
+        Image.new("RGB", (300, 260), (120, 30, 200)).save(tmp_path / name)
+    monkeypatch.setenv("INCEPTIONZOO_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    run_checked(_doc_block("weights.md", "load"), "docs/weights.md")

@@ -157,6 +157,28 @@ def test_cli_convert(references, tmp_path):
     assert p.returncode == 0 and "torchvision:googlenet -> googlenet_bn" in p.stdout, p.stderr
 
 
+@pytest.mark.slow
+def test_two_sources_of_one_network_keep_their_own_weights_by_tag(references, tmp_path):
+    """torchvision's and timm's Inception-v3 converted into one weights folder: both stay, and
+    each tag gives its own source's logits."""
+    from inceptionzoo.cli import main
+
+    home = tmp_path / "home"
+    for case in ("tv_inception_v3", "timm_inception_v3"):
+        assert main(["convert", CASES[case], str(references / case / "model.pth"), "--out",
+                     str(home)]) == 0
+    assert sorted(os.listdir(home)) == [
+        "inception_v3.timm_in1k.json", "inception_v3.timm_in1k.params",
+        "inception_v3.tv_in1k.json", "inception_v3.tv_in1k.params"]
+    for case, tag in (("tv_inception_v3", "tv_in1k"), ("timm_inception_v3", "timm_in1k")):
+        net = get_model(f"inception_v3.{tag}", pretrained=True, root=str(home))
+        assert net.weights.tag == tag and net.weights.source == CASES[case]
+        assert net.weights.checkpoint_sha1 == sha1_file(str(references / case / "model.pth"))
+        x = _zoo_input(np.load(references / case / "pixels.npy"), net.info)
+        got = net(mx.nd.array(x)).asnumpy()
+        assert _rel_err(got, np.load(references / case / "logits.npy")) <= 1e-4, case
+
+
 # --- gluoncv (MXNet; no side environment needed) ---------------------------------------------
 
 def _gluoncv_reference(name, size, path, seed=0):
@@ -239,8 +261,8 @@ def test_imagenet_networks_ship_no_weights(name, tmp_path):
         get_model(name, pretrained=True)
     with pytest.raises(WeightsError, match="does not exist"):
         get_model(name, pretrained=str(tmp_path / "none.params"))
-    (tmp_path / "lone.params").write_bytes(b"")
-    with pytest.raises(WeightsError, match="sidecar"):
+    (tmp_path / "lone.params").write_bytes(b"")  # no sidecar: read as a plain Gluon file
+    with pytest.raises(WeightsError, match="lone.params"):
         get_model(name, pretrained=str(tmp_path / "lone.params"))
 
 
