@@ -451,7 +451,8 @@ def test_a_new_source_is_declared_in_the_model_file_only(tmp_path):
     from inceptionzoo.models.inception_mnist import InceptionMNIST
     from inceptionzoo.weights_spec import WeightsSpec
 
-    spec = WeightsSpec("zz_filtered", 10, (1, 28, 28), 28, (0.0,), (1.0,), "zzsrc:mnist")
+    spec = WeightsSpec("zz_filtered", 10, (1, 28, 28), 28, (0.0,), (1.0,), "zzsrc:mnist",
+                       tag="zz")
 
     @register_model("zz_filtered", description="t", input_shape=(1, 28, 28), classes=10,
                     variant="reduced", num_params=0, weights=[spec],
