@@ -461,6 +461,11 @@ def test_evaluate_and_train_use_the_weights_preprocessing(digits_folder, tmp_pat
     m["net"].save_parameters(str(plain))
     evaluate("inception_mnist", params=str(plain), data_dir=str(digits_folder))
     assert seen[-1].mean == model_info("inception_mnist").mean
+    m = train("inception_mnist", data_dir=str(digits_folder), pretrained=str(plain), epochs=1,
+              batch_size=20, progress=False, log=lambda *a: None, classes=12)
+    assert m["classes"] == 12 and seen[-1].mean == model_info("inception_mnist").mean
+    got = params_of(m["net"])
+    assert got["output.weight"].shape == (12, 2304) and got["stem.weight"].shape == (8, 1, 3, 3)
 
 
 # --- class names ------------------------------------------------------------------------------
