@@ -3,8 +3,8 @@
 One convention (docs/api.md, "Command line"): what a command acts on is positional and comes
 first (``train MODEL``, ``evaluate MODEL``, ``info MODEL``, ``export MODEL``, ``predict
 EXPORT_DIR IMAGE...``, ``tune EXPORT_DIR``, ``convert SOURCE:NAME CHECKPOINT``); ``--out`` is
-always a folder and ``--name`` the file name inside it; weights are ``--pretrained`` (the
-registered ones) or ``--params FILE``; ``--workers`` are the processes of a distributed job and
+always a folder and ``--name`` the file name inside it; weights are ``--pretrained [TAG]`` (the
+model's default tag, or TAG) or ``--params FILE``; ``--workers`` are the processes of a distributed job and
 ``--data-threads`` the image decoding threads. The spellings before this convention still work
 for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with one line on stderr."""
 import argparse
@@ -23,36 +23,37 @@ def _cmd_list(args):
         sys.stdout.write(models_markdown())
         return 0
     for name in list_models(args.include, args.exclude):
-        if args.weights:
-            _print_weights(name, args.root)
-        else:
-            print(name)
+        for line in _weights_lines(name, args.root) if args.weights else [name]:
+            print(line)
     return 0
 
 
-def _print_weights(name, root):
+def _weights_lines(name, root):
     """One line per set of weights ``name`` declares: present (path, SHA-1), or the command
     that makes it."""
     from ._builder import weights_status
 
-    for w in weights_status(name, root):
-        where = (f"present: {w['path']} (SHA-1 {w['sha1']})" if w["path"] else
-                 f"absent; get it: {w['get']}")
-        print(f"{w['name']}{' (default)' if w['default'] else ''}: {where}")
+    return [f"{w['name']}{' (default)' if w['default'] else ''}: "
+            + (f"present: {w['path']} (SHA-1 {w['sha1']})" if w["path"] else
+               f"absent; get it: {w['get']}") for w in weights_status(name, root)]
 
 
 def _cmd_info(args):
     from . import model_info, model_weights
 
+    from ._builder import weights_status
+
     info = model_info(args.model)
     if args.json:
-        print(json.dumps(info.to_dict(), indent=2))
+        print(json.dumps(dict(info.to_dict(), weights=weights_status(info.name, args.root)),
+                         indent=2))
         return 0
     for key, value in info.to_dict().items():
         if key != "pretrained":  # which weights are loaded: none, here
             print(f"{key:>12}: {value}")
     print(f"{'weights':>12}:" + ("" if model_weights(info.name) else " none declared"))
-    _print_weights(info.name, args.root)
+    for line in _weights_lines(info.name, args.root):
+        print(f"{'':>14}{line}")
     from . import get_model
     from .cost import count
 

@@ -891,11 +891,12 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     classes : int, optional
         Output classes (default: the number of classes of the data).
     pretrained : bool or str, optional
-        ``True``: the weights registered for the model (shipped, or ``NAME.params`` converted
-        into the weights folder); a path: a converted ``.params`` file (its sidecar's
-        preprocessing is used for training and validation), or a plain parameter file of the
-        model (a checkpoint). Every layer is loaded but the classifier when ``classes``
-        differs from the weights': that one is new.
+        As for :func:`~inceptionzoo.get_model` (one path,
+        :func:`inceptionzoo._builder.resolve_weights`): ``True`` the model's default tag, a tag
+        (``'tv_in1k'``), or a path (converted file or checkpoint: its sidecar's preprocessing
+        is used for training and validation; a plain Gluon file: the network's default
+        transform). Every layer is loaded but the classifier when ``classes`` differs from
+        the weights': that one is new.
     freeze_features : bool
         Train only the classifier (``net.classifier_names()``; ``grad_req='null'`` everywhere
         else: the backbone stays bit-identical).
@@ -945,12 +946,12 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     model : str
         Registered model name.
     params : str, optional
-        A ``.params`` file: converted (with a sidecar, whose preprocessing and classes are
-        used), shipped, or a plain one (e.g. a training checkpoint: the registry's
-        preprocessing).
-    pretrained : bool
-        Use the weights registered for the model instead (shipped, or ``NAME.params`` in the
-        weights folder).
+        A ``.params`` file: converted or a training checkpoint (with a sidecar, whose
+        preprocessing and classes are used), shipped, or a plain Gluon file (the network's
+        default transform).
+    pretrained : bool or str
+        Instead: ``True`` (the model's default tag) or a tag, as for
+        :func:`~inceptionzoo.get_model`.
     data_dir : str, optional
         As for :func:`train`: MNIST (its test split), or a folder with ``val/`` or ``val.rec``.
     ctx : str
