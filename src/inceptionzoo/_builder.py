@@ -128,10 +128,10 @@ def _legacy(name, root):
         return None
     try:
         with open(sidecar_path(path), encoding="utf-8") as f:
-            source = json.load(f).get("source")
-    except (OSError, ValueError, AttributeError):
-        source = None
-    return path, source
+            side = json.load(f)
+    except (OSError, ValueError):  # no readable sidecar: not one convert wrote, nothing to move
+        return None
+    return (path, side.get("source")) if isinstance(side, dict) else None
 
 
 def _tagged_file(name, spec, root):

@@ -939,7 +939,7 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
 def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
              ctx="cpu", batch_size=1000, root=None, val_data=None, classes=None,
              data_workers=None):
-    """Validation accuracy of a model with a parameter file or its shipped weights.
+    """Validation accuracy of a model with a parameter file or its weights by tag.
 
     Parameters
     ----------
