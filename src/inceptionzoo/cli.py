@@ -4,9 +4,10 @@ One convention (docs/api.md, "Command line"): what a command acts on is position
 first (``train MODEL``, ``evaluate MODEL``, ``info MODEL``, ``export MODEL``, ``predict
 EXPORT_DIR IMAGE...``, ``tune EXPORT_DIR``, ``convert SOURCE:NAME CHECKPOINT``); ``--out`` is
 always a folder and ``--name`` the file name inside it; weights are ``--pretrained [TAG]`` (the
-model's default tag, or TAG) or ``--params FILE``; ``--workers`` are the processes of a distributed job and
-``--data-threads`` the image decoding threads. The spellings before this convention still work
-for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with one line on stderr."""
+model's default tag, or TAG) or ``--params FILE``; ``--workers`` are the processes of a
+distributed job and ``--data-threads`` the image decoding threads. The spellings before this
+convention still work for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with
+one line on stderr."""
 import argparse
 import json
 import os
@@ -40,7 +41,6 @@ def _weights_lines(name, root):
 
 def _cmd_info(args):
     from . import model_info, model_weights
-
     from ._builder import weights_status
 
     info = model_info(args.model)
@@ -331,7 +331,8 @@ def _settle(args):
         _deprecated(command, "--model NAME")
         args.model = args.old_model
     if (command in ("train", "evaluate") and args.model is None
-            and isinstance(args.pretrained, str) and not os.path.exists(args.pretrained) and _registered(args.pretrained)):
+            and isinstance(args.pretrained, str) and not os.path.exists(args.pretrained)
+            and _registered(args.pretrained)):
         # `train --pretrained inception_v3 ...`: the model, with its default weights (not a
         # TAG, nor the old spelling `--pretrained FILE`: no such file)
         args.model, args.pretrained = args.pretrained, True
