@@ -424,6 +424,13 @@ def test_two_converts_racing_to_one_output(gluoncv_pair, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["barrier", "race.json", "race.params"]
 
 
+def test_convert_into_a_folder_writes_the_tag_of_its_source(gluoncv_pair, tmp_path):
+    meta = convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(tmp_path))
+    assert meta["file"] == "googlenet_bn.gluon_in1k.params" and meta["tag"] == "gluon_in1k"
+    net = get_model("googlenet_bn", pretrained="gluon_in1k", root=str(tmp_path))
+    assert net.weights.sha1 == sha1_file(str(tmp_path / meta["file"])) and net.classes == 10
+
+
 def test_non_numeric_weights_are_refused(gluoncv_pair, tmp_path):
     arrays = mx.nd.load(str(gluoncv_pair[0]))
     arrays["t3"] = arrays["t3"].copy()

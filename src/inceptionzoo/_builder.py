@@ -36,6 +36,7 @@ from .weights import (WeightsError, assign_arrays, check_contexts, read_weights_
 from .weights_spec import PLAIN, WeightsSpec, read_sidecar, sidecar_path
 
 __all__ = ["build", "resolve_weights", "ResolvedWeights", "weights_status", "tag_path",
+           "source_path",
            "with_weights", "as_features", "FACTORY_DOC"]
 
 
@@ -82,6 +83,29 @@ def tag_path(name, tag, root=None):
         name ``inceptionzoo convert`` gives by default.
     """
     return os.path.join(weights_home(root), f"{name.lower()}.{tag}.params")
+
+
+def source_path(source, folder):
+    """Where ``inceptionzoo convert SOURCE:NAME`` puts its output in ``folder`` by default:
+    the file of the tag the zoo model declares for that source (:func:`tag_path`).
+
+    Parameters
+    ----------
+    source : str
+        ``SOURCE:NAME`` (case-insensitive), a source some model declares.
+    folder : str
+        The output folder.
+
+    Returns
+    -------
+    str
+    """
+    from ._registry import checkpoint_sources
+
+    kind, _, net = source.lower().partition(":")
+    model = checkpoint_sources()[kind, net].model
+    tag = [s.tag for s in _declared(model) if s.source == f"{kind}:{net}"][0]
+    return tag_path(model, tag, folder)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -231,21 +231,14 @@ def _cmd_convert(args):
 def _converted_path(source, folder, name):
     """``FOLDER/NAME.params``, ``NAME`` defaulting to ``MODEL.TAG``: the zoo model of
     ``SOURCE:NAME`` and the tag it declares for that source (where ``pretrained=TAG`` looks)."""
-    from ._builder import tag_path
+    from ._builder import source_path
     from .convert import _source
     from .export import export_prefix
 
     if name is None:
-        kind, src = _source(source)
-        return tag_path(src.model, _source_tag(src.model, f"{kind}:{source.split(':', 1)[1]}"),
-                        folder)
+        _source(source)  # an unknown source: the converter's error, naming the known ones
+        return source_path(source, folder)
     return export_prefix(folder, name) + ".params"
-
-
-def _source_tag(model, source):
-    from . import model_weights
-
-    return [w.tag for w in model_weights(model) if w.source == source.lower()][0]
 
 
 def _cmd_launch(args):
