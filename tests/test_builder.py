@@ -538,3 +538,21 @@ def test_the_load_example_of_weights_md_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTIONZOO_HOME", str(home))
     monkeypatch.chdir(tmp_path)
     run_checked(_doc_block("weights.md", "load"), "docs/weights.md")
+
+
+def test_the_commands_take_a_tag_where_they_take_pretrained(tmp_path):
+    from inceptionzoo.cli import _settle, build_parser, main
+
+    for argv in (["train", "inception_mnist", "--pretrained", "mnist", "--data-dir", "d"],
+                 ["evaluate", "inception_mnist", "--pretrained", "mnist"],
+                 ["export", "inception_mnist", "--pretrained", "mnist", "--out", "o"]):
+        args = _settle(build_parser().parse_args(argv))
+        assert args.pretrained == "mnist" and args.model == "inception_mnist", argv
+    args = _settle(build_parser().parse_args(["evaluate", "inception_mnist", "--pretrained"]))
+    assert args.pretrained is True
+    assert main(["export", "inception_mnist", "--pretrained", "mnist", "--out",
+                 str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "inception_mnist-meta.json").read_text())
+    assert meta["model"] == "inception_mnist"
+    assert main(["export", "inception_mnist", "--pretrained", "bogus", "--out",
+                 str(tmp_path / "b")]) == 2
