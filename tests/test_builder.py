@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, model_params, test_shape
-from inceptionzoo import get_model, list_models, model_info, model_weights
+from inceptionzoo import (InceptionZooError, UnknownModelError, get_model, list_models,
+                          model_info, model_weights)
 from inceptionzoo._io import sha1_file
 from inceptionzoo.weights import WeightsError
 from inceptionzoo.weights_spec import (IMAGENET_1K, WeightsSpec, imagenet_classes,
@@ -123,7 +124,8 @@ def test_shipped_manifest_entries_are_specs():
         manifest = json.load(f)
     for name, entry in manifest.items():
         spec = WeightsSpec.from_dict(entry, manifest_path())
-        assert spec.source == "shipped" and model_info(name).pretrained == spec.to_dict()
+        assert spec.source == "shipped" and model_weights(name)[0] == dataclasses.replace(
+            spec, tag="mnist")
 
 
 # --- pretrained=PATH / True / False ----------------------------------------------------------
@@ -143,32 +145,118 @@ def test_pretrained_path_loads_that_file(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", model_params())
-def test_pretrained_true_is_the_registered_weights(name, tmp_path):
+def test_pretrained_true_is_the_default_tag(name, tmp_path):
     home = tmp_path / "home"
-    if model_info(name).pretrained:  # shipped: found without any folder
+    declared = model_weights(name)
+    if not declared:
+        with pytest.raises(WeightsError, match=f"model '{name}' declares no weights"):
+            get_model(name, pretrained=True, root=str(home))
+        return
+    default = declared[0]
+    if default.source == "shipped":  # found without any folder
         net = get_model(name, pretrained=True, root=str(home))
-        assert net.weights.source == "shipped"
-        assert net.info.pretrained["sha1"] == model_info(name).pretrained["sha1"]
+        assert net.weights.source == "shipped" and net.weights.tag == default.tag
+        assert net.info.pretrained["sha1"] == default.sha1
         return
     with pytest.raises(WeightsError) as exc:
         get_model(name, pretrained=True, root=str(home))
     msg = str(exc.value)
-    assert "no pretrained weights ship" in msg and f"has no {name}.params" in msg
-    if model_weights(name):  # convert --out FOLDER writes FOLDER/NAME.params, what True reads
-        assert (f"inceptionzoo convert {model_weights(name)[0].source} CHECKPOINT --out "
-                f"{home}`") in msg
-    else:
-        assert os.path.join(str(home), f"{name}.params") in msg
+    assert f"no weights {name}.{default.tag} ({default.source})" in msg
+    # the command that makes it: convert --out FOLDER writes FOLDER/NAME.TAG.params
+    assert f"`inceptionzoo convert {default.source} CHECKPOINT --out {home}`" in msg
     home.mkdir()
-    _, saved = write_converted(name, home / f"{name}.params", seed=4)
+    _, saved = write_converted(name, home / f"{name}.{default.tag}.params", seed=4,
+                               spec_changes={"source": default.source})
     net = get_model(name, pretrained=True, root=str(home))
+    assert net.weights.tag == default.tag and net.info.pretrained["tag"] == default.tag
     np.testing.assert_array_equal(params_of(net)[net.classifier_names()[0]],
                                   saved[net.classifier_names()[0]])
     os.environ["INCEPTIONZOO_HOME"] = str(home)  # the weights folder is read at call time
     try:
-        assert get_model(name, pretrained=True).weights.sha1 == sha1_file(home / f"{name}.params")
+        assert get_model(name, pretrained=True).weights.sha1 == \
+            sha1_file(home / f"{name}.{default.tag}.params")
     finally:
         del os.environ["INCEPTIONZOO_HOME"]
+
+
+def test_each_tag_has_its_own_file_and_both_spellings_load_it(tmp_path):
+    name, tags = "googlenet_bn", model_weights("googlenet_bn")
+    saved = {}
+    for seed, spec in enumerate(tags):
+        _, saved[spec.tag] = write_converted(name, tmp_path / f"{name}.{spec.tag}.params",
+                                             seed=seed, spec_changes={
+                                                 "source": spec.source, "mean": spec.mean,
+                                                 "std": spec.std})
+    assert len(saved) == 2
+    head = "output.weight"
+    for spec in tags:
+        for net in (get_model(name, pretrained=spec.tag, root=str(tmp_path)),
+                    get_model(f"{name}.{spec.tag}", pretrained=True, root=str(tmp_path)),
+                    get_model(name.upper() + "." + spec.tag.upper(), pretrained=True,
+                              root=str(tmp_path))):
+            assert net.weights.tag == spec.tag and net.weights.source == spec.source
+            assert net.info.mean == spec.mean and net.info.pretrained["tag"] == spec.tag
+            np.testing.assert_array_equal(params_of(net)[head], saved[spec.tag][head])
+    assert not np.array_equal(saved["tv_in1k"][head], saved["gluon_in1k"][head])
+    with pytest.raises(WeightsError, match="holds weights from gluoncv:googlenet, not "
+                                           "googlenet_bn.tv_in1k's torchvision:googlenet"):
+        os.replace(tmp_path / f"{name}.gluon_in1k.params", tmp_path / f"{name}.tv_in1k.params")
+        os.replace(tmp_path / f"{name}.gluon_in1k.json", tmp_path / f"{name}.tv_in1k.json")
+        get_model(name, pretrained="tv_in1k", root=str(tmp_path))
+    with pytest.raises(InceptionZooError, match="the name names the weights already"):
+        get_model(f"{name}.tv_in1k", pretrained="gluon_in1k", root=str(tmp_path))
+    with pytest.raises(UnknownModelError, match="no weights tagged 'bogus'; its tags: "
+                                                "tv_in1k, gluon_in1k"):
+        get_model(f"{name}.bogus")
+    with pytest.raises(WeightsError, match="neither a weights tag of 'googlenet_bn' \\(its tags: "
+                                           "tv_in1k, gluon_in1k\\) nor a file"):
+        get_model(name, pretrained="bogus")
+    assert get_model(f"{name}.tv_in1k").weights is None  # no pretrained=True: no weights
+
+
+def test_a_file_converted_by_the_previous_version_still_loads_or_says_how_to_move_it(tmp_path):
+    name = "googlenet_bn"
+    old = tmp_path / f"{name}.params"
+    write_converted(name, old, spec_changes={"source": "gluoncv:googlenet"})
+    net = get_model(name, pretrained="gluon_in1k", root=str(tmp_path))
+    assert net.weights.tag == "gluon_in1k" and net.weights.sha1 == sha1_file(old)
+    with pytest.raises(WeightsError) as exc:
+        get_model(name, pretrained=True, root=str(tmp_path))  # tv_in1k: not that file
+    new = tmp_path / f"{name}.gluon_in1k.params"
+    assert (f"`mv {old} {new}; mv {tmp_path / (name + '.json')} "
+            f"{tmp_path / (name + '.gluon_in1k.json')}`") in str(exc.value)
+
+
+def test_list_models_and_the_cli_show_each_tag(tmp_path, capsys):
+    from inceptionzoo.cli import main
+
+    assert "inception_v3.tv_in1k" in list_models(pretrained=True)
+    assert list_models("inception_v3", pretrained=True) == [
+        "inception_v3.tv_in1k", "inception_v3.timm_in1k", "inception_v3.gluon_in1k"]
+    assert list_models("*.mnist", pretrained=True) == ["inception_mnist.mnist",
+                                                       "inception_naive_mnist.mnist"]
+    path, _ = write_converted("inception_v4", tmp_path / "inception_v4.timm_in1k.params",
+                              spec_changes={"source": "timm:inception_v4"})
+    assert main(["list", "--weights", "--root", str(tmp_path), "--include", "inception_v*",
+                 "inception_mnist"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"inception_v4.timm_in1k (default): present: {path} (SHA-1 {sha1_file(path)})" in out
+    assert (f"inception_v3.timm_in1k: absent; get it: inceptionzoo convert timm:inception_v3 "
+            f"CHECKPOINT --out {tmp_path}") in out
+    shipped = model_weights("inception_mnist")[0]
+    assert any(line.startswith("inception_mnist.mnist (default): present: ") and shipped.sha1
+               in line for line in out), out
+    assert main(["info", "inception_v3", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained:" not in out and (
+        f"inception_v3.tv_in1k (default): absent; get it: inceptionzoo convert "
+        f"torchvision:inception_v3 CHECKPOINT --out {tmp_path}") in out
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_model_info_says_which_weights_are_loaded_never_which_could_be(name):
+    assert model_info(name).pretrained is None
+    assert get_model(name).info.pretrained is None
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -225,12 +313,13 @@ def test_a_converted_file_is_checked(tmp_path):
         f.write(b"\0\0\0\1")
     with pytest.raises(WeightsError, match="corrupt or was replaced"):
         get_model("inception_mnist", pretrained=path)
-    with pytest.raises(WeightsError, match="pretrained must be True, False or the path"):
+    with pytest.raises(WeightsError, match="pretrained must be True, False, a tag \\(mnist\\) "
+                                           "or the path"):
         get_model("inception_mnist", pretrained=3)
-    with pytest.raises(WeightsError, match="does not exist"):
+    with pytest.raises(WeightsError, match="a file that does not exist"):
         get_model("inception_mnist", pretrained=str(tmp_path / "none.params"))
-    (tmp_path / "lone.params").write_bytes(b"x")
-    with pytest.raises(WeightsError, match="lone.json' is missing"):
+    (tmp_path / "lone.params").write_bytes(b"x")  # no sidecar: read as a plain Gluon file
+    with pytest.raises(WeightsError, match="lone.params.*not an MXNet|lone.params.*truncated"):
         get_model("inception_mnist", pretrained=str(tmp_path / "lone.params"))
 
 
@@ -383,6 +472,11 @@ def test_evaluate_and_train_use_the_weights_preprocessing(digits_folder, tmp_pat
     m["net"].save_parameters(str(plain))
     evaluate("inception_mnist", params=str(plain), data_dir=str(digits_folder))
     assert seen[-1].mean == model_info("inception_mnist").mean
+    m = train("inception_mnist", data_dir=str(digits_folder), pretrained=str(plain), epochs=1,
+              batch_size=20, progress=False, log=lambda *a: None, classes=12)
+    assert m["classes"] == 12 and seen[-1].mean == model_info("inception_mnist").mean
+    got = params_of(m["net"])
+    assert got["output.weight"].shape == (12, 2304) and got["stem.weight"].shape == (8, 1, 3, 3)
 
 
 # --- class names ------------------------------------------------------------------------------
@@ -414,3 +508,62 @@ def test_thousand_class_weights_predict_named_classes(tmp_path):
     x = (np.random.RandomState(0).rand(224, 224, 3) * 255).astype(np.uint8)
     top = p.predict(x, top_k=3)[0]
     assert len(top) == 3 and all(label in imagenet_classes() for label, _ in top), top
+
+
+def _doc_block(path, marker):
+    text = open(os.path.join(ROOT, "docs", path)).read()
+    m = re.search(rf"<!-- {marker}:begin -->\n```python\n(.*?)```\n<!-- {marker}:end -->", text,
+                  re.S)
+    assert m, f"docs/{path} lost its {marker} example"
+    return m.group(1)
+
+
+def run_checked(code, filename):
+    """Run ``code`` line by line; a line ``EXPR  # LITERAL`` must give that value."""
+    import ast
+
+    env = {}
+    for line in code.splitlines():
+        stmt, _, comment = line.partition("  # ")
+        exec(compile(stmt, filename, "exec"), env)
+        comment = comment.strip()
+        if comment[:1] in ("(", "[") and not stmt.lstrip().startswith(("net =", "x =", "from")):
+            assert eval(stmt, env) == ast.literal_eval(comment), line
+
+
+def test_the_load_example_of_weights_md_runs(tmp_path, monkeypatch):
+    from PIL import Image
+
+    home = tmp_path / "home"
+    home.mkdir()
+    for seed, spec in enumerate(model_weights("googlenet_bn")):
+        write_converted("googlenet_bn", home / f"googlenet_bn.{spec.tag}.params", seed=seed,
+                        spec_changes={"source": spec.source, "mean": spec.mean,
+                                      "std": spec.std})
+    write_converted("googlenet_bn", tmp_path / "g.params", seed=7)
+    net = get_model("googlenet_bn")
+    net.initialize()
+    net.save_parameters(str(tmp_path / "plain.params"))
+    for name in ("cat.jpg", "dog.jpg"):
+        Image.new("RGB", (300, 260), (120, 30, 200)).save(tmp_path / name)
+    monkeypatch.setenv("INCEPTIONZOO_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    run_checked(_doc_block("weights.md", "load"), "docs/weights.md")
+
+
+def test_the_commands_take_a_tag_where_they_take_pretrained(tmp_path):
+    from inceptionzoo.cli import _settle, build_parser, main
+
+    for argv in (["train", "inception_mnist", "--pretrained", "mnist", "--data-dir", "d"],
+                 ["evaluate", "inception_mnist", "--pretrained", "mnist"],
+                 ["export", "inception_mnist", "--pretrained", "mnist", "--out", "o"]):
+        args = _settle(build_parser().parse_args(argv))
+        assert args.pretrained == "mnist" and args.model == "inception_mnist", argv
+    args = _settle(build_parser().parse_args(["evaluate", "inception_mnist", "--pretrained"]))
+    assert args.pretrained is True
+    assert main(["export", "inception_mnist", "--pretrained", "mnist", "--out",
+                 str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "inception_mnist-meta.json").read_text())
+    assert meta["model"] == "inception_mnist"
+    assert main(["export", "inception_mnist", "--pretrained", "bogus", "--out",
+                 str(tmp_path / "b")]) == 2

@@ -118,8 +118,9 @@ def _fake_convert(monkeypatch):
 
 
 def test_convert_out_is_a_folder_and_name_the_file(tmp_path, monkeypatch, capsys):
-    """``convert --out FOLDER`` writes ``FOLDER/MODEL.params`` (the zoo model of the source,
-    what ``pretrained=True`` finds in the weights folder), ``--name`` renames it, and the old
+    """``convert --out FOLDER`` writes ``FOLDER/MODEL.TAG.params`` (the zoo model of the source
+    and the tag it gives the source, what ``pretrained=TAG`` finds in the weights folder: no
+    conversion replaces another source's), ``--name`` renames it, and the old
     ``--out FILE.params`` still writes that file with a deprecation line."""
     calls = _fake_convert(monkeypatch)
     assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path)]) == 0
@@ -129,7 +130,7 @@ def test_convert_out_is_a_folder_and_name_the_file(tmp_path, monkeypatch, capsys
     assert main(["convert", "timm:inception_v4", "c.pth", "--out",
                  str(tmp_path / "v4.params")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert calls == [str(tmp_path / "inception_v4.params"), str(tmp_path / "g.params"),
+    assert calls == [str(tmp_path / "inception_v4.timm_in1k.params"), str(tmp_path / "g.params"),
                      str(tmp_path / "v4.params")]
     assert err == ["inceptionzoo convert: --out FILE.params is deprecated and goes in the next "
                    "release: write --out FOLDER --name NAME"]

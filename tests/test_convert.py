@@ -157,6 +157,28 @@ def test_cli_convert(references, tmp_path):
     assert p.returncode == 0 and "torchvision:googlenet -> googlenet_bn" in p.stdout, p.stderr
 
 
+@pytest.mark.slow
+def test_two_sources_of_one_network_keep_their_own_weights_by_tag(references, tmp_path):
+    """torchvision's and timm's Inception-v3 converted into one weights folder: both stay, and
+    each tag gives its own source's logits."""
+    from inceptionzoo.cli import main
+
+    home = tmp_path / "home"
+    for case in ("tv_inception_v3", "timm_inception_v3"):
+        assert main(["convert", CASES[case], str(references / case / "model.pth"), "--out",
+                     str(home)]) == 0
+    assert sorted(os.listdir(home)) == [
+        "inception_v3.timm_in1k.json", "inception_v3.timm_in1k.params",
+        "inception_v3.tv_in1k.json", "inception_v3.tv_in1k.params"]
+    for case, tag in (("tv_inception_v3", "tv_in1k"), ("timm_inception_v3", "timm_in1k")):
+        net = get_model(f"inception_v3.{tag}", pretrained=True, root=str(home))
+        assert net.weights.tag == tag and net.weights.source == CASES[case]
+        assert net.weights.checkpoint_sha1 == sha1_file(str(references / case / "model.pth"))
+        x = _zoo_input(np.load(references / case / "pixels.npy"), net.info)
+        got = net(mx.nd.array(x)).asnumpy()
+        assert _rel_err(got, np.load(references / case / "logits.npy")) <= 1e-4, case
+
+
 # --- gluoncv (MXNet; no side environment needed) ---------------------------------------------
 
 def _gluoncv_reference(name, size, path, seed=0):
@@ -239,8 +261,8 @@ def test_imagenet_networks_ship_no_weights(name, tmp_path):
         get_model(name, pretrained=True)
     with pytest.raises(WeightsError, match="does not exist"):
         get_model(name, pretrained=str(tmp_path / "none.params"))
-    (tmp_path / "lone.params").write_bytes(b"")
-    with pytest.raises(WeightsError, match="sidecar"):
+    (tmp_path / "lone.params").write_bytes(b"")  # no sidecar: read as a plain Gluon file
+    with pytest.raises(WeightsError, match="lone.params"):
         get_model(name, pretrained=str(tmp_path / "lone.params"))
 
 
@@ -404,6 +426,13 @@ def test_two_converts_racing_to_one_output(gluoncv_pair, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["barrier", "race.json", "race.params"]
 
 
+def test_convert_into_a_folder_writes_the_tag_of_its_source(gluoncv_pair, tmp_path):
+    meta = convert("gluoncv:googlenet", str(gluoncv_pair[0]), str(tmp_path))
+    assert meta["file"] == "googlenet_bn.gluon_in1k.params" and meta["tag"] == "gluon_in1k"
+    net = get_model("googlenet_bn", pretrained="gluon_in1k", root=str(tmp_path))
+    assert net.weights.sha1 == sha1_file(str(tmp_path / meta["file"])) and net.classes == 10
+
+
 def test_non_numeric_weights_are_refused(gluoncv_pair, tmp_path):
     arrays = mx.nd.load(str(gluoncv_pair[0]))
     arrays["t3"] = arrays["t3"].copy()
@@ -431,7 +460,8 @@ def test_a_new_source_is_declared_in_the_model_file_only(tmp_path):
     from inceptionzoo.models.inception_mnist import InceptionMNIST
     from inceptionzoo.weights_spec import WeightsSpec
 
-    spec = WeightsSpec("zz_filtered", 10, (1, 28, 28), 28, (0.0,), (1.0,), "zzsrc:mnist")
+    spec = WeightsSpec("zz_filtered", 10, (1, 28, 28), 28, (0.0,), (1.0,), "zzsrc:mnist",
+                       tag="zz")
 
     @register_model("zz_filtered", description="t", input_shape=(1, 28, 28), classes=10,
                     variant="reduced", num_params=0, weights=[spec],

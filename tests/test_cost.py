@@ -109,7 +109,7 @@ def test_googlenet_options():
     plain.initialize()
     assert plain(mx.nd.zeros((1, 3, 160, 160))).shape == (1, 1000)  # global pool: any size
     from inceptionzoo.weights import WeightsError
-    with pytest.raises(WeightsError, match="no pretrained weights ship for 'googlenet'"):
+    with pytest.raises(WeightsError, match="model 'googlenet' declares no weights"):
         get_model("googlenet", pretrained=True)
 
 

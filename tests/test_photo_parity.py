@@ -55,3 +55,41 @@ def test_predictor_on_a_photo_matches_the_source_pipeline(photo_references, case
     assert np.argsort(-got)[:5].tolist() == top.tolist(), (got[top], want[top])
     assert want[top[0]] > 0.05 and want[top[4]] > 0.01  # spread: the check can see a change
     np.testing.assert_allclose(got, want, atol=1e-3, rtol=0)
+
+
+def index_photo_example():
+    """The three-line photo example that opens docs/index.md."""
+    import re
+
+    text = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "docs", "index.md")).read()
+    m = re.search(r"<!-- photo:begin -->\n```python\n(.*?)```\n<!-- photo:end -->", text, re.S)
+    assert m, "docs/index.md lost its photo example"
+    assert text.index("<!-- photo:begin -->") < text.index("## Install"), "not first"
+    return m.group(1)
+
+
+@pytest.mark.slow
+def test_the_index_photo_example_gives_torchvisions_top5(photo_references, tmp_path,
+                                                         monkeypatch, capsys):
+    """docs/index.md's three lines, run as written (the tag resolved in a weights folder where
+    torchvision's Inception-v3 was converted, the photo in the working folder), print the
+    names of the top-5 classes torchvision's own pipeline gives the same weights."""
+    import ast
+    import shutil
+
+    from inceptionzoo.cli import main
+    from inceptionzoo.weights_spec import imagenet_classes
+
+    ref = photo_references / "tv_inception_v3"
+    home = tmp_path / "home"
+    assert main(["convert", "torchvision:inception_v3", str(ref / "model.pth"), "--out",
+                 str(home)]) == 0
+    shutil.copy(photo(), tmp_path / "grace_hopper.jpg")
+    monkeypatch.setenv("INCEPTIONZOO_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    exec(compile(index_photo_example(), "docs/index.md", "exec"), {})
+    printed = ast.literal_eval(capsys.readouterr().out.strip())
+    want = np.load(ref / "probs.npy")
+    assert printed == [imagenet_classes()[i] for i in np.argsort(-want)[:5]]

@@ -82,7 +82,7 @@ def test_the_walkthrough_runs_as_written(tmp_path_factory, tmp_path):
         out[args[0], len(out)] = _run(args, tmp_path)
 
     # 1. convert: the torchvision GoogLeNet weights' spec beside the params
-    side = json.loads((tmp_path / "weights" / "googlenet_bn.json").read_text())
+    side = json.loads((tmp_path / "weights" / "googlenet_bn.tv_in1k.json").read_text())
     assert (side["model"], side["source"], side["resize_size"], side["input_size"],
             side["interpolation"], side["mean"], side["class_names"]) == (
         "googlenet_bn", "torchvision:googlenet", 256, [3, 224, 224], "bilinear", [0.5] * 3,

@@ -4,13 +4,19 @@ import mxnet as mx
 import pytest
 
 from conftest import address_space_limit
-from inceptionzoo import get_model, list_models, model_info
+from inceptionzoo import get_model, list_models, model_info, model_weights
 from inceptionzoo.train import evaluate
 from inceptionzoo.weights import (WeightsError, find_weights, install_weights, shipped_dir,
                                   weights_file_name, weights_home)
 from inceptionzoo._io import sha1_file
 
-PRETRAINED = [n for n in list_models() if model_info(n).pretrained]
+def shipped(name):
+    """The spec of the weights that ship with model ``name``, as a dict, or None."""
+    found = [s for s in model_weights(name) if s.source == "shipped"]
+    return found[0].to_dict() if found else None
+
+
+PRETRAINED = [n for n in list_models() if shipped(n)]
 
 
 def test_mnist_models_ship_weights():
@@ -19,7 +25,7 @@ def test_mnist_models_ship_weights():
 
 @pytest.mark.parametrize("name", PRETRAINED)
 def test_shipped_file_matches_record(name):
-    rec = model_info(name).pretrained
+    rec = shipped(name)
     path = os.path.join(shipped_dir(), weights_file_name(name))
     assert os.path.basename(path) == f"{name}-{rec['sha1'][:8]}.params"
     assert sha1_file(path) == rec["sha1"]
@@ -34,7 +40,7 @@ def test_shipped_weights_reach_recorded_accuracy(name, mnist_dir, tmp_path):
     assert r["num_samples"] == 10000
     # Same code path as the recording (scripts/pretrain.py -> evaluate); on a CPU whose oneDNN
     # picks other kernels, float rounding may flip a borderline digit: allow 2 of 10,000.
-    assert abs(r["accuracy"] - model_info(name).pretrained["accuracy"]) <= 2e-4
+    assert abs(r["accuracy"] - shipped(name)["accuracy"]) <= 2e-4
     if name == "inception_mnist":
         assert r["accuracy"] >= 0.992
 
@@ -121,3 +127,100 @@ def test_a_params_header_claiming_gigabytes_is_refused_before_mxnet_allocates(tm
     (tmp_path / "w.params").write_bytes(bytes(data))
     with address_space_limit(), pytest.raises(WeightsError, match="array 0 has magic 0x7f93fac9"):
         load_params_file(get_model("inception_mnist"), str(tmp_path / "w.params"))
+
+
+# --- one resolve-and-load path, each file read once --------------------------------------------
+
+def test_a_weights_file_is_read_once(tmp_path, monkeypatch):
+    """The bytes are read once: their structure, SHA-1 and arrays all come from them (MXNet
+    does not read the path a second time, nor does a separate SHA-1 pass)."""
+    import builtins
+
+    net = get_model("inception_mnist", classes=3)
+    net.initialize()
+    path = str(tmp_path / "w.params")
+    net.save_parameters(path)
+    opened = []
+    real_open = builtins.open
+
+    def spy(file, *args, **kwargs):
+        if os.fspath(file) == path:
+            opened.append(args[:1] or kwargs.get("mode"))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    monkeypatch.setattr(mx.nd, "load", lambda *a, **k: pytest.fail("MXNet read the path"))
+    loaded = get_model("inception_mnist", pretrained=path)
+    assert opened == [("rb",)]
+    assert loaded.weights.classes == 3
+
+
+def test_one_function_decides_how_weights_are_loaded():
+    """``_builder.resolve_weights`` is the only code that tells a tag, a converted file, a
+    checkpoint and a plain file apart: no other module reads a sidecar, asks MXNet to load a
+    parameter file by path, or decides by whether a sidecar exists."""
+    import re
+
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src",
+                       "inceptionzoo")
+    found = []
+    for folder, _, files in os.walk(src):
+        for f in files:
+            if not f.endswith(".py") or f in ("_builder.py", "weights_spec.py"):
+                continue
+            path = os.path.join(folder, f)
+            text = open(path).read()
+            for pattern in (r"read_sidecar\(", r"\.load_parameters\(", r"plain_ok",
+                            r"isfile\(sidecar_path", r"resolve_weights\("):
+                for m in re.finditer(pattern, text):
+                    line = text[:m.start()].count("\n") + 1
+                    found.append(f"{os.path.relpath(path, src)}:{line}: {pattern}")
+    # train.py hands what it resolved to get_model (the file is read once per run)
+    assert [x for x in found if "resolve_weights" not in x] == [], found
+    assert all(x.startswith("train.py:") for x in found), found
+
+
+def test_a_plain_gluon_file_loads_with_the_default_transform(tmp_path):
+    from inceptionzoo.weights_spec import PLAIN
+
+    net = get_model("inception_mnist", classes=4)
+    net.initialize()
+    path = str(tmp_path / "plain.params")
+    net.save_parameters(path)
+    loaded = get_model("inception_mnist", pretrained=path)
+    info = model_info("inception_mnist")
+    assert loaded.weights.source == PLAIN and loaded.weights.classes == 4
+    assert loaded.weights.sha1 == sha1_file(path) and loaded.info.pretrained["source"] == PLAIN
+    assert (loaded.info.mean, loaded.info.std, loaded.info.resize_size) == \
+        (info.mean, info.std, info.resize_size)
+    x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
+    assert (loaded(x) - net(x)).abs().max().asscalar() == 0
+
+
+# --- the weights' transform as one callable ----------------------------------------------------
+
+def test_the_transform_takes_paths_images_arrays_and_lists(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from inceptionzoo import transforms_for
+    from inceptionzoo.imaging import EvalTransform, ImageError
+
+    spec = model_weights("inception_mnist")[0]
+    t = spec.transforms()
+    net = get_model("inception_mnist", pretrained=True)
+    assert transforms_for(net) == t == EvalTransform.from_info(net.info)
+    rs = np.random.RandomState(0)
+    pixels = (rs.rand(40, 30) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    want = t.normalise(t.pixels(str(tmp_path / "a.png"))[None])
+    for given in (str(tmp_path / "a.png"), Image.fromarray(pixels), pixels, [pixels],
+                  pixels[None, :, :, None]):
+        got = t(given)
+        assert isinstance(got, mx.nd.NDArray) and got.shape == (1, 1, 28, 28), type(given)
+        np.testing.assert_array_equal(got.asnumpy(), want)
+    assert t([pixels, str(tmp_path / "a.png"), Image.fromarray(pixels)]).shape == (3, 1, 28, 28)
+    with pytest.raises(ImageError, match="expected uint8 pixels"):
+        t(pixels.astype(np.float32))
+    with pytest.raises(ImageError, match="non-empty list"):
+        t([])

@@ -39,6 +39,7 @@ from ._registry import (  # noqa: E402
     model_weights,
     register_model,
 )
+from .weights_spec import transforms_for  # noqa: E402
 from . import models  # noqa: E402,F401  (runs the registrations)
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "model_info",
     "model_weights",
     "register_model",
+    "transforms_for",
     *_ERRORS,
     "__version__",
 ]

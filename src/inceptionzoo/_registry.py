@@ -43,7 +43,9 @@ class ModelInfo:
     paper : str
         Where the architecture comes from.
     pretrained : dict or None
-        Shipped weights: file name, SHA-1, accuracy, recipe and the command that made them.
+        The weights LOADED into the network (their spec as a dict: tag, source, file, SHA-1
+        ...; ``net.weights`` is that spec); None for :func:`model_info` and for a network
+        without weights. Which weights a model declares: :func:`model_weights`.
     mean, std : tuple of float
         Per-channel normalisation the network expects, on pixels scaled to [0, 1]:
         ``x = (image / 255 - mean) / std`` (one value per input channel; timm's
@@ -142,9 +144,10 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, **meta)
     weights : sequence of WeightsSpec
         The weights that exist for the model (:class:`~inceptionzoo.weights_spec.WeightsSpec`):
         shipped files, and the checkpoints ``inceptionzoo convert`` turns into its weights.
-        The first one's preprocessing (mean, std, crop, resize, interpolation, class names)
-        fills the :class:`ModelInfo` fields not given in ``meta``; a shipped one (with a
-        ``sha1``) becomes ``ModelInfo.pretrained``.
+        Each has a ``tag``, unique for the model (``get_model(NAME, pretrained=TAG)``); the
+        first is the default (``pretrained=True``), and its preprocessing (mean, std, crop,
+        resize, interpolation, class names) fills the :class:`ModelInfo` fields not given in
+        ``meta``.
     sources : dict, optional
         ``{'SOURCE:NAME': Source}``: the family's checkpoint filter
         (:class:`~inceptionzoo.checkpoint_filter.Source`) of each source network that
@@ -177,6 +180,10 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, **meta)
         bad = [s.model for s in specs if s.model != key]
         if bad:
             raise InceptionZooError(f"weights declared for {key!r} name another model: {bad}")
+        tags = [s.tag for s in specs]
+        if None in tags or len(set(tags)) != len(tags):
+            raise InceptionZooError(f"weights declared for {key!r} need a tag each, unique; "
+                                    f"got {tags}")
         filters = _declared_sources(key, sources or {}, specs)
         fields = dict(meta)
         if specs:
@@ -184,9 +191,6 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, **meta)
             for field in ("mean", "std", "crop_pct", "interpolation", "resize_size",
                           "class_names"):
                 fields.setdefault(field, getattr(first, field))
-            shipped = [s for s in specs if s.sha1]
-            if shipped:
-                fields.setdefault("pretrained", shipped[0].to_dict())
         _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs,
                                counted="num_params" in fields, sources=filters)
         return factory
@@ -300,9 +304,29 @@ def model_weights(name: str):
     Returns
     -------
     tuple of WeightsSpec
-        The first is the model's default preprocessing; empty when none are declared.
+        Each with its ``tag``; the first is the default (``pretrained=True``) and the model's
+        default preprocessing; empty when none are declared.
     """
     return copy.deepcopy(_entry(name).weights)
+
+
+def split_tag(name: str):
+    """``'inception_v3.tv_in1k'`` -> ``('inception_v3', 'tv_in1k')``; a name without a tag ->
+    ``(name, None)``.
+
+    Raises
+    ------
+    UnknownModelError
+        The model is not registered, or does not declare the tag (the error lists its tags).
+    """
+    if not isinstance(name, str) or "." not in name:
+        return name, None
+    base, tag = name.split(".", 1)
+    tags = [s.tag for s in _entry(base).weights]
+    if tag.lower() not in tags:
+        raise UnknownModelError(f"model {base!r} has no weights tagged {tag!r}; its tags: "
+                                f"{', '.join(tags) or 'none'} (list_models(pretrained=True))")
+    return base, tag.lower()
 
 
 def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs):
@@ -311,7 +335,8 @@ def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs
     Parameters
     ----------
     name : str
-        Registry name, case-insensitive (see :func:`list_models`).
+        Registry name, case-insensitive (see :func:`list_models`), optionally with a weights
+        tag, timm style: ``'inception_v3.timm_in1k'`` makes ``pretrained=True`` mean that tag.
     features_only : bool, default False
         Return a feature extractor instead
         (:class:`~inceptionzoo.models._base.FeatureNet`): the feature maps of the stages
@@ -319,11 +344,13 @@ def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs
     out_indices : sequence of int, optional
         With ``features_only``: indices into ``feature_info`` (default: every stage).
     **kwargs
-        Passed to the model's factory: ``classes``, ``pretrained`` (``True``: the weights
-        registered for the model; a path: that converted file; ``False``: none; see
-        :func:`inceptionzoo._builder.build`), ``root``, ``ctx`` and the model's own options;
-        timm's ``num_classes`` (0: pooled features) and ``in_chans`` are taken for ``classes``
-        and ``in_channels``. An unknown or wrong-typed option is one ``InceptionZooError``.
+        Passed to the model's factory: ``classes``, ``pretrained`` (``True``: the model's
+        default weights tag; a tag such as ``'tv_in1k'``; a path: a converted file, training
+        checkpoint or plain Gluon ``.params`` file; ``False``: none; see
+        :func:`inceptionzoo._builder.resolve_weights`), ``root``, ``ctx`` and the model's own
+        options; timm's ``num_classes`` (0: pooled features) and ``in_chans`` are taken for
+        ``classes`` and ``in_channels``. An unknown or wrong-typed option is one
+        ``InceptionZooError``.
 
     Returns
     -------
@@ -338,6 +365,14 @@ def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs
 
     if out_indices is not None and not features_only:
         raise InceptionZooError("out_indices selects feature maps: it needs features_only=True")
+    name, tag = split_tag(name)
+    if tag is not None:
+        p = kwargs.get("pretrained", False)
+        if p is True:
+            kwargs["pretrained"] = tag
+        elif p not in (False, None, tag):
+            raise InceptionZooError(f"get_model({name + '.' + tag!r}, pretrained={p!r}): the "
+                                    "name names the weights already; give pretrained=True")
     entry = _entry(name)
     net = entry.factory(**kwargs)
     net.info = _built_info(entry.info, net, kwargs)
@@ -388,7 +423,8 @@ def _as_patterns(p: Patterns) -> List[str]:
     return [q.lower() for q in p if q]
 
 
-def list_models(include: Patterns = None, exclude: Patterns = None) -> List[str]:
+def list_models(include: Patterns = None, exclude: Patterns = None,
+                pretrained: bool = False) -> List[str]:
     """Registered model names, sorted in natural order, as a new list.
 
     Parameters
@@ -398,15 +434,23 @@ def list_models(include: Patterns = None, exclude: Patterns = None) -> List[str]
         keep every name.
     exclude : str or list of str, optional
         fnmatch patterns; a name matching any is dropped. ``None``, ``''`` or ``[]`` drop none.
+    pretrained : bool, default False
+        List each declared set of weights instead, timm style ``NAME.TAG``
+        (``inception_v3.tv_in1k``; present or not: ``inceptionzoo list --weights`` says); a
+        pattern matches the model's name or ``NAME.TAG``.
     """
-    names = list(_ENTRIES)
     inc = [p.lower() for p in _as_patterns(include)]
     exc = [p.lower() for p in _as_patterns(exclude)]
-    if inc:
-        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in inc)]
-    if exc:
-        names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in exc)]
-    return sorted(names, key=_natural_key)
+
+    def kept(*spellings):
+        hit = [any(fnmatch.fnmatchcase(n, p) for n in spellings) for p in inc + exc]
+        return (not inc or any(hit[:len(inc)])) and not any(hit[len(inc):])
+
+    names = sorted(_ENTRIES, key=_natural_key)
+    if pretrained:
+        return [f"{n}.{s.tag}" for n in names for s in _ENTRIES[n].weights
+                if kept(n, f"{n}.{s.tag}")]
+    return [n for n in names if kept(n)]
 
 
 def _fmt_int(n):
@@ -422,13 +466,15 @@ def models_markdown():
     str
         A Markdown table, one row per registered model, in :func:`list_models` order.
     """
-    rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | pretrained "
-            "top-1 | description |",
-            "|---|---|---|---|---:|---:|---:|---|"]
+    rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | weights (tags, "
+            "default first) | shipped top-1 | description |",
+            "|---|---|---|---|---:|---:|---|---:|---|"]
     for name in list_models():
         i = model_info(name)
-        acc = f"{i.pretrained['accuracy']:.4f}" if i.pretrained else "-"
+        shipped = [s.accuracy for s in _entry(name).weights if s.source == "shipped"]
+        acc = f"{shipped[0]:.4f}" if shipped else "-"
+        tags = ", ".join(f"`{s.tag}`" for s in _entry(name).weights) or "-"
         shape = "x".join(str(d) for d in i.input_shape)
         rows.append(f"| `{name}` | {i.variant} | {shape} | {i.classes} | {_fmt_int(i.num_params)}"
-                    f" | {_fmt_int(i.macs)} | {acc} | {i.description} |")
+                    f" | {_fmt_int(i.macs)} | {tags} | {acc} | {i.description} |")
     return "\n".join(rows) + "\n"

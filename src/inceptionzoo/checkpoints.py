@@ -32,7 +32,8 @@ import zlib
 
 import numpy as np
 
-__all__ = ["ConversionError", "read_checkpoint", "check_ndarray_file", "read_ndarray_file"]
+__all__ = ["ConversionError", "read_checkpoint", "check_ndarray_file", "check_ndarray_bytes",
+           "read_ndarray_file"]
 
 
 from .errors import ConversionError  # noqa: E402  (defined in errors; this import path stays)
@@ -483,7 +484,27 @@ def check_ndarray_file(path, error=ConversionError):
             data = f.read()
     except OSError as err:
         raise error(f"cannot read parameter file {path!r}: {err.strerror}") from None
-    _check_ndarray_list(data, path, error)
+    return check_ndarray_bytes(data, path, error)
+
+
+def check_ndarray_bytes(data, path, error=ConversionError):
+    """:func:`check_ndarray_file` on bytes read already.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    path : str
+        The file, named in errors.
+    error : type, default ConversionError
+        The exception class raised.
+
+    Returns
+    -------
+    bytes
+        ``data``.
+    """
+    _check_ndarray_list(data, os.fspath(path), error)
     return data
 
 

@@ -3,10 +3,11 @@
 One convention (docs/api.md, "Command line"): what a command acts on is positional and comes
 first (``train MODEL``, ``evaluate MODEL``, ``info MODEL``, ``export MODEL``, ``predict
 EXPORT_DIR IMAGE...``, ``tune EXPORT_DIR``, ``convert SOURCE:NAME CHECKPOINT``); ``--out`` is
-always a folder and ``--name`` the file name inside it; weights are ``--pretrained`` (the
-registered ones) or ``--params FILE``; ``--workers`` are the processes of a distributed job and
-``--data-threads`` the image decoding threads. The spellings before this convention still work
-for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with one line on stderr."""
+always a folder and ``--name`` the file name inside it; weights are ``--pretrained [TAG]`` (the
+model's default tag, or TAG) or ``--params FILE``; ``--workers`` are the processes of a
+distributed job and ``--data-threads`` the image decoding threads. The spellings before this
+convention still work for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with
+one line on stderr."""
 import argparse
 import json
 import os
@@ -23,21 +24,36 @@ def _cmd_list(args):
         sys.stdout.write(models_markdown())
         return 0
     for name in list_models(args.include, args.exclude):
-        print(name)
+        for line in _weights_lines(name, args.root) if args.weights else [name]:
+            print(line)
     return 0
 
 
+def _weights_lines(name, root):
+    """One line per set of weights ``name`` declares: present (path, SHA-1), or the command
+    that makes it."""
+    from ._builder import weights_status
+
+    return [f"{w['name']}{' (default)' if w['default'] else ''}: "
+            + (f"present: {w['path']} (SHA-1 {w['sha1']})" if w["path"] else
+               f"absent; get it: {w['get']}") for w in weights_status(name, root)]
+
+
 def _cmd_info(args):
-    from . import model_info
+    from . import model_info, model_weights
+    from ._builder import weights_status
 
     info = model_info(args.model)
     if args.json:
-        print(json.dumps(info.to_dict(), indent=2))
+        print(json.dumps(dict(info.to_dict(), weights=weights_status(info.name, args.root)),
+                         indent=2))
         return 0
     for key, value in info.to_dict().items():
-        if key == "pretrained" and value:
-            value = f"{value['file']} (top-1 {value['accuracy']:.4f}; {value['command']})"
-        print(f"{key:>12}: {value}")
+        if key != "pretrained":  # which weights are loaded: none, here
+            print(f"{key:>12}: {value}")
+    print(f"{'weights':>12}:" + ("" if model_weights(info.name) else " none declared"))
+    for line in _weights_lines(info.name, args.root):
+        print(f"{'':>14}{line}")
     from . import get_model
     from .cost import count
 
@@ -50,19 +66,10 @@ def _cmd_export(args):
     from . import get_model
     from .export import export, export_prefix
 
-    if args.params:
-        from .weights import load_params_file
-        from .weights_spec import sidecar_path
-
-        if os.path.isfile(sidecar_path(args.params)):  # converted weights: their preprocessing
-            net = get_model(args.model, pretrained=args.params)
-        else:
-            net = get_model(args.model)
-            load_params_file(net, args.params)
-    elif args.pretrained:
-        net = get_model(args.model, pretrained=True, root=args.root)
-    else:
-        raise ValueError("give --pretrained or --params FILE: an export needs trained weights")
+    if not (args.params or args.pretrained):
+        raise ValueError("give --pretrained [TAG] or --params FILE: an export needs trained "
+                         "weights")
+    net = get_model(args.model, pretrained=args.params or args.pretrained, root=args.root)
     prefix = export_prefix(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
                    overwrite=args.overwrite, mar=args.mar)
@@ -256,11 +263,16 @@ def _cmd_convert_back(args):
 
 
 def _converted_path(source, folder, name):
-    """``FOLDER/NAME.params``, ``NAME`` defaulting to the zoo model of ``SOURCE:NAME``."""
+    """``FOLDER/NAME.params``, ``NAME`` defaulting to ``MODEL.TAG``: the zoo model of
+    ``SOURCE:NAME`` and the tag it declares for that source (where ``pretrained=TAG`` looks)."""
+    from ._builder import source_path
     from .convert import _source
     from .export import export_prefix
 
-    return export_prefix(folder, name or _source(source)[1].model) + ".params"
+    if name is None:
+        _source(source)  # an unknown source: the converter's error, naming the known ones
+        return source_path(source, folder)
+    return export_prefix(folder, name) + ".params"
 
 
 def _cmd_launch(args):
@@ -323,6 +335,13 @@ def _deprecated(command, old):
           f"{OLD_SPELLINGS[command][old]}", file=sys.stderr)
 
 
+def _is_tag(model, tag):
+    """Whether ``tag`` names weights of the registered model ``model``."""
+    from . import model_weights
+
+    return _registered(model) and tag.lower() in [w.tag for w in model_weights(model)]
+
+
 def _registered(name):
     from ._registry import list_models
 
@@ -339,10 +358,11 @@ def _settle(args):
                              "give MODEL only")
         _deprecated(command, "--model NAME")
         args.model = args.old_model
-    if (command == "train" and args.model is None and isinstance(args.pretrained, str)
-            and not os.path.exists(args.pretrained) and _registered(args.pretrained)):
-        # `train --pretrained inception_v3 ...`: the model, with its registered weights (the
-        # old spelling `--pretrained FILE` would read it as a file that does not exist)
+    if (command in ("train", "evaluate") and args.model is None
+            and isinstance(args.pretrained, str) and not os.path.exists(args.pretrained)
+            and _registered(args.pretrained)):
+        # `train --pretrained inception_v3 ...`: the model, with its default weights (not a
+        # TAG, nor the old spelling `--pretrained FILE`: no such file)
         args.model, args.pretrained = args.pretrained, True
     if command in ("train", "evaluate") and args.model is None:
         _deprecated(command, "no model (inception_mnist)")
@@ -353,7 +373,7 @@ def _settle(args):
         _deprecated(command, "--data-workers N")
         args.data_workers = args.old_data_workers
     if command == "train":
-        if isinstance(args.pretrained, str):
+        if isinstance(args.pretrained, str) and not _is_tag(args.model, args.pretrained):
             if args.params is not None:
                 raise ValueError("give --params FILE only (--pretrained FILE is its old "
                                  "spelling)")
@@ -415,11 +435,15 @@ def build_parser():
     s.add_argument("--include", nargs="*", default=None, help="fnmatch patterns to keep")
     s.add_argument("--exclude", nargs="*", default=None, help="fnmatch patterns to drop")
     s.add_argument("--markdown", action="store_true", help="print the docs' model table")
+    s.add_argument("--weights", action="store_true", help="each model's weights by tag "
+                   "(NAME.TAG): present (path, SHA-1) or the command that makes them")
+    s.add_argument("--root", help="weights folder (default $INCEPTIONZOO_HOME)")
     s.set_defaults(func=_cmd_list)
 
-    s = sub.add_parser("info", help="metadata of a model")
+    s = sub.add_parser("info", help="metadata of a model and its weights by tag")
     s.add_argument("model")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--root", help="weights folder (default $INCEPTIONZOO_HOME)")
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("train", help="train a model on MNIST, an image folder or RecordIO")
@@ -431,10 +455,10 @@ def build_parser():
                    "MNIST folder (overrides --data-dir)")
     s.add_argument("--val-data", help="validation data, as --train-data")
     s.add_argument("--classes", type=int, help="output classes (default: the data's)")
-    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="FILE",
-                   help="start from the model's registered weights (shipped, or NAME.params "
-                   "converted into the weights folder): every layer but a classifier of "
-                   "another size is loaded (--pretrained FILE: the old spelling of --params)")
+    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="TAG",
+                   help="start from the model's weights: its default tag, or TAG (`inceptionzoo "
+                   "list --weights`): every layer but a classifier of another size is loaded "
+                   "(--pretrained FILE: the old spelling of --params)")
     s.add_argument("--params", metavar="FILE", help="start from a .params FILE (converted: "
                    "its sidecar's preprocessing is used), loaded as --pretrained is")
     s.add_argument("--freeze-features", action="store_true",
@@ -466,8 +490,9 @@ def build_parser():
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--params", help="a .params file (converted: with its sidecar's "
                    "preprocessing and classes)")
-    g.add_argument("--pretrained", action="store_true", help="the model's registered weights "
-                   "(shipped, or NAME.params converted into the weights folder)")
+    g.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
+                   help="the model's weights: its default tag, or TAG (`inceptionzoo list "
+                   "--weights`)")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--data-dir", help="as for train (its validation part is read)")
     s.add_argument("--val-data", help="an image folder, a .rec file or an MNIST folder")
@@ -505,8 +530,11 @@ def build_parser():
     s = sub.add_parser("export", help="export a model to symbol JSON + params (+ ONNX)")
     s.add_argument("model")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--pretrained", action="store_true", help="the shipped weights")
-    g.add_argument("--params", help="a .params file of this model")
+    g.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
+                   help="the model's weights: its default tag, or TAG (`inceptionzoo list "
+                   "--weights`)")
+    g.add_argument("--params", help="a .params file of this model (converted, a training "
+                   "checkpoint, or a plain Gluon file: the network's default transform)")
     s.add_argument("--root", help="weight cache folder (default $INCEPTIONZOO_HOME)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--name", help="file prefix of every file the export writes (default: the "
@@ -573,9 +601,10 @@ def build_parser():
                    "write)")
     s.add_argument("--out", metavar="FOLDER", help="output folder: NAME.params "
                    "and its sidecar NAME.json go there (the weights folder, ~/.inceptionzoo, for "
-                   "get_model(NAME, pretrained=True))")
-    s.add_argument("--name", help="file name of the weights, without .params (default: the "
-                   "zoo model's name)")
+                   "get_model(MODEL, pretrained=TAG))")
+    s.add_argument("--name", help="file name of the weights, without .params (default: "
+                   "MODEL.TAG, the tag the model gives the source: where --pretrained TAG "
+                   "looks)")
     s.add_argument("--aux-logits", action="store_true",
                    help="keep Inception-v3's auxiliary head (for fine-tuning)")
     s.add_argument("--to", metavar="SOURCE:NAME", help="the way back: `convert --to "

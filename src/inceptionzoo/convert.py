@@ -131,6 +131,8 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
         The source's weight file.
     out : str
         The ``.params`` file to write (atomically); the sidecar goes to ``sidecar_path(out)``.
+        An existing folder: ``MODEL.TAG.params`` there, the tag the model declares for the
+        source (where ``get_model(MODEL, pretrained=TAG, root=FOLDER)`` looks).
     aux_logits : bool, default False
         Keep Inception-v3's auxiliary head (the network is then built with it).
     overwrite : bool, default False
@@ -151,6 +153,10 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
     if aux_logits and not source.aux_prefix:
         raise ConversionError(f"{spec} has no auxiliary head to keep (aux_logits=True)")
     out = os.path.abspath(os.fspath(out))
+    if os.path.isdir(out):
+        from ._builder import source_path
+
+        out = source_path(spec, out)
     if not out.endswith(".params"):
         raise ConversionError(f"the output file must end in .params; got {out!r}")
     side = sidecar_path(out)

@@ -237,6 +237,18 @@ def _converted(img, channels, label):
     return img.convert("L" if channels == 1 else "RGB")
 
 
+def _from_array(a, i):
+    """A uint8 pixel array (``(H, W)`` or ``(H, W, C)``, C = 1, 3 or 4) as a PIL image."""
+    label = f"image {i} (a numpy array of shape {a.shape}, dtype {a.dtype})"
+    if a.dtype != np.uint8:
+        raise ImageError(f"{label}: expected uint8 pixels 0..255")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape) < 1:
+        raise ImageError(f"{label}: expected (H, W) or (H, W, C) with C = 1, 3 or 4")
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
 @dataclasses.dataclass(frozen=True)
 class Normalisation:
     """The one normaliser of images, its mean/std validated once, here.
@@ -519,6 +531,34 @@ class EvalTransform:
             uint8 ``(H, W)`` (grey) or ``(H, W, 3)``.
         """
         return np.asarray(self.crop(decode(source, self.channels, label)), dtype=np.uint8)
+
+    def __call__(self, images, ctx=None):
+        """Images -> the network's input batch (the weights' transform as one callable).
+
+        Parameters
+        ----------
+        images : path, bytes, PIL.Image.Image, numpy.ndarray or a list of them
+            One image or several. An array is uint8 pixels: ``(H, W)`` grey or ``(H, W, C)``
+            (C = 1, 3 or 4); ``(N, H, W, C)`` is N images.
+        ctx : mxnet.Context, optional
+            Where the batch goes (default CPU).
+
+        Returns
+        -------
+        mxnet.nd.NDArray
+            float32 ``(N, C, H, W)``, decoded, resized, cropped and normalised.
+        """
+        import mxnet as mx
+
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            images = list(images)
+        elif not isinstance(images, (list, tuple)):
+            images = [images]
+        if not images:
+            raise ImageError("expected one image or a non-empty list of them; got an empty list")
+        pixels = np.stack([self.pixels(_from_array(img, i) if isinstance(img, np.ndarray)
+                                       else img, label=None) for i, img in enumerate(images)])
+        return mx.nd.array(self.normalise(pixels), ctx=ctx or mx.cpu())
 
     def normalise(self, batch):
         """uint8 pixels ``(N, H, W)`` or ``(N, H, W, C)`` -> the network's input, float32

@@ -30,7 +30,7 @@ from .errors import InceptionZooError
 from .trainer_state import load_trainer_state, save_trainer_state
 
 __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "TrainOptions",
-           "run_training", "train", "evaluate", "accuracy", "check_recipe", "load_backbone"]
+           "run_training", "train", "evaluate", "accuracy", "check_recipe"]
 
 #: the ``kvstore`` values :func:`train` takes (None: one context, or ``device`` for several)
 KVSTORES = ("local", "device", "dist_sync", "dist_device_sync", "dist_async")
@@ -207,55 +207,6 @@ def check_recipe(r):
     known = mx.optimizer.Optimizer.opt_registry
     if not isinstance(r.optimizer, str) or r.optimizer.lower() not in known:
         bad("optimizer", f"an MXNet optimizer name ({', '.join(sorted(known))})", r.optimizer)
-
-
-def load_backbone(net, path, ctx=None, keep_head=True):
-    """Load a plain ``.params`` file (no weights spec: a training checkpoint) into an
-    initialised ``net``, except (``keep_head=False``, or when its shapes differ) the classifier
-    (``net.classifier_names()``), which keeps its fresh initialisation.
-
-    Parameters
-    ----------
-    net : mxnet.gluon.Block
-        A zoo network, already initialised (on ``ctx``).
-    path : str
-        A file written by ``save_parameters`` (``arg:``/``aux:`` prefixes of ``export`` files
-        are accepted too).
-    ctx : Context or list of Context, optional
-        Unused: ``set_data`` writes every context the parameter lives on.
-    keep_head : bool
-        Load the classifier too when its shape fits.
-
-    Returns
-    -------
-    list of str
-        The classifier parameters that were *not* loaded (new).
-    """
-    from .weights import WeightsError, read_params
-
-    path = os.fspath(path)
-    loaded = read_params(path)
-    params = net._collect_params_with_prefix()
-    head = set(net.classifier_names())
-    new = []
-    for name, p in params.items():
-        if name not in loaded:
-            if name in head:
-                new.append(name)
-                continue
-            raise WeightsError(f"parameter file {path!r} has no {name!r}: expected weights of "
-                               f"model {net.name!r} (it holds {sorted(loaded)[:4]} ...)")
-        if loaded[name].shape != p.shape:
-            if name in head:
-                new.append(name)
-                continue
-            raise WeightsError(f"parameter file {path!r}: {name!r} has shape "
-                               f"{loaded[name].shape}, model {net.name!r} expects {p.shape}")
-        if name in head and not keep_head:
-            new.append(name)
-            continue
-        p.set_data(loaded[name])
-    return new
 
 
 def _freeze_features(net):
@@ -503,6 +454,7 @@ class _Run:
     r: Recipe
     ctxs: list
     info: object = None
+    weights: object = None
     wpath: object = None
     spec: object = None
     train_src: object = None
@@ -569,9 +521,9 @@ def _open_data(run):
     if o.pretrained:
         from ._builder import resolve_weights, with_weights
 
-        run.wpath, run.spec = resolve_weights(o.model, o.pretrained, o.root, plain_ok=True)
-        if run.spec is not None:
-            run.info = with_weights(run.info, run.spec, run.spec.classes)
+        run.weights = resolve_weights(o.model, o.pretrained, o.root)  # read once, here
+        run.wpath, run.spec = run.weights.path, run.weights.spec
+        run.info = with_weights(run.info, run.spec, run.spec.classes)
     train_src, val_src = open_sources(run.info, o.data_dir, o.train_data, o.val_data,
                                       workers=o.data_workers, seed=o.seed)
     need = max(train_src.num_classes, val_src.num_classes)
@@ -605,7 +557,8 @@ def _build_model(run):
     np.random.seed(o.seed)
     head = []
     if spec is not None:  # every layer loaded but a classifier of another size
-        net = get_model(o.model, pretrained=run.wpath, classes=classes, ctx=ctxs)
+        net = get_model(o.model, pretrained=run.weights, classes=classes, ctx=ctxs)
+        run.weights = None  # its arrays are in the network now
         if classes != spec.classes:
             head = net.classifier_names()
             params = net._collect_params_with_prefix()
@@ -616,15 +569,13 @@ def _build_model(run):
         net = get_model(o.model, **({} if classes == run.info.classes
                                     else {"classes": classes}))
         net.initialize(_initializer(r.init), ctx=ctxs)
-        if run.wpath:  # a plain parameter file of the model (a checkpoint)
-            head = load_backbone(net, run.wpath, keep_head=True)
     if spec is not None:  # the checkpoints' spec: these weights, fine-tuned on this data
         from . import __version__
 
         names = tuple(run.train_src.classes) if len(run.train_src.classes) == classes else None
         run.ckpt_spec = dataclasses.replace(
             spec, classes=classes, class_names=names if head else spec.class_names,
-            source="inceptionzoo train", checkpoint=spec.file, checkpoint_sha1=spec.sha1,
+            source="inceptionzoo train", tag=None, checkpoint=spec.file, checkpoint_sha1=spec.sha1,
             command=None, recipe=dataclasses.asdict(r), seed=o.seed,
             inceptionzoo_version=__version__)
     if o.pretrained:
@@ -879,11 +830,12 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
     classes : int, optional
         Output classes (default: the number of classes of the data).
     pretrained : bool or str, optional
-        ``True``: the weights registered for the model (shipped, or ``NAME.params`` converted
-        into the weights folder); a path: a converted ``.params`` file (its sidecar's
-        preprocessing is used for training and validation), or a plain parameter file of the
-        model (a checkpoint). Every layer is loaded but the classifier when ``classes``
-        differs from the weights': that one is new.
+        As for :func:`~inceptionzoo.get_model` (one path,
+        :func:`inceptionzoo._builder.resolve_weights`): ``True`` the model's default tag, a tag
+        (``'tv_in1k'``), or a path (converted file or checkpoint: its sidecar's preprocessing
+        is used for training and validation; a plain Gluon file: the network's default
+        transform). Every layer is loaded but the classifier when ``classes`` differs from
+        the weights': that one is new.
     freeze_features : bool
         Train only the classifier (``net.classifier_names()``; ``grad_req='null'`` everywhere
         else: the backbone stays bit-identical).
@@ -923,35 +875,22 @@ def train(model="inception_mnist", data_dir=None, recipe="default", epochs=None,
         root=root, overwrite=overwrite))
 
 
-def _file_classes(path, model):
-    """Output classes recorded in a ``.params`` file (the rows of ``model``'s classifier), or
-    None (a corrupt file is reported by ``load_params_file``)."""
-    from .weights import read_params
-
-    try:
-        loaded = read_params(path, error=DataError)  # its structure checked before MXNet
-    except DataError:
-        return None
-    weight = loaded.get(get_model(model).classifier_paths[0] + ".weight")
-    return int(weight.shape[0]) if weight is not None else None
-
-
 def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
              ctx="cpu", batch_size=1000, root=None, val_data=None, classes=None,
              data_workers=None):
-    """Validation accuracy of a model with a parameter file or its shipped weights.
+    """Validation accuracy of a model with a parameter file or its weights by tag.
 
     Parameters
     ----------
     model : str
         Registered model name.
     params : str, optional
-        A ``.params`` file: converted (with a sidecar, whose preprocessing and classes are
-        used), shipped, or a plain one (e.g. a training checkpoint: the registry's
-        preprocessing).
-    pretrained : bool
-        Use the weights registered for the model instead (shipped, or ``NAME.params`` in the
-        weights folder).
+        A ``.params`` file: converted or a training checkpoint (with a sidecar, whose
+        preprocessing and classes are used), shipped, or a plain Gluon file (the network's
+        default transform).
+    pretrained : bool or str
+        Instead: ``True`` (the model's default tag) or a tag, as for
+        :func:`~inceptionzoo.get_model`.
     data_dir : str, optional
         As for :func:`train`: MNIST (its test split), or a folder with ``val/`` or ``val.rec``.
     ctx : str
@@ -973,24 +912,20 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
         ``{'model', 'accuracy', 'num_samples', 'correct', 'params', 'seconds'}``.
     """
     from ._builder import resolve_weights
-    from .weights import load_params_file
 
     if (params is None) == (not pretrained):
-        raise InceptionZooError("give exactly one of a params file or pretrained=True")
+        raise InceptionZooError("give exactly one of a params file or pretrained (True or a "
+                                "tag)")
     batch_size = check_count("batch size", batch_size)
     classes = None if classes is None else check_count("classes", classes)
     c = parse_ctx(ctx)[0]
-    path, spec = resolve_weights(model, True if pretrained else params, root, plain_ok=True)
-    if spec is not None:  # the weights' spec: classes and preprocessing
-        if classes not in (None, spec.classes):
-            raise InceptionZooError(f"{path} holds weights of {spec.classes} classes; got classes="
-                                    f"{classes}: a new classifier would be untrained")
-        net = get_model(model, pretrained=path, ctx=c)
-    else:
-        info = model_info(model)
-        classes = classes or _file_classes(path, model) or info.classes
-        net = get_model(model, **({} if classes == info.classes else {"classes": classes}))
-        load_params_file(net, path, ctx=c)
+    w = resolve_weights(model, pretrained if params is None else params, root)
+    if classes not in (None, w.spec.classes):
+        raise InceptionZooError(f"{w.path} holds weights of {w.spec.classes} classes; got "
+                                f"classes={classes}: a new classifier would be untrained")
+    path = w.path
+    net = get_model(model, pretrained=w, ctx=c)
+    del w  # its arrays are in the network now
     _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,
                           workers=data_workers, train=False)
     _check_data_classes(val, net.info.classes, "validation data")

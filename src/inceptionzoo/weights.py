@@ -1,19 +1,24 @@
-"""Pretrained weights: the files that ship inside the package, a user cache, SHA-1 checks.
+"""Weight files: the ones that ship inside the package, the user's weights folder, SHA-1
+checks, and reading a ``.params`` file once into a network.
 
-A weight file is named ``NAME-<sha1[:8]>.params`` and its full SHA-1 is recorded in the
-model's metadata (``model_info(name).pretrained``). It is looked up first in the user cache
-(``root=`` argument, else ``$INCEPTIONZOO_HOME``, else ``~/.inceptionzoo``; resolved at each
-call, never at import), then among the files shipped with the package. Every candidate is
-checked against the full SHA-1 before it is loaded.
+A shipped file is named ``NAME-<sha1[:8]>.params`` and its full SHA-1 is recorded in the spec
+the model declares for it (``model_weights(name)``, source ``'shipped'``). It is looked up first
+in the weights folder (``root=`` argument, else ``$INCEPTIONZOO_HOME``, else
+``~/.inceptionzoo``; resolved at each call, never at import), then among the files shipped with
+the package. Every candidate is checked against the full SHA-1 before it is loaded. Which file
+``pretrained`` names, and how it is loaded, is decided in one place:
+:func:`inceptionzoo._builder.resolve_weights`.
 """
+import dataclasses
 import os
 import shutil
 
 from ._io import atomic_path, read_json, sha1_file
 
 __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weights_file_name",
-           "find_weights", "load_params_file", "install_weights", "read_params",
-           "without_prefixes", "WeightsError"]
+           "find_weights", "read_weights_file", "check_contexts", "by_structure", "assign_arrays",
+           "load_params_file", "install_weights", "read_params", "without_prefixes",
+           "WeightsError"]
 
 
 from .errors import WeightsError  # noqa: E402  (defined in errors; this import path stays)
@@ -49,7 +54,7 @@ def manifest_path():
     return os.path.join(shipped_dir(), "manifest.json")
 
 
-def shipped_spec(name):
+def shipped_spec(name, tag=None):
     """The manifest entry of model ``name`` (a validated
     :class:`~inceptionzoo.weights_spec.WeightsSpec`), or None. Read when a model registers.
 
@@ -57,6 +62,8 @@ def shipped_spec(name):
     ----------
     name : str
         Registry name.
+    tag : str, optional
+        The tag the model declares the weights under.
 
     Returns
     -------
@@ -68,16 +75,20 @@ def shipped_spec(name):
     if not os.path.exists(manifest_path()):
         return None
     entry = read_json(manifest_path(), WeightsError).get(name)
-    return None if entry is None else WeightsSpec.from_dict(entry, f"{manifest_path()}[{name!r}]")
+    if entry is None:
+        return None
+    spec = WeightsSpec.from_dict(entry, f"{manifest_path()}[{name!r}]")
+    return spec if tag is None else dataclasses.replace(spec, tag=tag)
 
 
 def _record(name):
-    from ._registry import model_info
+    """The shipped weights' spec of model ``name``, as a dict."""
+    from ._registry import model_weights
 
-    rec = model_info(name).pretrained
-    if not rec:
-        raise WeightsError(f"model {name!r} has no pretrained weights")
-    return rec
+    shipped = [s for s in model_weights(name) if s.source == "shipped"]
+    if not shipped:
+        raise WeightsError(f"no weights ship with model {name!r}")
+    return shipped[0].to_dict()
 
 
 def weights_file_name(name):
@@ -157,8 +168,133 @@ def install_weights(src, name, root=None):
     return dst
 
 
+def read_weights_file(path, error=WeightsError, check_sha1=None):
+    """Read a ``.params`` file ONCE: its bytes, their structure checked against their size
+    (MXNet alone allocates whatever a corrupt header claims), their SHA-1, and the arrays MXNet
+    parses from those same bytes (``mx.nd.load_frombuffer``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    error : type, default WeightsError
+        The exception class raised.
+    check_sha1 : callable, optional
+        Called with the SHA-1 before the bytes are parsed (to refuse a file that is not the
+        recorded one with that message rather than a parse error).
+
+    Returns
+    -------
+    (str, dict of str to mxnet.nd.NDArray)
+        The hex SHA-1 of the file and its arrays by name (``arg:`` / ``aux:`` prefixes kept).
+    """
+    import hashlib
+
+    import mxnet as mx
+
+    from ._errors import mxnet_message
+    from .checkpoints import check_ndarray_bytes
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"parameter file {path!r} does not exist")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise error(f"cannot read parameter file {path!r}: {err.strerror}") from None
+    sha1 = hashlib.sha1(data).hexdigest()
+    if check_sha1 is not None:
+        check_sha1(sha1)
+    check_ndarray_bytes(data, path, error)
+    try:
+        arrays = mx.nd.load_frombuffer(data)
+    except mx.base.MXNetError as err:
+        raise error(f"cannot load parameter file {path!r}: corrupt or not an MXNet params file "
+                    f"({mxnet_message(err)})") from None
+    if not isinstance(arrays, dict):
+        raise error(f"parameter file {path!r} holds a list of arrays, expected named "
+                    "parameters (save_parameters)")
+    return sha1, arrays
+
+
+def by_structure(net, arrays):
+    """The arrays of a parameter file keyed by ``net``'s structural parameter names
+    (``features.0.weight``, as ``save_parameters`` writes them): a file of full names
+    (``export``'s ``arg:inception_v3_conv0_weight``, ``ParameterDict.save``) is mapped through
+    the parameters' full names; names that fit no parameter are kept as they are.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+    arrays : dict of str to mxnet.nd.NDArray
+
+    Returns
+    -------
+    dict of str to mxnet.nd.NDArray
+    """
+    arrays = without_prefixes(arrays)
+    if any("." in k for k in arrays):
+        return arrays
+    full = {}
+    for name, p in net._collect_params_with_prefix().items():
+        full.setdefault(p.name, name)
+        if p.name.startswith(net.prefix):  # saved without the network's prefix
+            full.setdefault(p.name[len(net.prefix):], name)
+    return {full.get(k, k): v for k, v in arrays.items()}
+
+
+def _fits(want, got):
+    """A parameter of shape ``want`` (0: not known yet) takes an array of shape ``got``."""
+    return not want or (len(want) == len(got) and all(w in (0, g) for w, g in zip(want, got)))
+
+
+def assign_arrays(net, arrays, path, ctx=None):
+    """Load a parameter file's arrays into ``net``: every parameter must be there with its
+    shape, and nothing else (one :class:`WeightsError` naming the file, what is missing,
+    unexpected or mis-shaped).
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+    arrays : dict of str to mxnet.nd.NDArray
+        As :func:`read_weights_file` returns them.
+    path : str
+        The file, named in errors.
+    ctx : mxnet.Context or list of mxnet.Context, optional
+    """
+    params = net._collect_params_with_prefix()
+    arrays = by_structure(net, arrays)
+    problems = [f"missing {n}" for n in params if n not in arrays][:5]
+    problems += [f"unexpected {n}" for n in arrays if n not in params][:5]
+    problems += [f"{n} has shape {tuple(arrays[n].shape)}, the network's is {p.shape}"
+                 for n, p in params.items() if n in arrays and not _fits(p.shape,
+                                                                          arrays[n].shape)][:5]
+    if problems:
+        raise WeightsError(f"parameter file {path!r} does not fit model {net.name!r}: "
+                           + "; ".join(problems))
+    for name, p in params.items():
+        p._load_init(arrays[name], ctx)
+
+
+def check_contexts(ctx):
+    """Each context of ``ctx`` must exist here: a GPU that MXNet does not see is an
+    ``InceptionZooError`` naming it (else MXNet's failure reads as a corrupt file).
+
+    Parameters
+    ----------
+    ctx : mxnet.Context, list of mxnet.Context or None
+    """
+    import mxnet as mx
+
+    from ._context import check_context
+
+    for c in [ctx] if isinstance(ctx, mx.Context) else (ctx or []):
+        check_context(c)
+
+
 def load_params_file(net, path, ctx=None):
-    """``net.load_parameters(path)`` with clear errors for a missing or unreadable file.
+    """Load a ``.params`` file into ``net`` (read once, its structure checked, every
+    parameter matched), with clear errors for a missing, unreadable or unfitting file.
 
     Parameters
     ----------
@@ -172,29 +308,12 @@ def load_params_file(net, path, ctx=None):
     Returns
     -------
     str
-        ``path``.
+        The file's SHA-1.
     """
-    import mxnet as mx
-
-    from ._context import check_context
-    from ._errors import mxnet_message
-    from .checkpoints import check_ndarray_file
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsError(f"parameter file {path!r} does not exist")
-    for c in [ctx] if isinstance(ctx, mx.Context) else (ctx or []):
-        check_context(c)  # else MXNet's failure reads as a corrupt file
-    check_ndarray_file(path, error=WeightsError)  # MXNet allocates what a corrupt header claims
-    try:
-        net.load_parameters(path, ctx=ctx)
-    except mx.base.MXNetError as err:
-        raise WeightsError(f"cannot load parameter file {path!r}: corrupt or not an MXNet "
-                           f"params file ({mxnet_message(err)})") from None
-    except (AssertionError, AttributeError) as err:  # Gluon's shape / name checks
-        raise WeightsError(f"parameter file {path!r} does not fit model {net.name!r}: "
-                           f"{err}") from None
-    return path
+    check_contexts(ctx)
+    sha1, arrays = read_weights_file(path)
+    assign_arrays(net, arrays, os.fspath(path), ctx=ctx)
+    return sha1
 
 
 def without_prefixes(arrays):

@@ -18,6 +18,7 @@ in floating point), timm to ``floor(size / crop_pct)`` (341 for 299 at 0.875), g
 import dataclasses
 import math
 import os
+import re
 from typing import Optional, Tuple, Union
 
 from ._checks import is_integer as _is_int
@@ -25,11 +26,15 @@ from ._io import read_json
 from .errors import WeightsError
 from .imaging import INTERPOLATIONS as _RESAMPLING, ImageError, Normalisation
 
-__all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "resolve_labels",
-           "imagenet_classes", "sidecar_path", "read_sidecar"]
+__all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "PLAIN",
+           "resolve_labels", "imagenet_classes", "sidecar_path", "read_sidecar", "transforms_for"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: ``source`` of a plain Gluon ``.params`` file (no sidecar): loaded with the network's
+#: default transform, which is all that is known of it
+PLAIN = "plain .params file"
 
 #: ``class_names`` value that stands for the shipped ImageNet-1k list (:func:`imagenet_classes`)
 IMAGENET_1K = "imagenet-1k"
@@ -76,6 +81,10 @@ def _is_sha1(v):
     return isinstance(v, str) and len(v) == 40 and all(c in "0123456789abcdef" for c in v)
 
 
+def _is_tag(v):
+    return isinstance(v, str) and re.fullmatch(r"[a-z0-9][a-z0-9_]*", v) is not None
+
+
 def _is_triple(v):
     return isinstance(v, (list, tuple)) and len(v) == 3 and all(_is_int(x) and x > 0 for x in v)
 
@@ -107,6 +116,7 @@ _FIELDS = {
     "mean": (_is_floats, "a list of finite numbers"),  # std > 0 and the count: _problem
     "std": (_is_floats, "a list of finite numbers"),
     "source": (_is_str, "a str ('shipped', 'torchvision:inception_v3', ...)"),
+    "tag": (_opt(_is_tag), "null or a tag (lower-case letters, digits and '_': 'tv_in1k')"),
     "file": (_opt(_is_str), "null or a file name (str)"),
     "sha1": (_opt(_is_sha1), "null or 40 lower-case hex digits"),
     "checkpoint": (_opt(_is_str), "null or a file name (str)"),
@@ -145,7 +155,12 @@ class WeightsSpec:
     mean, std : tuple of float
         Normalisation on pixels scaled to [0, 1]: ``(x / 255 - mean) / std`` per channel.
     source : str
-        Where the weights come from: ``'shipped'`` or the converter's ``SOURCE:NAME``.
+        Where the weights come from: ``'shipped'``, the converter's ``SOURCE:NAME``,
+        ``'inceptionzoo train'``, or :data:`PLAIN` (a Gluon ``.params`` file without a
+        sidecar, described by the network's default transform).
+    tag : str or None
+        The weights' name among the network's (``'tv_in1k'``): ``get_model(NAME,
+        pretrained=TAG)``, ``get_model('NAME.TAG', pretrained=True)``.
     file, sha1 : str or None
         The ``.params`` file's name and full SHA-1 (None in a declaration: no file yet).
     checkpoint, checkpoint_sha1 : str or None
@@ -168,6 +183,7 @@ class WeightsSpec:
     crop_pct: float = 1.0
     interpolation: str = "bilinear"
     class_names: Union[None, str, Tuple[str, ...]] = None
+    tag: Optional[str] = None
     file: Optional[str] = None
     sha1: Optional[str] = None
     checkpoint: Optional[str] = None
@@ -197,6 +213,28 @@ class WeightsSpec:
         list of str
         """
         return resolve_labels(self.class_names, self.classes)
+
+    def transforms(self):
+        """The evaluation transform of these weights as one callable: a path, PIL image, uint8
+        numpy array (``(H, W)`` or ``(H, W, C)``; ``(N, H, W, C)`` is N images) or a list of
+        them -> the ``(N, C, H, W)`` float32 NDArray batch the network takes.
+
+        Returns
+        -------
+        inceptionzoo.imaging.EvalTransform
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from inceptionzoo import model_weights
+        >>> t = model_weights('inception_mnist')[0].transforms()
+        >>> t(np.zeros((28, 28), np.uint8)).shape
+        (1, 1, 28, 28)
+        """
+        from .imaging import EvalTransform
+
+        return EvalTransform(self.input_size[1:], self.input_size[0], self.resize_size,
+                             self.interpolation, self.mean, self.std)
 
     def to_dict(self):
         """A JSON-friendly dict of every field (the sidecar's content).
@@ -294,6 +332,30 @@ def resolve_labels(class_names, classes):
     if isinstance(class_names, (list, tuple)) and len(class_names) == classes:
         return [str(n) for n in class_names]
     return [str(i) for i in range(classes)]
+
+
+def transforms_for(net):
+    """The evaluation transform of a built network as one callable (see
+    :meth:`WeightsSpec.transforms`): its loaded weights' (``net.info`` describes them), else
+    the network's default.
+
+    Parameters
+    ----------
+    net : ZooNet
+        A network from :func:`inceptionzoo.get_model`.
+
+    Returns
+    -------
+    inceptionzoo.imaging.EvalTransform
+    """
+    from .errors import WrongTypeError
+    from .imaging import EvalTransform
+
+    info = getattr(net, "info", None)
+    if info is None:
+        raise WrongTypeError(f"expected a network from inceptionzoo.get_model (with .info); "
+                             f"got {type(net).__name__}")
+    return EvalTransform.from_info(info)
 
 
 def sidecar_path(params_path):

@@ -153,10 +153,10 @@ class GoogLeNet(ZooNet):
 _GOOGLENET_BN_WEIGHTS = [
     WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, (0.5,) * 3, (0.5,) * 3,
                 "torchvision:googlenet", crop_pct=0.875, interpolation="bilinear",
-                class_names=IMAGENET_1K),
+                class_names=IMAGENET_1K, tag="tv_in1k"),
     WeightsSpec("googlenet_bn", 1000, (3, 224, 224), 256, IMAGENET_MEAN, IMAGENET_STD,
                 "gluoncv:googlenet", crop_pct=0.875, interpolation="bilinear",
-                class_names=IMAGENET_1K),
+                class_names=IMAGENET_1K, tag="gluon_in1k"),
 ]
 
 #: checkpoint filters: torchvision's names -> ours (its aux heads are not converted); gluoncv's
@@ -180,7 +180,7 @@ def googlenet(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
 
 googlenet.__doc__ = FACTORY_DOC.format(
     title="GoogLeNet as in the paper", cls="GoogLeNet", classes=1000,
-    where="a googlenet.params with its sidecar in the weights folder",
+    where="it declares none: pretrained=True is an error",
     note=" No weights ship and no checkpoint converts to this layout (see googlenet_bn).")
 
 
@@ -199,5 +199,5 @@ def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
 
 googlenet_bn.__doc__ = FACTORY_DOC.format(
     title="torchvision's GoogLeNet", cls="GoogLeNet", classes=1000,
-    where="the converted file googlenet_bn.params in the weights folder",
+    where="its default tag, tv_in1k: googlenet_bn.tv_in1k.params in the weights folder",
     note=" No weights ship: convert a checkpoint (docs/weights.md).")

@@ -84,14 +84,14 @@ def _block(name, block, kwargs):
 
 
 @register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
-                variant="reduced", weights=[shipped_spec("inception_mnist")], **_MNIST)
+                variant="reduced", weights=[shipped_spec("inception_mnist", "mnist")], **_MNIST)
 def inception_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_mnist", InceptionMNIST, classes, pretrained, root, ctx,
                  **_block("inception_mnist", "reduced", kwargs))
 
 
 @register_model(description="Seed MNIST skeleton with naive Inception blocks",
-                variant="naive", weights=[shipped_spec("inception_naive_mnist")], **_MNIST)
+                variant="naive", weights=[shipped_spec("inception_naive_mnist", "mnist")], **_MNIST)
 def inception_naive_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_naive_mnist", InceptionMNIST, classes, pretrained, root, ctx,
                  **_block("inception_naive_mnist", "naive", kwargs))
@@ -99,7 +99,7 @@ def inception_naive_mnist(classes=None, pretrained=False, root=None, ctx=None, *
 
 inception_mnist.__doc__ = FACTORY_DOC.format(
     title="The seed blog's MNIST network (reduced blocks)", cls="InceptionMNIST",
-    classes=10, where="the shipped file", note="")
+    classes=10, where="its tag mnist: the shipped file", note="")
 inception_naive_mnist.__doc__ = FACTORY_DOC.format(
     title="The seed skeleton with naive blocks", cls="InceptionMNIST", classes=10,
-    where="the shipped file", note="")
+    where="its tag mnist: the shipped file", note="")

@@ -179,18 +179,21 @@ class InceptionV3(LayoutNet):
         return (x, aux) if self.aux_logits else x
 
 
-def _spec(source, resize, crop_pct, interpolation, mean=(0.5,) * 3, std=(0.5,) * 3):
+def _spec(tag, source, resize, crop_pct, interpolation, mean=(0.5,) * 3, std=(0.5,) * 3):
     return WeightsSpec("inception_v3", 1000, (3, 299, 299), resize, mean, std, source,
-                       crop_pct=crop_pct, interpolation=interpolation, class_names=IMAGENET_1K)
+                       crop_pct=crop_pct, interpolation=interpolation, class_names=IMAGENET_1K,
+                       tag=tag)
 
 
 #: torchvision's ``Inception_V3_Weights.IMAGENET1K_V1`` (resize 342, crop 299, bilinear; its
 #: ``transform_input`` folds ImageNet normalisation into (x - 0.5) / 0.5), timm's default
 #: ``pretrained_cfg`` (crop_pct 0.875 -> floor(299 / 0.875) = 341, bicubic) and gluoncv's
 #: ``inceptionv3`` (ImageNet mean / std, resize ceil(299 / 0.875) = 342, bilinear)
-_WEIGHTS = [_spec("torchvision:inception_v3", 342, 299 / 342, "bilinear"),
-            _spec("timm:inception_v3", 341, 0.875, "bicubic"),
-            _spec("gluoncv:inceptionv3", 342, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD)]
+#: by tag (``get_model('inception_v3', pretrained='timm_in1k')``); the first is the default
+_WEIGHTS = [_spec("tv_in1k", "torchvision:inception_v3", 342, 299 / 342, "bilinear"),
+            _spec("timm_in1k", "timm:inception_v3", 341, 0.875, "bicubic"),
+            _spec("gluon_in1k", "gluoncv:inceptionv3", 342, 0.875, "bilinear", IMAGENET_MEAN,
+                  IMAGENET_STD)]
 
 #: checkpoint filters: torchvision's and timm's names are ours in lower case (their aux head
 #: converts with ``aux_logits=True`` only); gluoncv's file maps by position
@@ -210,5 +213,5 @@ def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
 
 inception_v3.__doc__ = FACTORY_DOC.format(
     title="Inception-v3", cls="InceptionV3", classes=1000,
-    where="the converted file inception_v3.params in the weights folder",
+    where="its default tag, tv_in1k: inception_v3.tv_in1k.params in the weights folder",
     note=" No weights ship: convert a checkpoint (docs/weights.md).")

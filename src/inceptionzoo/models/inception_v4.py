@@ -161,7 +161,7 @@ def _timm_spec(name, crop_pct):
     floor(299 / crop_pct)."""
     return WeightsSpec(name, 1000, (3, 299, 299), resize_size_for(299, crop_pct), (0.5,) * 3,
                        (0.5,) * 3, f"timm:{name}", crop_pct=crop_pct, interpolation="bicubic",
-                       class_names=IMAGENET_1K)
+                       class_names=IMAGENET_1K, tag="timm_in1k")
 
 
 _V4 = dict(input_shape=(3, 299, 299), classes=1000,
@@ -184,7 +184,7 @@ def inception_v4(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
 
 inception_v4.__doc__ = FACTORY_DOC.format(
     title="Inception-v4", cls="InceptionV4",
-    where="the converted file inception_v4.params in the weights folder", **_DOC)
+    where="its tag timm_in1k: inception_v4.timm_in1k.params in the weights folder", **_DOC)
 
 
 @register_model(description="Inception-ResNet-v2, timm layout", variant="resnet",
@@ -197,4 +197,5 @@ def inception_resnet_v2(classes=None, pretrained=False, root=None, ctx=None, **k
 
 inception_resnet_v2.__doc__ = FACTORY_DOC.format(
     title="Inception-ResNet-v2", cls="InceptionResNetV2",
-    where="the converted file inception_resnet_v2.params in the weights folder", **_DOC)
+    where="its tag timm_in1k: inception_resnet_v2.timm_in1k.params in the weights folder",
+    **_DOC)
