@@ -148,10 +148,12 @@ def test_convert_back_errors(zoo_googlenet, tmp_path, monkeypatch):
         convert_back("timm:inception_v3", zoo, str(tmp_path / "o.pth"))
     with pytest.raises(ConversionError, match="would replace the checkpoint"):
         convert_back("gluoncv:googlenet", zoo, zoo, overwrite=True)
-    (tmp_path / "lone.params").write_bytes(zoo_googlenet.read_bytes())
-    with pytest.raises(WeightsError, match="sidecar"):
-        convert_back("torchvision:googlenet", str(tmp_path / "lone.params"),
-                     str(tmp_path / "o.pth"))
+    (tmp_path / "lone.params").write_bytes(zoo_googlenet.read_bytes())  # plain Gluon file:
+    lone = convert_back("torchvision:googlenet", str(tmp_path / "lone.params"),  # the one load
+                        str(tmp_path / "lone.pth"))  # path reads it (default transform)
+    same = convert_back("torchvision:googlenet", zoo, str(tmp_path / "same.pth"))
+    assert (tmp_path / "lone.pth").read_bytes() == (tmp_path / "same.pth").read_bytes()
+    assert lone["classes"] == same["classes"] == 10
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "safetensors.numpy", None)  # as if not installed
         with pytest.raises(ConversionError, match="writing .safetensors needs the safetensors "
@@ -161,7 +163,7 @@ def test_convert_back_errors(zoo_googlenet, tmp_path, monkeypatch):
         with pytest.raises(ConversionError, match="writing a gluoncv checkpoint needs gluoncv: "
                                                   "gluoncv is not installed"):
             convert_back("gluoncv:googlenet", zoo, str(tmp_path / "o.params"))
-    assert sorted(os.listdir(tmp_path)) == ["lone.params"]  # nothing written
+    assert sorted(os.listdir(tmp_path)) == ["lone.params", "lone.pth", "same.pth"]  # no more
 
 
 def _no_gluoncv():
