@@ -244,3 +244,36 @@ def test_cli_export_precision_refusals(tmp_path, mnist_dir, capsys):
                  "--calib", f"{mnist_dir}"]) == 2
     assert "must be disjoint" in capsys.readouterr().err
     assert not bad.exists()
+
+
+@pytest.mark.slow
+def test_the_guard_on_the_whole_mnist_test_set(tmp_path, mnist_dir):
+    """bf16 on all 10,000 test digits: within the default 0.5 points, >= 99% agreement."""
+    paths = _export(str(tmp_path), "bf16", mnist_dir, holdout_size=None)
+    guard = json.load(open(paths["meta"]))["guard"]
+    assert guard["holdout"]["count"] == 10000
+    assert guard["accuracy_drop_points"] <= 0.5 and guard["agreement"] >= 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_an_imagenet_network_at_another_input_size(tmp_path, precision):
+    """googlenet_bn (random weights) at its smallest input: the images are read at the export's
+    input shape, and the export serves through load_graph (accuracy is meaningless here, so
+    the limit is 100 points)."""
+    from conftest import test_shape
+    from inceptionzoo.export import export
+    from inceptionzoo.serving import load_graph
+
+    net, _ = built("googlenet_bn")
+    shape = test_shape("googlenet_bn")
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 1, (24,) + shape).astype(np.float32)
+    calib = x[:16] if precision == "int8" else None
+    paths = export(net, str(tmp_path) + "/", input_shape=shape, precision=precision,
+                   calibration=calib, holdout=(x[16:], rng.randint(0, 1000, 8)),
+                   max_accuracy_drop=100)
+    meta = json.load(open(paths["meta"]))
+    assert meta["precision"] == precision and meta["input_shape"] == [0] + list(shape)
+    got = load_graph(str(tmp_path), runtime="mxnet", warmup=())(x[16:20])
+    assert got.shape == (4, 1000) and np.isfinite(got).all()

@@ -398,7 +398,8 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     info = getattr(net, "info", None)
     name = info.name if info else net.name
     lowered, precision_meta = _lower_precision(
-        net, precision, onnx, mean, std, labels, calibration=calibration, holdout=holdout,
+        net, precision, onnx, mean, std, labels, input_shape=shape,
+        calibration=calibration, holdout=holdout,
         max_accuracy_drop=max_accuracy_drop, calibration_size=calibration_size,
         holdout_size=holdout_size)  # the accuracy guard: before anything is written
     mean, std = normalisation(getattr(info, "mean", 0.0) if mean is None else mean,

@@ -25,6 +25,7 @@ disjoint), a folder of images with one subfolder per class (named by the network
 a holdout; decoded and centre-cropped by the weights' evaluation transform), or arrays: a
 calibration array of network inputs ``(N, C, H, W)``, a holdout ``(inputs, labels)`` pair.
 """
+import dataclasses
 import hashlib
 import json
 import os
@@ -187,7 +188,9 @@ def to_bfloat16(net, input_shape):
     if isinstance(out, (list, tuple)):
         out = mx.sym.Group(list(out))
     sym = bfloat16_symbol(out)
-    block = mx.gluon.SymbolBlock(sym, [mx.sym.var("data")], params=net.collect_params())
+    with warnings.catch_warnings():  # the input's dtype is given at the first call
+        warnings.filterwarnings("ignore", message="Cannot decide type")
+        block = mx.gluon.SymbolBlock(sym, [mx.sym.var("data")], params=net.collect_params())
     block.hybridize(static_alloc=True, static_shape=True)
     block(mx.nd.zeros((1,) + tuple(input_shape)))  # builds the graph now: errors here
     return block
@@ -343,7 +346,7 @@ def _int8(net, x):
 
 def lower_precision(net, precision, calibration=None, holdout=None,
                     max_accuracy_drop=MAX_ACCURACY_DROP, calibration_size=CALIBRATION_SIZE,
-                    holdout_size=None, labels=None):
+                    holdout_size=None, labels=None, input_shape=None):
     """The lower-precision twin of ``net``, measured against it on labelled held-out images.
 
     Parameters
@@ -364,6 +367,9 @@ def lower_precision(net, precision, calibration=None, holdout=None,
         How many images of each set to use (``holdout_size=None``: all).
     labels : list of str, optional
         The network's labels (default ``net.info.labels()``), to map a folder's classes.
+    input_shape : tuple of int, optional
+        ``(C, H, W)`` of the export, when not the metadata's (a network fine-tuned at another
+        size): images are read at it.
 
     Returns
     -------
@@ -386,6 +392,8 @@ def lower_precision(net, precision, calibration=None, holdout=None,
     if info is None:
         raise InceptionZooError(f"precision={precision!r} needs a zoo network (its metadata "
                                 "gives the input and normalisation of the guard's images)")
+    if input_shape is not None:
+        info = dataclasses.replace(info, input_shape=tuple(input_shape))
     if holdout is None:
         raise InceptionZooError(f"precision={precision!r} needs a labelled holdout set (the "
                                 "accuracy guard): holdout='mnist:DIR' or a folder of class "
