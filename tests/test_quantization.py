@@ -1,11 +1,15 @@
 import json
+import os
 
 import mxnet as mx
 import numpy as np
 import pytest
 
 from conftest import built
-from inceptionzoo.quantization import quantize
+from inceptionzoo.quantization import lower_precision, quantize
+
+#: the fast tests' held-out digits (the slow one takes the whole MNIST test set)
+HOLDOUT = 1000
 
 
 @pytest.mark.slow
@@ -35,3 +39,241 @@ def test_quantize_refuses_bad_calibration():
     net, _ = built("inception_mnist")
     with pytest.raises(ValueError, match=r"non-empty \(N, C, H, W\) array; got shape \(28, 28\)"):
         quantize(net, np.zeros((28, 28)))
+
+
+# -- export(..., precision=) and the accuracy guard ---------------------------------------------
+
+def _shipped():
+    from inceptionzoo import get_model
+
+    return get_model("inception_mnist", pretrained=True)
+
+
+def _export(folder, precision, mnist_dir, **kwargs):
+    from inceptionzoo.export import export
+
+    kwargs.setdefault("holdout", f"mnist:{mnist_dir}")
+    kwargs.setdefault("holdout_size", HOLDOUT)
+    if precision == "int8":
+        kwargs.setdefault("calibration", f"mnist:{mnist_dir}")
+        kwargs.setdefault("calibration_size", 200)
+    return export(_shipped(), os.path.join(folder, ""), precision=precision, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def lowered(tmp_path_factory, mnist_dir):
+    """precision -> export folder of the shipped MNIST network (built once per module)."""
+    out = {}
+    for precision in ("bf16", "int8"):
+        folder = str(tmp_path_factory.mktemp(precision))
+        _export(folder, precision, mnist_dir)
+        out[precision] = folder
+    return out
+
+
+def _holdout(mnist_dir, n=HOLDOUT):
+    from inceptionzoo.mnist import load_mnist
+
+    x, y = load_mnist(mnist_dir, train=False)
+    index = np.sort(np.random.RandomState(0).choice(len(x), n, replace=False))
+    return x[index], y[index]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_lower_precision_exports_pass_the_guard_and_serve(lowered, mnist_dir, precision):
+    """The export's own graph (symbol and params written) serves through load_graph and the
+    Predictor, agreeing with float32 on >= 99% of 1,000 held-out digits; meta.json records
+    the precision, the calibration set and mode, and the guard's measures."""
+    from inceptionzoo.serving import Predictor, load_graph
+
+    folder = lowered[precision]
+    meta = json.load(open(os.path.join(folder, "inception_mnist-meta.json")))
+    assert meta["precision"] == precision
+    guard = meta["guard"]
+    assert guard["holdout"]["source"] == "mnist" and guard["holdout"]["split"] == "test"
+    assert guard["holdout"]["count"] == HOLDOUT and len(guard["holdout"]["sha1"]) == 40
+    assert guard["accuracy_drop_points"] <= guard["max_accuracy_drop_points"] == 0.5
+    assert guard["agreement"] >= 0.99 and guard["accuracy"] >= 0.98
+    if precision == "int8":
+        assert meta["calibration"]["split"] == "train" and meta["calibration"]["count"] == 200
+        assert meta["calib_mode"] in ("naive", "entropy")
+        assert set(meta["calib_modes"]) == {"naive", "entropy"}
+    else:
+        assert "calibration" not in meta
+    ops = {n["op"] for n in json.load(open(os.path.join(folder, meta["symbol_file"])))["nodes"]}
+    assert ("amp_cast" in ops and "Convolution" in ops) if precision == "bf16" else \
+        any("quantize" in op for op in ops)
+
+    x, y = _holdout(mnist_dir)
+    pred = Predictor(folder)
+    got = pred.probabilities(x).argmax(1)
+    ref_graph = load_graph(folder, warmup=(1, 32))
+    assert ref_graph.runtimes == ["mxnet"]
+    from inceptionzoo.mnist import to_input
+    ref = _shipped()(mx.nd.array(to_input(x))).asnumpy().argmax(1)
+    assert (got == ref).mean() >= 0.99
+    assert abs((got == y).mean() - (ref == y).mean()) <= 0.005
+
+
+@pytest.mark.slow
+def test_bf16_graph_computes_in_bfloat16(tmp_path, mnist_dir):
+    """Written and loaded back, the bf16 graph is not the float32 one (its casts survive the
+    export) yet agrees with it; the guard's numbers are in meta.json."""
+    from inceptionzoo.serving import load_graph
+    from inceptionzoo.mnist import to_input
+
+    paths = _export(str(tmp_path), "bf16", mnist_dir)
+    meta = json.load(open(paths["meta"]))
+    assert meta["precision"] == "bf16" and meta["guard"]["agreement"] >= 0.99
+    graph = load_graph(str(tmp_path), runtime="mxnet", warmup=())
+    x, _ = _holdout(mnist_dir, 64)
+    got = graph(to_input(x))
+    ref = _shipped()(mx.nd.array(to_input(x))).asnumpy()
+    assert 0 < np.abs(got - ref).max() < 0.05 * np.abs(ref).max()
+    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.99
+
+
+def test_fp32_export_records_its_precision(tmp_path):
+    from inceptionzoo.export import export
+
+    paths = export(_shipped(), str(tmp_path) + "/")
+    assert json.load(open(paths["meta"]))["precision"] == "fp32"
+
+
+def test_guard_refuses_with_one_line_and_writes_nothing(tmp_path, mnist_dir):
+    """A threshold no graph can meet: refused, one line, nothing written."""
+    from inceptionzoo.errors import AccuracyGuardError
+
+    out = tmp_path / "out"
+    with pytest.raises(AccuracyGuardError) as err:
+        _export(str(out), "bf16", mnist_dir, max_accuracy_drop=-1, holdout_size=200)
+    msg = str(err.value)
+    assert "\n" not in msg and "refused by the accuracy guard" in msg and "-1" in msg
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_int8_calibrated_on_constant_images_is_refused(tmp_path, mnist_dir):
+    """Calibration on blank images gives activation ranges of nothing: the guard sees the
+    accuracy fall and refuses the export."""
+    from inceptionzoo.errors import AccuracyGuardError
+
+    out = tmp_path / "out"
+    with pytest.raises(AccuracyGuardError, match="int8 refused by the accuracy guard"):
+        _export(str(out), "int8", mnist_dir, calibration=np.zeros((50, 1, 28, 28), np.float32))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"precision": "int4"}, r"precision must be one of fp32, int8, bf16; got 'int4'"),
+    ({"precision": "bf16"}, r"needs a labelled holdout set"),
+    ({"precision": "int8", "holdout": "mnist:X"}, r"needs calibration images"),
+    ({"precision": "bf16", "holdout": "mnist:X", "onnx": True},
+     r"no bfloat16 convolution kernels"),
+    ({"precision": "int8", "holdout": "mnist:X", "calibration": "mnist:X", "onnx": True},
+     r"onnxruntime.quantization\) needs onnx >= 1.16"),
+    ({"precision": "bf16", "holdout": "mnist:X", "mean": 0.5}, r"mean/std overrides"),
+    ({"precision": "bf16", "holdout": "mnist:X", "max_accuracy_drop": float("nan")},
+     r"finite number of points; got nan"),
+    ({"precision": "bf16", "holdout": "mnist:X", "holdout_size": 0},
+     r"holdout_size must be an integer >= 1; got 0"),
+    ({"precision": "bf16", "holdout": np.zeros((4, 1, 28, 28))}, r"a holdout needs labels"),
+])
+def test_precision_arguments_are_checked_before_anything_is_written(tmp_path, kwargs, match):
+    from inceptionzoo.errors import InceptionZooError
+    from inceptionzoo.export import export
+
+    if kwargs.pop("onnx", False):
+        pytest.importorskip("onnx")
+        kwargs["onnx"] = True
+    with pytest.raises(InceptionZooError, match=match):
+        export(_shipped(), str(tmp_path / "out") + "/", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_calibration_and_holdout_must_be_disjoint(tmp_path):
+    from inceptionzoo.errors import InceptionZooError
+
+    (tmp_path / "imgs" / "0").mkdir(parents=True)
+    for calib, holdout in ((tmp_path / "imgs", tmp_path / "imgs"),
+                           (tmp_path / "imgs" / "0", tmp_path / "imgs"),
+                           (f"{tmp_path}/imgs/", str(tmp_path / "imgs"))):
+        with pytest.raises(InceptionZooError, match="must be disjoint"):
+            lower_precision(_shipped(), "int8", calib, holdout)
+
+
+def test_the_two_mnist_splits_of_one_folder_are_disjoint(mnist_dir):
+    """'mnist:DIR' is the training split as calibration and the test split as holdout: the
+    same folder is fine for both (the guard runs; refused here only by its threshold)."""
+    from inceptionzoo.errors import AccuracyGuardError
+
+    with pytest.raises(AccuracyGuardError):
+        lower_precision(_shipped(), "bf16", f"mnist:{mnist_dir}", f"mnist:{mnist_dir}",
+                        holdout_size=100, max_accuracy_drop=-1)
+
+
+@pytest.mark.slow
+def test_cli_export_precision_flags(tmp_path, mnist_dir, capsys):
+    from inceptionzoo.cli import main
+
+    out = tmp_path / "e"
+    assert main(["export", "inception_mnist", "--pretrained", "--out", str(out),
+                 "--precision", "bf16", "--holdout", f"mnist:{mnist_dir}",
+                 "--holdout-size", str(HOLDOUT), "--max-accuracy-drop", "1"]) == 0
+    meta = json.load(open(out / "inception_mnist-meta.json"))
+    assert meta["precision"] == "bf16" and meta["guard"]["max_accuracy_drop_points"] == 1
+    assert meta["guard"]["holdout"]["count"] == HOLDOUT
+
+
+def test_cli_export_precision_refusals(tmp_path, mnist_dir, capsys):
+    from inceptionzoo.cli import main
+
+    bad = tmp_path / "bad"
+    assert main(["export", "inception_mnist", "--pretrained", "--out", str(bad),
+                 "--precision", "bf16", "--holdout", f"mnist:{mnist_dir}",
+                 "--holdout-size", "200", "--max-accuracy-drop", "-0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("inceptionzoo export: error: bf16 refused by the accuracy guard")
+    assert err.count("\n") == 1 and not bad.exists()
+    assert main(["export", "inception_mnist", "--pretrained", "--out", str(bad),
+                 "--calib", f"mnist:{mnist_dir}"]) == 2
+    assert "--calib go with --precision int8 or bf16" in capsys.readouterr().err
+    assert main(["export", "inception_mnist", "--pretrained", "--out", str(bad),
+                 "--precision", "int8", "--holdout", f"mnist:{mnist_dir}",
+                 "--calib", f"{mnist_dir}"]) == 2
+    assert "must be disjoint" in capsys.readouterr().err
+    assert not bad.exists()
+
+
+@pytest.mark.slow
+def test_the_guard_on_the_whole_mnist_test_set(tmp_path, mnist_dir):
+    """bf16 on all 10,000 test digits: within the default 0.5 points, >= 99% agreement."""
+    paths = _export(str(tmp_path), "bf16", mnist_dir, holdout_size=None)
+    guard = json.load(open(paths["meta"]))["guard"]
+    assert guard["holdout"]["count"] == 10000
+    assert guard["accuracy_drop_points"] <= 0.5 and guard["agreement"] >= 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_an_imagenet_network_at_another_input_size(tmp_path, precision):
+    """googlenet_bn (random weights) at its smallest input: the images are read at the export's
+    input shape, and the export serves through load_graph (accuracy is meaningless here, so
+    the limit is 100 points)."""
+    from conftest import test_shape
+    from inceptionzoo.export import export
+    from inceptionzoo.serving import load_graph
+
+    net, _ = built("googlenet_bn")
+    shape = test_shape("googlenet_bn")
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 1, (24,) + shape).astype(np.float32)
+    calib = x[:16] if precision == "int8" else None
+    paths = export(net, str(tmp_path) + "/", input_shape=shape, precision=precision,
+                   calibration=calib, holdout=(x[16:], rng.randint(0, 1000, 8)),
+                   max_accuracy_drop=100)
+    meta = json.load(open(paths["meta"]))
+    assert meta["precision"] == precision and meta["input_shape"] == [0] + list(shape)
+    got = load_graph(str(tmp_path), runtime="mxnet", warmup=())(x[16:20])
+    assert got.shape == (4, 1000) and np.isfinite(got).all()

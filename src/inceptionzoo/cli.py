@@ -72,10 +72,23 @@ def _cmd_export(args):
     net = get_model(args.model, pretrained=args.params or args.pretrained, root=args.root)
     prefix = export_prefix(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
-                   overwrite=args.overwrite, mar=args.mar)
+                   overwrite=args.overwrite, mar=args.mar, **_precision_args(args))
     for role, path in paths.items():
         print(f"{role:>9}: {path}")
     return 0
+
+
+def _precision_args(args):
+    """export()'s lower-precision arguments from ``export``'s flags."""
+    if args.precision == "fp32":
+        given = [f for f, v in (("--calib", args.calib), ("--holdout", args.holdout)) if v]
+        if given:
+            raise ValueError(f"{' and '.join(given)} go with --precision int8 or bf16")
+        return {}
+    given = {"max_accuracy_drop": args.max_accuracy_drop, "calibration_size": args.calib_size,
+             "holdout_size": args.holdout_size}  # the others: export()'s defaults
+    return dict({k: v for k, v in given.items() if v is not None}, precision=args.precision,
+                calibration=args.calib, holdout=args.holdout)
 
 
 def _print_predictions(paths, results, as_json):
@@ -545,6 +558,22 @@ def build_parser():
     s.add_argument("--overwrite", action="store_true", help="replace an existing export")
     s.add_argument("--mar", action="store_true", help="also write NAME.mar for MXNet Model "
                    "Server (multi-model-server), with its handler inside")
+    g = s.add_argument_group("lower precision (docs/deploy.md, 'Lower precision')")
+    g.add_argument("--precision", choices=("fp32", "int8", "bf16"), default="fp32",
+                   help="the graph's arithmetic (default fp32); int8 and bf16 are written "
+                   "only if the accuracy guard on --holdout lets them through")
+    g.add_argument("--calib", metavar="DIR|mnist:DIR",
+                   help="int8 calibration images: a folder of images, or mnist:DIR (the MNIST "
+                   "training split)")
+    g.add_argument("--calib-size", type=int, metavar="N",
+                   help="calibration images used (default 500)")
+    g.add_argument("--holdout", metavar="DIR|mnist:DIR",
+                   help="labelled images of the guard: a folder of class subfolders named by "
+                   "the labels, or mnist:DIR (the MNIST test split); disjoint from --calib")
+    g.add_argument("--holdout-size", type=int, metavar="N",
+                   help="held-out images used (default all)")
+    g.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
+                   help="refuse the export when top-1 accuracy drops more (default 0.5)")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("predict", help="top-k labels of images, from an export")

@@ -22,6 +22,7 @@ __all__ = [
     "DataError",
     "PredictionError",
     "DivergedError",
+    "AccuracyGuardError",
 ]
 
 
@@ -58,3 +59,8 @@ class PredictionError(InceptionZooError):
 
 class DivergedError(InceptionZooError):
     """The loss or the parameters became NaN or infinite during training."""
+
+
+class AccuracyGuardError(InceptionZooError):
+    """A lower-precision export lost more top-1 accuracy against its float32 twin than allowed
+    (:func:`inceptionzoo.quantization.lower_precision`); nothing was written."""

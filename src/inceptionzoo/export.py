@@ -317,7 +317,8 @@ def _write_sidecars(path, meta, in_shape, outputs, labels):
 
 
 def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrite=False,
-           mean=None, std=None, labels=None, mar=False):
+           mean=None, std=None, labels=None, mar=False, precision="fp32", calibration=None,
+           holdout=None, max_accuracy_drop=0.5, calibration_size=500, holdout_size=None):
     """Export ``net`` (a registered name or a HybridBlock) to ``PREFIX-symbol.json`` and
     ``PREFIX-0000.params`` plus sidecars.
 
@@ -357,6 +358,26 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         Also write ``PREFIX.mar``, a model archive for MXNet Model Server with its handler
         (:mod:`inceptionzoo.mar`), as a file of the export. Refused for a feature extractor
         (``get_model(..., features_only=True)``): the handler serves classifiers.
+    precision : str
+        ``'fp32'`` (default), ``'int8'`` (oneDNN quantisation) or ``'bf16'`` (bfloat16
+        convolutions): the symbol and params written are the lower-precision graph, measured
+        first against the float32 network by the accuracy guard
+        (:func:`inceptionzoo.quantization.lower_precision`), which refuses it
+        (:class:`~inceptionzoo.errors.AccuracyGuardError`, nothing written) when top-1
+        accuracy drops more than ``max_accuracy_drop`` points. Zoo classifiers only; not with
+        ``onnx`` (ONNX Runtime's quantisation is not available beside MXNet 1.9.1's onnx) or
+        with ``mean``/``std`` overrides. ``NAME-meta.json`` records ``precision`` (also
+        ``'fp32'``), the ``calibration`` set, ``calib_mode`` and the ``guard``'s measures.
+    calibration : str or numpy.ndarray, optional
+        INT8's calibration images: ``'mnist:DIR'`` (its training split), a folder of images,
+        or network inputs ``(N, C, H, W)``; ``calibration_size`` of them are used.
+    holdout : str or tuple, optional
+        The guard's labelled images (needed for int8 and bf16): ``'mnist:DIR'`` (its test
+        split), a folder of class subfolders named by the labels, or ``(inputs, labels)``;
+        ``holdout_size`` of them (default all). Disjoint from ``calibration``.
+    max_accuracy_drop : float
+        The guard's limit, in points of top-1 accuracy.
+    calibration_size, holdout_size : int, optional
 
     Returns
     -------
@@ -376,10 +397,15 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     _check_initialized(net)
     info = getattr(net, "info", None)
     name = info.name if info else net.name
+    lowered, precision_meta = _lower_precision(
+        net, precision, onnx, mean, std, labels, input_shape=shape,
+        calibration=calibration, holdout=holdout,
+        max_accuracy_drop=max_accuracy_drop, calibration_size=calibration_size,
+        holdout_size=holdout_size)  # the accuracy guard: before anything is written
     mean, std = normalisation(getattr(info, "mean", 0.0) if mean is None else mean,
                               getattr(info, "std", 1.0) if std is None else std, shape[0])
     folder, base, files = _target(net, name, prefix, overwrite)
-    block = Preprocess(net, shape, mean, std) if preprocess else net
+    block = Preprocess(lowered, shape, mean, std) if preprocess else lowered
     example, in_dtype, outs, sym, params = _trace(block, shape, preprocess)
     features = _outputs(net, outs, labels)
     if features:
@@ -394,7 +420,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     tmpdir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=folder)
     try:
         path = {role: os.path.join(tmpdir, f) for role, f in files.items()}
-        block.export(os.path.join(tmpdir, base), epoch=0)
+        block.export(os.path.join(tmpdir, base), epoch=0, remove_amp_cast=False)  # bf16's casts
         if onnx:  # before the metadata, which records its SHA-1
             from .onnx_export import write_onnx
 
@@ -404,6 +430,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
                        output_names=[n for n, _ in outputs] if features else ["logits"])
         meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
                      std, files, path, onnx, features)
+        meta.update(precision_meta)
         written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, outputs, labels)
         if onnx:
             written.append("onnx")
@@ -418,6 +445,35 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return {role: os.path.join(folder, files[role]) for role in written}
+
+
+# -- lower precision (inceptionzoo.quantization) -------------------------------------------------
+
+def _lower_precision(net, precision, onnx, mean, std, labels, **guard):
+    """``(block, meta fields)``: ``net`` and ``{"precision": "fp32"}``, or its lower-precision
+    twin after the accuracy guard, with what ``NAME-meta.json`` records of it."""
+    from .quantization import PRECISIONS, lower_precision
+
+    if precision not in PRECISIONS:
+        raise InceptionZooError(f"precision must be one of {', '.join(PRECISIONS)}; got "
+                                f"{precision!r}")
+    if precision == "fp32":
+        return net, {"precision": "fp32"}
+    from .models._base import FeatureNet
+
+    if isinstance(net, FeatureNet):
+        raise InceptionZooError(f"precision={precision!r} for a feature extractor "
+                                "(features_only=True): the accuracy guard measures classifiers")
+    if onnx:
+        why = ("ONNX Runtime's quantisation (onnxruntime.quantization) needs onnx >= 1.16, and "
+               "MXNet 1.9.1's ONNX export is pinned to onnx 1.14.1" if precision == "int8" else
+               "ONNX Runtime has no bfloat16 convolution kernels on CPU")
+        raise InceptionZooError(f"precision={precision!r} with onnx=True (--onnx): {why}; "
+                                "export the lower precision without --onnx")
+    if mean is not None or std is not None:
+        raise InceptionZooError(f"precision={precision!r} with mean/std overrides: the "
+                                "accuracy guard measures with the weights' normalisation")
+    return lower_precision(net, precision, labels=labels, **guard)
 
 
 def _check_extras(net, onnx, mar):
