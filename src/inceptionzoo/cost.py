@@ -13,7 +13,6 @@ activations, pooling, concatenation and batch norm count zero and are still list
 are learnable ones (weights, biases, batch-norm gamma/beta), not running statistics.
 """
 import dataclasses
-import json
 from typing import List, Tuple
 
 import numpy as np
@@ -110,6 +109,8 @@ def count(block, input_shape):
     """
     import mxnet as mx
 
+    from .graph_rewrites import symbol_graph  # with MXNet: only when a block is measured
+
     data = mx.sym.var("data")
     out = block(data)
     if isinstance(out, (list, tuple)):
@@ -122,7 +123,7 @@ def count(block, input_shape):
             f"shape {tuple(input_shape)}")
     arg_shape = dict(zip(internals.list_arguments(), arg_shapes))
     outputs = dict(zip(internals.list_outputs(), out_shapes))
-    nodes = json.loads(out.tojson())["nodes"]
+    nodes = symbol_graph(out)["nodes"]
     layers = []
     for node in nodes:
         if node["op"] == "null":

@@ -26,12 +26,14 @@ import numpy as np
 
 from .errors import InceptionZooError
 
-__all__ = ["concat_pool_edges", "pool_first_symbol", "plain_layout_symbol",
+__all__ = ["symbol_graph", "concat_pool_edges", "pool_first_symbol", "plain_layout_symbol",
            "native_concat_symbol", "merge_branches_symbol", "fold_scaled_convolutions_symbol",
            "merged_params", "graph_variants"]
 
 
-def _parse(sym):
+def symbol_graph(sym):
+    """An MXNet symbol's graph as a dict (``nodes``, ``arg_nodes``, ``heads``): its own
+    ``tojson()`` output, the one place the package parses it."""
     return json.loads(sym.tojson())
 
 
@@ -336,7 +338,7 @@ def merge_branches_symbol(sym, max_channels=8):
         The new graph and the recipes of its new parameters, for :func:`merged_params`
         (empty, with ``sym`` unchanged, when nothing matched).
     """
-    graph, recipes = _merge(_parse(sym), max_channels)
+    graph, recipes = _merge(symbol_graph(sym), max_channels)
     return (_to_symbol(graph) if recipes else sym), recipes
 
 
@@ -361,7 +363,7 @@ def fold_scaled_convolutions_symbol(sym):
         The new graph and the recipes of its new parameters, for :func:`merged_params`
         (empty, with ``sym`` unchanged, when no multiplication was folded).
     """
-    graph = _parse(sym)
+    graph = symbol_graph(sym)
     nodes, readers = graph["nodes"], _readers(graph)
     folds = {}  # index of the _mul_scalar -> its convolution's index
     for i, n in enumerate(nodes):
@@ -459,7 +461,7 @@ def concat_pool_edges(sym):
         Names of the channel ``Concat`` nodes of ``sym`` that a 2-D ``Pooling`` node (NCHW)
         reads, in graph order.
     """
-    return _edges(_parse(sym))
+    return _edges(symbol_graph(sym))
 
 
 def plain_layout_symbol(sym, concats=None):
@@ -477,7 +479,7 @@ def plain_layout_symbol(sym, concats=None):
     (mxnet.Symbol, int)
         The new graph and the number of concats wrapped.
     """
-    graph, n = _plain(_parse(sym), concats)
+    graph, n = _plain(symbol_graph(sym), concats)
     return _to_symbol(graph), n
 
 
@@ -498,7 +500,7 @@ def native_concat_symbol(sym, concats=None):
     (mxnet.Symbol, int)
         The new graph and the number of concats replaced.
     """
-    graph, n = _native(_parse(sym), concats)
+    graph, n = _native(symbol_graph(sym), concats)
     return _to_symbol(graph), n
 
 
@@ -519,7 +521,7 @@ def pool_first_symbol(sym, concats=None):
     (mxnet.Symbol, int)
         The new graph and the number of pools moved.
     """
-    graph, n = _pool_first(_parse(sym), concats)
+    graph, n = _pool_first(symbol_graph(sym), concats)
     return _to_symbol(graph), n
 
 
@@ -541,7 +543,7 @@ def graph_variants(sym, max_single_edges=4):
         "pool-first+plain": ..., "pool-first+native:<concat>": ..., ...}`` (only
         ``unmodified`` when no pool reads a concat). The first is the default.
     """
-    graph = _parse(sym)
+    graph = symbol_graph(sym)
     if not _edges(graph):
         return {"unmodified": sym}
     first = _pool_first(graph)[0]

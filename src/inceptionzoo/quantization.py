@@ -34,7 +34,9 @@ import warnings
 import mxnet as mx
 import numpy as np
 
+from ._checks import check_count
 from .errors import AccuracyGuardError, InceptionZooError
+from .graph_rewrites import symbol_graph
 
 __all__ = ["quantize", "to_bfloat16", "lower_precision", "load_images", "PRECISIONS",
            "MAX_ACCURACY_DROP", "CALIBRATION_SIZE", "CALIB_MODES"]
@@ -127,7 +129,7 @@ def bfloat16_symbol(sym):
     mxnet.Symbol
         Same inputs and outputs.
     """
-    graph = json.loads(sym.tojson())
+    graph = symbol_graph(sym)
     old, nodes, where, bf16, casts = graph["nodes"], [], {}, set(), {}
 
     def cast(entry, dtype):  # entry: [node, output, version] in the new graph
@@ -409,8 +411,8 @@ def lower_precision(net, precision, calibration=None, holdout=None,
         raise InceptionZooError(f"max_accuracy_drop must be a finite number of points; got "
                                 f"{max_accuracy_drop!r}")
     for name, size in (("calibration_size", calibration_size), ("holdout_size", holdout_size)):
-        if size is not None and not (isinstance(size, int) and size >= 1):
-            raise InceptionZooError(f"{name} must be an integer >= 1; got {size!r}")
+        if size is not None:
+            check_count(name, size)
     if calibration is not None:
         _check_disjoint(calibration, holdout)
     hx, hy, classes, hdesc = load_images(holdout, info, "test", holdout_size)
