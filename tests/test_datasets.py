@@ -341,7 +341,8 @@ def test_packing_recordio_without_opencv_names_the_extra(digits, tmp_path, monke
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(fake.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                               if p]))
-    with pytest.raises(ModuleNotFoundError, match=rf"pip install 'inceptionzoo\[{RECORDIO_EXTRA}\]'"
+    with pytest.raises(ModuleNotFoundError, match=rf"pip install -c constraints.txt -e "
+                       rf"'\.\[cpu,{RECORDIO_EXTRA}\]'"
                        r" \(opencv-python\)") as info:
         write_recordio(str(digits / "val"), str(tmp_path / "val"))
     assert "needs OpenCV (cv2)" in str(info.value) and "Traceback" not in str(info.value)

@@ -295,8 +295,9 @@ def test_without_onnxruntime_auto_is_mxnet_and_onnxruntime_names_the_extra(folde
     assert runtimes.import_onnxruntime() is None
     g = load_graph(str(folder), warmup=(1,))
     assert g.runtimes == ["mxnet"] and g.runtime_for(1) == "mxnet" and g.seconds == {}
-    with pytest.raises(PredictionError, match=r"runtime 'onnxruntime' needs onnxruntime: pip "
-                       r"install 'inceptionzoo\[onnxruntime\]'"):
+    with pytest.raises(PredictionError, match=r"runtime 'onnxruntime' needs onnxruntime: in the "
+                       r"inceptionzoo checkout, pip install -c constraints.txt -e "
+                       r"'\.\[cpu,onnxruntime\]'"):
         load_graph(str(folder), runtime="onnxruntime")
     top = Predictor(str(folder)).predict_files(example_images(), top_k=1)
     assert [t[0][0] for t in top] == [os.path.basename(p).split("-")[1] for p in example_images()]

@@ -78,10 +78,11 @@ def _convert_hint(name, root):
     out = canonical_path(name, root)
     if not sources:
         return (f"no checkpoint converts to {name!r}: put a .params file with its sidecar at "
-                f"{out!r}, or pass pretrained=PATH")
+                f"{out!r}, or give the file itself (--params FILE; pretrained=PATH in Python)")
     return (f"convert a checkpoint into it: `inceptionzoo convert {sources[0]} CHECKPOINT --out "
-            f"{os.path.dirname(out)}` (sources: {', '.join(sources)}; see docs/weights.md), or "
-            "pass pretrained=PATH")
+            f"{os.path.dirname(out)}` (sources: {', '.join(sources)}; `inceptionzoo convert "
+            "--help`, and the documentation's page \"Bring your weights\"), or give the file "
+            "itself (--params FILE; pretrained=PATH in Python)")
 
 
 def resolve_weights(name, pretrained, root=None, plain_ok=False):

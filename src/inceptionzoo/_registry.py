@@ -412,9 +412,14 @@ def _fmt_int(n):
     return f"{n:,}" if n is not None else "-"
 
 
-def models_markdown():
+def models_markdown(names=None):
     """The model table of ``docs/models.md`` (``inceptionzoo list --markdown``), from the
     registry.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        The rows (``inceptionzoo list --include/--exclude``); default every registered model.
 
     Returns
     -------
@@ -424,7 +429,7 @@ def models_markdown():
     rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | pretrained "
             "top-1 | description |",
             "|---|---|---|---|---:|---:|---:|---|"]
-    for name in list_models():
+    for name in list_models() if names is None else names:
         i = model_info(name)
         acc = f"{i.pretrained['accuracy']:.4f}" if i.pretrained else "-"
         shape = "x".join(str(d) for d in i.input_shape)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 
+from ._errors import install_hint
 from ._io import ensure_writable_dir
 from .datasets import _verify_image, list_folder, scan_recordio
 from .errors import DataError, InceptionZooError
@@ -40,8 +41,8 @@ def _require_cv2(python):
         last = (run.stderr.strip().splitlines() or ["import cv2 failed"])[-1]
         raise ModuleNotFoundError(
             f"packing RecordIO runs MXNet's im2rec.py, which needs OpenCV (cv2), and {python} "
-            f"cannot import it ({last}): pip install 'inceptionzoo[{RECORDIO_EXTRA}]' "
-            "(opencv-python)", name="cv2")
+            f"cannot import it ({last}): {install_hint(RECORDIO_EXTRA)} (opencv-python)",
+            name="cv2")
 
 
 def write_recordio(folder, prefix, threads=1, quality=95, python=None):

@@ -18,7 +18,8 @@ __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner",
 RUNTIMES = ("auto", "mxnet", "onnxruntime")
 
 #: How to get ONNX Runtime beside MXNet.
-ORT_EXTRA = "pip install 'inceptionzoo[onnxruntime]'"
+ORT_EXTRA = ("in the inceptionzoo checkout, pip install -c constraints.txt -e "  # standalone:
+             "'.[cpu,onnxruntime]'")  # _errors.install_hint's words, copied into the .mar
 
 #: Two runtimes compute the same function when their logits differ by at most this fraction of
 #: the largest |logit| (float32 rounding of the same graph stays below 1e-5 on the zoo's

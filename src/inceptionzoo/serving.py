@@ -163,7 +163,8 @@ def _find_meta(model_dir, name):
                  glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), "*-meta.json"))]
         raise PredictionError(
             f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
-            f"found {found or 'none'} (an export writes NAME-meta.json)")
+            f"found {found or 'none'} (an export writes NAME-meta.json)"
+            + ("; choose one with --name NAME (name= in Python)" if len(found) > 1 else ""))
     return metas[0]
 
 
