@@ -554,6 +554,38 @@ def scan_recordio(rec, idx, keys=False):
     return (labels, np.asarray(found, dtype=np.int64)) if keys else labels
 
 
+#: a RecordIO list larger than this is not read for class names
+MAX_LST_BYTES = 64 << 20
+
+
+def _listed_classes(rec, n):
+    """The class names of a ``.rec`` from the im2rec list beside it (``PREFIX.lst``, which
+    :func:`~inceptionzoo.packing.write_recordio` and im2rec write: ``index, label, CLASS/...``
+    per line): label ``i`` is named by the folder its images came from. None when there is no
+    such list, or it does not name each of the ``n`` labels by one folder (the labels are then
+    their numbers)."""
+    lst = os.path.splitext(rec)[0] + ".lst"
+    if not os.path.isfile(lst) or os.path.getsize(lst) > MAX_LST_BYTES:
+        return None
+    names = {}
+    with open(lst, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 3:
+                return None
+            try:
+                label = float(fields[1])
+            except ValueError:
+                return None
+            folder = fields[-1].replace("\\", "/").split("/")[0]
+            if not label.is_integer() or "/" not in fields[-1].replace("\\", "/") or \
+                    names.setdefault(int(label), folder) != folder:
+                return None
+    if sorted(names) != list(range(n)) or len(set(names.values())) != n:
+        return None
+    return [names[i] for i in range(n)]
+
+
 class RecordSource(Source):
     """A RecordIO file (``.rec`` with its ``.idx``) read by ``mx.io.ImageRecordIter``.
 
@@ -582,7 +614,7 @@ class RecordSource(Source):
         self.labels = scan_recordio(self.path, self.idx)
         _check_labels(self.labels, self.path)
         n = int(self.labels.max()) + 1
-        self.classes = [str(i) for i in range(n)]
+        self.classes = _listed_classes(self.path, n) or [str(i) for i in range(n)]
         self.info, self.train, self.seed = info, train, seed
         self.shape = tuple(info.input_shape)
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
