@@ -459,3 +459,45 @@ def test_predict_on_a_folder_of_two_exports_suggests_name(tmp_path, capsys):
         (tmp_path / f"{name}-meta.json").write_text("{}")
     assert main(["predict", str(tmp_path), "x.png"]) == 2
     assert "choose one with --name NAME" in capsys.readouterr().err
+
+
+def test_train_without_out_saves_says_where_and_shows_the_loss(mnist_dir, tmp_path,
+                                                               monkeypatch, capsys):
+    """A short epoch: the progress bar's loss is refreshed to the epoch's (it showed step 0's
+    throughout), the epoch line gives the training loss, and without --out the model is saved
+    under runs/ and the last line says where (it was thrown away)."""
+    import time
+
+    from _sample_data import write_mnist_subset
+
+    data = write_mnist_subset(str(tmp_path / "mnist"), mnist_dir, 200, 100)
+    monkeypatch.chdir(tmp_path)
+    clock = iter(range(0, 10 ** 6, 2))  # every step takes "2 s": the bar refreshes each one
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    assert main(["train", "inception_mnist", "--data-dir", data, "--recipe", "seed",
+                 "--epochs", "1", "--batch-size", "50"]) == 0
+    out, err = capsys.readouterr()
+    m = re.search(r"epoch 1: training loss (\d+\.\d{4}), test accuracy", out)
+    assert m, out
+    assert re.findall(r"loss=(\d+\.\d{4})", err)[-1] == m.group(1), err
+    saved = os.path.join(tmp_path, "runs", "inception_mnist", "inception_mnist-0001.params")
+    assert out.splitlines()[-1].endswith(f"; saved {saved}") and os.path.isfile(saved)
+
+
+def test_offline_mnist_download_says_to_pass_data_dir(tmp_path, monkeypatch, capsys):
+    import mxnet as mx
+    import requests
+
+    import inceptionzoo.mnist as mnist
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError(
+            "HTTPSConnectionPool(host='repo.mxnet.io', port=443): Max retries exceeded")
+
+    monkeypatch.delenv("INCEPTIONZOO_DATA", raising=False)
+    monkeypatch.setattr(mnist, "_mxnet_mnist_dir", lambda: str(tmp_path / "mxnet-mnist"))
+    monkeypatch.setattr(mx.gluon.data.vision, "MNIST", offline)
+    assert main(["train", "inception_mnist", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "downloading it failed (HTTPSConnectionPool" in err[0], err
+    assert "--data-dir DIR" in err[0] and "$INCEPTIONZOO_DATA" in err[0]

@@ -208,6 +208,11 @@ def test_a_runtime_choice_for_another_onnx_file_is_refused(folder):
     with pytest.warns(UserWarning, match="its runtime choice was made for another ONNX file"):
         again = load_graph(str(folder), warmup=(1,))
     assert set(again.seconds) == {1}
+    record["runtimes"]["onnxruntime"] = None  # tuned where ONNX Runtime was not installed
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"its runtime choice was made without ONNX Runtime; "
+                      r"here ONNX Runtime \S+ runs this export's ONNX file \(rerun"):
+        load_graph(str(folder), warmup=(1,))
 
 
 @pytest.mark.parametrize("text, why", [
