@@ -67,7 +67,8 @@ def _cmd_export(args):
     elif args.pretrained:
         net = get_model(args.model, pretrained=True, root=args.weights_dir)
     else:
-        raise InceptionZooError("give --pretrained or --params FILE: an export needs trained weights")
+        raise InceptionZooError("give --pretrained or --params FILE: an export needs trained "
+                                "weights")
     prefix = export_prefix(args.out, args.name or net.info.name)
     paths = export(net, prefix, preprocess=args.preprocess, onnx=args.onnx,
                    overwrite=args.overwrite, mar=args.mar)
@@ -121,7 +122,8 @@ def _batch_sizes(text):
     except ValueError:
         sizes = []
     if not sizes or min(sizes) < 1:
-        raise InceptionZooError(f"--batch-sizes must be comma-separated integers >= 1; got {text!r}")
+        raise InceptionZooError(f"--batch-sizes must be comma-separated integers >= 1; got "
+                                f"{text!r}")
     return sizes
 
 
@@ -296,9 +298,9 @@ def _cmd_launch(args):
                                          ("--ssh-option", args.ssh_option),
                                          ("--scheduler-host", args.scheduler_host)) if value]
     if ssh_only and args.launcher != "ssh":
-        raise InceptionZooError(f"{', '.join(ssh_only)}: read by --launcher ssh only; got --launcher "
-                         f"{args.launcher}, which runs every process here: add --launcher ssh, "
-                         f"or drop {ssh_only[0]}")
+        raise InceptionZooError(f"{', '.join(ssh_only)}: read by --launcher ssh only; got "
+                                f"--launcher {args.launcher}, which runs every process here: "
+                                f"add --launcher ssh, or drop {ssh_only[0]}")
     command = list(args.worker_command)
     if command and command[0] == "--":
         command = command[1:]
@@ -306,8 +308,8 @@ def _cmd_launch(args):
     for item in args.env or ():
         name, eq, value = item.partition("=")
         if not eq and name not in os.environ:
-            raise InceptionZooError(f"--env {item!r}: {name} is not set here: expected NAME=VALUE, or "
-                             "the NAME of a variable of this environment")
+            raise InceptionZooError(f"--env {item!r}: {name} is not set here: expected "
+                                    "NAME=VALUE, or the NAME of a variable of this environment")
         env[name] = value if eq else os.environ[name]
     return launch(command, workers=args.workers, servers=args.servers, launcher=args.launcher,
                   hostfile=args.hostfile, port=args.port, scheduler_host=args.scheduler_host,
@@ -416,8 +418,8 @@ def _settle(args):
         args.weights_dir = args.old_root
     if getattr(args, "old_model", None) is not None:
         if args.model is not None:
-            raise InceptionZooError("the model is given twice (MODEL and --model, its old spelling): "
-                             "give MODEL only")
+            raise InceptionZooError("the model is given twice (MODEL and --model, its old "
+                                    "spelling): give MODEL only")
         _deprecated(command, "--model NAME")
         args.model = args.old_model
     if (command == "train" and args.model is None and isinstance(args.pretrained, str)
@@ -437,11 +439,12 @@ def _settle(args):
         if isinstance(args.pretrained, str):
             if args.params is not None:
                 raise InceptionZooError("give --params FILE only (--pretrained FILE is its old "
-                                 "spelling)")
+                                        "spelling)")
             _deprecated(command, "--pretrained FILE")
             args.params, args.pretrained = args.pretrained, None
         if args.params is not None and args.pretrained is not None:
-            raise InceptionZooError("--pretrained and --params FILE: expected one of them; got both")
+            raise InceptionZooError("--pretrained and --params FILE: expected one of them; got "
+                                    "both")
         args.pretrained = args.params if args.params is not None else args.pretrained
     if command == "predict":
         if args.old_model_dir is not None:
@@ -452,10 +455,11 @@ def _settle(args):
             raise InceptionZooError("expected EXPORT_DIR IMAGE [IMAGE ...]; got no image")
     if command == "convert":
         args.out_file = None
-        if args.out is not None and args.out.lower().endswith(".params") and not os.path.isdir(args.out):
+        out = args.out
+        if out is not None and out.lower().endswith(".params") and not os.path.isdir(out):
             if args.name is not None:
-                raise InceptionZooError(f"--out is a folder (--name NAME.params goes there); got the "
-                                 f"file {args.out!r}")
+                raise InceptionZooError(f"--out is a folder (--name NAME.params goes there); got "
+                                        f"the file {args.out!r}")
             _deprecated(command, "--out FILE.params")
             args.out_file = args.out
     return args
@@ -566,8 +570,8 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--ctx", default="cpu", help="cpu, cpu0,cpu1, gpu0,gpu1 ...")
     s.add_argument("--kvstore", help="local, device, or dist_sync / dist_device_sync / "
-                   "dist_async under `inceptionzoo launch` (default: none on one context, device on "
-                   "several)")
+                   "dist_async under `inceptionzoo launch` (default: none on one context, "
+                   "device on several)")
     _data_threads_argument(s)
     s.add_argument("--out", metavar="DIR", help="folder for checkpoints, metrics.json and "
                    "curves.png (default: runs/MODEL, or runs/MODEL-2, -3 ... when that holds "

@@ -613,7 +613,8 @@ def _check_options(o):
     if o.classes is not None and (not isinstance(o.classes, int) or o.classes < 1):
         raise InceptionZooError(f"classes must be an integer >= 1; got {o.classes!r}")
     if o.freeze_features and not o.pretrained:
-        raise InceptionZooError("freeze_features needs pretrained weights (--pretrained [FILE])")
+        raise InceptionZooError("freeze_features needs pretrained weights (--pretrained or "
+                                "--params FILE)")
     seed = o.seed
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or \
             not 0 <= seed * 1000 + r.epochs < 2 ** 32:  # each epoch's order: seed * 1000 + epoch
