@@ -501,3 +501,27 @@ def test_offline_mnist_download_says_to_pass_data_dir(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "downloading it failed (HTTPSConnectionPool" in err[0], err
     assert "--data-dir DIR" in err[0] and "$INCEPTIONZOO_DATA" in err[0]
+
+
+def test_demo_prints_each_row_as_it_goes_says_why_onnx_is_skipped_and_what_next(
+        tmp_path, monkeypatch, capsys):
+    import sys
+
+    import inceptionzoo
+    from inceptionzoo import demo
+
+    rows = []
+    demo.smoke_table(["inception_naive_mnist"], on_row=rows.append)  # a row as soon as it ran
+    assert [r[0] for r in rows] == ["inception_naive_mnist"]
+    monkeypatch.setattr(inceptionzoo, "list_models", lambda: ["inception_mnist"])
+    monkeypatch.setitem(sys.modules, "onnx", None)  # an install without the onnx extra
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--out", "d"]) == 0
+    out = capsys.readouterr().out
+    assert "(no ONNX file: onnx is not installed (the onnx extra" in out
+    assert not (tmp_path / "d" / "inception_mnist.onnx").exists()
+    assert "10/10 correct" in out and "\nNext:\n" in out
+    assert "inceptionzoo examples --out examples" in out.split("Next:")[1]
+    assert main(["demo", "--out", "d", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["correct"] == report["images"] == 10 and report["onnx_skipped"]
