@@ -525,3 +525,15 @@ def test_demo_prints_each_row_as_it_goes_says_why_onnx_is_skipped_and_what_next(
     assert main(["demo", "--out", "d", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["correct"] == report["images"] == 10 and report["onnx_skipped"]
+
+
+def test_export_and_tune_report_as_json(tmp_path, capsys):
+    out = tmp_path / "deploy"
+    assert main(["export", "inception_mnist", "--pretrained", "--out", str(out), "--json"]) == 0
+    paths = json.loads(capsys.readouterr().out)
+    assert {"symbol", "params", "meta"} <= set(paths) and all(map(os.path.isfile,
+                                                                 paths.values()))
+    assert main(["tune", str(out), "--batch-sizes", "1", "--runtime", "mxnet", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["choice"]) == ["1"] and report["choice"]["1"].startswith("mxnet")
+    assert os.path.isfile(report["tuning"])
