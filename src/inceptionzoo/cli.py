@@ -139,8 +139,9 @@ def _cmd_tune(args):
         " (" + ", ".join(f"{r} {s * 1e3:.3f} ms" for r, s in seconds.get(batch, {}).items())
         + ")" if seconds.get(batch) else "") for batch, variant in choice.items()]
     if any("threads=" in str(k) for timed in seconds.values() for k in timed):
-        lines.append("threads=0: ONNX Runtime's own thread pool (all cores); threads=1: one "
-                     "thread per call (faster for small batches on a busy machine)")
+        lines.append("threads=0: ONNX Runtime's default, a thread pool over the cores; "
+                     "threads=1: one thread, no hand-over between threads (it can win at "
+                     "small batches); the faster one is kept")
     if pred.graph.refused:
         lines.append(pred.graph.refused)
     lines.append(f"saved: {path}")
@@ -173,10 +174,8 @@ def _cmd_demo(args):
 
 
 def _cmd_examples(args):
-    from ._io import ensure_writable_dir
     from .mnist import write_examples
 
-    ensure_writable_dir(args.out)
     paths = write_examples(args.out, overwrite=args.overwrite)
     _report(args, paths, [f"wrote {len(paths)} real MNIST test digits (digit-LABEL-testINDEX.png)"
                           f" to {args.out}"] + [f"  {p}" for p in paths])
