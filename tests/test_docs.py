@@ -278,7 +278,7 @@ NOT_RUN = {
     r"^inceptionzoo convert\b": "a torchvision / timm / gluoncv checkpoint, made in the PyTorch "
                                 "side environment (tests/test_convert.py runs these)",
     r"--launcher ssh": "hosts reachable over ssh (tests/test_distributed.py runs a real sshd)",
-    r"(photos|imgs)/|cat\.jpg|grace_hopper\.jpg|v[34]\.params|weights/googlenet_bn": (
+    r"(photos|imgs|rec)/|cat\.jpg|grace_hopper\.jpg|v[34]\.params|weights/googlenet_bn": (
         "your own ImageNet-size photos or converted ImageNet weights (tests/test_finetune.py)"),
 }
 
