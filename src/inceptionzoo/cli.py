@@ -268,7 +268,9 @@ def _cmd_convert(args):
 
     path = os.path.abspath(args.out_file or _converted_path(
         args.source, weights_home() if args.out is None else args.out, args.name))
-    if not args.overwrite and os.path.exists(path):
+    checkpoint_itself = os.path.exists(args.checkpoint) and os.path.exists(path) and \
+        os.path.samefile(path, args.checkpoint)  # convert names that refusal itself
+    if not args.overwrite and os.path.exists(path) and not checkpoint_itself:
         raise FileExistsError(f"{path} exists: pass --overwrite to replace it, or give another "
                               "--name or --out")
     meta = convert(args.source, args.checkpoint, path, aux_logits=args.aux_logits)
