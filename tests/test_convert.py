@@ -491,3 +491,14 @@ def test_declared_sources_are_checked_at_registration(sources, words):
                        classes=10, variant="reduced", num_params=0,
                        sources=sources)(lambda **kw: None)
     assert "zz_bad_sources" not in __import__("inceptionzoo").list_models()
+
+
+def test_a_checkpoint_that_does_not_fit_is_named(tmp_path):
+    """The mismatch error names the checkpoint, as every other ConversionError does (it said
+    "the checkpoint does not fit ...")."""
+    path = tmp_path / "small.params"
+    mx.nd.save(str(path), {"output.weight": mx.nd.zeros((10, 1024)),
+                           "output.bias": mx.nd.zeros((10,))})
+    with pytest.raises(ConversionError, match=rf"^{re.escape(repr(str(path)))} does not fit "
+                       r"'googlenet_bn' \(\d+ problems"):
+        convert("gluoncv:googlenet", str(path), str(tmp_path / "o.params"))
