@@ -8,6 +8,7 @@ registered ones) or ``--params FILE``; ``--workers`` are the processes of a dist
 ``--data-threads`` the image decoding threads. The spellings before this convention still work
 for one release: :data:`OLD_SPELLINGS` maps each onto the new one, with one line on stderr."""
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -751,19 +752,25 @@ def _check_needs(args):
                 importlib.import_module(module)
 
 
+@contextlib.contextmanager
 def _one_line_warnings(command):
-    """Warnings as ``inceptionzoo COMMAND: warning: MESSAGE``, one line each (no file, no
-    source line); MXNet's that say nothing to the user are dropped."""
+    """While a command runs: warnings on the terminal as ``inceptionzoo COMMAND: warning:
+    MESSAGE``, one line each (no file, no source line), and MXNet's that say nothing to the
+    user dropped. Warnings recorded by a caller (``warnings.catch_warnings(record=True)``) stay
+    warnings; everything is as before once the command returns."""
     import warnings
 
-    for pattern in QUIET_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
+    def one_line(message, category, filename, lineno, line=None):
+        return f"inceptionzoo {command}: warning: {' '.join(str(message).split())}\n"
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        text = " ".join(str(message).split())
-        print(f"inceptionzoo {command}: warning: {text}", file=file or sys.stderr)
-
-    warnings.showwarning = show
+    with warnings.catch_warnings():
+        for pattern in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        before, warnings.formatwarning = warnings.formatwarning, one_line
+        try:
+            yield
+        finally:
+            warnings.formatwarning = before
 
 
 def main(argv=None):
@@ -787,12 +794,19 @@ def main(argv=None):
     else:
         args = build_parser().parse_args(argv)
         command, func = args.command, args.func
-    _one_line_warnings(command)
+    with _one_line_warnings(command):
+        return _run(command, func, args)
+
+
+def _run(command, func, args):
+    """``func(args)``, its refusals one line each: status 2 (a closed pipe: 141, quietly)."""
     try:
         if command != "bench":
             args = _settle(args)
             _check_needs(args)
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except BrokenPipeError:  # `inceptionzoo info ... | head`: the reader left; so do we
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
