@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export INCEPTIONZOO_TEST_MNIST ?= $(abspath ../shared/data/mnist)
 export MXNET_STORAGE_FALLBACK_LOG_VERBOSE ?= 0
 
-.PHONY: setup demo test clean torch-env
+.PHONY: setup demo test clean torch-env system-deps
 
 setup: $(STAMP)
 
@@ -21,8 +21,27 @@ demo: setup
 
 # INCEPTIONZOO_REQUIRE_SIDE_ENVS=1: a test whose side environment is missing fails (a bare
 # `pytest` skips it, naming `make test`)
-test: setup torch-env
+test: setup torch-env system-deps
 	INCEPTIONZOO_REQUIRE_SIDE_ENVS=1 $(BIN)/python -m pytest
+
+# What the suite needs outside Python, installed with apt-get when missing (as root, or through
+# sudo): a Java runtime for MXNet Model Server (tests/test_mms.py) and OpenSSH's server and client
+# for the ssh launcher's tests (tests/test_launch.py, tests/test_distributed.py start their own
+# sshd on a loopback port). Present: nothing runs. Without apt-get or root the step stops and
+# names what to install.
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+APT_INSTALL = $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends
+JAVA_PACKAGE = openjdk-17-jre-headless
+SSH_PACKAGES = openssh-server openssh-client
+SSHD ?= /usr/sbin/sshd
+
+system-deps:
+	@command -v java >/dev/null 2>&1 || { \
+		echo "make: installing $(JAVA_PACKAGE) (MXNet Model Server needs Java)"; \
+		$(APT_INSTALL) $(JAVA_PACKAGE); }
+	@{ command -v ssh && { command -v sshd || test -x $(SSHD); }; } >/dev/null 2>&1 || { \
+		echo "make: installing $(SSH_PACKAGES) (the ssh launcher's tests)"; \
+		$(APT_INSTALL) $(SSH_PACKAGES); }
 
 # The PyTorch side environment of the conversion tests (tests/reference/make_references.py):
 # torchvision / timm need torch >= 2.14 and numpy 2, which MXNet 1.9.1 cannot live with.

@@ -539,7 +539,10 @@ def plot(rows, path):
 
 
 def build_parser(prog="benchmarks/throughput.py"):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog=prog, usage="%(prog)s [MODEL[,MODEL...]] [options]",
+        description=" ".join(__doc__.split("\n\n")[0].split()) + " MODEL, a first argument "
+        "that is not an option, is --models.")
     p.add_argument("--models", default="inception_mnist", help="comma-separated names")
     p.add_argument("--modes", default=None,
                    help=f"comma-separated (default: {','.join(INFER_MODES + TRAIN_MODES)} on "

@@ -1,6 +1,7 @@
 """The command line's one convention (docs/api.md, "Command line"): each new spelling parses to
 the arguments the library gets, each old spelling still does with one deprecation line naming
 the new one, and every command shown in README.md and docs/ uses the new spellings."""
+import json
 import os
 import re
 import shlex
@@ -224,3 +225,332 @@ def test_pretrained_followed_by_a_model_name_is_the_model(capsys):
     _settle(args)
     assert (args.model, args.pretrained) == ("googlenet", True)
     assert capsys.readouterr().err == ""
+
+
+# --- the convention, walked over the parser (new commands are covered without listing them) ---
+
+#: commands that print no report of their own (a server, a job launcher, the harness)
+NO_REPORT = {"launch", "bench", "serve"}
+
+
+def _commands():
+    """``(name, parser)`` of every subcommand."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, cli.argparse._SubParsersAction))
+    return sorted(sub.choices.items())
+
+
+def _help(parser):
+    return " ".join(parser.format_help().split())
+
+
+@pytest.mark.parametrize("name, parser", [c for c in _commands() if c[0] != "bench"],
+                         ids=[c[0] for c in _commands() if c[0] != "bench"])
+def test_every_help_shows_defaults_and_no_old_spelling_and_json_where_it_reports(name, parser):
+    """The help of every subcommand: each option that takes a value says its default, no
+    deprecated spelling shows (hidden options, the old spellings' table, an optional MODEL or
+    an optional value that only an old spelling gives), and ``--json`` where it reports."""
+    text = _help(parser)
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or action.help == cli.argparse.SUPPRESS or \
+                action.nargs == 0 or isinstance(action, cli.argparse._HelpAction):
+            continue
+        assert "default" in formatter._expand_help(action), (name, action.option_strings)
+    hidden = [s for a in parser._actions if a.help == cli.argparse.SUPPRESS
+              for s in a.option_strings]
+    for option in hidden:
+        assert not re.search(re.escape(option) + r"(?![\w-])", text), (name, option)
+    for old in OLD_SPELLINGS.get(name, {}):
+        if old.startswith("--"):
+            assert old not in text, (name, old)
+    usage = " ".join(parser.format_usage().split())
+    assert not re.search(r"\[--[\w-]+ \[[A-Z_]+\]\]", usage), usage  # `[--pretrained [FILE]]`
+    assert "[MODEL]" not in usage, usage
+    if name not in NO_REPORT:
+        assert "--json" in text, name
+
+
+def test_one_metavar_per_option_across_commands():
+    """The same flag means the same thing everywhere: ``--params FILE`` (not PARAMS in one
+    command and FILE in another), ``--out DIR``, ``--batch-size N`` ..."""
+    seen = {}
+    for name, parser in _commands():
+        for action in parser._actions:
+            if action.help == cli.argparse.SUPPRESS or action.nargs == 0:
+                continue
+            for option in action.option_strings:
+                metavar = getattr(action, "shown_as", None) or action.metavar or \
+                    action.dest.upper()
+                seen.setdefault(option, {}).setdefault(metavar, []).append(name)
+    assert not {o: m for o, m in seen.items() if len(m) > 1}
+    assert set(seen["--params"]) == {"FILE"} and set(seen["--out"]) == {"DIR"}
+    assert "--root" not in seen and "--weights-dir" in seen
+
+
+def test_bench_help_names_the_command_and_its_whole_description(capfd):
+    assert main(["bench", "--help"]) == 0
+    out = " ".join(capfd.readouterr().out.split())
+    assert out.startswith("usage: inceptionzoo bench [MODEL")
+    description = out.split("options:")[0]
+    assert "(developer tooling: it lives beside the package, not in it)." in description
+
+
+def test_bench_errors_name_the_command(capfd):
+    assert main(["bench", "--batch-sizes", "0"]) == 2
+    assert capfd.readouterr().err.startswith("inceptionzoo bench: error: --batch-sizes")
+
+
+def test_an_unknown_option_shows_the_commands_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "deploy", "a.png", "--bogus"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("usage: inceptionzoo predict "), err
+    assert "inceptionzoo predict: error: unrecognized arguments: --bogus" in err
+
+
+def test_version(capsys):
+    from inceptionzoo import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"inceptionzoo {__version__}\n"
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`inceptionzoo list | head -0`: no `error: [Errno 32] Broken pipe`, no traceback."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "import sys; from inceptionzoo.cli import main; "
+                          "sys.exit(main(['list']))"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # the reader leaves before the command writes
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141 and err == "", err
+
+
+@pytest.mark.parametrize("blocked, argv, extra", [
+    ("onnx", ["export", "inception_mnist", "--pretrained", "--out", "{out}", "--onnx"], "onnx"),
+    ("onnxruntime", ["tune", "{export}", "--runtime", "onnxruntime"], "onnxruntime"),
+    ("safetensors", ["convert", "timm:inception_v4", "{checkpoint}", "--out", "{out}"],
+     "convert"),
+])
+def test_a_missing_extra_is_one_line_naming_it(blocked, argv, extra, tmp_path, monkeypatch,
+                                               capsys):
+    """As in an install without the extra (the module cannot be imported): one line naming the
+    extra and how to install it, exit status 2, nothing written."""
+    import sys
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "m-meta.json").write_text("{}")
+    (tmp_path / "c.safetensors").write_bytes(b"\x02\0\0\0\0\0\0\0{}")
+    monkeypatch.setitem(sys.modules, blocked, None)  # `import MODULE` fails
+    out = tmp_path / "out"
+    argv = [a.format(out=out, export=export, checkpoint=tmp_path / "c.safetensors")
+            for a in argv]
+    code = main(argv)
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"inceptionzoo {argv[0]}: error: ") and blocked in err[0]
+    assert f"'.[cpu,{extra}]'" in err[0] and "checkout" in err[0], err[0]
+    assert not out.exists()
+
+
+def test_missing_extra_names_every_extra_of_setup_cfg():
+    """Each module of cli.EXTRAS maps to an extra setup.cfg defines."""
+    from test_docs import _extras
+
+    extras = set(_extras()["options.extras_require"])
+    for module, extra in cli.EXTRAS.items():
+        err = ModuleNotFoundError(f"No module named {module!r}", name=module)
+        assert extra in extras and f"'.[cpu,{extra}]'" in cli.missing_extra(err)
+    assert cli.missing_extra(ModuleNotFoundError("x", name="numpy")) is None
+
+
+def test_warnings_are_one_line_naming_the_command():
+    """On the terminal (a process of its own: pytest records warnings), a warning during a
+    command is one line, MXNet's "Cannot decide type" none, and the state is restored after."""
+    import subprocess
+    import sys
+
+    code = ("import warnings; from inceptionzoo import cli\n"
+            "with cli._one_line_warnings('predict'):\n"
+            "    warnings.warn('x-tuning.json is ignored: made for another machine\\n(rerun)')\n"
+            "    warnings.warn('Cannot decide type for the following arguments. Consider')\n"
+            "warnings.warn('after')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    err = run.stderr.splitlines()
+    assert run.returncode == 0 and err[0] == ("inceptionzoo predict: warning: x-tuning.json is "
+                                              "ignored: made for another machine (rerun)"), err
+    assert not any("Cannot decide type" in line for line in err)
+    assert "UserWarning: after" in run.stderr  # as before, once the command is done
+
+
+def test_a_caller_recording_warnings_still_gets_them(tmp_path):
+    import warnings
+
+    with pytest.warns(UserWarning, match="is ignored"):
+        with cli._one_line_warnings("predict"):
+            warnings.warn("x is ignored")
+
+
+def test_launch_refuses_ssh_options_with_the_local_launcher(capsys):
+    assert main(["launch", "--hostfile", "hosts", "--", "true"]) == 2
+    err = capsys.readouterr().err
+    assert "--hostfile: read by --launcher ssh only; got --launcher local" in err, err
+
+
+def test_examples_writes_the_shipped_digits_and_refuses_to_replace_them(tmp_path, capsys):
+    from inceptionzoo.mnist import example_images
+
+    out = tmp_path / "ex"
+    assert main(["examples", "--out", str(out), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert sorted(os.listdir(out)) == [os.path.basename(p) for p in example_images()]
+    assert written == [str(out / os.path.basename(p)) for p in example_images()]
+    assert (out / "digit-7-test0.png").read_bytes() == open(
+        [p for p in example_images() if p.endswith("digit-7-test0.png")][0], "rb").read()
+    assert main(["examples", "--out", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main(["examples", "--out", str(out), "--overwrite"]) == 0
+
+
+def test_list_filters_markdown_and_json(capsys):
+    assert main(["list", "--include", "googlenet*", "--markdown"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["googlenet", "googlenet_bn"]
+    assert main(["list", "--include", "googlenet*", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == ["googlenet", "googlenet_bn"]
+
+
+def test_convert_refuses_to_replace_without_overwrite(tmp_path, monkeypatch, capsys):
+    calls = _fake_convert(monkeypatch)
+    (tmp_path / "inception_v4.params").write_bytes(b"old")
+    assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and calls == []
+    assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path),
+                 "--overwrite"]) == 0
+    assert calls == [str(tmp_path / "inception_v4.params")]
+
+
+def test_convert_writes_into_the_weights_folder_by_default(tmp_path, monkeypatch):
+    calls = _fake_convert(monkeypatch)
+    monkeypatch.setenv("INCEPTIONZOO_HOME", str(tmp_path / "home"))
+    assert main(["convert", "timm:inception_v4", "c.pth"]) == 0
+    assert calls == [str(tmp_path / "home" / "inception_v4.params")]
+
+
+def test_weights_dir_is_the_one_name_and_root_its_old_spelling(capsys):
+    args = _parse(["export", "googlenet_bn", "--pretrained", "--out", "d", "--weights-dir", "w"])
+    assert args.weights_dir == "w" and capsys.readouterr().err == ""
+    args = _parse(["export", "googlenet_bn", "--pretrained", "--out", "d", "--root", "w"])
+    assert args.weights_dir == "w"
+    assert "--root DIR is deprecated" in capsys.readouterr().err
+
+
+def test_train_without_out_saves_under_runs_and_never_over_a_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli._default_run_folder("Inception_MNIST", reuse=False) == os.path.join(
+        "runs", "inception_mnist")
+    os.makedirs(os.path.join("runs", "inception_mnist"))
+    (tmp_path / "runs" / "inception_mnist" / "metrics.json").write_text("{}")
+    assert cli._default_run_folder("inception_mnist", reuse=False) == os.path.join(
+        "runs", "inception_mnist-2")
+    assert cli._default_run_folder("inception_mnist", reuse=True) == os.path.join(
+        "runs", "inception_mnist")
+
+
+def test_errors_speak_in_flags():
+    """The hint of a missing converted file names the command line's flag and no file of the
+    repository that is not installed."""
+    from inceptionzoo._builder import _convert_hint
+
+    for name in ("inception_v3", "googlenet"):
+        hint = _convert_hint(name, "/w")
+        assert "--params FILE" in hint and "docs/" not in hint, hint
+
+
+def test_predict_on_a_folder_of_two_exports_suggests_name(tmp_path, capsys):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}-meta.json").write_text("{}")
+    assert main(["predict", str(tmp_path), "x.png"]) == 2
+    assert "choose one with --name NAME" in capsys.readouterr().err
+
+
+def test_train_without_out_saves_says_where_and_shows_the_loss(mnist_dir, tmp_path,
+                                                               monkeypatch, capsys):
+    """A short epoch: the progress bar's loss is refreshed to the epoch's (it showed step 0's
+    throughout), the epoch line gives the training loss, and without --out the model is saved
+    under runs/ and the last line says where (it was thrown away)."""
+    import time
+
+    from _sample_data import write_mnist_subset
+
+    data = write_mnist_subset(str(tmp_path / "mnist"), mnist_dir, 200, 100)
+    monkeypatch.chdir(tmp_path)
+    clock = iter(range(0, 10 ** 6, 2))  # every step takes "2 s": the bar refreshes each one
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    assert main(["train", "inception_mnist", "--data-dir", data, "--recipe", "seed",
+                 "--epochs", "1", "--batch-size", "50"]) == 0
+    out, err = capsys.readouterr()
+    m = re.search(r"epoch 1: training loss (\d+\.\d{4}), test accuracy", out)
+    assert m, out
+    assert re.findall(r"loss=(\d+\.\d{4})", err)[-1] == m.group(1), err
+    saved = os.path.join(tmp_path, "runs", "inception_mnist", "inception_mnist-0001.params")
+    assert out.splitlines()[-1].endswith(f"; saved {saved}") and os.path.isfile(saved)
+
+
+def test_offline_mnist_download_says_to_pass_data_dir(tmp_path, monkeypatch, capsys):
+    import mxnet as mx
+    import requests
+
+    import inceptionzoo.mnist as mnist
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError(
+            "HTTPSConnectionPool(host='repo.mxnet.io', port=443): Max retries exceeded")
+
+    monkeypatch.delenv("INCEPTIONZOO_DATA", raising=False)
+    monkeypatch.setattr(mnist, "_mxnet_mnist_dir", lambda: str(tmp_path / "mxnet-mnist"))
+    monkeypatch.setattr(mx.gluon.data.vision, "MNIST", offline)
+    assert main(["train", "inception_mnist", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "downloading it failed (HTTPSConnectionPool" in err[0], err
+    assert "--data-dir DIR" in err[0] and "$INCEPTIONZOO_DATA" in err[0]
+
+
+def test_demo_prints_each_row_as_it_goes_says_why_onnx_is_skipped_and_what_next(
+        tmp_path, monkeypatch, capsys):
+    import sys
+
+    import inceptionzoo
+    from inceptionzoo import demo
+
+    rows = []
+    demo.smoke_table(["inception_naive_mnist"], on_row=rows.append)  # a row as soon as it ran
+    assert [r[0] for r in rows] == ["inception_naive_mnist"]
+    monkeypatch.setattr(inceptionzoo, "list_models", lambda: ["inception_mnist"])
+    monkeypatch.setitem(sys.modules, "onnx", None)  # an install without the onnx extra
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--out", "d"]) == 0
+    out = capsys.readouterr().out
+    assert "(no ONNX file: onnx is not installed (the onnx extra" in out
+    assert not (tmp_path / "d" / "inception_mnist.onnx").exists()
+    assert "10/10 correct" in out and "\nNext:\n" in out
+    assert "inceptionzoo examples --out examples" in out.split("Next:")[1]
+    assert main(["demo", "--out", "d", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["correct"] == report["images"] == 10 and report["onnx_skipped"]
+
+
+def test_export_and_tune_report_as_json(tmp_path, capsys):
+    out = tmp_path / "deploy"
+    assert main(["export", "inception_mnist", "--pretrained", "--out", str(out), "--json"]) == 0
+    paths = json.loads(capsys.readouterr().out)
+    assert {"symbol", "params", "meta"} <= set(paths) and all(map(os.path.isfile,
+                                                                 paths.values()))
+    assert main(["tune", str(out), "--batch-sizes", "1", "--runtime", "mxnet", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["choice"]) == ["1"] and report["choice"]["1"].startswith("mxnet")
+    assert os.path.isfile(report["tuning"])

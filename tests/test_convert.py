@@ -121,6 +121,7 @@ def test_one_error_lists_every_missing_unexpected_and_misshaped_tensor(reference
         convert("torchvision:googlenet", str(tmp_path / "bad.safetensors"),
                 str(tmp_path / "bad.params"))
     msg = str(exc.value)
+    assert msg.startswith(f"{str(tmp_path / 'bad.safetensors')!r} does not fit"), msg  # the file
     assert "(3 problems: 1 missing, 1 unexpected, 1 mis-shaped)" in msg, msg
     assert "missing: googlenet_bn_inception4a_b3_bn_running_var (208,)" in msg
     assert "unexpected: inception4a.extra.weight" in msg
@@ -242,9 +243,11 @@ def test_conversion_errors(tmp_path):
                 str(tmp_path / "o.params"))
     with pytest.raises(ConversionError, match="must end in .params"):
         convert("timm:inception_v4", str(tmp_path / "junk.pth"), str(tmp_path / "o.bin"))
-    with pytest.raises(ConversionError, match="no auxiliary head"):
-        convert("timm:inception_v4", str(tmp_path / "junk.pth"), str(tmp_path / "o.params"),
-                aux_logits=True)
+    for spec in ("timm:inception_v4", "torchvision:googlenet"):  # googlenet has aux1/aux2
+        with pytest.raises(ConversionError, match="heads, if its checkpoint has them, are not "
+                           "converted.*without --aux-logits.*torchvision:inception_v3"):
+            convert(spec, str(tmp_path / "junk.pth"), str(tmp_path / "o.params"),
+                    aux_logits=True)
     assert not [p for p in os.listdir(tmp_path) if p.endswith((".params", ".json"))]
 
 
@@ -520,3 +523,14 @@ def test_declared_sources_are_checked_at_registration(sources, words):
                        classes=10, variant="reduced", num_params=0,
                        sources=sources)(lambda **kw: None)
     assert "zz_bad_sources" not in __import__("inceptionzoo").list_models()
+
+
+def test_a_checkpoint_that_does_not_fit_is_named(tmp_path):
+    """The mismatch error names the checkpoint, as every other ConversionError does (it said
+    "the checkpoint does not fit ...")."""
+    path = tmp_path / "small.params"
+    mx.nd.save(str(path), {"output.weight": mx.nd.zeros((10, 1024)),
+                           "output.bias": mx.nd.zeros((10,))})
+    with pytest.raises(ConversionError, match=rf"^{re.escape(repr(str(path)))} does not fit "
+                       r"'googlenet_bn' \(\d+ problems"):
+        convert("gluoncv:googlenet", str(path), str(tmp_path / "o.params"))

@@ -276,7 +276,8 @@ def test_bomb_in_training_data_is_one_line_from_the_cli(digits, tmp_path, capsys
     bad = root / "train" / "0" / "bomb.png"
     _png_header_only(bad, 20000, 20000)
     code = main(["train", "inception_mnist", "--data-dir", str(root), "--epochs", "1",
-                 "--batch-size", "100", "--no-progress", "--data-threads", "2"])
+                 "--batch-size", "100", "--no-progress", "--data-threads", "2",
+                 "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert f"{bad}: image too large to decode safely" in err
@@ -329,6 +330,9 @@ def test_folder_and_recordio_label_an_odd_folder_the_same(odd_folder, tmp_path):
                        train=False)
     assert rec.num_classes == 3 and len(rec) == len(folder) == 9
     assert _labelled(rec) == _labelled(folder)
+    assert rec.classes == ["a", "b", "c"]  # the folders' names, from packed.lst (were numbers)
+    os.remove(tmp_path / "packed.lst")  # a .rec without its list: the labels' numbers
+    assert RecordSource(str(tmp_path / "packed.rec"), MNIST_INFO).classes == ["0", "1", "2"]
 
 
 def test_packing_recordio_without_opencv_names_the_extra(digits, tmp_path, monkeypatch):
@@ -343,7 +347,8 @@ def test_packing_recordio_without_opencv_names_the_extra(digits, tmp_path, monke
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(fake.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                               if p]))
-    with pytest.raises(ModuleNotFoundError, match=rf"pip install 'inceptionzoo\[{RECORDIO_EXTRA}\]'"
+    with pytest.raises(ModuleNotFoundError, match=rf"pip install -c constraints.txt -e "
+                       rf"'\.\[cpu,{RECORDIO_EXTRA}\]'"
                        r" \(opencv-python\)") as info:
         write_recordio(str(digits / "val"), str(tmp_path / "val"))
     assert "needs OpenCV (cv2)" in str(info.value) and "Traceback" not in str(info.value)

@@ -165,8 +165,8 @@ def test_docs_name_real_extras_and_gluoncv_is_one():
 
 def test_java_statements_agree_with_what_ci_installs():
     """README, docs/deploy.md and setup.cfg state MMS's own requirement (Java 8 or newer) and the
-    version tested, the OpenJDK that .ci/run installs."""
-    tested = re.search(r"openjdk-(\d+)-jre", _doc(".ci", "run")).group(1)
+    version tested, the OpenJDK that `make test` installs (`make system-deps`)."""
+    tested = re.search(r"openjdk-(\d+)-jre", _doc("Makefile")).group(1)
     for page in ("README.md", os.path.join("docs", "deploy.md")):
         text = " ".join(_doc(page).split())
         assert "8 or newer by MMS's own documentation" in text, page
@@ -239,7 +239,8 @@ def test_errors_md_names_every_exception_class():
     from inceptionzoo import errors
 
     opening = " ".join(_doc("docs", "errors.md").split("\n## ")[0].split())
-    named = set(re.findall(r"`(\w+Error)`", opening)) - {"ValueError", "TypeError", "OSError"}
+    named = set(re.findall(r"`(\w+Error)`", opening)) - {"ValueError", "TypeError", "OSError",
+                                                           "ModuleNotFoundError"}
     assert named == set(errors.__all__)
     typed = [n for n in errors.__all__ if issubclass(getattr(errors, n), TypeError)]
     assert typed and all(f"`{n}` (an argument of the wrong type) is also a `TypeError`" in opening
@@ -261,8 +262,217 @@ def test_training_md_own_images_commands_are_true():
     assert "--recipe" not in block and "--epochs" not in block  # the default recipe
     m = re.search(r"--params runs/rec/googlenet-(\d{4})\.params", block)
     assert m and int(m.group(1)) == RECIPES["default"].epochs, m and m.group(0)
-    assert f"inceptionzoo[cpu,{RECORDIO_EXTRA}]" in block
+    assert f"'.[cpu,{RECORDIO_EXTRA}]'" in block
     cfg = configparser.ConfigParser()
     cfg.read(os.path.join(ROOT, "setup.cfg"))
     extra = cfg["options.extras_require"][RECORDIO_EXTRA]
     assert "opencv-python" in extra, extra
+
+
+# --- every command of the docs' shell blocks, run -------------------------------------------
+
+#: commands of the docs' shell blocks that this test does not run, by a regular expression on
+#: the command line, with the reason (each names what the block needs that a test run lacks)
+NOT_RUN = {
+    r"^inceptionzoo bench\b": "a benchmark: it needs a quiet machine (benchmarks/rerun_docs.sh)",
+    r"^inceptionzoo convert\b": "a torchvision / timm / gluoncv checkpoint, made in the PyTorch "
+                                "side environment (tests/test_convert.py runs these)",
+    r"--launcher ssh": "hosts reachable over ssh (tests/test_distributed.py runs a real sshd)",
+    r"(photos|imgs|rec)/|cat\.jpg|grace_hopper\.jpg|v[34]\.params|weights/googlenet_bn": (
+        "your own ImageNet-size photos or converted ImageNet weights (tests/test_finetune.py)"),
+}
+
+
+def doc_shell_commands(text):
+    """The ``inceptionzoo ...`` lines of a markdown text's shell blocks (fences without a
+    language), in order: ``\\`` continuations joined, ``# ...`` comments split off (returned
+    beside the line), ``[`` ``]`` around optional parts dropped (the option is given)."""
+    found = []
+    for lang, block in re.findall(r"^```([^\n]*)\n(.*?)^```", text, re.M | re.S):
+        if lang.strip():
+            continue
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            line, _, comment = line.partition(" #")
+            line = " ".join(line.split())
+            if line.startswith("inceptionzoo "):
+                found.append((re.sub(r"\[([^\[\]]*)\]", r"\1", line), comment.strip()))
+    return found
+
+
+def _written(argv, comment):
+    """The files and folders a command line says it writes: its ``--out`` folder and a
+    ``# writes PATH`` comment."""
+    paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"]
+    paths += re.findall(r"writes ([\w./-]+)", comment)
+    return paths
+
+
+def test_doc_shell_commands_reads_blocks_and_their_comments():
+    text = ("x\n```\ninceptionzoo tune deploy/ --batch-sizes 1,8   # writes deploy/t.json\n"
+            "inceptionzoo export m --pretrained \\\n    --out d/ [--json]\nls\n```\n"
+            "```python\ninceptionzoo.get_model('x')\n```\n")
+    assert doc_shell_commands(text) == [
+        ("inceptionzoo tune deploy/ --batch-sizes 1,8", "writes deploy/t.json"),
+        ("inceptionzoo export m --pretrained --out d/ --json", "")]
+    assert _written(["export", "m", "--out", "d/"], "writes deploy/t.json") == [
+        "d/", "deploy/t.json"]
+
+
+@pytest.fixture(scope="module")
+def doc_data(tmp_path_factory, mnist_dir):
+    """What the docs' placeholders stand for: ``DIR`` (MNIST files: 300 training and 100 test
+    digits) and ``digits/`` (5 classes of real digits as image folders, train/ and val/)."""
+    from _sample_data import write_image_folder, write_mnist_subset
+    from inceptionzoo.mnist import load_mnist
+
+    root = tmp_path_factory.mktemp("doc-data")
+    mnist = write_mnist_subset(str(root / "mnist"), mnist_dir, 300, 100)
+    for split, train, n in (("train", True, 20), ("val", False, 10)):
+        x, y = load_mnist(mnist_dir, train=train)
+        write_image_folder(str(root / "digits" / split), x, y, per_class=n, classes=range(5))
+    return {"DIR": mnist, "digits/": str(root / "digits") + "/"}
+
+
+@pytest.mark.slow  # every command of the docs, trainings and the demo included: minutes
+@pytest.mark.parametrize("page", ["README.md"] + [
+    os.path.join("docs", f) for f in sorted(os.listdir(os.path.join(ROOT, "docs")))
+    if f.endswith(".md")])
+def test_every_command_in_the_docs_runs(page, doc_data, tmp_path):
+    """Each ``inceptionzoo`` line of the page's shell blocks runs, in order, in a fresh folder
+    (its own weights folder and HOME), with exit status 0, and writes what it says it writes;
+    the lines of NOT_RUN are left out for the reason given there."""
+    import shlex
+    import subprocess
+
+    exe = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
+    env = dict(os.environ, HOME=str(tmp_path / "home"), INCEPTIONZOO_HOME=str(tmp_path / "w"))
+    env.pop("INCEPTIONZOO_DATA", None)
+    work = tmp_path / "work"
+    work.mkdir()
+    ran = 0
+    for line, comment in doc_shell_commands(_doc(page)):
+        if any(re.search(pattern, line) for pattern in NOT_RUN):
+            continue
+        argv = [doc_data.get(a, a) for a in shlex.split(line)]
+        argv = [exe if a == "inceptionzoo" else a for a in argv]
+        run = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True,
+                             timeout=900)
+        assert run.returncode == 0, f"{page}: {line}\n{run.stderr[-3000:]}"
+        for path in _written(argv, comment):
+            full = work / os.path.expanduser(path)
+            assert full.exists() and (not full.is_dir() or any(full.iterdir())), (
+                f"{page}: {line}: wrote no {path}")
+        ran += 1
+    shown = [ln for ln, _ in doc_shell_commands(_doc(page))]
+    assert ran or not shown or all(any(re.search(p, ln) for p in NOT_RUN) for ln in shown)
+
+
+# --- statements of README.md and docs/ that were false (issue 28), each checked ---------------
+
+def test_make_test_installs_what_the_suite_needs_when_missing(tmp_path):
+    """`make test` depends on `system-deps`, which installs Java (MMS) and OpenSSH's server and
+    client (the ssh launcher's tests) with apt-get when missing, as .ci/run did: here on a
+    machine that lacks all three (an empty PATH), with `echo` for sudo so nothing installs."""
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make here")
+    assert re.search(r"^test:.*\bsystem-deps\b", _doc("Makefile"), re.M)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    run = subprocess.run([make, "-s", "system-deps", "SUDO=echo", "SSHD=/nonexistent"],
+                         cwd=ROOT, env={"PATH": str(empty)}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert re.search(r"apt-get install .*openjdk-\d+-jre-headless", out), out
+    assert re.search(r"apt-get install .*openssh-server openssh-client", out), out
+    present = subprocess.run([make, "-s", "system-deps", "SUDO=false"], cwd=ROOT,
+                             capture_output=True, text=True)
+    if shutil.which("java") and shutil.which("ssh") and os.path.exists("/usr/sbin/sshd"):
+        assert present.returncode == 0 and "apt-get" not in present.stdout  # nothing to do
+    ci = _doc(".ci", "run")
+    assert "apt-get" not in ci and re.search(r"^make test$", ci, re.M)  # one place: the Makefile
+
+
+def test_install_commands_use_the_checkout_form():
+    """inceptionzoo is not on the package index: no page tells to `pip install
+    'inceptionzoo[...]'`; the extras install from the checkout (`'.[cpu,...]'`)."""
+    for page in _pages_md():
+        assert "inceptionzoo[" not in _doc(page), page
+    assert "pip install -c constraints.txt '.[cpu]'" in _doc("docs", "index.md")
+
+
+def _pages_md():
+    return ["README.md"] + [os.path.join("docs", f) for f in sorted(os.listdir(
+        os.path.join(ROOT, "docs"))) if f.endswith(".md")]
+
+
+def test_models_md_normalisation_is_model_info():
+    from inceptionzoo import model_info
+
+    text = " ".join(_doc("docs", "models.md").split())
+    assert model_info("googlenet").mean == (0.0,) * 3 and model_info("googlenet").std == (1.0,) * 3
+    assert "`googlenet`, the paper's layout, for which no weights exist, has mean 0 and std 1" \
+        in text
+    for name in ("googlenet_bn", "inception_v3", "inception_v4", "inception_resnet_v2"):
+        assert model_info(name).mean == (0.5,) * 3 == model_info(name).std, name
+
+
+def test_api_md_model_info_fields_and_network_classes():
+    """The ModelInfo bullet names every field of the dataclass; every class of the Networks
+    section imports from ``inceptionzoo.models``."""
+    import dataclasses
+
+    import inceptionzoo.models
+    from inceptionzoo import ModelInfo
+
+    sections = _sections(os.path.join(ROOT, "docs", "api.md"))
+    body = next(b for h, b in sections.items() if h.startswith("Registry"))
+    bullet = body[body.index("- `ModelInfo`"):]
+    bullet = bullet[:bullet.index("\n- ")]
+    named = set(re.findall(r"`(\w+)`", bullet))
+    fields = {f.name for f in dataclasses.fields(ModelInfo)}
+    assert fields <= named, sorted(fields - named)
+    networks = next(b for h, b in sections.items() if h.startswith("Networks"))
+    classes = re.findall(r"`([A-Z]\w+)\(", networks)
+    assert {"GoogLeNet", "InceptionMNIST", "InceptionV3", "InceptionV4",
+            "InceptionResNetV2"} <= set(classes)
+    for name in classes:
+        assert hasattr(inceptionzoo.models, name), name
+
+
+def test_the_quick_suites_skip_is_described_as_it_reads():
+    """README.md and docs/contributing.md quote the reason of the quick suite's one skip, the
+    optional PyTorch peer of tests/test_bench.py (pytest.importorskip('torch'))."""
+    assert 'pytest.importorskip("torch")' in _doc("tests", "test_bench.py")
+    for page in ("README.md", os.path.join("docs", "contributing.md")):
+        assert "`could not import 'torch'`" in " ".join(_doc(page).split()), page
+
+
+def test_rerun_docs_parts_and_sections_are_all_named():
+    script = _doc("benchmarks", "rerun_docs.sh")
+    parts = set(re.findall(r"\$PART == (\w+)", script)) | {"all"}
+    text = " ".join(_doc("docs", "benchmarks.md").split())
+    m = re.search(r"`benchmarks/rerun_docs\.sh \[([\w|]+)\]`", text)
+    assert m and set(m.group(1).split("|")) == parts, (m and m.group(1), parts)
+    paragraph = text[m.start():m.start() + 2000]
+    for section in re.findall(r"--doc-section ([\w-]+)", script):
+        assert f"`{section}`" in paragraph, section
+
+
+def test_errors_md_says_what_the_command_line_raises():
+    """The opening names no plain ValueError of cli.py (it raises InceptionZooError), and
+    bench's errors name the command."""
+    import ast
+
+    from inceptionzoo import cli
+
+    tree = ast.parse(open(cli.__file__).read())
+    plain = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Raise)
+             and isinstance(n.exc, ast.Call) and getattr(n.exc.func, "id", "") == "ValueError"]
+    assert plain == []
+    text = " ".join(_doc("docs", "errors.md").split())
+    assert "plain `ValueError`, until" not in text
+    assert "one line `inceptionzoo bench: error: ...`" in text

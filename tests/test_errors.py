@@ -153,8 +153,6 @@ PLAIN_OK = {
     # copied into a .mar and run in MMS without inceptionzoo: no import of errors possible
     "mms_handler.py": "standalone",
     "imaging.py": "standalone",
-    # being reworked for one CLI convention (helper G): convert after the serving/CLI merge
-    "cli.py": "split after the serving/CLI merge",
 }
 
 

@@ -215,6 +215,11 @@ def test_a_runtime_choice_for_another_onnx_file_is_refused(folder):
     with pytest.warns(UserWarning, match="its runtime choice was made for another ONNX file"):
         again = load_graph(str(folder), warmup=(1,))
     assert set(again.seconds) == {1}
+    record["runtimes"]["onnxruntime"] = None  # tuned where ONNX Runtime was not installed
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"its runtime choice was made without ONNX Runtime; "
+                      r"here ONNX Runtime \S+ runs this export's ONNX file \(rerun"):
+        load_graph(str(folder), warmup=(1,))
 
 
 @pytest.mark.parametrize("text, why", [
@@ -298,8 +303,9 @@ def test_without_onnxruntime_auto_is_mxnet_and_onnxruntime_names_the_extra(folde
     assert runtimes.import_onnxruntime() is None
     g = load_graph(str(folder), warmup=(1,))
     assert g.runtimes == ["mxnet"] and g.runtime_for(1) == "mxnet" and g.seconds == {}
-    with pytest.raises(PredictionError, match=r"runtime 'onnxruntime' needs onnxruntime: pip "
-                       r"install 'inceptionzoo\[onnxruntime\]'"):
+    with pytest.raises(PredictionError, match=r"runtime 'onnxruntime' needs onnxruntime: in the "
+                       r"inceptionzoo checkout, pip install -c constraints.txt -e "
+                       r"'\.\[cpu,onnxruntime\]'"):
         load_graph(str(folder), runtime="onnxruntime")
     top = Predictor(str(folder)).predict_files(example_images(), top_k=1)
     assert [t[0][0] for t in top] == [os.path.basename(p).split("-")[1] for p in example_images()]

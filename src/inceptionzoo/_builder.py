@@ -155,7 +155,7 @@ class ResolvedWeights:
 
 def _obtain(spec, root):
     """How to get the weights ``spec`` declares when they are not there: the command (a
-    ``convert`` whose CHECKPOINT is the source's file, see docs/weights.md), or what to do."""
+    ``convert`` whose CHECKPOINT is the source's file), or what to do."""
     if spec.source == "shipped":
         return f"reinstall inceptionzoo (the file {spec.file} ships with it)"
     return f"inceptionzoo convert {spec.source} CHECKPOINT --out {weights_home(root)}"
@@ -201,8 +201,9 @@ def _tagged_file(name, spec, root):
                               f"{sidecar_path(old[0])} {sidecar_path(new)}`)" if new else ""))
     raise WeightsError(f"no weights {name}.{spec.tag} ({spec.source}) in the weights folder: "
                        f"{os.path.basename(path)} is not in {home}{moved}. Make it: "
-                       f"`{_obtain(spec, root)}` (CHECKPOINT: the source's file, see "
-                       "docs/weights.md), or pass pretrained=PATH")
+                       f"`{_obtain(spec, root)}` (CHECKPOINT: the source's file; the "
+                       "documentation's page \"Bring your weights\"), or give the file itself "
+                       "(--params FILE; pretrained=PATH in Python)")
 
 
 def _declared(name):
@@ -342,7 +343,8 @@ def resolve_weights(name, pretrained, root=None):
     if pretrained is True:
         if not specs:
             raise WeightsError(f"model {name!r} declares no weights (no checkpoint converts "
-                               "to it): pass pretrained=PATH, a .params file of it")
+                               "to it): give a .params file of it (--params FILE; "
+                               "pretrained=PATH in Python)")
         return _read(name, _tagged_file(name, specs[0], root), specs[0])
     if isinstance(pretrained, str) and pretrained.lower() in tags:
         spec = tags[pretrained.lower()]

@@ -1,7 +1,14 @@
 """One reading of MXNet's error text, for every place that wraps an ``MXNetError``."""
 import re
 
-__all__ = ["mxnet_message"]
+__all__ = ["mxnet_message", "install_hint"]
+
+
+def install_hint(extra):
+    """How to install the ``extra`` of setup.cfg: inceptionzoo is not on the package index, so
+    from its checkout, with the versions the tests run with."""
+    return (f"in the inceptionzoo checkout, pip install -c constraints.txt -e "
+            f"'.[cpu,{extra}]'")
 
 _LOG_PREFIX = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ")
 

@@ -457,9 +457,14 @@ def _fmt_int(n):
     return f"{n:,}" if n is not None else "-"
 
 
-def models_markdown():
+def models_markdown(names=None):
     """The model table of ``docs/models.md`` (``inceptionzoo list --markdown``), from the
     registry.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        The rows (``inceptionzoo list --include/--exclude``); default every registered model.
 
     Returns
     -------
@@ -469,7 +474,7 @@ def models_markdown():
     rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | weights (tags, "
             "default first) | shipped top-1 | description |",
             "|---|---|---|---|---:|---:|---|---:|---|"]
-    for name in list_models():
+    for name in list_models() if names is None else names:
         i = model_info(name)
         shipped = [s.accuracy for s in _entry(name).weights if s.source == "shipped"]
         acc = f"{shipped[0]:.4f}" if shipped else "-"

@@ -370,8 +370,10 @@ def _read_safetensors(path):
     try:
         from safetensors.numpy import load_file
     except ImportError:
-        raise ConversionError("reading .safetensors needs the safetensors package: pip install "
-                              "'inceptionzoo[convert]'") from None
+        from ._errors import install_hint
+
+        raise ConversionError("reading .safetensors needs the safetensors package (the convert "
+                              f"extra): {install_hint('convert')}") from None
     try:
         tensors = load_file(path)
     except Exception as err:  # safetensors raises its own SafetensorError

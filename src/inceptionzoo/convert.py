@@ -67,7 +67,7 @@ def _source(spec):
 
 # --- mapping ----------------------------------------------------------------------------------
 
-def _map(tensors, kind, source, net, aux_logits):
+def _map(tensors, kind, source, net, aux_logits, checkpoint="the checkpoint"):
     """``{zoo name: array}`` for ``net``, or a ConversionError listing every problem."""
     kept = [(k, v) for k, v in tensors.items() if source.keeps(k, aux_logits)]
     params = net.collect_params()
@@ -101,7 +101,7 @@ def _map(tensors, kind, source, net, aux_logits):
                  if zoo not in covered]
     if problems:
         counts, lines = _summary(problems)
-        raise ConversionError(f"the checkpoint does not fit {net.prefix.rstrip('_')!r} "
+        raise ConversionError(f"{checkpoint} does not fit {net.prefix.rstrip('_')!r} "
                               f"({len(problems)} problems: {counts}):\n  " + "\n  ".join(lines))
     return mapped
 
@@ -151,7 +151,13 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
 
     kind, source = _source(spec)
     if aux_logits and not source.aux_prefix:
-        raise ConversionError(f"{spec} has no auxiliary head to keep (aux_logits=True)")
+        from ._registry import checkpoint_sources
+
+        keep = sorted(f"{k}:{n}" for (k, n), s in checkpoint_sources().items() if s.aux_prefix)
+        raise ConversionError(
+            f"--aux-logits: {spec}'s auxiliary heads, if its checkpoint has them, are not "
+            f"converted (the zoo network takes the main classifier only): convert without "
+            f"--aux-logits; the sources whose auxiliary head converts: {', '.join(keep)}")
     out = os.path.abspath(os.fspath(out))
     if os.path.isdir(out):
         from ._builder import source_path
@@ -178,7 +184,7 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
     classes = int(head.shape[0])
     options = {"aux_logits": True} if aux_logits else {}
     net = get_model(source.model, classes=classes, **options)
-    mapped = _map(tensors, kind, source, net, aux_logits)
+    mapped = _map(tensors, kind, source, net, aux_logits, repr(os.fspath(checkpoint)))
     net.initialize(mx.init.Zero())
     for name, p in net.collect_params().items():
         p.set_data(mx.nd.array(mapped[name], dtype=p.dtype))

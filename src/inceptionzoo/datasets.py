@@ -51,7 +51,7 @@ from ._errors import mxnet_message
 from .errors import InceptionZooError
 from .imaging import OPENCV_INTERPOLATIONS, EvalTransform, ImageError, decode
 from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir, to_input
-from .recordio import IMAGE_FORMATS, MAX_CLASSES, check_image, scan_recordio
+from .recordio import IMAGE_FORMATS, MAX_CLASSES, check_image, listed_classes, scan_recordio
 
 __all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
@@ -362,7 +362,7 @@ class RecordSource(Source):
         self.labels = scan_recordio(self.path, self.idx)
         _check_labels(self.labels, self.path)
         n = int(self.labels.max()) + 1
-        self.classes = [str(i) for i in range(n)]
+        self.classes = listed_classes(self.path, n) or [str(i) for i in range(n)]
         self.info, self.train, self.seed = info, train, seed
         self.shape = tuple(info.input_shape)
         self.workers = workers if workers is not None else min(4, _openmp.physical_cores())

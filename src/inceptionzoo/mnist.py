@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 __all__ = ["MNIST_FILES", "DataError", "read_idx", "resolve_data_dir", "load_mnist",
-           "to_input", "write_idx", "example_images"]
+           "to_input", "write_idx", "example_images", "write_examples"]
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -131,8 +131,17 @@ def resolve_data_dir(data_dir=None, download=True):
     if download and not all(_find(folder, s) for t in (True, False) for s in MNIST_FILES[t]):
         import mxnet as mx
 
-        for train in (True, False):  # MXNet downloads and checks the .gz files
-            mx.gluon.data.vision.MNIST(root=folder, train=train)
+        try:
+            for train in (True, False):  # MXNet downloads and checks the .gz files
+                mx.gluon.data.vision.MNIST(root=folder, train=train)
+        except OSError as err:  # offline: requests' ConnectionError, after MXNet's retries
+            from .errors import DataError
+
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            raise DataError(f"MNIST is not in {folder} and downloading it failed ({reason}): "
+                            "give the folder holding the MNIST files (train-images-idx3-ubyte"
+                            "[.gz] ...) with --data-dir DIR (data_dir=DIR), or set "
+                            "$INCEPTIONZOO_DATA") from None
     return folder
 
 
@@ -228,3 +237,37 @@ def example_images():
 
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
     return sorted(glob.glob(os.path.join(glob.escape(folder), "digit-*.png")))
+
+
+def write_examples(out, overwrite=False):
+    """Copy the shipped example digits (:func:`example_images`) into ``out``
+    (``inceptionzoo examples``): the images the docs predict.
+
+    Parameters
+    ----------
+    out : str
+        Folder (created).
+    overwrite : bool, default False
+        Replace files of the same names; without it an existing one is a ``FileExistsError``
+        and nothing is written.
+
+    Returns
+    -------
+    list of str
+        The files written, sorted.
+    """
+    import shutil
+
+    from ._io import atomic_path, ensure_writable_dir
+
+    out = ensure_writable_dir(out)
+    sources = example_images()
+    targets = [os.path.join(out, os.path.basename(s)) for s in sources]
+    clash = [t for t in targets if os.path.exists(t)]
+    if clash and not overwrite:
+        raise FileExistsError(f"{clash[0]} exists ({len(clash)} of the {len(targets)} example "
+                              "files): pass --overwrite to replace them, or give another --out")
+    for source, target in zip(sources, targets):
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    return targets

@@ -26,11 +26,12 @@ import numpy as np
 
 from ._checks import check_count
 from . import imaging
+from ._errors import install_hint
 from ._io import ensure_writable_dir
 from .errors import DataError, InceptionZooError
 
 __all__ = ["IMAGE_FORMATS", "MAX_CLASSES", "RECORDIO_EXTRA", "check_image", "verify_image",
-           "scan_recordio", "write_records", "im2rec_path"]
+           "scan_recordio", "listed_classes", "write_records", "im2rec_path"]
 
 #: what both pipelines decode (PIL's format names); anything else is refused, naming the file
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -232,6 +233,38 @@ def im2rec_path():
 RECORDIO_EXTRA = "recordio"
 
 
+#: a RecordIO list larger than this is not read for class names
+MAX_LST_BYTES = 64 << 20
+
+
+def listed_classes(rec, n):
+    """The class names of a ``.rec`` from the im2rec list beside it (``PREFIX.lst``, which
+    :func:`~inceptionzoo.packing.write_recordio` and im2rec write: ``index, label, CLASS/...``
+    per line): label ``i`` is named by the folder its images came from. None when there is no
+    such list, or it does not name each of the ``n`` labels by one folder (the labels are then
+    their numbers)."""
+    lst = os.path.splitext(rec)[0] + ".lst"
+    if not os.path.isfile(lst) or os.path.getsize(lst) > MAX_LST_BYTES:
+        return None
+    names = {}
+    with open(lst, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 3:
+                return None
+            try:
+                label = float(fields[1])
+            except ValueError:
+                return None
+            folder = fields[-1].replace("\\", "/").split("/")[0]
+            if not label.is_integer() or "/" not in fields[-1].replace("\\", "/") or \
+                    names.setdefault(int(label), folder) != folder:
+                return None
+    if sorted(names) != list(range(n)) or len(set(names.values())) != n:
+        return None
+    return [names[i] for i in range(n)]
+
+
 def _require_cv2(python):
     """Refuse, before im2rec runs, an interpreter that cannot import OpenCV (``cv2``)."""
     run = subprocess.run([python, "-c", "import cv2"], capture_output=True, text=True)
@@ -239,8 +272,8 @@ def _require_cv2(python):
         last = (run.stderr.strip().splitlines() or ["import cv2 failed"])[-1]
         raise ModuleNotFoundError(
             f"packing RecordIO runs MXNet's im2rec.py, which needs OpenCV (cv2), and {python} "
-            f"cannot import it ({last}): pip install 'inceptionzoo[{RECORDIO_EXTRA}]' "
-            "(opencv-python)", name="cv2")
+            f"cannot import it ({last}): {install_hint(RECORDIO_EXTRA)} (opencv-python)",
+            name="cv2")
 
 
 def write_records(items, folder, prefix, threads=1, quality=95, python=None):

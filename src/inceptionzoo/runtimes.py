@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from . import _openmp  # the package's one core count (the archive carries it beside this)
+from ._errors import install_hint
 
 __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner", "parity", "time_alternating",
            "nearest"]
@@ -19,7 +20,7 @@ __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner",
 RUNTIMES = ("auto", "mxnet", "onnxruntime")
 
 #: How to get ONNX Runtime beside MXNet.
-ORT_EXTRA = "pip install 'inceptionzoo[onnxruntime]'"
+ORT_EXTRA = install_hint("onnxruntime")
 
 #: Two runtimes compute the same function when their logits differ by at most this fraction of
 #: the largest |logit| (float32 rounding of the same graph stays below 1e-5 on the zoo's

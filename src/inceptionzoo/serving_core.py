@@ -96,7 +96,8 @@ def find_meta(model_dir, name=None):
         raise PredictionError(
             f"{model_dir!r}: expected one export{f' named {name!r}' if name else ''}, "
             f"found {[export_name(m) for m in found] or 'none'} (an export writes "
-            f"NAME{META_SUFFIX})")
+            f"NAME{META_SUFFIX})"
+            + ("; choose one with --name NAME (name= in Python)" if len(found) > 1 else ""))
     return metas[0]
 
 
@@ -842,10 +843,11 @@ class ServingGraph:
         if self.runtime != "auto" or self.net is None or self.ort is None:
             return
         if runs.get("onnx_sha1") != self.onnx_sha1 or runs.get("onnxruntime") != self.ort.version:
-            return self._ignore(f"its runtime choice was made for another ONNX file or ONNX "
-                                f"Runtime ({runs.get('onnx_sha1')}, onnxruntime "
-                                f"{runs.get('onnxruntime')}; here {self.onnx_sha1}, "
-                                f"{self.ort.version})")
+            made = ("without ONNX Runtime" if runs.get("onnxruntime") is None else
+                    "for another ONNX file" if runs.get("onnx_sha1") != self.onnx_sha1 else
+                    f"with ONNX Runtime {runs.get('onnxruntime')}")
+            return self._ignore(f"its runtime choice was made {made}; here ONNX Runtime "
+                                f"{self.ort.version} runs this export's ONNX file")
         self.choice.update(choice)
         self.seconds.update(seconds)
         if runs.get("refused"):

@@ -504,7 +504,8 @@ def _check_options(o):
     if o.classes is not None:
         check_count("classes", o.classes)
     if o.freeze_features and not o.pretrained:
-        raise InceptionZooError("freeze_features needs pretrained weights (--pretrained [FILE])")
+        raise InceptionZooError("freeze_features needs pretrained weights (--pretrained or "
+                                "--params FILE)")
     seed = o.seed
     if not is_integer(seed) or \
             not 0 <= seed * 1000 + r.epochs < 2 ** 32:  # each epoch's order: seed * 1000 + epoch
@@ -688,6 +689,7 @@ def _train_one_epoch(run, epoch, loss_fn):
         batches = bar
     shape = tuple(net.info.input_shape)
     total_loss, seen, images, t0 = mx.nd.zeros((1,), ctx=ctxs[0]), 0, 0, time.perf_counter()
+    shown = t0  # the bar's loss and speed: every 50 steps, and at least every second
     for step, batch in enumerate(batches):
         parts = _parts(batch, ctxs, shape)
         with mx.autograd.record():
@@ -699,7 +701,8 @@ def _train_one_epoch(run, epoch, loss_fn):
             total_loss += loss.sum().as_in_context(ctxs[0])
         seen += batch.data.shape[0]
         images += batch.global_size
-        if step % 50 == 0:
+        if step % 50 == 0 or (bar is not None and time.perf_counter() - shown >= 1.0):
+            shown = time.perf_counter()
             value = float(total_loss.asscalar())
             if not math.isfinite(value):
                 raise _diverged(f"the training loss is {value}", epoch + 1, step + 1, r,
@@ -726,7 +729,8 @@ def _evaluate_and_checkpoint(run, epoch, train_loss, seconds, images):
     entry = {"epoch": epoch + 1, "train_loss": train_loss, "test_accuracy": acc,
              "seconds": round(seconds, 2), "images_per_sec": round(images / seconds, 1)}
     run.metrics["epochs"].append(entry)
-    run.opts.log(f"epoch {epoch + 1}: test accuracy {acc:.4f}, {seconds:.1f} s, "
+    run.opts.log(f"epoch {epoch + 1}: training loss {train_loss:.4f}, test accuracy {acc:.4f}, "
+                 f"{seconds:.1f} s, "
                  f"{entry['images_per_sec']:.0f} images/s")
     if not run.writer:
         return
