@@ -110,7 +110,7 @@ def _fake_convert(monkeypatch):
     calls = []
 
     def fake(spec, checkpoint, out, aux_logits=False, overwrite=False):
-        calls.append(out)
+        calls.append((out, overwrite))
         return {"model": "inception_v4", "sha1": "0" * 40, "source": spec, "input_size": 299,
                 "resize_size": 342, "interpolation": "bicubic", "mean": 0, "std": 1}
 
@@ -131,8 +131,8 @@ def test_convert_out_is_a_folder_and_name_the_file(tmp_path, monkeypatch, capsys
     assert main(["convert", "timm:inception_v4", "c.pth", "--out",
                  str(tmp_path / "v4.params")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert calls == [str(tmp_path / "inception_v4.timm_in1k.params"), str(tmp_path / "g.params"),
-                     str(tmp_path / "v4.params")]
+    assert [out for out, _ in calls] == [str(tmp_path / "inception_v4.timm_in1k.params"),
+                                         str(tmp_path / "g.params"), str(tmp_path / "v4.params")]
     assert err == ["inceptionzoo convert: --out FILE.params is deprecated and goes in the next "
                    "release: write --out FOLDER --name NAME"]
     assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path),
@@ -264,7 +264,7 @@ def test_every_help_shows_defaults_and_no_old_spelling_and_json_where_it_reports
         if old.startswith("--"):
             assert old not in text, (name, old)
     usage = " ".join(parser.format_usage().split())
-    assert not re.search(r"\[--[\w-]+ \[[A-Z_]+\]\]", usage), usage  # `[--pretrained [FILE]]`
+    assert not re.search(r"\[--[\w-]+ \[FILE\]\]", usage), usage  # `[--pretrained [FILE]]`
     assert "[MODEL]" not in usage, usage
     if name not in NO_REPORT:
         assert "--json" in text, name
@@ -426,19 +426,19 @@ def test_list_filters_markdown_and_json(capsys):
 
 def test_convert_refuses_to_replace_without_overwrite(tmp_path, monkeypatch, capsys):
     calls = _fake_convert(monkeypatch)
-    (tmp_path / "inception_v4.params").write_bytes(b"old")
-    assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path)]) == 2
-    assert "pass --overwrite" in capsys.readouterr().err and calls == []
+    (tmp_path / "inception_v4.timm_in1k.params").write_bytes(b"old")
+    assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path)]) == 0
     assert main(["convert", "timm:inception_v4", "c.pth", "--out", str(tmp_path),
                  "--overwrite"]) == 0
-    assert calls == [str(tmp_path / "inception_v4.params")]
+    target = str(tmp_path / "inception_v4.timm_in1k.params")
+    assert calls == [(target, False), (target, True)]  # convert() refuses (test_convert.py)
 
 
 def test_convert_writes_into_the_weights_folder_by_default(tmp_path, monkeypatch):
     calls = _fake_convert(monkeypatch)
     monkeypatch.setenv("INCEPTIONZOO_HOME", str(tmp_path / "home"))
     assert main(["convert", "timm:inception_v4", "c.pth"]) == 0
-    assert calls == [str(tmp_path / "home" / "inception_v4.params")]
+    assert calls == [(str(tmp_path / "home" / "inception_v4.timm_in1k.params"), False)]
 
 
 def test_weights_dir_is_the_one_name_and_root_its_old_spelling(capsys):
@@ -461,13 +461,16 @@ def test_train_without_out_saves_under_runs_and_never_over_a_run(tmp_path, monke
         "runs", "inception_mnist")
 
 
-def test_errors_speak_in_flags():
+def test_errors_speak_in_flags(tmp_path):
     """The hint of a missing converted file names the command line's flag and no file of the
     repository that is not installed."""
-    from inceptionzoo._builder import _convert_hint
+    from inceptionzoo import get_model
+    from inceptionzoo.weights import WeightsError
 
     for name in ("inception_v3", "googlenet"):
-        hint = _convert_hint(name, "/w")
+        with pytest.raises(WeightsError) as err:
+            get_model(name, pretrained=True, root=str(tmp_path))
+        hint = str(err.value)
         assert "--params FILE" in hint and "docs/" not in hint, hint
 
 

@@ -747,5 +747,5 @@ def test_export_onnx_without_the_extra_is_one_line_and_writes_nothing(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("inceptionzoo export")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "pip install 'inceptionzoo[onnx]'" in lines[0] and "--onnx" in lines[0]
+    assert "pip install -c constraints.txt -e '.[cpu,onnx]'" in lines[0] and "--onnx" in lines[0]
     assert not out.exists()

@@ -79,7 +79,7 @@ def test_missing_serve_extra_names_it(exported, capsys, monkeypatch):
     code, err = _serve([exported], capsys)
     assert code == 2
     assert err == ("inceptionzoo serve: error: MXNet Model Server (multi-model-server) is not "
-                   "installed: pip install 'inceptionzoo[serve]'\n")
+                   "installed: in the inceptionzoo checkout, pip install -c constraints.txt -e '.[cpu,serve]'\n")
 
 
 def test_a_folder_that_is_not_an_export_is_refused(tmp_path, capsys):

@@ -7,8 +7,9 @@ True
 __version__ = "0.1.0"
 
 _EXTRAS_HINT = (
-    "Install it with one of the extras: pip install 'inceptionzoo[cpu]' (mxnet==1.9.1) "
-    "or pip install 'inceptionzoo[cu112]' (mxnet-cu112==1.9.1, CUDA 11.2, GPUs sm_50..sm_86)."
+    "Install it with one of the extras, in the inceptionzoo checkout: pip install -c "
+    "constraints.txt -e '.[cpu]' (mxnet==1.9.1) or -e '.[cu112]' (mxnet-cu112==1.9.1, CUDA "
+    "11.2, GPUs sm_50..sm_86)."
 )
 
 from ._openmp import configure as _configure_threads

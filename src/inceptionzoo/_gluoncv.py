@@ -2,6 +2,8 @@
 for the benchmarks' peer."""
 import sys
 
+from ._errors import install_hint
+
 __all__ = ["import_gluoncv"]
 
 
@@ -18,7 +20,7 @@ def import_gluoncv():
     import importlib.util
 
     if importlib.util.find_spec("gluoncv") is None:
-        raise ImportError("gluoncv is not installed: pip install 'inceptionzoo[gluoncv]' "
+        raise ImportError(f"gluoncv is not installed: {install_hint('gluoncv')} "
                           "(gluoncv==0.10.5.post0, in the same pip run as numpy<1.24)")
     from PIL import ImageFile
 

@@ -772,11 +772,12 @@ def build_parser():
                    "(default 8080; MMS takes ports below 32767)")
     s.add_argument("--management-port", type=int, default=8081,
                    help="management API port on 127.0.0.1 (default 8081)")
-    s.add_argument("--batch-size", type=int, help="MMS batch_size: the most requests one "
+    s.add_argument("--batch-size", type=int, metavar="N", help="MMS batch_size: the most requests one "
                    "handler call takes (default: the export's recorded batching, else 1)")
     s.add_argument("--max-batch-delay", type=int, metavar="MS", help="MMS max_batch_delay: how "
                    "long MMS waits to fill a batch (default: the export's, else 100)")
-    s.add_argument("--workers", type=int, default=1, help="MMS worker processes (default 1)")
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="MMS worker processes (default 1)")
     s.add_argument("--store", metavar="DIR", help="folder for the model store, "
                    "config.properties and logs (default: a temporary folder, removed after)")
     s.set_defaults(func=_cmd_serve)  # it reports nothing: it serves until stopped

@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from ._errors import install_hint
 from ._io import atomic_path, read_json, sha1_file
 from .checkpoint_filter import BN_COUNTER
 from .checkpoints import ConversionError
@@ -180,8 +181,8 @@ def _write(arrays, tmp, out):
         try:
             from safetensors.numpy import save_file
         except ImportError:
-            raise ConversionError("writing .safetensors needs the safetensors package: pip "
-                                  "install 'inceptionzoo[convert]'") from None
+            raise ConversionError("writing .safetensors needs the safetensors package: "
+                                  f"{install_hint('convert')}") from None
         save_file(arrays, tmp, metadata={"format": "pt"})
     else:
         from . import torch_archive

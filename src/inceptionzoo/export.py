@@ -42,6 +42,7 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock
 
 from . import __version__
+from ._errors import install_hint
 from ._io import dump_json, ensure_writable_dir, folder_lock, sha1_file, umask_mode
 from .transforms import InputTransform, normalisation
 from .errors import InceptionZooError, WrongTypeError
@@ -53,7 +54,7 @@ __all__ = ["export", "Preprocess", "export_prefix", "NAME_MAX", "ONNX_EXTRA"]
 NAME_MAX = 255
 
 #: What installs the ``onnx`` package ``onnx=True`` needs.
-ONNX_EXTRA = "pip install 'inceptionzoo[onnx]'"
+ONNX_EXTRA = install_hint("onnx")
 
 #: Digits of the largest process id on Linux (4194304), which temporary link names carry.
 _PID_DIGITS = 7

@@ -33,7 +33,16 @@ __all__ = ["symbol_graph", "concat_pool_edges", "pool_first_symbol", "plain_layo
 
 def symbol_graph(sym):
     """An MXNet symbol's graph as a dict (``nodes``, ``arg_nodes``, ``heads``): its own
-    ``tojson()`` output, the one place the package parses it."""
+    ``tojson()`` output, the one place the package parses it.
+
+    Parameters
+    ----------
+    sym : mxnet.Symbol
+
+    Returns
+    -------
+    dict
+    """
     return json.loads(sym.tojson())
 
 

@@ -9,7 +9,7 @@ model-archiver. The handler serves the export as :func:`inceptionzoo.serving.loa
 the same checks, the same graph per batch size (MXNet's static graphs, and ONNX Runtime for the
 batch sizes it runs faster when the export has ``NAME.onnx`` and onnxruntime is installed in the
 server's environment), a saved ``NAME-tuning.json`` of the export included. Serving it needs
-``pip install 'inceptionzoo[serve]'`` and Java; see docs/deploy.md.
+the ``serve`` extra (``pip install -c constraints.txt -e '.[cpu,serve]'`` in the checkout) and Java; see docs/deploy.md.
 """
 import json
 import os

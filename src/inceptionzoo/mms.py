@@ -29,6 +29,7 @@ import zipfile
 
 from ._io import atomic_path, ensure_writable_dir, parse_json
 from ._checks import check_count
+from ._errors import install_hint
 from .errors import InceptionZooError
 from .serving_core import META_SUFFIX, export_name, read_export
 from .launch import GRACE, _check_port, _live_members, _signal_name, _stop_group, _StopSignals
@@ -50,7 +51,7 @@ JAVA_HINT = "install a Java 8+ runtime, e.g. Debian's openjdk-17-jre-headless"
 META_MAX_BYTES = 1 << 20
 
 #: What to install when MMS is missing.
-EXTRA_HINT = "pip install 'inceptionzoo[serve]'"
+EXTRA_HINT = install_hint("serve")
 
 
 def free_port(avoid=()):

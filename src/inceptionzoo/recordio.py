@@ -242,7 +242,19 @@ def listed_classes(rec, n):
     :func:`~inceptionzoo.packing.write_recordio` and im2rec write: ``index, label, CLASS/...``
     per line): label ``i`` is named by the folder its images came from. None when there is no
     such list, or it does not name each of the ``n`` labels by one folder (the labels are then
-    their numbers)."""
+    their numbers).
+
+    Parameters
+    ----------
+    rec : str
+        The ``.rec`` file.
+    n : int
+        The number of classes its records hold.
+
+    Returns
+    -------
+    list of str or None
+    """
     lst = os.path.splitext(rec)[0] + ".lst"
     if not os.path.isfile(lst) or os.path.getsize(lst) > MAX_LST_BYTES:
         return None
