@@ -12,6 +12,12 @@ import pytest
 from inceptionzoo.blocks import Branches, Inception, NaiveInception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# no test writes into the user's weights folder (~/.inceptionzoo): a test that means the default
+# folder sets INCEPTIONZOO_HOME itself (monkeypatch), or deletes it to test the default
+if "INCEPTIONZOO_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["INCEPTIONZOO_HOME"] = tempfile.mkdtemp(prefix="inceptionzoo-test-home-")
 # the benchmarks' helpers, for their tests: the PyTorch twin's batch-norm randomiser and
 # _sample_data.py (the small data sets of the tests and the benchmarks)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # the benchmarks' helpers, for their tests

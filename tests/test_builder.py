@@ -237,7 +237,7 @@ def test_list_models_and_the_cli_show_each_tag(tmp_path, capsys):
                                                        "inception_naive_mnist.mnist"]
     path, _ = write_converted("inception_v4", tmp_path / "inception_v4.timm_in1k.params",
                               spec_changes={"source": "timm:inception_v4"})
-    assert main(["list", "--weights", "--root", str(tmp_path), "--include", "inception_v*",
+    assert main(["list", "--weights", "--weights-dir", str(tmp_path), "--include", "inception_v*",
                  "inception_mnist"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert f"inception_v4.timm_in1k (default): present: {path} (SHA-1 {sha1_file(path)})" in out
@@ -246,7 +246,7 @@ def test_list_models_and_the_cli_show_each_tag(tmp_path, capsys):
     shipped = model_weights("inception_mnist")[0]
     assert any(line.startswith("inception_mnist.mnist (default): present: ") and shipped.sha1
                in line for line in out), out
-    assert main(["info", "inception_v3", "--root", str(tmp_path)]) == 0
+    assert main(["info", "inception_v3", "--weights-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "pretrained:" not in out and (
         f"inception_v3.tv_in1k (default): absent; get it: inceptionzoo convert "

@@ -157,7 +157,8 @@ def test_convert_back_errors(zoo_googlenet, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "safetensors.numpy", None)  # as if not installed
         with pytest.raises(ConversionError, match="writing .safetensors needs the safetensors "
-                                                  r"package: pip install 'inceptionzoo\[convert"):
+                                                  r"package: in the inceptionzoo checkout, pip install "
+                                                  r"-c constraints.txt -e '\.\[cpu,convert"):
             convert_back("torchvision:googlenet", zoo, str(tmp_path / "o.safetensors"))
         m.setattr("inceptionzoo._gluoncv.import_gluoncv", _no_gluoncv)
         with pytest.raises(ConversionError, match="writing a gluoncv checkpoint needs gluoncv: "
@@ -189,7 +190,7 @@ def test_a_zoo_tensor_without_a_place_in_the_source_is_an_error(zoo_googlenet, t
 
 
 def test_both_directions_refuse_an_existing_output_without_overwrite(zoo_googlenet, tmp_path,
-                                                                     capsys):
+                                                                     capsys, monkeypatch):
     zoo = str(zoo_googlenet)
     out = tmp_path / "g.pth"
     assert main(["convert", "--to", "torchvision:googlenet", zoo, str(out)]) == 0
@@ -220,8 +221,11 @@ def test_both_directions_refuse_an_existing_output_without_overwrite(zoo_googlen
         assert sorted(os.listdir(folder)) == ["z.json", "z.params"]
     assert main(["convert", "--to", "torchvision:googlenet", zoo, str(out), "--out", "x"]) == 2
     assert "takes no --out" in capsys.readouterr().err
-    assert main(["convert", "gluoncv:googlenet", str(ckpt)]) == 2
-    assert "expected --out FOLDER" in capsys.readouterr().err
+    home = tmp_path / "home"  # without --out: the weights folder
+    monkeypatch.setenv("INCEPTIONZOO_HOME", str(home))
+    assert main(["convert", "gluoncv:googlenet", str(ckpt)]) == 0
+    assert sorted(os.listdir(home)) == ["googlenet_bn.gluon_in1k.json",
+                                        "googlenet_bn.gluon_in1k.params"]
 
 
 # --- fine-tuned here, loaded there ----------------------------------------------------------

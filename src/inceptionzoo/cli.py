@@ -443,7 +443,7 @@ OLD_SPELLINGS = {
     "predict": {"--model-dir DIR": "inceptionzoo predict DIR IMAGE ..."},
     "convert": {"--out FILE.params": "--out FOLDER --name NAME"},
 }
-for _command in ("train", "evaluate", "export"):
+for _command in ("train", "evaluate", "export", "list", "info"):
     OLD_SPELLINGS.setdefault(_command, {})["--root DIR"] = "--weights-dir DIR"
 del _command
 
