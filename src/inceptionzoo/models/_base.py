@@ -365,6 +365,8 @@ class ZooNet(HybridBlock):
         cache, and those of the hybridized blocks holding it."""
         self._clear_cached_op()
         self.__dict__.pop("_graph", None)
+        if not self._active:  # hybridize() reaches every child: no hybridized block holds this
+            return            # one (get_model's classes / in_chans: skip the collector's walk)
         for parent in _ancestors(self):
             if isinstance(parent, HybridBlock):
                 parent._clear_cached_op()
