@@ -499,7 +499,7 @@ def environment():
 
     from inceptionzoo import __version__
 
-    from inceptionzoo.serving import _cpu_name
+    from inceptionzoo.serving_core import _cpu_name
 
     cpu = _cpu_name()
     versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
