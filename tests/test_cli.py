@@ -345,7 +345,9 @@ def test_a_missing_extra_is_one_line_naming_it(blocked, argv, extra, tmp_path, m
     export.mkdir()
     (export / "m-meta.json").write_text("{}")
     (tmp_path / "c.safetensors").write_bytes(b"\x02\0\0\0\0\0\0\0{}")
-    monkeypatch.setitem(sys.modules, blocked, None)  # `import MODULE` fails
+    for name in [n for n in sys.modules if n.startswith(blocked + ".")] + [blocked]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import MODULE[.SUB]` fails (a loaded
+        #                                               submodule would be found by its name)
     out = tmp_path / "out"
     argv = [a.format(out=out, export=export, checkpoint=tmp_path / "c.safetensors")
             for a in argv]

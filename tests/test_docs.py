@@ -278,6 +278,10 @@ NOT_RUN = {
     r"^inceptionzoo convert\b": "a torchvision / timm / gluoncv checkpoint, made in the PyTorch "
                                 "side environment (tests/test_convert.py runs these)",
     r"--launcher ssh": "hosts reachable over ssh (tests/test_distributed.py runs a real sshd)",
+    r"--precision (int8|bf16)": "calibrated and guarded exports (30-45 s each on MNIST): "
+                                "tests/test_quantization.py runs them",
+    r"^inceptionzoo serve\b": "a server that runs until it is stopped (tests/test_serve.py "
+                              "starts it, sends requests and stops it with SIGTERM)",
     r"(photos|imgs|rec)/|cat\.jpg|grace_hopper\.jpg|v[34]\.params|weights/googlenet_bn": (
         "your own ImageNet-size photos or converted ImageNet weights (tests/test_finetune.py)"),
 }

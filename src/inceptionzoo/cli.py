@@ -859,12 +859,21 @@ def missing_extra(err):
 
 
 def _check_needs(args):
+    """Import what the command's options need before anything runs; a missing extra is one
+    error naming the option, the module and the extra."""
     import importlib
 
     for (command, option, value), modules in NEEDS.items():
         if command == args.command and getattr(args, option, None) == value:
+            flag = f"--{option.replace('_', '-')}" + ("" if value is True else f" {value}")
             for module in modules:
-                importlib.import_module(module)
+                try:
+                    importlib.import_module(module)
+                except ModuleNotFoundError as err:
+                    line = missing_extra(err)
+                    if line is None:
+                        raise
+                    raise InceptionZooError(f"{flag}: {line}") from None
 
 
 @contextlib.contextmanager
