@@ -358,6 +358,9 @@ def test_every_command_in_the_docs_runs(page, doc_data, tmp_path):
         if any(re.search(pattern, line) for pattern in NOT_RUN):
             continue
         argv = [doc_data.get(a, a) for a in shlex.split(line)]
+        assert not [p for p in _written(argv, comment) if os.path.isabs(p)], (
+            f"{page}: {line}: writes outside the run's folder (an absolute path outlives the "
+            "run and makes the next run's command meet an existing output)")
         argv = [exe if a == "inceptionzoo" else a for a in argv]
         run = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True,
                              timeout=900)
