@@ -359,3 +359,36 @@ def test_bfloat16_probe_times_three_contenders_and_measures_the_drift():
     assert all(ms > 0 for ms in res["ms"].values())
     # bfloat16 moves the logits (8-bit mantissa) but not by more than a few percent
     assert 0 < res["bf16_max_diff_of_scale"] < 0.05
+
+
+@pytest.mark.slow
+def test_race_stability_serves_the_order_in_fresh_loads_and_rates_auto_against_peers(capsys):
+    """benchmarks/race_stability.py: every contender serves each step of the order in fresh
+    processes; the table has one row per load plus one per peer, the ONNX Runtime peer never
+    imports MXNet (its worker asserts it), and the worst ratio is printed."""
+    import race_stability
+
+    assert race_stability.main(["--loads", "1", "--order", "1,2,1", "--seconds", "0.05",
+                                "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [ln for ln in out if ln.startswith("| ")]
+    assert rows[0].startswith("| load | b1 (step 1) | b2 (step 2) | b1 (step 3)")
+    assert rows[1].startswith("| 1 | ") and rows[1].count("x |") == 3
+    assert [r.split(" |")[0] for r in rows[2:]] == ["| mxnet alone (median)",
+                                                    "| onnxruntime alone (median)"]
+    raw = json.loads(out[-1])
+    assert all(len(r["rates"]) == 3 and min(r["rates"]) > 0 for c in raw for r in raw[c])
+    assert set(raw["auto"][0]["choice"].values()) <= {"mxnet", "onnxruntime"}
+    assert "worst auto / better peer over 1 loads" in out[-2]
+
+
+def test_race_stability_table_rates_each_step_against_the_better_peer():
+    from race_stability import table
+
+    loads = [{"rates": [100.0, 50.0], "choice": {"1": "mxnet", "4": "onnxruntime"}}]
+    peers = {"mxnet": [{"rates": [200.0, 10.0]}, {"rates": [100.0, 30.0]}],
+             "onnxruntime": [{"rates": [80.0, 100.0]}]}
+    text, worst = table([1, 4], loads, peers)
+    assert "| 1 | 100 mxnet 0.67x | 50 onnxruntime 0.50x |" in text
+    assert "| mxnet alone (median) | 150 | 20 |" in text
+    assert worst == pytest.approx(0.5)
