@@ -117,6 +117,84 @@ def test_lower_precision_exports_pass_the_guard_and_serve(lowered, mnist_dir, pr
 
 
 @pytest.mark.slow
+def test_int8_with_onnx_quantises_both_runtimes_guards_both_and_races_them(tmp_path,
+                                                                           mnist_dir):
+    """Issue 29: `export(..., precision='int8', onnx=True)` writes ONNX Runtime's INT8 model
+    (QDQ) beside MXNet's, each guarded against float32 on the held-out digits; the load-time
+    parity check takes the tolerance the export measured, and 'auto' races the two INT8
+    runtimes (both serve, each agreeing with float32 on >= 99% of the digits)."""
+    import onnx
+
+    from inceptionzoo.mnist import to_input
+    from inceptionzoo.serving import load_graph
+
+    paths = _export(str(tmp_path), "int8", mnist_dir, onnx=True)
+    meta = json.load(open(paths["meta"]))
+    record = meta["onnx"]
+    assert record["quantization"]["format"] == "QDQ"
+    for guard in (meta["guard"], record["guard"]):
+        assert guard["agreement"] >= 0.99 and guard["accuracy_drop_points"] <= 0.5
+    assert record["guard"]["holdout"] == meta["guard"]["holdout"]
+    assert 1e-4 <= record["parity_tolerance"] <= 1
+    ops = {n.op_type for n in onnx.load(paths["onnx"]).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    x, _ = _holdout(mnist_dir, 256)
+    ref = _shipped()(mx.nd.array(to_input(x))).asnumpy().argmax(1)
+    auto = load_graph(str(tmp_path), runtime="auto", warmup=(1, 32))
+    assert auto.runtimes == ["mxnet", "onnxruntime"] and auto.refused is None
+    assert set(auto.choice.values()) <= {"mxnet", "onnxruntime"}
+    for runtime in ("mxnet", "onnxruntime"):
+        got = load_graph(str(tmp_path), runtime=runtime, warmup=())(to_input(x)).argmax(1)
+        assert (got == ref).mean() >= 0.99, runtime
+
+
+@pytest.mark.slow
+def test_an_int8_onnx_model_that_loses_accuracy_is_refused(tmp_path, mnist_dir, monkeypatch):
+    """ONNX Runtime's INT8 model has its own guard: a quantisation that computes another
+    function (here: the model of a random network) is refused with one line, nothing written,
+    even though MXNet's INT8 graph passed."""
+    from inceptionzoo import get_model, quantization
+    from inceptionzoo.errors import AccuracyGuardError
+
+    real = quantization.quantize_onnx
+
+    def wrong(model, calib_images, batch_size=50):
+        from inceptionzoo.export import _float_onnx
+
+        net = get_model("inception_mnist")
+        net.initialize(mx.init.Xavier())
+        return real(_float_onnx(net, (1, 28, 28)), calib_images, batch_size)
+
+    monkeypatch.setattr(quantization, "quantize_onnx", wrong)
+    out = tmp_path / "out"
+    with pytest.raises(AccuracyGuardError) as err:
+        _export(str(out), "int8", mnist_dir, onnx=True)
+    assert str(err.value).startswith("int8 (ONNX Runtime) refused by the accuracy guard")
+    assert "\n" not in str(err.value) and not out.exists()
+
+
+@pytest.mark.parametrize("onnx, match", [
+    ({"parity_tolerance": "0.1"}, "'onnx'"), ({"parity_tolerance": 2.0}, "'onnx'"),
+    ({"parity_tolerance": float("nan")}, "'onnx'"), ({"parity_tolerance": True}, "'onnx'"),
+    ({}, "'onnx'"), ([0.1], "'onnx'")])
+def test_a_meta_with_a_bad_parity_tolerance_is_refused(tmp_path, onnx, match):
+    from inceptionzoo.errors import PredictionError
+    from inceptionzoo.export import export
+    from inceptionzoo.serving_core import read_meta
+
+    paths = export(_shipped(), str(tmp_path) + "/")
+    meta = json.load(open(paths["meta"]))
+    meta["onnx"] = onnx
+    bad = tmp_path / "bad-meta.json"
+    bad.write_text(json.dumps(meta))
+    with pytest.raises(PredictionError, match=match):
+        read_meta(str(bad))
+    meta["onnx"] = {"parity_tolerance": 0.1}
+    bad.write_text(json.dumps(meta))
+    assert read_meta(str(bad))["onnx"]["parity_tolerance"] == 0.1
+
+
+@pytest.mark.slow
 def test_bf16_graph_computes_in_bfloat16(tmp_path, mnist_dir):
     """Written and loaded back, the bf16 graph is not the float32 one (its casts survive the
     export) yet agrees with it; the guard's numbers are in meta.json."""
@@ -171,8 +249,8 @@ def test_int8_calibrated_on_constant_images_is_refused(tmp_path, mnist_dir):
     ({"precision": "int8", "holdout": "mnist:X"}, r"needs calibration images"),
     ({"precision": "bf16", "holdout": "mnist:X", "onnx": True},
      r"no bfloat16 convolution kernels"),
-    ({"precision": "int8", "holdout": "mnist:X", "calibration": "mnist:X", "onnx": True},
-     r"onnxruntime.quantization\) needs onnx >= 1.16"),
+    ({"precision": "int8", "holdout": "mnist:X", "calibration": "mnist:X", "onnx": True,
+      "preprocess": True}, r"with onnx=True and preprocess=True \(--preprocess\)"),
     ({"precision": "bf16", "holdout": "mnist:X", "mean": 0.5}, r"mean/std overrides"),
     ({"precision": "bf16", "holdout": "mnist:X", "max_accuracy_drop": float("nan")},
      r"finite number of points; got nan"),

@@ -366,9 +366,13 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         (:func:`inceptionzoo.quantization.lower_precision`), which refuses it
         (:class:`~inceptionzoo.errors.AccuracyGuardError`, nothing written) when top-1
         accuracy drops more than ``max_accuracy_drop`` points. Zoo classifiers only; not with
-        ``onnx`` (ONNX Runtime's quantisation is not available beside MXNet 1.9.1's onnx) or
-        with ``mean``/``std`` overrides. ``NAME-meta.json`` records ``precision`` (also
-        ``'fp32'``), the ``calibration`` set, ``calib_mode`` and the ``guard``'s measures.
+        ``mean``/``std`` overrides. With ``onnx``, int8 only (ONNX Runtime has no bfloat16
+        convolutions on CPU) and without ``preprocess``: ``PREFIX.onnx`` is then ONNX Runtime's
+        INT8 quantisation of the float32 graph (:func:`inceptionzoo.quantization.quantize_onnx`,
+        the same calibration images), guarded the same way, and ``load_graph(..., 'auto')``
+        races the two INT8 runtimes. ``NAME-meta.json`` records ``precision`` (also
+        ``'fp32'``), the ``calibration`` set, ``calib_mode``, the ``guard``'s measures and, with
+        ``onnx``, ``onnx`` (quantisation, guard, load-time parity tolerance).
     calibration : str or numpy.ndarray, optional
         INT8's calibration images: ``'mnist:DIR'`` (its training split), a folder of images,
         or network inputs ``(N, C, H, W)``; ``calibration_size`` of them are used.
@@ -398,8 +402,8 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     _check_initialized(net)
     info = getattr(net, "info", None)
     name = info.name if info else net.name
-    lowered, precision_meta = _lower_precision(
-        net, precision, onnx, mean, std, labels, input_shape=shape,
+    lowered, precision_meta, onnx_int8 = _lower_precision(
+        net, precision, onnx, preprocess, mean, std, labels, input_shape=shape,
         calibration=calibration, holdout=holdout,
         max_accuracy_drop=max_accuracy_drop, calibration_size=calibration_size,
         holdout_size=holdout_size)  # the accuracy guard: before anything is written
@@ -422,13 +426,12 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
     try:
         path = {role: os.path.join(tmpdir, f) for role, f in files.items()}
         block.export(os.path.join(tmpdir, base), epoch=0, remove_amp_cast=False)  # bf16's casts
-        if onnx:  # before the metadata, which records its SHA-1
-            from .onnx_export import write_onnx
-
-            used = set(sym.list_inputs())
-            write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
-                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"],
-                       output_names=[n for n, _ in outputs] if features else ["logits"])
+        if onnx_int8 is not None:  # before the metadata, which records its SHA-1
+            with open(path["onnx"], "wb") as f:
+                f.write(onnx_int8)
+        elif onnx:
+            _write_onnx(sym, params, in_shape, in_dtype, path["onnx"],
+                        [n for n, _ in outputs] if features else ["logits"])
         meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
                      std, files, path, onnx, features)
         meta.update(precision_meta)
@@ -450,31 +453,55 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
 # -- lower precision (inceptionzoo.quantization) -------------------------------------------------
 
-def _lower_precision(net, precision, onnx, mean, std, labels, **guard):
-    """``(block, meta fields)``: ``net`` and ``{"precision": "fp32"}``, or its lower-precision
-    twin after the accuracy guard, with what ``NAME-meta.json`` records of it."""
+def _write_onnx(sym, params, in_shape, in_dtype, path, output_names):
+    """The ONNX file of a traced graph (:func:`_trace`'s ``sym`` and ``params``)."""
+    from .onnx_export import write_onnx  # optional extra: onnx
+
+    used = set(sym.list_inputs())
+    write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
+               tuple([1] + list(in_shape[1:])), in_dtype, path, output_names=output_names)
+
+
+def _float_onnx(net, shape):
+    """The float32 ONNX model of ``net`` (network inputs in, logits out), as bytes."""
+    _, in_dtype, _, sym, params = _trace(net, shape, False)
+    with tempfile.TemporaryDirectory(prefix="inceptionzoo-onnx-") as tmp:
+        path = os.path.join(tmp, "f32.onnx")
+        _write_onnx(sym, params, (0,) + tuple(shape), in_dtype, path, ["logits"])
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _lower_precision(net, precision, onnx, preprocess, mean, std, labels, **guard):
+    """``(block, meta fields, INT8 ONNX bytes or None)``: ``net`` and ``{"precision":
+    "fp32"}``, or its lower-precision twin after the accuracy guard, with what
+    ``NAME-meta.json`` records of it (and, for int8 with ``onnx``, ONNX Runtime's INT8 model,
+    guarded too)."""
     from .quantization import PRECISIONS, lower_precision
 
     if precision not in PRECISIONS:
         raise InceptionZooError(f"precision must be one of {', '.join(PRECISIONS)}; got "
                                 f"{precision!r}")
     if precision == "fp32":
-        return net, {"precision": "fp32"}
+        return net, {"precision": "fp32"}, None
     from .models._base import FeatureNet
 
     if isinstance(net, FeatureNet):
         raise InceptionZooError(f"precision={precision!r} for a feature extractor "
                                 "(features_only=True): the accuracy guard measures classifiers")
-    if onnx:
-        why = ("ONNX Runtime's quantisation (onnxruntime.quantization) needs onnx >= 1.16, and "
-               "MXNet 1.9.1's ONNX export is pinned to onnx 1.14.1" if precision == "int8" else
-               "ONNX Runtime has no bfloat16 convolution kernels on CPU")
-        raise InceptionZooError(f"precision={precision!r} with onnx=True (--onnx): {why}; "
-                                "export the lower precision without --onnx")
+    if onnx and precision == "bf16":
+        raise InceptionZooError("precision='bf16' with onnx=True (--onnx): ONNX Runtime has no "
+                                "bfloat16 convolution kernels on CPU; export bf16 without --onnx")
+    if onnx and preprocess:
+        raise InceptionZooError("precision='int8' with onnx=True and preprocess=True "
+                                "(--preprocess): ONNX Runtime's INT8 model is calibrated on "
+                                "network inputs; export it without --preprocess (the Predictor "
+                                "and the .mar handler transform images themselves)")
     if mean is not None or std is not None:
         raise InceptionZooError(f"precision={precision!r} with mean/std overrides: the "
                                 "accuracy guard measures with the weights' normalisation")
-    return lower_precision(net, precision, labels=labels, **guard)
+    onnx_model = (lambda: _float_onnx(net, guard["input_shape"])) if onnx else None
+    return lower_precision(net, precision, labels=labels, onnx_model=onnx_model, **guard)
 
 
 def _check_extras(net, onnx, mar):

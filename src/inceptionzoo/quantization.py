@@ -9,6 +9,10 @@ held-out images before anything is written (:func:`inceptionzoo.export.export` c
   min/max, ``entropy``: KL-optimal thresholds) is chosen by measurement: each is calibrated on
   80% of the calibration images and the one whose top-1 agrees more with float32 on the other
   20% is kept (ties: the smaller mean logit difference).
+- ``int8`` with an ONNX file (``export(..., onnx=True)``): also ONNX Runtime's static
+  quantisation of the float32 ONNX graph (:func:`quantize_onnx`: QDQ, per-channel int8 weights,
+  uint8 activations, min/max ranges from the same calibration images), guarded like MXNet's;
+  the serving graph races the two INT8 runtimes as it races float32's.
 - ``bf16``: every convolution and fully-connected layer in bfloat16 (its inputs and weights
   cast by ``amp_cast``), the dtype-neutral operators between them (ReLU, pooling, concat,
   batch norm ... MXNet's AMP list) kept in bfloat16, everything else and the output in float32.
@@ -29,16 +33,20 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import warnings
 
 import mxnet as mx
 import numpy as np
 
+from . import runtimes
 from ._checks import check_count
+from ._errors import install_hint
 from .errors import AccuracyGuardError, InceptionZooError
 from .graph_rewrites import symbol_graph
+from .serving_core import sample_input
 
-__all__ = ["quantize", "to_bfloat16", "lower_precision", "load_images", "PRECISIONS",
+__all__ = ["quantize", "quantize_onnx", "to_bfloat16", "lower_precision", "load_images", "PRECISIONS",
            "MAX_ACCURACY_DROP", "CALIBRATION_SIZE", "CALIB_MODES"]
 
 #: What ``export(..., precision=)`` and ``--precision`` take.
@@ -53,6 +61,13 @@ CALIB_MODES = ("naive", "entropy")
 SELECTION_SHARE = 0.2
 #: Batch size of the guard's and the calibration's forward passes.
 _BATCH = 250
+#: How :func:`quantize_onnx` quantises (recorded in ``NAME-meta.json``).
+ONNX_INT8 = {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8",
+             "calibration": "minmax"}
+#: The load-time parity check of an INT8 ONNX file against MXNet's INT8 graph allows this many
+#: times the difference measured at export (two quantisations differ; float32 rounding does not
+#: describe them), at least :data:`inceptionzoo.runtimes.PARITY`.
+ONNX_PARITY_MARGIN = 3.0
 
 
 def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
@@ -97,6 +112,63 @@ def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
                             data_shapes=[mx.io.DataDesc("data", (bs,) + x.shape[1:])])
     qnet.hybridize(static_alloc=True, static_shape=True)
     return qnet
+
+
+def quantize_onnx(model, calib_images, batch_size=50):
+    """ONNX Runtime's static INT8 quantisation of a float32 ONNX model (:data:`ONNX_INT8`).
+
+    Parameters
+    ----------
+    model : bytes
+        The float32 ONNX model (one input: network inputs ``(N, C, H, W)``).
+    calib_images : array, shape (N, C, H, W)
+        Calibration inputs, transformed as for the network.
+    batch_size : int
+        Calibration batch size.
+
+    Returns
+    -------
+    bytes
+        The quantised model (QuantizeLinear / DequantizeLinear pairs around int8 operators).
+
+    Raises
+    ------
+    InceptionZooError
+        ``onnxruntime.quantization`` cannot be imported (it needs onnx >= 1.16 and ml_dtypes:
+        the ``onnx`` and ``onnxruntime`` extras), or the images are not a non-empty 4-d array.
+    """
+    try:  # optional extras: onnx and onnxruntime
+        from onnxruntime import quantization as ortq
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except (ImportError, AttributeError) as err:  # AttributeError: an onnx older than 1.16
+        raise InceptionZooError(f"ONNX Runtime's quantisation cannot be imported ({err}): "
+                                f"{install_hint('onnx,onnxruntime')}") from None
+    x = np.ascontiguousarray(calib_images, dtype=np.float32)
+    if x.ndim != 4 or not len(x):
+        raise InceptionZooError(f"calib_images must be a non-empty (N, C, H, W) array; got shape "
+                                f"{x.shape}")
+    bs = check_count("batch_size", batch_size)
+    name = runtimes.OrtRunner(model).input_name
+
+    class Reader(ortq.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(range(0, len(x), bs))
+
+        def get_next(self):
+            i = next(self.batches, None)
+            return None if i is None else {name: x[i:i + bs]}
+
+    with tempfile.TemporaryDirectory(prefix="inceptionzoo-onnx-int8-") as tmp:
+        src, pre, out = (os.path.join(tmp, f) for f in ("f32.onnx", "pre.onnx", "int8.onnx"))
+        with open(src, "wb") as f:
+            f.write(model)
+        quant_pre_process(src, pre, skip_symbolic_shape=True)
+        ortq.quantize_static(
+            pre, out, Reader(), quant_format=ortq.QuantFormat.QDQ, per_channel=True,
+            activation_type=ortq.QuantType.QUInt8, weight_type=ortq.QuantType.QInt8,
+            calibrate_method=ortq.CalibrationMethod.MinMax)
+        with open(out, "rb") as f:
+            return f.read()
 
 
 # -- bfloat16 -----------------------------------------------------------------------------------
@@ -303,12 +375,15 @@ def _check_disjoint(calibration, holdout):
 # -- the guard ----------------------------------------------------------------------------------
 
 def _logits(block, x):
+    """Logits of ``x`` (numpy) in batches: an MXNet block, or an ONNX Runtime runner (numpy in
+    and out)."""
+    ort = isinstance(block, runtimes.OrtRunner)
     out = []
     for i in range(0, len(x), _BATCH):
-        y = block(mx.nd.array(x[i:i + _BATCH]))
+        y = block(x[i:i + _BATCH] if ort else mx.nd.array(x[i:i + _BATCH]))
         if isinstance(y, (list, tuple)):
             y = y[0]
-        out.append(y.astype("float32").asnumpy())
+        out.append(np.asarray(y, dtype=np.float32) if ort else y.astype("float32").asnumpy())
     return np.concatenate(out)
 
 
@@ -348,7 +423,7 @@ def _int8(net, x):
 
 def lower_precision(net, precision, calibration=None, holdout=None,
                     max_accuracy_drop=MAX_ACCURACY_DROP, calibration_size=CALIBRATION_SIZE,
-                    holdout_size=None, labels=None, input_shape=None):
+                    holdout_size=None, labels=None, input_shape=None, onnx_model=None):
     """The lower-precision twin of ``net``, measured against it on labelled held-out images.
 
     Parameters
@@ -372,13 +447,19 @@ def lower_precision(net, precision, calibration=None, holdout=None,
     input_shape : tuple of int, optional
         ``(C, H, W)`` of the export, when not the metadata's (a network fine-tuned at another
         size): images are read at it.
+    onnx_model : bytes or callable, optional
+        INT8 only: the network's float32 ONNX model (or a function returning it, called once
+        the arguments and MXNet's guard have passed), to quantise with ONNX Runtime too
+        (:func:`quantize_onnx`, on the same calibration images) and guard the same way.
 
     Returns
     -------
     tuple
-        ``(block, record)``: a hybridized ``SymbolBlock`` computing in ``precision``, and what
-        ``NAME-meta.json`` records of it (``precision``, ``calibration``, ``calib_mode``,
-        ``guard``).
+        ``(block, record, onnx_int8)``: a hybridized ``SymbolBlock`` computing in
+        ``precision``; what ``NAME-meta.json`` records of it (``precision``, ``calibration``,
+        ``calib_mode``, ``guard``; with ``onnx_model`` also ``onnx``: its quantisation, its
+        guard and the tolerance of the load-time parity check against the MXNet graph); the
+        INT8 ONNX model's bytes (None without ``onnx_model``).
 
     Raises
     ------
@@ -400,6 +481,10 @@ def lower_precision(net, precision, calibration=None, holdout=None,
         raise InceptionZooError(f"precision={precision!r} needs a labelled holdout set (the "
                                 "accuracy guard): holdout='mnist:DIR' or a folder of class "
                                 "subfolders (--holdout)")
+    if onnx_model is not None and precision != "int8":
+        raise InceptionZooError(f"precision={precision!r} with an ONNX model: ONNX Runtime has "
+                                "no bfloat16 convolution kernels on CPU; only int8 has an ONNX "
+                                "twin")
     if precision == "int8" and calibration is None:
         raise InceptionZooError("precision='int8' needs calibration images (--calib): "
                                 "'mnist:DIR', a folder of images or an array")
@@ -430,17 +515,43 @@ def lower_precision(net, precision, calibration=None, holdout=None,
         record.update(calibration=cdesc, **chosen)
     else:
         block = to_bfloat16(net, info.input_shape)
-    ref, got = _logits(net, hx).argmax(1), _logits(block, hx).argmax(1)
+    ref = _logits(net, hx).argmax(1)
+    record["guard"] = _guard(precision, ref, _logits(block, hx).argmax(1), hy, hdesc, drop_limit)
+    onnx_int8 = None
+    if onnx_model is not None:
+        onnx_int8 = quantize_onnx(onnx_model() if callable(onnx_model) else onnx_model, cx)
+        runner = runtimes.OrtRunner(onnx_int8)
+        guard = _guard("int8 (ONNX Runtime)", ref, _logits(runner, hx).argmax(1), hy, hdesc,
+                       drop_limit)
+        record["onnx"] = {"quantization": dict(ONNX_INT8), "guard": guard,
+                          "parity_tolerance": _parity_tolerance(block, runner, hx.shape[1:])}
+    return block, record, onnx_int8
+
+
+def _guard(what, ref, got, hy, hdesc, drop_limit):
+    """The guard's record of top-1 predictions ``got`` against float32's ``ref`` on labels
+    ``hy``, or :class:`AccuracyGuardError` when the accuracy drops more than ``drop_limit``."""
     acc32, acc = float((ref == hy).mean()), float((got == hy).mean())
     agree, drop = float((ref == got).mean()), (acc32 - acc) * 100
-    record["guard"] = {"holdout": hdesc, "accuracy_fp32": acc32, "accuracy": acc,
-                       "agreement": agree, "accuracy_drop_points": drop,
-                       "max_accuracy_drop_points": drop_limit}
     if not drop <= drop_limit:
         raise AccuracyGuardError(
-            f"{precision} refused by the accuracy guard: top-1 accuracy {acc:.2%} against "
-            f"float32's {acc32:.2%} on {len(hx)} held-out images ({hdesc.get('path', 'array')})"
+            f"{what} refused by the accuracy guard: top-1 accuracy {acc:.2%} against "
+            f"float32's {acc32:.2%} on {len(hy)} held-out images ({hdesc.get('path', 'array')})"
             f", a drop of {drop:.2f} points above the limit of {drop_limit:g} "
             f"(max_accuracy_drop, --max-accuracy-drop); top-1 agreement {agree:.2%}; nothing "
             "was written")
-    return block, record
+    return {"holdout": hdesc, "accuracy_fp32": acc32, "accuracy": acc, "agreement": agree,
+            "accuracy_drop_points": drop, "max_accuracy_drop_points": drop_limit}
+
+
+def _parity_tolerance(block, runner, sample_shape):
+    """The tolerance of the serving graph's load-time check of the INT8 ONNX file against the
+    INT8 MXNet graph: :data:`ONNX_PARITY_MARGIN` times their largest difference (a fraction of
+    the largest |logit|) on the check's own inputs (batch 1 and 8), at least
+    :data:`inceptionzoo.runtimes.PARITY`, at most 1."""
+    worst = 0.0
+    for batch in (1, 8):
+        x = sample_input(batch, sample_shape, "float32")
+        _, diff, scale = runtimes.parity(_logits(block, x), runner(x))
+        worst = max(worst, diff / max(scale, 1e-12))
+    return float(min(1.0, max(runtimes.PARITY, ONNX_PARITY_MARGIN * worst)))

@@ -156,6 +156,10 @@ def check_meta(meta, path):
     if not (isinstance(shape, list) and len(shape) in ranks and all(_int(d, 0) for d in shape)):
         raise PredictionError(f"{path}: 'input_shape' must be a list of {' or '.join(map(str, ranks))}"
                               f" non-negative integers (batch first); got {_brief(shape)}")
+    tolerance = onnx_parity_tolerance(meta)
+    if not (isinstance(tolerance, float) and runtimes.PARITY <= tolerance <= 1):
+        raise PredictionError(f"{path}: 'onnx': {{'parity_tolerance': x}} must be a number in "
+                              f"{runtimes.PARITY:g}..1; got {_brief(meta.get('onnx'))}")
     batching = meta.get("batching")
     if batching is not None and not (
             isinstance(batching, dict) and _int(batching.get("batch_size"), 1)
@@ -163,6 +167,21 @@ def check_meta(meta, path):
         raise PredictionError(f"{path}: 'batching' must be {{'batch_size': integer >= 1, "
                               f"'max_batch_delay_ms': integer >= 0}}; got {_brief(batching)}")
     return meta
+
+
+def onnx_parity_tolerance(meta):
+    """How far the export's ONNX file may be from its MXNet graph at the load-time check, as a
+    fraction of the largest |logit|: :data:`inceptionzoo.runtimes.PARITY` (float32 rounding),
+    or what a lower-precision export measured and recorded (``meta["onnx"]["parity_tolerance"]``:
+    two INT8 quantisations differ by more; :mod:`inceptionzoo.quantization`). Not checked
+    here: :func:`check_meta` refuses anything but a number in ``PARITY..1``."""
+    onnx = meta.get("onnx")
+    if onnx is None:
+        return runtimes.PARITY
+    value = onnx.get("parity_tolerance") if isinstance(onnx, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def read_meta(path):
@@ -696,7 +715,7 @@ class ServingGraph:
         its logits are not MXNet's."""
         self._checked = True
         x = self._sample(batch)
-        why = parity_problem(self._mxnet(x), self.ort, x)
+        why = parity_problem(self._mxnet(x), self.ort, x, onnx_parity_tolerance(self.meta))
         if why:
             self.refused = f"ONNX Runtime refused for {self.meta_file}: {why}"
             warnings.warn(self.refused)
@@ -866,16 +885,17 @@ def sample_input(batch, sample_shape, dtype):
     return x.astype(dtype)
 
 
-def parity_problem(ref, ort, x):
-    """Why ONNX Runtime (``ort``) does not compute MXNet's logits ``ref`` on ``x``, or None."""
+def parity_problem(ref, ort, x, tol=runtimes.PARITY):
+    """Why ONNX Runtime (``ort``) does not compute MXNet's logits ``ref`` on ``x`` (up to
+    ``tol`` of the largest |logit|), or None."""
     try:
         got = ort(x)
     except Exception as err:  # noqa: BLE001 -- onnxruntime's error types
         return f"it fails on a batch of shape {x.shape}: {type(err).__name__}: {err}"
-    same, diff, scale = runtimes.parity(ref, got)
+    same, diff, scale = runtimes.parity(ref, got, tol)
     if same:
         return None
-    return (f"max |logit difference| {diff:.3g} against MXNet, above {runtimes.PARITY:g} x "
+    return (f"max |logit difference| {diff:.3g} against MXNet, above {tol:g} x "
             f"the largest |logit| {scale:.3g}")
 
 
