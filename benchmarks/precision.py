@@ -1,17 +1,21 @@
-"""Serving speed of float32, INT8 and bfloat16 exports: images/s per network and batch size,
-each measurement in its own fresh process, the precisions alternating (the order reversed
-every other round), medians over the rounds, and each precision's ratio to float32:
+"""Serving speed of float32, INT8 and bfloat16 exports in MXNet and ONNX Runtime: images/s per
+network and batch size, each measurement in its own fresh process, the contenders alternating
+(the order reversed every other round), medians over the rounds, and each contender's ratio to
+the best float32 runtime:
 
     .venv/bin/python benchmarks/precision.py --networks inception_mnist,inception_v3 \\
         --batches 1,16 --seconds 5 --rounds 3
 
-Every export goes through ``inceptionzoo.export.export(..., precision=...)``, served by
-``load_graph(..., runtime='mxnet')`` (the serving graph's MXNet path). This measures speed
-only: the shipped MNIST weights are calibrated and guarded on real MNIST when
-``INCEPTIONZOO_TEST_MNIST`` (or ``--mnist``) names it; other networks (random weights, or
-their pretrained ones with ``--pretrained``) on random inputs with random labels and a guard
-limit of 100 points, i.e. no guard: their accuracy is not measured here (docs/deploy.md,
-"Lower precision").
+Every export goes through ``inceptionzoo.export.export(..., precision=...)``; float32 and
+INT8 are exported with their ONNX file (INT8: ONNX Runtime's own static quantisation,
+``quantize_onnx``). Contenders: ``fp32/mxnet``, ``int8/mxnet``, ``bf16/mxnet`` (the serving
+graph's MXNet path, ``load_graph(..., runtime='mxnet')``) and ``fp32/onnxruntime``,
+``int8/onnxruntime`` (benchmarks/ort_worker.py: ONNX Runtime as the zoo runs it, thread setting
+tuned, in a process that never imports MXNet). This measures speed only: the shipped MNIST
+weights are calibrated and guarded on real MNIST when ``INCEPTIONZOO_TEST_MNIST`` (or
+``--mnist``) names it; other networks (random weights, or their pretrained ones with
+``--pretrained``) on random inputs with random labels and a guard limit of 100 points, i.e. no
+guard: their accuracy is not measured here (docs/deploy.md, "Lower precision").
 """
 import argparse
 import json
@@ -28,6 +32,9 @@ sys.path.insert(0, HERE)
 import inceptionzoo  # noqa: E402,F401  (before MXNet: its threads, inceptionzoo._openmp)
 
 PRECISIONS = ("fp32", "int8", "bf16")
+#: The runtimes each precision is timed in (bf16 has no ONNX Runtime kernels on CPU).
+RUNTIMES = {"fp32": ("mxnet", "onnxruntime"), "int8": ("mxnet", "onnxruntime"),
+            "bf16": ("mxnet",)}
 
 
 def _export(network, precision, folder, mnist, pretrained):
@@ -59,7 +66,8 @@ def _export(network, precision, folder, mnist, pretrained):
         if precision == "bf16":
             kwargs.pop("calibration", None)
             kwargs.pop("calibration_size", None)
-    paths = export(net, os.path.join(folder, ""), precision=precision, **kwargs)
+    paths = export(net, os.path.join(folder, ""), precision=precision,
+                   onnx="onnxruntime" in RUNTIMES[precision], **kwargs)
     with open(paths["meta"]) as f:
         return json.load(f).get("guard")
 
@@ -80,13 +88,37 @@ def _worker(folder, batch, seconds):
     print(json.dumps(res))
 
 
-def _run_worker(folder, batch, seconds):
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", folder,
-                          "--batch", str(batch), "--seconds", str(seconds)],
-                         capture_output=True, text=True, check=False)
+def _run_worker(folder, runtime, batch, seconds):
+    if runtime == "onnxruntime":  # its own worker, which never imports MXNet
+        onnx = [f for f in os.listdir(folder) if f.endswith(".onnx")][0]
+        spec = {"batch": batch, "run_seconds": seconds / 3, "repeats": 3, "latency_iters": 20}
+        cmd = [sys.executable, os.path.join(HERE, "ort_worker.py"), os.path.join(folder, onnx),
+               json.dumps(spec)]
+    else:
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", folder, "--batch",
+               str(batch), "--seconds", str(seconds)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"worker for {folder} batch {batch} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_sec"]
+
+
+def _time_batch(network, batch, contenders, folders, args):
+    """Rows of one network and batch size: each contender's median images/s over the rounds
+    and its ratio to the best float32 runtime."""
+    rates = {c: [] for c in contenders}
+    for r in range(args.rounds):
+        for prec, rt in (contenders if r % 2 == 0 else contenders[::-1]):
+            rates[prec, rt].append(_run_worker(folders[prec], rt, batch, args.seconds))
+    base = max(statistics.median(v) for (prec, _), v in rates.items() if prec == "fp32")
+    rows = []
+    for (prec, rt), runs in rates.items():
+        med = statistics.median(runs)
+        rows.append({"network": network, "batch": batch, "precision": prec, "runtime": rt,
+                     "images_per_sec": med, "runs": runs, "ratio_to_best_fp32": med / base})
+        print(f"{network} b{batch} {prec}/{rt}: {med:,.1f} images/s ({med / base:.2f}x the "
+              f"best fp32; runs {', '.join(f'{v:,.1f}' for v in runs)})", flush=True)
+    return rows
 
 
 def main(argv=None):
@@ -135,20 +167,9 @@ def main(argv=None):
                     f" (guard: agreement {guard['agreement']:.2%} on {guard['holdout']['count']})"
                 print(f"# exported {network} {prec} in {time.perf_counter() - t0:.0f} s{note}",
                       flush=True)
+            contenders = [(prec, rt) for prec in precisions for rt in RUNTIMES[prec]]
             for batch in batches:
-                rates = {prec: [] for prec in precisions}
-                for r in range(args.rounds):
-                    for prec in (precisions if r % 2 == 0 else precisions[::-1]):
-                        rates[prec].append(_run_worker(folders[prec], batch, args.seconds))
-                base = statistics.median(rates["fp32"])
-                for prec in precisions:
-                    med = statistics.median(rates[prec])
-                    results.append({"network": network, "batch": batch, "precision": prec,
-                                    "images_per_sec": med, "runs": rates[prec],
-                                    "ratio_to_fp32": med / base})
-                    print(f"{network} b{batch} {prec}: {med:,.1f} images/s "
-                          f"({med / base:.2f}x fp32; runs "
-                          f"{', '.join(f'{v:,.0f}' for v in rates[prec])})", flush=True)
+                results += _time_batch(network, batch, contenders, folders, args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

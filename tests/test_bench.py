@@ -392,3 +392,20 @@ def test_race_stability_table_rates_each_step_against_the_better_peer():
     assert "| 1 | 100 mxnet 0.67x | 50 onnxruntime 0.50x |" in text
     assert "| mxnet alone (median) | 150 | 20 |" in text
     assert worst == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_precision_benchmark_times_each_precision_in_each_runtime(tmp_path, mnist_dir):
+    """benchmarks/precision.py: float32 and INT8 in MXNet and in ONNX Runtime (its own worker,
+    no MXNet), each row rated against the best float32 runtime (one of which is 1.0)."""
+    import precision
+
+    out = tmp_path / "rows.json"
+    assert precision.main(["--networks", "inception_mnist", "--batches", "2", "--precisions",
+                           "fp32,int8", "--seconds", "0.1", "--rounds", "1", "--mnist",
+                           mnist_dir, "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert {(r["precision"], r["runtime"]) for r in rows} == {
+        ("fp32", "mxnet"), ("fp32", "onnxruntime"), ("int8", "mxnet"), ("int8", "onnxruntime")}
+    assert all(r["images_per_sec"] > 0 and r["batch"] == 2 for r in rows)
+    assert max(r["ratio_to_best_fp32"] for r in rows if r["precision"] == "fp32") == 1.0
