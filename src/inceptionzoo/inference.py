@@ -17,6 +17,7 @@ import numpy as np
 from .graph_rewrites import (fold_scaled_convolutions_symbol, graph_variants,
                              merge_branches_symbol, merged_params)
 from ._checks import check_counts
+from .runtimes import time_alternating
 from .errors import InceptionZooError
 
 __all__ = ["onednn_fusion_available", "StaticGraph", "InferenceGraph"]
@@ -213,14 +214,10 @@ class InferenceGraph:
             tried.append(name)
         if len(tried) == 1:  # the budget went on warming up the default
             return self.default
-        calls = {name: [] for name in tried}
-        for _ in range(3):  # interleaved rounds, so a slow spell of the machine hits all
-            for name in tried:
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    self.graphs[name](x).wait_to_read()
-                    calls[name].append(time.perf_counter() - t0)
-        times = {name: float(np.median(c)) for name, c in calls.items()}
+        # the package's one timing loop: interleaved rounds, so a slow spell hits every variant
+        times = time_alternating(
+            {name: (lambda v, g=self.graphs[name]: g(v).wait_to_read()) for name in tried}, x,
+            budget=float("inf"), min_rounds=9, max_rounds=9, settle=0)
         best = min(times, key=times.get)
         # a variant must clearly beat the default: timing noise alone picks at random
         return best if times[best] < (1 - self.TUNE_MARGIN) * times[self.default] \

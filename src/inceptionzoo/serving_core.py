@@ -1095,12 +1095,9 @@ def recommend_batching(graph, sizes=BATCH_CANDIDATES, budget=0.3, overhead_s=SER
     for b in sizes:
         graph.warmup([b])
         x = graph._sample(b)
-        calls, start = [], time.perf_counter()
-        while len(calls) < 3 or (time.perf_counter() - start < budget and len(calls) < 50):
-            t0 = time.perf_counter()
-            graph.run(x)
-            calls.append(time.perf_counter() - t0)
-        seconds[b] = float(np.median(calls)) + overhead_s
+        median = runtimes.time_alternating({b: graph.run}, x, budget=budget, min_rounds=3,
+                                           max_rounds=50, settle=0)[b]
+        seconds[b] = median + overhead_s
         rate[b] = b / seconds[b]
         before = [c for c in rate if c < b]
         if before and rate[b] < (1 + BATCH_GAIN) * rate[before[-1]]:
