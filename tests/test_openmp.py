@@ -226,10 +226,17 @@ def test_the_package_counts_cores_in_one_place(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_import_order_benchmark_runs_both_orders_on_every_core():
+def test_the_import_order_benchmark_runs_both_orders_on_every_core(mnist_dir):
+    """Both orders get every core, for the recommended path and for `inceptionzoo train`
+    (run in the same process, after that order's imports)."""
     out = subprocess.run([sys.executable, os.path.join(BENCH, "import_order.py"),
-                          "--batch-sizes", "2", "--seconds", "0.05", "--rounds", "1"],
+                          "--batch-sizes", "2", "--seconds", "0.05", "--rounds", "1",
+                          "--mnist-dir", mnist_dir, "--train-images", "200"],
                          capture_output=True, text=True, env=_child_env(), check=True).stdout
-    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+    lines = out.splitlines()
+    assert lines[1].split()[-2:] == ["b2", "train"], out
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     cores = str(_openmp.physical_cores())
-    assert rows == {"inceptionzoo-first": cores, "mxnet-first": cores}, out
+    assert {k: v[0] for k, v in rows.items()} == {"inceptionzoo-first": cores,
+                                                  "mxnet-first": cores}, out
+    assert all(float(v[-1].replace(",", "")) > 0 for v in rows.values()), out
