@@ -45,15 +45,20 @@ def torch_cases(cases, **settings):
     return json.dumps(out)
 
 
-@pytest.fixture(scope="session")
-def references(tmp_path_factory):
-    """Folder of reference checkpoints and logits, generated once per session (or, while
-    developing, an existing one named by $INCEPTIONZOO_REFERENCES): every case, and
+def reference_cases():
+    """``CASES_JSON`` of the ``references`` fixture: every case a torch library builds, and
     torchvision's Inception-v3 at 299 with its auxiliary head."""
     cases = json.loads(torch_cases(CASES))
     cases["tv_inception_v3_299"] = dict(cases["tv_inception_v3"], size=299, batch=1, aux=True)
+    return json.dumps(cases)
+
+
+@pytest.fixture(scope="session")
+def references(tmp_path_factory):
+    """Folder of reference checkpoints and logits, generated once per session (or, while
+    developing, an existing one named by $INCEPTIONZOO_REFERENCES)."""
     return torch_references("make_references.py", tmp_path_factory.mktemp("references"),
-                            json.dumps(cases), reuse_env="INCEPTIONZOO_REFERENCES")
+                            reference_cases(), reuse_env="INCEPTIONZOO_REFERENCES")
 
 
 def _zoo_input(pixels, info):
