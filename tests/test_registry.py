@@ -246,6 +246,7 @@ def test_parameters_and_macs_are_counted_not_written(monkeypatch):
 
 @pytest.mark.parametrize("keywords, words", [
     ({"example_options": {"classes": 5}}, "example_options of 'zz_bad_examples' must be a list"),
+    ({"example_options": "classes=5"}, "must be a list of non-empty dicts"),
     ({"example_options": [{}]}, "must be a list of non-empty dicts"),
     ({"example_options": [{"classes": 5}, "classes=5"]}, "must be a list of non-empty dicts"),
     ({"published_gmacs": 0}, "published_gmacs of 'zz_bad_examples' must be a number > 0"),

@@ -130,7 +130,7 @@ class _Entry:
     weights: tuple = ()
     counted: bool = True  # num_params / macs known (given, or counted already)
     sources: tuple = ()  # ((kind, name), Source) of the checkpoints that convert to it
-    examples: "ModelExamples" = None  # what the tests, the docs and the benchmarks check
+    examples: "ModelExamples" = None  # its example_options and published_gmacs
 
 
 _ENTRIES: Dict[str, _Entry] = {}
@@ -251,7 +251,8 @@ class ModelExamples:
 
 def _declared_examples(key, options, gmacs):
     """``register_model``'s ``example_options`` and ``published_gmacs``, checked."""
-    if isinstance(options, dict) or not all(
+    options = () if options is None else options
+    if isinstance(options, (dict, str)) or not all(
             isinstance(o, dict) and o and all(isinstance(k, str) for k in o) for o in options):
         raise InceptionZooError(f"example_options of {key!r} must be a list of non-empty dicts "
                                 f"of options; got {options!r}")

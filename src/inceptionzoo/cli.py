@@ -788,9 +788,9 @@ def build_parser():
 
     s = command("convert", help="a torchvision / timm / gluoncv checkpoint -> zoo .params + "
                 "sidecar JSON, in the weights folder, or back with --to")
-    s.add_argument("source", metavar="SOURCE:NAME", help="a source network the model files "
-                   "declare, e.g. torchvision:inception_v3 (`inceptionzoo list --weights` gives "
-                   "each model's with its command) (with --to: the zoo .params file)")
+    s.add_argument("source", metavar="SOURCE:NAME", help="a source network a model file "
+                   "declares, e.g. torchvision:inception_v3 (`inceptionzoo list --weights` prints "
+                   "the convert command of each) (with --to: the zoo .params file)")
     s.add_argument("checkpoint", metavar="CHECKPOINT", help=".pth / .pt / .safetensors "
                    "(torchvision, timm; .safetensors: the convert extra) or .params (gluoncv) "
                    "(with --to: the checkpoint to write)")
