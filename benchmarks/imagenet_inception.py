@@ -36,13 +36,24 @@ import throughput as bench  # noqa: E402
 from _peer import batch_of, check_same_function  # noqa: E402
 from _timing import time_calls  # noqa: E402
 
+
+
+def _networks():
+    """Every zoo network a PyTorch library's network converts to, from the sources the model
+    files declare: row name (the PyTorch network's) -> (zoo network, PyTorch library (torchvision
+    before timm), its name, gluoncv's name or None)."""
+    from inceptionzoo._registry import checkpoint_sources  # before MXNet: its threads
+
+    by_model = {}
+    for (kind, name), source in checkpoint_sources().items():
+        by_model.setdefault(source.model, {}).setdefault(kind, name)
+    return {kinds[lib]: (zoo, lib, kinds[lib], kinds.get("gluoncv"))
+            for zoo, kinds in by_model.items()
+            for lib in [next((k for k in ("torchvision", "timm") if k in kinds), None)] if lib}
+
+
 #: row name -> (zoo network, PyTorch library, its name, gluoncv's name or None)
-NETWORKS = {
-    "googlenet": ("googlenet_bn", "torchvision", "googlenet", "googlenet"),
-    "inception_v3": ("inception_v3", "torchvision", "inception_v3", "inceptionv3"),
-    "inception_v4": ("inception_v4", "timm", "inception_v4", None),
-    "inception_resnet_v2": ("inception_resnet_v2", "timm", "inception_resnet_v2", None),
-}
+NETWORKS = _networks()
 INFER_MODES = ["recommended", bench.SERVING_MODE, "gluoncv-static", "onnxruntime", "torch-eager",
                "torch-compile-frozen"]
 TRAIN_MODES = ["train-hybrid", "torch-train-eager", "torch-train-compile"]

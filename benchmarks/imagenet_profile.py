@@ -76,8 +76,10 @@ def _mxnet(network, batch, iters):
 
 
 def _torch(network, batch, iters):
-    _, lib, name, _ = NETWORKS[network]
-    size = 224 if name == "googlenet" else 299
+    from inceptionzoo import model_info
+
+    zoo, lib, name, _ = NETWORKS[network]
+    size = model_info(zoo).input_shape[1]
     spec = {"source": lib, "name": name, "mode": "torch-compile-frozen", "batch": batch,
             "size": size, "profile": iters}
     p = subprocess.run([TORCH_PYTHON, os.path.join(HERE, "torch_worker.py"), "--profile",

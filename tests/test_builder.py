@@ -16,7 +16,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, model_params, test_shape
+from conftest import ROOT, is_big, model_params, test_shape
 from inceptionzoo import (InceptionZooError, UnknownModelError, get_model, list_models,
                           model_info, model_weights)
 from inceptionzoo._io import sha1_file
@@ -24,7 +24,7 @@ from inceptionzoo.weights import WeightsError
 from inceptionzoo.weights_spec import (IMAGENET_1K, WeightsSpec, imagenet_classes,
                                        sidecar_path)
 
-IMAGENET = ["googlenet", "googlenet_bn", "inception_v3", "inception_v4", "inception_resnet_v2"]
+IMAGENET = [n for n in list_models() if is_big(n)]  # the ImageNet-size networks
 
 
 def spec_for(name, **changes):
@@ -88,15 +88,14 @@ def test_every_factory_goes_through_the_builder(name):
 
 # --- the declared specs ----------------------------------------------------------------------
 
-RESIZE = {"inception_mnist": 28, "inception_naive_mnist": 28, "googlenet": 224,
-          "googlenet_bn": 256, "inception_v3": 342, "inception_v4": 341,
-          "inception_resnet_v2": 333}
-
-
 @pytest.mark.parametrize("name", list_models())
 def test_model_info_takes_the_first_declared_specs_preprocessing(name):
+    """The resize is the first declared spec's (torchvision's Inception-v3: 342, timm's
+    Inception-v4: floor(299 / 0.875) = 341); without weights, the input size itself."""
     info = model_info(name)
-    assert info.resize_size == RESIZE[name]
+    declared = model_weights(name)
+    assert info.resize_size == (declared[0].resize_size if declared
+                                else min(info.input_shape[1:]))
     for spec in model_weights(name):
         assert spec.model == name
         assert WeightsSpec.from_dict(spec.to_dict()) == spec  # the one schema round-trips

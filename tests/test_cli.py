@@ -559,3 +559,15 @@ def test_export_and_tune_report_as_json(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert list(report["choice"]) == ["1"] and report["choice"]["1"].startswith("mxnet")
     assert os.path.isfile(report["tuning"])
+
+
+def test_the_recipe_help_names_every_recipe():
+    """``train --recipe``'s help lists the recipes: exactly the keys of ``train.RECIPES``."""
+    import re
+
+    from inceptionzoo.cli import build_parser
+    from inceptionzoo.train import RECIPES
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    text = next(a.help for a in commands["train"]._actions if "--recipe" in a.option_strings)
+    assert set(re.findall(r"[\w-]+", text)) - {"or"} == set(RECIPES), text

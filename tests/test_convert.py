@@ -24,21 +24,41 @@ from inceptionzoo.export import export
 from inceptionzoo.weights import WeightsError
 
 
-# reference case (tests/reference/make_references.py) -> SOURCE:NAME
-CASES = {
-    "tv_inception_v3": "torchvision:inception_v3",
-    "tv_googlenet": "torchvision:googlenet",
-    "timm_inception_v3": "timm:inception_v3",
-    "timm_inception_v4": "timm:inception_v4",
-    "timm_inception_resnet_v2": "timm:inception_resnet_v2",
-}
+#: the libraries whose networks tests/reference/make_references.py builds (in the PyTorch side
+#: environment), with the prefix of their reference cases
+TORCH_LIBRARIES = {"torchvision": "tv", "timm": "timm"}
+
+#: reference case (a folder of references) -> SOURCE:NAME: one per source the model files
+#: declare, but gluoncv's (built in this venv: GLUONCV_CASES)
+CASES = {f"{TORCH_LIBRARIES.get(k, k)}_{n}": f"{k}:{n}" for k, n in SOURCES if k != "gluoncv"}
+
+
+def torch_cases(cases, **settings):
+    """``CASES_JSON`` of tests/reference/make_references.py and make_photo_references.py: the
+    source network of each case of ``cases`` that a torch library builds, with ``settings``."""
+    out = {}
+    for case in cases:
+        kind, name = CASES[case].split(":")
+        if kind in TORCH_LIBRARIES:
+            out[case] = dict(source=kind, name=name,
+                             classifier=SOURCES[kind, name].classifier, **settings)
+    return json.dumps(out)
+
+
+def reference_cases():
+    """``CASES_JSON`` of the ``references`` fixture: every case a torch library builds, and
+    torchvision's Inception-v3 at 299 with its auxiliary head."""
+    cases = json.loads(torch_cases(CASES))
+    cases["tv_inception_v3_299"] = dict(cases["tv_inception_v3"], size=299, batch=1, aux=True)
+    return json.dumps(cases)
+
 
 @pytest.fixture(scope="session")
 def references(tmp_path_factory):
     """Folder of reference checkpoints and logits, generated once per session (or, while
     developing, an existing one named by $INCEPTIONZOO_REFERENCES)."""
     return torch_references("make_references.py", tmp_path_factory.mktemp("references"),
-                            reuse_env="INCEPTIONZOO_REFERENCES")
+                            reference_cases(), reuse_env="INCEPTIONZOO_REFERENCES")
 
 
 def _zoo_input(pixels, info):
@@ -201,9 +221,11 @@ def _gluoncv_reference(name, size, path, seed=0):
     return x, net(x).asnumpy()
 
 
-#: gluoncv's networks, checked against gluoncv's own (in the main venv)
-GLUONCV_CASES = [("googlenet", 224, "googlenet_bn"),
-                 pytest.param("inceptionv3", 299, "inception_v3", marks=pytest.mark.slow)]
+#: gluoncv's networks (every gluoncv source declared), checked against gluoncv's own (in the
+#: main venv) at the zoo network's input size; above 224 pixels marked slow
+GLUONCV_CASES = [pytest.param(n, size, s.model, marks=[pytest.mark.slow] * (size > 224))
+                 for (k, n), s in SOURCES.items() if k == "gluoncv"
+                 for size in [model_info(s.model).input_shape[1]]]
 
 
 @pytest.mark.parametrize("name,size,zoo", GLUONCV_CASES)
@@ -500,11 +522,21 @@ def test_a_new_source_is_declared_in_the_model_file_only(tmp_path):
 
 
 def test_every_source_has_a_reference_case():
-    """Each declared source is checked against its own library: a torch case in CASES (and
-    tests/reference/make_references.py), or a gluoncv case in GLUONCV_CASES."""
-    gluon = {("gluoncv", (c.values if hasattr(c, "values") else c)[0]) for c in GLUONCV_CASES}
-    cases = {tuple(v.split(":")) for v in CASES.values()} | gluon
-    assert set(SOURCES) == cases, set(SOURCES) ^ cases
+    """Each declared source is checked against its own library: gluoncv's network in this
+    venv (GLUONCV_CASES), a torch library's built by tests/reference/make_references.py, or,
+    for any other source, the references folder of its case that $INCEPTIONZOO_REFERENCES
+    names (the checkpoint, pixels, logits and meta.json that the source's own library made,
+    as make_references.py writes them)."""
+    gluon = {("gluoncv", c.values[0]) for c in GLUONCV_CASES}
+    given = os.environ.get("INCEPTIONZOO_REFERENCES")
+    for case, spec in CASES.items():
+        kind = spec.split(":")[0]
+        assert kind in TORCH_LIBRARIES or (given and os.path.isfile(
+            os.path.join(given, case, "meta.json"))), (
+            f"{spec}: no reference case: tests/reference/make_references.py builds "
+            f"{sorted(TORCH_LIBRARIES)} networks; give the references of {case!r} in "
+            "$INCEPTIONZOO_REFERENCES")
+    assert set(SOURCES) == {tuple(v.split(":")) for v in CASES.values()} | gluon
 
 
 @pytest.mark.parametrize("sources, words", [

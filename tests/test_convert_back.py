@@ -43,7 +43,9 @@ EXE = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
 def test_every_torch_source_has_its_keys_and_they_cover_the_zoo_network():
     """The keys shipped for each torch source, through the inverse of its checkpoint filter,
     name every parameter of the zoo network once (with and without the auxiliary head)."""
-    assert sorted(checkpoint_keys()) == TORCH_SOURCES
+    assert sorted(checkpoint_keys()) == TORCH_SOURCES, (
+        "rerun .venv-torch/bin/python tests/reference/make_checkpoint_keys.py "
+        f"src/inceptionzoo/checkpoint_keys.json {' '.join(TORCH_SOURCES)}")
     for spec in TORCH_SOURCES:
         source = SOURCES[tuple(spec.split(":"))]
         for aux in ([False, True] if source.aux_prefix else [False]):

@@ -483,3 +483,31 @@ def test_errors_md_says_what_the_command_line_raises():
     text = " ".join(_doc("docs", "errors.md").split())
     assert "plain `ValueError`, until" not in text
     assert "one line `inceptionzoo bench: error: ...`" in text
+
+
+def test_weights_md_tables_are_the_declared_sources_and_tags():
+    """docs/weights.md's two tables name every source network the model files declare, with
+    the model it converts to, and each model's tags (in declaration order) and their sources:
+    a new source or tag makes this fail until the page lists it."""
+    from inceptionzoo import list_models, model_weights
+    from inceptionzoo._registry import checkpoint_sources
+
+    text = _doc("docs", "weights.md")
+    rows = re.findall(r"^\| `(\w+:\w+)` \| .* \| `(\w+)` \|$", text, re.M)
+    want = {(f"{k}:{n}", s.model) for (k, n), s in checkpoint_sources().items()}
+    assert len(rows) == len(set(rows)) and set(rows) == want, set(rows) ^ want
+    tagged = {}
+    for names, tags, sources in re.findall(r"^\| (`\w+`(?:, `\w+`)*) \| (`\w+`(?:, `\w+`)*) \| "
+                                           r"(.*) \|$", text, re.M):
+        for name in re.findall(r"`(\w+)`", names):
+            tagged[name] = (re.findall(r"`(\w+)`", tags), re.findall(r"`([\w:]+)`", sources))
+    declared = {}
+    for name in list_models():
+        specs = model_weights(name)
+        if specs:
+            sources = [s.source for s in specs if s.source != "shipped"]
+            declared[name] = ([s.tag for s in specs], sources)
+    assert set(tagged) == set(declared), set(tagged) ^ set(declared)
+    for name, (tags, sources) in declared.items():
+        assert tagged[name][0] == tags, name
+        assert all(s in tagged[name][1] for s in sources), name

@@ -4,8 +4,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import randomise_bn_statistics
-from inceptionzoo import get_model
+from conftest import is_big, randomise_bn_statistics
+from inceptionzoo import get_model, list_models
 from inceptionzoo.export import export
 
 #: ONNX Runtime against MXNet: max |difference| relative to the largest |logit| of the set
@@ -71,8 +71,7 @@ def test_onnxruntime_matches_mxnet_on_the_full_mnist_test_set(tmp_path, mnist_di
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["googlenet", "googlenet_bn", "inception_v3", "inception_v4",
-                                   "inception_resnet_v2"])
+@pytest.mark.parametrize("model", [n for n in list_models() if is_big(n)])
 def test_onnxruntime_runs_the_imagenet_networks_export(tmp_path, model):
     """The big networks at their full input size (299 or 224), random weights with batch-norm
     statistics away from 0/1 (so a dropped or misread statistic shows), two random images."""

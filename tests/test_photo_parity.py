@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import torch_references
-from test_convert import CASES  # reference case -> SOURCE:NAME
+from test_convert import CASES, torch_cases  # reference case -> SOURCE:NAME
 
 from inceptionzoo import get_model
 from inceptionzoo.convert import convert
@@ -35,7 +35,7 @@ def photo_references(tmp_path_factory):
     $INCEPTIONZOO_PHOTO_REFERENCES)."""
     return torch_references("make_photo_references.py",
                             tmp_path_factory.mktemp("photo-references"), photo(),
-                            reuse_env="INCEPTIONZOO_PHOTO_REFERENCES")
+                            torch_cases(CASES), reuse_env="INCEPTIONZOO_PHOTO_REFERENCES")
 
 
 @pytest.mark.slow

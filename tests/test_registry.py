@@ -144,28 +144,17 @@ def test_built_model_carries_its_info():
     assert net5.info.num_params == model_info("inception_mnist").num_params - (2304 + 1) * 5
 
 
-#: options that change each family's network; every registered model needs an entry, so that
-#: a new model's metadata is checked for a network other than its default one
-NON_DEFAULT_OPTIONS = {
-    "inception_mnist": [{"classes": 5}, {"in_channels": 3}, {"in_channels": 3, "classes": 4},
-                        {"classes": 0}],
-    "inception_naive_mnist": [{"classes": 5}, {"in_channels": 3}],
-    "googlenet": [{"batch_norm": True}, {"aux_logits": True}, {"classes": 10, "dropout": 0.2},
-                  {"in_channels": 1, "classes": 0}],
-    "googlenet_bn": [{"classes": 10}, {"b5_kernel": 5}, {"aux_logits": True}],
-    "inception_v3": [{"aux_logits": True}, {"classes": 10}, {"in_channels": 1}],
-    "inception_v4": [{"classes": 10}, {"in_channels": 4}],
-    "inception_resnet_v2": [{"classes": 10}, {"classes": 0}],
-}
-
-
 @pytest.mark.parametrize("name", list_models())
 def test_metadata_describes_the_network_built(name):
+    """Checked for the networks the model's own ``example_options`` build (every model
+    declares some, so that its metadata is checked for a network other than its default)."""
+    from inceptionzoo._registry import model_examples
     from inceptionzoo.cost import count, num_params
 
-    assert name in NON_DEFAULT_OPTIONS, f"add non-default options of {name!r} to this test"
+    examples = model_examples(name).options
+    assert examples, f"declare example_options=[...] in {name!r}'s register_model"
     default = model_info(name)
-    for options in NON_DEFAULT_OPTIONS[name]:
+    for options in examples:
         net = get_model(name, **options)
         info = net.info
         assert info.num_params == num_params(net), options
@@ -253,3 +242,38 @@ def test_parameters_and_macs_are_counted_not_written(monkeypatch):
         assert first.macs == again.macs == count(net, (1, 28, 28)).macs > 0
     finally:
         _unregister("zz_counted")
+
+
+@pytest.mark.parametrize("keywords, words", [
+    ({"example_options": {"classes": 5}}, "example_options of 'zz_bad_examples' must be a list"),
+    ({"example_options": "classes=5"}, "must be a list of non-empty dicts"),
+    ({"example_options": [{}]}, "must be a list of non-empty dicts"),
+    ({"example_options": [{"classes": 5}, "classes=5"]}, "must be a list of non-empty dicts"),
+    ({"published_gmacs": 0}, "published_gmacs of 'zz_bad_examples' must be a number > 0"),
+    ({"published_gmacs": True}, "must be a number > 0; got True"),
+])
+def test_declared_examples_are_checked_at_registration(keywords, words):
+    import re
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        register_model("zz_bad_examples", description="t", input_shape=(1, 4, 4), classes=2,
+                       variant="reduced", num_params=0, **keywords)(lambda **kw: None)
+    assert "zz_bad_examples" not in list_models()
+
+
+def test_model_examples_are_what_the_model_file_declares():
+    from inceptionzoo._registry import ModelExamples, model_examples
+
+    register_model("zz_examples", description="t", input_shape=(1, 4, 4), classes=2,
+                   variant="reduced", num_params=0, example_options=[{"classes": 3}],
+                   published_gmacs=1.5)(lambda **kw: None)
+    try:
+        got = model_examples("ZZ_Examples")
+        assert got == ModelExamples(({"classes": 3},), 1.5)
+        got.options[0]["classes"] = 7  # a copy
+        assert model_examples("zz_examples").options == ({"classes": 3},)
+    finally:
+        _unregister("zz_examples")
+    assert model_examples("inception_v3").published_gmacs == 5.713
+    with pytest.raises(UnknownModelError):
+        model_examples("zz_examples")

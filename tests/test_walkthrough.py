@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, torch_references
+from test_convert import torch_cases
 from mms_server import running_mms
 
 BIN = os.path.dirname(sys.executable)
@@ -67,7 +68,7 @@ def test_the_walkthrough_runs_as_written(tmp_path_factory, tmp_path):
     from inceptionzoo.weights_spec import imagenet_classes
 
     refs = torch_references("make_photo_references.py", tmp_path_factory.mktemp("walk-ref"),
-                            _photo(), "tv_googlenet")
+                            _photo(), torch_cases(["tv_googlenet"]))
     want_top1 = imagenet_classes()[int(np.argmax(np.load(refs / "tv_googlenet" / "probs.npy")))]
     shutil.copy(refs / "tv_googlenet" / "model.pth", tmp_path / CHECKPOINT)
     shutil.copy(_photo(), tmp_path / "grace_hopper.jpg")

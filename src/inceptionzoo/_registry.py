@@ -13,7 +13,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from .errors import InceptionZooError, UnknownModelError, WrongTypeError
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
-           "model_info", "model_weights", "checkpoint_sources", "models_markdown"]
+           "model_info", "model_weights", "checkpoint_sources", "models_markdown",
+           "ModelExamples", "model_examples"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,12 +130,14 @@ class _Entry:
     weights: tuple = ()
     counted: bool = True  # num_params / macs known (given, or counted already)
     sources: tuple = ()  # ((kind, name), Source) of the checkpoints that convert to it
+    examples: "ModelExamples" = None  # its example_options and published_gmacs
 
 
 _ENTRIES: Dict[str, _Entry] = {}
 
 
-def register_model(name: Optional[str] = None, weights=(), sources=None, **meta):
+def register_model(name: Optional[str] = None, weights=(), sources=None, example_options=(),
+                   published_gmacs=None, **meta):
     """Decorator that registers a model factory under ``name``.
 
     Parameters
@@ -153,6 +156,13 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, **meta)
         (:class:`~inceptionzoo.checkpoint_filter.Source`) of each source network that
         ``inceptionzoo convert SOURCE:NAME`` turns into this model's weights. Each needs a
         spec in ``weights`` with that ``source``; a source network converts to one model only.
+    example_options : sequence of dict, optional
+        Options that build a network other than the default one (``{'classes': 5}``,
+        ``{'aux_logits': True}`` ...): the registry-driven tests check the metadata of each
+        (:func:`model_examples`).
+    published_gmacs : float, optional
+        The multiply-accumulates (in 10^9) a published source gives the network at
+        ``input_shape``; the tests check the counted ``macs`` against it (to 1%).
     **meta
         The :class:`ModelInfo` fields other than ``name``. Leave out ``num_params`` and
         ``macs``: they are counted from the network on first use.
@@ -185,6 +195,7 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, **meta)
             raise InceptionZooError(f"weights declared for {key!r} need a tag each, unique; "
                                     f"got {tags}")
         filters = _declared_sources(key, sources or {}, specs)
+        examples = _declared_examples(key, example_options, published_gmacs)
         fields = dict(meta)
         if specs:
             first = specs[0]
@@ -192,7 +203,8 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, **meta)
                           "class_names"):
                 fields.setdefault(field, getattr(first, field))
         _ENTRIES[key] = _Entry(factory, ModelInfo(name=key, **fields), specs,
-                               counted="num_params" in fields, sources=filters)
+                               counted="num_params" in fields, sources=filters,
+                               examples=examples)
         return factory
 
     return wrap
@@ -218,6 +230,53 @@ def _declared_sources(key, sources, specs):
                                     f"source={kind + ':' + net!r} in weights (its preprocessing)")
         out.append(((kind, net), dataclasses.replace(source, model=key)))
     return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelExamples:
+    """What a model file declares for checking the model (``register_model``'s
+    ``example_options`` and ``published_gmacs``).
+
+    Attributes
+    ----------
+    options : tuple of dict
+        Options that build a network other than the default one.
+    published_gmacs : float or None
+        Published multiply-accumulates, in 10^9, at the model's ``input_shape``.
+    """
+
+    options: Tuple[dict, ...] = ()
+    published_gmacs: Optional[float] = None
+
+
+def _declared_examples(key, options, gmacs):
+    """``register_model``'s ``example_options`` and ``published_gmacs``, checked."""
+    options = () if options is None else options
+    if isinstance(options, (dict, str)) or not all(
+            isinstance(o, dict) and o and all(isinstance(k, str) for k in o) for o in options):
+        raise InceptionZooError(f"example_options of {key!r} must be a list of non-empty dicts "
+                                f"of options; got {options!r}")
+    if gmacs is not None and (isinstance(gmacs, bool) or not isinstance(gmacs, (int, float))
+                              or not gmacs > 0):
+        raise InceptionZooError(f"published_gmacs of {key!r} must be a number > 0; got "
+                                f"{gmacs!r}")
+    return ModelExamples(tuple(dict(o) for o in options), gmacs)
+
+
+def model_examples(name: str) -> ModelExamples:
+    """What the model's file declares for checking it (see :class:`ModelExamples`), as a copy.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, case-insensitive.
+
+    Returns
+    -------
+    ModelExamples
+    """
+    entry = _ENTRIES.get(name.lower()) if isinstance(name, str) else None
+    return copy.deepcopy((entry or _entry(name)).examples)  # nothing to count for them
 
 
 def checkpoint_sources():

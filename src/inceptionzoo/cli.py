@@ -788,10 +788,9 @@ def build_parser():
 
     s = command("convert", help="a torchvision / timm / gluoncv checkpoint -> zoo .params + "
                 "sidecar JSON, in the weights folder, or back with --to")
-    s.add_argument("source", metavar="SOURCE:NAME", help="torchvision:inception_v3, "
-                   "torchvision:googlenet, timm:inception_v3, timm:inception_v4, "
-                   "timm:inception_resnet_v2, gluoncv:inceptionv3, gluoncv:googlenet (with "
-                   "--to: the zoo .params file)")
+    s.add_argument("source", metavar="SOURCE:NAME", help="a source network a model file "
+                   "declares, e.g. torchvision:inception_v3 (`inceptionzoo list --weights` prints "
+                   "the convert command of each) (with --to: the zoo .params file)")
     s.add_argument("checkpoint", metavar="CHECKPOINT", help=".pth / .pt / .safetensors "
                    "(torchvision, timm; .safetensors: the convert extra) or .params (gluoncv) "
                    "(with --to: the checkpoint to write)")

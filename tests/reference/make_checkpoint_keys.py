@@ -3,11 +3,12 @@
 Runs in the PyTorch side environment, like ``make_references.py`` (whose builders it uses, so
 that the keys are those of the reference checkpoints)::
 
-    .venv-torch/bin/python tests/reference/make_checkpoint_keys.py src/inceptionzoo/checkpoint_keys.json
+    .venv-torch/bin/python tests/reference/make_checkpoint_keys.py \
+        src/inceptionzoo/checkpoint_keys.json SOURCE:NAME ...
 
-writes ``{"SOURCE:NAME": [key, ...]}``: the keys of ``model.state_dict()`` in order, auxiliary
-heads (built with ``aux_logits=True`` where the network takes it) and
-``num_batches_tracked`` included. The zoo's names cannot give them back (the
+adds (or refreshes) the entry of each torch source named in ``{"SOURCE:NAME": [key, ...]}``:
+the keys of ``model.state_dict()`` in order, auxiliary heads (built with ``aux_logits=True``
+where the network takes it) and ``num_batches_tracked`` included. The zoo's names cannot give them back (the
 checkpoint filters lower-case them and turn ``.`` into ``_``);
 :mod:`inceptionzoo.convert_back` maps the zoo's tensors onto these keys with the inverse of the
 same filters. Rerun it when a torch source is added (``tests/test_convert_back.py`` checks that
@@ -18,14 +19,19 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_references import CASES, _build  # noqa: E402
+from make_references import BUILD_OPTIONS, _build  # noqa: E402
 
 
 def main(argv):
-    if len(argv) != 1:
+    if len(argv) < 2:
         sys.exit(__doc__)
     keys = {}
-    for source, name, _, _, kwargs in CASES.values():
+    if os.path.exists(argv[0]):
+        with open(argv[0]) as f:
+            keys = json.load(f)
+    for spec in argv[1:]:
+        source, name = spec.split(":")
+        kwargs = BUILD_OPTIONS[source]
         try:  # with the auxiliary head where the network has one (the zoo converts it too)
             model, _ = _build(source, name, {**kwargs, "aux_logits": True})
         except TypeError:

@@ -2,7 +2,10 @@
 
 Runs in the PyTorch side environment (``.venv-torch``), never in the MXNet one::
 
-    .venv-torch/bin/python tests/reference/make_photo_references.py OUT_DIR PHOTO [CASE ...]
+    .venv-torch/bin/python tests/reference/make_photo_references.py OUT_DIR PHOTO CASES_JSON
+
+``CASES_JSON`` as for ``make_references.py``, each with the name of its classifier's weight
+(``"classifier": "fc.weight"``, the model file's ``Source.classifier``).
 
 For every case: the source network as ``make_references.py`` builds it (fixed seed, random
 weights and random batch-norm statistics), its classifier then rescaled so that the logits on
@@ -21,45 +24,30 @@ import numpy as np
 import torch
 from PIL import Image
 
-from make_references import TV_WEIGHTS, _build, _randomise
-
-# case -> (source, model name); the networks at their design size, as the converter maps them
-CASES = {
-    "tv_inception_v3": ("torchvision", "inception_v3"),
-    "tv_googlenet": ("torchvision", "googlenet"),
-    "timm_inception_v3": ("timm", "inception_v3"),
-    "timm_inception_v4": ("timm", "inception_v4"),
-    "timm_inception_resnet_v2": ("timm", "inception_resnet_v2"),
-}
-
-#: the final dense layer of each source network (its weights and bias are rescaled)
-CLASSIFIER = {"inception_v3": "fc", "googlenet": "fc", "inception_v4": "last_linear",
-              "inception_resnet_v2": "classif"}
+from make_references import BUILD_OPTIONS, _build, _randomise, tv_weights
 
 LOGIT_STD = 3.0
 
 
 def _transform(source, name, model):
     if source == "torchvision":
-        import torchvision
-
-        return getattr(torchvision.models, TV_WEIGHTS[name]).IMAGENET1K_V1.transforms()
+        return tv_weights(name).transforms()
     import timm.data
 
     return timm.data.create_transform(**timm.data.resolve_data_config({}, model=model))
 
 
-def make(case, photo, out):
-    source, name = CASES[case]
+def make(case, spec, photo, out):
+    source, name = spec["source"], spec["name"]
     gen = torch.Generator().manual_seed(sum(map(ord, case)))
     torch.manual_seed(0)
-    model, _ = _build(source, name, {"aux_logits": True} if source == "torchvision" else {})
+    model, _ = _build(source, name, BUILD_OPTIONS[source])
     _randomise(model, gen)
     model.eval()
     transform = _transform(source, name, model)
     with Image.open(photo) as img:
         x = transform(img.convert("RGB"))[None]
-    fc = getattr(model, CLASSIFIER[name])
+    fc = model.get_submodule(spec["classifier"].rsplit(".", 1)[0])  # rescaled
     with torch.no_grad():
         scale = LOGIT_STD / float(model(x).std())
         fc.weight.mul_(scale)
@@ -80,12 +68,12 @@ def make(case, photo, out):
 
 
 def main(argv):
-    if len(argv) < 2:
+    if len(argv) != 3:
         sys.exit(__doc__)
-    out, photo, cases = argv[0], argv[1], argv[2:] or list(CASES)
+    out, photo, cases = argv[0], argv[1], json.loads(argv[2])
     torch.set_num_threads(2)
-    for case in cases:
-        make(case, photo, out)
+    for case, spec in cases.items():
+        make(case, spec, photo, out)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 Runs in the PyTorch side environment (``make torch-env`` -> ``.venv-torch``: torch,
 torchvision, timm, safetensors), never in the MXNet one::
 
-    .venv-torch/bin/python tests/reference/make_references.py OUT_DIR [CASE ...]
+    .venv-torch/bin/python tests/reference/make_references.py OUT_DIR CASES_JSON
 
-For every case: the source network with a fixed seed, random weights AND random batch-norm
+``CASES_JSON`` maps each case (its folder) to its source network, ``{"source": "torchvision" or
+"timm", "name": ..., "size": 160, "batch": 3, "aux": false}`` (size and batch optional; ``aux``:
+also record torchvision's Inception-v3 auxiliary head); the tests derive the cases from the
+sources the model files declare (``tests/test_convert.py::CASES``). For every case: the source
+network with a fixed seed, random weights AND random batch-norm
 statistics (so that a mapping mistake in running mean / var shows), saved as ``model.pth``
 (``torch.save(state_dict)``) and ``model.safetensors``; random pixels in [0, 1]
 (``pixels.npy``, N x 3 x H x W) and the logits of the network in eval mode on those pixels
@@ -22,22 +26,12 @@ import sys
 import numpy as np
 import torch
 
-# case -> (source, model name, input size, batch, builder kwargs)
-CASES = {
-    "tv_inception_v3": ("torchvision", "inception_v3", 160, 3, {"aux_logits": True}),
-    "tv_inception_v3_299": ("torchvision", "inception_v3", 299, 1, {"aux_logits": True}),
-    "tv_googlenet": ("torchvision", "googlenet", 160, 3, {"aux_logits": True}),
-    "timm_inception_v3": ("timm", "inception_v3", 160, 3, {}),
-    "timm_inception_v4": ("timm", "inception_v4", 160, 3, {}),
-    "timm_inception_resnet_v2": ("timm", "inception_resnet_v2", 160, 3, {}),
-}
+#: each library's builder options: torchvision's networks with their auxiliary heads (the
+#: converter leaves them out)
+BUILD_OPTIONS = {"torchvision": {"aux_logits": True}, "timm": {}}
 
 # the auxiliary classifiers' modules (torchvision's Inception-v3 and GoogLeNet)
 AUX_MODULES = ("AuxLogits.", "aux1.", "aux2.")
-
-# torchvision's weights: the builder sets transform_input=True, so the network maps
-# ImageNet-normalised input to Google's (x - 0.5) / 0.5 itself
-TV_WEIGHTS = {"inception_v3": "Inception_V3_Weights", "googlenet": "GoogLeNet_Weights"}
 
 
 def _randomise(model, gen):
@@ -57,13 +51,23 @@ def _randomise(model, gen):
                     m.bias.normal_(0.0, 0.1, generator=gen)
 
 
+def tv_weights(name):
+    """torchvision's ImageNet weights of network ``name`` (their transforms: the source's
+    preprocessing)."""
+    import torchvision
+
+    return torchvision.models.get_model_weights(name).IMAGENET1K_V1
+
+
 def _build(source, name, kwargs):
     if source == "torchvision":
         import torchvision
 
+        # transform_input=True (the weights' builder sets it): the network maps
+        # ImageNet-normalised input to Google's (x - 0.5) / 0.5 itself
         model = getattr(torchvision.models, name)(weights=None, init_weights=True,
                                                   transform_input=True, **kwargs)
-        tf = getattr(torchvision.models, TV_WEIGHTS[name]).IMAGENET1K_V1.transforms()
+        tf = tv_weights(name).transforms()
         meta = {"mean": list(tf.mean), "std": list(tf.std), "input_size": tf.crop_size[0],
                 "crop_pct": tf.crop_size[0] / tf.resize_size[0],
                 "interpolation": tf.interpolation.value, "transform_input": True}
@@ -90,20 +94,21 @@ def _macs(model, meta):
     return counter.get_total_flops() // 2
 
 
-def make(case, out):
+def make(case, spec, out):
     from safetensors.torch import save_file
 
-    source, name, size, batch, kwargs = CASES[case]
+    source, name = spec["source"], spec["name"]
+    size, batch = spec.get("size", 160), spec.get("batch", 3)
     gen = torch.Generator().manual_seed(sum(map(ord, case)))
     torch.manual_seed(0)
-    model, meta = _build(source, name, kwargs)
+    model, meta = _build(source, name, BUILD_OPTIONS[source])
     _randomise(model, gen)
     model.eval()
     pixels = torch.rand(batch, 3, size, size, generator=gen)
     mean = torch.tensor(meta["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(meta["std"]).view(1, 3, 1, 1)
     feats = {}
-    if case == "tv_inception_v3_299":  # also the aux head, on Mixed_6e's output
+    if spec.get("aux"):  # also the aux head, on Mixed_6e's output
         model.Mixed_6e.register_forward_hook(lambda m, i, o: feats.update(mixed_6e=o))
     with torch.no_grad():
         logits = model((pixels - mean) / std)
@@ -126,12 +131,12 @@ def make(case, out):
 
 
 def main(argv):
-    if not argv:
+    if len(argv) != 2:
         sys.exit(__doc__)
-    out, cases = argv[0], argv[1:] or list(CASES)
+    out, cases = argv[0], json.loads(argv[1])
     torch.set_num_threads(2)
-    for case in cases:
-        make(case, out)
+    for case, spec in cases.items():
+        make(case, spec, out)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,9 @@ _GOOGLENET_BN_SOURCES = {
 
 @register_model(description="GoogLeNet (Inception v1), Table 1 of the paper, real 5x5 branches",
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
-                paper="Szegedy et al. 2014, arXiv:1409.4842")
+                paper="Szegedy et al. 2014, arXiv:1409.4842",
+                example_options=[{"batch_norm": True}, {"aux_logits": True},
+                                 {"classes": 10, "dropout": 0.2}, {"in_channels": 1, "classes": 0}])
 def googlenet(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("googlenet", GoogLeNet, classes, pretrained, root, ctx, **kwargs)
 
@@ -189,7 +191,9 @@ googlenet.__doc__ = FACTORY_DOC.format(
                 input_shape=(3, 224, 224), classes=1000, variant="reduced",
                 paper="Szegedy et al. 2014, arXiv:1409.4842; "
                 "torchvision googlenet", weights=_GOOGLENET_BN_WEIGHTS,
-                sources=_GOOGLENET_BN_SOURCES)
+                sources=_GOOGLENET_BN_SOURCES,
+                example_options=[{"classes": 10}, {"b5_kernel": 5}, {"aux_logits": True}],
+                published_gmacs=1.498)  # torchvision's GoogLeNet_Weights metadata (_ops)
 def googlenet_bn(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     # torchvision's googlenet(aux_logits=False), = gluoncv's googlenet at 224x224
     for key, value in dict(batch_norm=True, b5_kernel=3, pool4_size=2, dropout=0.2).items():

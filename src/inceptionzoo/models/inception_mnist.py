@@ -84,14 +84,17 @@ def _block(name, block, kwargs):
 
 
 @register_model(description="Seed MNIST network, three dimension-reduced Inception blocks",
-                variant="reduced", weights=[shipped_spec("inception_mnist", "mnist")], **_MNIST)
+                variant="reduced", weights=[shipped_spec("inception_mnist", "mnist")],
+                example_options=[{"classes": 5}, {"in_channels": 3},
+                                 {"in_channels": 3, "classes": 4}, {"classes": 0}], **_MNIST)
 def inception_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_mnist", InceptionMNIST, classes, pretrained, root, ctx,
                  **_block("inception_mnist", "reduced", kwargs))
 
 
 @register_model(description="Seed MNIST skeleton with naive Inception blocks",
-                variant="naive", weights=[shipped_spec("inception_naive_mnist", "mnist")], **_MNIST)
+                variant="naive", weights=[shipped_spec("inception_naive_mnist", "mnist")],
+                example_options=[{"classes": 5}, {"in_channels": 3}], **_MNIST)
 def inception_naive_mnist(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_naive_mnist", InceptionMNIST, classes, pretrained, root, ctx,
                  **_block("inception_naive_mnist", "naive", kwargs))

@@ -206,7 +206,9 @@ _SOURCES = {"torchvision:inception_v3": Source(aux_prefix="AuxLogits."),
                             "optional)",
                 input_shape=(3, 299, 299), paper="Szegedy et al. 2015, arXiv:1512.00567",
                 classes=1000,
-                variant="factorised", weights=_WEIGHTS, sources=_SOURCES)
+                variant="factorised", weights=_WEIGHTS, sources=_SOURCES,
+                example_options=[{"aux_logits": True}, {"classes": 10}, {"in_channels": 1}],
+                published_gmacs=5.713)  # torchvision's Inception_V3_Weights metadata (_ops)
 def inception_v3(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v3", InceptionV3, classes, pretrained, root, ctx, **kwargs)
 

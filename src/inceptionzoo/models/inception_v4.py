@@ -177,7 +177,9 @@ _IRV2_SOURCES = {"timm:inception_resnet_v2": Source(classifier="classif.weight")
 
 
 @register_model(description="Inception-v4, timm layout", variant="v4",
-                weights=[_timm_spec("inception_v4", 0.875)], sources=_V4_SOURCES, **_V4)
+                weights=[_timm_spec("inception_v4", 0.875)], sources=_V4_SOURCES,
+                example_options=[{"classes": 10}, {"in_channels": 4}],
+                published_gmacs=12.254, **_V4)  # timm 1.0.31: FlopCounterMode / 2 at 299x299
 def inception_v4(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_v4", InceptionV4, classes, pretrained, root, ctx, **kwargs)
 
@@ -189,7 +191,8 @@ inception_v4.__doc__ = FACTORY_DOC.format(
 
 @register_model(description="Inception-ResNet-v2, timm layout", variant="resnet",
                 weights=[_timm_spec("inception_resnet_v2", 0.8975)], sources=_IRV2_SOURCES,
-                **_V4)
+                example_options=[{"classes": 10}, {"classes": 0}],
+                published_gmacs=13.156, **_V4)  # timm 1.0.31: FlopCounterMode / 2 at 299x299
 def inception_resnet_v2(classes=None, pretrained=False, root=None, ctx=None, **kwargs):
     return build("inception_resnet_v2", InceptionResNetV2, classes, pretrained, root, ctx,
                  **kwargs)
