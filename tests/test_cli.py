@@ -463,6 +463,51 @@ def test_train_without_out_saves_under_runs_and_never_over_a_run(tmp_path, monke
         "runs", "inception_mnist")
 
 
+#: fields of TrainOptions the command line does not give as an argument, and why
+TRAIN_PYTHON_ONLY = {"log": "--json sends the epochs' lines to stderr"}
+
+#: a `train` command line that gives every option another value than its default
+EVERY_TRAIN_OPTION = (
+    "train googlenet --data-dir d --train-data t --val-data v --classes 3 --params w.params "
+    "--freeze-features --weights-dir w --recipe seed --epochs 3 --batch-size 7 --lr 0.5 "
+    "--optimizer nag --momentum 0.5 --wd 0.25 --schedule cosine --seed 4 --ctx cpu0,cpu1 "
+    "--kvstore local --data-threads 2 --out o --resume --overwrite --no-progress --json")
+
+
+def test_every_train_option_is_reachable_from_the_command_line(monkeypatch, capsys):
+    """`inceptionzoo train` hands train() one TrainOptions record built from its arguments: a
+    command line with every option sets every field but the Python-only ones."""
+    import dataclasses
+
+    import inceptionzoo.train as t
+    from inceptionzoo.train_options import TrainOptions
+
+    got = []
+    monkeypatch.setattr(t, "train", lambda options: got.append(options) or {"rank": 1})
+    assert main(EVERY_TRAIN_OPTION.split()) == 0
+    (record,) = got
+    assert isinstance(record, TrainOptions)
+    unset = [f.name for f in dataclasses.fields(record)
+             if getattr(record, f.name) == f.default and f.name not in TRAIN_PYTHON_ONLY]
+    assert not unset, f"TrainOptions fields the command line cannot set: {unset}"
+    assert record.root == "w" and record.pretrained == "w.params" and record.progress is False
+    assert record.data_workers == 2 and record.model == "googlenet"
+    assert record.log is not print  # --json: the epochs' lines go to stderr
+
+
+def test_train_help_lists_every_option_of_the_record():
+    import dataclasses
+
+    from inceptionzoo.train_options import TrainOptions, cli_fields
+
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    given = {f.name for f, _ in cli_fields(TrainOptions)}
+    assert {f.name for f in dataclasses.fields(TrainOptions)} - given == set(TRAIN_PYTHON_ONLY)
+    for f, cli in cli_fields(TrainOptions):
+        for flag in cli["flags"]:
+            assert flag in text, (f.name, flag)
+
+
 def test_errors_speak_in_flags(tmp_path):
     """The hint of a missing converted file names the command line's flag and no file of the
     repository that is not installed."""

@@ -15,6 +15,7 @@ import os
 import sys
 
 from .errors import InceptionZooError
+from .train_options import TrainOptions, cli_fields
 
 __all__ = ["main", "build_parser"]
 
@@ -235,7 +236,8 @@ def _cmd_train(args):
         args.out = _default_run_folder(args.model, reuse=args.resume or args.overwrite or (
             str(args.kvstore).startswith("dist") and "DMLC_ROLE" in os.environ))
     try:
-        m = _train_from_args(train, args)
+        m = train(_record_from_args(TrainOptions, args,
+                                    log=_stderr_log if args.json else print))
     except BaseException as err:  # noqa: BLE001 - re-raised unless in a distributed job
         if str(args.kvstore).startswith("dist") and "DMLC_ROLE" in os.environ:
             _leave_distributed_job(err)
@@ -258,16 +260,11 @@ def _default_run_folder(model, reuse):
     return path
 
 
-def _train_from_args(train, args):
-    return train(args.model, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
-                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                 momentum=args.momentum, wd=args.wd, schedule=args.schedule, seed=args.seed,
-                 ctx=args.ctx, out=args.out, resume=args.resume,
-                 progress=not args.no_progress, train_data=args.train_data,
-                 val_data=args.val_data, classes=args.classes, pretrained=args.pretrained,
-                 freeze_features=args.freeze_features, kvstore=args.kvstore,
-                 data_workers=args.data_workers, root=args.weights_dir,
-                 overwrite=args.overwrite, log=_stderr_log if args.json else print)
+def _record_from_args(record, args, **python_only):
+    """The options ``record`` (:class:`~inceptionzoo.train_options.TrainOptions`) of a parsed
+    command line: every field the command line gives, and ``python_only``."""
+    return record(**{f.name: getattr(args, cli["dest"] or f.name) for f, cli in cli_fields(record)},
+                  **python_only)
 
 
 def _stderr_log(line):
@@ -388,6 +385,34 @@ def _data_threads_argument(s):
     s.add_argument("--data-threads", dest="data_workers", type=int, metavar="N",
                    help="image decoding threads (default: the cores, at most 4)")
     s.add_argument("--data-workers", dest="old_data_workers", type=int, help=argparse.SUPPRESS)
+
+
+def _pretrained_or_params_arguments(s):
+    """train's starting weights: ``--pretrained [TAG]`` or ``--params FILE`` (settled into
+    ``pretrained``)."""
+    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="TAG",
+                   help="start from the model's weights: its default tag, or TAG (`inceptionzoo "
+                   "list --weights`): every layer but a classifier of another size is loaded "
+                   "(default: none)")
+    s.add_argument("--params", metavar="FILE", help="start from a .params FILE (converted: "
+                   "its sidecar's preprocessing is used), loaded as --pretrained is")
+
+
+#: the arguments several commands build alike, by the name a record's field gives
+#: (:func:`~inceptionzoo.train_options._option`'s ``shared``)
+SHARED_ARGUMENTS = {"model": lambda s: _model_argument(s),
+                    "pretrained_or_params": lambda s: _pretrained_or_params_arguments(s),
+                    "weights_dir": lambda s: _weights_dir_argument(s),
+                    "data_threads": lambda s: _data_threads_argument(s)}
+
+
+def _record_arguments(s, record):
+    """The arguments of the fields of ``record`` the command line gives, in their order."""
+    for f, cli in cli_fields(record):
+        if cli["shared"]:
+            SHARED_ARGUMENTS[cli["shared"]](s)
+        else:
+            s.add_argument(*cli["flags"], dest=f.name, default=f.default, **cli["argparse"])
 
 
 def _weights_dir_argument(s):
@@ -601,50 +626,7 @@ def build_parser():
     s.set_defaults(func=_cmd_info)
 
     s = command("train", help="train a model on MNIST, an image folder or RecordIO")
-    _model_argument(s)
-    s.add_argument("--data-dir", metavar="DIR", help="MNIST IDX folder, or a folder with train/ "
-                   "+ val/ image folders, or with train.rec/.idx + val.rec/.idx (default: "
-                   "MNIST from $INCEPTIONZOO_DATA, then MXNet's dataset folder, downloading if "
-                   "needed)")
-    s.add_argument("--train-data", metavar="PATH", help="training data: an image folder, a .rec "
-                   "file or an MNIST folder (default: --data-dir's)")
-    s.add_argument("--val-data", metavar="PATH", help="validation data, as --train-data "
-                   "(default: --data-dir's)")
-    s.add_argument("--classes", type=int, metavar="N", help="output classes (default: the "
-                   "data's)")
-    s.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="TAG",
-                   help="start from the model's weights: its default tag, or TAG (`inceptionzoo "
-                   "list --weights`): every layer but a classifier of another size is loaded "
-                   "(default: none)")
-    s.add_argument("--params", metavar="FILE", help="start from a .params FILE (converted: "
-                   "its sidecar's preprocessing is used), loaded as --pretrained is")
-    s.add_argument("--freeze-features", action="store_true",
-                   help="with --pretrained or --params: train the classifier only")
-    _weights_dir_argument(s)
-    s.add_argument("--recipe", default="default", help="seed, default or pretrain")
-    recipe = "(default: the recipe's)"
-    s.add_argument("--epochs", type=int, metavar="N", help=recipe)
-    s.add_argument("--batch-size", type=int, metavar="N", help="global batch (shared by all "
-                   f"workers) {recipe}")
-    s.add_argument("--lr", type=float, help=f"learning rate {recipe}")
-    s.add_argument("--optimizer", help=f"any MXNet optimizer name: sgd, nag, adam, ... {recipe}")
-    s.add_argument("--momentum", type=float, help=recipe)
-    s.add_argument("--wd", type=float, help=f"weight decay {recipe}")
-    s.add_argument("--schedule", choices=["constant", "cosine"], help=f"learning rate {recipe}")
-    s.add_argument("--seed", type=int, default=0, help="random seed")
-    s.add_argument("--ctx", default="cpu", help="cpu, cpu0,cpu1, gpu0,gpu1 ...")
-    s.add_argument("--kvstore", help="local, device, or dist_sync / dist_device_sync / "
-                   "dist_async under `inceptionzoo launch` (default: none on one context, "
-                   "device on several)")
-    _data_threads_argument(s)
-    s.add_argument("--out", metavar="DIR", help="folder for checkpoints, metrics.json and "
-                   "curves.png (default: runs/MODEL, or runs/MODEL-2, -3 ... when that holds "
-                   "files; with --resume or --overwrite runs/MODEL)")
-    s.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
-                   "(of the run --out holds: same model and classes)")
-    s.add_argument("--overwrite", action="store_true", help="replace the run --out holds "
-                   "(without it, training into a folder that holds a run is an error)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _record_arguments(s, TrainOptions)
     _json_argument(s, "the final metrics as one JSON object (the epochs' lines go to stderr)")
     s.set_defaults(func=_cmd_train)
 

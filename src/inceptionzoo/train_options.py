@@ -1,0 +1,121 @@
+"""The options of a training run, declared once: :class:`TrainOptions` is what
+:func:`inceptionzoo.train.train` takes, and each field's metadata says how the ``inceptionzoo
+train`` command gives it (the command builds its arguments and the record from these fields).
+
+No MXNet here: the command line reads this module to build its parser.
+"""
+import dataclasses
+
+__all__ = ["TrainOptions", "cli_fields"]
+
+_RECIPE = "(default: the recipe's)"
+
+
+def _option(default, *flags, shared=None, dest=None, **argparse):
+    """A field of :class:`TrainOptions` with its default, and how the command line gives it:
+    ``flags`` with ``add_argument``'s keywords ``argparse`` (the field's name is the
+    destination, its default the default), or ``shared``, the name of an argument that
+    several commands build alike, read from ``dest``."""
+    return dataclasses.field(default=default, metadata={"cli": dict(
+        flags=flags, shared=shared, dest=dest, argparse=argparse)})
+
+
+def _python_only(default, why):
+    """A field the command line sets itself (``why``), not an argument."""
+    return dataclasses.field(default=default, metadata={"cli": None, "why": why})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """The options of one training run (see :func:`inceptionzoo.train.train` for their
+    meanings); ``inceptionzoo train`` builds its arguments from these fields.
+
+    Attributes
+    ----------
+    model : str
+        Registered model name.
+    data_dir, train_data, val_data : str, optional
+        The data: a folder with both splits, or each split's path.
+    classes : int, optional
+        Output classes (default: the data's).
+    pretrained : bool or str, optional
+        Starting weights: ``True`` (the default tag), a tag, or a ``.params`` path.
+    freeze_features : bool
+        Train the classifier only.
+    root : str, optional
+        Weight cache folder (``--weights-dir``).
+    recipe : str or Recipe
+        A name of :data:`~inceptionzoo.recipes.RECIPES` or a recipe.
+    epochs, batch_size, lr, optimizer, momentum, wd, schedule : optional
+        Override single fields of the recipe.
+    seed : int
+        Initialisation and data order.
+    ctx : str or list of Context
+        ``'cpu'``, ``'gpu0,gpu1'``, ...
+    kvstore : str, optional
+        One of :data:`~inceptionzoo.kvstore.KVSTORES`.
+    data_workers : int, optional
+        Decoding threads (``--data-threads``).
+    out : str, optional
+        The run folder.
+    resume, overwrite : bool
+        Continue the run ``out`` holds, or replace it.
+    progress : bool
+        A tqdm bar (``--no-progress``: none).
+    log : callable
+        Receives one line per epoch (the command: stdout, or stderr with ``--json``).
+    """
+
+    model: str = _option("inception_mnist", shared="model", dest="model")
+    data_dir: object = _option(
+        None, "--data-dir", metavar="DIR", help="MNIST IDX folder, or a folder with train/ + "
+        "val/ image folders, or with train.rec/.idx + val.rec/.idx (default: MNIST from "
+        "$INCEPTIONZOO_DATA, then MXNet's dataset folder, downloading if needed)")
+    train_data: object = _option(
+        None, "--train-data", metavar="PATH", help="training data: an image folder, a .rec "
+        "file or an MNIST folder (default: --data-dir's)")
+    val_data: object = _option(None, "--val-data", metavar="PATH", help="validation data, as "
+                               "--train-data (default: --data-dir's)")
+    classes: object = _option(None, "--classes", type=int, metavar="N",
+                              help="output classes (default: the data's)")
+    pretrained: object = _option(None, shared="pretrained_or_params", dest="pretrained")
+    freeze_features: bool = _option(False, "--freeze-features", action="store_true",
+                                    help="with --pretrained or --params: train the classifier "
+                                    "only")
+    root: object = _option(None, shared="weights_dir", dest="weights_dir")
+    recipe: object = _option("default", "--recipe", help="seed, default or pretrain")
+    epochs: object = _option(None, "--epochs", type=int, metavar="N", help=_RECIPE)
+    batch_size: object = _option(None, "--batch-size", type=int, metavar="N",
+                                 help=f"global batch (shared by all workers) {_RECIPE}")
+    lr: object = _option(None, "--lr", type=float, help=f"learning rate {_RECIPE}")
+    optimizer: object = _option(None, "--optimizer", help="any MXNet optimizer name: sgd, "
+                                f"nag, adam, ... {_RECIPE}")
+    momentum: object = _option(None, "--momentum", type=float, help=_RECIPE)
+    wd: object = _option(None, "--wd", type=float, help=f"weight decay {_RECIPE}")
+    schedule: object = _option(None, "--schedule", choices=["constant", "cosine"],
+                               help=f"learning rate {_RECIPE}")
+    seed: object = _option(0, "--seed", type=int, help="random seed")
+    ctx: object = _option("cpu", "--ctx", help="cpu, cpu0,cpu1, gpu0,gpu1 ...")
+    kvstore: object = _option(
+        None, "--kvstore", help="local, device, or dist_sync / dist_device_sync / dist_async "
+        "under `inceptionzoo launch` (default: none on one context, device on several)")
+    data_workers: object = _option(None, shared="data_threads", dest="data_workers")
+    out: object = _option(
+        None, "--out", metavar="DIR", help="folder for checkpoints, metrics.json and "
+        "curves.png (default: runs/MODEL, or runs/MODEL-2, -3 ... when that holds files; "
+        "with --resume or --overwrite runs/MODEL)")
+    resume: bool = _option(False, "--resume", action="store_true", help="continue from the "
+                           "newest checkpoint (of the run --out holds: same model and classes)")
+    overwrite: bool = _option(False, "--overwrite", action="store_true", help="replace the run "
+                              "--out holds (without it, training into a folder that holds a "
+                              "run is an error)")
+    progress: bool = _option(True, "--no-progress", action="store_false",
+                             help="no progress bar")
+    log: object = _python_only(print, "the command's own: stdout, or stderr with --json")
+
+
+def cli_fields(record=TrainOptions):
+    """``[(field, how the command line gives it)]`` of the fields the command line sets, in
+    their declared order (:func:`_option`'s metadata)."""
+    return [(f, f.metadata["cli"]) for f in dataclasses.fields(record)
+            if f.metadata.get("cli") is not None]
