@@ -1,6 +1,7 @@
 """The command line's one convention (docs/api.md, "Command line"): each new spelling parses to
 the arguments the library gets, each old spelling still does with one deprecation line naming
 the new one, and every command shown in README.md and docs/ uses the new spellings."""
+import argparse
 import json
 import os
 import re
@@ -235,7 +236,7 @@ NO_REPORT = {"launch", "bench", "serve"}
 
 def _commands():
     """``(name, parser)`` of every subcommand."""
-    sub = next(a for a in build_parser()._actions if isinstance(a, cli.argparse._SubParsersAction))
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sorted(sub.choices.items())
 
 
@@ -252,11 +253,11 @@ def test_every_help_shows_defaults_and_no_old_spelling_and_json_where_it_reports
     text = _help(parser)
     formatter = parser._get_formatter()
     for action in parser._actions:
-        if not action.option_strings or action.help == cli.argparse.SUPPRESS or \
-                action.nargs == 0 or isinstance(action, cli.argparse._HelpAction):
+        if not action.option_strings or action.help == argparse.SUPPRESS or \
+                action.nargs == 0 or isinstance(action, argparse._HelpAction):
             continue
         assert "default" in formatter._expand_help(action), (name, action.option_strings)
-    hidden = [s for a in parser._actions if a.help == cli.argparse.SUPPRESS
+    hidden = [s for a in parser._actions if a.help == argparse.SUPPRESS
               for s in a.option_strings]
     for option in hidden:
         assert not re.search(re.escape(option) + r"(?![\w-])", text), (name, option)
@@ -276,7 +277,7 @@ def test_one_metavar_per_option_across_commands():
     seen = {}
     for name, parser in _commands():
         for action in parser._actions:
-            if action.help == cli.argparse.SUPPRESS or action.nargs == 0:
+            if action.help == argparse.SUPPRESS or action.nargs == 0:
                 continue
             for option in action.option_strings:
                 metavar = getattr(action, "shown_as", None) or action.metavar or \
