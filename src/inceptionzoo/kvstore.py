@@ -18,7 +18,14 @@ KVSTORES = ("local", "device", "dist_sync", "dist_device_sync", "dist_async")
 class Workers:
     """The KVStore for the Trainer (a name, a ``KVStore`` or None), this worker's ``rank``,
     the number of workers, and whether the servers apply the updates
-    (``update_on_kvstore``: ``dist_async``)."""
+    (``update_on_kvstore``: ``dist_async``).
+
+    Attributes
+    ----------
+    kv : str, mxnet.kvstore.KVStore or None
+    rank, num_workers : int
+    update_on_kvstore : bool or None
+    """
 
     kv: object = None
     rank: int = 0
@@ -33,7 +40,20 @@ class Workers:
 
 def open_kvstore(kvstore, ctxs, batch_size):
     """The :class:`Workers` of ``kvstore`` on ``ctxs``; a global ``batch_size`` smaller than
-    the number of workers is refused."""
+    the number of workers is refused.
+
+    Parameters
+    ----------
+    kvstore : str or None
+        One of :data:`KVSTORES` (None: one context, or ``device`` for several).
+    ctxs : list of mxnet.Context
+    batch_size : int
+        The global batch.
+
+    Returns
+    -------
+    Workers
+    """
     w = _open(kvstore, ctxs)
     if batch_size < w.num_workers:
         raise InceptionZooError(
@@ -64,7 +84,13 @@ def _open(kvstore, ctxs):
 def start_trainer(trainer, workers):
     """Before the first step of several workers or a KVStore object: MXNet 1.9.1 races the
     broadcast of the initial values with the first push (a worker can pull a stale value in
-    step 1), so initialise now and wait for every worker."""
+    step 1), so initialise now and wait for every worker.
+
+    Parameters
+    ----------
+    trainer : mxnet.gluon.Trainer
+    workers : Workers
+    """
     if workers.num_workers > 1 or isinstance(workers.kv, mx.kv.KVStore):
         trainer._init_kvstore()
         trainer._init_params()

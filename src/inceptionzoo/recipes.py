@@ -128,7 +128,13 @@ def check_recipe(r):
 
 class Schedule(mx.lr_scheduler.LRScheduler):
     """The recipe's learning rate per step: linear warm-up, then constant or a cosine decay
-    to zero at ``total_steps``."""
+    to zero at ``total_steps``.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    total_steps : int
+    """
 
     def __init__(self, recipe, total_steps):
         super().__init__(base_lr=recipe.lr)
@@ -146,7 +152,18 @@ class Schedule(mx.lr_scheduler.LRScheduler):
 
 def mxnet_schedule(recipe, total_steps):
     """The recipe's schedule with MXNet's own scheduler classes (for ``dist_async``, whose
-    servers cannot import this package): cosine after a linear warm-up, or constant."""
+    servers cannot import this package): cosine after a linear warm-up, or constant.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    total_steps : int
+        Updates of all workers together.
+
+    Returns
+    -------
+    mxnet.lr_scheduler.LRScheduler or None
+    """
     r = recipe
     if r.schedule == "constant" and not r.warmup_steps:
         return None
@@ -160,7 +177,17 @@ def mxnet_schedule(recipe, total_steps):
 
 
 def initializer(name):
-    """The MXNet initializer a recipe's ``init`` names."""
+    """The MXNet initializer a recipe's ``init`` names.
+
+    Parameters
+    ----------
+    name : str
+        ``'normal0.1'`` or ``'xavier'``.
+
+    Returns
+    -------
+    mxnet.initializer.Initializer
+    """
     if name == "normal0.1":
         return mx.init.Normal(0.1)
     if name == "xavier":

@@ -18,7 +18,15 @@ __all__ = ["RunFolder", "latest_checkpoint", "previous_run", "check_previous_run
 
 def latest_checkpoint(out, name, need_states=True):
     """``(epoch, path)`` of the newest ``NAME-EPOCH.params`` in ``out`` (with its ``.states``
-    when ``need_states``), or ``(0, None)``."""
+    when ``need_states``), or ``(0, None)``.
+
+    Parameters
+    ----------
+    out : str
+    name : str
+        The model's name.
+    need_states : bool, default True
+    """
     found = []
     for path in glob.glob(os.path.join(glob.escape(os.fspath(out)),
                                        f"{glob.escape(name)}-[0-9][0-9][0-9][0-9].params")):
@@ -31,7 +39,16 @@ def latest_checkpoint(out, name, need_states=True):
 def previous_run(out, name, overwrite=False):
     """What an output folder holds already: the ``metrics.json`` of a run (a dict), a dict
     naming only the model when it holds checkpoints of ``name`` without (readable, with
-    ``overwrite``) metrics, or None."""
+    ``overwrite``) metrics, or None.
+
+    Parameters
+    ----------
+    out : str
+    name : str
+        The model this run trains.
+    overwrite : bool, default False
+        Unreadable metrics are then this run's to replace.
+    """
     path = os.path.join(out, "metrics.json")
     if os.path.isfile(path) and overwrite:
         try:
@@ -57,7 +74,19 @@ def previous_run(out, name, overwrite=False):
 
 def check_previous_run(previous, out, name, classes, class_names, resume, overwrite):
     """Refuse to resume another run (model, class count, class names) or to write a fresh
-    run over one without ``overwrite``."""
+    run over one without ``overwrite``.
+
+    Parameters
+    ----------
+    previous : dict or None
+        What :func:`previous_run` found.
+    out, name : str
+        The folder and this run's model.
+    classes : int
+    class_names : list of str
+        This run's data.
+    resume, overwrite : bool
+    """
     if previous is None:
         return
     epochs = len(previous.get("epochs") or [])
@@ -99,7 +128,14 @@ def _clear_run(out, names):
 
 
 def plot_curves(metrics, path):
-    """PNG of the training loss and test accuracy per epoch."""
+    """PNG of the training loss and test accuracy per epoch.
+
+    Parameters
+    ----------
+    metrics : dict
+        A run's metrics (``model``, ``recipe``, ``epochs``).
+    path : str
+    """
     ep = [e["epoch"] for e in metrics["epochs"]]
     fig, (a, b) = pyplot().subplots(1, 2, figsize=(9, 3.5))
     a.plot(ep, [e["train_loss"] for e in metrics["epochs"]], "o-")

@@ -221,8 +221,8 @@ def train(options=None, /, **fields):
     ----------
     options : TrainOptions or str, optional
         The run's options (see :class:`TrainOptions`), or the model name.
-    **fields
-        Fields of :class:`TrainOptions` that replace the record's.
+    {fields} : optional
+        Keyword shorthand: fields of :class:`TrainOptions` that replace the record's.
 
     Returns
     -------
@@ -287,6 +287,8 @@ def train(options=None, /, **fields):
     return metrics
 
 
+train.__doc__ = train.__doc__.replace(  # the keywords: the record's fields, declared once
+    "{fields}", ", ".join(f.name for f in dataclasses.fields(TrainOptions)))
 train.__signature__ = inspect.Signature(
     [inspect.Parameter("options", inspect.Parameter.POSITIONAL_ONLY, default=None)]
     + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)

@@ -116,6 +116,16 @@ class TrainOptions:
 
 def cli_fields(record=TrainOptions):
     """``[(field, how the command line gives it)]`` of the fields the command line sets, in
-    their declared order (:func:`_option`'s metadata)."""
+    their declared order (:func:`_option`'s metadata).
+
+    Parameters
+    ----------
+    record : type, default TrainOptions
+        A dataclass declared with :func:`_option` fields.
+
+    Returns
+    -------
+    list of (dataclasses.Field, dict)
+    """
     return [(f, f.metadata["cli"]) for f in dataclasses.fields(record)
             if f.metadata.get("cli") is not None]

@@ -123,7 +123,10 @@ def train_one_epoch(net, trainer, batches, ctxs, loss_fn=None, *, step_size=None
         What ``trainer.step`` divides the gradient by (default: each batch's ``global_size``,
         the images of all workers).
     progress : str, optional
-        The description of a tqdm bar (default: no bar); ``total`` its number of steps.
+        The description of a tqdm bar (default: no bar).
+    total : int, optional
+        The epoch's number of steps (the bar's length, and the step a divergence found at the
+        end of the epoch names).
     diverged : callable, optional
         ``diverged(what, step)`` -> the exception raised when the loss or the parameters stop
         being finite (default a :class:`~inceptionzoo.errors.DivergedError` naming both).
