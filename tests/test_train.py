@@ -404,6 +404,7 @@ def test_train_keywords_are_the_fields_of_its_options_record():
     import dataclasses
     import inspect
 
+    from inceptionzoo.errors import WrongTypeError
     from inceptionzoo.train import TrainOptions
 
     params = dict(inspect.signature(train).parameters)
@@ -414,6 +415,8 @@ def test_train_keywords_are_the_fields_of_its_options_record():
         TrainOptions().epochs = 3
     with pytest.raises(TypeError):
         train(no_such_option=1)
+    with pytest.raises(WrongTypeError, match="a TrainOptions record or a model name; got int"):
+        train(3)
 
 
 def test_train_on_a_record_is_train_on_its_fields(one_batch_mnist):
@@ -422,7 +425,8 @@ def test_train_on_a_record_is_train_on_its_fields(one_batch_mnist):
     quiet = dict(data_dir=one_batch_mnist, recipe="seed", epochs=1, progress=False,
                  log=lambda *a: None)
     a = train(**quiet)
-    b = train(TrainOptions(**quiet))
+    b = train(TrainOptions(**dict(quiet, epochs=5)), epochs=1)  # keywords replace fields
+    assert b["recipe"]["epochs"] == 1 and len(b["epochs"]) == 1
     assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
     for name, value in _params(a["net"]).items():
         np.testing.assert_array_equal(value, _params(b["net"])[name])

@@ -23,7 +23,7 @@ from ._checks import check_count, is_integer
 from ._context import parse_ctx
 from ._registry import get_model, model_info
 from .datasets import RecordSource, open_sources
-from .errors import DataError, DivergedError, InceptionZooError
+from .errors import DataError, DivergedError, InceptionZooError, WrongTypeError
 from .evaluation import evaluate
 from .finetune import checkpoint_spec, freeze_features, new_classifier
 from .kvstore import KVSTORES, open_kvstore, start_trainer
@@ -205,7 +205,7 @@ def _options(options, fields):
         fields = dict(fields, **({} if options is None else {"model": options}))
         return TrainOptions(**fields)
     if not isinstance(options, TrainOptions):
-        raise InceptionZooError(f"train: expected a TrainOptions record or a model name; got "
+        raise WrongTypeError(f"train: expected a TrainOptions record or a model name; got "
                                 f"{type(options).__name__}")
     return dataclasses.replace(options, **fields)
 
