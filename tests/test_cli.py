@@ -464,47 +464,71 @@ def test_train_without_out_saves_under_runs_and_never_over_a_run(tmp_path, monke
         "runs", "inception_mnist")
 
 
-#: fields of TrainOptions the command line does not give as an argument, and why
-TRAIN_PYTHON_ONLY = {"log": "--json sends the epochs' lines to stderr"}
+#: fields of the options records the command line does not give as an argument, and why
+PYTHON_ONLY = {"log": "--json sends the epochs' lines to stderr"}
 
-#: a `train` command line that gives every option another value than its default
-EVERY_TRAIN_OPTION = (
-    "train googlenet --data-dir d --train-data t --val-data v --classes 3 --params w.params "
-    "--freeze-features --weights-dir w --recipe seed --epochs 3 --batch-size 7 --lr 0.5 "
-    "--optimizer nag --momentum 0.5 --wd 0.25 --schedule cosine --seed 4 --ctx cpu0,cpu1 "
-    "--kvstore local --data-threads 2 --out o --resume --overwrite --no-progress --json")
+#: command lines that, together, give every option of a command another value than its default
+EVERY_OPTION = {
+    ("train.train", "TrainOptions"): [
+        "train googlenet --data-dir d --train-data t --val-data v --classes 3 --params w.params "
+        "--freeze-features --weights-dir w --recipe seed --epochs 3 --batch-size 7 --lr 0.5 "
+        "--optimizer nag --momentum 0.5 --wd 0.25 --schedule cosine --seed 4 --ctx cpu0,cpu1 "
+        "--kvstore local --data-threads 2 --out o --resume --overwrite --no-progress --json"],
+    ("evaluation.evaluate", "EvaluateOptions"): [
+        "evaluate googlenet --params w.params --weights-dir w --data-dir d --val-data v "
+        "--classes 3 --batch-size 7 --data-threads 2 --ctx cpu1",
+        "evaluate googlenet --pretrained tv_in1k"],
+}
 
 
-def test_every_train_option_is_reachable_from_the_command_line(monkeypatch, capsys):
-    """`inceptionzoo train` hands train() one TrainOptions record built from its arguments: a
-    command line with every option sets every field but the Python-only ones."""
+@pytest.mark.parametrize("target, record", list(EVERY_OPTION))
+def test_every_option_is_reachable_from_the_command_line(target, record, monkeypatch, capsys):
+    """`inceptionzoo train` / `evaluate` hand the library one options record built from their
+    arguments: command lines with every option set every field but the Python-only ones."""
     import dataclasses
+    import importlib
 
+    from inceptionzoo import options
+
+    module, _, name = target.rpartition(".")
+    got = []
+    monkeypatch.setattr(importlib.import_module(f"inceptionzoo.{module}"), name,
+                        lambda o: got.append(o) or {"rank": 1, "accuracy": 0.5, "correct": 1,
+                                                    "num_samples": 2, "model": "m",
+                                                    "params": "p"})
+    for argv in EVERY_OPTION[target, record]:
+        assert main(argv.split()) == 0
+    cls = getattr(options, record)
+    assert got and all(type(o) is cls for o in got)
+    unset = [f.name for f in dataclasses.fields(cls) if f.name not in PYTHON_ONLY
+             and all(getattr(o, f.name) == f.default for o in got)]
+    assert not unset, f"{record} fields the command line cannot set: {unset}"
+    assert got[0].root == "w" and got[0].data_workers == 2 and got[0].model == "googlenet"
+
+
+def test_train_options_as_the_command_gives_them(monkeypatch):
     import inceptionzoo.train as t
-    from inceptionzoo.train_options import TrainOptions
 
     got = []
     monkeypatch.setattr(t, "train", lambda options: got.append(options) or {"rank": 1})
-    assert main(EVERY_TRAIN_OPTION.split()) == 0
+    assert main(EVERY_OPTION["train.train", "TrainOptions"][0].split()) == 0
     (record,) = got
-    assert isinstance(record, TrainOptions)
-    unset = [f.name for f in dataclasses.fields(record)
-             if getattr(record, f.name) == f.default and f.name not in TRAIN_PYTHON_ONLY]
-    assert not unset, f"TrainOptions fields the command line cannot set: {unset}"
-    assert record.root == "w" and record.pretrained == "w.params" and record.progress is False
-    assert record.data_workers == 2 and record.model == "googlenet"
+    assert record.pretrained == "w.params" and record.progress is False
     assert record.log is not print  # --json: the epochs' lines go to stderr
 
 
-def test_train_help_lists_every_option_of_the_record():
+@pytest.mark.parametrize("command, record", [("train", "TrainOptions"),
+                                             ("evaluate", "EvaluateOptions")])
+def test_help_lists_every_option_of_the_record(command, record):
     import dataclasses
 
-    from inceptionzoo.train_options import TrainOptions, cli_fields
+    from inceptionzoo import options
 
-    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
-    given = {f.name for f, _ in cli_fields(TrainOptions)}
-    assert {f.name for f in dataclasses.fields(TrainOptions)} - given == set(TRAIN_PYTHON_ONLY)
-    for f, cli in cli_fields(TrainOptions):
+    cls = getattr(options, record)
+    text = build_parser()._subparsers._group_actions[0].choices[command].format_help()
+    given = {f.name for f, _ in options.cli_fields(cls)}
+    assert {f.name for f in dataclasses.fields(cls)} - given <= set(PYTHON_ONLY)
+    for f, cli in options.cli_fields(cls):
         for flag in cli["flags"]:
             assert flag in text, (f.name, flag)
 

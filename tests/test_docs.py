@@ -486,3 +486,17 @@ def test_errors_md_says_what_the_command_line_raises():
     text = " ".join(_doc("docs", "errors.md").split())
     assert "plain `ValueError`, until" not in text
     assert "one line `inceptionzoo bench: error: ...`" in text
+
+
+def test_api_md_lists_every_field_of_the_options_records():
+    """docs/api.md's Training section names each field of TrainOptions and EvaluateOptions
+    (the one declaration, in inceptionzoo.options)."""
+    import dataclasses
+
+    from inceptionzoo.options import EvaluateOptions, TrainOptions
+
+    text = _sections(os.path.join(ROOT, "docs", "api.md"))["Training (`inceptionzoo.train`)"]
+    for record in (TrainOptions, EvaluateOptions):
+        missing = [f.name for f in dataclasses.fields(record)
+                   if not re.search(rf"`{f.name}(=[^`]*)?`", text)]
+        assert not missing, (record.__name__, missing)

@@ -399,8 +399,8 @@ def test_cli_numbers_and_paths_are_checked_first(argv, words, tmp_path, capsys):
 
 
 def test_train_keywords_are_the_fields_of_its_options_record():
-    """train's keyword form is generated from TrainOptions (names and defaults); the record is
-    frozen."""
+    """train's and evaluate's keyword forms are generated from their records (names and
+    defaults); the records are frozen."""
     import dataclasses
     import inspect
 
@@ -417,6 +417,12 @@ def test_train_keywords_are_the_fields_of_its_options_record():
         train(no_such_option=1)
     with pytest.raises(WrongTypeError, match="a TrainOptions record or a model name; got int"):
         train(3)
+    from inceptionzoo.options import EvaluateOptions
+
+    params = dict(inspect.signature(evaluate).parameters)
+    assert params.pop("options").kind == inspect.Parameter.POSITIONAL_ONLY
+    assert {f.name: f.default for f in dataclasses.fields(EvaluateOptions)} == \
+        {n: p.default for n, p in params.items()}
 
 
 def test_train_on_a_record_is_train_on_its_fields(one_batch_mnist):

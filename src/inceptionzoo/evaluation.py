@@ -9,6 +9,7 @@ from ._context import parse_ctx
 from ._registry import get_model
 from .datasets import RecordSource, open_sources
 from .errors import DataError, InceptionZooError
+from .options import EvaluateOptions, keyword_form
 from .training import validate
 
 __all__ = ["evaluate"]
@@ -25,58 +26,49 @@ def _check_data_classes(src, outputs, what):
                         "network was trained on)")
 
 
-def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=None,
-             ctx="cpu", batch_size=1000, root=None, val_data=None, classes=None,
-             data_workers=None):
+@keyword_form(EvaluateOptions)
+def evaluate(options):
     """Validation accuracy of a model with a parameter file or its weights by tag.
+
+    ``evaluate(EvaluateOptions(model='googlenet', pretrained=True))``; as a shorthand, the
+    record's fields as keywords and the model name first: ``evaluate('googlenet',
+    pretrained=True)``.
 
     Parameters
     ----------
-    model : str
-        Registered model name.
-    params : str, optional
-        A ``.params`` file: converted or a training checkpoint (with a sidecar, whose
-        preprocessing and classes are used), shipped, or a plain Gluon file (the network's
-        default transform).
-    pretrained : bool or str
-        Instead: ``True`` (the model's default tag) or a tag, as for
-        :func:`~inceptionzoo.get_model`.
-    data_dir : str, optional
-        As for :func:`~inceptionzoo.train.train`: MNIST (its test split), or a folder with
-        ``val/`` or ``val.rec``.
-    ctx : str
-        One context.
-    batch_size : int
-        Images per forward pass.
-    root : str, optional
-        Weight cache folder.
-    val_data : str, optional
-        Explicit validation data (image folder, ``.rec`` or MNIST folder).
-    classes : int, optional
-        Output classes of a plain params file (default: its classifier's).
-    data_workers : int, optional
-        Decoding threads.
+    options : EvaluateOptions or str, optional
+        The evaluation's options (see :class:`~inceptionzoo.options.EvaluateOptions`), or the
+        model name. ``params`` is a ``.params`` file (converted or a training checkpoint: its
+        sidecar's preprocessing and classes are used; shipped; or a plain Gluon file: the
+        network's default transform), or ``pretrained`` ``True`` / a tag, as for
+        :func:`~inceptionzoo.get_model`: exactly one of them. ``data_dir`` as for
+        :func:`~inceptionzoo.train.train` (MNIST's test split, or a folder with ``val/`` or
+        ``val.rec``) or ``val_data`` (an image folder, ``.rec`` or MNIST folder).
+    {fields} : optional
+        Keyword shorthand: fields of :class:`~inceptionzoo.options.EvaluateOptions` that
+        replace the record's.
 
     Returns
     -------
     dict
         ``{'model', 'accuracy', 'num_samples', 'correct', 'params', 'seconds'}``.
     """
-    if (params is None) == (not pretrained):
+    o = options
+    if (o.params is None) == (not o.pretrained):
         raise InceptionZooError("give exactly one of a params file or pretrained (True or a "
                                 "tag)")
-    batch_size = check_count("batch size", batch_size)
-    classes = None if classes is None else check_count("classes", classes)
-    c = parse_ctx(ctx)[0]
-    w = resolve_weights(model, pretrained if params is None else params, root)
+    batch_size = check_count("batch size", o.batch_size)
+    classes = None if o.classes is None else check_count("classes", o.classes)
+    c = parse_ctx(o.ctx)[0]
+    w = resolve_weights(o.model, o.pretrained if o.params is None else o.params, o.root)
     if classes not in (None, w.spec.classes):
         raise InceptionZooError(f"{w.path} holds weights of {w.spec.classes} classes; got "
                                 f"classes={classes}: a new classifier would be untrained")
     path = w.path
-    net = get_model(model, pretrained=w, ctx=c)
+    net = get_model(o.model, pretrained=w, ctx=c)
     del w  # its arrays are in the network now
-    _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,
-                          workers=data_workers, train=False)
+    _, val = open_sources(net.info, o.data_dir if o.val_data is None else None,
+                          val_data=o.val_data, workers=o.data_workers, train=False)
     _check_data_classes(val, net.info.classes, "validation data")
     net.hybridize(static_alloc=True, static_shape=True)
     t0 = time.perf_counter()

@@ -12,7 +12,6 @@ metrics and curves.
 ('sgd', 0.1, 100)
 """
 import dataclasses
-import inspect
 import os
 
 import mxnet as mx
@@ -23,14 +22,14 @@ from ._checks import check_count, is_integer
 from ._context import parse_ctx
 from ._registry import get_model, model_info
 from .datasets import RecordSource, open_sources
-from .errors import DataError, DivergedError, InceptionZooError, WrongTypeError
+from .errors import DataError, DivergedError, InceptionZooError
 from .evaluation import evaluate
 from .finetune import checkpoint_spec, freeze_features, new_classifier
 from .kvstore import KVSTORES, open_kvstore, start_trainer
 from .recipes import (OVERRIDES, RECIPES, Recipe, Schedule, check_recipe, initializer,
                       mxnet_schedule, recipe_with)
 from .run_folder import RunFolder, check_previous_run, previous_run
-from .train_options import TrainOptions
+from .options import TrainOptions, keyword_form
 from .training import train_one_epoch, validate
 from .weights import load_params_file
 
@@ -198,19 +197,8 @@ def _epoch_entry(epoch, stats, acc, log):
     return entry
 
 
-def _options(options, fields):
-    """The record :func:`train` runs: ``options`` (a record, or a model name) with
-    ``fields`` replaced."""
-    if options is None or isinstance(options, str):
-        fields = dict(fields, **({} if options is None else {"model": options}))
-        return TrainOptions(**fields)
-    if not isinstance(options, TrainOptions):
-        raise WrongTypeError(f"train: expected a TrainOptions record or a model name; got "
-                                f"{type(options).__name__}")
-    return dataclasses.replace(options, **fields)
-
-
-def train(options=None, /, **fields):
+@keyword_form(TrainOptions)
+def train(options):
     """Train a registered model on MNIST, an image folder or RecordIO; return its metrics.
 
     ``train(TrainOptions(model='googlenet', epochs=1))``; as a shorthand, the record's fields
@@ -255,7 +243,7 @@ def train(options=None, /, **fields):
     model, class count and class names; ``overwrite`` replaces the run ``out`` holds when this
     one saves its first epoch.
     """
-    o = _options(options, fields)
+    o = options
     r, ctxs = _check_options(o)
     weights, info = _starting_weights(o)
     data, previous = _open_data(o, info, r.batch_size)
@@ -285,11 +273,3 @@ def train(options=None, /, **fields):
     metrics = folder.finish(metrics)
     metrics["net"] = net
     return metrics
-
-
-train.__doc__ = train.__doc__.replace(  # the keywords: the record's fields, declared once
-    "{fields}", ", ".join(f.name for f in dataclasses.fields(TrainOptions)))
-train.__signature__ = inspect.Signature(
-    [inspect.Parameter("options", inspect.Parameter.POSITIONAL_ONLY, default=None)]
-    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-       for f in dataclasses.fields(TrainOptions)])

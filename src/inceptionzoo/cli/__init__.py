@@ -10,7 +10,7 @@ convention still work for one release: :data:`OLD_SPELLINGS` maps each onto the 
 one line on stderr.
 
 The package: :mod:`._parser` builds the arguments (``train``'s from
-:class:`~inceptionzoo.train_options.TrainOptions`), :mod:`._spellings` maps the old spellings,
+:class:`~inceptionzoo.options.TrainOptions`), :mod:`._spellings` maps the old spellings,
 ``_commands_models`` / ``_commands_serving`` / ``_commands_training`` run the commands (each
 imports the library module it drives when it runs, for the command line's start-up time), and
 this module's :func:`main` dispatches and turns refusals into one line."""

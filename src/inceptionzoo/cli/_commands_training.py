@@ -1,12 +1,12 @@
-"""The commands about training: ``train`` (its arguments and options record come from
-:class:`~inceptionzoo.train_options.TrainOptions`), ``evaluate`` and ``launch``."""
+"""The commands about training: ``train`` and ``evaluate`` (their arguments and options
+records come from :mod:`inceptionzoo.options`), and ``launch``."""
 import json
 import os
 import sys
 import traceback
 
 from ..errors import InceptionZooError
-from ..train_options import TrainOptions, cli_fields
+from ..options import EvaluateOptions, TrainOptions, cli_fields
 from ._output import _report
 
 
@@ -57,8 +57,9 @@ def _default_run_folder(model, reuse):
 
 
 def _record_from_args(record, args, **python_only):
-    """The options ``record`` (:class:`~inceptionzoo.train_options.TrainOptions`) of a parsed
-    command line: every field the command line gives, and ``python_only``."""
+    """The options ``record`` (:class:`~inceptionzoo.options.TrainOptions`,
+    :class:`~inceptionzoo.options.EvaluateOptions`) of a parsed command line: every field the
+    command line gives, and ``python_only``."""
     given = {f.name: getattr(args, cli["dest"] or f.name) for f, cli in cli_fields(record)}
     return record(**given, **python_only)
 
@@ -70,11 +71,7 @@ def _stderr_log(line):
 def _cmd_evaluate(args):
     from ..evaluation import evaluate  # CLI start-up: loaded when the command runs
 
-    r = evaluate(args.model, params=args.params, pretrained=args.pretrained,
-                 data_dir=args.data_dir, ctx=args.ctx, root=args.weights_dir,
-                 val_data=args.val_data,
-                 classes=args.classes, batch_size=args.batch_size,
-                 data_workers=args.data_workers)
+    r = evaluate(_record_from_args(EvaluateOptions, args))
     if args.json:
         print(json.dumps(r))
     else:

@@ -1,10 +1,11 @@
 """The ``inceptionzoo`` argument parser: one function per command adds its arguments
-(``train``'s come from :class:`~inceptionzoo.train_options.TrainOptions`)."""
+(``train``'s and ``evaluate``'s come from the fields of their options records,
+:mod:`inceptionzoo.options`)."""
 import argparse
 
 from .. import __version__
 from ..runtimes import RUNTIMES
-from ..train_options import TrainOptions, cli_fields
+from ..options import EvaluateOptions, TrainOptions, cli_fields
 from ._commands_models import (_cmd_convert, _cmd_demo, _cmd_examples, _cmd_export, _cmd_info,
                                _cmd_list)
 from ._commands_serving import _cmd_predict, _cmd_serve, _cmd_tune
@@ -42,6 +43,16 @@ def _pretrained_or_params_arguments(s):
                    "its sidecar's preprocessing is used), loaded as --pretrained is")
 
 
+def _params_or_pretrained_arguments(s):
+    """evaluate's weights: ``--params FILE`` or ``--pretrained [TAG]``, one of them."""
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--params", metavar="FILE", help="a .params file (converted: with its "
+                   "sidecar's preprocessing and classes)")
+    g.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
+                   help="the model's weights: its default tag, or TAG (`inceptionzoo list "
+                   "--weights`)")
+
+
 def _weights_dir_argument(s):
     """``--weights-dir DIR``, the folder of converted weights (``--root``, its old spelling)."""
     s.add_argument("--weights-dir", metavar="DIR", help="the weights folder --pretrained reads "
@@ -55,18 +66,24 @@ def _json_argument(s, what="what the command printed, as one JSON document"):
 
 
 #: the arguments several commands build alike, by the name a record's field gives
-#: (:func:`~inceptionzoo.train_options._option`'s ``shared``)
+#: (:func:`~inceptionzoo.options._option`'s ``shared``)
 SHARED_ARGUMENTS = {"model": _model_argument,
                     "pretrained_or_params": _pretrained_or_params_arguments,
+                    "params_or_pretrained": _params_or_pretrained_arguments,
                     "weights_dir": _weights_dir_argument,
                     "data_threads": _data_threads_argument}
 
 
 def _record_arguments(s, record):
-    """The arguments of the fields of ``record`` the command line gives, in their order."""
+    """The arguments of the fields of ``record`` the command line gives, in their order (an
+    argument several fields share, once)."""
+    built = set()
     for f, cli in cli_fields(record):
+        if cli["shared"] in built:
+            continue
         if cli["shared"]:
             SHARED_ARGUMENTS[cli["shared"]](s)
+            built.add(cli["shared"])
         else:
             s.add_argument(*cli["flags"], dest=f.name, default=f.default, **cli["argparse"])
 
@@ -178,23 +195,7 @@ def _add_train(sub):
 def _add_evaluate(sub):
     """``inceptionzoo evaluate``."""
     s = _command(sub, "evaluate", help="validation accuracy (MNIST test split, val/ or val.rec)")
-    _model_argument(s)
-    g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--params", metavar="FILE", help="a .params file (converted: with its "
-                   "sidecar's preprocessing and classes)")
-    g.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
-                   help="the model's weights: its default tag, or TAG (`inceptionzoo list "
-                   "--weights`)")
-    _weights_dir_argument(s)
-    s.add_argument("--data-dir", metavar="DIR", help="as for train (its validation part is "
-                   "read; default: MNIST, as for train)")
-    s.add_argument("--val-data", metavar="PATH", help="an image folder, a .rec file or an "
-                   "MNIST folder (default: --data-dir's)")
-    s.add_argument("--classes", type=int, metavar="N", help="output classes (default: the "
-                   "params file's)")
-    s.add_argument("--batch-size", type=int, default=1000, metavar="N", help="images per batch")
-    _data_threads_argument(s)
-    s.add_argument("--ctx", default="cpu", help="cpu, cpu0, gpu0 ...")
+    _record_arguments(s, EvaluateOptions)
     _json_argument(s, "one JSON object")
     s.set_defaults(func=_cmd_evaluate)
 

@@ -1,12 +1,19 @@
-"""The options of a training run, declared once: :class:`TrainOptions` is what
-:func:`inceptionzoo.train.train` takes, and each field's metadata says how the ``inceptionzoo
-train`` command gives it (the command builds its arguments and the record from these fields).
+"""The options of training and evaluation, declared once: :class:`TrainOptions` is what
+:func:`inceptionzoo.train.train` takes and :class:`EvaluateOptions` what
+:func:`inceptionzoo.evaluation.evaluate` takes; each field's metadata says how the
+``inceptionzoo train`` / ``evaluate`` command gives it (the command builds its arguments and the
+record from these fields), and :func:`keyword_form` gives each function its keyword shorthand
+from the same fields.
 
 No MXNet here: the command line reads this module to build its parser.
 """
 import dataclasses
+import functools
+import inspect
 
-__all__ = ["TrainOptions", "cli_fields"]
+from .errors import WrongTypeError
+
+__all__ = ["TrainOptions", "EvaluateOptions", "cli_fields", "keyword_form"]
 
 _RECIPE = "(default: the recipe's)"
 
@@ -112,6 +119,107 @@ class TrainOptions:
     progress: bool = _option(True, "--no-progress", action="store_false",
                              help="no progress bar")
     log: object = _python_only(print, "the command's own: stdout, or stderr with --json")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateOptions:
+    """The options of one evaluation (see :func:`inceptionzoo.evaluation.evaluate` for their
+    meanings); ``inceptionzoo evaluate`` builds its arguments from these fields.
+
+    Attributes
+    ----------
+    model : str
+        Registered model name.
+    params : str, optional
+        A ``.params`` file (``--params``).
+    pretrained : bool or str
+        Instead: ``True`` (the default tag) or a tag (``--pretrained [TAG]``).
+    root : str, optional
+        Weight cache folder (``--weights-dir``).
+    data_dir, val_data : str, optional
+        The validation data: a folder with both splits, or its own path.
+    classes : int, optional
+        Output classes of a plain params file (default: its classifier's).
+    batch_size : int
+        Images per forward pass.
+    data_workers : int, optional
+        Decoding threads (``--data-threads``).
+    ctx : str
+        One context.
+    """
+
+    model: str = _option("inception_mnist", shared="model", dest="model")
+    params: object = _option(None, shared="params_or_pretrained", dest="params")
+    pretrained: object = _option(False, shared="params_or_pretrained", dest="pretrained")
+    root: object = _option(None, shared="weights_dir", dest="weights_dir")
+    data_dir: object = _option(None, "--data-dir", metavar="DIR", help="as for train (its "
+                               "validation part is read; default: MNIST, as for train)")
+    val_data: object = _option(None, "--val-data", metavar="PATH", help="an image folder, a "
+                               ".rec file or an MNIST folder (default: --data-dir's)")
+    classes: object = _option(None, "--classes", type=int, metavar="N",
+                              help="output classes (default: the params file's)")
+    batch_size: object = _option(1000, "--batch-size", type=int, metavar="N",
+                                 help="images per batch")
+    data_workers: object = _option(None, shared="data_threads", dest="data_workers")
+    ctx: object = _option("cpu", "--ctx", help="cpu, cpu0, gpu0 ...")
+
+
+def record_of(record, options, fields):
+    """The ``record`` a function of :func:`keyword_form` runs: ``options`` (a record, a model
+    name, or None) with ``fields`` replaced.
+
+    Parameters
+    ----------
+    record : type
+        :class:`TrainOptions` or :class:`EvaluateOptions`.
+    options : record, str or None
+    fields : dict
+        Field names of ``record`` -> values.
+
+    Returns
+    -------
+    record
+    """
+    if options is None or isinstance(options, str):
+        return record(**dict(fields, **({} if options is None else {"model": options})))
+    if not isinstance(options, record):
+        raise WrongTypeError(f"expected a {record.__name__} record or a model name; got "
+                             f"{type(options).__name__}")
+    return dataclasses.replace(options, **fields)
+
+
+def keyword_form(record):
+    """Decorate ``func(options)`` into ``func(options=None, /, **fields)``: ``options`` a
+    ``record``, or a model name (``func('googlenet', epochs=1)`` is
+    ``func(record(model='googlenet', epochs=1))``), and keywords, the record's fields, that
+    replace its values. The signature lists the fields with their defaults, and ``{fields}``
+    in the docstring becomes their names: nothing is declared twice.
+
+    Parameters
+    ----------
+    record : type
+        A dataclass of options.
+
+    Returns
+    -------
+    callable
+        The decorator.
+    """
+    names = [f.name for f in dataclasses.fields(record)]
+
+    def decorate(func):
+        @functools.wraps(func)
+        def with_keywords(options=None, /, **fields):
+            return func(record_of(record, options, fields))
+
+        with_keywords.__doc__ = func.__doc__.replace("{fields}", ", ".join(names))
+        with_keywords.__signature__ = inspect.Signature(
+            [inspect.Parameter("options", inspect.Parameter.POSITIONAL_ONLY, default=None)]
+            + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+               for f in dataclasses.fields(record)])
+        return with_keywords
+
+    return decorate
 
 
 def cli_fields(record=TrainOptions):
