@@ -439,6 +439,7 @@ def digits_folder(tmp_path, mnist_dir):
 
 
 def _recording(monkeypatch):
+    import inceptionzoo.evaluation as e
     import inceptionzoo.train as t
 
     seen = []
@@ -449,6 +450,7 @@ def _recording(monkeypatch):
         return real(info, *args, **kwargs)
 
     monkeypatch.setattr(t, "open_sources", spy)
+    monkeypatch.setattr(e, "open_sources", spy)
     return seen
 
 

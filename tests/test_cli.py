@@ -1,6 +1,7 @@
 """The command line's one convention (docs/api.md, "Command line"): each new spelling parses to
 the arguments the library gets, each old spelling still does with one deprecation line naming
 the new one, and every command shown in README.md and docs/ uses the new spellings."""
+import argparse
 import json
 import os
 import re
@@ -235,7 +236,7 @@ NO_REPORT = {"launch", "bench", "serve"}
 
 def _commands():
     """``(name, parser)`` of every subcommand."""
-    sub = next(a for a in build_parser()._actions if isinstance(a, cli.argparse._SubParsersAction))
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sorted(sub.choices.items())
 
 
@@ -252,11 +253,11 @@ def test_every_help_shows_defaults_and_no_old_spelling_and_json_where_it_reports
     text = _help(parser)
     formatter = parser._get_formatter()
     for action in parser._actions:
-        if not action.option_strings or action.help == cli.argparse.SUPPRESS or \
-                action.nargs == 0 or isinstance(action, cli.argparse._HelpAction):
+        if not action.option_strings or action.help == argparse.SUPPRESS or \
+                action.nargs == 0 or isinstance(action, argparse._HelpAction):
             continue
         assert "default" in formatter._expand_help(action), (name, action.option_strings)
-    hidden = [s for a in parser._actions if a.help == cli.argparse.SUPPRESS
+    hidden = [s for a in parser._actions if a.help == argparse.SUPPRESS
               for s in a.option_strings]
     for option in hidden:
         assert not re.search(re.escape(option) + r"(?![\w-])", text), (name, option)
@@ -276,7 +277,7 @@ def test_one_metavar_per_option_across_commands():
     seen = {}
     for name, parser in _commands():
         for action in parser._actions:
-            if action.help == cli.argparse.SUPPRESS or action.nargs == 0:
+            if action.help == argparse.SUPPRESS or action.nargs == 0:
                 continue
             for option in action.option_strings:
                 metavar = getattr(action, "shown_as", None) or action.metavar or \
@@ -461,6 +462,75 @@ def test_train_without_out_saves_under_runs_and_never_over_a_run(tmp_path, monke
         "runs", "inception_mnist-2")
     assert cli._default_run_folder("inception_mnist", reuse=True) == os.path.join(
         "runs", "inception_mnist")
+
+
+#: fields of the options records the command line does not give as an argument, and why
+PYTHON_ONLY = {"log": "--json sends the epochs' lines to stderr"}
+
+#: command lines that, together, give every option of a command another value than its default
+EVERY_OPTION = {
+    ("train.train", "TrainOptions"): [
+        "train googlenet --data-dir d --train-data t --val-data v --classes 3 --params w.params "
+        "--freeze-features --weights-dir w --recipe seed --epochs 3 --batch-size 7 --lr 0.5 "
+        "--optimizer nag --momentum 0.5 --wd 0.25 --schedule cosine --seed 4 --ctx cpu0,cpu1 "
+        "--kvstore local --data-threads 2 --out o --resume --overwrite --no-progress --json"],
+    ("evaluation.evaluate", "EvaluateOptions"): [
+        "evaluate googlenet --params w.params --weights-dir w --data-dir d --val-data v "
+        "--classes 3 --batch-size 7 --data-threads 2 --ctx cpu1",
+        "evaluate googlenet --pretrained tv_in1k"],
+}
+
+
+@pytest.mark.parametrize("target, record", list(EVERY_OPTION))
+def test_every_option_is_reachable_from_the_command_line(target, record, monkeypatch, capsys):
+    """`inceptionzoo train` / `evaluate` hand the library one options record built from their
+    arguments: command lines with every option set every field but the Python-only ones."""
+    import dataclasses
+    import importlib
+
+    from inceptionzoo import options
+
+    module, _, name = target.rpartition(".")
+    got = []
+    monkeypatch.setattr(importlib.import_module(f"inceptionzoo.{module}"), name,
+                        lambda o: got.append(o) or {"rank": 1, "accuracy": 0.5, "correct": 1,
+                                                    "num_samples": 2, "model": "m",
+                                                    "params": "p"})
+    for argv in EVERY_OPTION[target, record]:
+        assert main(argv.split()) == 0
+    cls = getattr(options, record)
+    assert got and all(type(o) is cls for o in got)
+    unset = [f.name for f in dataclasses.fields(cls) if f.name not in PYTHON_ONLY
+             and all(getattr(o, f.name) == f.default for o in got)]
+    assert not unset, f"{record} fields the command line cannot set: {unset}"
+    assert got[0].root == "w" and got[0].data_workers == 2 and got[0].model == "googlenet"
+
+
+def test_train_options_as_the_command_gives_them(monkeypatch):
+    import inceptionzoo.train as t
+
+    got = []
+    monkeypatch.setattr(t, "train", lambda options: got.append(options) or {"rank": 1})
+    assert main(EVERY_OPTION["train.train", "TrainOptions"][0].split()) == 0
+    (record,) = got
+    assert record.pretrained == "w.params" and record.progress is False
+    assert record.log is not print  # --json: the epochs' lines go to stderr
+
+
+@pytest.mark.parametrize("command, record", [("train", "TrainOptions"),
+                                             ("evaluate", "EvaluateOptions")])
+def test_help_lists_every_option_of_the_record(command, record):
+    import dataclasses
+
+    from inceptionzoo import options
+
+    cls = getattr(options, record)
+    text = build_parser()._subparsers._group_actions[0].choices[command].format_help()
+    given = {f.name for f, _ in options.cli_fields(cls)}
+    assert {f.name for f in dataclasses.fields(cls)} - given <= set(PYTHON_ONLY)
+    for f, cli in options.cli_fields(cls):
+        for flag in cli["flags"]:
+            assert flag in text, (f.name, flag)
 
 
 def test_errors_speak_in_flags(tmp_path):

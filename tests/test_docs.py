@@ -470,15 +470,18 @@ def test_rerun_docs_parts_and_sections_are_all_named():
 
 
 def test_errors_md_says_what_the_command_line_raises():
-    """The opening names no plain ValueError of cli.py (it raises InceptionZooError), and
-    bench's errors name the command."""
+    """The opening names no plain ValueError of the cli package (it raises InceptionZooError),
+    and bench's errors name the command."""
     import ast
+    import pathlib
 
     from inceptionzoo import cli
 
-    tree = ast.parse(open(cli.__file__).read())
-    plain = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Raise)
-             and isinstance(n.exc, ast.Call) and getattr(n.exc.func, "id", "") == "ValueError"]
+    files = sorted(pathlib.Path(cli.__file__).parent.glob("*.py"))
+    assert len(files) > 1  # the package's modules, not only its __init__
+    plain = [(f.name, n.lineno) for f in files for n in ast.walk(ast.parse(f.read_text()))
+             if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)
+             and getattr(n.exc.func, "id", "") == "ValueError"]
     assert plain == []
     text = " ".join(_doc("docs", "errors.md").split())
     assert "plain `ValueError`, until" not in text
@@ -511,3 +514,17 @@ def test_weights_md_tables_are_the_declared_sources_and_tags():
     for name, (tags, sources) in declared.items():
         assert tagged[name][0] == tags, name
         assert all(s in tagged[name][1] for s in sources), name
+
+
+def test_api_md_lists_every_field_of_the_options_records():
+    """docs/api.md's Training section names each field of TrainOptions and EvaluateOptions
+    (the one declaration, in inceptionzoo.options)."""
+    import dataclasses
+
+    from inceptionzoo.options import EvaluateOptions, TrainOptions
+
+    text = _sections(os.path.join(ROOT, "docs", "api.md"))["Training (`inceptionzoo.train`)"]
+    for record in (TrainOptions, EvaluateOptions):
+        missing = [f.name for f in dataclasses.fields(record)
+                   if not re.search(rf"`{f.name}(=[^`]*)?`", text)]
+        assert not missing, (record.__name__, missing)

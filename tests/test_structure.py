@@ -13,11 +13,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "inceptionzoo"
 MAX_LINES = 80
 
 #: functions allowed to be longer, with the reason
-LONG_OK = {
-    # an argument table: one add_argument call per option, nothing to split into steps (cli.py
-    # is being reworked for one CLI convention: split it after the serving/CLI merge)
-    "cli.build_parser": "argument table",
-}
+LONG_OK = {}
 
 
 def _modules():

@@ -398,27 +398,41 @@ def test_cli_numbers_and_paths_are_checked_first(argv, words, tmp_path, capsys):
     assert words.format(blocker=blocker) in err and out == "", (out, err)
 
 
-def test_train_options_are_the_arguments_of_train():
-    """One record of options: TrainOptions has exactly train's arguments, with its defaults."""
+def test_train_keywords_are_the_fields_of_its_options_record():
+    """train's and evaluate's keyword forms are generated from their records (names and
+    defaults); the records are frozen."""
     import dataclasses
     import inspect
 
+    from inceptionzoo.errors import WrongTypeError
     from inceptionzoo.train import TrainOptions
 
-    params = inspect.signature(train).parameters
+    params = dict(inspect.signature(train).parameters)
+    assert params.pop("options").kind == inspect.Parameter.POSITIONAL_ONLY
     fields = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
     assert fields == {n: p.default for n, p in params.items()}
     with pytest.raises(dataclasses.FrozenInstanceError):
         TrainOptions().epochs = 3
+    with pytest.raises(TypeError):
+        train(no_such_option=1)
+    with pytest.raises(WrongTypeError, match="a TrainOptions record or a model name; got int"):
+        train(3)
+    from inceptionzoo.options import EvaluateOptions
+
+    params = dict(inspect.signature(evaluate).parameters)
+    assert params.pop("options").kind == inspect.Parameter.POSITIONAL_ONLY
+    assert {f.name: f.default for f in dataclasses.fields(EvaluateOptions)} == \
+        {n: p.default for n, p in params.items()}
 
 
-def test_run_training_from_options_is_train(one_batch_mnist):
-    from inceptionzoo.train import TrainOptions, run_training
+def test_train_on_a_record_is_train_on_its_fields(one_batch_mnist):
+    from inceptionzoo.train import TrainOptions
 
     quiet = dict(data_dir=one_batch_mnist, recipe="seed", epochs=1, progress=False,
                  log=lambda *a: None)
     a = train(**quiet)
-    b = run_training(TrainOptions(**quiet))
+    b = train(TrainOptions(**dict(quiet, epochs=5)), epochs=1)  # keywords replace fields
+    assert b["recipe"]["epochs"] == 1 and len(b["epochs"]) == 1
     assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
     for name, value in _params(a["net"]).items():
         np.testing.assert_array_equal(value, _params(b["net"])[name])
