@@ -355,3 +355,23 @@ def test_an_imagenet_network_at_another_input_size(tmp_path, precision):
     assert meta["precision"] == precision and meta["input_shape"] == [0] + list(shape)
     got = load_graph(str(tmp_path), runtime="mxnet", warmup=())(x[16:20])
     assert got.shape == (4, 1000) and np.isfinite(got).all()
+
+
+def test_image_folders_as_calibration_and_holdout(tmp_path, mnist_dir):
+    """A folder of class subfolders is read as the guard reads it (FolderSource's decoded
+    numpy images stacked into one batch): the calibration from training digits, the holdout
+    from test digits, named by the network's labels."""
+    from _sample_data import write_image_folder
+    from inceptionzoo.mnist import load_mnist
+    from inceptionzoo.quantization import load_images
+
+    x, y = load_mnist(mnist_dir, train=False)
+    holdout = write_image_folder(str(tmp_path / "val"), x, y, per_class=3)
+    info = _shipped().info
+    images, labels, classes, desc = load_images(holdout, info, "test")
+    assert images.shape == (30, 1, 28, 28) and images.dtype == np.float32
+    assert sorted(labels.tolist()) == sorted(list(range(10)) * 3)
+    assert classes == [str(c) for c in range(10)] and desc["count"] == 30
+    _, record, _ = lower_precision(_shipped(), "bf16", holdout=holdout, max_accuracy_drop=100)
+    assert record["guard"]["holdout"]["source"] == "folder"
+    assert record["guard"]["accuracy_fp32"] >= 0.9

@@ -318,8 +318,9 @@ class FolderSource(_IndexedSource):
     def _load(self, index):
         import mxnet as mx
 
-        samples = [self.dataset[int(i)] for i in index]
-        return mx.nd.stack(*[s[0] for s in samples]), mx.nd.array([s[1] for s in samples])
+        samples = [self.dataset[int(i)] for i in index]  # numpy images (the decoding threads')
+        return (mx.nd.array(np.stack([s[0] for s in samples])),
+                mx.nd.array([s[1] for s in samples]))
 
     def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
         import mxnet as mx
