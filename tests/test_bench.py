@@ -409,3 +409,20 @@ def test_precision_benchmark_times_each_precision_in_each_runtime(tmp_path, mnis
         ("fp32", "mxnet"), ("fp32", "onnxruntime"), ("int8", "mxnet"), ("int8", "onnxruntime")}
     assert all(r["images_per_sec"] > 0 and r["batch"] == 2 for r in rows)
     assert max(r["ratio_to_best_fp32"] for r in rows if r["precision"] == "fp32") == 1.0
+
+
+@pytest.mark.slow
+def test_precision_guard_trains_exports_and_reports_each_guarded_graph(tmp_path, mnist_dir):
+    """benchmarks/precision_guard.py, tiny: a network trained on digit folders at its smallest
+    input, exported at int8 (MXNet and ONNX Runtime) and bf16, one guard row for each."""
+    import precision_guard
+
+    out = tmp_path / "rows.json"
+    assert precision_guard.main(["--mnist-dir", mnist_dir, "--networks", "googlenet_bn",
+                                 "--train-per-class", "10", "--test-per-class", "3",
+                                 "--calib-per-class", "2", "--epochs", "1",
+                                 "--max-accuracy-drop", "100", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["graph"] for r in rows] == ["int8 (MXNet)", "int8 (ONNX Runtime)", "bf16 (MXNet)"]
+    assert all(r["holdout"] == 30 and r["input"] == 31 and 0 <= r["agreement"] <= 1
+               for r in rows)
