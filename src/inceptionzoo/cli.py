@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser"]
 
 def _cmd_list(args):
     from . import list_models
-    from ._registry import models_markdown
+    from ._docs import models_markdown
 
     names = list_models(args.include, args.exclude)
     if args.json:

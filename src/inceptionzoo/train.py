@@ -22,7 +22,7 @@ from ._checks import check_count, is_integer
 from ._context import parse_ctx
 from ._io import atomic_path, ensure_writable_dir, read_json, sha1_file, write_json
 from ._plot import pyplot, save_figure
-from ._registry import get_model
+from ._factory import get_model
 from ._registry import model_info
 from .mnist import DataError, to_input
 from .datasets import RecordSource, open_sources
