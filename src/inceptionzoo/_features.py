@@ -1,7 +1,7 @@
 """Feature extraction (``get_model(NAME, features_only=True, out_indices=...)``), as timm's
 ``_features.py``: :class:`FeatureNet` wraps a built network and returns the maps of the stages
-of its ``feature_info`` that ``out_indices`` selects (:class:`~inceptionzoo.models._base.FeatureInfo`
-describes them)."""
+of its ``feature_info`` that ``out_indices`` selects (described by
+:class:`~inceptionzoo.models._base.FeatureInfo`)."""
 from ._checks import is_integer
 from .errors import InceptionZooError
 from .models._base import FeatureInfo, ZooNet

@@ -14,15 +14,24 @@ import json
 import os
 import sys
 
+from . import __version__
+from ._builder import source_path, weights_status
+from ._docs import models_markdown
+from ._errors import install_hint
+from ._factory import get_model
+from ._registry import list_models, model_info, model_weights
+from .convert import _source, convert, sidecar_path
+from .convert_back import convert_back
+from .cost import count
 from .errors import InceptionZooError
+from .mnist import write_examples
+from .runtimes import RUNTIMES
+from .weights import weights_home
 
 __all__ = ["main", "build_parser"]
 
 
 def _cmd_list(args):
-    from . import list_models
-    from ._docs import models_markdown
-
     names = list_models(args.include, args.exclude)
     if args.json:
         print(json.dumps(names))
@@ -38,17 +47,12 @@ def _cmd_list(args):
 def _weights_lines(name, root):
     """One line per set of weights ``name`` declares: present (path, SHA-1), or the command
     that makes it."""
-    from ._builder import weights_status
-
     return [f"{w['name']}{' (default)' if w['default'] else ''}: "
             + (f"present: {w['path']} (SHA-1 {w['sha1']})" if w["path"] else
                f"absent; get it: {w['get']}") for w in weights_status(name, root)]
 
 
 def _cmd_info(args):
-    from . import model_info, model_weights
-    from ._builder import weights_status
-
     info = model_info(args.model)
     if args.json:
         print(json.dumps(dict(info.to_dict(), weights=weights_status(info.name, args.weights_dir)),
@@ -60,8 +64,6 @@ def _cmd_info(args):
     print(f"{'weights':>12}:" + ("" if model_weights(info.name) else " none declared"))
     for line in _weights_lines(info.name, args.weights_dir):
         print(f"{'':>14}{line}")
-    from . import get_model
-    from .cost import count
 
     print()
     print(count(get_model(info.name), info.input_shape).table())
@@ -69,8 +71,7 @@ def _cmd_info(args):
 
 
 def _cmd_export(args):
-    from . import get_model
-    from .export import export, export_prefix
+    from .export import export, export_prefix  # CLI start-up: export loads with its command
 
     if not (args.params or args.pretrained):
         raise InceptionZooError("give --pretrained [TAG] or --params FILE: an export needs "
@@ -117,7 +118,7 @@ def _print_predictions(paths, results, as_json):
 
 
 def _cmd_predict(args):
-    from .serving import Predictor
+    from .serving import Predictor  # CLI start-up: the Predictor loads with its command
 
     pred = Predictor(args.model_dir, name=args.name, runtime=args.runtime)
     _print_predictions(args.images, pred.predict_files(args.images, top_k=args.top_k),
@@ -149,7 +150,7 @@ def _batch_sizes(text):
 
 
 def _cmd_tune(args):
-    from .serving import Predictor
+    from .serving import Predictor  # CLI start-up: the Predictor loads with its command
 
     sizes = _batch_sizes(args.batch_sizes)  # before the export is loaded
     pred = Predictor(args.model_dir, name=args.name, runtime=args.runtime)
@@ -173,7 +174,7 @@ def _cmd_tune(args):
 
 
 def _cmd_serve(args):
-    from .mms import serve
+    from .mms import serve  # CLI start-up: serve loads with its command
 
     return serve(args.model_dir, name=args.name, port=args.port,
                  management_port=args.management_port, batch_size=args.batch_size,
@@ -197,14 +198,12 @@ def _cmd_bench(argv):
 
 
 def _cmd_demo(args):
-    from .demo import run
+    from .demo import run  # CLI start-up: demo loads export and serving with its command
 
     return run(args.out, as_json=args.json)
 
 
 def _cmd_examples(args):
-    from .mnist import write_examples
-
     paths = write_examples(args.out, overwrite=args.overwrite)
     _report(args, paths, [f"wrote {len(paths)} real MNIST test digits (digit-LABEL-testINDEX.png)"
                           f" to {args.out}"] + [f"  {p}" for p in paths])
@@ -229,7 +228,7 @@ def _leave_distributed_job(err):
 
 
 def _cmd_train(args):
-    from .train import train
+    from .train import train  # CLI start-up: training loads with its command
 
     if args.out is None:
         args.out = _default_run_folder(args.model, reuse=args.resume or args.overwrite or (
@@ -275,7 +274,7 @@ def _stderr_log(line):
 
 
 def _cmd_evaluate(args):
-    from .train import evaluate
+    from .train import evaluate  # CLI start-up: training loads with its command
 
     r = evaluate(args.model, params=args.params, pretrained=args.pretrained,
                  data_dir=args.data_dir, ctx=args.ctx, root=args.weights_dir,
@@ -291,11 +290,8 @@ def _cmd_evaluate(args):
 
 
 def _cmd_convert(args):
-    from .convert import convert, sidecar_path
-
     if args.to:
         return _cmd_convert_back(args)
-    from .weights import weights_home
 
     path = os.path.abspath(args.out_file or _converted_path(
         args.source, weights_home() if args.out is None else args.out, args.name))
@@ -314,8 +310,6 @@ def _cmd_convert(args):
 def _cmd_convert_back(args):
     """``convert --to SOURCE:NAME ZOO.params OUT``: the positionals are the zoo file and the
     checkpoint to write."""
-    from .convert_back import convert_back
-
     given = [flag for flag, value in (("--out", args.out), ("--name", args.name),
                                       ("--aux-logits", args.aux_logits)) if value]
     if given:
@@ -332,9 +326,7 @@ def _cmd_convert_back(args):
 def _converted_path(source, folder, name):
     """``FOLDER/NAME.params``, ``NAME`` defaulting to ``MODEL.TAG``: the zoo model of
     ``SOURCE:NAME`` and the tag it declares for that source (where ``pretrained=TAG`` looks)."""
-    from ._builder import source_path
-    from .convert import _source
-    from .export import export_prefix
+    from .export import export_prefix  # CLI start-up: export loads with its command
 
     if name is None:
         _source(source)  # an unknown source: the converter's error, naming the known ones
@@ -343,7 +335,7 @@ def _converted_path(source, folder, name):
 
 
 def _cmd_launch(args):
-    from .launch import launch
+    from .launch import launch  # CLI start-up: the launcher loads with its command
 
     ssh_only = [flag for flag, value in (("--hostfile", args.hostfile),
                                          ("--ssh-option", args.ssh_option),
@@ -369,8 +361,6 @@ def _cmd_launch(args):
 
 
 def _runtime_option(parser):
-    from .runtimes import RUNTIMES
-
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
                         help="auto: the export's ONNX file in ONNX Runtime where it is "
                         "faster and computes the same logits, else MXNet")
@@ -455,14 +445,10 @@ def _deprecated(command, old):
 
 def _is_tag(model, tag):
     """Whether ``tag`` names weights of the registered model ``model``."""
-    from . import model_weights
-
     return _registered(model) and tag.lower() in [w.tag for w in model_weights(model)]
 
 
 def _registered(name):
-    from ._registry import list_models
-
     return name.lower() in list_models()
 
 
@@ -558,8 +544,6 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=default, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from . import __version__
-
         print(f"inceptionzoo {__version__}")
         parser.exit()
 
@@ -853,7 +837,6 @@ def missing_extra(err):
     extra = EXTRAS.get(root)
     if extra is None:
         return None
-    from ._errors import install_hint
 
     return f"{root} is not installed: it comes with the {extra} extra: {install_hint(extra)}"
 

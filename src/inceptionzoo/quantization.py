@@ -35,7 +35,9 @@ import mxnet as mx
 import numpy as np
 
 from ._checks import check_count
+from .datasets import ArraySource, FolderSource
 from .errors import AccuracyGuardError, InceptionZooError
+from .mnist import load_mnist
 from .graph_rewrites import symbol_graph
 
 __all__ = ["quantize", "to_bfloat16", "lower_precision", "load_images", "PRECISIONS",
@@ -202,9 +204,6 @@ def to_bfloat16(net, input_shape):
 
 def _source(spec, info, split):
     """``(source, description)`` for ``'mnist:DIR'`` or an image folder."""
-    from .datasets import ArraySource, FolderSource
-    from .mnist import load_mnist
-
     spec = os.fspath(spec)
     if spec.startswith("mnist:"):
         path = os.path.abspath(os.path.expanduser(spec[len("mnist:"):]))

@@ -18,6 +18,8 @@ import time
 import mxnet as mx
 import numpy as np
 
+from . import __version__
+from ._builder import resolve_weights, with_weights
 from ._checks import check_count, is_integer
 from ._context import parse_ctx
 from ._io import atomic_path, ensure_writable_dir, read_json, sha1_file, write_json
@@ -28,6 +30,8 @@ from .mnist import DataError, to_input
 from .datasets import RecordSource, open_sources
 from .errors import InceptionZooError
 from .trainer_state import load_trainer_state, save_trainer_state
+from .weights import load_params_file
+from .weights_spec import sidecar_path
 
 __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "TrainOptions",
            "run_training", "train", "evaluate", "accuracy", "check_recipe"]
@@ -248,8 +252,6 @@ def _save_checkpoint(net, trainer, out, name, epoch, states=True, spec=None):
     with atomic_path(base + ".params") as tmp:  # written last: it marks the checkpoint done
         net.save_parameters(tmp)
         if spec is not None:  # before the params' rename: a done checkpoint has its spec
-            from .weights_spec import sidecar_path
-
             write_json(sidecar_path(base + ".params"), dataclasses.replace(
                 spec, file=os.path.basename(base + ".params"), sha1=sha1_file(tmp)).to_dict())
     return base + ".params"
@@ -520,8 +522,6 @@ def _open_data(run):
     o = run.opts
     run.info = model_info(o.model)
     if o.pretrained:
-        from ._builder import resolve_weights, with_weights
-
         run.weights = resolve_weights(o.model, o.pretrained, o.root)  # read once, here
         run.wpath, run.spec = run.weights.path, run.weights.spec
         run.info = with_weights(run.info, run.spec, run.spec.classes)
@@ -571,8 +571,6 @@ def _build_model(run):
                                     else {"classes": classes}))
         net.initialize(_initializer(r.init), ctx=ctxs)
     if spec is not None:  # the checkpoints' spec: these weights, fine-tuned on this data
-        from . import __version__
-
         names = tuple(run.train_src.classes) if len(run.train_src.classes) == classes else None
         run.ckpt_spec = dataclasses.replace(
             spec, classes=classes, class_names=names if head else spec.class_names,
@@ -609,8 +607,6 @@ def _resume_parameters(run):
     run.start_epoch, run.resume_path = _latest_checkpoint(run.out, run.net.info.name,
                                                           need_states=not run.async_kv)
     if run.resume_path:
-        from .weights import load_params_file
-
         load_params_file(run.net, run.resume_path, ctx=run.ctxs)
 
 
@@ -915,8 +911,6 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     dict
         ``{'model', 'accuracy', 'num_samples', 'correct', 'params', 'seconds'}``.
     """
-    from ._builder import resolve_weights
-
     if (params is None) == (not pretrained):
         raise InceptionZooError("give exactly one of a params file or pretrained (True or a "
                                 "tag)")
