@@ -185,6 +185,36 @@ def test_no_import_cycle():
         " -> ".join(c + [c[0]]) for c in cycles)
 
 
+#: the creation stack, bottom up (timm's layering): the registry is data, the builder loads
+#: weights into networks, the families declare networks, then the feature wrapper and the
+#: factory (``get_model``); a layer imports only those below it
+CREATION_STACK = ["_registry", "_builder", "models", "_features", "_factory"]
+
+
+def _reach(graph, start):
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), list(start)
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_creation_stack_imports_one_way():
+    graph = import_graph()
+
+    def layer(short):
+        return {m for m in graph if m == f"inceptionzoo.{short}"
+                or m.startswith(f"inceptionzoo.{short}.")}
+
+    for i, short in enumerate(CREATION_STACK):
+        above = set().union(*(layer(s) for s in CREATION_STACK[i + 1:]))
+        wrong = sorted(_reach(graph, layer(short)) & above)
+        assert not wrong, f"{short} reaches a layer above it: {wrong}"
+
+
 def test_imports_inside_functions_say_why():
     """The layers import one way at module level; what a function imports late is an optional
     extra's module or a command the CLI loads only when it runs (the comment names which)."""
