@@ -325,7 +325,8 @@ def test_fuzzed_safetensors_end_in_an_error_or_a_read(tmp_path):
 def test_mxnet_header_claiming_gigabytes_is_refused_before_mxnet_reads_it(tmp_path):
     import mxnet as mx
 
-    from inceptionzoo.weights import WeightsError, read_params
+    from inceptionzoo.checkpoints import read_params
+    from inceptionzoo.errors import WeightsError
 
     path = tmp_path / "w.params"
     mx.nd.save(str(path), {"arg:a": mx.nd.ones((3, 4)), "arg:b": mx.nd.ones(5)})
@@ -335,12 +336,12 @@ def test_mxnet_header_claiming_gigabytes_is_refused_before_mxnet_reads_it(tmp_pa
     with address_space_limit(), pytest.raises(
             WeightsError, match=r"truncated or corrupt \(array 0 of shape \(1099511627776, 4\) "
                                 r"needs 17592186044416 bytes"):
-        read_params(str(path))
+        read_params(str(path), error=WeightsError)
     data = bytearray(path.read_bytes())
     data[24:28] = (0x7F93FAC9).to_bytes(4, "little")  # not a known array magic
     path.write_bytes(bytes(data))
     with address_space_limit(), pytest.raises(WeightsError, match="array 0 has magic 0x7f93fac9"):
-        read_params(str(path))
+        read_params(str(path), error=WeightsError)
 
 
 @pytest.mark.slow

@@ -165,7 +165,7 @@ def test_convert_back_errors(zoo_googlenet, tmp_path, monkeypatch):
                                                   r"package: in the inceptionzoo checkout, pip install "
                                                   r"-c constraints.txt -e '\.\[cpu,convert"):
             convert_back("torchvision:googlenet", zoo, str(tmp_path / "o.safetensors"))
-        m.setattr("inceptionzoo._gluoncv.import_gluoncv", _no_gluoncv)
+        m.setattr("inceptionzoo.convert_back.import_gluoncv", _no_gluoncv)  # the name it calls
         with pytest.raises(ConversionError, match="writing a gluoncv checkpoint needs gluoncv: "
                                                   "gluoncv is not installed"):
             convert_back("gluoncv:googlenet", zoo, str(tmp_path / "o.params"))

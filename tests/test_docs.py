@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from inceptionzoo._registry import models_markdown
+from inceptionzoo._docs import models_markdown
 
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 

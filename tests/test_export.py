@@ -102,7 +102,7 @@ def test_existing_export_is_kept_unless_overwrite(tmp_path):
 
 
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
-    import inceptionzoo.onnx_export as ex
+    import inceptionzoo.export as ex  # export calls onnx_export's write_onnx by this name
 
     net, _ = built("inception_mnist")
 

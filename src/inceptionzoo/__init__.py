@@ -32,9 +32,9 @@ except AttributeError as _err:  # MXNet 1.9.1 touches np.bool, removed in numpy 
 
 from .errors import *  # noqa: E402,F401,F403  (every exception class)
 from .errors import __all__ as _ERRORS  # noqa: E402
+from ._factory import get_model  # noqa: E402
 from ._registry import (  # noqa: E402
     ModelInfo,
-    get_model,
     list_models,
     model_info,
     model_weights,

@@ -38,14 +38,16 @@ import os
 
 from ._checks import check_count
 from ._io import read_json
+from ._registry import checkpoint_sources, model_entrypoint, model_info, model_weights
 from .errors import InceptionZooError
-from .weights import (WeightsError, assign_arrays, check_contexts, read_weights_file,
-                      shipped_dir, weights_home)
+from .transforms import channel_normalisation
+from .weights import (WeightsError, assign_arrays, by_structure, check_contexts,
+                      read_weights_file, shipped_dir, weights_home)
 from .weights_spec import PLAIN, WeightsSpec, read_sidecar, sidecar_path
 
 __all__ = ["build", "resolve_weights", "ResolvedWeights", "weights_status", "tag_path",
-           "source_path", "with_weights", "as_features", "check_network_options",
-           "channel_normalisation", "FACTORY_DOC", "TIMM_ALIASES"]
+           "source_path", "with_weights", "check_network_options", "FACTORY_DOC",
+           "TIMM_ALIASES"]
 
 #: timm's spelling -> the zoo's, of the options every network takes
 TIMM_ALIASES = {"num_classes": "classes", "in_chans": "in_channels"}
@@ -117,11 +119,9 @@ def source_path(source, folder):
     -------
     str
     """
-    from ._registry import checkpoint_sources
-
     kind, _, net = source.lower().partition(":")
     model = checkpoint_sources()[kind, net].model
-    tag = [s.tag for s in _declared(model) if s.source == f"{kind}:{net}"][0]
+    tag = [s.tag for s in model_weights(model) if s.source == f"{kind}:{net}"][0]
     return tag_path(model, tag, folder)
 
 
@@ -193,7 +193,7 @@ def _tagged_file(name, spec, root):
         return old[0]
     moved = ""
     if old is not None:
-        tag = [s.tag for s in _declared(name) if s.source == old[1]]
+        tag = [s.tag for s in model_weights(name) if s.source == old[1]]
         new = tag_path(name, tag[0], root) if tag else None
         moved = (f"; {old[0]} (converted by an older inceptionzoo from {old[1]}) holds other "
                  "weights" + (f": move it and its sidecar to {os.path.basename(new)} / "
@@ -204,12 +204,6 @@ def _tagged_file(name, spec, root):
                        f"`{_obtain(spec, root)}` (CHECKPOINT: the source's file; the "
                        "documentation's page \"Bring your weights\"), or give the file itself "
                        "(--params FILE; pretrained=PATH in Python)")
-
-
-def _declared(name):
-    from ._registry import model_weights
-
-    return model_weights(name)
 
 
 def weights_status(name, root=None):
@@ -230,7 +224,7 @@ def weights_status(name, root=None):
         'sha1', 'get' (how to obtain it, when absent)}``, in declaration order.
     """
     rows = []
-    for i, spec in enumerate(_declared(name)):
+    for i, spec in enumerate(model_weights(name)):
         row = {"name": f"{name}.{spec.tag}", "tag": spec.tag, "source": spec.source,
                "default": i == 0, "path": None, "sha1": None, "get": None}
         try:
@@ -255,10 +249,7 @@ def _recorded_sha1(path):
 def _plain_spec(name, path, sha1, arrays):
     """The spec of a plain Gluon ``.params`` file of model ``name``: the network's default
     transform and the classes its classifier has."""
-    from ._registry import get_model, model_info
-    from .weights import by_structure
-
-    net = get_model(name)  # the structure only: nothing is initialised
+    net = model_entrypoint(name)()  # the structure only: nothing is initialised
     info = model_info(name)
     head = by_structure(net, arrays).get(net.classifier_paths[0] + ".weight")
     if head is None or len(head.shape) != 2:
@@ -305,7 +296,7 @@ def _read(name, path, declared=None):
                                "inceptionzoo).")
 
     sha1, arrays = read_weights_file(path, check_sha1=check_shipped)
-    known = [s for s in _declared(name) if s.source == "shipped" and s.sha1 == sha1]
+    known = [s for s in model_weights(name) if s.source == "shipped" and s.sha1 == sha1]
     if known:
         return ResolvedWeights(path, known[0], sha1, "shipped", arrays)
     return ResolvedWeights(path, _plain_spec(name, path, sha1, arrays), sha1, "plain", arrays)
@@ -338,7 +329,7 @@ def resolve_weights(name, pretrained, root=None):
             raise WeightsError(f"{pretrained.path!r} holds weights of "
                                f"{pretrained.spec.model!r}, not {name!r}")
         return pretrained
-    specs = _declared(name)
+    specs = model_weights(name)
     tags = {s.tag: s for s in specs}
     if pretrained is True:
         if not specs:
@@ -398,30 +389,6 @@ def _check_geometry(net, path, spec):
     if spec.resize_size > top:
         raise WeightsError(f"{side!r}: field 'resize_size' must be at most {top} (8 x the input "
                            f"size); got {spec.resize_size}")
-
-
-def channel_normalisation(mean, std, channels):
-    """``mean`` / ``std`` of the weights for a network with another number of input channels
-    (``in_chans``): their average for 1 channel, else repeated as timm repeats the first
-    convolution's weights (cyclically).
-
-    Parameters
-    ----------
-    mean, std : tuple of float
-    channels : int
-
-    Returns
-    -------
-    (tuple of float, tuple of float)
-    """
-    def fit(values):
-        if len(values) == channels:
-            return tuple(values)
-        if channels == 1:
-            return (float(sum(values)) / len(values),)
-        return tuple(values[i % len(values)] for i in range(channels))
-
-    return fit(tuple(mean)), fit(tuple(std))
 
 
 def check_network_options(name, cls, classes, kwargs):
@@ -501,8 +468,6 @@ def build(name, cls, classes=None, pretrained=False, root=None, ctx=None, **kwar
         With ``net.weights``: the loaded weights' :class:`~inceptionzoo.weights_spec.WeightsSpec`
         (None without weights).
     """
-    from ._registry import model_info
-
     classes, kwargs = check_network_options(name, cls, classes, kwargs)
     kwargs.setdefault("prefix", name + "_")
     w = resolve_weights(name, pretrained, root)
@@ -547,22 +512,3 @@ def with_weights(info, spec, classes):
         resize_size=spec.resize_size, crop_pct=spec.crop_pct,
         interpolation=spec.interpolation, pretrained=spec.to_dict(),
         class_names=spec.class_names if classes == spec.classes else None)
-
-
-def as_features(net, out_indices=None):
-    """The feature-extractor form of a built network (``get_model(..., features_only=True)``).
-
-    Parameters
-    ----------
-    net : ZooNet
-        A built network.
-    out_indices : sequence of int, optional
-        Stages to return (indices into ``net.feature_info``); default all.
-
-    Returns
-    -------
-    FeatureNet
-    """
-    from .models._base import FeatureNet
-
-    return FeatureNet(net, out_indices)

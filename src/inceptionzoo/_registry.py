@@ -1,4 +1,6 @@
-"""The model registry: ``register_model`` next to each definition, and the lookups.
+"""The model registry: ``register_model`` next to each definition, and the lookups (data only:
+building a network with its weights is :mod:`inceptionzoo._builder`'s job, ``get_model``
+:mod:`inceptionzoo._factory`'s).
 
 Names are case-insensitive (stored lower-case). Metadata is queryable without building a model
 and is always handed out as a copy.
@@ -10,11 +12,19 @@ import fnmatch
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .checkpoint_filter import Source
+from .cost import count, num_params
 from .errors import InceptionZooError, UnknownModelError, WrongTypeError
+from .imaging import resize_size_for
+from .transforms import channel_normalisation, normalisation
+from .weights_spec import resolve_labels
 
-__all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "list_models",
-           "model_info", "model_weights", "checkpoint_sources", "models_markdown",
+__all__ = ["ModelInfo", "UnknownModelError", "register_model", "list_models", "model_info",
+           "model_weights", "model_entrypoint", "split_tag", "checkpoint_sources",
            "ModelExamples", "model_examples"]
+
+#: factory arguments that do not change the network's structure
+_LOADING_ARGS = {"pretrained", "root", "ctx", "prefix"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +95,7 @@ class ModelInfo:
     class_names: Union[None, str, Tuple[str, ...]] = None
 
     def __post_init__(self):
-        from .transforms import normalisation  # the one check of mean/std
-
-        try:
+        try:  # the one check of mean/std
             mean, std = normalisation(self.mean, self.std, self.input_shape[0])
         except ValueError as err:
             raise InceptionZooError(f"{self.name}: {err}") from None
@@ -97,8 +105,6 @@ class ModelInfo:
             raise InceptionZooError(
                 f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
         if self.resize_size is None:
-            from .imaging import resize_size_for
-
             side = min(self.input_shape[1:])
             object.__setattr__(self, "resize_size", resize_size_for(side, self.crop_pct))
 
@@ -109,8 +115,6 @@ class ModelInfo:
         -------
         list of str
         """
-        from .weights_spec import resolve_labels
-
         return resolve_labels(self.class_names, self.classes)
 
     def to_dict(self) -> dict:
@@ -121,6 +125,41 @@ class ModelInfo:
         if isinstance(d["class_names"], tuple):
             d["class_names"] = list(d["class_names"])
         return d
+
+    def for_network(self, net, options=None):
+        """This info made true for ``net``, a network built with ``options`` (its factory's
+        keyword arguments) or changed since (``reset_classifier``, ``adapt_input_channels``):
+        ``input_shape``, ``classes``, ``num_params`` and ``macs`` counted on it when an option
+        changes its structure, the normalisation fitted to its input channels; ``pretrained``
+        None and the class names dropped when the classes differ.
+
+        Parameters
+        ----------
+        net : mxnet.gluon.HybridBlock
+            The network (its ``classes``, ``in_channels``, ``default_hw`` and ``weights``
+            attributes, where it has them).
+        options : dict, optional
+            The options it was built or changed with.
+
+        Returns
+        -------
+        ModelInfo
+            A copy (this one when nothing changes the network).
+        """
+        info = copy.deepcopy(self)
+        changes = {k: v for k, v in (options or {}).items() if k not in _LOADING_ARGS}
+        same_classes = getattr(net, "classes", info.classes) == info.classes
+        loaded = getattr(net, "weights", None)  # options may come from the weights' spec
+        if same_classes and not loaded and all(getattr(info, k, None) == v
+                                               for k, v in changes.items()):
+            return info
+        c = getattr(net, "in_channels", info.input_shape[0])
+        shape = (c,) + tuple(getattr(net, "default_hw", info.input_shape[1:]))
+        mean, std = channel_normalisation(info.mean, info.std, c)
+        return dataclasses.replace(
+            info, input_shape=shape, classes=getattr(net, "classes", info.classes),
+            num_params=num_params(net), macs=count(net, shape).macs, mean=mean, std=std,
+            pretrained=None, class_names=info.class_names if same_classes else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,8 +251,6 @@ def register_model(name: Optional[str] = None, weights=(), sources=None, example
 
 def _declared_sources(key, sources, specs):
     """``register_model``'s ``sources``, checked, as ``(((kind, name), Source), ...)``."""
-    from .checkpoint_filter import Source
-
     taken = {k: e.info.name for e in _ENTRIES.values() for k, _ in e.sources}
     declared = {s.source for s in specs}
     out = []
@@ -315,8 +352,6 @@ def _entry(name: str) -> _Entry:
 def _count(key: str) -> None:
     """Fill in ``num_params`` and ``macs`` of a registration, counted on its default network
     (symbolic: nothing is initialised; all seven models take about 0.5 s together)."""
-    from .cost import count, num_params
-
     entry = _ENTRIES[key]
     _ENTRIES[key] = dataclasses.replace(entry, counted=True)  # the factory may look itself up
     try:
@@ -388,83 +423,21 @@ def split_tag(name: str):
     return base, tag.lower()
 
 
-def get_model(name: str, features_only: bool = False, out_indices=None, **kwargs):
-    """Build a registered model.
+def model_entrypoint(name: str):
+    """The factory registered under ``name`` (timm's ``model_entrypoint``): called with no
+    argument it builds the default network, without weights. ``get_model`` is the one
+    to use: it also attaches ``net.info`` and takes a weights tag in the name.
 
     Parameters
     ----------
     name : str
-        Registry name, case-insensitive (see :func:`list_models`), optionally with a weights
-        tag, timm style: ``'inception_v3.timm_in1k'`` makes ``pretrained=True`` mean that tag.
-    features_only : bool, default False
-        Return a feature extractor instead
-        (:class:`~inceptionzoo.models._base.FeatureNet`): the feature maps of the stages
-        ``out_indices`` select from ``net.feature_info``, as a tuple.
-    out_indices : sequence of int, optional
-        With ``features_only``: indices into ``feature_info`` (default: every stage).
-    **kwargs
-        Passed to the model's factory: ``classes``, ``pretrained`` (``True``: the model's
-        default weights tag; a tag such as ``'tv_in1k'``; a path: a converted file, training
-        checkpoint or plain Gluon ``.params`` file; ``False``: none; see
-        :func:`inceptionzoo._builder.resolve_weights`), ``root``, ``ctx`` and the model's own
-        options; timm's ``num_classes`` (0: pooled features) and ``in_chans`` are taken for
-        ``classes`` and ``in_channels``. An unknown or wrong-typed option is one
-        ``InceptionZooError``.
+        Registry name, case-insensitive.
 
     Returns
     -------
-    mxnet.gluon.HybridBlock
-        The network, with its :class:`ModelInfo` attached as ``net.info``. When options change
-        the network (``classes``, ``in_channels``, ``batch_norm``, ``aux_logits`` ...),
-        ``input_shape``, ``classes``, ``num_params`` and ``macs`` are those of the network
-        actually built; when weights were loaded, the preprocessing, class names and
-        ``pretrained`` are those of the weights' spec.
+    callable
     """
-    from ._builder import as_features, with_weights
-
-    if out_indices is not None and not features_only:
-        raise InceptionZooError("out_indices selects feature maps: it needs features_only=True")
-    name, tag = split_tag(name)
-    if tag is not None:
-        p = kwargs.get("pretrained", False)
-        if p is True:
-            kwargs["pretrained"] = tag
-        elif p not in (False, None, tag):
-            raise InceptionZooError(f"get_model({name + '.' + tag!r}, pretrained={p!r}): the "
-                                    "name names the weights already; give pretrained=True")
-    entry = _entry(name)
-    net = entry.factory(**kwargs)
-    net.info = _built_info(entry.info, net, kwargs)
-    spec = getattr(net, "weights", None)
-    if spec is not None:
-        net.info = with_weights(net.info, spec, net.classes)
-    return as_features(net, out_indices) if features_only else net
-
-
-#: factory arguments that do not change the network's structure
-_LOADING_ARGS = {"pretrained", "root", "ctx", "prefix"}
-
-
-def _built_info(info: ModelInfo, net, kwargs) -> ModelInfo:
-    """``info`` made true for ``net``: recounted when structural options were passed."""
-    info = copy.deepcopy(info)
-    changes = {k: v for k, v in kwargs.items() if k not in _LOADING_ARGS}
-    same_classes = getattr(net, "classes", info.classes) == info.classes
-    loaded = getattr(net, "weights", None)  # options may come from the weights' spec
-    if same_classes and not loaded and (not changes or all(getattr(info, k, None) == v
-                                            for k, v in changes.items())):
-        return info
-    from ._builder import channel_normalisation
-    from .cost import count, num_params
-
-    c = getattr(net, "in_channels", info.input_shape[0])
-    shape = (c,) + tuple(getattr(net, "default_hw", info.input_shape[1:]))
-    report = count(net, shape)
-    mean, std = channel_normalisation(info.mean, info.std, c)
-    return dataclasses.replace(
-        info, input_shape=shape, classes=getattr(net, "classes", info.classes),
-        num_params=num_params(net), macs=report.macs, mean=mean, std=std, pretrained=None,
-        class_names=info.class_names if same_classes else None)
+    return _entry(name).factory
 
 
 def _natural_key(s: str):
@@ -510,35 +483,3 @@ def list_models(include: Patterns = None, exclude: Patterns = None,
         return [f"{n}.{s.tag}" for n in names for s in _ENTRIES[n].weights
                 if kept(n, f"{n}.{s.tag}")]
     return [n for n in names if kept(n)]
-
-
-def _fmt_int(n):
-    return f"{n:,}" if n is not None else "-"
-
-
-def models_markdown(names=None):
-    """The model table of ``docs/models.md`` (``inceptionzoo list --markdown``), from the
-    registry.
-
-    Parameters
-    ----------
-    names : list of str, optional
-        The rows (``inceptionzoo list --include/--exclude``); default every registered model.
-
-    Returns
-    -------
-    str
-        A Markdown table, one row per registered model, in :func:`list_models` order.
-    """
-    rows = ["| model | block | input (C, H, W) | classes | parameters | MACs | weights (tags, "
-            "default first) | shipped top-1 | description |",
-            "|---|---|---|---|---:|---:|---|---:|---|"]
-    for name in list_models() if names is None else names:
-        i = model_info(name)
-        shipped = [s.accuracy for s in _entry(name).weights if s.source == "shipped"]
-        acc = f"{shipped[0]:.4f}" if shipped else "-"
-        tags = ", ".join(f"`{s.tag}`" for s in _entry(name).weights) or "-"
-        shape = "x".join(str(d) for d in i.input_shape)
-        rows.append(f"| `{name}` | {i.variant} | {shape} | {i.classes} | {_fmt_int(i.num_params)}"
-                    f" | {_fmt_int(i.macs)} | {tags} | {acc} | {i.description} |")
-    return "\n".join(rows) + "\n"

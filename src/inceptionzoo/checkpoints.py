@@ -32,8 +32,11 @@ import zlib
 
 import numpy as np
 
+from ._errors import install_hint, mxnet_message
+
 __all__ = ["ConversionError", "read_checkpoint", "check_ndarray_file", "check_ndarray_bytes",
-           "read_ndarray_file"]
+           "read_ndarray_file", "load_ndarray_bytes", "read_params", "named_arrays",
+           "without_prefixes"]
 
 
 from .errors import ConversionError  # noqa: E402  (defined in errors; this import path stays)
@@ -370,8 +373,6 @@ def _read_safetensors(path):
     try:
         from safetensors.numpy import load_file
     except ImportError:
-        from ._errors import install_hint
-
         raise ConversionError("reading .safetensors needs the safetensors package (the convert "
                               f"extra): {install_hint('convert')}") from None
     try:
@@ -548,8 +549,6 @@ def load_ndarray_bytes(data, path, error=ConversionError, checked=False):
     """
     import mxnet as mx
 
-    from ._errors import mxnet_message
-
     if not checked:
         _check_ndarray_list(data, os.fspath(path), error)
     try:
@@ -560,9 +559,78 @@ def load_ndarray_bytes(data, path, error=ConversionError, checked=False):
 
 
 def _read_mxnet(path):
-    from .weights import read_params
+    return {k: v.asnumpy() for k, v in read_params(path).items()}
 
-    return {k: v.asnumpy() for k, v in read_params(path, error=ConversionError).items()}
+
+def without_prefixes(arrays):
+    """The arrays of an MXNet parameter file by plain parameter name: the ``arg:`` / ``aux:``
+    prefixes that ``export`` and ``mx.model.save_checkpoint`` write are removed.
+
+    Parameters
+    ----------
+    arrays : dict of str to mxnet.nd.NDArray
+        What ``mx.nd.load`` returned for a file of named arrays.
+
+    Returns
+    -------
+    dict of str to mxnet.nd.NDArray
+        The same arrays, by name without prefix.
+
+    >>> sorted(without_prefixes({"arg:fc.weight": 1, "aux:bn.running_mean": 2, "w": 3}))
+    ['bn.running_mean', 'fc.weight', 'w']
+    """
+    return {k.split(":", 1)[1] if k.startswith(("arg:", "aux:")) else k: v
+            for k, v in arrays.items()}
+
+
+def read_params(path, error=ConversionError):
+    """The named arrays of an MXNet ``.params`` file (``save_parameters`` or ``export``).
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    error : type, default ConversionError
+        The exception class raised (a ``ValueError`` subclass), so that each caller reports
+        in its own terms (``WeightsError`` for the zoo's own weights).
+
+    Returns
+    -------
+    dict of str to mxnet.nd.NDArray
+        By parameter name, ``arg:`` / ``aux:`` prefixes removed.
+
+    Raises
+    ------
+    error
+        The file is missing, truncated, not an MXNet params file (checked against its size
+        before MXNet reads it), or holds unnamed arrays.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"parameter file {path!r} does not exist")
+    loaded = read_ndarray_file(path, error=error)  # its structure checked before MXNet parses it
+    return without_prefixes(named_arrays(loaded, path, error))
+
+
+def named_arrays(loaded, path, error=ConversionError):
+    """``loaded`` (what MXNet read from a ``.params`` file), which must be named arrays.
+
+    Parameters
+    ----------
+    loaded : dict or list of mxnet.nd.NDArray
+    path : str
+        The file, named in errors.
+    error : type, default ConversionError
+        The exception class raised.
+
+    Returns
+    -------
+    dict of str to mxnet.nd.NDArray
+    """
+    if not isinstance(loaded, dict):
+        raise error(f"parameter file {os.fspath(path)!r} holds a list of arrays, expected "
+                    "named parameters (save_parameters)")
+    return loaded
 
 
 def read_checkpoint(path, source):

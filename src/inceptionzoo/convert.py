@@ -25,8 +25,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import __version__
+from ._builder import source_path
+from ._factory import get_model
 from ._io import atomic_path, ensure_writable_dir, folder_lock, sha1_file, write_json
-from ._registry import checkpoint_sources
+from ._registry import checkpoint_sources, model_weights
 from .checkpoint_filter import Source
 from .checkpoints import ConversionError, read_checkpoint
 from .weights_spec import sidecar_path
@@ -147,12 +150,8 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
     """
     import mxnet as mx
 
-    from . import get_model
-
     kind, source = _source(spec)
     if aux_logits and not source.aux_prefix:
-        from ._registry import checkpoint_sources
-
         keep = sorted(f"{k}:{n}" for (k, n), s in checkpoint_sources().items() if s.aux_prefix)
         raise ConversionError(
             f"--aux-logits: {spec}'s auxiliary heads, if its checkpoint has them, are not "
@@ -160,8 +159,6 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
             f"--aux-logits; the sources whose auxiliary head converts: {', '.join(keep)}")
     out = os.path.abspath(os.fspath(out))
     if os.path.isdir(out):
-        from ._builder import source_path
-
         out = source_path(spec, out)
     if not out.endswith(".params"):
         raise ConversionError(f"the output file must end in .params; got {out!r}")
@@ -201,9 +198,6 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
 def _sidecar(kind, spec, source, classes, options, out, staged, checkpoint):
     """The converted file's :class:`~inceptionzoo.weights_spec.WeightsSpec`: the one the zoo
     model declares for this source, with what this conversion made filled in."""
-    from . import __version__
-    from ._registry import model_weights
-
     tag = f"{kind}:{spec.split(':', 1)[1].lower()}"
     declared = [w for w in model_weights(source.model) if w.source == tag]
     if not declared:

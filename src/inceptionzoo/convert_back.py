@@ -27,7 +27,10 @@ import os
 
 import numpy as np
 
+from . import torch_archive
 from ._errors import install_hint
+from ._factory import get_model
+from ._gluoncv import import_gluoncv
 from ._io import atomic_path, read_json, sha1_file
 from .checkpoint_filter import BN_COUNTER
 from .checkpoints import ConversionError
@@ -101,8 +104,6 @@ def convert_back(spec, params, out, overwrite=False):
 
 def _zoo_network(model, params):
     """The zoo network with the weights of ``params``, through ``get_model``'s load path."""
-    from . import get_model
-
     path = os.path.abspath(os.fspath(params))
     if not os.path.isfile(path):
         raise ConversionError(f"zoo weights {path!r} do not exist")
@@ -134,8 +135,6 @@ def _torch_arrays(spec, source, net, tensors, aux):
 def _gluoncv_arrays(name, source, net, tensors, aux, classes):
     """``{gluoncv name: array}`` as gluoncv's ``save_parameters`` writes them: by position,
     the zoo's order being gluoncv's (as in :func:`inceptionzoo.convert.convert`)."""
-    from ._gluoncv import import_gluoncv
-
     try:
         gluoncv = import_gluoncv()
     except ImportError as err:
@@ -185,8 +184,6 @@ def _write(arrays, tmp, out):
                                   f"{install_hint('convert')}") from None
         save_file(arrays, tmp, metadata={"format": "pt"})
     else:
-        from . import torch_archive
-
         torch_archive.save(torch_archive.state_dict(arrays), tmp)
 
 

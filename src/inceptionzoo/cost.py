@@ -15,9 +15,12 @@ are learnable ones (weights, biases, batch-norm gamma/beta), not running statist
 import dataclasses
 from typing import List, Tuple
 
+import mxnet as mx
 import numpy as np
 
+from ._text import text_table
 from .errors import InceptionZooError
+from .graph_rewrites import symbol_graph
 
 __all__ = ["Layer", "CostReport", "count", "num_params", "naive_block_cost",
            "reduced_block_cost"]
@@ -71,8 +74,6 @@ class CostReport:
 
     def table(self):
         """The per-layer table as text."""
-        from ._text import text_table
-
         rows = [(layer.name, layer.op, "x".join(map(str, layer.output_shape)),
                  f"{layer.params:,}", f"{layer.macs:,}") for layer in self.layers]
         rows.append(("total", "", "", f"{self.params:,}", f"{self.macs:,}"))
@@ -107,10 +108,6 @@ def count(block, input_shape):
         Of the path to the first output (the logits); auxiliary heads of a training network
         (``aux_logits=True``) are not part of inference and are not counted.
     """
-    import mxnet as mx
-
-    from .graph_rewrites import symbol_graph  # with MXNet: only when a block is measured
-
     data = mx.sym.var("data")
     out = block(data)
     if isinstance(out, (list, tuple)):

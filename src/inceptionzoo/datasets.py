@@ -1,6 +1,7 @@
 """Training and validation data for any registered network: MNIST IDX files, image folders and
 RecordIO files, transformed as the network's metadata (``net.info``) says. This module holds the
-sources and the labelling of a folder; what an image may be, and normalising it, is
+sources (the labelling of a folder: :mod:`inceptionzoo._folders`, shared with
+:mod:`inceptionzoo.packing`); what an image may be, and normalising it, is
 :mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`,
 :class:`~inceptionzoo.imaging.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
 (Over 500 lines: three sources sharing one contract, :class:`Source`/:class:`Batch` and the
@@ -42,12 +43,14 @@ gradient of the global batch whatever the number of workers. RecordIO is read as
 file, as MXNet and gluoncv do.
 """
 import os
+import warnings
 
 import numpy as np
 
-from . import _openmp
+from . import _openmp, packing
 from ._checks import check_count
 from ._errors import mxnet_message
+from ._folders import IMAGE_EXTENSIONS, list_folder
 from .errors import InceptionZooError
 from .imaging import OPENCV_INTERPOLATIONS, EvalTransform, ImageError, decode
 from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir, to_input
@@ -57,7 +60,6 @@ __all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source"
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
            "check_image", "scan_recordio"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 class Batch:
@@ -192,63 +194,6 @@ class ArraySource(_IndexedSource):
 
         x = to_input(self.images[index], self.mean, self.std)
         return mx.nd.array(x), mx.nd.array(self.labels[index], dtype=np.float32)
-
-
-def _hidden(name):
-    return name.startswith(".")
-
-
-def _kinds():
-    return "/".join(e[1:].upper() for e in IMAGE_EXTENSIONS)
-
-
-def list_folder(root):
-    """The one labeling of an image folder, used by :class:`FolderSource` and by
-    :func:`~inceptionzoo.packing.write_recordio` alike.
-
-    Classes are the sorted names of the subfolders of ``root``; a class holds every file with
-    an image extension (``IMAGE_EXTENSIONS``, any case) anywhere below its subfolder, nested
-    subfolders included, in sorted path order. Hidden files and folders (names starting with
-    ``.``) and files at the top level are not data; symbolic links are followed (each real
-    folder once, so a link loop ends).
-
-    Parameters
-    ----------
-    root : str
-        The folder.
-
-    Returns
-    -------
-    (list of str, list of (str, int))
-        Class names (index = label) and ``(path, label)`` of every image.
-    """
-    root = os.fspath(root)
-    if not os.path.isdir(root):
-        raise DataError(f"{root}: not a folder (expected one subfolder of images per class)")
-    classes = sorted(d for d in os.listdir(root)
-                     if not _hidden(d) and os.path.isdir(os.path.join(root, d)))
-    if not classes:
-        raise DataError(f"{root}: no class subfolders (expected one subfolder of "
-                        f"{_kinds()} images per class)")
-    items = []
-    for label, name in enumerate(classes):
-        folder = os.path.join(root, name)
-        seen, files = set(), []
-        for path, dirs, names in os.walk(folder, followlinks=True):
-            real = os.path.realpath(path)
-            if real in seen:  # a link back up the tree
-                dirs[:] = []
-                continue
-            seen.add(real)
-            dirs[:] = sorted(d for d in dirs if not _hidden(d))
-            files += [os.path.join(path, f) for f in sorted(names)
-                      if not _hidden(f) and f.lower().endswith(IMAGE_EXTENSIONS)
-                      and os.path.isfile(os.path.join(path, f))]
-        if not files:
-            raise DataError(f"{folder}: empty class folder (expected at least one "
-                            f"{_kinds()} image)")
-        items += [(f, label) for f in files]
-    return classes, items
 
 
 class _Decoded:
@@ -521,10 +466,6 @@ _MOVED = ("write_recordio", "im2rec_path", "RECORDIO_EXTRA")
 
 def __getattr__(name):
     if name in _MOVED:
-        import warnings
-
-        from . import packing  # inside: packing imports this module (a shim, gone next release)
-
         warnings.warn(f"inceptionzoo.datasets.{name} is deprecated: import it from "
                       "inceptionzoo.packing", DeprecationWarning, stacklevel=2)
         return getattr(packing, name)

@@ -4,7 +4,14 @@ import json
 import os
 import time
 
+from ._factory import get_model
+from ._io import ensure_writable_dir
+from ._registry import list_models, model_info
 from ._text import text_table
+from .cost import num_params
+from .export import export
+from .mnist import example_images
+from .serving import Predictor
 
 __all__ = ["run", "smoke_table"]
 
@@ -30,9 +37,6 @@ def smoke_table(names, batch_size=4, on_row=None):
         ``(name, variant, params, input shape, output shape, milliseconds)`` per model.
     """
     import mxnet as mx
-
-    from . import get_model
-    from .cost import num_params
 
     rows = []
     for name in names:
@@ -60,8 +64,6 @@ def _cells(row):
 def _streamed_table(names, batch_size=4):
     """The smoke table, each row printed as its model finishes: the column widths come from
     the registry (names, blocks, parameter counts, shapes) before any model runs."""
-    from . import model_info
-
     guess = [_cells((n, model_info(n).variant, model_info(n).num_params,
                      (batch_size,) + tuple(model_info(n).input_shape),
                      (batch_size, model_info(n).classes), 99999.9)) for n in names]
@@ -104,12 +106,6 @@ def run(out, as_json=False):
     int
         0.
     """
-    from . import get_model, list_models
-    from ._io import ensure_writable_dir
-    from .export import export
-    from .mnist import example_images
-    from .serving import Predictor
-
     say = (lambda *a, **k: None) if as_json else print
     ensure_writable_dir(out)  # before the models run
     say("== 1. Every registered model, built, hybridized (static) and run on a random batch",

@@ -6,7 +6,7 @@ import time
 from ._builder import resolve_weights
 from ._checks import check_count
 from ._context import parse_ctx
-from ._registry import get_model
+from ._factory import get_model
 from .datasets import RecordSource, open_sources
 from .errors import DataError, InceptionZooError
 from .options import EvaluateOptions, keyword_form

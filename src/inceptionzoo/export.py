@@ -45,7 +45,13 @@ from . import __version__
 from ._errors import install_hint
 from ._io import dump_json, ensure_writable_dir, folder_lock, sha1_file, umask_mode
 from .transforms import InputTransform, normalisation
+from ._factory import get_model
+from ._features import FeatureNet
 from .errors import InceptionZooError, WrongTypeError
+from .imaging import EvalTransform, resize_size_for
+from .mar import record_batching, write_mar
+from .onnx_export import write_onnx
+from .quantization import PRECISIONS, lower_precision
 
 __all__ = ["export", "Preprocess", "export_prefix", "NAME_MAX", "ONNX_EXTRA"]
 
@@ -157,8 +163,6 @@ def _image_transform(info, shape):
     it (:meth:`inceptionzoo.imaging.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
     ``interpolation``. A block without metadata: the shorter side resized to the input size
     (crop_pct 1), bilinear. Empty for inputs that are not grey or RGB images."""
-    from .imaging import EvalTransform, resize_size_for
-
     if shape[0] not in (1, 3):
         return {}
     if info is None:
@@ -255,8 +259,6 @@ def _outputs(net, outs, labels):
     """What the graph's outputs are, as ``NAME-meta.json`` records them: a feature extractor's
     maps (``outputs``, ``output_names``, ``output_shapes``, ``feature_info``), else nothing
     here (a classifier's logits are described by :func:`_meta`)."""
-    from .models._base import FeatureNet
-
     if not isinstance(net, FeatureNet):
         return None
     if labels is not None:
@@ -391,8 +393,6 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         feature extractor, which has no labels), ``onnx`` and ``mar``.
     """
     if isinstance(net, str):
-        from ._registry import get_model
-
         net = get_model(net, pretrained=True)
     if not isinstance(net, HybridBlock):
         raise WrongTypeError(
@@ -439,9 +439,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         if onnx:
             written.append("onnx")
         if mar:  # meta["batching"] timed on these files, then the archive from this generation's
-            from .mar import record_batching, write_mar  # files: it holds exactly the export
-
-            record_batching(path["meta"])
+            record_batching(path["meta"])  # files: it holds exactly the export
             write_mar({role: path[role] for role in written}, base, path["mar"])
             written.append("mar")
         _publish(folder, base, tmpdir, {role: files[role] for role in written},
@@ -455,8 +453,6 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
 def _write_onnx(sym, params, in_shape, in_dtype, path, output_names):
     """The ONNX file of a traced graph (:func:`_trace`'s ``sym`` and ``params``)."""
-    from .onnx_export import write_onnx  # optional extra: onnx
-
     used = set(sym.list_inputs())
     write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
                tuple([1] + list(in_shape[1:])), in_dtype, path, output_names=output_names)
@@ -477,15 +473,11 @@ def _lower_precision(net, precision, onnx, preprocess, mean, std, labels, **guar
     "fp32"}``, or its lower-precision twin after the accuracy guard, with what
     ``NAME-meta.json`` records of it (and, for int8 with ``onnx``, ONNX Runtime's INT8 model,
     guarded too)."""
-    from .quantization import PRECISIONS, lower_precision
-
     if precision not in PRECISIONS:
         raise InceptionZooError(f"precision must be one of {', '.join(PRECISIONS)}; got "
                                 f"{precision!r}")
     if precision == "fp32":
         return net, {"precision": "fp32"}, None
-    from .models._base import FeatureNet
-
     if isinstance(net, FeatureNet):
         raise InceptionZooError(f"precision={precision!r} for a feature extractor "
                                 "(features_only=True): the accuracy guard measures classifiers")
@@ -507,8 +499,6 @@ def _lower_precision(net, precision, onnx, preprocess, mean, std, labels, **guar
 def _check_extras(net, onnx, mar):
     """Refuse what this export cannot write, before it writes anything: ``onnx=True`` without
     the ``onnx`` package, ``mar=True`` for a feature extractor."""
-    from .models._base import FeatureNet
-
     if mar and isinstance(net, FeatureNet):
         raise InceptionZooError(
             "mar=True (--mar) for a feature extractor (features_only=True): the .mar handler "

@@ -15,7 +15,7 @@ import json
 import os
 import zipfile
 
-from . import __version__
+from . import __version__, serving_core
 from ._io import atomic_path, dump_json
 from .errors import InceptionZooError
 
@@ -47,8 +47,6 @@ def record_batching(meta_file):
     dict
         What was recorded.
     """
-    from . import serving_core
-
     graph = serving_core.load_graph(os.path.dirname(meta_file), warmup=(),
                                     name=serving_core.export_name(meta_file))
     graph.TIME_BUDGET = 0.3  # coarse timing: a batch size is picked, not a runtime tuned
@@ -94,10 +92,8 @@ def write_mar(paths, model_name, out_path, overwrite=False):
                           "description": f"{model_name}, exported by inceptionzoo {__version__}"},
                 "modelServerVersion": "1.0", "implementationVersion": "1.0",
                 "specificationVersion": "1.0"}
-    from .serving_core import TUNING_SUFFIX, export_name
-
     tuning = os.path.join(os.path.dirname(paths["meta"]),
-                          export_name(paths["meta"]) + TUNING_SUFFIX)
+                          serving_core.export_name(paths["meta"]) + serving_core.TUNING_SUFFIX)
     with atomic_path(out_path, overwrite=overwrite) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             for role in ("symbol", "params", "meta", "synset", "onnx"):

@@ -32,6 +32,7 @@ from ._checks import check_count
 from ._errors import install_hint
 from .errors import InceptionZooError
 from .serving_core import META_SUFFIX, export_name, read_export
+from .mar import write_mar
 from .launch import GRACE, _check_port, _live_members, _signal_name, _stop_group, _StopSignals
 
 __all__ = ["serve", "ModelServer", "recorded_batching", "free_port", "request", "find_java",
@@ -218,8 +219,6 @@ def _put_archive(paths, meta, base, store):
             except OSError:
                 shutil.copyfile(own, tmp)
         return False
-    from .mar import write_mar
-
     write_mar(paths, base, target, overwrite=True)
     return True
 

@@ -13,6 +13,10 @@ import zlib
 
 import numpy as np
 
+from ._io import atomic_path, ensure_writable_dir
+from .errors import DataError, InceptionZooError  # DataError: this import path stays
+from .transforms import normaliser, to_pixels
+
 __all__ = ["MNIST_FILES", "DataError", "read_idx", "resolve_data_dir", "load_mnist",
            "to_input", "write_idx", "example_images", "write_examples"]
 
@@ -21,9 +25,6 @@ MNIST_FILES = {
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _UBYTE = 0x08
-
-
-from .errors import DataError, InceptionZooError  # noqa: E402  (DataError: this path stays)
 
 
 def _find(folder, stem):
@@ -135,8 +136,6 @@ def resolve_data_dir(data_dir=None, download=True):
             for train in (True, False):  # MXNet downloads and checks the .gz files
                 mx.gluon.data.vision.MNIST(root=folder, train=train)
         except OSError as err:  # offline: requests' ConnectionError, after MXNet's retries
-            from .errors import DataError
-
             reason = (str(err).strip().splitlines() or [type(err).__name__])[-1]
             raise DataError(f"MNIST is not in {folder} and downloading it failed ({reason}): "
                             "give the folder holding the MNIST files (train-images-idx3-ubyte"
@@ -214,8 +213,6 @@ def to_input(images, mean=0.0, std=1.0):
     InceptionZooError
         Not a 3-d batch, NaN or infinite values, or invalid ``mean``/``std``.
     """
-    from .transforms import normaliser, to_pixels  # (transforms imports mxnet)
-
     norm = normaliser(mean, std, 1)
     x = to_pixels(images)
     if x.ndim != 3:
@@ -257,8 +254,6 @@ def write_examples(out, overwrite=False):
         The files written, sorted.
     """
     import shutil
-
-    from ._io import atomic_path, ensure_writable_dir
 
     out = ensure_writable_dir(out)
     sources = example_images()

@@ -42,7 +42,9 @@ import numpy as np
 from . import runtimes
 from ._checks import check_count
 from ._errors import install_hint
+from .datasets import ArraySource, FolderSource
 from .errors import AccuracyGuardError, InceptionZooError
+from .mnist import load_mnist
 from .graph_rewrites import symbol_graph
 from .serving_core import sample_input
 
@@ -274,9 +276,6 @@ def to_bfloat16(net, input_shape):
 
 def _source(spec, info, split):
     """``(source, description)`` for ``'mnist:DIR'`` or an image folder."""
-    from .datasets import ArraySource, FolderSource
-    from .mnist import load_mnist
-
     spec = os.fspath(spec)
     if spec.startswith("mnist:"):
         path = os.path.abspath(os.path.expanduser(spec[len("mnist:"):]))

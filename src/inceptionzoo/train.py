@@ -20,7 +20,8 @@ import numpy as np
 from ._builder import resolve_weights, with_weights
 from ._checks import check_count, is_integer
 from ._context import parse_ctx
-from ._registry import get_model, model_info
+from ._factory import get_model
+from ._registry import model_info
 from .datasets import RecordSource, open_sources
 from .errors import DataError, DivergedError, InceptionZooError
 from .evaluation import evaluate

@@ -19,7 +19,7 @@ from mxnet.gluon import HybridBlock
 from .errors import InceptionZooError
 from .imaging import ImageError, Normalisation
 
-__all__ = ["InputTransform", "normalisation", "normaliser", "to_pixels"]
+__all__ = ["InputTransform", "normalisation", "normaliser", "channel_normalisation", "to_pixels"]
 
 
 def normalisation(mean, std, channels):
@@ -67,6 +67,30 @@ def normaliser(mean, std, channels):
         return Normalisation(mean, std, channels)
     except ImageError as err:
         raise InceptionZooError(str(err)) from None
+
+
+def channel_normalisation(mean, std, channels):
+    """``mean`` / ``std`` of the weights for a network with another number of input channels
+    (``in_chans``): their average for 1 channel, else repeated as timm repeats the first
+    convolution's weights (cyclically).
+
+    Parameters
+    ----------
+    mean, std : tuple of float
+    channels : int
+
+    Returns
+    -------
+    (tuple of float, tuple of float)
+    """
+    def fit(values):
+        if len(values) == channels:
+            return tuple(values)
+        if channels == 1:
+            return (float(sum(values)) / len(values),)
+        return tuple(values[i % len(values)] for i in range(channels))
+
+    return fit(tuple(mean)), fit(tuple(std))
 
 
 def to_pixels(images):

@@ -10,15 +10,21 @@ the package. Every candidate is checked against the full SHA-1 before it is load
 :func:`inceptionzoo._builder.resolve_weights`.
 """
 import dataclasses
+import hashlib
 import os
 import shutil
 
+import mxnet as mx
+
+from ._context import check_context
 from ._io import atomic_path, read_json, sha1_file
+from ._registry import model_weights
+from .checkpoints import load_ndarray_bytes, named_arrays, without_prefixes
+from .weights_spec import WeightsSpec
 
 __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weights_file_name",
            "find_weights", "read_weights_file", "check_contexts", "by_structure", "assign_arrays",
-           "load_params_file", "install_weights", "read_params", "without_prefixes",
-           "WeightsError"]
+           "load_params_file", "install_weights", "WeightsError"]
 
 
 from .errors import WeightsError  # noqa: E402  (defined in errors; this import path stays)
@@ -70,8 +76,6 @@ def shipped_spec(name, tag=None):
     WeightsSpec or None
         The shipped weights: file name, SHA-1, preprocessing, accuracy, recipe and command.
     """
-    from .weights_spec import WeightsSpec
-
     if not os.path.exists(manifest_path()):
         return None
     entry = read_json(manifest_path(), WeightsError).get(name)
@@ -83,8 +87,6 @@ def shipped_spec(name, tag=None):
 
 def _record(name):
     """The shipped weights' spec of model ``name``, as a dict."""
-    from ._registry import model_weights
-
     shipped = [s for s in model_weights(name) if s.source == "shipped"]
     if not shipped:
         raise WeightsError(f"no weights ship with model {name!r}")
@@ -187,13 +189,6 @@ def read_weights_file(path, error=WeightsError, check_sha1=None):
     (str, dict of str to mxnet.nd.NDArray)
         The hex SHA-1 of the file and its arrays by name (``arg:`` / ``aux:`` prefixes kept).
     """
-    import hashlib
-
-    import mxnet as mx
-
-    from ._errors import mxnet_message
-    from .checkpoints import check_ndarray_bytes
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise error(f"parameter file {path!r} does not exist")
@@ -205,16 +200,7 @@ def read_weights_file(path, error=WeightsError, check_sha1=None):
     sha1 = hashlib.sha1(data).hexdigest()
     if check_sha1 is not None:
         check_sha1(sha1)
-    check_ndarray_bytes(data, path, error)
-    try:
-        arrays = mx.nd.load_frombuffer(data)
-    except mx.base.MXNetError as err:
-        raise error(f"cannot load parameter file {path!r}: corrupt or not an MXNet params file "
-                    f"({mxnet_message(err)})") from None
-    if not isinstance(arrays, dict):
-        raise error(f"parameter file {path!r} holds a list of arrays, expected named "
-                    "parameters (save_parameters)")
-    return sha1, arrays
+    return sha1, named_arrays(load_ndarray_bytes(data, path, error), path, error)
 
 
 def by_structure(net, arrays):
@@ -284,10 +270,6 @@ def check_contexts(ctx):
     ----------
     ctx : mxnet.Context, list of mxnet.Context or None
     """
-    import mxnet as mx
-
-    from ._context import check_context
-
     for c in [ctx] if isinstance(ctx, mx.Context) else (ctx or []):
         check_context(c)
 
@@ -314,58 +296,3 @@ def load_params_file(net, path, ctx=None):
     sha1, arrays = read_weights_file(path)
     assign_arrays(net, arrays, os.fspath(path), ctx=ctx)
     return sha1
-
-
-def without_prefixes(arrays):
-    """The arrays of an MXNet parameter file by plain parameter name: the ``arg:`` / ``aux:``
-    prefixes that ``export`` and ``mx.model.save_checkpoint`` write are removed.
-
-    Parameters
-    ----------
-    arrays : dict of str to mxnet.nd.NDArray
-        What ``mx.nd.load`` returned for a file of named arrays.
-
-    Returns
-    -------
-    dict of str to mxnet.nd.NDArray
-        The same arrays, by name without prefix.
-
-    >>> sorted(without_prefixes({"arg:fc.weight": 1, "aux:bn.running_mean": 2, "w": 3}))
-    ['bn.running_mean', 'fc.weight', 'w']
-    """
-    return {k.split(":", 1)[1] if k.startswith(("arg:", "aux:")) else k: v
-            for k, v in arrays.items()}
-
-
-def read_params(path, error=WeightsError):
-    """The named arrays of an MXNet ``.params`` file (``save_parameters`` or ``export``).
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    error : type, default WeightsError
-        The exception class raised (a ``ValueError`` subclass), so that each caller reports
-        in its own terms.
-
-    Returns
-    -------
-    dict of str to mxnet.nd.NDArray
-        By parameter name, ``arg:`` / ``aux:`` prefixes removed.
-
-    Raises
-    ------
-    error
-        The file is missing, truncated, not an MXNet params file (checked against its size
-        before MXNet reads it), or holds unnamed arrays.
-    """
-    from .checkpoints import read_ndarray_file
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise error(f"parameter file {path!r} does not exist")
-    loaded = read_ndarray_file(path, error=error)  # its structure checked before MXNet parses it
-    if not isinstance(loaded, dict):
-        raise error(f"parameter file {path!r} holds a list of arrays, expected named "
-                    "parameters (save_parameters)")
-    return without_prefixes(loaded)

@@ -23,8 +23,8 @@ from typing import Optional, Tuple, Union
 
 from ._checks import is_integer as _is_int
 from ._io import read_json
-from .errors import WeightsError
-from .imaging import INTERPOLATIONS as _RESAMPLING, ImageError, Normalisation
+from .errors import WeightsError, WrongTypeError
+from .imaging import INTERPOLATIONS as _RESAMPLING, EvalTransform, ImageError, Normalisation
 
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "PLAIN",
            "resolve_labels", "imagenet_classes", "sidecar_path", "read_sidecar", "transforms_for"]
@@ -231,8 +231,6 @@ class WeightsSpec:
         >>> t(np.zeros((28, 28), np.uint8)).shape
         (1, 1, 28, 28)
         """
-        from .imaging import EvalTransform
-
         return EvalTransform(self.input_size[1:], self.input_size[0], self.resize_size,
                              self.interpolation, self.mean, self.std)
 
@@ -348,9 +346,6 @@ def transforms_for(net):
     -------
     inceptionzoo.imaging.EvalTransform
     """
-    from .errors import WrongTypeError
-    from .imaging import EvalTransform
-
     info = getattr(net, "info", None)
     if info is None:
         raise WrongTypeError(f"expected a network from inceptionzoo.get_model (with .info); "

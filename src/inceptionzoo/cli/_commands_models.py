@@ -6,7 +6,7 @@ import sys
 
 from .. import get_model, list_models, model_info, model_weights
 from .._builder import source_path, weights_status
-from .._registry import models_markdown
+from .._docs import models_markdown
 from ..errors import InceptionZooError
 from ..weights import weights_home
 from ._output import _report

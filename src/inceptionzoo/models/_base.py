@@ -3,8 +3,8 @@ before MXNet's C++ layer sees the array, in imperative and in hybridized mode al
 of the networks' options; and one model API under the zoo's names and timm's:
 :meth:`ZooNet.features` (``forward_features``), :meth:`ZooNet.head` / :meth:`ZooNet.forward_head`,
 :meth:`ZooNet.get_classifier`, :meth:`ZooNet.classifier_names`, :meth:`ZooNet.reset_classifier`,
-:attr:`ZooNet.num_features`, :attr:`ZooNet.feature_info` and :class:`FeatureNet`
-(``features_only``)."""
+:attr:`ZooNet.num_features` and :attr:`ZooNet.feature_info` (the feature extractor of
+``features_only``: :class:`inceptionzoo._features.FeatureNet`)."""
 import dataclasses
 import gc
 import math
@@ -18,7 +18,7 @@ from mxnet.gluon.block import Block, HybridBlock
 from .._checks import check_count, is_integer
 from ..errors import InceptionZooError
 
-__all__ = ["ZooNet", "FeatureNet", "FeatureInfo", "classifier_layer", "adapt_input_conv",
+__all__ = ["ZooNet", "FeatureInfo", "classifier_layer", "adapt_input_conv",
            "FLAG", "RATE", "COUNT", "ODD_COUNT"]
 
 #: option checks (``ZooNet.option_checks``): (test, what the option must be)
@@ -355,9 +355,7 @@ class ZooNet(HybridBlock):
         self._drop_cached_graphs()
         info = getattr(self, "info", None)
         if info is not None and info.classes != classes:
-            from .._registry import _built_info
-
-            self.info = dataclasses.replace(_built_info(info, self, {"classes": classes}),
+            self.info = dataclasses.replace(info.for_network(self, {"classes": classes}),
                                             pretrained=info.pretrained)
 
     def _drop_cached_graphs(self):
@@ -410,10 +408,8 @@ class ZooNet(HybridBlock):
         self._drop_cached_graphs()
         info = getattr(self, "info", None)
         if info is not None:
-            from .._registry import _built_info
-
             self.info = dataclasses.replace(
-                _built_info(info, self, {"in_channels": in_channels}),
+                info.for_network(self, {"in_channels": in_channels}),
                 pretrained=info.pretrained, class_names=info.class_names)
 
     @property
@@ -552,85 +548,3 @@ class ZooNet(HybridBlock):
             self.check_input_shape(x.shape)
             self.check_input_dtype(x.dtype)
         return super().forward(x, *args)
-
-
-class FeatureNet(ZooNet):
-    """A network's feature extractor (``get_model(NAME, features_only=True, out_indices=...)``):
-    returns the maps of the selected stages of ``net.feature_info`` as a tuple, and stops after
-    the last one. It hybridizes and exports like any network (one output per stage).
-
-    Parameters
-    ----------
-    net : ZooNet
-        The built network (its weights are shared, not copied).
-    out_indices : sequence of int, optional
-        Indices into ``net.feature_info`` (negative ones count from the end); default all.
-    """
-
-    def __init__(self, net, out_indices=None):
-        super().__init__(prefix=net.prefix)
-        stages = net.feature_info
-        n = len(stages)
-        if out_indices is None:
-            out_indices = range(n)
-        if not isinstance(out_indices, (list, tuple, range)) or not out_indices \
-                or not all(is_integer(i) and -n <= i < n for i in out_indices):
-            raise InceptionZooError(
-                f"out_indices must be a list or tuple of integers in [-{n}, {n - 1}] ({n} "
-                f"stages of {net.name}: {[s['module'] for s in stages]}); got "
-                f"{out_indices!r}")
-        picked = sorted({int(i) % n for i in out_indices})
-        self.out_indices = tuple(picked)
-        self._feature_info = [stages[i] for i in picked]
-        self.in_channels, self.default_hw = net.in_channels, net.default_hw
-        self.info = getattr(net, "info", None)
-        self.weights = getattr(net, "weights", None)
-        # the network's input checks; the network is not a child: its head is no part of this
-        self._checks = (net.check_input_shape, net.check_input_dtype)
-        self._wanted = {stages[i]["module"] for i in picked}
-        layers = net.feature_layers()
-        last = max(i for i, (name, _) in enumerate(layers) if name in self._wanted)
-        self._layers = layers[:last + 1]  # nothing after the last map asked for
-        for name, layer in self._layers:
-            self.register_child(layer, name)
-
-    @property
-    def feature_info(self):
-        """The selected stages of the wrapped network's ``feature_info``, in order."""
-        return FeatureInfo(dict(s) for s in self._feature_info)
-
-    def _no_head(self, what):
-        raise InceptionZooError(f"{what}: a feature extractor (features_only=True) has no "
-                                "classifier; build the network without features_only")
-
-    def reset_classifier(self, classes, init=None):
-        """Refused: a feature extractor has no classifier."""
-        self._no_head("reset_classifier")
-
-    def get_classifier(self):
-        """Refused: a feature extractor has no classifier."""
-        self._no_head("get_classifier")
-
-    def head_pool(self, x):
-        """Refused: a feature extractor has no head."""
-        self._no_head("forward_head")
-
-    def check_input_shape(self, shape):
-        """The wrapped network's input check (see :meth:`ZooNet.check_input_shape`)."""
-        self._checks[0](shape)
-
-    def check_input_dtype(self, dtype):
-        """The wrapped network's dtype check (see :meth:`ZooNet.check_input_dtype`)."""
-        self._checks[1](dtype)
-
-    def feature_layers(self):
-        """The wrapped network's feature layers up to the last selected stage."""
-        return list(self._layers)
-
-    def hybrid_forward(self, F, x):
-        maps = []
-        for name, layer in self._layers:
-            x = layer(x)
-            if name in self._wanted:
-                maps.append(x)
-        return tuple(maps)
