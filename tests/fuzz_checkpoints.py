@@ -162,7 +162,7 @@ def fuzz_pth(seed, cases, folder):
 def fuzz_mxnet(seed, cases, folder):
     import mxnet as mx
 
-    from inceptionzoo.checkpoints import read_params
+    from inceptionzoo.ndarray_file import read_params
 
     rng = random.Random(seed)
     original = os.path.join(folder, "original.params")

@@ -7,10 +7,11 @@ ones, and strings: nothing is coerced. (``imaging.py`` keeps its own copy of the
 copied into a ``.mar`` archive and runs without inceptionzoo.)
 """
 import numbers
+import reprlib
 
 from .errors import InceptionZooError
 
-__all__ = ["is_integer", "check_count", "check_counts"]
+__all__ = ["is_integer", "check_count", "check_counts", "brief"]
 
 
 def is_integer(value):
@@ -92,3 +93,58 @@ def check_counts(name, values, error=InceptionZooError):
     if not all(is_integer(v) and v >= 1 for v in values):
         raise error(f"{name} must be integers >= 1; got {values!r}")
     return [int(v) for v in values]
+
+
+class _Brief(reprlib.Repr):
+    """``reprlib``'s size limits; no decimal digits of a huge integer (Python refuses to make
+    more than 4,300 of them, and making them costs time); any object that is not plain data
+    (numbers, strings, bytes, lists, tuples, dicts, sets) named by its type, never by its own
+    ``repr``."""
+
+    def repr_int(self, x, level):
+        bits = x.bit_length()
+        return repr(x) if bits <= 64 else f"<an integer of {bits} bits>"
+
+    def repr_float(self, x, level):
+        return repr(x)
+
+    def repr_bool(self, x, level):
+        return repr(x)
+
+    def repr_NoneType(self, x, level):
+        return "None"
+
+    def repr_instance(self, x, level):
+        return f"a {type(x).__name__}"
+
+
+_BRIEF = _Brief()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxdict = 3, 8, 8, 8
+
+
+def brief(value):
+    """A short, always printable description of a value a file or a caller gave, for an error
+    message: at most about 60 characters per string, 8 items per container, 3 levels deep, no
+    digits of a huge integer. The package's one truncating ``repr``.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> brief("x" * 100)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+    >>> brief([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    '[1, 2, 3, 4, 5, 6, 7, 8, ...]'
+    >>> brief(2 ** 100)
+    '<an integer of 101 bits>'
+    >>> brief({"w": object()})
+    "{'w': a object}"
+    """
+    return _BRIEF.repr(value)

@@ -34,7 +34,7 @@ from . import runtimes
 from ._checks import check_count, check_counts, is_integer
 from ._errors import mxnet_message
 from ._io import JSON_MAX_BYTES, parse_json, read_json, write_json
-from .checkpoints import load_ndarray_bytes
+from .ndarray_file import load_ndarray_bytes
 from .errors import InceptionZooError, PredictionError
 from .imaging import EvalTransform, ImageError
 from .inference import InferenceGraph

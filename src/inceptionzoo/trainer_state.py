@@ -3,7 +3,7 @@
 MXNet's ``Trainer.save_states`` pickles the optimizer object with its state, and
 ``load_states`` unpickles whatever the file holds: a ``.states`` file could run any command
 on resume. This module writes the state as an MXNet NDArray file (the ``.params`` format,
-read through the checked reader :func:`inceptionzoo.checkpoints.read_ndarray_file`): one
+read through the checked reader :func:`inceptionzoo.ndarray_file.read_ndarray_file`): one
 array per state tensor plus a small JSON header (stored as a uint8 array) with the optimizer's
 name and update counters. The optimizer itself is never stored: a resumed run builds it from
 its recipe, as the run that wrote the file did, and takes the counters and the tensors.
@@ -15,7 +15,7 @@ import mxnet as mx
 import numpy as np
 
 from ._io import atomic_path, parse_json
-from .checkpoints import read_ndarray_file
+from .ndarray_file import read_ndarray_file
 from .errors import InceptionZooError
 
 __all__ = ["save_trainer_state", "load_trainer_state"]

@@ -19,7 +19,7 @@ import mxnet as mx
 from ._context import check_context
 from ._io import atomic_path, read_json, sha1_file
 from ._registry import model_weights
-from .checkpoints import load_ndarray_bytes, named_arrays, without_prefixes
+from .ndarray_file import load_ndarray_bytes, named_arrays, without_prefixes
 from .weights_spec import WeightsSpec
 
 __all__ = ["weights_home", "shipped_dir", "manifest_path", "shipped_spec", "weights_file_name",
