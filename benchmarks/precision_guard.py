@@ -70,7 +70,8 @@ def train_network(name, folders, epochs, batch_size, recipe_name, log):
     recipe = dataclasses.replace(RECIPES[recipe_name], epochs=epochs, batch_size=batch_size)
     net.initialize(initializer(recipe.init))
     net.hybridize(static_alloc=True, static_shape=True)
-    train_src = FolderSource(folders["train"], net.info, train=True)
+    # no augmentation: ImageNet's random crops and mirroring would change what a digit is
+    train_src = FolderSource(folders["train"], net.info, train=False)
     val_src = FolderSource(folders["val"], net.info, train=False)
     steps = train_src.steps(batch_size)
     opts = {"learning_rate": recipe.lr, "wd": recipe.wd,
