@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import built
-from inceptionzoo.quantization import lower_precision, quantize
+from inceptionzoo.accuracy_guard import lower_precision
+from inceptionzoo.quantization import quantize
 
 #: the fast tests' held-out digits (the slow one takes the whole MNIST test set)
 HOLDOUT = 1000
@@ -153,10 +154,10 @@ def test_an_int8_onnx_model_that_loses_accuracy_is_refused(tmp_path, mnist_dir, 
     """ONNX Runtime's INT8 model has its own guard: a quantisation that computes another
     function (here: the model of a random network) is refused with one line, nothing written,
     even though MXNet's INT8 graph passed."""
-    from inceptionzoo import get_model, quantization
+    from inceptionzoo import accuracy_guard, get_model
     from inceptionzoo.errors import AccuracyGuardError
 
-    real = quantization.quantize_onnx
+    real = accuracy_guard.quantize_onnx
 
     def wrong(model, calib_images, batch_size=50):
         from inceptionzoo.export import _float_onnx
@@ -165,7 +166,7 @@ def test_an_int8_onnx_model_that_loses_accuracy_is_refused(tmp_path, mnist_dir, 
         net.initialize(mx.init.Xavier())
         return real(_float_onnx(net, (1, 28, 28)), calib_images, batch_size)
 
-    monkeypatch.setattr(quantization, "quantize_onnx", wrong)
+    monkeypatch.setattr(accuracy_guard, "quantize_onnx", wrong)
     out = tmp_path / "out"
     with pytest.raises(AccuracyGuardError) as err:
         _export(str(out), "int8", mnist_dir, onnx=True)
@@ -363,7 +364,7 @@ def test_image_folders_as_calibration_and_holdout(tmp_path, mnist_dir):
     from test digits, named by the network's labels."""
     from _sample_data import write_image_folder
     from inceptionzoo.mnist import load_mnist
-    from inceptionzoo.quantization import load_images
+    from inceptionzoo.accuracy_guard import load_images
 
     x, y = load_mnist(mnist_dir, train=False)
     holdout = write_image_folder(str(tmp_path / "val"), x, y, per_class=3)

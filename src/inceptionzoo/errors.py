@@ -63,4 +63,4 @@ class DivergedError(InceptionZooError):
 
 class AccuracyGuardError(InceptionZooError):
     """A lower-precision export lost more top-1 accuracy against its float32 twin than allowed
-    (:func:`inceptionzoo.quantization.lower_precision`); nothing was written."""
+    (:func:`inceptionzoo.accuracy_guard.lower_precision`); nothing was written."""

@@ -51,7 +51,8 @@ from .errors import InceptionZooError, WrongTypeError
 from .imaging import EvalTransform, resize_size_for
 from .mar import record_batching, write_mar
 from .onnx_export import write_onnx
-from .quantization import PRECISIONS, lower_precision
+from .accuracy_guard import lower_precision
+from .quantization import PRECISIONS
 
 __all__ = ["export", "Preprocess", "export_prefix", "NAME_MAX", "ONNX_EXTRA"]
 
@@ -365,7 +366,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         ``'fp32'`` (default), ``'int8'`` (oneDNN quantisation) or ``'bf16'`` (bfloat16
         convolutions): the symbol and params written are the lower-precision graph, measured
         first against the float32 network by the accuracy guard
-        (:func:`inceptionzoo.quantization.lower_precision`), which refuses it
+        (:func:`inceptionzoo.accuracy_guard.lower_precision`), which refuses it
         (:class:`~inceptionzoo.errors.AccuracyGuardError`, nothing written) when top-1
         accuracy drops more than ``max_accuracy_drop`` points. Zoo classifiers only; not with
         ``mean``/``std`` overrides. With ``onnx``, int8 only (ONNX Runtime has no bfloat16
