@@ -6,12 +6,13 @@ Python and numpy integers are taken (``np.int64(3)`` is 3); ``True`` / ``False``
 ones, and strings: nothing is coerced. (``imaging.py`` keeps its own copy of the rule: it is
 copied into a ``.mar`` archive and runs without inceptionzoo.)
 """
+import math
 import numbers
 import reprlib
 
 from .errors import InceptionZooError
 
-__all__ = ["is_integer", "check_count", "check_counts", "brief"]
+__all__ = ["is_integer", "is_number", "check_count", "check_counts", "brief"]
 
 
 def is_integer(value):
@@ -26,6 +27,26 @@ def is_integer(value):
     bool
     """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """Whether ``value`` is a finite real number (Python or numpy), not a bool.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> [is_number(v) for v in (0.5, 3, float("nan"), True, "1")]
+    [True, True, False, False, False]
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+        math.isfinite(value)
 
 
 def check_count(name, value, low=1, high=None, error=InceptionZooError):

@@ -24,6 +24,7 @@ import json
 import mxnet as mx
 import numpy as np
 
+from ._io import parse_json
 from .errors import InceptionZooError
 
 __all__ = ["symbol_graph", "concat_pool_edges", "pool_first_symbol", "plain_layout_symbol",
@@ -43,7 +44,7 @@ def symbol_graph(sym):
     -------
     dict
     """
-    return json.loads(sym.tojson())
+    return parse_json(sym.tojson(), "the network's symbol")
 
 
 def _to_symbol(graph):

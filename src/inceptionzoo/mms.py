@@ -28,7 +28,7 @@ import urllib.request
 import zipfile
 
 from ._io import atomic_path, ensure_writable_dir, parse_json
-from ._checks import check_count
+from ._checks import check_count, is_integer
 from ._errors import install_hint
 from .errors import InceptionZooError
 from .serving_core import META_SUFFIX, export_name, read_export
@@ -147,7 +147,7 @@ def _require_mms():
 
 def _check_ports(port, management_port, host="127.0.0.1"):
     for name, value in (("--port", port), ("--management-port", management_port)):
-        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_PORT:
+        if is_integer(value) and value > MAX_PORT:
             raise InceptionZooError(f"{name} {value}: MXNet Model Server refuses ports of "
                                     f"{MAX_PORT + 1} and above; expected 1..{MAX_PORT}")
         _check_port(value, host, name, MAX_PORT)

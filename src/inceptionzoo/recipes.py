@@ -6,12 +6,11 @@ and the weight initialisations they name.
 ('sgd', 0.1, 100)
 """
 import dataclasses
-import math
 
 import mxnet as mx
 import numpy as np
 
-from ._checks import check_count, is_integer
+from ._checks import check_count, is_integer, is_number
 from .errors import InceptionZooError
 
 __all__ = ["Recipe", "RECIPES", "check_recipe", "recipe_with", "Schedule", "mxnet_schedule",
@@ -103,17 +102,13 @@ def check_recipe(r):
     def bad(field, want, got):
         raise InceptionZooError(f"{field} must be {want}; got {got!r}")
 
-    def is_num(v):
-        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and \
-            math.isfinite(v)
-
     check_count("epochs", r.epochs)
     check_count("batch size", r.batch_size)
-    if not is_num(r.lr) or r.lr <= 0:
+    if not is_number(r.lr) or r.lr <= 0:
         bad("lr (learning rate)", "a finite number > 0", r.lr)
-    if not is_num(r.wd) or r.wd < 0:
+    if not is_number(r.wd) or r.wd < 0:
         bad("wd (weight decay)", "a finite number >= 0", r.wd)
-    if not is_num(r.momentum) or not 0 <= r.momentum < 1:
+    if not is_number(r.momentum) or not 0 <= r.momentum < 1:
         bad("momentum", "a finite number in [0, 1)", r.momentum)
     if not is_integer(r.warmup_steps) or r.warmup_steps < 0:
         bad("warmup_steps", "an integer >= 0", r.warmup_steps)

@@ -31,7 +31,7 @@ import mxnet as mx
 import numpy as np
 
 from . import runtimes
-from ._checks import check_count, check_counts, is_integer
+from ._checks import check_count, check_counts, is_integer, is_number
 from ._errors import mxnet_message
 from ._io import JSON_MAX_BYTES, parse_json, read_json, write_json
 from .ndarray_file import load_ndarray_bytes
@@ -179,7 +179,7 @@ def onnx_parity_tolerance(meta):
     if onnx is None:
         return runtimes.PARITY
     value = onnx.get("parity_tolerance") if isinstance(onnx, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if is_number(value):
         return float(value)
     return value
 

@@ -16,12 +16,11 @@ in floating point), timm to ``floor(size / crop_pct)`` (341 for 299 at 0.875), g
 ``ceil(size / crop_pct)``.
 """
 import dataclasses
-import math
 import os
 import re
 from typing import Optional, Tuple, Union
 
-from ._checks import is_integer as _is_int
+from ._checks import is_integer as _is_int, is_number
 from ._io import read_json
 from .errors import WeightsError, WrongTypeError
 from .imaging import INTERPOLATIONS as _RESAMPLING, EvalTransform, ImageError, Normalisation
@@ -65,10 +64,6 @@ def imagenet_classes():
     return _IMAGENET_CACHE[0]
 
 
-def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _opt(check):
     return lambda v: v is None or check(v)
 
@@ -90,7 +85,7 @@ def _is_triple(v):
 
 
 def _is_floats(v):
-    return isinstance(v, (list, tuple)) and len(v) >= 1 and all(_is_num(x) for x in v)
+    return isinstance(v, (list, tuple)) and len(v) >= 1 and all(is_number(x) for x in v)
 
 
 def _is_names(v):
@@ -111,7 +106,7 @@ _FIELDS = {
     "class_names": (_is_names, f"null, {IMAGENET_1K!r} or a list of str"),
     "input_size": (_is_triple, "[C, H, W], three integers >= 1"),
     "resize_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "crop_pct": (lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "crop_pct": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "interpolation": (lambda v: v in INTERPOLATIONS, f"one of {', '.join(INTERPOLATIONS)}"),
     "mean": (_is_floats, "a list of finite numbers"),  # std > 0 and the count: _problem
     "std": (_is_floats, "a list of finite numbers"),
@@ -122,7 +117,7 @@ _FIELDS = {
     "checkpoint": (_opt(_is_str), "null or a file name (str)"),
     "checkpoint_sha1": (_opt(_is_sha1), "null or 40 lower-case hex digits"),
     "options": (_is_options, "an object of network options (name: bool, number or str)"),
-    "accuracy": (_opt(lambda v: _is_num(v) and 0 <= v <= 1), "null or a number in [0, 1]"),
+    "accuracy": (_opt(lambda v: is_number(v) and 0 <= v <= 1), "null or a number in [0, 1]"),
     "dataset": (_opt(_is_str), "null or a str"),
     "command": (_opt(_is_str), "null or a str"),
     "recipe": (_opt(lambda v: isinstance(v, dict)), "null or an object"),
