@@ -29,70 +29,84 @@ _NDARRAY_V2_MAGIC = 0xF993FAC9
 _MXNET_ITEMSIZE = {0: 4, 1: 8, 2: 2, 3: 1, 4: 4, 5: 1, 6: 8, 7: 1, 12: 2}
 
 
+class _Walk:
+    """A cursor over an NDArray file's bytes: each read checked against the length."""
+
+    def __init__(self, data, path, error):
+        self.data, self.path, self.error, self.pos = data, path, error, 0
+
+    @property
+    def left(self):
+        return len(self.data) - self.pos
+
+    def take(self, fmt, what):
+        size = struct.calcsize(fmt)
+        if size > self.left:
+            raise self.error(f"cannot load parameter file {self.path!r}: truncated ({what} at "
+                             f"byte {self.pos}; the file has {len(self.data)})")
+        values = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return values[0] if len(values) == 1 else values
+
+    def bad(self, msg):
+        return self.error(f"cannot load parameter file {self.path!r}: corrupt or not an MXNet "
+                          f"params file ({msg})")
+
+
+def _check_array(walk, i):
+    """One array record: magic, storage type, rank, shape, dtype, and its bytes skipped."""
+    magic, stype = walk.take("<Ii", f"array {i}")
+    if magic != _NDARRAY_V2_MAGIC:
+        raise walk.bad(f"array {i} has magic {magic:#x}, expected {_NDARRAY_V2_MAGIC:#x} (MXNet "
+                       ">= 1.0 dense arrays)")
+    if stype != 0:
+        raise walk.bad(f"array {i} has storage type {stype}; only dense arrays (0) are read")
+    ndim = walk.take("<i", f"array {i} rank")
+    if not 0 <= ndim <= MAX_RANK:
+        raise walk.bad(f"array {i} claims rank {ndim}")
+    if ndim == 0:  # an empty (none) array: nothing follows
+        return
+    shape = walk.take(f"<{ndim}q", f"array {i} shape")
+    shape = (shape,) if ndim == 1 else shape
+    if any(d < 0 for d in shape):
+        raise walk.bad(f"array {i} claims shape {shape}")
+    _, _, flag = walk.take("<iii", f"array {i} context and dtype")
+    if flag not in _MXNET_ITEMSIZE:
+        raise walk.bad(f"array {i} has unknown dtype flag {flag}")
+    nbytes = math.prod(shape) * _MXNET_ITEMSIZE[flag]
+    if nbytes > walk.left:
+        raise walk.error(f"cannot load parameter file {walk.path!r}: truncated or corrupt (array "
+                         f"{i} of shape {shape} needs {nbytes} bytes; {walk.left} left)")
+    walk.pos += nbytes
+
+
 def _check_ndarray_list(data, path, error):
     """Walk MXNet's NDArray list format (``mx.nd.save``) and check every claim against
     ``len(data)``: list magic, array count, each array's magic, storage type, shape, dtype and
     data length, then the names."""
-    pos = 0
-
-    def take(fmt, what):
-        nonlocal pos
-        size = struct.calcsize(fmt)
-        if pos + size > len(data):
-            raise error(f"cannot load parameter file {path!r}: truncated ({what} at byte "
-                        f"{pos}; the file has {len(data)})")
-        values = struct.unpack_from(fmt, data, pos)
-        pos += size
-        return values[0] if len(values) == 1 else values
-
-    def bad(msg):
-        return error(f"cannot load parameter file {path!r}: corrupt or not an MXNet params "
-                     f"file ({msg})")
-
-    magic, _ = take("<QQ", "header")
+    walk = _Walk(data, path, error)
+    magic, _ = walk.take("<QQ", "header")
     if magic != _NDARRAY_LIST_MAGIC:
-        raise bad("no NDArray list magic at the start")
-    count = take("<Q", "array count")
-    if count > (len(data) - pos) // 12:  # an array record is at least 12 bytes
-        raise bad(f"it claims {brief(count)} arrays in {len(data)} bytes")
+        raise walk.bad("no NDArray list magic at the start")
+    count = walk.take("<Q", "array count")
+    if count > walk.left // 12:  # an array record is at least 12 bytes
+        raise walk.bad(f"it claims {brief(count)} arrays in {len(data)} bytes")
     for i in range(count):
-        magic, stype = take("<Ii", f"array {i}")
-        if magic != _NDARRAY_V2_MAGIC:
-            raise bad(f"array {i} has magic {magic:#x}, expected {_NDARRAY_V2_MAGIC:#x} (MXNet "
-                      ">= 1.0 dense arrays)")
-        if stype != 0:
-            raise bad(f"array {i} has storage type {stype}; only dense arrays (0) are read")
-        ndim = take("<i", f"array {i} rank")
-        if not 0 <= ndim <= MAX_RANK:
-            raise bad(f"array {i} claims rank {ndim}")
-        if ndim == 0:  # an empty (none) array: nothing follows
-            continue
-        shape = take(f"<{ndim}q", f"array {i} shape")
-        shape = (shape,) if ndim == 1 else shape
-        if any(d < 0 for d in shape):
-            raise bad(f"array {i} claims shape {shape}")
-        _, _, flag = take("<iii", f"array {i} context and dtype")
-        if flag not in _MXNET_ITEMSIZE:
-            raise bad(f"array {i} has unknown dtype flag {flag}")
-        nbytes = math.prod(shape) * _MXNET_ITEMSIZE[flag]
-        if nbytes > len(data) - pos:
-            raise error(f"cannot load parameter file {path!r}: truncated or corrupt (array {i} "
-                        f"of shape {shape} needs {nbytes} bytes; {len(data) - pos} left)")
-        pos += nbytes
-    names = take("<Q", "name count")
+        _check_array(walk, i)
+    names = walk.take("<Q", "name count")
     if names not in (0, count):
-        raise bad(f"{brief(names)} names for {count} arrays")
+        raise walk.bad(f"{brief(names)} names for {count} arrays")
     for i in range(names):
-        length = take("<Q", f"name {i}")
-        if length > len(data) - pos:
-            raise bad(f"name {i} claims {brief(length)} bytes")
+        length = walk.take("<Q", f"name {i}")
+        if length > walk.left:
+            raise walk.bad(f"name {i} claims {brief(length)} bytes")
         try:
-            data[pos:pos + length].decode("utf-8")
+            data[walk.pos:walk.pos + length].decode("utf-8")
         except UnicodeDecodeError:
-            raise bad(f"name {i} is not UTF-8") from None
-        pos += length
-    if pos != len(data):
-        raise bad(f"{len(data) - pos} bytes after the last name")
+            raise walk.bad(f"name {i} is not UTF-8") from None
+        walk.pos += length
+    if walk.left:
+        raise walk.bad(f"{walk.left} bytes after the last name")
 
 
 def check_ndarray_file(path, error=ConversionError):
