@@ -496,7 +496,8 @@ def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
     import inceptionzoo.packing as packing
 
     for name in ("write_recordio", "im2rec_path", "RECORDIO_EXTRA"):
-        with pytest.warns(DeprecationWarning, match=r"import it from inceptionzoo\.packing"):
+        with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.datasets\.\w+ is deprecated "
+                          r"and goes in the next release: import it from inceptionzoo\.packing"):
             assert getattr(datasets, name) is getattr(packing, name)
         assert name not in datasets.__all__
     for name in ("write_image_folder", "write_mnist_subset", "no_such_name"):

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from ._deprecation import deprecated
 from .errors import InceptionZooError
 
 __all__ = ["main", "build_parser"]
@@ -449,8 +450,7 @@ del _command
 
 
 def _deprecated(command, old):
-    print(f"inceptionzoo {command}: {old} is deprecated and goes in the next release: write "
-          f"{OLD_SPELLINGS[command][old]}", file=sys.stderr)
+    deprecated(old, OLD_SPELLINGS[command][old], command=command)
 
 
 def _is_tag(model, tag):

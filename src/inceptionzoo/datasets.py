@@ -47,6 +47,7 @@ import numpy as np
 
 from . import _openmp
 from ._checks import check_count
+from ._deprecation import moved_names
 from ._errors import mxnet_message
 from .errors import InceptionZooError
 from .imaging import OPENCV_INTERPOLATIONS, EvalTransform, ImageError, decode
@@ -513,18 +514,8 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     return tr, val
 
 
-#: names that moved to :mod:`inceptionzoo.packing` (importable from here, with a warning, for
-#: one more release)
-_MOVED = ("write_recordio", "im2rec_path", "RECORDIO_EXTRA")
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        import warnings
-
-        from . import packing  # inside: packing imports this module (a shim, gone next release)
-
-        warnings.warn(f"inceptionzoo.datasets.{name} is deprecated: import it from "
-                      "inceptionzoo.packing", DeprecationWarning, stacklevel=2)
-        return getattr(packing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: names that moved to :mod:`inceptionzoo.packing` (importable from here, with a deprecation
+#: warning, for one more release)
+_MOVED = {name: "inceptionzoo.packing" for name in ("write_recordio", "im2rec_path",
+                                                    "RECORDIO_EXTRA")}
+__getattr__ = moved_names(__name__, _MOVED)
