@@ -507,17 +507,17 @@ def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
 
 def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits, mnist_dir,
                                                                           monkeypatch):
-    """Issue 30: `imaging.Normalisation` is the one home of normalising an image. The evaluation
-    transform (what the Predictor and the MMS handler run), an image folder, MNIST's `to_input`
+    """Issue 30: `transforms.Normalisation` is the one home of normalising an image. The
+    evaluation transform (what the Predictor and the MMS handler run), an image folder, MNIST's `to_input`
     (and so MNIST arrays) normalise through its `__call__`; MXNet's RecordIO iterator takes its
     constants from its `on_pixels`. The spies change what they return, so a path that normalised
     on its own would show the plain values."""
     import mxnet as mx
 
-    from inceptionzoo import imaging
+    from inceptionzoo import transforms
     from inceptionzoo.mnist import to_input
 
-    call, on_pixels = imaging.Normalisation.__call__, imaging.Normalisation.on_pixels
+    call, on_pixels = transforms.Normalisation.__call__, transforms.Normalisation.on_pixels
     seen = []
 
     def spy_call(self, batch):
@@ -528,11 +528,11 @@ def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits,
         seen.append("on_pixels")
         return [12.5] * self.channels, [3.0] * self.channels
 
-    monkeypatch.setattr(imaging.Normalisation, "__call__", spy_call)
-    monkeypatch.setattr(imaging.Normalisation, "on_pixels", spy_on_pixels)
+    monkeypatch.setattr(transforms.Normalisation, "__call__", spy_call)
+    monkeypatch.setattr(transforms.Normalisation, "on_pixels", spy_on_pixels)
 
     png = next((digits / "val" / "3").glob("*.png"))
-    spec = imaging.EvalTransform.from_info(MNIST_INFO)
+    spec = transforms.EvalTransform.from_info(MNIST_INFO)
     assert spec.normalise(spec.pixels(png)[None]).min() >= 1000
 
     folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
@@ -563,7 +563,7 @@ def test_every_image_is_accepted_by_the_one_policy(digits, tmp_path, monkeypatch
     packing and RecordIO records with the training formats (PNG, JPEG) as its parameter."""
     import shutil
 
-    from inceptionzoo import imaging, recordio
+    from inceptionzoo import imaging, recordio, transforms
     from inceptionzoo.datasets import scan_recordio
 
     policy, seen = imaging.check_image, []
@@ -574,7 +574,7 @@ def test_every_image_is_accepted_by_the_one_policy(digits, tmp_path, monkeypatch
 
     monkeypatch.setattr(imaging, "check_image", spy)
     png = next((digits / "val" / "3").glob("*.png"))
-    imaging.EvalTransform.from_info(MNIST_INFO).pixels(png)
+    transforms.EvalTransform.from_info(MNIST_INFO).pixels(png)
     assert seen == [(str(png), imaging.FORMATS)]
 
     seen.clear()

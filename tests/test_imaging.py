@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from inceptionzoo import model_info
-from inceptionzoo.imaging import FORMATS, EvalTransform, ImageError, decode, resize_size_for
+from inceptionzoo.imaging import FORMATS, ImageError, decode
+from inceptionzoo.transforms import EvalTransform, resize_size_for
 
 
 def _positions(w, h):
@@ -257,7 +258,7 @@ def test_an_image_above_the_bomb_limit_is_refused_not_decoded_with_a_warning(tmp
 def test_one_interpolation_table():
     """Issue 30: imaging holds the one table; the weights spec and MXNet's RecordIO iterator
     (OpenCV's codes) derive from it."""
-    from inceptionzoo import imaging, weights_spec
+    from inceptionzoo import transforms, weights_spec
 
-    assert tuple(imaging.INTERPOLATIONS) == weights_spec.INTERPOLATIONS
-    assert set(imaging.OPENCV_INTERPOLATIONS) == set(imaging.INTERPOLATIONS)
+    assert tuple(transforms.INTERPOLATIONS) == weights_spec.INTERPOLATIONS
+    assert set(transforms.OPENCV_INTERPOLATIONS) == set(transforms.INTERPOLATIONS)

@@ -43,7 +43,8 @@ def deprecated(old, new, command=None, stacklevel=3):
 
 def moved_names(module, moved):
     """A module-level ``__getattr__`` for ``module`` (its ``__name__``) that gives each name of
-    ``moved`` (old name -> ``"package.module"`` or ``"package.module:new_name"``) from its new
+    ``moved`` (old name -> ``"package.module"`` or ``"package.module:new_name"``, or relative to
+    ``module``'s package: ``".module"``) from its new
     home, with :func:`deprecated`'s warning; any other name is an ``AttributeError``."""
 
     def __getattr__(name):
@@ -51,7 +52,9 @@ def moved_names(module, moved):
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         where, _, new_name = moved[name].partition(":")
         new_name = new_name or name
-        value = getattr(importlib.import_module(where), new_name)
+        target = importlib.import_module(where, module.rpartition(".")[0])
+        where = target.__name__
+        value = getattr(target, new_name)
         new = (f"import it from {where}" if new_name == name
                else f"use {where}.{new_name}")
         deprecated(f"{module}.{name}", new)

@@ -96,7 +96,7 @@ class ModelInfo:
             raise InceptionZooError(
                 f"{self.name}: crop_pct must be in (0, 1]; got {self.crop_pct}")
         if self.resize_size is None:
-            from .imaging import resize_size_for
+            from .transforms import resize_size_for
 
             side = min(self.input_shape[1:])
             object.__setattr__(self, "resize_size", resize_size_for(side, self.crop_pct))

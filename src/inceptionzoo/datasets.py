@@ -2,7 +2,7 @@
 RecordIO files, transformed as the network's metadata (``net.info``) says. This module holds the
 sources and the labelling of a folder; what an image may be, and normalising it, is
 :mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`,
-:class:`~inceptionzoo.imaging.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
+:class:`~inceptionzoo.transforms.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
 (Over 500 lines: three sources sharing one contract, :class:`Source`/:class:`Batch` and the
 per-worker cut, and :func:`open_sources`, which picks one from a path.)
 
@@ -21,17 +21,17 @@ A file that is not a readable PNG/JPEG image stops the run with a :class:`DataEr
 (nothing is skipped silently).
 
 The transform is the weights' evaluation transform of ``net.info``
-(:meth:`inceptionzoo.imaging.EvalTransform.from_info`: input size and channels, per-channel
+(:meth:`inceptionzoo.transforms.EvalTransform.from_info`: input size and channels, per-channel
 ``mean``/``std`` on pixels scaled to [0, 1], ``resize_size`` or ``crop_pct``, ``interpolation``),
 the one the Predictor and the MMS handler apply: validation images of a folder are resized with
 PIL so that the shorter side is ``resize_size`` and centre-cropped. Training images of a
 3-channel network get the augmentation derived from the same spec
-(:meth:`~inceptionzoo.imaging.EvalTransform.augment`: random resized crop with scale 0.08..1
+(:meth:`~inceptionzoo.transforms.EvalTransform.augment`: random resized crop with scale 0.08..1
 and aspect ratio 3/4..4/3 to the input size with the spec's interpolation, random horizontal
 flip); 1-channel (MNIST-like) networks get no augmentation. RecordIO is decoded by MXNet's C++
 ``ImageRecordIter`` (OpenCV) with the same spec: ``resize`` = ``resize_size``, centre crop to
 the input size, ``inter_method`` from the interpolation table
-(:data:`~inceptionzoo.imaging.OPENCV_INTERPOLATIONS`), mean/std from the one normaliser (the
+(:data:`~inceptionzoo.transforms.OPENCV_INTERPOLATIONS`), mean/std from the one normaliser (the
 same geometry; OpenCV's resampling differs from PIL's by a few grey levels).
 
 Every source yields the *local part of each global batch* for one of ``num_workers`` workers
@@ -50,7 +50,8 @@ from ._checks import check_count
 from ._deprecation import moved_names
 from ._errors import mxnet_message
 from .errors import InceptionZooError
-from .imaging import OPENCV_INTERPOLATIONS, EvalTransform, ImageError, decode
+from .imaging import ImageError, decode
+from .transforms import OPENCV_INTERPOLATIONS, EvalTransform
 from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir, to_input
 from .recordio import IMAGE_FORMATS, MAX_CLASSES, check_image, listed_classes, scan_recordio
 
@@ -269,7 +270,7 @@ class _Decoded:
 
 class _Transform:
     """Image file -> normalised CHW float32: the weights' evaluation transform
-    (:class:`~inceptionzoo.imaging.EvalTransform`), or for training 3-channel networks the
+    (:class:`~inceptionzoo.transforms.EvalTransform`), or for training 3-channel networks the
     augmentation derived from it. PIL and numpy only, safe in several decoding threads."""
 
     def __init__(self, info, train):

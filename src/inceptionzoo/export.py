@@ -154,10 +154,10 @@ def _labels(net, info, labels, outputs):
 
 def _image_transform(info, shape):
     """The geometry of the weights' evaluation transform for images, as ``meta.json`` records
-    it (:meth:`inceptionzoo.imaging.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
+    it (:meth:`inceptionzoo.transforms.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
     ``interpolation``. A block without metadata: the shorter side resized to the input size
     (crop_pct 1), bilinear. Empty for inputs that are not grey or RGB images."""
-    from .imaging import EvalTransform, resize_size_for
+    from .transforms import EvalTransform, resize_size_for
 
     if shape[0] not in (1, 3):
         return {}

@@ -28,7 +28,8 @@ HANDLER = "inceptionzoo_handler:handle"
 #: (:mod:`inceptionzoo.serving_core` and what it imports, relatively: no inceptionzoo needed).
 CORE_PACKAGE = "inceptionzoo_serving"
 CORE_MODULES = ("serving_core", "runtimes", "inference", "graph_rewrites", "imaging",
-                "transforms", "checkpoints", "errors", "_errors", "_io", "_openmp", "_checks")
+                "transforms", "checkpoints", "errors", "_errors", "_io", "_openmp", "_checks",
+                "_deprecation")
 
 
 def record_batching(meta_file):

@@ -8,7 +8,7 @@
 Images: paths of image files (PNG, JPEG and the other :data:`inceptionzoo.imaging.FORMATS`),
 raw encoded bytes, PIL images, numpy arrays or MXNet NDArrays, one or a list of them (or one
 array holding a batch). Files, bytes and PIL images go through the weights' evaluation transform
-that the export recorded (:class:`inceptionzoo.imaging.EvalTransform`: decoded to grey or RGB,
+that the export recorded (:class:`inceptionzoo.transforms.EvalTransform`: decoded to grey or RGB,
 16-bit samples scaled to 8 bits, the shorter side resized to ``resize_size`` with the weights'
 interpolation, centre-cropped to the model's size; an export written before the transform was
 recorded resizes straight to the model's size, bilinear). Arrays must already have the model's

@@ -36,9 +36,9 @@ from ._errors import mxnet_message
 from ._io import JSON_MAX_BYTES, parse_json, read_json, write_json
 from .checkpoints import load_ndarray_bytes
 from .errors import InceptionZooError, PredictionError
-from .imaging import EvalTransform, ImageError
+from .imaging import ImageError
 from .inference import InferenceGraph
-from .transforms import InputTransform, normalisation
+from .transforms import EvalTransform, InputTransform, normalisation
 
 __all__ = ["META_SUFFIX", "TUNING_SUFFIX", "META_KEYS", "export_name", "find_meta", "read_meta",
            "read_export", "load_graph", "ServingGraph", "Classifier", "recommend_batching",
@@ -938,7 +938,7 @@ class Classifier:
     channels : int
     hw : tuple of int
         ``(H, W)`` of the input.
-    image_transform : inceptionzoo.imaging.EvalTransform or None
+    image_transform : inceptionzoo.transforms.EvalTransform or None
         The weights' evaluation transform for encoded images (None: the export takes arrays
         only, of neither 1 nor 3 channels).
     transform : inceptionzoo.transforms.InputTransform or None

@@ -24,7 +24,8 @@ from typing import Optional, Tuple, Union
 from ._checks import is_integer as _is_int
 from ._io import read_json
 from .errors import WeightsError
-from .imaging import INTERPOLATIONS as _RESAMPLING, ImageError, Normalisation
+from .imaging import ImageError
+from .transforms import INTERPOLATIONS as _RESAMPLING, Normalisation
 
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "PLAIN",
            "resolve_labels", "imagenet_classes", "sidecar_path", "read_sidecar", "transforms_for"]
@@ -221,7 +222,7 @@ class WeightsSpec:
 
         Returns
         -------
-        inceptionzoo.imaging.EvalTransform
+        inceptionzoo.transforms.EvalTransform
 
         Examples
         --------
@@ -231,7 +232,7 @@ class WeightsSpec:
         >>> t(np.zeros((28, 28), np.uint8)).shape
         (1, 1, 28, 28)
         """
-        from .imaging import EvalTransform
+        from .transforms import EvalTransform
 
         return EvalTransform(self.input_size[1:], self.input_size[0], self.resize_size,
                              self.interpolation, self.mean, self.std)
@@ -346,10 +347,10 @@ def transforms_for(net):
 
     Returns
     -------
-    inceptionzoo.imaging.EvalTransform
+    inceptionzoo.transforms.EvalTransform
     """
     from .errors import WrongTypeError
-    from .imaging import EvalTransform
+    from .transforms import EvalTransform
 
     info = getattr(net, "info", None)
     if info is None:
