@@ -71,7 +71,7 @@ def _refusals(tmp_path):
     from inceptionzoo.export import export
     from inceptionzoo.datasets import open_sources
     from inceptionzoo.export import export_prefix
-    from inceptionzoo.inference import InferenceGraph
+    from inceptionzoo.graph_tuning import TunedGraph
     from inceptionzoo.launch import launch, read_hostfile
     from inceptionzoo.serving import Predictor
     from inceptionzoo.train import evaluate, train
@@ -97,7 +97,7 @@ def _refusals(tmp_path):
          errors.PredictionError),
         ("bad context", lambda: parse_ctx("tpu0"), InceptionZooError),
         ("graph without that input",
-         lambda: InferenceGraph(__import__("mxnet").sym.var("x") * 2, {}, input_name="data"),
+         lambda: TunedGraph(__import__("mxnet").sym.var("x") * 2, {}, input_name="data"),
          InceptionZooError),
         # the checks of train, evaluate, datasets, export, launch and the networks (each
         # refuses before any data is read or process started)

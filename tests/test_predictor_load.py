@@ -11,7 +11,7 @@ import pytest
 from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
-from inceptionzoo.inference import InferenceGraph
+from inceptionzoo.graph_tuning import TunedGraph
 from inceptionzoo.serving import PredictionError, Predictor
 
 
@@ -51,7 +51,7 @@ def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exporte
     p = Predictor(str(exported), runtime="mxnet")
     assert sorted(reads) == ["inception_mnist-0000.params", "inception_mnist-meta.json",
                              "inception_mnist-symbol.json"]
-    assert loads == ["nd"] and isinstance(p.net, InferenceGraph)
+    assert loads == ["nd"] and isinstance(p.net, TunedGraph)
     top = p.predict_files(example_images(), top_k=1)
     truth = [os.path.basename(f).split("-")[1] for f in example_images()]
     assert [t[0][0] for t in top] == truth
@@ -88,7 +88,7 @@ def test_a_saved_tuning_is_loaded_and_nothing_is_timed(exported, tmp_path, monke
     def no_timing(self, x):
         raise AssertionError(f"tuned batch {x.shape[0]} on a live request")
 
-    monkeypatch.setattr(InferenceGraph, "_pick", no_timing)
+    monkeypatch.setattr(TunedGraph, "_pick", no_timing)
     second = Predictor(str(folder), warmup=(1, 2))
     assert second.tuning_loaded == {1: first.net.choice[1], 2: first.net.choice[2]}
     assert second.net.choice == first.net.choice and second.net.tuned == []

@@ -535,7 +535,7 @@ def pool_first_symbol(sym, concats=None):
 
 
 def graph_variants(sym, max_single_edges=4):
-    """The candidate graphs of :class:`inceptionzoo.inference.InferenceGraph`, in the order
+    """The candidate graphs of :class:`inceptionzoo.graph_tuning.TunedGraph`, in the order
     they are tried. The symbol is parsed once; each variant is converted back once.
 
     Parameters

@@ -12,7 +12,7 @@ It holds:
 - reading one generation of an export as a whole (:func:`read_export`: every file from the
   folder the metadata resolves to, each checked against its recorded SHA-1, the parameters'
   structure checked before MXNet parses them, the graph's outputs against the classes);
-- the runtime choice and the graph tuning (:func:`load_graph`, :class:`ServingGraph`: MXNet's
+- the runtime choice and the graph tuning (:func:`load_graph`, :class:`ExportRunner`: MXNet's
   static graphs per batch size, ONNX Runtime where it is faster and computes the same logits,
   a saved tuning reused), with one input check and one error family whichever runtime serves;
 - the classifier around the graph (:class:`Classifier`: the input geometry, the weights'
@@ -37,11 +37,11 @@ from ._io import JSON_MAX_BYTES, parse_json, read_json, write_json
 from .checkpoints import load_ndarray_bytes
 from .errors import InceptionZooError, PredictionError
 from .imaging import ImageError
-from .inference import InferenceGraph
+from .graph_tuning import TunedGraph
 from .transforms import EvalTransform, InputTransform, normalisation
 
 __all__ = ["META_SUFFIX", "TUNING_SUFFIX", "META_KEYS", "export_name", "find_meta", "read_meta",
-           "read_export", "load_graph", "ServingGraph", "Classifier", "recommend_batching",
+           "read_export", "load_graph", "ExportRunner", "Classifier", "recommend_batching",
            "softmax", "top_k"]
 
 #: ``NAME-meta.json``: an export's metadata; ``NAME-tuning.json``: its saved tuning.
@@ -423,8 +423,8 @@ def _mxnet_graph(files, ctx):
     arrays = check_params(sym, arrays, meta["input_name"], (1,) + tuple(shape[1:]),
                           files.folder, meta_file)
     check_outputs(meta, meta_file, sym, arrays)
-    # static graphs specialised by batch size (inceptionzoo.inference), fixed weights
-    return InferenceGraph(sym, {k: v.as_in_context(ctx) for k, v in arrays.items()},
+    # static graphs specialised by batch size (inceptionzoo.graph_tuning), fixed weights
+    return TunedGraph(sym, {k: v.as_in_context(ctx) for k, v in arrays.items()},
                           input_name=meta["input_name"], sample_shape=shape[1:],
                           dtype=meta["input_dtype"], merge=True)
 
@@ -438,7 +438,7 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
         Folder written by :func:`inceptionzoo.export.export` (or an unpacked ``.mar``).
     runtime : str
         ``'mxnet'``: MXNet's static graphs, tuned per batch size
-        (:class:`~inceptionzoo.inference.InferenceGraph`); ``'onnxruntime'``: the export's
+        (:class:`~inceptionzoo.graph_tuning.TunedGraph`); ``'onnxruntime'``: the export's
         ``NAME.onnx`` in an ONNX Runtime session (needs ``export(..., onnx=True)`` and the
         ``onnxruntime`` extra; an ONNX file the export did not record a SHA-1 for is checked
         against MXNet's logits at load); ``'auto'``: both when the export has an ONNX file and
@@ -448,7 +448,7 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
         faster of them (timed alternately, medians).
     warmup : iterable of int
         Batch sizes to prepare (and, with ``'auto'``, time) now. A saved tuning
-        (``NAME-tuning.json``, :meth:`ServingGraph.save_tuning`) is used instead of timing.
+        (``NAME-tuning.json``, :meth:`ExportRunner.save_tuning`) is used instead of timing.
     name : str, optional
         Which export, when the folder holds several.
     ctx : mxnet.Context, optional
@@ -457,7 +457,7 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
 
     Returns
     -------
-    ServingGraph
+    ExportRunner
 
     Raises
     ------
@@ -497,7 +497,7 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
             if runtime == "onnxruntime":
                 raise PredictionError(f"ONNX Runtime cannot load {where!r}: {err}") from None
             warnings.warn(f"ONNX Runtime cannot load {where!r}, MXNet serves: {err}")
-    graph = ServingGraph(meta, meta_file, net, ort, runtime, ctx, onnx_sha1=files.onnx_sha1)
+    graph = ExportRunner(meta, meta_file, net, ort, runtime, ctx, onnx_sha1=files.onnx_sha1)
     if unrecorded:  # no SHA-1 to check NAME.onnx against: its logits must be MXNet's
         graph._check_parity(1)
         if graph.ort is None:
@@ -509,7 +509,7 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
     return graph
 
 
-class ServingGraph:
+class ExportRunner:
     """An export's graph in one or two runtimes (built by :func:`load_graph`): a batch in,
     logits out, each batch size in the runtime picked for it.
 
@@ -525,7 +525,7 @@ class ServingGraph:
         The export's ``NAME-meta.json``.
     meta_file : str
         Its path (the tuning file goes beside it).
-    net : InferenceGraph or None
+    net : TunedGraph or None
         The MXNet graphs (None: ONNX Runtime only).
     ort : inceptionzoo.runtimes.OrtRunner or None
         The ONNX Runtime session (None: MXNet only).
@@ -928,7 +928,7 @@ class Classifier:
 
     Parameters
     ----------
-    graph : ServingGraph
+    graph : ExportRunner
 
     Attributes
     ----------
@@ -1055,7 +1055,7 @@ def recommend_batching(graph, sizes=BATCH_CANDIDATES, budget=0.3, overhead_s=SER
 
     Parameters
     ----------
-    graph : ServingGraph
+    graph : ExportRunner
     sizes : sequence of int
     budget : float
         Rough seconds of timing per size.

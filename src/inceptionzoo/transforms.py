@@ -36,6 +36,7 @@ import numpy as np
 from mxnet.gluon import HybridBlock
 from PIL import Image
 
+from ._checks import is_integer
 from .errors import InceptionZooError
 from .imaging import ImageError, decode, image_from_array
 
@@ -311,14 +312,13 @@ class EvalTransform:
 
     def __post_init__(self):
         size = tuple(self.size)
-        if len(size) != 2 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in size):
+        if len(size) != 2 or not all(is_integer(d) and d > 0 for d in size):
             raise ImageError(f"size must be two integers > 0 (H, W); got {self.size!r}")
         object.__setattr__(self, "size", tuple(int(d) for d in size))
         if self.channels not in (1, 3):
             raise ImageError(f"images give 1 (grey) or 3 (RGB) channels; got {self.channels!r}")
         r = self.resize_size
-        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer))
-                              or r < 1):
+        if r is not None and (not is_integer(r) or r < 1):
             raise ImageError(f"resize_size must be an integer >= 1 or None; got {r!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise ImageError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got "
