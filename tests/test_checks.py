@@ -90,7 +90,7 @@ def test_evaluation_takes_numpy_counts_and_refuses_bools(mnist_dir):
 
     _refuses(lambda v: evaluate(pretrained=True, batch_size=v), "batch size")
     _refuses(lambda v: evaluate(pretrained=True, classes=v), "classes")
-    _refuses(lambda v: evaluate(pretrained=True, data_workers=v), "data workers (decoding threads)")
+    _refuses(lambda v: evaluate(pretrained=True, data_workers=v), "data threads")
     got = evaluate(pretrained=True, data_dir=mnist_dir, batch_size=np.int64(5000),
                    classes=np.int64(10), data_workers=np.int64(1))
     assert got["num_samples"] == 10000 and got["accuracy"] > 0.99
@@ -101,8 +101,8 @@ def test_data_sources_take_numpy_counts_and_refuse_bools(mnist_dir):
     from inceptionzoo.datasets import open_sources
 
     info = model_info("inception_mnist")
-    _refuses(lambda v: open_sources(info, mnist_dir, workers=v), "data workers (decoding threads)")
-    _, val = open_sources(info, mnist_dir, workers=np.int64(3), train=False)
+    _refuses(lambda v: open_sources(info, mnist_dir, threads=v), "data threads")
+    _, val = open_sources(info, mnist_dir, threads=np.int64(3), train=False)
     assert val is not None
 
 

@@ -257,7 +257,7 @@ def test_bad_image_in_a_folder_stops_with_the_file_named(kind, digits, tmp_path)
     shutil.copytree(digits / "train", root / "train")
     bad = root / "train" / "3" / "bad.png"
     _bad_image(kind, bad, next((root / "train" / "3").glob("*.png")).read_bytes())
-    tr = FolderSource(str(root / "train"), MNIST_INFO, workers=2)
+    tr = FolderSource(str(root / "train"), MNIST_INFO, threads=2)
     with pytest.raises(DataError, match=re.escape(str(bad)) + ": " + BAD_IMAGES[kind]):
         _all(tr)
     with pytest.raises(DataError, match=re.escape(str(bad)) + ": " + BAD_IMAGES[kind]):
@@ -505,6 +505,24 @@ def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
             getattr(datasets, name)
 
 
+def test_old_names_of_the_data_source_and_its_threads_still_work_with_a_warning(digits):
+    """``datasets.Source`` is ``DataSource`` now, and the decoding threads are ``threads=``
+    (``workers=`` named processes elsewhere); the old spellings work for one release, each
+    with the one deprecation sentence, and giving both names is an error."""
+    import inceptionzoo.datasets as datasets
+    from inceptionzoo.data_source import DataSource
+    from inceptionzoo.errors import InceptionZooError
+
+    with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.datasets\.Source is deprecated "
+                      r"and goes in the next release: use inceptionzoo\.data_source\.DataSource"):
+        assert datasets.Source is DataSource
+    with pytest.warns(DeprecationWarning, match=r"FolderSource\(workers=\.\.\.\) is deprecated "
+                                                r"and goes in the next release: use threads="):
+        assert FolderSource(str(digits / "val"), MNIST_INFO, workers=2).threads == 2
+    with pytest.raises(InceptionZooError, match="give threads= only"):
+        FolderSource(str(digits / "val"), MNIST_INFO, threads=1, workers=2)
+
+
 def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits, mnist_dir,
                                                                           monkeypatch):
     """Issue 30: `transforms.Normalisation` is the one home of normalising an image. The
@@ -535,7 +553,7 @@ def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits,
     spec = transforms.EvalTransform.from_info(MNIST_INFO)
     assert spec.normalise(spec.pixels(png)[None]).min() >= 1000
 
-    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
+    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, threads=1)
     assert next(folder.epoch(4)).data.asnumpy().min() >= 1000
 
     x, y = load_mnist(mnist_dir, train=False)
@@ -550,7 +568,7 @@ def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits,
         return real_iter(**kwargs)
 
     monkeypatch.setattr(mx.io, "ImageRecordIter", spy_iter)
-    rec = RecordSource(str(digits / "rec" / "val.rec"), MNIST_INFO, train=False, workers=1)
+    rec = RecordSource(str(digits / "rec" / "val.rec"), MNIST_INFO, train=False, threads=1)
     got = next(rec.epoch(4)).data.asnumpy()
     assert (made["mean_r"], made["std_r"]) == (12.5, 3.0) and "on_pixels" in seen
     assert got.min() == pytest.approx((0 - 12.5) / 3.0)
@@ -578,7 +596,7 @@ def test_every_image_is_accepted_by_the_one_policy(digits, tmp_path, monkeypatch
     assert seen == [(str(png), imaging.FORMATS)]
 
     seen.clear()
-    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
+    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, threads=1)
     for _ in folder.epoch(2):  # the whole epoch: no decoding thread is left running when the
         pass                   # RecordIO count below starts
     assert len(seen) == len(folder) and all(f == ("PNG", "JPEG") for _, f in seen)

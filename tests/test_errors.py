@@ -105,7 +105,7 @@ def _refusals(tmp_path):
         ("bad seed", lambda: train(seed=-1, out=str(tmp_path / "run")), InceptionZooError),
         ("resume without a folder", lambda: train(resume=True), InceptionZooError),
         ("evaluate without weights", lambda: evaluate(), InceptionZooError),
-        ("zero decoding threads", lambda: open_sources(None, None, workers=0),
+        ("zero decoding threads", lambda: open_sources(None, None, threads=0),
          InceptionZooError),
         ("export name with a folder part", lambda: export_prefix(str(tmp_path), "a/b"),
          InceptionZooError),

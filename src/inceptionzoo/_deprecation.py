@@ -6,15 +6,18 @@ in one sentence, through :func:`deprecated`.
 - a library name (a module renamed, a name moved to another module): a ``DeprecationWarning``,
   ``OLD is deprecated and goes in the next release: NEW``; :func:`alias_module` keeps an old
   module name importable, :func:`moved_names` gives a module the ``__getattr__`` that still
-  hands out the names it no longer holds.
+  hands out the names it no longer holds, :func:`renamed_keyword` takes a keyword argument by
+  its old name.
 
-Nothing here imports the package (the serving core carries no copy of it).
+It imports only :mod:`inceptionzoo.errors` (the ``.mar``'s serving core carries both).
 """
 import importlib
 import sys
 import warnings
 
-__all__ = ["deprecated", "moved_names", "alias_module", "SENTENCE"]
+from .errors import InceptionZooError
+
+__all__ = ["deprecated", "moved_names", "alias_module", "renamed_keyword", "SENTENCE"]
 
 #: what every deprecation says
 SENTENCE = "{old} is deprecated and goes in the next release: {new}"
@@ -70,3 +73,33 @@ def alias_module(old, new):
     deprecated(old, f"import {new} (same names)", stacklevel=4)
     sys.modules[old] = target
     return target
+
+
+def renamed_keyword(where, old, new, old_value, new_value):
+    """The value of the keyword argument ``new`` of ``where`` given by its old name ``old``
+    (with :func:`deprecated`'s warning) or by its name; None where neither was given.
+
+    Parameters
+    ----------
+    where : str
+        The callable (``"inceptionzoo.datasets.open_sources"``).
+    old, new : str
+        The keyword's old name and its name.
+    old_value, new_value : object
+        What each was given (None: not given).
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    InceptionZooError
+        Both were given.
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise InceptionZooError(f"{where}: give {new}= only ({old}= is its old name); got both")
+    deprecated(f"{where}({old}=...)", f"use {new}=", stacklevel=4)
+    return old_value

@@ -1,10 +1,11 @@
 """Training and validation data for any registered network: MNIST IDX files, image folders and
-RecordIO files, transformed as the network's metadata (``net.info``) says. This module holds the
-sources and the labelling of a folder; what an image may be, and normalising it, is
-:mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`,
-:class:`~inceptionzoo.transforms.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
-(Over 500 lines: three sources sharing one contract, :class:`Source`/:class:`Batch` and the
-per-worker cut, and :func:`open_sources`, which picks one from a path.)
+RecordIO files, transformed as the network's metadata (``net.info``) says. This module finds the
+source a path holds (:func:`open_sources`) and holds the RecordIO one (:class:`RecordSource`);
+the sources' contract is :mod:`inceptionzoo.data_source` (:class:`DataSource`, :class:`Batch`,
+MNIST's :class:`ArraySource`), image folders are :mod:`inceptionzoo.image_folders`; what an
+image may be is :mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`),
+normalising it :class:`~inceptionzoo.transforms.Normalisation`; RecordIO's bytes are
+:mod:`inceptionzoo.recordio`.
 
 Three kinds of source, found by :func:`open_sources`:
 
@@ -35,7 +36,7 @@ the input size, ``inter_method`` from the interpolation table
 same geometry; OpenCV's resampling differs from PIL's by a few grey levels).
 
 Every source yields the *local part of each global batch* for one of ``num_workers`` workers
-(:meth:`Source.epoch`): MNIST and image folders cut the same shuffled global batch on every
+(:meth:`DataSource.epoch`): MNIST and image folders cut the same shuffled global batch on every
 worker and hand worker ``rank`` its slice, so the sum of the gradients over the workers is the
 gradient of the global batch whatever the number of workers. RecordIO is read as
 ``ImageRecordIter`` shards (``part_index``/``num_parts``), each worker with its part of the
@@ -45,298 +46,22 @@ import os
 
 import numpy as np
 
-from . import _openmp
 from ._checks import check_count
-from ._deprecation import moved_names
+from ._deprecation import moved_names, renamed_keyword
 from ._errors import mxnet_message
+from .data_source import ArraySource, Batch, DataSource, check_labels, decoding_threads
 from .errors import InceptionZooError
-from .imaging import ImageError, decode
-from .transforms import OPENCV_INTERPOLATIONS, EvalTransform
-from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir, to_input
+from .image_folders import IMAGE_EXTENSIONS, FolderSource, list_folder
+from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 from .recordio import IMAGE_FORMATS, MAX_CLASSES, check_image, listed_classes, scan_recordio
+from .transforms import OPENCV_INTERPOLATIONS, EvalTransform
 
-__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
+__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "DataSource",
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
            "check_image", "scan_recordio"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
-
-class Batch:
-    """One worker's part of a global batch.
-
-    Attributes
-    ----------
-    data : mxnet.nd.NDArray
-        ``(n, C, H, W)`` float32, transformed; ``n`` may be 0.
-    label : mxnet.nd.NDArray
-        ``(n,)`` float32 class indices.
-    global_size : int
-        Number of images in the global batch (all workers together): the gradient scale.
-    """
-
-    __slots__ = ("data", "label", "global_size")
-
-    def __init__(self, data, label, global_size):
-        self.data, self.label, self.global_size = data, label, global_size
-
-
-class Source:
-    """Base class: a split of a data set, for one network.
-
-    Attributes
-    ----------
-    path : str
-        Where the data comes from (for messages).
-    classes : list of str
-        Class names, index = label.
-    """
-
-    path = ""
-    classes = ()
-
-    def __len__(self):
-        raise NotImplementedError
-
-    @property
-    def num_classes(self):
-        """Number of classes of the data."""
-        return len(self.classes)
-
-    def steps(self, batch_size):
-        """Global batches in one epoch."""
-        return -(-len(self) // batch_size)
-
-    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
-        """Iterate over this worker's part of each global batch of one epoch.
-
-        Parameters
-        ----------
-        batch_size : int
-            Global batch size (all workers together).
-        rng : numpy.random.RandomState, optional
-            Shuffles the order (the same on every worker); None reads in order.
-        rank, num_workers : int
-            This worker and how many share each batch.
-
-        Returns
-        -------
-        iterator of Batch
-        """
-        raise NotImplementedError
-
-
-def _check_labels(labels, path):
-    if len(labels) == 0:
-        raise DataError(f"{path}: no images (expected at least one)")
-
-
-class _IndexedSource(Source):
-    """A source whose samples can be read by index: the global order is cut identically on
-    every worker."""
-
-    def _load(self, index):
-        """``(data, label)`` NDArrays of the samples ``index`` (a non-empty int array)."""
-        raise NotImplementedError
-
-    def _parts(self, batch_size, rng, rank, num_workers):
-        n = len(self)
-        order = rng.permutation(n) if rng is not None else np.arange(n)
-        for start in range(0, n, batch_size):
-            g = order[start:start + batch_size]
-            yield np.array_split(g, num_workers)[rank], len(g)
-
-    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
-        import mxnet as mx
-
-        for part, size in self._parts(batch_size, rng, rank, num_workers):
-            if len(part):
-                x, y = self._load(part)
-            else:
-                x = mx.nd.zeros((0,) + self.shape)
-                y = mx.nd.zeros((0,))
-            yield Batch(x, y, size)
-
-
-class ArraySource(_IndexedSource):
-    """Images held in memory as uint8 ``(N, H, W)``, e.g. MNIST IDX files.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        uint8 ``(N, H, W)``.
-    labels : numpy.ndarray
-        ``(N,)`` integer labels.
-    info : ModelInfo
-        The network's metadata: must take 1 channel of ``H x W``.
-    path : str
-        For messages.
-    classes : list of str, optional
-        Default: ``'0'`` ... ``'9'``.
-    """
-
-    def __init__(self, images, labels, info, path="", classes=None):
-        self.images, self.labels, self.path = images, labels, path
-        _check_labels(labels, path)
-        self.classes = list(classes or [str(i) for i in range(10)])
-        self.shape = tuple(info.input_shape)
-        if self.shape != (1,) + tuple(images.shape[1:]):
-            raise DataError(f"{path}: {images.shape[1]}x{images.shape[2]} grey-scale images; "
-                            f"model {info.name!r} expects input (C, H, W) = {self.shape}. Use "
-                            "an MNIST network, or write the images as a folder or RecordIO")
-        self.mean, self.std = info.mean, info.std
-
-    def __len__(self):
-        return len(self.images)
-
-    def _load(self, index):
-        import mxnet as mx
-
-        x = to_input(self.images[index], self.mean, self.std)
-        return mx.nd.array(x), mx.nd.array(self.labels[index], dtype=np.float32)
-
-
-def _hidden(name):
-    return name.startswith(".")
-
-
-def _kinds():
-    return "/".join(e[1:].upper() for e in IMAGE_EXTENSIONS)
-
-
-def list_folder(root):
-    """The one labeling of an image folder, used by :class:`FolderSource` and by
-    :func:`~inceptionzoo.packing.write_recordio` alike.
-
-    Classes are the sorted names of the subfolders of ``root``; a class holds every file with
-    an image extension (``IMAGE_EXTENSIONS``, any case) anywhere below its subfolder, nested
-    subfolders included, in sorted path order. Hidden files and folders (names starting with
-    ``.``) and files at the top level are not data; symbolic links are followed (each real
-    folder once, so a link loop ends).
-
-    Parameters
-    ----------
-    root : str
-        The folder.
-
-    Returns
-    -------
-    (list of str, list of (str, int))
-        Class names (index = label) and ``(path, label)`` of every image.
-    """
-    root = os.fspath(root)
-    if not os.path.isdir(root):
-        raise DataError(f"{root}: not a folder (expected one subfolder of images per class)")
-    classes = sorted(d for d in os.listdir(root)
-                     if not _hidden(d) and os.path.isdir(os.path.join(root, d)))
-    if not classes:
-        raise DataError(f"{root}: no class subfolders (expected one subfolder of "
-                        f"{_kinds()} images per class)")
-    items = []
-    for label, name in enumerate(classes):
-        folder = os.path.join(root, name)
-        seen, files = set(), []
-        for path, dirs, names in os.walk(folder, followlinks=True):
-            real = os.path.realpath(path)
-            if real in seen:  # a link back up the tree
-                dirs[:] = []
-                continue
-            seen.add(real)
-            dirs[:] = sorted(d for d in dirs if not _hidden(d))
-            files += [os.path.join(path, f) for f in sorted(names)
-                      if not _hidden(f) and f.lower().endswith(IMAGE_EXTENSIONS)
-                      and os.path.isfile(os.path.join(path, f))]
-        if not files:
-            raise DataError(f"{folder}: empty class folder (expected at least one "
-                            f"{_kinds()} image)")
-        items += [(f, label) for f in files]
-    return classes, items
-
-
-class _Decoded:
-    """A Gluon dataset of (transformed image, label), decoded by PIL, that names the file it
-    cannot decode."""
-
-    def __init__(self, items, transform):
-        self.items, self.transform = items, transform
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        path, label = self.items[i]
-        return self.transform(path), np.float32(label)
-
-
-class _Transform:
-    """Image file -> normalised CHW float32: the weights' evaluation transform
-    (:class:`~inceptionzoo.transforms.EvalTransform`), or for training 3-channel networks the
-    augmentation derived from it. PIL and numpy only, safe in several decoding threads."""
-
-    def __init__(self, info, train):
-        try:
-            self.spec = EvalTransform.from_info(info)
-        except ImageError as err:
-            raise DataError(f"model {info.name!r}: {err}") from None
-        self.augment = train and self.spec.channels == 3
-
-    def __call__(self, path):
-        try:  # PNG / JPEG below the bomb limit, as RecordIO packs them
-            img = decode(path, self.spec.channels, label=path, formats=IMAGE_FORMATS)
-        except ImageError as err:  # PIL fails here, on the file, not later elsewhere
-            raise DataError(str(err)) from None
-        img = self.spec.augment(img) if self.augment else self.spec.crop(img)
-        return self.spec.normalise(np.asarray(img)[None])[0]
-
-
-class FolderSource(_IndexedSource):
-    """An image folder: one subfolder per class (sorted names = labels), PNG/JPEG files.
-
-    Parameters
-    ----------
-    root : str
-        The folder.
-    info : ModelInfo
-        The network's metadata (input size and channels, mean/std, crop_pct, interpolation).
-    train : bool
-        Augment (3-channel networks only) or centre-crop.
-    workers : int, optional
-        Decoding threads (default: up to 4).
-    """
-
-    def __init__(self, root, info, train=True, workers=None):
-        self.path = os.path.abspath(root)
-        self.classes, self.items = list_folder(self.path)
-        self.shape = tuple(info.input_shape)
-        if self.shape[0] not in (1, 3):
-            raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
-                            "folders give 1 (grey) or 3 (RGB)")
-        self.dataset = _Decoded(self.items, _Transform(info, train))
-        self.workers = workers if workers is not None else min(4, _openmp.physical_cores())
-
-    def __len__(self):
-        return len(self.items)
-
-    def _load(self, index):
-        import mxnet as mx
-
-        samples = [self.dataset[int(i)] for i in index]
-        return mx.nd.stack(*[s[0] for s in samples]), mx.nd.array([s[1] for s in samples])
-
-    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
-        import mxnet as mx
-
-        parts = list(self._parts(batch_size, rng, rank, num_workers))
-        sampler = [p.tolist() if len(p) else [0] for p, _ in parts]  # [0]: dropped below
-        loader = mx.gluon.data.DataLoader(self.dataset, batch_sampler=sampler,
-                                          num_workers=self.workers, thread_pool=True)
-        for (part, size), (x, y) in zip(parts, loader):
-            if not len(part):
-                x, y = x[:0], y[:0]
-            yield Batch(x, y, size)
-
-
-class RecordSource(Source):
+class RecordSource(DataSource):
     """A RecordIO file (``.rec`` with its ``.idx``) read by ``mx.io.ImageRecordIter``.
 
     Parameters
@@ -347,13 +72,16 @@ class RecordSource(Source):
         The network's metadata.
     train : bool
         Shuffle and augment (3-channel networks) or read in order, centre-cropped.
-    workers : int, optional
-        ``preprocess_threads`` of the iterator (default: up to 4).
+    threads : int, optional
+        ``preprocess_threads`` of the iterator (default:
+        :func:`~inceptionzoo.data_source.decoding_threads`).
     seed : int
         Seed of the iterator's shuffling and augmentation.
+    workers : int, optional
+        The old name of ``threads`` (deprecated, gone in the next release).
     """
 
-    def __init__(self, rec, info, train=True, workers=None, seed=0):
+    def __init__(self, rec, info, train=True, threads=None, seed=0, workers=None):
         self.path = os.path.abspath(rec)
         self.idx = os.path.splitext(self.path)[0] + ".idx"
         if not os.path.isfile(self.path):
@@ -362,12 +90,13 @@ class RecordSource(Source):
             raise DataError(f"{self.path}: its index {self.idx} is missing (write both with "
                             "MXNet's tools/im2rec.py; see inceptionzoo.packing.write_recordio)")
         self.labels = scan_recordio(self.path, self.idx)
-        _check_labels(self.labels, self.path)
+        check_labels(self.labels, self.path)
         n = int(self.labels.max()) + 1
         self.classes = listed_classes(self.path, n) or [str(i) for i in range(n)]
         self.info, self.train, self.seed = info, train, seed
         self.shape = tuple(info.input_shape)
-        self.workers = workers if workers is not None else min(4, _openmp.physical_cores())
+        self.threads = decoding_threads(renamed_keyword("RecordSource", "workers", "threads",
+                                                        workers, threads))
         self._iters = {}
 
     def __len__(self):
@@ -386,7 +115,7 @@ class RecordSource(Source):
         mean, std = spec.normaliser.on_pixels()  # the one normaliser's constants
         args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
                     batch_size=local_batch, label_width=1, part_index=rank,
-                    num_parts=num_workers, preprocess_threads=self.workers,
+                    num_parts=num_workers, preprocess_threads=self.threads,
                     inter_method=OPENCV_INTERPOLATIONS[spec.interpolation], seed=self.seed,
                     shuffle=self.train, round_batch=True,
                     mean_r=mean[0], std_r=std[0])
@@ -435,21 +164,21 @@ def _mnist_dir(path):
                for s in MNIST_FILES[True])
 
 
-def _open_one(path, info, train, workers, seed):
+def _open_one(path, info, train, threads, seed):
     """A source from a path: a ``.rec`` file, or a folder (MNIST IDX or class subfolders)."""
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if path.endswith(".rec") or os.path.isfile(path):
-        return RecordSource(path, info, train=train, workers=workers, seed=seed)
+        return RecordSource(path, info, train=train, threads=threads, seed=seed)
     if os.path.isdir(path) and _mnist_dir(path) or os.path.isdir(path) and \
             any(os.path.isfile(os.path.join(path, s + e))
                 for s in MNIST_FILES[False] for e in ("", ".gz")):
         x, y = load_mnist(path, train=train, download=False)
         return ArraySource(x, y, info, path=path)
-    return FolderSource(path, info, train=train, workers=workers)
+    return FolderSource(path, info, train=train, threads=threads)
 
 
-def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=None, seed=0,
-                 train=True):
+def open_sources(info, data_dir=None, train_data=None, val_data=None, threads=None, seed=0,
+                 train=True, workers=None):
     """The training and validation sources for a network.
 
     Parameters
@@ -463,20 +192,23 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     train_data, val_data : str, optional
         Explicit training / validation data (a ``.rec`` file, an image folder, or an MNIST
         folder, whose train split resp. test split is read); they override ``data_dir``.
-    workers : int, optional
-        Decoding threads.
+    threads : int, optional
+        Decoding threads (default: :func:`~inceptionzoo.data_source.decoding_threads`).
     seed : int
         Seed of RecordIO shuffling and augmentation.
     train : bool
         Open the training data too (False: only validation, e.g. for evaluation).
+    workers : int, optional
+        The old name of ``threads`` (deprecated, gone in the next release).
 
     Returns
     -------
-    (Source, Source)
+    (DataSource, DataSource)
         Training (None if ``train=False``) and validation data.
     """
-    if workers is not None:
-        workers = check_count("data workers (decoding threads)", workers)
+    threads = renamed_keyword("open_sources", "workers", "threads", workers, threads)
+    if threads is not None:
+        threads = check_count("data threads", threads)
     splits = (True, False) if train else (False,)
     given = {True: train_data, False: val_data}
     if data_dir is None and any(given[t] is None for t in splits):
@@ -506,7 +238,7 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
         elif not os.path.exists(paths[t]):
             raise DataError(f"--data-dir {d}: {'train' if t else 'val'} data {paths[t]} is "
                             "missing")
-    got = {t: _open_one(paths[t], info, t, workers, seed) for t in splits}
+    got = {t: _open_one(paths[t], info, t, threads, seed) for t in splits}
     tr, val = got.get(True), got[False]
     if isinstance(tr, FolderSource) and isinstance(val, FolderSource) and \
             val.classes != tr.classes:
@@ -519,4 +251,6 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
 #: warning, for one more release)
 _MOVED = {name: "inceptionzoo.packing" for name in ("write_recordio", "im2rec_path",
                                                     "RECORDIO_EXTRA")}
+#: ``Source``: :class:`DataSource`'s name until 0.1.0
+_MOVED["Source"] = ".data_source:DataSource"
 __getattr__ = moved_names(__name__, _MOVED)

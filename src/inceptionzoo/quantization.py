@@ -215,7 +215,7 @@ def _source(spec, info, split):
     if not os.path.isdir(path):
         raise InceptionZooError(f"{spec!r}: expected 'mnist:DIR' (MNIST IDX files) or a folder "
                                 "of images with one subfolder per class")
-    return FolderSource(path, info, train=False, workers=1), {"source": "folder", "path": path}
+    return FolderSource(path, info, train=False, threads=1), {"source": "folder", "path": path}
 
 
 def load_images(spec, info, split, limit=None, labelled=True):

@@ -161,7 +161,7 @@ def accuracy(net, images, labels, ctx=None, batch_size=1000):
 
 
 def _source_accuracy(net, source, ctx, batch_size=500):
-    """Top-1 accuracy of ``net`` on every image of a :class:`~inceptionzoo.datasets.Source`."""
+    """Top-1 accuracy of ``net`` on every image of a :class:`~inceptionzoo.data_source.DataSource`."""
     correct = total = 0
     for b in source.epoch(batch_size):
         if not b.data.shape[0]:
@@ -526,7 +526,7 @@ def _open_data(run):
         run.wpath, run.spec = run.weights.path, run.weights.spec
         run.info = with_weights(run.info, run.spec, run.spec.classes)
     train_src, val_src = open_sources(run.info, o.data_dir, o.train_data, o.val_data,
-                                      workers=o.data_workers, seed=o.seed)
+                                      threads=o.data_workers, seed=o.seed)
     need = max(train_src.num_classes, val_src.num_classes)
     classes = o.classes or need
     if classes < need:
@@ -931,7 +931,7 @@ def evaluate(model="inception_mnist", params=None, pretrained=False, data_dir=No
     net = get_model(model, pretrained=w, ctx=c)
     del w  # its arrays are in the network now
     _, val = open_sources(net.info, data_dir if val_data is None else None, val_data=val_data,
-                          workers=data_workers, train=False)
+                          threads=data_workers, train=False)
     _check_data_classes(val, net.info.classes, "validation data")
     net.hybridize(static_alloc=True, static_shape=True)
     t0 = time.perf_counter()
