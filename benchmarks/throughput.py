@@ -499,9 +499,9 @@ def environment():
 
     from inceptionzoo import __version__
 
-    from inceptionzoo.serving_core import _cpu_name
+    from inceptionzoo.export_runner import machine_name
 
-    cpu = _cpu_name()
+    cpu = machine_name()
     versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
     from inceptionzoo.runtimes import import_onnxruntime

@@ -389,7 +389,7 @@ def test_two_runtimes_one_function_same_checks_same_errors(folder):
     _saved_choice(folder, {1: "onnxruntime", 2: "onnxruntime", 8: "mxnet"})
     g = load_graph(str(folder), warmup=())
     assert g.runtime_for(2) == "onnxruntime" and g.runtime_for(8) == "mxnet"
-    shape = r"expected a batch of shape \('N', 1, 28, 28\) \(the export's input_shape\); got "
+    shape = r"expected a batch of shape \('N', 1, 28, 28\) \(the export's batch_shape\); got "
     bad = {"channels": (lambda n: np.zeros((n, 3, 28, 28), np.float32),
                         shape + r"\({n}, 3, 28, 28\)"),
            "height": (lambda n: np.zeros((n, 1, 27, 28), np.float32),

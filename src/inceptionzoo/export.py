@@ -271,7 +271,7 @@ def _outputs(net, outs, labels):
             "output_shapes": [[0] + list(o.shape[1:]) for o in outs], "feature_info": info}
 
 
-def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean, std,
+def _meta(name, info, shape, batch_shape, in_dtype, preprocess, classes, labels, mean, std,
           files, path, onnx=False, features=None):
     """The ``NAME-meta.json`` of an export whose params and symbol are written at ``path``;
     ``features``: the description of a feature extractor's outputs (:func:`_outputs`)."""
@@ -279,7 +279,7 @@ def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, me
     return {
         "model": name,
         "input_name": "data",
-        "input_shape": in_shape,
+        "batch_shape": batch_shape,
         "input_dtype": in_dtype,
         "input_layout": ("NHW" if shape[0] == 1 else "NHWC") if preprocess else "NCHW",
         **outputs,
@@ -299,13 +299,13 @@ def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, me
     }
 
 
-def _write_sidecars(path, meta, in_shape, outputs, labels):
+def _write_sidecars(path, meta, batch_shape, outputs, labels):
     """Write the meta, signature and synset files; the roles written. ``outputs``: the
     graph's ``(name, shape)`` pairs."""
     dump_json(path["meta"], meta)
     dump_json(path["signature"], {
         "input_type": "image/png",
-        "inputs": [{"data_name": "data", "data_shape": in_shape}],
+        "inputs": [{"data_name": "data", "data_shape": batch_shape}],
         "output_type": "application/json",
         "outputs": [{"data_name": n, "data_shape": shape} for n, shape in outputs],
     })
@@ -416,7 +416,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         out = outs[0]
         classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
         outputs = [("logits", [0, classes])]
-    in_shape = [0] + list(example.shape[1:])  # 0: any batch size
+    batch_shape = [0] + list(example.shape[1:])  # 0: any batch size
 
     tmpdir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=folder)
     try:
@@ -427,12 +427,12 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
 
             used = set(sym.list_inputs())
             write_onnx(sym, {n: p.data(p.list_ctx()[0]) for n, p in params.items() if n in used},
-                       tuple([1] + in_shape[1:]), in_dtype, path["onnx"],
+                       tuple([1] + batch_shape[1:]), in_dtype, path["onnx"],
                        output_names=[n for n, _ in outputs] if features else ["logits"])
-        meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
+        meta = _meta(name, info, shape, batch_shape, in_dtype, preprocess, classes, labels, mean,
                      std, files, path, onnx, features)
         meta.update(precision_meta)
-        written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, outputs, labels)
+        written = ["params", "symbol"] + _write_sidecars(path, meta, batch_shape, outputs, labels)
         if onnx:
             written.append("onnx")
         if mar:  # meta["batching"] timed on these files, then the archive from this generation's

@@ -27,7 +27,8 @@ HANDLER = "inceptionzoo_handler:handle"
 #: The serving core's package inside the archive, and the modules of inceptionzoo it holds
 #: (:mod:`inceptionzoo.serving_core` and what it imports, relatively: no inceptionzoo needed).
 CORE_PACKAGE = "inceptionzoo_serving"
-CORE_MODULES = ("serving_core", "runtimes", "graph_tuning", "graph_rewrites", "imaging",
+CORE_MODULES = ("serving_core", "export_meta", "export_files", "export_runner", "runtimes",
+                "graph_tuning", "graph_rewrites", "imaging",
                 "transforms", "checkpoints", "errors", "_errors", "_io", "_openmp", "_checks",
                 "_deprecation")
 
