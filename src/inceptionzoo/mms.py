@@ -31,8 +31,9 @@ from ._io import atomic_path, ensure_writable_dir, parse_json
 from ._checks import check_count
 from ._errors import install_hint
 from .errors import InceptionZooError
+from .hostfiles import check_port
+from .process_guard import GRACE, StopSignals, live_members, signal_name, stop_group
 from .serving_core import META_SUFFIX, export_name, read_export
-from .launch import GRACE, _check_port, _live_members, _signal_name, _stop_group, _StopSignals
 
 __all__ = ["serve", "ModelServer", "recorded_batching", "free_port", "request", "find_java",
            "MAX_PORT", "DEFAULT_BATCHING"]
@@ -149,7 +150,7 @@ def _check_ports(port, management_port, host="127.0.0.1"):
         if isinstance(value, int) and not isinstance(value, bool) and value > MAX_PORT:
             raise InceptionZooError(f"{name} {value}: MXNet Model Server refuses ports of "
                                     f"{MAX_PORT + 1} and above; expected 1..{MAX_PORT}")
-        _check_port(value, host, name, MAX_PORT)
+        check_port(value, host, name, MAX_PORT)
     if port == management_port:
         raise InceptionZooError(f"--port and --management-port are both {port}: expected two "
                                 "ports")
@@ -352,10 +353,10 @@ class ModelServer:
         """Stop the server's whole process group (SIGTERM, SIGKILL after ``grace`` s) and wait
         until its ports are free; idempotent."""
         if self.proc is not None and self.proc.returncode is None:
-            _stop_group(self.proc.pid, grace)  # the leader is not reaped yet: its group id
+            stop_group(self.proc.pid, grace)  # the leader is not reaped yet: its group id
             self.proc.wait()
             end = time.monotonic() + grace
-            while _live_members(self.proc.pid) and time.monotonic() < end:
+            while live_members(self.proc.pid) and time.monotonic() < end:
                 time.sleep(0.05)
         if self.proc is not None:
             _wait_ports_free(self.ports, grace)
@@ -449,7 +450,7 @@ def serve(export_dir, name=None, port=8080, management_port=8081, batch_size=Non
     folder, temporary = _store_folder(store)
     code = 0  # 1: the server failed, and a temporary store is kept for its logs
     try:
-        with _StopSignals() as stop:  # from here on a stop signal ends the command cleanly
+        with StopSignals() as stop:  # from here on a stop signal ends the command cleanly
             built = _put_archive(paths, meta, base, folder)
             print(f"model store: {folder} ({base}.mar {'built from' if built else 'of'} the "
                   f"export; logs in {os.path.join(folder, 'logs')})", file=out, flush=True)
@@ -460,7 +461,7 @@ def serve(export_dir, name=None, port=8080, management_port=8081, batch_size=Non
             finally:
                 server.stop()
         if stop.signum:
-            print(f"stopped by {_signal_name(stop.signum)}: the server and its workers ended, "
+            print(f"stopped by {signal_name(stop.signum)}: the server and its workers ended, "
                   f"ports {port} and {management_port} free", file=out, flush=True)
         return code
     finally:
