@@ -109,7 +109,7 @@ def count(block, input_shape):
     """
     import mxnet as mx
 
-    from .graph_rewrites import symbol_graph  # with MXNet: only when a block is measured
+    from .symbol_graphs import symbol_graph  # with MXNet: only when a block is measured
 
     data = mx.sym.var("data")
     out = block(data)

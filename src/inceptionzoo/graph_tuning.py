@@ -14,10 +14,10 @@ import time
 import mxnet as mx
 import numpy as np
 
-from .graph_rewrites import (fold_scaled_convolutions_symbol, graph_variants,
-                             merge_branches_symbol, merged_params)
 from ._checks import check_counts
+from .branch_merges import fold_scaled_convolutions_symbol, merge_branches_symbol, merged_params
 from .errors import InceptionZooError
+from .graph_rewrites import graph_variants
 
 __all__ = ["onednn_fusion_available", "CachedGraph", "TunedGraph"]
 
@@ -115,10 +115,10 @@ class TunedGraph:
         Input dtype, for :meth:`warmup`.
     merge : bool
         Also build the rewrites on the graph with narrow Inception branches merged
-        (:func:`~inceptionzoo.graph_rewrites.merge_branches_symbol`), when it has any: their
+        (:func:`~inceptionzoo.branch_merges.merge_branches_symbol`), when it has any: their
         names start with ``merge+``, and the first of them is the default; the scaled residuals
         of Inception-ResNet are folded in them too
-        (:func:`~inceptionzoo.graph_rewrites.fold_scaled_convolutions_symbol`). Like inductor's
+        (:func:`~inceptionzoo.branch_merges.fold_scaled_convolutions_symbol`). Like inductor's
         freezing in PyTorch, this treats the merged convolutions' weights as constants: they are
         computed here, so in-place changes to those parameters afterwards are not seen by the
         ``merge+`` graphs. For weights that no longer change (the

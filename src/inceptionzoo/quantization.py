@@ -36,7 +36,7 @@ import numpy as np
 
 from ._checks import check_count
 from .errors import AccuracyGuardError, InceptionZooError
-from .graph_rewrites import symbol_graph
+from .symbol_graphs import symbol_graph
 
 __all__ = ["quantize", "to_bfloat16", "lower_precision", "load_images", "PRECISIONS",
            "MAX_ACCURACY_DROP", "CALIBRATION_SIZE", "CALIB_MODES"]
