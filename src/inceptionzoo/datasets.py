@@ -111,12 +111,12 @@ class RecordSource(DataSource):
             it.reset()
             return it
         c = self.shape[0]
-        spec = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
-        mean, std = spec.normaliser.on_pixels()  # the one normaliser's constants
+        transform = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
+        mean, std = transform.normaliser.on_pixels()  # the one normaliser's constants
         args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
                     batch_size=local_batch, label_width=1, part_index=rank,
                     num_parts=num_workers, preprocess_threads=self.threads,
-                    inter_method=OPENCV_INTERPOLATIONS[spec.interpolation], seed=self.seed,
+                    inter_method=OPENCV_INTERPOLATIONS[transform.interpolation], seed=self.seed,
                     shuffle=self.train, round_batch=True,
                     mean_r=mean[0], std_r=std[0])
         if c == 3:
@@ -126,7 +126,7 @@ class RecordSource(DataSource):
                         min_aspect_ratio=3 / 4, max_aspect_ratio=4 / 3, rand_mirror=True,
                         resize=-1)
         else:  # the evaluation transform: resize the shorter side, centre crop
-            args.update(resize=spec.resize_size)
+            args.update(resize=transform.resize_size)
         try:
             it = mx.io.ImageRecordIter(**args)
         except mx.base.MXNetError as err:

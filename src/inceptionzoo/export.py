@@ -128,10 +128,10 @@ def _image_transform(info, shape):
     if shape[0] not in (1, 3):
         return {}
     if info is None:
-        spec = EvalTransform(shape[1:], shape[0], resize_size_for(min(shape[1:]), 1.0))
+        transform = EvalTransform(shape[1:], shape[0], resize_size_for(min(shape[1:]), 1.0))
     else:
-        spec = EvalTransform.from_info(info, shape)
-    meta = spec.to_meta()
+        transform = EvalTransform.from_info(info, shape)
+    meta = transform.to_meta()
     return {k: meta[k] for k in ("resize_size", "crop_size", "interpolation")}
 
 

@@ -109,9 +109,9 @@ def load_graph(export_dir, runtime="auto", warmup=(1, 32), name=None, ctx=None):
     meta, meta_file = files.meta, files.meta_file
     if runtime == "onnxruntime":
         if files.onnx is None:
-            raise PredictionError(f"{files.folder!r} has no ONNX file of this export"
-                                  f"{f' ({files.onnx_missing!r} is missing)' if files.onnx_missing else ''}"
-                                  ": export with onnx=True (inceptionzoo export --onnx)")
+            missing = f" ({files.onnx_missing!r} is missing)" if files.onnx_missing else ""
+            raise PredictionError(f"{files.folder!r} has no ONNX file of this export{missing}: "
+                                  "export with onnx=True (inceptionzoo export --onnx)")
         if runtimes.import_onnxruntime() is None:
             raise PredictionError(f"runtime 'onnxruntime' needs onnxruntime: "
                                   f"{runtimes.ORT_EXTRA}")

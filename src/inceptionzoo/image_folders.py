@@ -99,18 +99,18 @@ class _Transform:
 
     def __init__(self, info, train):
         try:
-            self.spec = EvalTransform.from_info(info)
+            self.eval_transform = EvalTransform.from_info(info)
         except ImageError as err:
             raise DataError(f"model {info.name!r}: {err}") from None
-        self.augment = train and self.spec.channels == 3
+        self.augment = train and self.eval_transform.channels == 3
 
     def __call__(self, path):
         try:  # PNG / JPEG below the bomb limit, as RecordIO packs them
-            img = decode(path, self.spec.channels, label=path, formats=IMAGE_FORMATS)
+            img = decode(path, self.eval_transform.channels, label=path, formats=IMAGE_FORMATS)
         except ImageError as err:  # PIL fails here, on the file, not later elsewhere
             raise DataError(str(err)) from None
-        img = self.spec.augment(img) if self.augment else self.spec.crop(img)
-        return self.spec.normalise(np.asarray(img)[None])[0]
+        img = self.eval_transform.augment(img) if self.augment else self.eval_transform.crop(img)
+        return self.eval_transform.normalise(np.asarray(img)[None])[0]
 
 
 class FolderSource(IndexedSource):

@@ -1,7 +1,7 @@
 """MXNet symbols as parsed JSON graphs, and the pieces every rewrite of them shares: parsing
-(:func:`symbol_graph`, the one place the package parses a symbol) and back
-(:func:`to_symbol`), reading nodes (:func:`ints`, :func:`count_readers`,
-:func:`channel_concat`, :func:`pool_read_concats`) and rebuilding a graph node by node (:func:`rebuild`). Used by
+(:func:`symbol_graph`, the one place the package parses a symbol) and back (:func:`to_symbol`),
+reading nodes (:func:`ints`, :func:`count_readers`, :func:`channel_concat`,
+:func:`pool_read_concats`) and rebuilding a graph node by node (:func:`rebuild`). Used by
 :mod:`inceptionzoo.graph_rewrites` and :mod:`inceptionzoo.branch_merges`.
 """
 import copy

@@ -161,7 +161,8 @@ def accuracy(net, images, labels, ctx=None, batch_size=1000):
 
 
 def _source_accuracy(net, source, ctx, batch_size=500):
-    """Top-1 accuracy of ``net`` on every image of a :class:`~inceptionzoo.data_source.DataSource`."""
+    """Top-1 accuracy of ``net`` on every image of a
+    :class:`~inceptionzoo.data_source.DataSource`."""
     correct = total = 0
     for b in source.epoch(batch_size):
         if not b.data.shape[0]:
