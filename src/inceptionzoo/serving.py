@@ -79,7 +79,7 @@ class Predictor:
         #: ``.mar`` handler answers through too
         self.classifier = c = Classifier(self.graph)
         self.meta, self.labels, self.baked_in = c.meta, c.labels, c.baked_in
-        self.channels, self.hw = c.channels, c.hw
+        self.channels, self.crop_size = c.channels, c.crop_size
         self.image_transform, self.transform = c.image_transform, c.transform
         self.net = self.graph.net  # the MXNet TunedGraph (None with runtime='onnxruntime')
         self.tuning_file = self.graph.tuning_file

@@ -107,7 +107,7 @@ class Classifier:
     baked_in : bool
         The input transform is inside the graph (the graph takes uint8 images).
     channels : int
-    hw : tuple of int
+    crop_size : tuple of int
         ``(H, W)`` of the input.
     image_transform : inceptionzoo.transforms.EvalTransform or None
         The weights' evaluation transform for encoded images (None: the export takes arrays
@@ -125,22 +125,22 @@ class Classifier:
     def __init__(self, graph):
         self.graph, self.meta, self.ctx = graph, graph.meta, graph.ctx
         self.labels = labels_of(self.meta)
-        self.baked_in, self.channels, self.hw = input_geometry(self.meta)
+        self.baked_in, self.channels, self.crop_size = input_geometry(self.meta)
         pre = self.meta["preprocess"]
         try:  # exports before per-channel values wrote one number
             mean, std = normalisation(pre.get("mean", 0.0), pre.get("std", 1.0), self.channels)
-            self.image_transform = (EvalTransform.from_meta(pre, self.channels, self.hw)
+            self.image_transform = (EvalTransform.from_meta(pre, self.channels, self.crop_size)
                                     if self.channels in (1, 3) else None)
         except ValueError as err:
             raise PredictionError(f"{graph.meta_file}: preprocess: {err}") from None
         self.transform = None if self.baked_in else \
-            InputTransform((self.channels,) + self.hw, mean, std)
+            InputTransform((self.channels,) + self.crop_size, mean, std)
         self._local = threading.local()  # .buffers: batch shape -> uint8 input, refilled
 
     @property
     def pixel_shape(self):
         """``(H, W)`` or ``(H, W, C)``: one image as :meth:`probabilities` takes it."""
-        return self.hw if self.channels == 1 else self.hw + (self.channels,)
+        return self.crop_size if self.channels == 1 else self.crop_size + (self.channels,)
 
     def image(self, source, label=None):
         """Encoded image (path, bytes, PIL image) -> uint8 pixels of the model's size, through

@@ -37,6 +37,7 @@ from mxnet.gluon import HybridBlock
 from PIL import Image
 
 from ._checks import is_integer
+from ._deprecation import renamed_keyword
 from .errors import InceptionZooError
 from .imaging import ImageError, decode, image_from_array
 
@@ -287,34 +288,40 @@ class EvalTransform:
 
     Parameters
     ----------
-    size : tuple of int
+    crop_size : tuple of int
         ``(H, W)`` the network takes: the centre crop.
     channels : int
         1 (grey) or 3 (RGB).
     resize_size : int or None
         The shorter side is resized to this before the crop. None: resized straight to
-        ``size`` (exports written before the transform was recorded).
+        ``crop_size`` (exports written before the transform was recorded).
     interpolation : str
         A key of :data:`INTERPOLATIONS`.
     mean, std : tuple of float
         Per-channel normalisation on pixels scaled to [0, 1] (validated by
         :class:`Normalisation`).
+    size : tuple of int, optional
+        The old name of ``crop_size`` (deprecated, gone in the next release).
     """
 
-    size: tuple
-    channels: int
+    crop_size: tuple = None
+    channels: int = None
     resize_size: object = None
     interpolation: str = "bilinear"
     mean: tuple = (0.0,)
     std: tuple = (1.0,)
     #: the :class:`Normalisation` of ``mean``/``std`` (derived, not a parameter)
     normaliser: Normalisation = dataclasses.field(init=False, repr=False, compare=False)
+    size: dataclasses.InitVar = None
 
-    def __post_init__(self):
-        size = tuple(self.size)
+    def __post_init__(self, size=None):
+        crop_size = renamed_keyword("EvalTransform", "size", "crop_size", size, self.crop_size)
+        object.__setattr__(self, "crop_size", crop_size)
+        size = tuple(crop_size) if isinstance(crop_size, (tuple, list)) else ()
         if len(size) != 2 or not all(is_integer(d) and d > 0 for d in size):
-            raise ImageError(f"size must be two integers > 0 (H, W); got {self.size!r}")
-        object.__setattr__(self, "size", tuple(int(d) for d in size))
+            raise ImageError(f"crop_size must be two integers > 0 (H, W); got "
+                             f"{self.crop_size!r}")
+        object.__setattr__(self, "crop_size", tuple(int(d) for d in size))
         if self.channels not in (1, 3):
             raise ImageError(f"images give 1 (grey) or 3 (RGB) channels; got {self.channels!r}")
         r = self.resize_size
@@ -352,18 +359,18 @@ class EvalTransform:
         return cls(shape[1:], shape[0], resize, info.interpolation, info.mean, info.std)
 
     @classmethod
-    def from_meta(cls, preprocess, channels, size):
+    def from_meta(cls, preprocess, channels, crop_size):
         """The transform an export recorded (``preprocess`` of ``NAME-meta.json``).
 
         Parameters
         ----------
         preprocess : dict
             ``resize_size``, ``interpolation``, ``mean``, ``std``; an export without
-            ``resize_size`` (older inceptionzoo) resizes straight to ``size`` with bilinear
-            filtering, as it always did.
+            ``resize_size`` (older inceptionzoo) resizes straight to ``crop_size`` with
+            bilinear filtering, as it always did.
         channels : int
             Input channels of the export.
-        size : tuple of int
+        crop_size : tuple of int
             ``(H, W)`` of the export's input.
 
         Returns
@@ -373,7 +380,7 @@ class EvalTransform:
         if not isinstance(preprocess, dict):
             raise ImageError(f"preprocess must be an object; got {preprocess!r}")
         try:
-            return cls(size, channels, preprocess.get("resize_size"),
+            return cls(crop_size, channels, preprocess.get("resize_size"),
                        preprocess.get("interpolation", "bilinear"),
                        preprocess.get("mean", 0.0), preprocess.get("std", 1.0))
         except (TypeError, ValueError) as err:
@@ -387,7 +394,7 @@ class EvalTransform:
         dict
             ``resize_size``, ``crop_size`` ``[H, W]``, ``interpolation``, ``mean``, ``std``.
         """
-        return {"resize_size": self.resize_size, "crop_size": list(self.size),
+        return {"resize_size": self.resize_size, "crop_size": list(self.crop_size),
                 "interpolation": self.interpolation, "mean": list(self.mean),
                 "std": list(self.std)}
 
@@ -402,9 +409,9 @@ class EvalTransform:
         Returns
         -------
         PIL.Image.Image
-            Of ``size``.
+            Of ``crop_size``.
         """
-        h, w = self.size
+        h, w = self.crop_size
         filt = INTERPOLATIONS[self.interpolation]
         if self.resize_size is None:
             return img if img.size == (w, h) else img.resize((w, h), filt)
@@ -430,7 +437,7 @@ class EvalTransform:
 
     def augment(self, img, rng=np.random):
         """The training augmentation of this spec: a random-resized crop (area 8%..100% of
-        the image, aspect ratio 3/4..4/3, resized to ``size`` with the spec's interpolation),
+        the image, aspect ratio 3/4..4/3, resized to ``crop_size`` with the spec's interpolation),
         then a horizontal flip half of the time.
 
         Parameters
@@ -441,7 +448,7 @@ class EvalTransform:
         Returns
         -------
         PIL.Image.Image
-            Of ``size``.
+            Of ``crop_size``.
         """
         iw, ih = img.size
         area = iw * ih
@@ -460,7 +467,7 @@ class EvalTransform:
                       (int(round(ih * 3 / 4)), ih) if ratio < 3 / 4 else (iw, ih))
             left, top = (iw - cw) // 2, (ih - ch) // 2
             box = (left, top, left + cw, top + ch)
-        h, w = self.size
+        h, w = self.crop_size
         img = img.resize((w, h), INTERPOLATIONS[self.interpolation], box=box)
         if rng.uniform() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
