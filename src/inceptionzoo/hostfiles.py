@@ -6,6 +6,7 @@ import re
 import socket
 
 from ._checks import check_count
+from ._io import read_limited
 from .errors import InceptionZooError
 
 __all__ = ["free_port", "check_port", "parse_host", "read_hostfile", "HOSTFILE_LIMIT"]
@@ -79,11 +80,7 @@ def read_hostfile(path):
     list of str
         The hosts, each checked by :func:`parse_host`.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(HOSTFILE_LIMIT + 1)
-    except OSError as err:
-        raise OSError(f"cannot read the hostfile {path!r}: {err.strerror}") from None
+    data = read_limited(path, HOSTFILE_LIMIT, "the hostfile ")
     if len(data) > HOSTFILE_LIMIT:
         raise InceptionZooError(
             f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
