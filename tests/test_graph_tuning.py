@@ -174,3 +174,28 @@ def test_a_tuning_for_other_graphs_is_refused():
         graph.warmup([0])
     with pytest.raises(ValueError, match="warmup needs the input shape"):
         TunedGraph(net(mx.sym.var("data")), net.collect_params()).warmup([1])
+
+
+def test_the_graph_classes_old_names_still_import_with_a_warning(monkeypatch):
+    """``inceptionzoo.inference`` is ``graph_tuning`` now; its ``StaticGraph`` / ``InferenceGraph``
+    are ``CachedGraph`` / ``TunedGraph`` and ``serving.ServingGraph`` is ``ExportRunner``: the
+    old names give the same classes for one release, each with the one deprecation sentence."""
+    import importlib
+    import sys
+
+    from inceptionzoo import graph_tuning, serving, serving_core
+
+    monkeypatch.delitem(sys.modules, "inceptionzoo.inference", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.inference is deprecated and goes "
+                                                r"in the next release: import "
+                                                r"inceptionzoo\.graph_tuning"):
+        old = importlib.import_module("inceptionzoo.inference")
+    for name, new in (("StaticGraph", graph_tuning.CachedGraph),
+                      ("InferenceGraph", graph_tuning.TunedGraph)):
+        with pytest.warns(DeprecationWarning, match=rf"inceptionzoo\.inference\.{name} is "
+                                                    r"deprecated .*: use inceptionzoo\.graph_tuning"):
+            assert getattr(old, name) is new
+    for module in (serving, serving_core):
+        with pytest.warns(DeprecationWarning, match=r"ServingGraph is deprecated .*: use "
+                                                    r"inceptionzoo\.export_runner\.ExportRunner"):
+            assert module.ServingGraph is serving_core.ExportRunner

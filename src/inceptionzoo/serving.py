@@ -242,4 +242,4 @@ class Predictor:
 
 
 #: ``ServingGraph``: :class:`ExportRunner`'s name until 0.1.0
-__getattr__ = moved_names(__name__, {"ServingGraph": ".serving_core:ExportRunner"})
+__getattr__ = moved_names(__name__, {"ServingGraph": ".export_runner:ExportRunner"})
