@@ -1,6 +1,6 @@
 """Would bfloat16 close MXNet's gap to frozen torch.compile? One network (random weights), one
 process, three contenders timed in alternating rounds (medians): the recommended float32 path
-(:class:`inceptionzoo.inference.InferenceGraph`), the plain hybridized float32 network, and the
+(:class:`inceptionzoo.graph_tuning.TunedGraph`), the plain hybridized float32 network, and the
 same network converted to bfloat16 by MXNet's AMP (``mxnet.contrib.amp.convert_hybrid_block``;
 oneDNN runs bfloat16 on CPUs with ``avx512_bf16``), with how far its logits move:
 
@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
 from inceptionzoo import get_model  # noqa: E402  (before MXNet: its threads, inceptionzoo._openmp)
-from inceptionzoo.inference import InferenceGraph  # noqa: E402
+from inceptionzoo.graph_tuning import TunedGraph  # noqa: E402
 from inceptionzoo.runtimes import time_alternating  # noqa: E402
 
 import mxnet as mx  # noqa: E402
@@ -45,7 +45,7 @@ def probe(network, batch, budget=20.0):
     x = mx.nd.random.uniform(shape=(batch,) + tuple(net.info.input_shape))
     net.hybridize(static_alloc=True, static_shape=True)
     ref = net(x).asnumpy()
-    recommended = InferenceGraph.from_block(net, merge=True)
+    recommended = TunedGraph.from_block(net, merge=True)
     recommended.warmup([batch])
     half = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=mx.cpu())
     half.hybridize(static_alloc=True, static_shape=True)

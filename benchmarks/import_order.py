@@ -6,7 +6,7 @@ logical CPUs before inceptionzoo could set them: ``inceptionzoo._openmp``):
     python benchmarks/import_order.py [--model inception_mnist] [--batch-sizes 32,256]
                                       [--seconds 2] [--rounds 3] [--mnist-dir DIR]
 
-The contender is :class:`inceptionzoo.inference.InferenceGraph` of the pretrained network
+The contender is :class:`inceptionzoo.graph_tuning.TunedGraph` of the pretrained network
 (``merge=True``, warmed for the batch size, as the Predictor builds it), fed a resident NDArray.
 With ``--mnist-dir`` (default ``$INCEPTIONZOO_TEST_MNIST``) each process also runs ``inceptionzoo
 train`` in-process (the CLI's own entry, after the imports of its order: one epoch of the default
@@ -41,10 +41,10 @@ def worker(order, model, batch_sizes, seconds, mnist_dir=None, train_images=3000
     from _timing import time_calls
 
     from inceptionzoo import _openmp, get_model
-    from inceptionzoo.inference import InferenceGraph
+    from inceptionzoo.graph_tuning import TunedGraph
 
     net = get_model(model, pretrained=True)
-    graph = InferenceGraph.from_block(net, merge=True)
+    graph = TunedGraph.from_block(net, merge=True)
     graph.warmup(batch_sizes)
 
     def sync(out, all_=False):

@@ -69,9 +69,9 @@ def main(argv=None):
         pack_s = time.perf_counter() - t0
         rows = []
         for name, src in (("image folder (PIL + mx.image, threads)",
-                           FolderSource(folder, info, train=True, workers=args.threads)),
+                           FolderSource(folder, info, train=True, threads=args.threads)),
                           ("RecordIO (ImageRecordIter)",
-                           RecordSource(rec, info, train=True, workers=args.threads))):
+                           RecordSource(rec, info, train=True, threads=args.threads))):
             rate, n = measure(src, args.batch_size, args.batches)
             rows.append((name, len(src), n, f"{rate:,.0f}"))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

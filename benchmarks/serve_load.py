@@ -220,7 +220,7 @@ def main(argv=None):
                          "--seconds > 0")
     with tempfile.TemporaryDirectory(prefix="serve-load-") as folder:
         export_dir, meta_file, meta = _export(args, folder)
-        shape = meta["input_shape"]
+        shape = meta["batch_shape"]
         channels = shape[1] if not meta["preprocess"]["baked_in"] else (
             1 if len(shape) == 3 else shape[3])
         bodies = images(channels)

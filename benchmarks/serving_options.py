@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-import inceptionzoo.inference as inference  # before MXNet: its threads (inceptionzoo._openmp)
+import inceptionzoo.graph_tuning as graph_tuning  # before MXNet: its threads (inceptionzoo._openmp)
 from inceptionzoo import get_model
 
 import mxnet as mx  # noqa: E402
@@ -91,8 +91,8 @@ def main():
     net = get_model(args.model)
     net.initialize(mx.init.Xavier())
     shape = tuple(net.info.input_shape)
-    graph = inference.InferenceGraph.from_block(net, merge=True)  # the Predictor's graphs
-    unmerged = inference.InferenceGraph.from_block(net, merge=False)
+    graph = graph_tuning.TunedGraph.from_block(net, merge=True)  # the Predictor's graphs
+    unmerged = graph_tuning.TunedGraph.from_block(net, merge=False)
     params = {getattr(v, "name", k): v.data() if isinstance(v, mx.gluon.Parameter) else v
               for k, v in graph._graph_params.items()}
     wide_sym, recipes = merge_branches_symbol(net(mx.sym.var("data")), max_channels=16)
@@ -108,9 +108,9 @@ def main():
         static = graph.graphs[key]
         sym = graph.symbols[key]
         wide = wide_variants[key.removeprefix("merge+")]  # the variant, every block merged
-        wide_graph = inference.StaticGraph(wide.optimize_for("MKLDNN") if graph.fuse else wide,
+        wide_graph = graph_tuning.CachedGraph(wide.optimize_for("MKLDNN") if graph.fuse else wide,
                                            wide_params)
-        bulk = {size: inference.StaticGraph(sym, params, flags=[("forward_bulk_size", size)])
+        bulk = {size: graph_tuning.CachedGraph(sym, params, flags=[("forward_bulk_size", size)])
                 for size in (0, 1000)}
         cpred = c_predict(sym, params, b, shape)
         calls = {

@@ -22,7 +22,7 @@ Modes (inference): ``imperative``; ``hybrid`` (``hybridize()``); ``static``
 backend='MKLDNN')``, static, fused conv+ReLU and oneDNN subgraphs); ``int8`` (CPU:
 ``quantization.quantize``, oneDNN INT8, calibrated here on random inputs since only speed is measured);
 ``cudagraph`` (GPU: static
-with ``MXNET_ENABLE_CUDA_GRAPHS=1``); ``recommended`` (:class:`inceptionzoo.inference.InferenceGraph`:
+with ``MXNET_ENABLE_CUDA_GRAPHS=1``); ``recommended`` (:class:`inceptionzoo.graph_tuning.TunedGraph`:
 static graphs specialised by batch size, the library's inference path, warmed up with
 ``warmup([batch])`` before timing, as the Predictor does at load time); ``serving``
 (:func:`inceptionzoo.serving.load_graph` with ``runtime='auto'`` on the network's export: MXNet
@@ -61,7 +61,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TORCH_PYTHON = os.environ.get("INCEPTIONZOO_TORCH_PYTHON",
                               os.path.join(HERE, "..", ".venv-torch", "bin", "python"))
 
-#: The mode that runs the library's inference path (:class:`inceptionzoo.inference.InferenceGraph`,
+#: The mode that runs the library's inference path (:class:`inceptionzoo.graph_tuning.TunedGraph`,
 #: which the Predictor uses).
 RECOMMENDED_MODE = "recommended"
 
@@ -95,9 +95,9 @@ def prepare_inference(net, mode, x):
         calib = np.random.RandomState(1).rand(100, *x.shape[1:]).astype(np.float32)
         return quantize(net, calib)
     elif mode == "recommended":
-        from inceptionzoo.inference import InferenceGraph
+        from inceptionzoo.graph_tuning import TunedGraph
 
-        graph = InferenceGraph.from_block(net, merge=True)  # as the Predictor builds it
+        graph = TunedGraph.from_block(net, merge=True)  # as the Predictor builds it
         graph.warmup([x.shape[0]])  # picks the graph for this batch size, as a server does
         return graph
     else:
@@ -499,9 +499,9 @@ def environment():
 
     from inceptionzoo import __version__
 
-    from inceptionzoo.serving_core import _cpu_name
+    from inceptionzoo.export_runner import machine_name
 
-    cpu = _cpu_name()
+    cpu = machine_name()
     versions = {"inceptionzoo": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
     from inceptionzoo.runtimes import import_onnxruntime

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from inceptionzoo.errors import InceptionZooError
-from inceptionzoo.mms import ModelServer, find_java, free_port, request  # noqa: F401
+from inceptionzoo.model_server import ModelServer, find_java, free_port, request  # noqa: F401
 
 
 @contextlib.contextmanager

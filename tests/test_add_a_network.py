@@ -76,7 +76,7 @@ zz_toy.__doc__ = FACTORY_DOC.format(title="A toy network", cls="ZzToy", classes=
 
 #: the registry-driven test files the new network joins
 SUITE = ["test_registry.py", "test_builder.py", "test_models.py", "test_model_api.py",
-         "test_export.py", "test_inference.py", "test_cost.py", "test_convert.py"]
+         "test_export.py", "test_graph_tuning.py", "test_cost.py", "test_convert.py"]
 
 
 # --- the references: what the source's own library gives (here: numpy, by hand) -------------

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import side_env_python
 from inceptionzoo import get_model, list_models
-from inceptionzoo.inference import InferenceGraph
+from inceptionzoo.graph_tuning import TunedGraph
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -32,7 +32,7 @@ def test_rows_have_measurements():
     assert [(r["mode"], r["batch"]) for r in rows] == [(m, b) for b in (1, 4) for m in modes]
     net = get_model("inception_mnist")
     net.initialize()
-    variants = InferenceGraph.from_block(net, merge=True).graphs  # the Predictor's variants
+    variants = TunedGraph.from_block(net, merge=True).graphs  # the Predictor's variants
     assert all((r["mode"] == "recommended") == (r.get("graph") in variants) for r in rows)
     for r in rows:
         assert "error" not in r, r
@@ -48,12 +48,12 @@ def test_rows_have_measurements():
 
 
 def test_recommended_mode_runs_the_predictors_path_warmed_up():
-    """The harness's recommended mode is the Predictor's InferenceGraph, tuned before timing."""
+    """The harness's recommended mode is the Predictor's TunedGraph, tuned before timing."""
     net = get_model("inception_mnist")
     net.initialize(mx.init.Xavier())
     x = mx.nd.random.uniform(shape=(3, 1, 28, 28))
     graph = prepare_inference(net, RECOMMENDED_MODE, x)
-    assert isinstance(graph, InferenceGraph) and set(graph.choice) == {3}
+    assert isinstance(graph, TunedGraph) and set(graph.choice) == {3}
     np.testing.assert_allclose(graph(x).asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-5)
 
 

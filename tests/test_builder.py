@@ -217,7 +217,9 @@ def test_a_file_converted_by_the_previous_version_still_loads_or_says_how_to_mov
     name = "googlenet_bn"
     old = tmp_path / f"{name}.params"
     write_converted(name, old, spec_changes={"source": "gluoncv:googlenet"})
-    net = get_model(name, pretrained="gluon_in1k", root=str(tmp_path))
+    with pytest.warns(DeprecationWarning, match=rf"the weight file name {name}\.params is "
+                      rf"deprecated and goes in the next release: move it .* {name}\.gluon_in1k"):
+        net = get_model(name, pretrained="gluon_in1k", root=str(tmp_path))
     assert net.weights.tag == "gluon_in1k" and net.weights.sha1 == sha1_file(old)
     with pytest.raises(WeightsError) as exc:
         get_model(name, pretrained=True, root=str(tmp_path))  # tv_in1k: not that file

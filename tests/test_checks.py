@@ -39,13 +39,13 @@ def test_check_count_names_range_and_value():
 
 def test_no_other_count_check_is_left():
     """The hand-written forms of the check that drifted (``isinstance(v, int)`` then ``< 1``)
-    are gone from the package: every count goes through ``_checks`` (``imaging.py`` keeps its
-    copy: it runs inside a ``.mar`` without inceptionzoo)."""
+    are gone from the package: every count goes through ``_checks`` (which the ``.mar``'s
+    serving core carries too)."""
     pattern = re.compile(r"isinstance\(\w+(\.\w+)?, (int|\(int, np\.integer\)|numbers\.Integral)\)"
                          r".{0,80}(< ?1\b|>= ?1\b)", re.S)
     found = []
     for name in sorted(os.listdir(SRC)) + [f"models/{n}" for n in os.listdir(f"{SRC}/models")]:
-        if name.endswith(".py") and name not in ("_checks.py", "imaging.py"):
+        if name.endswith(".py") and name != "_checks.py":
             text = open(os.path.join(SRC, name)).read()
             found += [f"{name}: {m.group(0)[:60]!r}" for m in pattern.finditer(text)]
     assert not found, found
@@ -90,7 +90,7 @@ def test_evaluation_takes_numpy_counts_and_refuses_bools(mnist_dir):
 
     _refuses(lambda v: evaluate(pretrained=True, batch_size=v), "batch size")
     _refuses(lambda v: evaluate(pretrained=True, classes=v), "classes")
-    _refuses(lambda v: evaluate(pretrained=True, data_workers=v), "data workers (decoding threads)")
+    _refuses(lambda v: evaluate(pretrained=True, data_workers=v), "data threads")
     got = evaluate(pretrained=True, data_dir=mnist_dir, batch_size=np.int64(5000),
                    classes=np.int64(10), data_workers=np.int64(1))
     assert got["num_samples"] == 10000 and got["accuracy"] > 0.99
@@ -101,8 +101,8 @@ def test_data_sources_take_numpy_counts_and_refuse_bools(mnist_dir):
     from inceptionzoo.datasets import open_sources
 
     info = model_info("inception_mnist")
-    _refuses(lambda v: open_sources(info, mnist_dir, workers=v), "data workers (decoding threads)")
-    _, val = open_sources(info, mnist_dir, workers=np.int64(3), train=False)
+    _refuses(lambda v: open_sources(info, mnist_dir, threads=v), "data threads")
+    _, val = open_sources(info, mnist_dir, threads=np.int64(3), train=False)
     assert val is not None
 
 
@@ -124,11 +124,11 @@ def test_launch_refuses_bools():
 
 def test_graphs_and_the_predictor_take_numpy_counts_and_refuse_bools(tmp_path):
     from inceptionzoo.export import export
-    from inceptionzoo.inference import InferenceGraph
+    from inceptionzoo.graph_tuning import TunedGraph
     from inceptionzoo.serving import PredictionError, Predictor
 
     net = get_model("inception_mnist", pretrained=True)
-    graph = InferenceGraph.from_block(net)
+    graph = TunedGraph.from_block(net)
     assert set(graph.warmup([np.int64(2)], calls=1)) == {2}
     for bad in ([True], [0], [1.7]):
         with pytest.raises(InceptionZooError, match="batch sizes must be integers >= 1"):

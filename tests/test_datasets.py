@@ -257,7 +257,7 @@ def test_bad_image_in_a_folder_stops_with_the_file_named(kind, digits, tmp_path)
     shutil.copytree(digits / "train", root / "train")
     bad = root / "train" / "3" / "bad.png"
     _bad_image(kind, bad, next((root / "train" / "3").glob("*.png")).read_bytes())
-    tr = FolderSource(str(root / "train"), MNIST_INFO, workers=2)
+    tr = FolderSource(str(root / "train"), MNIST_INFO, threads=2)
     with pytest.raises(DataError, match=re.escape(str(bad)) + ": " + BAD_IMAGES[kind]):
         _all(tr)
     with pytest.raises(DataError, match=re.escape(str(bad)) + ": " + BAD_IMAGES[kind]):
@@ -496,7 +496,8 @@ def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
     import inceptionzoo.packing as packing
 
     for name in ("write_recordio", "im2rec_path", "RECORDIO_EXTRA"):
-        with pytest.warns(DeprecationWarning, match=r"import it from inceptionzoo\.packing"):
+        with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.datasets\.\w+ is deprecated "
+                          r"and goes in the next release: import it from inceptionzoo\.packing"):
             assert getattr(datasets, name) is getattr(packing, name)
         assert name not in datasets.__all__
     for name in ("write_image_folder", "write_mnist_subset", "no_such_name"):
@@ -504,19 +505,37 @@ def test_packing_names_moved_but_still_import_from_datasets_with_a_warning():
             getattr(datasets, name)
 
 
+def test_old_names_of_the_data_source_and_its_threads_still_work_with_a_warning(digits):
+    """``datasets.Source`` is ``DataSource`` now, and the decoding threads are ``threads=``
+    (``workers=`` named processes elsewhere); the old spellings work for one release, each
+    with the one deprecation sentence, and giving both names is an error."""
+    import inceptionzoo.datasets as datasets
+    from inceptionzoo.data_source import DataSource
+    from inceptionzoo.errors import InceptionZooError
+
+    with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.datasets\.Source is deprecated "
+                      r"and goes in the next release: use inceptionzoo\.data_source\.DataSource"):
+        assert datasets.Source is DataSource
+    with pytest.warns(DeprecationWarning, match=r"FolderSource\(workers=\.\.\.\) is deprecated "
+                                                r"and goes in the next release: use threads="):
+        assert FolderSource(str(digits / "val"), MNIST_INFO, workers=2).threads == 2
+    with pytest.raises(InceptionZooError, match="give threads= only"):
+        FolderSource(str(digits / "val"), MNIST_INFO, threads=1, workers=2)
+
+
 def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits, mnist_dir,
                                                                           monkeypatch):
-    """Issue 30: `imaging.Normalisation` is the one home of normalising an image. The evaluation
-    transform (what the Predictor and the MMS handler run), an image folder, MNIST's `to_input`
+    """Issue 30: `transforms.Normalisation` is the one home of normalising an image. The
+    evaluation transform (what the Predictor and the MMS handler run), an image folder, MNIST's `to_input`
     (and so MNIST arrays) normalise through its `__call__`; MXNet's RecordIO iterator takes its
     constants from its `on_pixels`. The spies change what they return, so a path that normalised
     on its own would show the plain values."""
     import mxnet as mx
 
-    from inceptionzoo import imaging
+    from inceptionzoo import transforms
     from inceptionzoo.mnist import to_input
 
-    call, on_pixels = imaging.Normalisation.__call__, imaging.Normalisation.on_pixels
+    call, on_pixels = transforms.Normalisation.__call__, transforms.Normalisation.on_pixels
     seen = []
 
     def spy_call(self, batch):
@@ -527,14 +546,14 @@ def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits,
         seen.append("on_pixels")
         return [12.5] * self.channels, [3.0] * self.channels
 
-    monkeypatch.setattr(imaging.Normalisation, "__call__", spy_call)
-    monkeypatch.setattr(imaging.Normalisation, "on_pixels", spy_on_pixels)
+    monkeypatch.setattr(transforms.Normalisation, "__call__", spy_call)
+    monkeypatch.setattr(transforms.Normalisation, "on_pixels", spy_on_pixels)
 
     png = next((digits / "val" / "3").glob("*.png"))
-    spec = imaging.EvalTransform.from_info(MNIST_INFO)
+    spec = transforms.EvalTransform.from_info(MNIST_INFO)
     assert spec.normalise(spec.pixels(png)[None]).min() >= 1000
 
-    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
+    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, threads=1)
     assert next(folder.epoch(4)).data.asnumpy().min() >= 1000
 
     x, y = load_mnist(mnist_dir, train=False)
@@ -549,7 +568,7 @@ def test_every_normalisation_of_an_image_goes_through_the_one_normaliser(digits,
         return real_iter(**kwargs)
 
     monkeypatch.setattr(mx.io, "ImageRecordIter", spy_iter)
-    rec = RecordSource(str(digits / "rec" / "val.rec"), MNIST_INFO, train=False, workers=1)
+    rec = RecordSource(str(digits / "rec" / "val.rec"), MNIST_INFO, train=False, threads=1)
     got = next(rec.epoch(4)).data.asnumpy()
     assert (made["mean_r"], made["std_r"]) == (12.5, 3.0) and "on_pixels" in seen
     assert got.min() == pytest.approx((0 - 12.5) / 3.0)
@@ -562,7 +581,7 @@ def test_every_image_is_accepted_by_the_one_policy(digits, tmp_path, monkeypatch
     packing and RecordIO records with the training formats (PNG, JPEG) as its parameter."""
     import shutil
 
-    from inceptionzoo import imaging, recordio
+    from inceptionzoo import imaging, recordio, transforms
     from inceptionzoo.datasets import scan_recordio
 
     policy, seen = imaging.check_image, []
@@ -573,11 +592,11 @@ def test_every_image_is_accepted_by_the_one_policy(digits, tmp_path, monkeypatch
 
     monkeypatch.setattr(imaging, "check_image", spy)
     png = next((digits / "val" / "3").glob("*.png"))
-    imaging.EvalTransform.from_info(MNIST_INFO).pixels(png)
+    transforms.EvalTransform.from_info(MNIST_INFO).pixels(png)
     assert seen == [(str(png), imaging.FORMATS)]
 
     seen.clear()
-    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, workers=1)
+    folder = FolderSource(str(digits / "val"), MNIST_INFO, train=False, threads=1)
     for _ in folder.epoch(2):  # the whole epoch: no decoding thread is left running when the
         pass                   # RecordIO count below starts
     assert len(seen) == len(folder) and all(f == ("PNG", "JPEG") for _, f in seen)

@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-import inceptionzoo.launch as launch_module
+import inceptionzoo.process_guard as process_guard
 from inceptionzoo.launch import launch, node_env, read_hostfile, ssh_commands
 from inceptionzoo.train import train
 from test_launch import ssh_launch_args, sshd  # noqa: F401 - sshd is a fixture
@@ -34,7 +34,7 @@ def test_ssh_commands_carry_the_ps_lite_environment(tmp_path):
     assert remote.startswith("cd /work/zoo && exec env DMLC_ROLE=worker DMLC_PS_ROOT_URI=head "
                              "DMLC_PS_ROOT_PORT=9091 DMLC_NUM_WORKER=3 DMLC_NUM_SERVER=1 ")
     assert "DMLC_NODE_HOST=node-b" in remote
-    guard = f"/venv/bin/python -I {launch_module.__file__} guard"
+    guard = f"/venv/bin/python -I {process_guard.__file__} guard"
     assert remote.endswith(f" {guard} 'worker 0 on node-b' -- inceptionzoo train --kvstore "
                            "dist_sync --out 'a b'")
     server = cmds[0][2][5]

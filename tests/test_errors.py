@@ -71,7 +71,7 @@ def _refusals(tmp_path):
     from inceptionzoo.export import export
     from inceptionzoo.datasets import open_sources
     from inceptionzoo.export import export_prefix
-    from inceptionzoo.inference import InferenceGraph
+    from inceptionzoo.graph_tuning import TunedGraph
     from inceptionzoo.launch import launch, read_hostfile
     from inceptionzoo.serving import Predictor
     from inceptionzoo.train import evaluate, train
@@ -97,7 +97,7 @@ def _refusals(tmp_path):
          errors.PredictionError),
         ("bad context", lambda: parse_ctx("tpu0"), InceptionZooError),
         ("graph without that input",
-         lambda: InferenceGraph(__import__("mxnet").sym.var("x") * 2, {}, input_name="data"),
+         lambda: TunedGraph(__import__("mxnet").sym.var("x") * 2, {}, input_name="data"),
          InceptionZooError),
         # the checks of train, evaluate, datasets, export, launch and the networks (each
         # refuses before any data is read or process started)
@@ -105,7 +105,7 @@ def _refusals(tmp_path):
         ("bad seed", lambda: train(seed=-1, out=str(tmp_path / "run")), InceptionZooError),
         ("resume without a folder", lambda: train(resume=True), InceptionZooError),
         ("evaluate without weights", lambda: evaluate(), InceptionZooError),
-        ("zero decoding threads", lambda: open_sources(None, None, workers=0),
+        ("zero decoding threads", lambda: open_sources(None, None, threads=0),
          InceptionZooError),
         ("export name with a folder part", lambda: export_prefix(str(tmp_path), "a/b"),
          InceptionZooError),

@@ -73,7 +73,7 @@ def test_sidecars(tmp_path):
     paths = export(net, str(tmp_path / "inception_mnist"))
     meta = json.loads(open(paths["meta"]).read())
     assert meta["model"] == "inception_mnist" and meta["classes"] == 10
-    assert meta["input_shape"] == [0, 1, 28, 28] and meta["input_dtype"] == "float32"
+    assert meta["batch_shape"] == [0, 1, 28, 28] and meta["input_dtype"] == "float32"
     assert meta["params_sha1"] == sha1_file(paths["params"])
     assert meta["symbol_sha1"] == sha1_file(paths["symbol"])
     assert meta["mxnet_version"] == mx.__version__
@@ -142,7 +142,7 @@ def test_preprocess_matches_python_transform(tmp_path):
     net, _ = built("inception_mnist")
     paths = export(net, str(tmp_path / "m"), preprocess=True)
     meta = json.loads(open(paths["meta"]).read())
-    assert meta["input_dtype"] == "uint8" and meta["input_shape"] == [0, 28, 28]
+    assert meta["input_dtype"] == "uint8" and meta["batch_shape"] == [0, 28, 28]
     raw = np.random.RandomState(0).randint(0, 256, (7, 28, 28)).astype(np.uint8)
     ref = net(mx.nd.array(to_input(raw))).asnumpy()
     loaded = mx.gluon.SymbolBlock.imports(paths["symbol"], ["data"], paths["params"])
@@ -394,7 +394,7 @@ def test_per_channel_normalisation_in_meta_and_graph(tmp_path):
     paths = export(net, str(tmp_path / "m"), preprocess=True, mean=mean, std=std)
     meta = json.loads(open(paths["meta"]).read())
     assert meta["preprocess"]["mean"] == list(mean) and meta["preprocess"]["std"] == list(std)
-    assert meta["input_shape"] == [0, 28, 28, 3] and meta["input_layout"] == "NHWC"
+    assert meta["batch_shape"] == [0, 28, 28, 3] and meta["input_layout"] == "NHWC"
     raw = np.random.RandomState(1).randint(0, 256, (4, 28, 28, 3)).astype(np.uint8)
     ref = (raw.astype(np.float32) / 255 - np.array(mean, np.float32)) / np.array(std, np.float32)
     x = InputTransform((3, 28, 28), mean, std)(mx.nd.array(raw, dtype="uint8")).asnumpy()

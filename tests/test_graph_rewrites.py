@@ -9,7 +9,7 @@ from inceptionzoo.graph_rewrites import (concat_pool_edges, graph_variants,
                                          merge_branches_symbol, merged_params,
                                          native_concat_symbol, plain_layout_symbol,
                                          pool_first_symbol)
-from inceptionzoo.inference import StaticGraph
+from inceptionzoo.graph_tuning import CachedGraph
 
 
 def _ops(sym):
@@ -71,7 +71,7 @@ def test_pool_first_pools_each_branch_then_concatenates():
     assert not any(node["name"] == "inception_mnist_block1_concat0" for node in nodes)
     ops = _ops(first)
     assert ops.count("Pooling") == _ops(sym).count("Pooling") + 6  # 2 pools -> 2 x 4 parts
-    out = StaticGraph(first, net.collect_params())(x)
+    out = CachedGraph(first, net.collect_params())(x)
     np.testing.assert_array_equal(out.asnumpy(), net(x).asnumpy())
     a, b = mx.sym.var("a"), mx.sym.var("b")  # concats along other axes stay
     pool = mx.sym.Pooling(mx.sym.concat(a, b, dim=2, name="c"), kernel=(2, 2))
@@ -132,7 +132,7 @@ def test_merge_branches_merges_the_narrow_block_and_keeps_the_values():
         "(5, 5)", "(2, 2)", "16")
     arrays = merged_params(recipes, net.collect_params())
     params = dict({p.name: p.data() for p in net.collect_params().values()}, **arrays)
-    out = StaticGraph(merged, params)(x).asnumpy()
+    out = CachedGraph(merged, params)(x).asnumpy()
     ref = net(x).asnumpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
     # the wider blocks (8 and 16 channels) merge only when asked to
@@ -219,8 +219,8 @@ def test_merged_graph_computes_the_same_values(case):
     params = {k: mx.nd.array(rng.uniform(-1, 1, v)) for k, v in shapes.items() if k != "x"}
     params.update(merged_params(recipes, params))
     data = mx.nd.array(rng.uniform(-1, 1, (2, 4, 9, 9)))
-    want = StaticGraph(sym, params, "x")(data).asnumpy()
-    got = StaticGraph(merged, params, "x")(data).asnumpy()
+    want = CachedGraph(sym, params, "x")(data).asnumpy()
+    got = CachedGraph(merged, params, "x")(data).asnumpy()
     assert got.shape == want.shape == (2, 12, 9, 9)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
@@ -250,6 +250,6 @@ def test_scaled_residuals_fold_into_one_fused_convolution():
     assert [n["attrs"].get("with_sum") for n in convs].count("true") == 1
     assert [n["attrs"].get("with_postsum_act") for n in convs].count("true") == 1
     for graph in (folded, fused):
-        got = StaticGraph(graph, params)(x).asnumpy()
+        got = CachedGraph(graph, params)(x).asnumpy()
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
     assert fold_scaled_convolutions_symbol(mx.sym.relu(mx.sym.var("data")))[1] == {}

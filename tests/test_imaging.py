@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from inceptionzoo import model_info
-from inceptionzoo.imaging import FORMATS, EvalTransform, ImageError, decode, resize_size_for
+from inceptionzoo.imaging import FORMATS, ImageError, decode
+from inceptionzoo.transforms import EvalTransform, resize_size_for
 
 
 def _positions(w, h):
@@ -63,7 +64,7 @@ def test_spec_from_model_metadata():
     import dataclasses
 
     mnist = EvalTransform.from_info(model_info("inception_mnist"))
-    assert (mnist.size, mnist.channels, mnist.resize_size) == ((28, 28), 1, 28)
+    assert (mnist.crop_size, mnist.channels, mnist.resize_size) == ((28, 28), 1, 28)
     v4 = EvalTransform.from_info(model_info("inception_v4"))
     assert (v4.resize_size, v4.interpolation) == (341, "bicubic")  # floor(299 / 0.875)
     assert resize_size_for(299, 0.8975) == 333 and resize_size_for(224, 0.875) == 256
@@ -85,10 +86,18 @@ def test_spec_from_model_metadata():
     ({"mean": (0.1, 0.2)}, "mean needs one value or one per input channel"),
 ])
 def test_bad_spec_is_refused(kwargs, words):
-    args = dict(size=(8, 8), channels=3, resize_size=8)
+    args = dict(crop_size=(8, 8), channels=3, resize_size=8)
     args.update(kwargs)
     with pytest.raises(ImageError, match=words):
         EvalTransform(**args)
+
+
+def test_the_old_keyword_size_is_crop_size_with_a_warning():
+    """``crop_size`` is the one name of the (H, W) the network takes (``size`` until 0.1.0)."""
+    with pytest.warns(DeprecationWarning, match=r"EvalTransform\(size=\.\.\.\) is deprecated "
+                                                r"and goes in the next release: use crop_size="):
+        old = EvalTransform(size=(8, 8), channels=3, resize_size=8)
+    assert old == EvalTransform((8, 8), 3, 8)
 
 
 def test_normalise_is_scale_then_mean_std_channels_first():
@@ -257,7 +266,7 @@ def test_an_image_above_the_bomb_limit_is_refused_not_decoded_with_a_warning(tmp
 def test_one_interpolation_table():
     """Issue 30: imaging holds the one table; the weights spec and MXNet's RecordIO iterator
     (OpenCV's codes) derive from it."""
-    from inceptionzoo import imaging, weights_spec
+    from inceptionzoo import transforms, weights_spec
 
-    assert tuple(imaging.INTERPOLATIONS) == weights_spec.INTERPOLATIONS
-    assert set(imaging.OPENCV_INTERPOLATIONS) == set(imaging.INTERPOLATIONS)
+    assert tuple(transforms.INTERPOLATIONS) == weights_spec.INTERPOLATIONS
+    assert set(transforms.OPENCV_INTERPOLATIONS) == set(transforms.INTERPOLATIONS)

@@ -66,8 +66,8 @@ def test_a_deep_metrics_json_is_a_clear_train_error(tmp_path, mnist_dir, capsys)
 
 
 # MXNet's own `Symbol.tojson()` output, parsed in memory (never a user's file):
-# graph_rewrites.symbol_graph
-_OWN_JSON = {"graph_rewrites.py"}
+# symbol_graphs.symbol_graph
+_OWN_JSON = {"symbol_graphs.py"}
 
 
 def test_no_module_parses_json_by_itself():

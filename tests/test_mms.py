@@ -223,7 +223,7 @@ def test_a_real_model_server_serves_both_archives(archives, tmp_path):
 
 
 class _TimedGraph:
-    """A stand-in for a ServingGraph whose batch of ``b`` takes ``seconds(b)`` on a fake
+    """A stand-in for a ExportRunner whose batch of ``b`` takes ``seconds(b)`` on a fake
     clock."""
 
     def __init__(self, seconds, clock):

@@ -188,7 +188,8 @@ def test_old_module_name_is_a_deprecated_alias(monkeypatch):
     import sys
 
     monkeypatch.delitem(sys.modules, "inceptionzoo.data", raising=False)
-    with pytest.warns(DeprecationWarning, match=r"import inceptionzoo\.mnist"):
+    with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.data is deprecated and goes in "
+                                                r"the next release: import inceptionzoo\.mnist"):
         old = importlib.import_module("inceptionzoo.data")
     assert sorted(old.__all__) == sorted(mnist.__all__)
     assert all(getattr(old, name) is getattr(mnist, name) for name in mnist.__all__)

@@ -221,7 +221,7 @@ def test_the_package_counts_cores_in_one_place(monkeypatch, tmp_path):
                               np.array([0, 1]))
     for cores, threads in ((3, 3), (64, 4)):  # at most 4 decoding threads
         monkeypatch.setattr(_openmp, "physical_cores", lambda: cores)
-        assert FolderSource(root, model_info("inception_mnist")).workers == threads
+        assert FolderSource(root, model_info("inception_mnist")).threads == threads
         assert local_threads("worker", 1, environ={}) == {"MXNET_OMP_MAX_THREADS": cores}
 
 

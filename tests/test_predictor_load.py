@@ -11,7 +11,7 @@ import pytest
 from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
-from inceptionzoo.inference import InferenceGraph
+from inceptionzoo.graph_tuning import TunedGraph
 from inceptionzoo.serving import PredictionError, Predictor
 
 
@@ -33,11 +33,11 @@ def _copy(src, dst):
 
 
 def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exported, monkeypatch):
-    from inceptionzoo import serving_core
+    from inceptionzoo import export_files
 
     reads, loads = [], []
-    real_read, real_from_buffer = serving_core._read, mx.nd.load_frombuffer
-    monkeypatch.setattr(serving_core, "_read",
+    real_read, real_from_buffer = export_files._read, mx.nd.load_frombuffer
+    monkeypatch.setattr(export_files, "_read",
                         lambda path: reads.append(os.path.basename(path)) or real_read(path))
     monkeypatch.setattr(mx.nd, "load", lambda *a: loads.append("nd") or real_nd_load(*a))
     real_nd_load = mx.nd.load
@@ -51,7 +51,7 @@ def test_loads_the_symbol_once_and_the_params_once_without_a_symbolblock(exporte
     p = Predictor(str(exported), runtime="mxnet")
     assert sorted(reads) == ["inception_mnist-0000.params", "inception_mnist-meta.json",
                              "inception_mnist-symbol.json"]
-    assert loads == ["nd"] and isinstance(p.net, InferenceGraph)
+    assert loads == ["nd"] and isinstance(p.net, TunedGraph)
     top = p.predict_files(example_images(), top_k=1)
     truth = [os.path.basename(f).split("-")[1] for f in example_images()]
     assert [t[0][0] for t in top] == truth
@@ -88,7 +88,7 @@ def test_a_saved_tuning_is_loaded_and_nothing_is_timed(exported, tmp_path, monke
     def no_timing(self, x):
         raise AssertionError(f"tuned batch {x.shape[0]} on a live request")
 
-    monkeypatch.setattr(InferenceGraph, "_pick", no_timing)
+    monkeypatch.setattr(TunedGraph, "_pick", no_timing)
     second = Predictor(str(folder), warmup=(1, 2))
     assert second.tuning_loaded == {1: first.net.choice[1], 2: first.net.choice[2]}
     assert second.net.choice == first.net.choice and second.net.tuned == []
@@ -144,11 +144,11 @@ def test_a_load_that_sees_the_export_switch_reads_the_new_generation_whole(tmp_p
     """The export is overwritten (another network, same name) right after the load read the
     metadata: the load reads the new generation as a whole, not the old metadata with the new
     files."""
-    from inceptionzoo import serving_core
+    from inceptionzoo import export_files
     from inceptionzoo.serving import load_graph
 
     export("inception_mnist", str(tmp_path / "x"))
-    real_read, switched = serving_core._read, []
+    real_read, switched = export_files._read, []
 
     def read(path):
         data = real_read(path)
@@ -158,7 +158,7 @@ def test_a_load_that_sees_the_export_switch_reads_the_new_generation_whole(tmp_p
             assert not os.path.exists(path)  # the generation it came from is gone
         return data
 
-    monkeypatch.setattr(serving_core, "_read", read)
+    monkeypatch.setattr(export_files, "_read", read)
     g = load_graph(str(tmp_path), runtime="mxnet", warmup=())
     assert switched and g.meta["model"] == "inception_naive_mnist"
     x = np.random.RandomState(0).rand(2, 1, 28, 28).astype(np.float32)
@@ -169,11 +169,11 @@ def test_a_load_that_sees_the_export_switch_reads_the_new_generation_whole(tmp_p
 
 
 def test_an_export_replaced_on_every_read_is_a_prediction_error(tmp_path, monkeypatch):
-    from inceptionzoo import serving_core
+    from inceptionzoo import export_files
     from inceptionzoo.serving import load_graph
 
     export("inception_mnist", str(tmp_path / "x"))
-    real_read, names = serving_core._read, ["inception_naive_mnist", "inception_mnist"] * 3
+    real_read, names = export_files._read, ["inception_naive_mnist", "inception_mnist"] * 3
 
     def read(path):
         data = real_read(path)
@@ -181,7 +181,7 @@ def test_an_export_replaced_on_every_read_is_a_prediction_error(tmp_path, monkey
             export(names.pop(), str(tmp_path / "x"), overwrite=True)
         return data
 
-    monkeypatch.setattr(serving_core, "_read", read)
+    monkeypatch.setattr(export_files, "_read", read)
     with pytest.raises(PredictionError, match=r"x-meta.json: the export changed while it was "
                        r"read \(replaced 3 times over, or its links dangle\); load it again"):
         load_graph(str(tmp_path), runtime="mxnet", warmup=())

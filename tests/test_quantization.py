@@ -353,7 +353,7 @@ def test_an_imagenet_network_at_another_input_size(tmp_path, precision):
                    calibration=calib, holdout=(x[16:], rng.randint(0, 1000, 8)),
                    max_accuracy_drop=100)
     meta = json.load(open(paths["meta"]))
-    assert meta["precision"] == precision and meta["input_shape"] == [0] + list(shape)
+    assert meta["precision"] == precision and meta["batch_shape"] == [0] + list(shape)
     got = load_graph(str(tmp_path), runtime="mxnet", warmup=())(x[16:20])
     assert got.shape == (4, 1000) and np.isfinite(got).all()
 

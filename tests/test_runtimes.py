@@ -16,7 +16,7 @@ from inceptionzoo._io import sha1_file
 from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
 from inceptionzoo.export import export
-from inceptionzoo.inference import InferenceGraph
+from inceptionzoo.graph_tuning import TunedGraph
 from inceptionzoo.serving import PredictionError, Predictor, load_graph
 
 import onnxruntime  # noqa: E402,F401  (the onnxruntime extra, installed by `make setup`: no skip)
@@ -91,7 +91,7 @@ def test_auto_choice_is_saved_and_reused_without_timing(folder, monkeypatch):
     assert record["choice"] == {"1": "onnxruntime", "3": "mxnet"}
     assert record["onnx_sha1"] == sha1_file(str(folder / "inception_mnist.onnx"))
     monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
-    monkeypatch.setattr(InferenceGraph, "_pick", _no_timing)
+    monkeypatch.setattr(TunedGraph, "_pick", _no_timing)
     second = load_graph(str(folder), warmup=(1, 3))
     assert second.choice == {1: "onnxruntime", 3: "mxnet"}
     assert second.runtime_for(1) == "onnxruntime" and second.runtime_for(3) == "mxnet"
@@ -180,7 +180,7 @@ def test_the_thread_setting_is_saved_with_the_tuning_and_reused(folder, monkeypa
     record = json.loads((folder / "inception_mnist-tuning.json").read_text())["runtimes"]
     assert record["threads"] == {"1": 1, "3": 1}
     monkeypatch.setattr(runtimes, "time_alternating", _no_timing)
-    monkeypatch.setattr(InferenceGraph, "_pick", _no_timing)
+    monkeypatch.setattr(TunedGraph, "_pick", _no_timing)
     second = load_graph(str(folder), warmup=(1, 3))
     assert second.ort.threads == {1: 1, 3: 1}
     assert second.ort.session_for(3) is second.ort.sessions[1]
@@ -389,7 +389,7 @@ def test_two_runtimes_one_function_same_checks_same_errors(folder):
     _saved_choice(folder, {1: "onnxruntime", 2: "onnxruntime", 8: "mxnet"})
     g = load_graph(str(folder), warmup=())
     assert g.runtime_for(2) == "onnxruntime" and g.runtime_for(8) == "mxnet"
-    shape = r"expected a batch of shape \('N', 1, 28, 28\) \(the export's input_shape\); got "
+    shape = r"expected a batch of shape \('N', 1, 28, 28\) \(the export's batch_shape\); got "
     bad = {"channels": (lambda n: np.zeros((n, 3, 28, 28), np.float32),
                         shape + r"\({n}, 3, 28, 28\)"),
            "height": (lambda n: np.zeros((n, 1, 27, 28), np.float32),

@@ -157,11 +157,23 @@ def test_meta_not_json_names_the_file(copy_of):
 
 @pytest.mark.parametrize("kind,shape", [("plain", [0, 1, 32, 32]), ("baked", [0, 32, 32]),
                                         ("plain", [0, 3, 28, 28]), ("plain", "28x28")])
-def test_meta_input_shape_that_the_graph_cannot_take(copy_of, kind, shape):
+def test_meta_batch_shape_that_the_graph_cannot_take(copy_of, kind, shape):
     folder = copy_of(kind)
-    path = _edit_meta(folder, lambda m: m.update(input_shape=shape))
-    with pytest.raises(PredictionError, match=f"{path}: 'input_shape'|{path}: input_shape"):
+    path = _edit_meta(folder, lambda m: m.update(batch_shape=shape))
+    with pytest.raises(PredictionError, match=f"{path}: 'batch_shape'|{path}: batch_shape"):
         Predictor(str(folder))
+
+
+def test_an_older_export_naming_the_batch_shape_input_shape_still_loads(copy_of):
+    """Exports of inceptionzoo <= 0.1.0 wrote ``meta["input_shape"]`` for what is
+    ``meta["batch_shape"]`` now (``input_shape`` is ``(C, H, W)`` everywhere else): the one
+    reader takes either, and the Predictor gives the same probabilities."""
+    folder = copy_of("plain")
+    want = Predictor(str(folder)).probabilities(example_images()[3])
+    path = _edit_meta(folder, lambda m: m.update(input_shape=m.pop("batch_shape")))
+    assert "batch_shape" not in json.load(open(path))
+    got = Predictor(str(folder)).probabilities(example_images()[3])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_meta_classes_that_disagree_with_the_graph(copy_of):

@@ -166,8 +166,8 @@ def _cli(argv, capsys):
      "(replace it), not both"),
     (["--seed", "-1"], "seed must be an integer in 0..4294967; got -1"),
     (["--seed", "5000000"], "seed must be an integer in 0..4294967; got 5000000"),
-    (["--data-threads", "0"], "data workers (decoding threads) must be an integer >= 1; got 0"),
-    (["--data-threads", "-2"], "data workers (decoding threads) must be an integer >= 1; "
+    (["--data-threads", "0"], "data threads must be an integer >= 1; got 0"),
+    (["--data-threads", "-2"], "data threads must be an integer >= 1; "
      "got -2"),
 ])
 def test_bad_hyper_parameters_are_one_line_and_write_nothing(flags, words, one_batch_mnist,

@@ -67,15 +67,15 @@ def test_mxnet_message_extracts_the_meaningful_line():
 
 def test_mean_and_std_are_checked_once_by_the_one_normaliser(monkeypatch):
     """Issue 30: the graph op, `normalisation` and a weights spec check mean/std through
-    `imaging.Normalisation`, the one check (its refusal, changed here, is what they raise)."""
-    from inceptionzoo import imaging
+    `transforms.Normalisation`, the one check (its refusal, changed here, is what they raise)."""
+    from inceptionzoo import imaging, transforms
     from inceptionzoo.errors import InceptionZooError
     from inceptionzoo.weights_spec import WeightsSpec
 
     def refuse(self):
         raise imaging.ImageError("mean refused by the one check")
 
-    monkeypatch.setattr(imaging.Normalisation, "__post_init__", refuse)
+    monkeypatch.setattr(transforms.Normalisation, "__post_init__", refuse)
     for make in (lambda: InputTransform((3, 2, 2), 0.5, 0.25),
                  lambda: normalisation(0.5, 0.25, 3),
                  lambda: WeightsSpec(model="inception_mnist", classes=10, class_names=None,

@@ -218,7 +218,8 @@ def test_the_transform_takes_paths_images_arrays_and_lists(tmp_path):
     from PIL import Image
 
     from inceptionzoo import transforms_for
-    from inceptionzoo.imaging import EvalTransform, ImageError
+    from inceptionzoo.imaging import ImageError
+    from inceptionzoo.transforms import EvalTransform
 
     spec = model_weights("inception_mnist")[0]
     t = spec.transforms()

@@ -37,6 +37,7 @@ import inspect
 import os
 
 from ._checks import check_count
+from ._deprecation import deprecated
 from ._io import read_json
 from ._registry import checkpoint_sources, model_entrypoint, model_info, model_weights
 from .errors import InceptionZooError
@@ -190,6 +191,9 @@ def _tagged_file(name, spec, root):
         return path
     old = _legacy(name, root)
     if old is not None and old[1] == spec.source:  # an older inceptionzoo's name: still read
+        deprecated(f"the weight file name {os.path.basename(old[0])}",
+                   f"move it and its sidecar to {os.path.basename(path)} / "
+                   f"{os.path.basename(sidecar_path(path))}")
         return old[0]
     moved = ""
     if old is not None:

@@ -13,7 +13,7 @@ import re
 import tempfile
 
 __all__ = ["atomic_path", "dump_json", "ensure_writable_dir", "folder_lock", "parse_json",
-           "read_json", "sha1_file", "umask_mode", "write_json"]
+           "read_json", "read_limited", "sha1_file", "umask_mode", "write_json"]
 
 #: the largest JSON file the library reads (its own files are kilobytes; a 1000-class sidecar
 #: with names is ~40 KB)
@@ -157,6 +157,30 @@ def _nesting(data):
     return deepest
 
 
+def read_limited(path, max_bytes, what="", error=OSError):
+    """The bytes of the file ``path``, at most ``max_bytes + 1`` of them (more than
+    ``max_bytes``: the caller's "too large"), read once.
+
+    Parameters
+    ----------
+    path : str
+    max_bytes : int
+    what : str
+        How the error names the file before its path (``"the hostfile "``).
+    error : type
+        Raised when the file cannot be read: ``cannot read WHAT'PATH': REASON``.
+
+    Returns
+    -------
+    bytes
+    """
+    try:
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as err:
+        raise error(f"cannot read {what}{path!r}: {err.strerror}") from None
+
+
 def read_json(path, error=ValueError, max_bytes=JSON_MAX_BYTES, max_depth=JSON_MAX_DEPTH):
     """Read a JSON file through :func:`parse_json`, after checking its size.
 
@@ -182,11 +206,7 @@ def read_json(path, error=ValueError, max_bytes=JSON_MAX_BYTES, max_depth=JSON_M
         The file is missing, unreadable, larger than ``max_bytes``, or not bounded JSON.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as err:
-        raise error(f"cannot read {path!r}: {err.strerror}") from None
+    data = read_limited(path, max_bytes, error=error)
     if len(data) > max_bytes:
         raise error(f"{path}: not a JSON file of this library: larger than {max_bytes} bytes")
     return parse_json(data, path, error, max_depth)

@@ -15,8 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from .checkpoint_filter import Source
 from .cost import count, num_params
 from .errors import InceptionZooError, UnknownModelError, WrongTypeError
-from .imaging import resize_size_for
-from .transforms import channel_normalisation, normalisation
+from .transforms import channel_normalisation, normalisation, resize_size_for
 from .weights_spec import resolve_labels
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "list_models", "model_info",

@@ -30,8 +30,9 @@ import numpy as np
 
 from . import runtimes
 from ._checks import check_count
-from .datasets import ArraySource, FolderSource
+from .data_source import ArraySource
 from .errors import AccuracyGuardError, InceptionZooError
+from .image_folders import FolderSource
 from .mnist import load_mnist
 from .quantization import ONNX_INT8, PRECISIONS, CALIB_MODES, quantize, quantize_onnx, to_bfloat16
 from .serving_core import sample_input
@@ -64,7 +65,7 @@ def _source(spec, info, split):
     if not os.path.isdir(path):
         raise InceptionZooError(f"{spec!r}: expected 'mnist:DIR' (MNIST IDX files) or a folder "
                                 "of images with one subfolder per class")
-    return FolderSource(path, info, train=False, workers=1), {"source": "folder", "path": path}
+    return FolderSource(path, info, train=False, threads=1), {"source": "folder", "path": path}
 
 
 def load_images(spec, info, split, limit=None, labelled=True):

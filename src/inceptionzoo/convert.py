@@ -34,7 +34,8 @@ from .checkpoint_filter import Source
 from .checkpoints import ConversionError, read_checkpoint
 from .weights_spec import sidecar_path
 
-__all__ = ["ConversionError", "Source", "SOURCES", "convert", "read_checkpoint", "sidecar_path"]
+__all__ = ["ConversionError", "Source", "SOURCES", "convert", "checkpoint_filter_for",
+           "read_checkpoint", "sidecar_path"]
 
 
 class _Sources(Mapping):
@@ -55,24 +56,40 @@ class _Sources(Mapping):
 SOURCES = _Sources()
 
 
-def _source(spec):
-    if not isinstance(spec, str) or ":" not in spec:
+def checkpoint_filter_for(source):
+    """``(kind, checkpoint filter)`` of the source network ``source``.
+
+    Parameters
+    ----------
+    source : str
+        ``'SOURCE:NAME'`` (``'torchvision:inception_v3'``), case-insensitive.
+
+    Returns
+    -------
+    (str, inceptionzoo.checkpoint_filter.Source)
+
+    Raises
+    ------
+    ConversionError
+        Not ``SOURCE:NAME``, or a source network no model declares.
+    """
+    if not isinstance(source, str) or ":" not in source:
         raise ConversionError(f"expected SOURCE:NAME (e.g. torchvision:inception_v3); got "
-                              f"{spec!r}")
-    src, name = spec.split(":", 1)
+                              f"{source!r}")
+    src, name = source.split(":", 1)
     key = (src.lower(), name.lower())
     sources = checkpoint_sources()
     if key not in sources:
         known = ", ".join(sorted(f"{s}:{n}" for s, n in sources))
-        raise ConversionError(f"unknown source network {spec!r}; known: {known}")
+        raise ConversionError(f"unknown source network {source!r}; known: {known}")
     return key[0], sources[key]
 
 
 # --- mapping ----------------------------------------------------------------------------------
 
-def _map(tensors, kind, source, net, aux_logits, checkpoint="the checkpoint"):
+def _map(tensors, kind, ckpt_filter, net, aux_logits, checkpoint="the checkpoint"):
     """``{zoo name: array}`` for ``net``, or a ConversionError listing every problem."""
-    kept = [(k, v) for k, v in tensors.items() if source.keeps(k, aux_logits)]
+    kept = [(k, v) for k, v in tensors.items() if ckpt_filter.keeps(k, aux_logits)]
     params = net.collect_params()
     expected = {name: p.shape for name, p in params.items()}
     problems = []
@@ -83,7 +100,7 @@ def _map(tensors, kind, source, net, aux_logits, checkpoint="the checkpoint"):
                             f"{len(names)}")
         pairs = [(src, zoo, arr) for (src, arr), zoo in zip(kept, names)]
     else:
-        pairs = [(src, source.zoo_name(src, net.prefix), arr) for src, arr in kept]
+        pairs = [(src, ckpt_filter.zoo_name(src, net.prefix), arr) for src, arr in kept]
     mapped = {}
     for src, zoo, arr in pairs:
         if zoo not in expected:
@@ -122,12 +139,12 @@ def _summary(problems, most=10):
     return ", ".join(counts), lines
 
 
-def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
+def convert(source, checkpoint, out, aux_logits=False, overwrite=False):
     """Convert a checkpoint into a zoo ``.params`` file and its JSON sidecar.
 
     Parameters
     ----------
-    spec : str
+    source : str
         ``SOURCE:NAME``, case-insensitive: a key of :data:`SOURCES` (the sources the model
         files declare, e.g. ``torchvision:inception_v3``; an unknown one's error lists them).
     checkpoint : str
@@ -150,16 +167,16 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
     """
     import mxnet as mx
 
-    kind, source = _source(spec)
-    if aux_logits and not source.aux_prefix:
+    kind, ckpt_filter = checkpoint_filter_for(source)
+    if aux_logits and not ckpt_filter.aux_prefix:
         keep = sorted(f"{k}:{n}" for (k, n), s in checkpoint_sources().items() if s.aux_prefix)
         raise ConversionError(
-            f"--aux-logits: {spec}'s auxiliary heads, if its checkpoint has them, are not "
+            f"--aux-logits: {source}'s auxiliary heads, if its checkpoint has them, are not "
             f"converted (the zoo network takes the main classifier only): convert without "
             f"--aux-logits; the sources whose auxiliary head converts: {', '.join(keep)}")
     out = os.path.abspath(os.fspath(out))
     if os.path.isdir(out):
-        out = source_path(spec, out)
+        out = source_path(source, out)
     if not out.endswith(".params"):
         raise ConversionError(f"the output file must end in .params; got {out!r}")
     side = sidecar_path(out)
@@ -171,23 +188,24 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
                                       "replace it")
     before = _output_state(out, side)  # another writer changing it meanwhile makes us lose
     tensors = read_checkpoint(checkpoint, kind)
-    head = tensors.get(source.classifier)
+    head = tensors.get(ckpt_filter.classifier)
     if head is None or head.ndim != 2:
-        raise ConversionError(f"{checkpoint!r} has no classifier {source.classifier!r}: not a "
-                              f"{spec} checkpoint")
+        raise ConversionError(f"{checkpoint!r} has no classifier {ckpt_filter.classifier!r}: not a "
+                              f"{source} checkpoint")
     if head.shape[0] < 1:
-        raise ConversionError(f"{checkpoint!r}: classifier {source.classifier!r} has shape "
+        raise ConversionError(f"{checkpoint!r}: classifier {ckpt_filter.classifier!r} has shape "
                               f"{tuple(head.shape)}: no classes")
     classes = int(head.shape[0])
     options = {"aux_logits": True} if aux_logits else {}
-    net = get_model(source.model, classes=classes, **options)
-    mapped = _map(tensors, kind, source, net, aux_logits, repr(os.fspath(checkpoint)))
+    net = get_model(ckpt_filter.model, classes=classes, **options)
+    mapped = _map(tensors, kind, ckpt_filter, net, aux_logits, repr(os.fspath(checkpoint)))
     net.initialize(mx.init.Zero())
     for name, p in net.collect_params().items():
         p.set_data(mx.nd.array(mapped[name], dtype=p.dtype))
     staged = _stage_params(net, out)
     try:
-        meta = _sidecar(kind, spec, source, classes, options, out, staged, checkpoint).to_dict()
+        meta = _sidecar(kind, source, ckpt_filter, classes, options, out, staged,
+                        checkpoint).to_dict()
     except BaseException:
         os.remove(staged)
         raise
@@ -195,13 +213,13 @@ def convert(spec, checkpoint, out, aux_logits=False, overwrite=False):
     return meta
 
 
-def _sidecar(kind, spec, source, classes, options, out, staged, checkpoint):
+def _sidecar(kind, source, ckpt_filter, classes, options, out, staged, checkpoint):
     """The converted file's :class:`~inceptionzoo.weights_spec.WeightsSpec`: the one the zoo
     model declares for this source, with what this conversion made filled in."""
-    tag = f"{kind}:{spec.split(':', 1)[1].lower()}"
-    declared = [w for w in model_weights(source.model) if w.source == tag]
+    tag = f"{kind}:{source.split(':', 1)[1].lower()}"
+    declared = [w for w in model_weights(ckpt_filter.model) if w.source == tag]
     if not declared:
-        raise ConversionError(f"model {source.model!r} declares no weights spec for {tag!r}")
+        raise ConversionError(f"model {ckpt_filter.model!r} declares no weights spec for {tag!r}")
     return dataclasses.replace(
         declared[0], classes=classes, class_names=declared[0].class_names
         if classes == declared[0].classes else None, options=dict(options),

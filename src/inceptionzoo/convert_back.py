@@ -34,7 +34,7 @@ from ._gluoncv import import_gluoncv
 from ._io import atomic_path, read_json, sha1_file
 from .checkpoint_filter import BN_COUNTER
 from .checkpoints import ConversionError
-from .convert import _refuse_overwriting_the_checkpoint, _source, _summary
+from .convert import _refuse_overwriting_the_checkpoint, checkpoint_filter_for, _summary
 
 __all__ = ["convert_back", "checkpoint_keys", "TORCH_SUFFIXES"]
 
@@ -49,12 +49,12 @@ def checkpoint_keys():
     return read_json(path, ConversionError)
 
 
-def convert_back(spec, params, out, overwrite=False):
+def convert_back(source, params, out, overwrite=False):
     """Write a zoo network's weights as a checkpoint of the source library.
 
     Parameters
     ----------
-    spec : str
+    source : str
         ``SOURCE:NAME``, case-insensitive: a source the zoo converts from (``convert``'s
         :data:`~inceptionzoo.convert.SOURCES`), e.g. ``torchvision:inception_v3``.
     params : str
@@ -73,8 +73,8 @@ def convert_back(spec, params, out, overwrite=False):
         (``out``), ``sha1`` (of ``out``), ``tensors`` (how many were written) and ``load``: a
         line of Python that builds the source network and loads ``out`` into it.
     """
-    kind, source = _source(spec)
-    name = spec.split(":", 1)[1].lower()
+    kind, ckpt_filter = checkpoint_filter_for(source)
+    name = source.split(":", 1)[1].lower()
     out = os.path.abspath(os.fspath(out))
     suffixes = (".params",) if kind == "gluoncv" else TORCH_SUFFIXES
     if not out.lower().endswith(suffixes):
@@ -83,20 +83,20 @@ def convert_back(spec, params, out, overwrite=False):
     _refuse_overwriting_the_checkpoint(params, out, out)
     if not overwrite and os.path.lexists(out):
         raise ConversionError(f"{out!r} exists; pass overwrite=True (--overwrite) to replace it")
-    net = _zoo_network(source.model, params)
+    net = _zoo_network(ckpt_filter.model, params)
     tensors = {p.name: p.data().asnumpy() for p in net.collect_params().values()}
     aux = bool(getattr(net, "aux_logits", False))
     classes = int(net.classes)
     if kind == "gluoncv":
-        arrays = _gluoncv_arrays(name, source, net, tensors, aux, classes)
+        arrays = _gluoncv_arrays(name, ckpt_filter, net, tensors, aux, classes)
     else:
-        arrays = _torch_arrays(f"{kind}:{name}", source, net, tensors, aux)
+        arrays = _torch_arrays(f"{kind}:{name}", ckpt_filter, net, tensors, aux)
     try:
         with atomic_path(out, overwrite=overwrite) as tmp:
             _write(arrays, tmp, out)
     except FileExistsError as err:  # another writer made it meanwhile
         raise ConversionError(str(err)) from None
-    return {"source": f"{kind}:{name}", "model": source.model, "classes": classes,
+    return {"source": f"{kind}:{name}", "model": ckpt_filter.model, "classes": classes,
             "aux_logits": aux, "params": os.path.abspath(os.fspath(params)), "file": out,
             "sha1": sha1_file(out), "tensors": len(arrays),
             "load": _load_line(kind, name, classes, aux, out)}
@@ -110,18 +110,18 @@ def _zoo_network(model, params):
     return get_model(model, pretrained=path)
 
 
-def _torch_arrays(spec, source, net, tensors, aux):
+def _torch_arrays(source, ckpt_filter, net, tensors, aux):
     """``{source key: array}`` in the source network's key order."""
-    keys = checkpoint_keys().get(spec)
+    keys = checkpoint_keys().get(source)
     if keys is None:
-        raise ConversionError(f"the way back to {spec} needs its state-dict keys, which "
+        raise ConversionError(f"the way back to {source} needs its state-dict keys, which "
                               "checkpoint_keys.json does not hold (tests/reference/"
                               "make_checkpoint_keys.py writes them)")
-    names = source.source_names(keys, net.prefix, aux)
+    names = ckpt_filter.source_names(keys, net.prefix, aux)
     problems = [f"missing: {zoo} (for {key})" for zoo, key in names.items() if zoo not in tensors]
-    problems += [f"unexpected: {zoo} has no place in {spec}" for zoo in tensors
+    problems += [f"unexpected: {zoo} has no place in {source}" for zoo in tensors
                  if zoo not in names]
-    _raise_problems(problems, net, spec)
+    _raise_problems(problems, net, source)
     written = {key: zoo for zoo, key in names.items()}
     arrays = {}
     for key in keys:
@@ -132,7 +132,7 @@ def _torch_arrays(spec, source, net, tensors, aux):
     return arrays
 
 
-def _gluoncv_arrays(name, source, net, tensors, aux, classes):
+def _gluoncv_arrays(name, ckpt_filter, net, tensors, aux, classes):
     """``{gluoncv name: array}`` as gluoncv's ``save_parameters`` writes them: by position,
     the zoo's order being gluoncv's (as in :func:`inceptionzoo.convert.convert`)."""
     try:
@@ -141,7 +141,7 @@ def _gluoncv_arrays(name, source, net, tensors, aux, classes):
         raise ConversionError(f"writing a gluoncv checkpoint needs gluoncv: {err}") from None
     theirs = gluoncv.model_zoo.get_model(name, pretrained=False, classes=classes)
     params = theirs._collect_params_with_prefix()
-    kept = [k for k in params if source.keeps(k, aux)]
+    kept = [k for k in params if ckpt_filter.keeps(k, aux)]
     problems = []
     if len(kept) != len(tensors):
         problems.append(f"the checkpoint has {len(kept)} tensors, the zoo network "
@@ -163,10 +163,10 @@ def _gluoncv_arrays(name, source, net, tensors, aux, classes):
     return {k: arrays[k] for k in params}
 
 
-def _raise_problems(problems, net, spec):
+def _raise_problems(problems, net, source):
     if problems:
         counts, lines = _summary(problems)
-        raise ConversionError(f"{net.prefix.rstrip('_')!r} does not fit {spec} "
+        raise ConversionError(f"{net.prefix.rstrip('_')!r} does not fit {source} "
                               f"({len(problems)} problems: {counts}):\n  " + "\n  ".join(lines))
 
 

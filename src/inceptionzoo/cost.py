@@ -20,7 +20,7 @@ import numpy as np
 
 from ._text import text_table
 from .errors import InceptionZooError
-from .graph_rewrites import symbol_graph
+from .symbol_graphs import symbol_graph
 
 __all__ = ["Layer", "CostReport", "count", "num_params", "naive_block_cost",
            "reduced_block_cost"]

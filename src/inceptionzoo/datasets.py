@@ -1,11 +1,11 @@
 """Training and validation data for any registered network: MNIST IDX files, image folders and
-RecordIO files, transformed as the network's metadata (``net.info``) says. This module holds the
-sources (the labelling of a folder: :mod:`inceptionzoo._folders`, shared with
-:mod:`inceptionzoo.packing`); what an image may be, and normalising it, is
-:mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`,
-:class:`~inceptionzoo.imaging.Normalisation`); RecordIO's bytes are :mod:`inceptionzoo.recordio`.
-(Over 500 lines: three sources sharing one contract, :class:`Source`/:class:`Batch` and the
-per-worker cut, and :func:`open_sources`, which picks one from a path.)
+RecordIO files, transformed as the network's metadata (``net.info``) says. This module finds the
+source a path holds (:func:`open_sources`) and holds the RecordIO one (:class:`RecordSource`);
+the sources' contract is :mod:`inceptionzoo.data_source` (:class:`DataSource`, :class:`Batch`,
+MNIST's :class:`ArraySource`), image folders are :mod:`inceptionzoo.image_folders`; what an
+image may be is :mod:`inceptionzoo.imaging` (:func:`~inceptionzoo.imaging.check_image`),
+normalising it :class:`~inceptionzoo.transforms.Normalisation`; RecordIO's bytes are
+:mod:`inceptionzoo.recordio`.
 
 Three kinds of source, found by :func:`open_sources`:
 
@@ -22,21 +22,21 @@ A file that is not a readable PNG/JPEG image stops the run with a :class:`DataEr
 (nothing is skipped silently).
 
 The transform is the weights' evaluation transform of ``net.info``
-(:meth:`inceptionzoo.imaging.EvalTransform.from_info`: input size and channels, per-channel
+(:meth:`inceptionzoo.transforms.EvalTransform.from_info`: input size and channels, per-channel
 ``mean``/``std`` on pixels scaled to [0, 1], ``resize_size`` or ``crop_pct``, ``interpolation``),
 the one the Predictor and the MMS handler apply: validation images of a folder are resized with
 PIL so that the shorter side is ``resize_size`` and centre-cropped. Training images of a
 3-channel network get the augmentation derived from the same spec
-(:meth:`~inceptionzoo.imaging.EvalTransform.augment`: random resized crop with scale 0.08..1
+(:meth:`~inceptionzoo.transforms.EvalTransform.augment`: random resized crop with scale 0.08..1
 and aspect ratio 3/4..4/3 to the input size with the spec's interpolation, random horizontal
 flip); 1-channel (MNIST-like) networks get no augmentation. RecordIO is decoded by MXNet's C++
 ``ImageRecordIter`` (OpenCV) with the same spec: ``resize`` = ``resize_size``, centre crop to
 the input size, ``inter_method`` from the interpolation table
-(:data:`~inceptionzoo.imaging.OPENCV_INTERPOLATIONS`), mean/std from the one normaliser (the
+(:data:`~inceptionzoo.transforms.OPENCV_INTERPOLATIONS`), mean/std from the one normaliser (the
 same geometry; OpenCV's resampling differs from PIL's by a few grey levels).
 
 Every source yields the *local part of each global batch* for one of ``num_workers`` workers
-(:meth:`Source.epoch`): MNIST and image folders cut the same shuffled global batch on every
+(:meth:`DataSource.epoch`): MNIST and image folders cut the same shuffled global batch on every
 worker and hand worker ``rank`` its slice, so the sum of the gradients over the workers is the
 gradient of the global batch whatever the number of workers. RecordIO is read as
 ``ImageRecordIter`` shards (``part_index``/``num_parts``), each worker with its part of the
@@ -47,240 +47,22 @@ import warnings
 
 import numpy as np
 
-from . import _openmp, packing
 from ._checks import check_count
+from ._deprecation import moved_names, renamed_keyword
 from ._errors import mxnet_message
-from ._folders import IMAGE_EXTENSIONS, list_folder
+from .data_source import ArraySource, Batch, DataSource, check_labels, decoding_threads
 from .errors import InceptionZooError
-from .imaging import OPENCV_INTERPOLATIONS, EvalTransform, ImageError, decode
-from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir, to_input
+from .image_folders import IMAGE_EXTENSIONS, FolderSource, list_folder
+from .mnist import DataError, MNIST_FILES, load_mnist, resolve_data_dir
 from .recordio import IMAGE_FORMATS, MAX_CLASSES, check_image, listed_classes, scan_recordio
+from .transforms import OPENCV_INTERPOLATIONS, EvalTransform
 
-__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "Source",
+__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "MAX_CLASSES", "Batch", "DataSource",
            "ArraySource", "FolderSource", "RecordSource", "open_sources", "list_folder",
            "check_image", "scan_recordio"]
 
 
-
-class Batch:
-    """One worker's part of a global batch.
-
-    Attributes
-    ----------
-    data : mxnet.nd.NDArray
-        ``(n, C, H, W)`` float32, transformed; ``n`` may be 0.
-    label : mxnet.nd.NDArray
-        ``(n,)`` float32 class indices.
-    global_size : int
-        Number of images in the global batch (all workers together): the gradient scale.
-    """
-
-    __slots__ = ("data", "label", "global_size")
-
-    def __init__(self, data, label, global_size):
-        self.data, self.label, self.global_size = data, label, global_size
-
-
-class Source:
-    """Base class: a split of a data set, for one network.
-
-    Attributes
-    ----------
-    path : str
-        Where the data comes from (for messages).
-    classes : list of str
-        Class names, index = label.
-    """
-
-    path = ""
-    classes = ()
-
-    def __len__(self):
-        raise NotImplementedError
-
-    @property
-    def num_classes(self):
-        """Number of classes of the data."""
-        return len(self.classes)
-
-    def steps(self, batch_size):
-        """Global batches in one epoch."""
-        return -(-len(self) // batch_size)
-
-    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
-        """Iterate over this worker's part of each global batch of one epoch.
-
-        Parameters
-        ----------
-        batch_size : int
-            Global batch size (all workers together).
-        rng : numpy.random.RandomState, optional
-            Shuffles the order (the same on every worker); None reads in order.
-        rank, num_workers : int
-            This worker and how many share each batch.
-
-        Returns
-        -------
-        iterator of Batch
-        """
-        raise NotImplementedError
-
-
-def _check_labels(labels, path):
-    if len(labels) == 0:
-        raise DataError(f"{path}: no images (expected at least one)")
-
-
-class _IndexedSource(Source):
-    """A source whose samples can be read by index: the global order is cut identically on
-    every worker."""
-
-    def _load(self, index):
-        """``(data, label)`` NDArrays of the samples ``index`` (a non-empty int array)."""
-        raise NotImplementedError
-
-    def _parts(self, batch_size, rng, rank, num_workers):
-        n = len(self)
-        order = rng.permutation(n) if rng is not None else np.arange(n)
-        for start in range(0, n, batch_size):
-            g = order[start:start + batch_size]
-            yield np.array_split(g, num_workers)[rank], len(g)
-
-    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
-        import mxnet as mx
-
-        for part, size in self._parts(batch_size, rng, rank, num_workers):
-            if len(part):
-                x, y = self._load(part)
-            else:
-                x = mx.nd.zeros((0,) + self.shape)
-                y = mx.nd.zeros((0,))
-            yield Batch(x, y, size)
-
-
-class ArraySource(_IndexedSource):
-    """Images held in memory as uint8 ``(N, H, W)``, e.g. MNIST IDX files.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        uint8 ``(N, H, W)``.
-    labels : numpy.ndarray
-        ``(N,)`` integer labels.
-    info : ModelInfo
-        The network's metadata: must take 1 channel of ``H x W``.
-    path : str
-        For messages.
-    classes : list of str, optional
-        Default: ``'0'`` ... ``'9'``.
-    """
-
-    def __init__(self, images, labels, info, path="", classes=None):
-        self.images, self.labels, self.path = images, labels, path
-        _check_labels(labels, path)
-        self.classes = list(classes or [str(i) for i in range(10)])
-        self.shape = tuple(info.input_shape)
-        if self.shape != (1,) + tuple(images.shape[1:]):
-            raise DataError(f"{path}: {images.shape[1]}x{images.shape[2]} grey-scale images; "
-                            f"model {info.name!r} expects input (C, H, W) = {self.shape}. Use "
-                            "an MNIST network, or write the images as a folder or RecordIO")
-        self.mean, self.std = info.mean, info.std
-
-    def __len__(self):
-        return len(self.images)
-
-    def _load(self, index):
-        import mxnet as mx
-
-        x = to_input(self.images[index], self.mean, self.std)
-        return mx.nd.array(x), mx.nd.array(self.labels[index], dtype=np.float32)
-
-
-class _Decoded:
-    """A Gluon dataset of (transformed image, label), decoded by PIL, that names the file it
-    cannot decode."""
-
-    def __init__(self, items, transform):
-        self.items, self.transform = items, transform
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        path, label = self.items[i]
-        return self.transform(path), np.float32(label)
-
-
-class _Transform:
-    """Image file -> normalised CHW float32: the weights' evaluation transform
-    (:class:`~inceptionzoo.imaging.EvalTransform`), or for training 3-channel networks the
-    augmentation derived from it. PIL and numpy only, safe in several decoding threads."""
-
-    def __init__(self, info, train):
-        try:
-            self.spec = EvalTransform.from_info(info)
-        except ImageError as err:
-            raise DataError(f"model {info.name!r}: {err}") from None
-        self.augment = train and self.spec.channels == 3
-
-    def __call__(self, path):
-        try:  # PNG / JPEG below the bomb limit, as RecordIO packs them
-            img = decode(path, self.spec.channels, label=path, formats=IMAGE_FORMATS)
-        except ImageError as err:  # PIL fails here, on the file, not later elsewhere
-            raise DataError(str(err)) from None
-        img = self.spec.augment(img) if self.augment else self.spec.crop(img)
-        return self.spec.normalise(np.asarray(img)[None])[0]
-
-
-class FolderSource(_IndexedSource):
-    """An image folder: one subfolder per class (sorted names = labels), PNG/JPEG files.
-
-    Parameters
-    ----------
-    root : str
-        The folder.
-    info : ModelInfo
-        The network's metadata (input size and channels, mean/std, crop_pct, interpolation).
-    train : bool
-        Augment (3-channel networks only) or centre-crop.
-    workers : int, optional
-        Decoding threads (default: up to 4).
-    """
-
-    def __init__(self, root, info, train=True, workers=None):
-        self.path = os.path.abspath(root)
-        self.classes, self.items = list_folder(self.path)
-        self.shape = tuple(info.input_shape)
-        if self.shape[0] not in (1, 3):
-            raise DataError(f"model {info.name!r} takes {self.shape[0]} channels: image "
-                            "folders give 1 (grey) or 3 (RGB)")
-        self.dataset = _Decoded(self.items, _Transform(info, train))
-        self.workers = workers if workers is not None else min(4, _openmp.physical_cores())
-
-    def __len__(self):
-        return len(self.items)
-
-    def _load(self, index):
-        import mxnet as mx
-
-        samples = [self.dataset[int(i)] for i in index]  # numpy images (the decoding threads')
-        return (mx.nd.array(np.stack([s[0] for s in samples])),
-                mx.nd.array([s[1] for s in samples]))
-
-    def epoch(self, batch_size, rng=None, rank=0, num_workers=1):
-        import mxnet as mx
-
-        parts = list(self._parts(batch_size, rng, rank, num_workers))
-        sampler = [p.tolist() if len(p) else [0] for p, _ in parts]  # [0]: dropped below
-        loader = mx.gluon.data.DataLoader(self.dataset, batch_sampler=sampler,
-                                          num_workers=self.workers, thread_pool=True)
-        for (part, size), (x, y) in zip(parts, loader):
-            if not len(part):
-                x, y = x[:0], y[:0]
-            yield Batch(x, y, size)
-
-
-class RecordSource(Source):
+class RecordSource(DataSource):
     """A RecordIO file (``.rec`` with its ``.idx``) read by ``mx.io.ImageRecordIter``.
 
     Parameters
@@ -291,13 +73,16 @@ class RecordSource(Source):
         The network's metadata.
     train : bool
         Shuffle and augment (3-channel networks) or read in order, centre-cropped.
-    workers : int, optional
-        ``preprocess_threads`` of the iterator (default: up to 4).
+    threads : int, optional
+        ``preprocess_threads`` of the iterator (default:
+        :func:`~inceptionzoo.data_source.decoding_threads`).
     seed : int
         Seed of the iterator's shuffling and augmentation.
+    workers : int, optional
+        The old name of ``threads`` (deprecated, gone in the next release).
     """
 
-    def __init__(self, rec, info, train=True, workers=None, seed=0):
+    def __init__(self, rec, info, train=True, threads=None, seed=0, workers=None):
         self.path = os.path.abspath(rec)
         self.idx = os.path.splitext(self.path)[0] + ".idx"
         if not os.path.isfile(self.path):
@@ -306,12 +91,13 @@ class RecordSource(Source):
             raise DataError(f"{self.path}: its index {self.idx} is missing (write both with "
                             "MXNet's tools/im2rec.py; see inceptionzoo.packing.write_recordio)")
         self.labels = scan_recordio(self.path, self.idx)
-        _check_labels(self.labels, self.path)
+        check_labels(self.labels, self.path)
         n = int(self.labels.max()) + 1
         self.classes = listed_classes(self.path, n) or [str(i) for i in range(n)]
         self.info, self.train, self.seed = info, train, seed
         self.shape = tuple(info.input_shape)
-        self.workers = workers if workers is not None else min(4, _openmp.physical_cores())
+        self.threads = decoding_threads(renamed_keyword("RecordSource", "workers", "threads",
+                                                        workers, threads))
         self._iters = {}
 
     def __len__(self):
@@ -326,12 +112,12 @@ class RecordSource(Source):
             it.reset()
             return it
         c = self.shape[0]
-        spec = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
-        mean, std = spec.normaliser.on_pixels()  # the one normaliser's constants
+        transform = EvalTransform.from_info(self.info)  # the weights' transform, in MXNet's terms
+        mean, std = transform.normaliser.on_pixels()  # the one normaliser's constants
         args = dict(path_imgrec=self.path, path_imgidx=self.idx, data_shape=self.shape,
                     batch_size=local_batch, label_width=1, part_index=rank,
-                    num_parts=num_workers, preprocess_threads=self.workers,
-                    inter_method=OPENCV_INTERPOLATIONS[spec.interpolation], seed=self.seed,
+                    num_parts=num_workers, preprocess_threads=self.threads,
+                    inter_method=OPENCV_INTERPOLATIONS[transform.interpolation], seed=self.seed,
                     shuffle=self.train, round_batch=True,
                     mean_r=mean[0], std_r=std[0])
         if c == 3:
@@ -341,7 +127,7 @@ class RecordSource(Source):
                         min_aspect_ratio=3 / 4, max_aspect_ratio=4 / 3, rand_mirror=True,
                         resize=-1)
         else:  # the evaluation transform: resize the shorter side, centre crop
-            args.update(resize=spec.resize_size)
+            args.update(resize=transform.resize_size)
         try:
             it = mx.io.ImageRecordIter(**args)
         except mx.base.MXNetError as err:
@@ -379,21 +165,21 @@ def _mnist_dir(path):
                for s in MNIST_FILES[True])
 
 
-def _open_one(path, info, train, workers, seed):
+def _open_one(path, info, train, threads, seed):
     """A source from a path: a ``.rec`` file, or a folder (MNIST IDX or class subfolders)."""
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if path.endswith(".rec") or os.path.isfile(path):
-        return RecordSource(path, info, train=train, workers=workers, seed=seed)
+        return RecordSource(path, info, train=train, threads=threads, seed=seed)
     if os.path.isdir(path) and _mnist_dir(path) or os.path.isdir(path) and \
             any(os.path.isfile(os.path.join(path, s + e))
                 for s in MNIST_FILES[False] for e in ("", ".gz")):
         x, y = load_mnist(path, train=train, download=False)
         return ArraySource(x, y, info, path=path)
-    return FolderSource(path, info, train=train, workers=workers)
+    return FolderSource(path, info, train=train, threads=threads)
 
 
-def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=None, seed=0,
-                 train=True):
+def open_sources(info, data_dir=None, train_data=None, val_data=None, threads=None, seed=0,
+                 train=True, workers=None):
     """The training and validation sources for a network.
 
     Parameters
@@ -407,20 +193,23 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     train_data, val_data : str, optional
         Explicit training / validation data (a ``.rec`` file, an image folder, or an MNIST
         folder, whose train split resp. test split is read); they override ``data_dir``.
-    workers : int, optional
-        Decoding threads.
+    threads : int, optional
+        Decoding threads (default: :func:`~inceptionzoo.data_source.decoding_threads`).
     seed : int
         Seed of RecordIO shuffling and augmentation.
     train : bool
         Open the training data too (False: only validation, e.g. for evaluation).
+    workers : int, optional
+        The old name of ``threads`` (deprecated, gone in the next release).
 
     Returns
     -------
-    (Source, Source)
+    (DataSource, DataSource)
         Training (None if ``train=False``) and validation data.
     """
-    if workers is not None:
-        workers = check_count("data workers (decoding threads)", workers)
+    threads = renamed_keyword("open_sources", "workers", "threads", workers, threads)
+    if threads is not None:
+        threads = check_count("data threads", threads)
     splits = (True, False) if train else (False,)
     given = {True: train_data, False: val_data}
     if data_dir is None and any(given[t] is None for t in splits):
@@ -450,7 +239,7 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
         elif not os.path.exists(paths[t]):
             raise DataError(f"--data-dir {d}: {'train' if t else 'val'} data {paths[t]} is "
                             "missing")
-    got = {t: _open_one(paths[t], info, t, workers, seed) for t in splits}
+    got = {t: _open_one(paths[t], info, t, threads, seed) for t in splits}
     tr, val = got.get(True), got[False]
     if isinstance(tr, FolderSource) and isinstance(val, FolderSource) and \
             val.classes != tr.classes:
@@ -459,14 +248,10 @@ def open_sources(info, data_dir=None, train_data=None, val_data=None, workers=No
     return tr, val
 
 
-#: names that moved to :mod:`inceptionzoo.packing` (importable from here, with a warning, for
-#: one more release)
-_MOVED = ("write_recordio", "im2rec_path", "RECORDIO_EXTRA")
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        warnings.warn(f"inceptionzoo.datasets.{name} is deprecated: import it from "
-                      "inceptionzoo.packing", DeprecationWarning, stacklevel=2)
-        return getattr(packing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: names that moved to :mod:`inceptionzoo.packing` (importable from here, with a deprecation
+#: warning, for one more release)
+_MOVED = {name: "inceptionzoo.packing" for name in ("write_recordio", "im2rec_path",
+                                                    "RECORDIO_EXTRA")}
+#: ``Source``: :class:`DataSource`'s name until 0.1.0
+_MOVED["Source"] = ".data_source:DataSource"
+__getattr__ = moved_names(__name__, _MOVED)

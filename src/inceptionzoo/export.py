@@ -25,7 +25,8 @@ show the old set or the new one, never a mix, and a file the new export does not
 folder as it was. Exports into one folder take turns (an exclusive ``flock`` on the folder while
 they publish): of two exports racing into the same folder without ``overwrite``, exactly one wins
 and the other gets ``FileExistsError``. An export touches only its own names: its generation
-folders are matched exactly, so exports of ``x`` and ``x.export-v2`` share a folder.
+folders are matched exactly, so exports of ``x`` and ``x.export-v2`` share a folder (the
+folder's names and the publishing: :mod:`inceptionzoo.export_folder`).
 
 A feature extractor (``get_model(..., features_only=True)``) exports its maps: ``NAME-meta.json``
 has ``"outputs": "features"`` with ``output_names`` and ``output_shapes`` (no classes or labels;
@@ -34,7 +35,6 @@ refused (the handler serves classifiers).
 """
 import datetime
 import os
-import re
 import shutil
 import tempfile
 
@@ -43,31 +43,21 @@ from mxnet.gluon import HybridBlock
 
 from . import __version__
 from ._errors import install_hint
-from ._io import dump_json, ensure_writable_dir, folder_lock, sha1_file, umask_mode
-from .transforms import InputTransform, normalisation
+from ._io import dump_json, sha1_file
 from ._factory import get_model
 from ._features import FeatureNet
+from .accuracy_guard import lower_precision
 from .errors import InceptionZooError, WrongTypeError
-from .imaging import EvalTransform, resize_size_for
+from .export_folder import NAME_MAX, export_prefix, export_target, publish  # noqa: F401
 from .mar import record_batching, write_mar
 from .onnx_export import write_onnx
-from .accuracy_guard import lower_precision
 from .quantization import PRECISIONS
+from .transforms import EvalTransform, InputTransform, normalisation, resize_size_for
 
 __all__ = ["export", "Preprocess", "export_prefix", "NAME_MAX", "ONNX_EXTRA"]
 
-#: The longest file name, in bytes, that the file systems of Linux take (their ``NAME_MAX``):
-#: every file an export writes (temporaries and generation folder included) must fit.
-NAME_MAX = 255
-
 #: What installs the ``onnx`` package ``onnx=True`` needs.
 ONNX_EXTRA = install_hint("onnx")
-
-#: Digits of the largest process id on Linux (4194304), which temporary link names carry.
-_PID_DIGITS = 7
-#: Length of the random part of ``tempfile``'s names (generation and temporary folders).
-_RANDOM = 8
-
 
 class Preprocess(HybridBlock):
     """Wraps a network so that its graph takes raw uint8 images.
@@ -94,31 +84,6 @@ class Preprocess(HybridBlock):
 
     def hybrid_forward(self, F, x):
         return self.net(self.transform(x))
-
-
-def export_prefix(folder, name):
-    """``folder/name`` after checking that ``name`` is a plain file name (what ``--name``
-    takes): no folder part, not absolute, not ``.`` or ``..``.
-
-    Parameters
-    ----------
-    folder : str
-        The output folder.
-    name : str
-        The export's name (file prefix).
-
-    Returns
-    -------
-    str
-        The prefix to pass to :func:`export`.
-    """
-    name = os.fspath(name)
-    seps = [s for s in (os.sep, os.altsep, "/") if s]
-    if not name or name in (".", "..") or any(s in name for s in seps):
-        raise InceptionZooError(
-            f"an export name must be a plain file name (no folder part, not '.' "
-            f"or '..'); got {name!r}: put the folder in --out")
-    return os.path.join(os.fspath(folder), name)
 
 
 def _input_shape(net, input_shape):
@@ -161,74 +126,17 @@ def _labels(net, info, labels, outputs):
 
 def _image_transform(info, shape):
     """The geometry of the weights' evaluation transform for images, as ``meta.json`` records
-    it (:meth:`inceptionzoo.imaging.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
+    it (:meth:`inceptionzoo.transforms.EvalTransform.to_meta`): ``resize_size``, ``crop_size``,
     ``interpolation``. A block without metadata: the shorter side resized to the input size
     (crop_pct 1), bilinear. Empty for inputs that are not grey or RGB images."""
     if shape[0] not in (1, 3):
         return {}
     if info is None:
-        spec = EvalTransform(shape[1:], shape[0], resize_size_for(min(shape[1:]), 1.0))
+        transform = EvalTransform(shape[1:], shape[0], resize_size_for(min(shape[1:]), 1.0))
     else:
-        spec = EvalTransform.from_info(info, shape)
-    meta = spec.to_meta()
+        transform = EvalTransform.from_info(info, shape)
+    meta = transform.to_meta()
     return {k: meta[k] for k in ("resize_size", "crop_size", "interpolation")}
-
-
-def _target(net, name, prefix, overwrite):
-    """``(folder, base, files)`` of an export to ``prefix``: its folder (created), the base
-    name, and each role's file name; an existing export there is refused unless
-    ``overwrite``."""
-    prefix = os.fspath(prefix)
-    if prefix.endswith(tuple(s for s in (os.sep, os.altsep) if s)):  # a folder: 'deploy/'
-        prefix = os.path.join(prefix, name)
-    prefix = os.path.abspath(prefix)
-    base = os.path.basename(prefix)
-    _check_name(base)  # before the folder is created
-    folder = ensure_writable_dir(os.path.dirname(prefix))
-    files = _files(base)
-    if not overwrite:
-        _refuse_existing(folder, base, files)
-    return folder, base, files
-
-
-def _files(base):
-    """Each role's file name in an export named ``base``."""
-    return {"symbol": f"{base}-symbol.json", "params": f"{base}-0000.params",
-            "meta": f"{base}-meta.json", "signature": f"{base}-signature.json",
-            "synset": f"{base}-synset.txt", "onnx": f"{base}.onnx", "mar": f"{base}.mar"}
-
-
-def _written_names(base):
-    """Every name an export of ``base`` writes into its folder or generation folder, at its
-    longest: the final names (and ``NAME-tuning.json``, which ``tune`` writes beside them),
-    the temporary links, folders and files on the way, the generation folder."""
-    pid, rnd = "9" * _PID_DIGITS, "x" * _RANDOM
-    files = _files(base)
-    final = list(files.values()) + [f"{base}-tuning.json", _link_name(base)]
-    return final + [_temporary_link(n, pid) for n in final] + [
-        f"{_link_name(base)}-{rnd}", f".{base}.tmp-{rnd}", f".{files['mar']}.{rnd}.tmp",
-        f".{base}-tuning.json.{rnd}.tmp"]
-
-
-def _check_name(base):
-    """Refuse an export name that some file of the export could not carry: control characters,
-    or a length that makes a name longer than :data:`NAME_MAX` bytes."""
-    bad = sorted({c for c in base if ord(c) < 32 or ord(c) == 127})
-    if bad or base in ("", ".", ".."):
-        raise InceptionZooError(f"an export name must be a plain file name without control "
-                                f"characters (not '.' or '..'); got {base!r}")
-    try:
-        longest = max(_written_names(base), key=lambda n: len(os.fsencode(n)))
-        size = len(os.fsencode(base))
-    except UnicodeEncodeError as err:
-        raise InceptionZooError(f"an export name must be encodable in the file system's "
-                                f"encoding ({err.encoding}); got {base!r}") from None
-    over = len(os.fsencode(longest)) - NAME_MAX
-    if over > 0:
-        raise InceptionZooError(
-            f"an export name must be at most {size - over} bytes long (the longest file name an "
-            f"export writes, {longest.replace(base, 'NAME', 1)!r}, must fit the file system's "
-            f"{NAME_MAX} bytes); got {size} bytes ({base[:16]!r}...)")
 
 
 def _trace(block, shape, preprocess):
@@ -274,7 +182,7 @@ def _outputs(net, outs, labels):
             "output_shapes": [[0] + list(o.shape[1:]) for o in outs], "feature_info": info}
 
 
-def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean, std,
+def _meta(name, info, shape, batch_shape, in_dtype, preprocess, classes, labels, mean, std,
           files, path, onnx=False, features=None):
     """The ``NAME-meta.json`` of an export whose params and symbol are written at ``path``;
     ``features``: the description of a feature extractor's outputs (:func:`_outputs`)."""
@@ -282,7 +190,7 @@ def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, me
     return {
         "model": name,
         "input_name": "data",
-        "input_shape": in_shape,
+        "batch_shape": batch_shape,
         "input_dtype": in_dtype,
         "input_layout": ("NHW" if shape[0] == 1 else "NHWC") if preprocess else "NCHW",
         **outputs,
@@ -302,13 +210,13 @@ def _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, me
     }
 
 
-def _write_sidecars(path, meta, in_shape, outputs, labels):
+def _write_sidecars(path, meta, batch_shape, outputs, labels):
     """Write the meta, signature and synset files; the roles written. ``outputs``: the
     graph's ``(name, shape)`` pairs."""
     dump_json(path["meta"], meta)
     dump_json(path["signature"], {
         "input_type": "image/png",
-        "inputs": [{"data_name": "data", "data_shape": in_shape}],
+        "inputs": [{"data_name": "data", "data_shape": batch_shape}],
         "output_type": "application/json",
         "outputs": [{"data_name": n, "data_shape": shape} for n, shape in outputs],
     })
@@ -410,7 +318,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         holdout_size=holdout_size)  # the accuracy guard: before anything is written
     mean, std = normalisation(getattr(info, "mean", 0.0) if mean is None else mean,
                               getattr(info, "std", 1.0) if std is None else std, shape[0])
-    folder, base, files = _target(net, name, prefix, overwrite)
+    folder, base, files = export_target(name, prefix, overwrite)
     block = Preprocess(lowered, shape, mean, std) if preprocess else lowered
     example, in_dtype, outs, sym, params = _trace(block, shape, preprocess)
     features = _outputs(net, outs, labels)
@@ -421,7 +329,7 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
         out = outs[0]
         classes, labels = _labels(net, info, labels, out.shape[1] if out.ndim == 2 else None)
         outputs = [("logits", [0, classes])]
-    in_shape = [0] + list(example.shape[1:])  # 0: any batch size
+    batch_shape = [0] + list(example.shape[1:])  # 0: any batch size
 
     tmpdir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=folder)
     try:
@@ -431,19 +339,19 @@ def export(net, prefix, input_shape=None, preprocess=False, onnx=False, overwrit
             with open(path["onnx"], "wb") as f:
                 f.write(onnx_int8)
         elif onnx:
-            _write_onnx(sym, params, in_shape, in_dtype, path["onnx"],
+            _write_onnx(sym, params, batch_shape, in_dtype, path["onnx"],
                         [n for n, _ in outputs] if features else ["logits"])
-        meta = _meta(name, info, shape, in_shape, in_dtype, preprocess, classes, labels, mean,
+        meta = _meta(name, info, shape, batch_shape, in_dtype, preprocess, classes, labels, mean,
                      std, files, path, onnx, features)
         meta.update(precision_meta)
-        written = ["params", "symbol"] + _write_sidecars(path, meta, in_shape, outputs, labels)
+        written = ["params", "symbol"] + _write_sidecars(path, meta, batch_shape, outputs, labels)
         if onnx:
             written.append("onnx")
         if mar:  # meta["batching"] timed on these files, then the archive from this generation's
             record_batching(path["meta"])  # files: it holds exactly the export
             write_mar({role: path[role] for role in written}, base, path["mar"])
             written.append("mar")
-        _publish(folder, base, tmpdir, {role: files[role] for role in written},
+        publish(folder, base, tmpdir, {role: files[role] for role in written},
                  [f for role, f in files.items() if role not in written], overwrite)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -512,113 +420,3 @@ def _check_extras(net, onnx, mar):
                                     f"be imported ({err}): {ONNX_EXTRA}") from None
 
 
-# -- publishing: one folder per export generation, switched by one atomic rename --------------
-
-#: unprefixed sidecars of earlier exports (one export per folder): removed when they link into
-#: the generation of the export that replaces them
-_LEGACY_NAMES = ("signature.json", "synset.txt")
-
-
-def _link_name(base):
-    return f".{base}.export"
-
-
-def _is_generation(base, entry):
-    """Whether ``entry`` (a name in the folder) is a generation folder of the export ``base``:
-    exactly ``.BASE.export-`` and tempfile's 8 random characters, so that an export never takes
-    another's (``.x.export-v2.export-...`` is not one of ``x``'s)."""
-    return re.fullmatch(re.escape(_link_name(base)) + f"-[a-z0-9_]{{{_RANDOM}}}", entry) is not None
-
-
-def _temporary_link(path, pid=None):
-    """The temporary name :func:`_symlink` creates beside ``path``."""
-    return f"{path}.{os.getpid() if pid is None else pid}.new"
-
-
-def _refuse_existing(folder, base, files):
-    names = list(files.values()) + [_link_name(base)]
-    found = [os.path.join(folder, n) for n in names if os.path.lexists(os.path.join(folder, n))]
-    if found:
-        raise FileExistsError(f"an export exists already ({', '.join(found)}); pass "
-                              "overwrite=True (--overwrite) to replace it")
-
-
-def _symlink(target, path):
-    """Make ``path`` a symbolic link to ``target``, replacing what is there in one rename."""
-    tmp = _temporary_link(path)
-    if os.path.lexists(tmp):
-        os.remove(tmp)
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
-
-
-def _adopt(folder, base, names):
-    """Plain files under the export's final names (an export written by an older inceptionzoo,
-    or its ``NAME.mar``, which was written beside the generation) become files of the current
-    generation folder (a new one if there is none) with links to them, file by file, without
-    changing what any final name shows, so that the switch below replaces them too."""
-    real = [n for n in names if os.path.isfile(os.path.join(folder, n))
-            and not os.path.islink(os.path.join(folder, n))]
-    if not real:
-        return
-    link = os.path.join(folder, _link_name(base))
-    current = os.path.isdir(link)
-    gen = os.path.realpath(link) if current else \
-        tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
-    for n in real:
-        tmp = os.path.join(gen, _temporary_link(n))
-        try:
-            os.link(os.path.join(folder, n), tmp)
-        except OSError:
-            shutil.copy2(os.path.join(folder, n), tmp)
-        os.replace(tmp, os.path.join(gen, n))
-    if not current:
-        _symlink(os.path.basename(gen), link)
-    for n in real:
-        _symlink(f"{_link_name(base)}/{n}", os.path.join(folder, n))
-
-
-def _publish(folder, base, tmpdir, names, stale, overwrite):
-    """Move the finished files of ``tmpdir`` into place as a whole.
-
-    ``names``: role -> file name written; ``stale``: file names of roles this export does not
-    write (removed if an older export left them). The switch is the rename of the link
-    ``.BASE.export`` to the new generation folder; the final names are links through it, made
-    before the switch (a new one points nowhere until then). A failure before the switch
-    removes what this call made, so the folder is as it was.
-    """
-    link = os.path.join(folder, _link_name(base))
-    with folder_lock(folder):
-        if not overwrite:  # checked again under the lock: of two racing exports, one wins
-            _refuse_existing(folder, base, {**names, **{n: n for n in stale}})
-        _adopt(folder, base, list(names.values()) + stale)
-        gen = tempfile.mkdtemp(prefix=f"{_link_name(base)}-", dir=folder)
-        os.rmdir(gen)
-        os.rename(tmpdir, gen)
-        made = []
-        try:
-            os.chmod(gen, umask_mode(0o777))  # mkdtemp makes 0700
-            for n in names.values():
-                path, target = os.path.join(folder, n), f"{_link_name(base)}/{n}"
-                if not (os.path.islink(path) and os.readlink(path) == target):
-                    new = not os.path.lexists(path)
-                    _symlink(target, path)
-                    if new:
-                        made.append(path)
-            _symlink(os.path.basename(gen), link)  # the switch
-        except BaseException:
-            for path in made:
-                os.remove(path)
-            shutil.rmtree(gen, ignore_errors=True)
-            raise
-        for n in list(stale) + list(_LEGACY_NAMES):  # now links into the new generation,
-            path = os.path.join(folder, n)           # where they point nowhere
-            if os.path.islink(path) and os.readlink(path).startswith(_link_name(base) + "/"):
-                os.remove(path)
-        for old in os.listdir(folder):  # earlier generations of this export, now unused
-            if _is_generation(base, old) and old != os.path.basename(gen):
-                shutil.rmtree(os.path.join(folder, old), ignore_errors=True)

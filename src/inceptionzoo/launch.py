@@ -21,17 +21,18 @@ for every process (:func:`local_threads`). Each would otherwise take every core 
 inceptionzoo gives MXNet one thread per core), and N workers' OpenMP threads would fight for
 them.
 
-Every process of a job runs under a *guard* (this file run as a script: ``python -I
-launch.py guard LABEL -- COMMAND``): the guard starts the command in a session of its own and,
-when the command ends, when it is sent SIGTERM/SIGINT/SIGHUP, or when its standard input closes
-(the launcher or its ssh connection went away, even by SIGKILL), stops the command's whole
-process group (SIGTERM, then SIGKILL after a grace period), so no child of a worker outlives
-the job. ``launch`` itself stops the job on SIGTERM, SIGINT (Ctrl-C) and SIGHUP.
+Every process of a job runs under a *guard* (:mod:`inceptionzoo.process_guard` run as a
+script: ``python -I process_guard.py guard LABEL -- COMMAND``): the guard starts the command in
+a session of its own and, when the command ends, when it is sent SIGTERM/SIGINT/SIGHUP, or when
+its standard input closes (the launcher or its ssh connection went away, even by SIGKILL),
+stops the command's whole process group (SIGTERM, then SIGKILL after a grace period), so no
+child of a worker outlives the job. ``launch`` itself stops the job on SIGTERM, SIGINT (Ctrl-C)
+and SIGHUP. The hosts of a job are :mod:`inceptionzoo.hostfiles`.
 
 ``local`` runs everything on this machine over loopback; ``ssh`` runs the scheduler here and
 each server and worker on the hosts of a hostfile, round-robin, through ``ssh [-p PORT]
-[-o OPTION ...] -- [USER@]HOST 'cd DIR && exec env ... PYTHON -I .../launch.py guard ...'`` (the
-same working directory, Python and inceptionzoo must exist on every host).
+[-o OPTION ...] -- [USER@]HOST 'cd DIR && exec env ... PYTHON -I .../process_guard.py guard
+...'`` (the same working directory, Python and inceptionzoo must exist on every host).
 """
 import math
 import numbers
@@ -42,17 +43,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
-try:
-    from . import _openmp
-    from ._checks import check_count
-    from .errors import InceptionZooError
-except ImportError:  # run as a script (the guard, ``python -I launch.py guard``): no package;
-    _openmp = None  # the guard checks no arguments
-    InceptionZooError = ValueError
-    check_count = None
+from . import _openmp
+from ._checks import check_count
+from .errors import InceptionZooError
+from .hostfiles import check_port, free_port, parse_host, read_hostfile
+from .process_guard import GRACE, StopSignals, guarded, signal_group, signal_name
 
 __all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "local_threads",
            "ssh_commands", "launch", "MAX_PROCESSES", "EXIT_GRACE"]
@@ -61,112 +58,10 @@ __all__ = ["free_port", "parse_host", "read_hostfile", "node_env", "local_thread
 SERVER_CODE = "import mxnet"
 #: the largest number of workers (and of servers) one job may have
 MAX_PROCESSES = 1024
-#: the signals that stop a job (sent to ``launch`` or to a guard)
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-#: seconds a guard waits after SIGTERM before it sends SIGKILL to a process group
-GRACE = 5.0
 #: seconds the other workers may still run after one exited 0 (then the job has failed)
 EXIT_GRACE = 60.0
-#: a hostfile larger than this is not a hostfile
-HOSTFILE_LIMIT = 1 << 20
-
-_HOST = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]{0,31})@)?"
-                   r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|"
-                   r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*))"
-                   r"(?::(?P<port>[0-9]{1,5}))?")
-_HOST_GRAMMAR = ("[user@]host[:port] (host: a host name, an IPv4 address or an [IPv6] address; "
-                 "port: 1-65535)")
 _SSH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9]*=[^\n\r\0]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def free_port(host="127.0.0.1"):
-    """A TCP port that is free on ``host`` now (the OS picks it).
-
-    Parameters
-    ----------
-    host : str, default '127.0.0.1'
-        The address to bind.
-
-    Returns
-    -------
-    int
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def parse_host(text, where="host"):
-    """Split ``[user@]host[:port]`` after checking it against that grammar.
-
-    Nothing else gets through: a text starting with ``-`` (which ssh would read as an option),
-    spaces, quotes or shell characters are refused.
-
-    Parameters
-    ----------
-    text : str
-        One host, e.g. ``node-a``, ``alice@10.0.0.2:2222``, ``[fe80::1]:22``.
-    where : str
-        How the error message names the text's origin (e.g. ``hostfile 'h', line 3``).
-
-    Returns
-    -------
-    (str or None, str, int or None)
-        User, host name or address (without brackets), port.
-    """
-    m = _HOST.fullmatch(text) if isinstance(text, str) else None
-    port = int(m["port"]) if m and m["port"] else None
-    host = m and (m["ipv6"] or m["name"])
-    if not m or (port is not None and not 1 <= port <= 65535) or len(host) > 253:
-        raise InceptionZooError(f"{where}: {text!r} is not a host: expected {_HOST_GRAMMAR}")
-    return m["user"], host, port
-
-
-def read_hostfile(path):
-    """Host names from a file, one ``[user@]host[:port]`` per line (``#`` comments and blank
-    lines ignored).
-
-    Parameters
-    ----------
-    path : str
-        The hostfile: UTF-8 text of at most 1 MiB.
-
-    Returns
-    -------
-    list of str
-        The hosts, each checked by :func:`parse_host`.
-    """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(HOSTFILE_LIMIT + 1)
-    except OSError as err:
-        raise OSError(f"cannot read the hostfile {path!r}: {err.strerror}") from None
-    if len(data) > HOSTFILE_LIMIT:
-        raise InceptionZooError(
-            f"hostfile {path!r} is larger than {HOSTFILE_LIMIT} bytes: expected a "
-            f"text file of one {_HOST_GRAMMAR} per line")
-    hosts = []
-    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
-        where = f"hostfile {path!r}, line {number}"
-        try:
-            if b"\0" in raw:
-                raise UnicodeError
-            line = raw.decode("utf-8")
-        except UnicodeError:
-            raise InceptionZooError(
-                f"{where}: not text (a NUL byte or invalid UTF-8): expected one "
-                f"{_HOST_GRAMMAR} per line") from None
-        line = line.split("#")[0].strip()
-        if line:
-            parse_host(line, where)
-            hosts.append(line)
-    if not hosts:
-        raise InceptionZooError(
-            f"hostfile {path!r} lists no host (empty, or comments only): expected "
-            f"one {_HOST_GRAMMAR} per line")
-    return hosts
 
 
 def node_env(role, root_uri, root_port, workers, servers, node_host=None, extra=None):
@@ -274,11 +169,6 @@ def _jobs(command, workers, servers, python):
         [("worker", list(command))] * workers
 
 
-def _guarded(python, label, argv):
-    """``argv`` run under this file's guard (see :func:`_guard`)."""
-    return [python, "-I", os.path.abspath(__file__), "guard", label, "--"] + list(argv)
-
-
 def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None,
                  python=None, env=None, ssh_options=()):
     """The ``ssh`` command lines of a job: servers, then workers, on ``hosts`` round-robin.
@@ -309,7 +199,7 @@ def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None
     -------
     list of (str, str, list of str)
         ``(role, host, argv)`` for each process; ``argv`` starts with ``ssh`` and runs the
-        command under a guard (:func:`_guard`) on the host.
+        command under a guard (:func:`inceptionzoo.process_guard.guard`) on the host.
     """
     _check_job(workers, servers, command, env)
     _check_ssh_options(ssh_options)
@@ -326,7 +216,7 @@ def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None
                              extra=dict(_index(jobs, i), **(env or {})))
         remote = "cd {} && exec env {} {}".format(
             shlex.quote(cwd), " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items()),
-            " ".join(shlex.quote(a) for a in _guarded(python, f"{label} on {host}", argv)))
+            " ".join(shlex.quote(a) for a in guarded(python, f"{label} on {host}", argv)))
         ssh = ["ssh", "-o", "BatchMode=yes"] + (["-p", str(port)] if port else [])
         for opt in ssh_options or ():
             ssh += ["-o", opt]
@@ -334,146 +224,14 @@ def ssh_commands(command, hosts, workers, servers, root_uri, root_port, cwd=None
     return out
 
 
-# -- stopping process groups ----------------------------------------------------------------
-
-def _live_members(pgid):
-    """Pids of the processes of group ``pgid`` that are not zombies (read from /proc)."""
-    live = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # no /proc: ask the kernel whether the group has any process at all
-        try:
-            os.killpg(pgid, 0)
-            return [pgid]
-        except (ProcessLookupError, PermissionError):
-            return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            live.append(int(entry))
-    return live
-
-
-def _signal_group(pgid, sig):
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _stop_group(pgid, grace=GRACE):
-    """SIGTERM to process group ``pgid``; SIGKILL to what is left of it after ``grace`` s.
-    The caller has not reaped the group's leader yet: its pid, the group id, cannot have been
-    given to another process meanwhile."""
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _live_members(pgid):
-            return
-        time.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
-
-
-def _exited(pid):
-    """Whether child ``pid`` has ended, without reaping it."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
-def _signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _guard(label, argv, grace=GRACE):
-    """Run ``argv`` in a session of its own until it ends, or until this process gets a stop
-    signal or its standard input closes; then stop the command's whole process group.
-
-    Parameters
-    ----------
-    label : str
-        How messages name the process (``worker 1 on node-b``).
-    argv : list of str
-        The command.
-    grace : float
-        Seconds between SIGTERM and SIGKILL.
-
-    Returns
-    -------
-    int
-        The command's exit status; ``128 + N`` when signal N killed it (reported on stderr).
-    """
-    stop = threading.Event()
-    for sig in STOP_SIGNALS:  # before the command starts: no moment without the guard
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
-    except OSError as err:
-        print(f"inceptionzoo launch: {label}: cannot run {argv[0]!r}: {err.strerror}",
-              file=sys.stderr, flush=True)
-        return 127
-
-    def watch_stdin():  # EOF: the launcher (or the ssh connection to it) is gone
-        try:
-            while os.read(0, 65536):
-                pass
-        except OSError:
-            pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    while not _exited(child.pid) and not stop.wait(0.1):
-        pass
-    _stop_group(child.pid, grace)  # the command, or what it left behind
-    code = child.wait()
-    if code < 0:
-        if not stop.is_set():
-            try:
-                print(f"inceptionzoo launch: {label} was killed by {_signal_name(-code)}",
-                      file=sys.stderr, flush=True)
-            except OSError:
-                pass
-        code = 128 - code
-    return code
-
-
 # -- the launcher ---------------------------------------------------------------------------
-
-class _StopSignals:
-    """While active, SIGTERM/SIGINT/SIGHUP to this process are recorded (``signum``) instead
-    of killing it, so that the launcher can stop its job first."""
-
-    def __init__(self):
-        self.signum = None
-        self._old = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS:
-                self._old[sig] = signal.signal(sig, self._record)
-        return self
-
-    def _record(self, signum, frame):
-        self.signum = self.signum or signum
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
 
 def _status(code):
     """Words for a child's exit status (negative: killed by that signal)."""
     if code < 0:
-        return f"was killed by {_signal_name(-code)}"
+        return f"was killed by {signal_name(-code)}"
     if code > 128 and code - 128 in signal.valid_signals():
-        return f"exited with status {code} (killed by {_signal_name(code - 128)})"
+        return f"exited with status {code} (killed by {signal_name(code - 128)})"
     return f"exited with status {code}"
 
 
@@ -494,24 +252,14 @@ def _kill(procs, grace=GRACE):
         except OSError:
             pass
         if p.poll() is None:  # a guard reaped is gone with its command's group
-            _signal_group(p.pid, signal.SIGTERM)
+            signal_group(p.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace + 5
     for _, p in procs:
         try:
             p.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            _signal_group(p.pid, signal.SIGKILL)
+            signal_group(p.pid, signal.SIGKILL)
             p.wait()
-
-
-def _check_port(port, host, name="--port", high=65535):
-    check_count(name, port, 1, high)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as err:
-            raise OSError(f"{name} {port}: cannot listen on {host or 'all addresses'} "
-                          f"({err.strerror}): expected a free port") from None
 
 
 def _check_seconds(name, value, optional=True):
@@ -527,10 +275,10 @@ def _local_nodes(command, workers, servers, port, env, python):
     a ``(label, argv, environment)``."""
     uri = "127.0.0.1"
     if port is not None:
-        _check_port(port, uri)
+        check_port(port, uri)
     port = port or free_port(uri)
     jobs = _jobs(command, workers, servers, python)
-    nodes = [(label, _guarded(python, label, argv),
+    nodes = [(label, guarded(python, label, argv),
               node_env(role, uri, port, workers, servers, node_host=uri,
                        extra=dict(_index(jobs, i), **local_threads(role, workers, env),
                                   **(env or {}))))
@@ -548,7 +296,7 @@ def _ssh_nodes(command, workers, servers, hostfile, port, scheduler_host, env, s
     _check_ssh_options(ssh_options)
     uri = scheduler_host or socket.gethostname()
     if port is not None:
-        _check_port(port, "")
+        check_port(port, "")
     port = port or free_port("0.0.0.0")
     hosts = read_hostfile(hostfile)
     cmds = ssh_commands(command, hosts, workers, servers, uri, port, env=env,
@@ -626,10 +374,10 @@ def launch(command, workers=2, servers=1, launcher="local", hostfile=None, port=
     sched_env = node_env("scheduler", uri, port, workers, servers, node_host=uri if local else None,
                          extra=dict(local_threads("scheduler", workers, env) if local else {},
                                     **(env or {})))
-    nodes.insert(0, ("scheduler", _guarded(python, "scheduler", [python, "-c", SERVER_CODE]),
+    nodes.insert(0, ("scheduler", guarded(python, "scheduler", [python, "-c", SERVER_CODE]),
                      sched_env))
     procs = []
-    with _StopSignals() as stopped:
+    with StopSignals() as stopped:
         try:
             return _watch(nodes, procs, stopped, timeout, poll, log, exit_grace)
         finally:
@@ -642,7 +390,7 @@ def _watch(nodes, procs, stopped, timeout, poll, log, exit_grace=EXIT_GRACE):
         print(f"inceptionzoo launch: {text}", file=sys.stderr, flush=True)
 
     def signalled():
-        say(f"stopped by {_signal_name(stopped.signum)}; stopping the job")
+        say(f"stopped by {signal_name(stopped.signum)}; stopping the job")
         return 128 + stopped.signum
 
     for label, argv, env in nodes:
@@ -687,7 +435,3 @@ def _watch(nodes, procs, stopped, timeout, poll, log, exit_grace=EXIT_GRACE):
             return signalled()
         time.sleep(poll)
     return 0
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["guard"] and sys.argv[3:4] == ["--"]:
-    sys.exit(_guard(sys.argv[2], sys.argv[4:]))

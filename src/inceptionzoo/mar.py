@@ -27,8 +27,10 @@ HANDLER = "inceptionzoo_handler:handle"
 #: The serving core's package inside the archive, and the modules of inceptionzoo it holds
 #: (:mod:`inceptionzoo.serving_core` and what it imports, relatively: no inceptionzoo needed).
 CORE_PACKAGE = "inceptionzoo_serving"
-CORE_MODULES = ("serving_core", "runtimes", "inference", "graph_rewrites", "imaging",
-                "transforms", "ndarray_file", "errors", "_errors", "_io", "_openmp", "_checks")
+CORE_MODULES = ("serving_core", "export_meta", "export_files", "export_runner", "runtimes",
+                "graph_tuning", "graph_rewrites", "branch_merges", "symbol_graphs", "imaging",
+                "transforms", "ndarray_file", "errors", "_errors", "_io", "_openmp", "_checks",
+                "_deprecation")
 
 
 def record_batching(meta_file):

@@ -191,7 +191,7 @@ def load_mnist(data_dir=None, train=True, download=True):
 
 def to_input(images, mean=0.0, std=1.0):
     """A batch of one-channel images -> the network's input, normalised by the one normaliser
-    (:class:`inceptionzoo.imaging.Normalisation`; the same values as the graph op
+    (:class:`inceptionzoo.transforms.Normalisation`; the same values as the graph op
     :class:`~inceptionzoo.transforms.InputTransform`).
 
     Parameters

@@ -5,7 +5,7 @@ labelled as :func:`inceptionzoo.datasets.list_folder` labels the folder, and che
 import os
 
 from ._checks import check_count
-from ._folders import list_folder
+from .image_folders import list_folder
 from .recordio import RECORDIO_EXTRA, im2rec_path, write_records
 
 __all__ = ["write_recordio", "im2rec_path", "RECORDIO_EXTRA"]

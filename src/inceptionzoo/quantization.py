@@ -25,7 +25,7 @@ from . import runtimes
 from ._checks import check_count
 from ._errors import install_hint
 from .errors import InceptionZooError
-from .graph_rewrites import symbol_graph
+from .symbol_graphs import symbol_graph
 
 __all__ = ["quantize", "quantize_onnx", "bfloat16_symbol", "to_bfloat16", "PRECISIONS",
            "CALIB_MODES", "ONNX_INT8"]

@@ -8,7 +8,7 @@
 Images: paths of image files (PNG, JPEG and the other :data:`inceptionzoo.imaging.FORMATS`),
 raw encoded bytes, PIL images, numpy arrays or MXNet NDArrays, one or a list of them (or one
 array holding a batch). Files, bytes and PIL images go through the weights' evaluation transform
-that the export recorded (:class:`inceptionzoo.imaging.EvalTransform`: decoded to grey or RGB,
+that the export recorded (:class:`inceptionzoo.transforms.EvalTransform`: decoded to grey or RGB,
 16-bit samples scaled to 8 bits, the shorter side resized to ``resize_size`` with the weights'
 interpolation, centre-cropped to the model's size; an export written before the transform was
 recorded resizes straight to the model's size, bilinear). Arrays must already have the model's
@@ -19,7 +19,7 @@ the graph or not (:class:`inceptionzoo.transforms.InputTransform`, with the ``me
 light background is not inverted for you.
 
 The graph itself: :func:`load_graph` (a batch in, logits out) runs the export in MXNet
-(:class:`~inceptionzoo.inference.InferenceGraph`) or, when the export has ``NAME.onnx`` and
+(:class:`~inceptionzoo.graph_tuning.TunedGraph`) or, when the export has ``NAME.onnx`` and
 onnxruntime is installed (the ``onnxruntime`` extra), in ONNX Runtime, each batch size in the
 runtime found faster at load time and checked to compute the same logits
 (:mod:`inceptionzoo.runtimes`). It, the Predictor and the ``.mar`` handler are adapters over one
@@ -31,11 +31,12 @@ import os
 import mxnet as mx
 import numpy as np
 
-from .serving_core import Classifier, ServingGraph, load_graph, read_meta  # noqa: F401
+from ._deprecation import moved_names
+from .serving_core import Classifier, ExportRunner, load_graph, read_meta  # noqa: F401
 from .serving_core import top_k as best
 from .transforms import to_pixels
 
-__all__ = ["Predictor", "PredictionError", "read_meta", "load_graph", "ServingGraph"]
+__all__ = ["Predictor", "PredictionError", "read_meta", "load_graph", "ExportRunner"]
 
 
 from .errors import InceptionZooError, PredictionError  # noqa: E402,F401  (this import path stays)
@@ -60,10 +61,10 @@ class Predictor:
 
     Attributes
     ----------
-    graph : ServingGraph
+    graph : ExportRunner
         The export's graph (:func:`load_graph`); ``graph.runtime_for(batch)`` names the runtime
         a batch size runs in.
-    net : InferenceGraph or None
+    net : TunedGraph or None
         Its MXNet graphs (None with ``runtime='onnxruntime'``).
     tuning_file : str
         Where :meth:`save_tuning` writes and the constructor reads the graph choice.
@@ -78,16 +79,16 @@ class Predictor:
         #: ``.mar`` handler answers through too
         self.classifier = c = Classifier(self.graph)
         self.meta, self.labels, self.baked_in = c.meta, c.labels, c.baked_in
-        self.channels, self.hw = c.channels, c.hw
+        self.channels, self.crop_size = c.channels, c.crop_size
         self.image_transform, self.transform = c.image_transform, c.transform
-        self.net = self.graph.net  # the MXNet InferenceGraph (None with runtime='onnxruntime')
+        self.net = self.graph.net  # the MXNet TunedGraph (None with runtime='onnxruntime')
         self.tuning_file = self.graph.tuning_file
         self.tuning_loaded = self.graph.tuning_loaded
         if warmup:
             self.warmup(warmup)
 
     def warmup(self, batch_sizes):
-        """:meth:`ServingGraph.warmup` of :attr:`graph`: no live request pays for the choice
+        """:meth:`ExportRunner.warmup` of :attr:`graph`: no live request pays for the choice
         of runtime and graph, or for building its oneDNN primitives.
 
         Parameters
@@ -103,7 +104,7 @@ class Predictor:
         return self.graph.warmup(batch_sizes)
 
     def save_tuning(self):
-        """:meth:`ServingGraph.save_tuning` of :attr:`graph` (``NAME-tuning.json``).
+        """:meth:`ExportRunner.save_tuning` of :attr:`graph` (``NAME-tuning.json``).
 
         Returns
         -------
@@ -238,3 +239,7 @@ class Predictor:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         return self.predict([os.fspath(p) for p in paths], top_k=top_k)
+
+
+#: ``ServingGraph``: :class:`ExportRunner`'s name until 0.1.0
+__getattr__ = moved_names(__name__, {"ServingGraph": ".export_runner:ExportRunner"})

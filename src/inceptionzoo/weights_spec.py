@@ -23,7 +23,8 @@ from typing import Optional, Tuple, Union
 from ._checks import is_integer as _is_int, is_number
 from ._io import read_json
 from .errors import WeightsError, WrongTypeError
-from .imaging import INTERPOLATIONS as _RESAMPLING, EvalTransform, ImageError, Normalisation
+from .imaging import ImageError
+from .transforms import INTERPOLATIONS as _RESAMPLING, EvalTransform, Normalisation
 
 __all__ = ["WeightsSpec", "IMAGENET_1K", "IMAGENET_MEAN", "IMAGENET_STD", "PLAIN",
            "resolve_labels", "imagenet_classes", "sidecar_path", "read_sidecar", "transforms_for"]
@@ -216,7 +217,7 @@ class WeightsSpec:
 
         Returns
         -------
-        inceptionzoo.imaging.EvalTransform
+        inceptionzoo.transforms.EvalTransform
 
         Examples
         --------
@@ -339,7 +340,7 @@ def transforms_for(net):
 
     Returns
     -------
-    inceptionzoo.imaging.EvalTransform
+    inceptionzoo.transforms.EvalTransform
     """
     info = getattr(net, "info", None)
     if info is None:

@@ -120,11 +120,11 @@ def _cmd_convert_back(args):
 def _converted_path(source, folder, name):
     """``FOLDER/NAME.params``, ``NAME`` defaulting to ``MODEL.TAG``: the zoo model of
     ``SOURCE:NAME`` and the tag it declares for that source (where ``pretrained=TAG`` looks)."""
-    from ..convert import _source  # CLI start-up: loaded when the command runs
+    from ..convert import checkpoint_filter_for  # CLI start-up: loaded when the command runs
     from ..export import export_prefix  # CLI start-up: loaded when the command runs
 
     if name is None:
-        _source(source)  # an unknown source: the converter's error, naming the known ones
+        checkpoint_filter_for(source)  # an unknown source: the converter's error, naming them
         return source_path(source, folder)
     return export_prefix(folder, name) + ".params"
 

@@ -1,9 +1,9 @@
 """The spellings before the command line's one convention, still accepted for one release:
 :data:`OLD_SPELLINGS` and :func:`_settle`, which maps them onto the new ones."""
 import os
-import sys
 
 from .. import model_weights
+from .._deprecation import deprecated
 from .._registry import list_models
 from ..errors import InceptionZooError
 
@@ -31,8 +31,7 @@ del _command
 
 
 def _deprecated(command, old):
-    print(f"inceptionzoo {command}: {old} is deprecated and goes in the next release: write "
-          f"{OLD_SPELLINGS[command][old]}", file=sys.stderr)
+    deprecated(old, OLD_SPELLINGS[command][old], command=command)
 
 
 def _is_tag(model, tag):

@@ -13,7 +13,7 @@ from .._builder import FACTORY_DOC, build
 from .._registry import register_model
 from ..blocks import conv, pool, split
 from ..checkpoint_filter import Source
-from ..imaging import resize_size_for
+from ..transforms import resize_size_for
 from ..weights_spec import IMAGENET_1K, WeightsSpec
 from ._layout import LayoutNet, block, residual
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import built, model_params
 from inceptionzoo.graph_rewrites import concat_pool_edges
-from inceptionzoo.inference import InferenceGraph, StaticGraph
+from inceptionzoo.graph_tuning import TunedGraph, CachedGraph
 
 
 def _ops(sym):
@@ -18,7 +18,7 @@ def _ops(sym):
 def test_every_graph_variant_computes_the_same_function(name):
     net, x = built(name, batch=2)
     ref = net(x).asnumpy()
-    graph = InferenceGraph.from_block(net, merge=True)
+    graph = TunedGraph.from_block(net, merge=True)
     edges = bool(concat_pool_edges(net(mx.sym.var("data"))))
     assert "unmodified" in graph.graphs and ("pool-first" in graph.graphs) == edges
     merged = "merge+" if graph.merged else ""
@@ -44,7 +44,7 @@ def test_choice_per_batch_size_and_large_batches_skip_tuning():
     """Batches up to tune_max_batch are timed once each and get the fastest variant; larger
     ones run the default untimed."""
     net, _ = built("inception_mnist")
-    graph = InferenceGraph.from_block(net, tune_max_batch=4, tune_budget=600.0,
+    graph = TunedGraph.from_block(net, tune_max_batch=4, tune_budget=600.0,
                                       max_single_edges=0)
     fast = "pool-first+native"
     assert fast != graph.default == "pool-first" and len(graph.graphs) == 4
@@ -56,15 +56,15 @@ def test_choice_per_batch_size_and_large_batches_skip_tuning():
     edges = ["inception_mnist_pool1_fwd_concat", "inception_mnist_pool2_fwd_concat"]
     plain = ["pool-first", "unmodified", "pool-first+native", "pool-first+plain"] + [
         f"pool-first+{kind}:{e}" for e in edges for kind in ("native", "plain")]
-    assert list(InferenceGraph.from_block(net).graphs) == plain  # merge is off by default
-    merged = InferenceGraph.from_block(net, merge=True)
+    assert list(TunedGraph.from_block(net).graphs) == plain  # merge is off by default
+    merged = TunedGraph.from_block(net, merge=True)
     assert list(merged.graphs) == ["merge+" + key for key in plain] + plain
     assert merged.default == "merge+pool-first"
 
 
 def test_tuning_stops_when_its_budget_is_spent():
     net, x = built("inception_mnist")
-    graph = InferenceGraph.from_block(net, tune_budget=0.0)
+    graph = TunedGraph.from_block(net, tune_budget=0.0)
     graph(x)
     assert graph.choice == {x.shape[0]: "pool-first"}
 
@@ -72,7 +72,7 @@ def test_tuning_stops_when_its_budget_is_spent():
 @pytest.mark.parametrize("fuse", [False, True])
 def test_fused_and_unfused_graphs_agree(fuse):
     net, x = built("inception_mnist", batch=3)
-    graph = InferenceGraph.from_block(net, fuse=fuse)
+    graph = TunedGraph.from_block(net, fuse=fuse)
     assert graph.fuse is fuse
     for key, sym in graph.symbols.items():
         assert ("_sg_mkldnn_conv" in _ops(sym)) is fuse, key
@@ -90,7 +90,7 @@ def test_inputs_on_another_device_run_the_unfused_graph():
     net = get_model("inception_mnist")
     net.initialize(mx.init.Xavier(), ctx=[mx.cpu(), mx.cpu_pinned()])
     x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
-    graph = InferenceGraph.from_block(net)
+    graph = TunedGraph.from_block(net)
     y = graph(x.as_in_context(mx.cpu_pinned()))
     assert y.context == mx.cpu_pinned() and graph.choice == {}
     assert graph._device_graph is not None
@@ -99,7 +99,7 @@ def test_inputs_on_another_device_run_the_unfused_graph():
 
 def test_graphs_see_in_place_parameter_updates():
     net, x = built("inception_mnist", batch=2)
-    graph = InferenceGraph.from_block(net)
+    graph = TunedGraph.from_block(net)
     before = graph(x).asnumpy()
     bias = net.collect_params()["inception_mnist_output_bias"]
     bias.set_data(bias.data() + 1.0)
@@ -110,7 +110,7 @@ def test_merged_graphs_hold_the_weights_they_were_built_with():
     """``merge+`` graphs compute their merged weights once (like inductor's freezing); the
     others, and the default ``merge=False``, see in-place changes of those parameters."""
     net, x = built("inception_mnist", batch=2)
-    frozen, live = InferenceGraph.from_block(net, merge=True), InferenceGraph.from_block(net)
+    frozen, live = TunedGraph.from_block(net, merge=True), TunedGraph.from_block(net)
     before = net(x).asnumpy()
     weight = net.collect_params()["inception_mnist_block1_b5_weight"]
     weight.set_data(weight.data() * 3.0)
@@ -126,29 +126,29 @@ def test_static_graph_names_a_missing_input_or_parameter():
     net, _ = built("inception_mnist")
     sym = net(mx.sym.var("data"))
     with pytest.raises(ValueError, match=r"no input 'image'; its inputs are \['data', "):
-        StaticGraph(sym, net.collect_params(), input_name="image")
+        CachedGraph(sym, net.collect_params(), input_name="image")
     params = net.collect_params("(?!.*stem_bias).*")
     with pytest.raises(ValueError, match=r"no parameter for graph input\(s\) "
                                          r"\['inception_mnist_stem_bias'\]"):
-        StaticGraph(sym, params)
+        CachedGraph(sym, params)
 
 
 def test_input_shape_is_still_checked():
     net, _ = built("inception_mnist")
-    graph = InferenceGraph.from_block(net)
+    graph = TunedGraph.from_block(net)
     with pytest.raises(ValueError, match=r"got 3 channels in shape \(1, 3, 28, 28\)"):
         graph(mx.nd.zeros((1, 3, 28, 28)))
 
 
 def test_warmup_tunes_now_and_a_saved_tuning_is_reused_without_timing(monkeypatch):
     net, x = built("inception_mnist", batch=2)
-    graph = InferenceGraph.from_block(net)
+    graph = TunedGraph.from_block(net)
     choice = graph.warmup([1, 2, 32])
     assert set(choice) == {1, 2, 32} and graph.tuned == [1, 2]  # 32 > tune_max_batch
     record = json.loads(json.dumps(graph.tuning()))
     assert record["choice"] == {str(b): v for b, v in choice.items()}
 
-    again = InferenceGraph.from_block(net)
+    again = TunedGraph.from_block(net)
 
     def no_timing(x):
         raise AssertionError(f"tuned batch {x.shape[0]} although a choice was loaded")
@@ -161,7 +161,7 @@ def test_warmup_tunes_now_and_a_saved_tuning_is_reused_without_timing(monkeypatc
 
 def test_a_tuning_for_other_graphs_is_refused():
     net, _ = built("inception_mnist")
-    graph = InferenceGraph.from_block(net)
+    graph = TunedGraph.from_block(net)
     record = dict(graph.tuning(), choice={"1": "pool-first+plain"})
     with pytest.raises(ValueError, match=r"other graphs: fuse False \(here True\)"):
         graph.load_tuning(dict(record, fuse=False))
@@ -173,4 +173,29 @@ def test_a_tuning_for_other_graphs_is_refused():
     with pytest.raises(ValueError, match=r"batch sizes must be integers >= 1; got \[0\]"):
         graph.warmup([0])
     with pytest.raises(ValueError, match="warmup needs the input shape"):
-        InferenceGraph(net(mx.sym.var("data")), net.collect_params()).warmup([1])
+        TunedGraph(net(mx.sym.var("data")), net.collect_params()).warmup([1])
+
+
+def test_the_graph_classes_old_names_still_import_with_a_warning(monkeypatch):
+    """``inceptionzoo.inference`` is ``graph_tuning`` now; its ``StaticGraph`` / ``InferenceGraph``
+    are ``CachedGraph`` / ``TunedGraph`` and ``serving.ServingGraph`` is ``ExportRunner``: the
+    old names give the same classes for one release, each with the one deprecation sentence."""
+    import importlib
+    import sys
+
+    from inceptionzoo import graph_tuning, serving, serving_core
+
+    monkeypatch.delitem(sys.modules, "inceptionzoo.inference", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"inceptionzoo\.inference is deprecated and goes "
+                                                r"in the next release: import "
+                                                r"inceptionzoo\.graph_tuning"):
+        old = importlib.import_module("inceptionzoo.inference")
+    for name, new in (("StaticGraph", graph_tuning.CachedGraph),
+                      ("InferenceGraph", graph_tuning.TunedGraph)):
+        with pytest.warns(DeprecationWarning, match=rf"inceptionzoo\.inference\.{name} is "
+                                                    r"deprecated .*: use inceptionzoo\.graph_tuning"):
+            assert getattr(old, name) is new
+    for module in (serving, serving_core):
+        with pytest.warns(DeprecationWarning, match=r"ServingGraph is deprecated .*: use "
+                                                    r"inceptionzoo\.export_runner\.ExportRunner"):
+            assert module.ServingGraph is serving_core.ExportRunner
