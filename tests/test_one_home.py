@@ -56,7 +56,7 @@ CONCEPTS = {
                           "_checks.py"),
     "PIL's resampling filters": (lambda n: isinstance(n, ast.Attribute) and (
         _dotted(n) or "").startswith(("Image.Resampling.", "PIL.Image.Resampling.")),
-        "imaging.py"),
+        "transforms.py"),
     "RecordIO's record magic": (lambda n: isinstance(n, ast.Constant)
                                 and n.value == 0xCED7230A, "recordio.py"),
     "the NDArray list magic": (lambda n: isinstance(n, ast.Constant) and type(n.value) is int

@@ -43,7 +43,6 @@ gradient of the global batch whatever the number of workers. RecordIO is read as
 file, as MXNet and gluoncv do.
 """
 import os
-import warnings
 
 import numpy as np
 

@@ -12,7 +12,6 @@ Why the variants exist, with profiles and measurements: docs/benchmarks.md.
 import time
 
 import mxnet as mx
-import numpy as np
 
 from ._checks import check_counts
 from .branch_merges import fold_scaled_convolutions_symbol, merge_branches_symbol, merged_params

@@ -27,6 +27,7 @@ from ._io import atomic_path, ensure_writable_dir, parse_json
 from ._checks import check_count, is_integer
 from ._errors import install_hint
 from .errors import InceptionZooError
+from .mar import write_mar
 from .hostfiles import check_port
 from .model_server import (JAVA_HINT, MAX_PORT, ModelServer, find_java,  # noqa: F401
                            free_port, request)

@@ -12,7 +12,7 @@ import struct
 
 import mxnet as mx
 
-from ._checks import brief, is_integer
+from ._checks import brief
 from ._errors import mxnet_message
 from .errors import ConversionError
 

@@ -4,7 +4,6 @@ Standalone on purpose (numpy, and onnxruntime when installed): part of the servi
 (:mod:`inceptionzoo.serving_core`) that the ``.mar`` archive carries for its handler.
 """
 import math
-import os
 import statistics
 import time
 

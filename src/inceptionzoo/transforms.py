@@ -34,7 +34,6 @@ short.)
 import dataclasses
 import math
 
-import mxnet as mx
 import numpy as np
 from mxnet.gluon import HybridBlock
 from PIL import Image
