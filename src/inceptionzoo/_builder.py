@@ -31,6 +31,9 @@ timm's spellings are taken beside the zoo's: ``num_classes`` for ``classes`` (0:
 the network returns its pooled features) and ``in_chans`` for ``in_channels``. An option the
 network does not take, or one of the wrong type or range, is one ``InceptionZooError`` naming
 it (:func:`check_network_options`).
+
+(Over 500 lines: the one decision of which weights a network gets and how the file is read,
+whose steps share the same checks; each function is short.)
 """
 import dataclasses
 import inspect

@@ -103,11 +103,10 @@ def _merge_pairs(graph, max_channels):
     return pairs
 
 
-def _merge(graph, max_channels):
-    nodes = graph["nodes"]
-    pairs = _merge_pairs(graph, max_channels)
+def _merge_plan(nodes, pairs):
+    """``(recipes of the new parameters, nodes dropped, merged branch by the old index of its
+    branch B's end, concat index -> positions edited)``: what the rebuild does where."""
     recipes = {}
-    # old index -> what the rebuild does there
     drop, redo, cat_edit = set(), {}, {}
     for k, pos, (ca, aa), (cb, ab), (ra, ara), (rb, arb) in pairs:
         name = lambda i, kind: nodes[nodes[i]["inputs"][kind][0]]["name"]  # noqa: E731
@@ -123,8 +122,14 @@ def _merge(graph, max_channels):
         drop.update(i for i in (ca, aa, cb, ab, ra, ara, rb, arb) if i is not None)
         redo[ab if ab is not None else cb] = (ra, ara, ca, aa, rb, cb, red, conv, kernel, bias)
         cat_edit.setdefault(k, []).append(pos)
+    return recipes, drop, redo, cat_edit
+
+
+def _merge(graph, max_channels):
+    pairs = _merge_pairs(graph, max_channels)
     if not pairs:
         return graph, {}
+    recipes, drop, redo, cat_edit = _merge_plan(graph["nodes"], pairs)
     merged_entry = {}  # index of branch B's end -> new entry of the merged branch
 
     def edit(old, i, node, add, renumber):

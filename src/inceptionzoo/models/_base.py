@@ -4,7 +4,8 @@ of the networks' options; and one model API under the zoo's names and timm's:
 :meth:`ZooNet.features` (``forward_features``), :meth:`ZooNet.head` / :meth:`ZooNet.forward_head`,
 :meth:`ZooNet.get_classifier`, :meth:`ZooNet.classifier_names`, :meth:`ZooNet.reset_classifier`,
 :attr:`ZooNet.num_features` and :attr:`ZooNet.feature_info` (the feature extractor of
-``features_only``: :class:`inceptionzoo._features.FeatureNet`)."""
+``features_only``: :class:`inceptionzoo._features.FeatureNet`). (Over 500 lines: one class, the
+API every network has, whose methods share the network's layout; each method is short.)"""
 import dataclasses
 import gc
 import math
