@@ -90,9 +90,9 @@ def test_evaluation_takes_numpy_counts_and_refuses_bools(mnist_dir):
 
     _refuses(lambda v: evaluate(pretrained=True, batch_size=v), "batch size")
     _refuses(lambda v: evaluate(pretrained=True, classes=v), "classes")
-    _refuses(lambda v: evaluate(pretrained=True, data_workers=v), "data threads")
+    _refuses(lambda v: evaluate(pretrained=True, data_threads=v), "data threads")
     got = evaluate(pretrained=True, data_dir=mnist_dir, batch_size=np.int64(5000),
-                   classes=np.int64(10), data_workers=np.int64(1))
+                   classes=np.int64(10), data_threads=np.int64(1))
     assert got["num_samples"] == 10000 and got["accuracy"] > 0.99
 
 

@@ -29,14 +29,14 @@ SPELLINGS = [
      ["train", "inception_v3", "--pretrained", "w.params"],
      {"pretrained": "w.params"}),
     (["train", "inception_mnist", "--data-threads", "3"],
-     ["train", "inception_mnist", "--data-workers", "3"], {"data_workers": 3}),
+     ["train", "inception_mnist", "--data-workers", "3"], {"data_threads": 3}),
     (["evaluate", "googlenet", "--pretrained"],
      ["evaluate", "--model", "googlenet", "--pretrained"],
      {"model": "googlenet", "pretrained": True}),
     (["evaluate", "inception_mnist", "--pretrained"], ["evaluate", "--pretrained"],
      {"model": "inception_mnist"}),
     (["evaluate", "inception_mnist", "--pretrained", "--data-threads", "2"],
-     ["evaluate", "inception_mnist", "--pretrained", "--data-workers", "2"], {"data_workers": 2}),
+     ["evaluate", "inception_mnist", "--pretrained", "--data-workers", "2"], {"data_threads": 2}),
     (["predict", "deploy", "a.png", "b.png", "--top-k", "2"],
      ["predict", "--model-dir", "deploy", "a.png", "b.png", "--top-k", "2"],
      {"model_dir": "deploy", "images": ["a.png", "b.png"], "top_k": 2}),
@@ -503,7 +503,7 @@ def test_every_option_is_reachable_from_the_command_line(target, record, monkeyp
     unset = [f.name for f in dataclasses.fields(cls) if f.name not in PYTHON_ONLY
              and all(getattr(o, f.name) == f.default for o in got)]
     assert not unset, f"{record} fields the command line cannot set: {unset}"
-    assert got[0].root == "w" and got[0].data_workers == 2 and got[0].model == "googlenet"
+    assert got[0].root == "w" and got[0].data_threads == 2 and got[0].model == "googlenet"
 
 
 def test_train_options_as_the_command_gives_them(monkeypatch):

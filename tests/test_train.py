@@ -436,3 +436,16 @@ def test_train_on_a_record_is_train_on_its_fields(one_batch_mnist):
     assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
     for name, value in _params(a["net"]).items():
         np.testing.assert_array_equal(value, _params(b["net"])[name])
+
+
+def test_data_workers_is_the_old_name_of_data_threads():
+    """The decoding threads are ``data_threads`` (``workers`` are processes): the old keyword
+    gives the same record with one deprecation warning; both at once is an error."""
+    from inceptionzoo.errors import InceptionZooError
+    from inceptionzoo.options import TrainOptions, record_of
+
+    with pytest.warns(DeprecationWarning, match="data_workers=.*is deprecated"):
+        old = record_of(TrainOptions, "googlenet", {"data_workers": 3})
+    assert old == TrainOptions(model="googlenet", data_threads=3)
+    with pytest.raises(InceptionZooError, match="give data_threads= only"):
+        record_of(TrainOptions, None, {"data_workers": 3, "data_threads": 2})

@@ -68,7 +68,7 @@ def evaluate(options):
     net = get_model(o.model, pretrained=w, ctx=c)
     del w  # its arrays are in the network now
     _, val = open_sources(net.info, o.data_dir if o.val_data is None else None,
-                          val_data=o.val_data, threads=o.data_workers, train=False)
+                          val_data=o.val_data, threads=o.data_threads, train=False)
     _check_data_classes(val, net.info.classes, "validation data")
     net.hybridize(static_alloc=True, static_shape=True)
     t0 = time.perf_counter()

@@ -11,9 +11,13 @@ import dataclasses
 import functools
 import inspect
 
+from ._deprecation import renamed_keyword
 from .errors import WrongTypeError
 
 __all__ = ["TrainOptions", "EvaluateOptions", "cli_fields", "keyword_form"]
+
+#: fields renamed since 0.1.0: the old keyword still works, with a deprecation warning
+RENAMED = {"data_workers": "data_threads"}
 
 _RECIPE = "(default: the recipe's)"
 
@@ -61,7 +65,7 @@ class TrainOptions:
         ``'cpu'``, ``'gpu0,gpu1'``, ...
     kvstore : str, optional
         One of :data:`~inceptionzoo.kvstore.KVSTORES`.
-    data_workers : int, optional
+    data_threads : int, optional
         Decoding threads (``--data-threads``).
     out : str, optional
         The run folder.
@@ -106,7 +110,7 @@ class TrainOptions:
     kvstore: object = _option(
         None, "--kvstore", help="local, device, or dist_sync / dist_device_sync / dist_async "
         "under `inceptionzoo launch` (default: none on one context, device on several)")
-    data_workers: object = _option(None, shared="data_threads", dest="data_workers")
+    data_threads: object = _option(None, shared="data_threads", dest="data_threads")
     out: object = _option(
         None, "--out", metavar="DIR", help="folder for checkpoints, metrics.json and "
         "curves.png (default: runs/MODEL, or runs/MODEL-2, -3 ... when that holds files; "
@@ -142,7 +146,7 @@ class EvaluateOptions:
         Output classes of a plain params file (default: its classifier's).
     batch_size : int
         Images per forward pass.
-    data_workers : int, optional
+    data_threads : int, optional
         Decoding threads (``--data-threads``).
     ctx : str
         One context.
@@ -160,7 +164,7 @@ class EvaluateOptions:
                               help="output classes (default: the params file's)")
     batch_size: object = _option(1000, "--batch-size", type=int, metavar="N",
                                  help="images per batch")
-    data_workers: object = _option(None, shared="data_threads", dest="data_workers")
+    data_threads: object = _option(None, shared="data_threads", dest="data_threads")
     ctx: object = _option("cpu", "--ctx", help="cpu, cpu0, gpu0 ...")
 
 
@@ -180,6 +184,11 @@ def record_of(record, options, fields):
     -------
     record
     """
+    fields = dict(fields)
+    for old, new in RENAMED.items():
+        if old in fields:
+            fields[new] = renamed_keyword(f"{record.__name__}", old, new, fields.pop(old),
+                                          fields.get(new))
     if options is None or isinstance(options, str):
         return record(**dict(fields, **({} if options is None else {"model": options})))
     if not isinstance(options, record):

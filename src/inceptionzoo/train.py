@@ -95,7 +95,7 @@ def _open_data(o, info, batch_size):
     """The training and validation data, with the class count they settle, and the run
     ``out`` holds already (checked against this one)."""
     train_src, val_src = open_sources(info, o.data_dir, o.train_data, o.val_data,
-                                      threads=o.data_workers, seed=o.seed)
+                                      threads=o.data_threads, seed=o.seed)
     need = max(train_src.num_classes, val_src.num_classes)
     classes = o.classes or need
     if classes < need:

@@ -27,7 +27,7 @@ def _model_argument(s):
 
 
 def _data_threads_argument(s):
-    s.add_argument("--data-threads", dest="data_workers", type=int, metavar="N",
+    s.add_argument("--data-threads", dest="data_threads", type=int, metavar="N",
                    help="image decoding threads (default: the cores, at most 4)")
     s.add_argument("--data-workers", dest="old_data_workers", type=int, help=argparse.SUPPRESS)
 

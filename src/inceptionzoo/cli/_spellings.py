@@ -68,10 +68,10 @@ def _settle(args):
         _deprecated(command, "no model (inception_mnist)")
         args.model = "inception_mnist"
     if getattr(args, "old_data_workers", None) is not None:
-        if args.data_workers is not None:
+        if args.data_threads is not None:
             raise InceptionZooError("give --data-threads only (--data-workers is its old spelling)")
         _deprecated(command, "--data-workers N")
-        args.data_workers = args.old_data_workers
+        args.data_threads = args.old_data_workers
     if command == "train":
         if isinstance(args.pretrained, str) and not _is_tag(args.model, args.pretrained):
             if args.params is not None:
