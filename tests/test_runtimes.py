@@ -585,3 +585,107 @@ def test_handler_without_onnxruntime_serves_with_mxnet(archive, tmp_path, monkey
     assert service.graph.ort is None and service.graph.runtime_for(4) == "mxnet"
     answers = service.handle([{"body": open(example_images()[0], "rb").read()}], ctx)
     assert json.loads(answers[0])["label"] == os.path.basename(example_images()[0]).split("-")[1]
+
+
+def _serve(race, batch, chosen, seconds, calls):
+    """``calls`` calls through ``race``: each runtime's call takes ``seconds[runtime]`` on the
+    race's clock; returns the choice after each call and the runtimes that ran."""
+    ran, choices = [], []
+    for _ in range(calls):
+        run, timed = race.route(batch, chosen, [r for r in seconds if r != chosen])
+        race.clock.now += seconds[run]
+        ran.append(run)
+        if timed:
+            chosen = race.record(batch, run, seconds[run], chosen)
+        choices.append(chosen)
+    return choices, ran
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_steady_race_probes_once_per_interval_and_switches_to_a_runtime_that_became_faster():
+    race = runtimes.SteadyRace(every=1.0, margin=1.1, clock=_Clock())
+    # the chosen runtime is faster: probes happen (two calls each, about once a second) but
+    # the choice stays
+    choices, ran = _serve(race, 32, "mxnet", {"mxnet": 0.01, "onnxruntime": 0.02}, 400)
+    assert set(choices) == {"mxnet"}
+    probes = ran.count("onnxruntime")
+    assert 2 * 3 <= probes <= 2 * 5  # 4 to 5 s of serving: one probe of two calls a second
+    assert all(ran[i + 1] == "onnxruntime" for i in range(len(ran) - 1)
+               if ran[i] == "onnxruntime" and ran[i - 1] == "mxnet")
+    # now it is the slower (as after another runtime's big batch): the choice moves after
+    # three probes, and back again when the other slows down more
+    choices, ran = _serve(race, 32, "mxnet", {"mxnet": 0.05, "onnxruntime": 0.02}, 200)
+    assert choices[-1] == "onnxruntime" and ran[-1] == "onnxruntime"
+    assert choices.index("onnxruntime") > 3
+    choices, _ = _serve(race, 32, "onnxruntime", {"mxnet": 0.05, "onnxruntime": 0.2}, 100)
+    assert choices[-1] == "mxnet"
+    # within the margin: no switch
+    race = runtimes.SteadyRace(every=1.0, margin=1.1, clock=_Clock())
+    choices, _ = _serve(race, 1, "mxnet", {"mxnet": 0.0105, "onnxruntime": 0.01}, 2000)
+    assert set(choices) == {"mxnet"}
+
+
+class _Slower:
+    """A runtime made slower on purpose: ``delay`` seconds more per call."""
+
+    def __init__(self, run, delay):
+        self.run, self.delay = run, delay
+
+    def __call__(self, x):
+        import time
+        time.sleep(self.delay)
+        return self.run(x)
+
+    def __getattr__(self, name):  # threads, version, sessions ... of the real runner
+        return getattr(self.run, name)
+
+
+@pytest.mark.parametrize("slow", ["onnxruntime", "mxnet"])
+def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, monkeypatch):
+    """One runtime slowed on purpose: the load-time race picks the other, and when it is
+    slowed only after load (a choice made under other conditions), serving moves to the
+    other within a few probes, with the same logits throughout."""
+    monkeypatch.setattr(runtimes.OrtRunner, "tune", lambda self, batches, budget=1.0: {})
+    x = _batch(4)
+    graph = load_graph(str(folder), "auto", warmup=())
+    want = graph.net(mx.nd.array(x)).asnumpy()
+    real = {"onnxruntime": graph.ort, "mxnet": graph.net}
+    setattr(graph, "ort" if slow == "onnxruntime" else "net", _Slower(real[slow], 0.02))
+    graph.warmup([4])
+    fast = "mxnet" if slow == "onnxruntime" else "onnxruntime"
+    assert graph.choice[4] == fast
+    # slowed after load: the choice made at load was the slow one
+    graph.choice[4] = slow
+    graph._race = runtimes.SteadyRace(every=0.0)
+    ran = []
+    for _ in range(20):
+        ran.append(graph.runtime_for(4))
+        np.testing.assert_allclose(graph(x), want, rtol=1e-4, atol=1e-4)
+    assert graph.choice[4] == fast, ran
+    assert ran[-1] == fast
+    # a runtime that is not re-checked: not 'auto'
+    pinned = load_graph(str(folder), slow, warmup=(4,))
+    pinned._race = runtimes.SteadyRace(every=0.0)
+    for _ in range(10):
+        pinned(x)
+    assert pinned.runtime_for(4) == slow
+
+
+def test_onnx_runtime_threads_are_not_pinned_to_cores(folder):
+    """ONNX Runtime pins the threads of a pool it sizes itself (its worker on one CPU only,
+    beside MXNet's unpinned threads); the zoo's sessions name the count, which leaves them to
+    the scheduler."""
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2 \
+            or not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux and at least 2 CPUs")
+    everywhere = set(os.sched_getaffinity(0))
+    ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
+    ort(_batch(32))
+    for tid in os.listdir("/proc/self/task"):
+        assert os.sched_getaffinity(int(tid)) == everywhere, f"thread {tid} is pinned"

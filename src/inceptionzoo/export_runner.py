@@ -8,6 +8,7 @@ method is short.)
 """
 import os
 import threading
+import time
 import warnings
 
 import mxnet as mx
@@ -154,6 +155,12 @@ class ExportRunner:
     only), every failure is a :class:`PredictionError`, and an empty batch gives
     ``(0, classes)``. Threads may call it and :meth:`warmup` at the same time.
 
+    With ``runtime='auto'`` the choice made at load (or loaded from a saved tuning) for a
+    warmed-up batch size is re-checked while serving (:class:`inceptionzoo.runtimes.SteadyRace`):
+    once per :attr:`RECHECK_SECONDS` of serving that size, two calls go to the other runtime,
+    and when its times beat the chosen runtime's recent calls by 10%, it serves that size from
+    then on (:attr:`choice` changes; :meth:`save_tuning` writes the new choice).
+
     Parameters
     ----------
     meta : dict
@@ -178,7 +185,8 @@ class ExportRunner:
     tuning_loaded : dict
         Batch size -> MXNet graph variant loaded from ``tuning_file``.
     choice : dict
-        Batch size -> ``'mxnet'`` or ``'onnxruntime'``, for the warmed-up (or loaded) sizes.
+        Batch size -> ``'mxnet'`` or ``'onnxruntime'``, for the warmed-up (or loaded) sizes
+        (re-checked while serving with ``'auto'``).
     seconds : dict
         Batch size -> {runtime: median seconds per call}, for the sizes timed here; with
         ONNX Runtime also ``'threads=0'`` / ``'threads=1'``, its default and single-threaded
@@ -189,6 +197,9 @@ class ExportRunner:
 
     #: seconds of alternating timing per batch size with ``'auto'``
     TIME_BUDGET = 2.0
+    #: with ``'auto'``, seconds of serving a batch size between two probes of the other
+    #: runtime (:class:`inceptionzoo.runtimes.SteadyRace`)
+    RECHECK_SECONDS = 0.5
 
     def __init__(self, meta, meta_file, net, ort, runtime, ctx, onnx_sha1=None):
         self.meta, self.meta_file, self.net, self.ort = meta, meta_file, net, ort
@@ -199,6 +210,7 @@ class ExportRunner:
         self.tuning_file = meta_file[:-len(META_SUFFIX)] + TUNING_SUFFIX
         self.choice, self.seconds, self.refused, self._checked = {}, {}, None, False
         self.tuning_loaded = {}
+        self._race = runtimes.SteadyRace(every=self.RECHECK_SECONDS)
         self._lock = threading.Lock()  # one warm-up at a time; calls never wait for it
         self._load_tuning()
 
@@ -295,18 +307,34 @@ class ExportRunner:
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.classes), np.float32)
-        run = self.runtime_for(n)
+        chosen = run = self.runtime_for(n)
+        timed = self.runtime == "auto" and n in self.choice and self.ort is not None \
+            and self.net is not None
+        if timed:  # the choice made at load, re-checked while serving
+            run, timed = self._race.route(n, chosen, ["mxnet" if chosen == "onnxruntime"
+                                                      else "onnxruntime"])
+        t0 = time.perf_counter()
+        logits = self._compute(run, x)
+        if timed:
+            now = self._race.record(n, run, time.perf_counter() - t0, chosen)
+            if now != chosen and self.choice.get(n) == chosen:
+                self.choice[n] = now
+        if logits.shape != (n, self.classes):
+            raise PredictionError(f"the export's graph gave logits of shape {logits.shape}; "
+                                  f"its metadata names {self.classes} classes")
+        return logits.astype(np.float32, copy=False)
+
+    def _compute(self, run, x):
         try:
             if run == "onnxruntime":
                 if isinstance(x, mx.nd.NDArray):
                     x = x.asnumpy()
-                logits = self.ort(np.ascontiguousarray(x, dtype=self.dtype))
-            else:
-                if not isinstance(x, mx.nd.NDArray):
-                    x = mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)
-                elif x.dtype != np.dtype(self.dtype):
-                    x = x.astype(self.dtype)
-                logits = self.net(x).asnumpy()
+                return self.ort(np.ascontiguousarray(x, dtype=self.dtype))
+            if not isinstance(x, mx.nd.NDArray):
+                x = mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)
+            elif x.dtype != np.dtype(self.dtype):
+                x = x.astype(self.dtype)
+            return self.net(x).asnumpy()
         except mx.base.MXNetError as err:
             raise PredictionError(f"the export's graph (mxnet) failed on a batch of shape "
                                   f"{tuple(x.shape)}: {mxnet_message(err)}") from None
@@ -315,10 +343,6 @@ class ExportRunner:
         except Exception as err:  # ONNX Runtime raises its own (pybind11) exception types
             raise PredictionError(f"the export's graph ({run}) failed on a batch of shape "
                                   f"{tuple(x.shape)}: {type(err).__name__}: {err}") from None
-        if logits.shape != (n, self.classes):
-            raise PredictionError(f"the export's graph gave logits of shape {logits.shape}; "
-                                  f"its metadata names {self.classes} classes")
-        return logits.astype(np.float32, copy=False)
 
     def _mxnet(self, x):
         return self.net(mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)).asnumpy()

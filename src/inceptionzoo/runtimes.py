@@ -3,8 +3,10 @@
 Standalone on purpose (numpy, and onnxruntime when installed): part of the serving core
 (:mod:`inceptionzoo.serving_core`) that the ``.mar`` archive carries for its handler.
 """
+import collections
 import math
 import statistics
+import threading
 import time
 
 import numpy as np
@@ -13,7 +15,7 @@ from . import _openmp  # the package's one core count (the archive carries it be
 from ._errors import install_hint
 
 __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner", "parity", "time_alternating",
-           "nearest"]
+           "nearest", "SteadyRace"]
 
 #: What :func:`inceptionzoo.serving.load_graph` takes as ``runtime``.
 RUNTIMES = ("auto", "mxnet", "onnxruntime")
@@ -45,7 +47,11 @@ class OrtRunner:
     """An ONNX file in ONNX Runtime on CPU (every graph optimisation): numpy batch in, first
     output (logits) out, each batch size in the thread setting found faster for it.
 
-    ONNX Runtime's default is one intra-op thread per core. On a small network at batch 1 the
+    ONNX Runtime's default is one intra-op thread per core, and a pool of that default size
+    pins its threads to cores (seen here: its worker thread on CPU 1 only, beside MXNet's
+    unpinned threads). Sessions here name the count (the package's core count,
+    :func:`inceptionzoo._openmp.physical_cores`), which leaves the threads to the scheduler.
+    On a small network at batch 1 the
     hand-over between threads can cost more than it saves (docs/deploy.md), so :meth:`tune`
     times a single-threaded session against the default one per batch size and keeps the
     faster; the other session is then dropped unless some batch size uses it.
@@ -58,8 +64,7 @@ class OrtRunner:
     path : str or bytes
         The ONNX file, or its bytes.
     threads : int, optional
-        ``intra_op_num_threads`` of the default session (default: ONNX Runtime's, one per
-        core).
+        ``intra_op_num_threads`` of the default session (default: one per physical core).
 
     Attributes
     ----------
@@ -89,8 +94,8 @@ class OrtRunner:
     def _session(self, threads):
         opts = self.ort.SessionOptions()
         opts.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = int(threads)
+        # always a count: ONNX Runtime pins the threads of a pool it sizes itself
+        opts.intra_op_num_threads = int(threads) or _openmp.physical_cores()
         return self.ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
 
     def set_threads(self, threads):
@@ -274,3 +279,102 @@ def nearest(choice, batch, default):
     if not items:
         return default
     return min(items, key=lambda kv: (abs(math.log(kv[0] / batch)), kv[0]))[1]
+
+
+class SteadyRace:
+    """Re-checks a load-time runtime choice while serving: speed depends on what ran before
+    (docs/benchmarks.md, "The runtime race under mixed batch sizes"), so a race run once at
+    load can keep a runtime that has since become the slower one.
+
+    Every call of a batch size is timed. At most once per :attr:`every` seconds of serving
+    that size (and after at least one timed call of the chosen runtime since the last probe),
+    the next two calls go to another runtime (a probe: the first settles, the second is
+    timed; both give the caller their logits, which the load-time parity check made the same
+    function); the first call back on the chosen runtime is not timed either. When
+    the median of the other runtime's last probes beats the median of the chosen one's last
+    calls by :attr:`margin`, it becomes the choice for that size. Thread-safe; the calls of
+    other threads running at the same time are counted in the times, as in serving.
+
+    Parameters
+    ----------
+    every : float
+        Seconds between probes of one batch size.
+    margin : float
+        How many times faster the other runtime must be to take over.
+    keep : int
+        Calls kept per runtime and batch size (the medians are over these).
+    clock : callable
+        Seconds, monotonic (tests pass their own).
+    """
+
+    #: probes of the other runtime needed before a switch
+    MIN_PROBES = 3
+
+    def __init__(self, every=1.0, margin=1.1, keep=5, clock=time.perf_counter):
+        self.every, self.margin, self.keep, self.clock = float(every), float(margin), keep, clock
+        self._state = {}
+        self._lock = threading.Lock()
+
+    def route(self, batch, chosen, others):
+        """The runtime for the next call of this batch size.
+
+        Parameters
+        ----------
+        batch : int
+        chosen : str
+            The runtime chosen for this size so far.
+        others : sequence of str
+            The other runtimes that can run it.
+
+        Returns
+        -------
+        tuple of (str, bool)
+            The runtime, and whether :meth:`record` should count this call's time.
+        """
+        now = self.clock()
+        with self._lock:
+            st = self._state.get(batch)
+            if st is None:
+                st = self._state[batch] = {"last": now, "probe": [], "skip": 0, "turn": 0,
+                                           "timed": 0, "times": {}}
+            if st["probe"]:
+                run = st["probe"].pop()
+                return run, not st["probe"]  # the second call of a probe is timed
+            if st["skip"]:  # the first call back on the chosen runtime
+                st["skip"] = 0
+                return chosen, False
+            if others and st["timed"] and now - st["last"] >= self.every:
+                st["last"], st["turn"], st["skip"], st["timed"] = now, st["turn"] + 1, 1, 0
+                run = others[st["turn"] % len(others)]
+                st["probe"] = [run]
+                return run, False
+            st["timed"] += 1
+            return chosen, True
+
+    def record(self, batch, runtime, seconds, chosen):
+        """Count one timed call; returns the runtime that serves this size from now on.
+
+        Parameters
+        ----------
+        batch : int
+        runtime : str
+            What ran the call.
+        seconds : float
+            Its wall time.
+        chosen : str
+            The choice before this call.
+
+        Returns
+        -------
+        str
+            ``chosen``, or ``runtime`` when its probes beat ``chosen`` by :attr:`margin`.
+        """
+        with self._lock:
+            times = self._state[batch]["times"]
+            times.setdefault(runtime, collections.deque(maxlen=self.keep)).append(seconds)
+            mine, theirs = times[runtime], times.get(chosen, ())
+            if (runtime != chosen and len(mine) >= self.MIN_PROBES and len(theirs) >= 3
+                    and statistics.median(mine) * self.margin < statistics.median(theirs)):
+                times.pop(chosen)  # its old times: the new choice starts against fresh probes
+                return runtime
+        return chosen
