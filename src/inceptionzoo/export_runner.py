@@ -155,11 +155,12 @@ class ExportRunner:
     only), every failure is a :class:`PredictionError`, and an empty batch gives
     ``(0, classes)``. Threads may call it and :meth:`warmup` at the same time.
 
-    With ``runtime='auto'`` the choice made at load (or loaded from a saved tuning) for a
-    warmed-up batch size is re-checked while serving (:class:`inceptionzoo.runtimes.SteadyRace`):
-    once per :attr:`RECHECK_SECONDS` of serving that size, two calls go to the other runtime,
-    and when its times beat the chosen runtime's recent calls by 10%, it serves that size from
-    then on (:attr:`choice` changes; :meth:`save_tuning` writes the new choice).
+    The choice made at load (or loaded from a saved tuning) for a warmed-up batch size is
+    re-checked while serving (:class:`inceptionzoo.runtimes.SteadyRace`): once per
+    :attr:`RECHECK_SECONDS` of serving that size, two calls go to another way of running it
+    (the other runtime under ``'auto'``, ONNX Runtime's other thread setting), and when its
+    times beat the chosen one's recent calls by 10%, it serves that size from then on
+    (:attr:`choice` and the thread setting change; :meth:`save_tuning` writes them).
 
     Parameters
     ----------
@@ -186,7 +187,7 @@ class ExportRunner:
         Batch size -> MXNet graph variant loaded from ``tuning_file``.
     choice : dict
         Batch size -> ``'mxnet'`` or ``'onnxruntime'``, for the warmed-up (or loaded) sizes
-        (re-checked while serving with ``'auto'``).
+        (re-checked while serving).
     seconds : dict
         Batch size -> {runtime: median seconds per call}, for the sizes timed here; with
         ONNX Runtime also ``'threads=0'`` / ``'threads=1'``, its default and single-threaded
@@ -307,29 +308,48 @@ class ExportRunner:
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.classes), np.float32)
-        chosen = run = self.runtime_for(n)
-        timed = self.runtime == "auto" and n in self.choice and self.ort is not None \
-            and self.net is not None
+        chosen = run = self._route(n)
+        routes = self._routes() if n in self.choice else ()
+        timed = len(routes) > 1
         if timed:  # the choice made at load, re-checked while serving
-            run, timed = self._race.route(n, chosen, ["mxnet" if chosen == "onnxruntime"
-                                                      else "onnxruntime"])
+            run, timed = self._race.route(n, chosen, [r for r in routes if r != chosen])
         t0 = time.perf_counter()
         logits = self._compute(run, x)
         if timed:
             now = self._race.record(n, run, time.perf_counter() - t0, chosen)
-            if now != chosen and self.choice.get(n) == chosen:
-                self.choice[n] = now
+            if now != chosen:
+                self._switch(n, now)
         if logits.shape != (n, self.classes):
             raise PredictionError(f"the export's graph gave logits of shape {logits.shape}; "
                                   f"its metadata names {self.classes} classes")
         return logits.astype(np.float32, copy=False)
 
+    def _routes(self):
+        """What can run a batch: ``'mxnet'``, ``'onnxruntime threads=N'`` per open session."""
+        ort = self.ort
+        return (["mxnet"] if self.net is not None else []) + \
+            ([f"onnxruntime threads={t}" for t in sorted(ort.sessions)] if ort is not None else [])
+
+    def _route(self, batch):
+        run, graph = self.graph_for(batch)
+        return f"{run} {graph}" if run == "onnxruntime" else run
+
+    def _switch(self, batch, route):
+        """Serve ``batch`` by ``route`` from now on (:class:`inceptionzoo.runtimes.SteadyRace`
+        found it faster)."""
+        run, _, threads = route.partition(" threads=")
+        if run == "onnxruntime" and self.ort is not None:
+            self.ort.use(batch, int(threads))
+        self.choice[batch] = run
+
     def _compute(self, run, x):
         try:
-            if run == "onnxruntime":
+            if run.startswith("onnxruntime"):
                 if isinstance(x, mx.nd.NDArray):
                     x = x.asnumpy()
-                return self.ort(np.ascontiguousarray(x, dtype=self.dtype))
+                x = np.ascontiguousarray(x, dtype=self.dtype)
+                threads = run.partition(" threads=")[2]
+                return self.ort.run_with(int(threads), x) if threads else self.ort(x)
             if not isinstance(x, mx.nd.NDArray):
                 x = mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)
             elif x.dtype != np.dtype(self.dtype):
@@ -411,6 +431,8 @@ class ExportRunner:
                 self.choice[b] = self.runtimes[0]
             run, variant = self.graph_for(b)
             out[b] = run if run == "onnxruntime" else f"mxnet {variant}"
+        if self.ort is not None:  # every thread setting open: serving may move a size
+            self.ort.open_all()
         return out
 
     def tuning(self):

@@ -112,6 +112,34 @@ class OrtRunner:
             sessions[t] = self._session(t)
         self._publish(sessions, threads)
 
+    def open_all(self):
+        """Open a session for every thread setting (on two cores or more), so that a batch
+        size can move to another one while serving without opening it then
+        (:class:`SteadyRace`).
+
+        Returns
+        -------
+        list of int
+            The thread settings that have a session.
+        """
+        if _openmp.physical_cores() >= 2:
+            missing = [t for t in self.CANDIDATES if t not in self.sessions]
+            if missing:
+                sessions = dict(self.sessions)
+                sessions.update({t: self._session(t) for t in missing})
+                self._publish(sessions, self.threads)
+        return sorted(self.sessions)
+
+    def run_with(self, threads, x):
+        """Logits of ``x`` from the session of one thread setting (which must be open)."""
+        return self.sessions[threads].run(None, {self.input_name: x})[0]
+
+    def use(self, batch, threads):
+        """Run batches of this size in the session of ``threads`` from now on."""
+        chosen = dict(self.threads)
+        chosen[batch] = threads
+        self._publish(self.sessions, chosen)
+
     def _publish(self, sessions, threads):
         # sessions first: a reader that sees a thread setting finds its session
         self.sessions = sessions
