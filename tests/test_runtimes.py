@@ -612,7 +612,7 @@ class _Clock:
 
 
 def test_steady_race_probes_once_per_interval_and_switches_to_a_runtime_that_became_faster():
-    race = runtimes.SteadyRace(every=1.0, margin=1.1, clock=_Clock())
+    race = runtimes.SteadyRace(every=1.0, margin=1.1, spacing=0, clock=_Clock())
     # the chosen runtime is faster: probes happen (two calls each, about once a second) but
     # the choice stays
     choices, ran = _serve(race, 32, "mxnet", {"mxnet": 0.01, "onnxruntime": 0.02}, 400)
@@ -629,9 +629,20 @@ def test_steady_race_probes_once_per_interval_and_switches_to_a_runtime_that_bec
     choices, _ = _serve(race, 32, "onnxruntime", {"mxnet": 0.05, "onnxruntime": 0.2}, 100)
     assert choices[-1] == "mxnet"
     # within the margin: no switch
-    race = runtimes.SteadyRace(every=1.0, margin=1.1, clock=_Clock())
+    race = runtimes.SteadyRace(every=1.0, margin=1.1, spacing=0, clock=_Clock())
     choices, _ = _serve(race, 1, "mxnet", {"mxnet": 0.0105, "onnxruntime": 0.01}, 2000)
     assert set(choices) == {"mxnet"}
+
+
+def test_steady_race_probes_a_slow_network_at_most_once_per_spacing_calls():
+    """A call of a second: probes at most once per 50 calls' time, whatever ``every`` says."""
+    race = runtimes.SteadyRace(every=0.25, spacing=50, clock=_Clock())
+    _, ran = _serve(race, 16, "mxnet", {"mxnet": 1.0, "onnxruntime": 2.0}, 500)
+    probes = ran.count("onnxruntime") // 2
+    assert 500 / 52 - 1 <= probes <= 500 / 50 + 1
+    cost = ran.count("onnxruntime") * 2.0 / (ran.count("mxnet") * 1.0 + ran.count("onnxruntime")
+                                             * 2.0)
+    assert cost < 0.08
 
 
 class _Slower:
@@ -669,7 +680,7 @@ def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, mo
     assert graph.choice[4] == fast
     # slowed after load: the choice made at load was the slow one
     graph.choice[4] = slow
-    graph._race = runtimes.SteadyRace(every=0.0)
+    graph._race = runtimes.SteadyRace(every=0.0, spacing=0)
     ran = []
     for _ in range(40):  # probes take turns among the other ways (MXNet, ORT's other setting)
         ran.append(graph.runtime_for(4))
@@ -678,7 +689,7 @@ def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, mo
     assert ran[-1] == fast
     # a runtime that is not re-checked: not 'auto'
     pinned = load_graph(str(folder), slow, warmup=(4,))
-    pinned._race = runtimes.SteadyRace(every=0.0)
+    pinned._race = runtimes.SteadyRace(every=0.0, spacing=0)
     for _ in range(10):
         pinned(x)
     assert pinned.runtime_for(4) == slow
@@ -714,7 +725,7 @@ def test_onnx_runtime_moves_a_batch_size_to_the_thread_setting_that_became_faste
 
     graph.ort.sessions[0] = SlowSession()
     graph.ort._by_batch = {}
-    graph._race = runtimes.SteadyRace(every=0.0)
+    graph._race = runtimes.SteadyRace(every=0.0, spacing=0)
     x = _batch(4)
     want = real.run(None, {graph.ort.input_name: x})[0]
     for _ in range(30):

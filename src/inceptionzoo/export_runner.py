@@ -200,7 +200,7 @@ class ExportRunner:
     TIME_BUDGET = 2.0
     #: with ``'auto'``, seconds of serving a batch size between two probes of the other
     #: runtime (:class:`inceptionzoo.runtimes.SteadyRace`)
-    RECHECK_SECONDS = 0.5
+    RECHECK_SECONDS = 0.25
 
     def __init__(self, meta, meta_file, net, ort, runtime, ctx, onnx_sha1=None):
         self.meta, self.meta_file, self.net, self.ort = meta, meta_file, net, ort

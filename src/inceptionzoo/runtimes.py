@@ -315,7 +315,9 @@ class SteadyRace:
     load can keep a runtime that has since become the slower one.
 
     Every call of a batch size is timed. At most once per :attr:`every` seconds of serving
-    that size (and after at least one timed call of the chosen runtime since the last probe),
+    that size, and at most once per :attr:`spacing` calls' time of the chosen runtime (a
+    network whose call takes a second is probed once a minute at most), and after at least
+    one timed call of the chosen runtime since the last probe,
     the next two calls go to another runtime (a probe: the first settles, the second is
     timed; both give the caller their logits, which the load-time parity check made the same
     function); the first call back on the chosen runtime is not timed either. When
@@ -326,11 +328,14 @@ class SteadyRace:
     Parameters
     ----------
     every : float
-        Seconds between probes of one batch size.
+        Least seconds between probes of one batch size.
     margin : float
         How many times faster the other runtime must be to take over.
     keep : int
         Calls kept per runtime and batch size (the medians are over these).
+    spacing : float
+        Least time between probes, in calls of the chosen runtime (its last call's time):
+        probes of a route twice as slow then cost at most 2 x 2 / spacing of the time.
     clock : callable
         Seconds, monotonic (tests pass their own).
     """
@@ -338,8 +343,9 @@ class SteadyRace:
     #: probes of the other runtime needed before a switch
     MIN_PROBES = 3
 
-    def __init__(self, every=1.0, margin=1.1, keep=5, clock=time.perf_counter):
+    def __init__(self, every=0.25, margin=1.1, keep=5, spacing=50, clock=time.perf_counter):
         self.every, self.margin, self.keep, self.clock = float(every), float(margin), keep, clock
+        self.spacing = float(spacing)
         self._state = {}
         self._lock = threading.Lock()
 
@@ -371,7 +377,9 @@ class SteadyRace:
             if st["skip"]:  # the first call back on the chosen runtime
                 st["skip"] = 0
                 return chosen, False
-            if others and st["timed"] and now - st["last"] >= self.every:
+            mine = st["times"].get(chosen)
+            wait = max(self.every, self.spacing * mine[-1]) if mine else self.every
+            if others and st["timed"] and now - st["last"] >= wait:
                 st["last"], st["turn"], st["skip"], st["timed"] = now, st["turn"] + 1, 1, 0
                 run = others[st["turn"] % len(others)]
                 st["probe"] = [run]
