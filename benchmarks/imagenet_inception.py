@@ -91,6 +91,7 @@ def prepare(network, folder, checkpoint=None, gluoncv_params=None, check_batch=2
     import numpy as np
 
     from inceptionzoo.export import export
+    from inceptionzoo.runtimes import sample_input
 
     zoo, lib, name, gname = NETWORKS[network]
     net = get_model(zoo)
@@ -103,7 +104,7 @@ def prepare(network, folder, checkpoint=None, gluoncv_params=None, check_batch=2
     else:
         mx.random.seed(0)
         net.initialize(mx.init.Xavier())
-    x = np.random.RandomState(0).rand(check_batch, *net.info.input_shape).astype(np.float32)
+    x = sample_input(check_batch, net.info.input_shape, "float32")
     np.save(paths["check_input"], x)
     np.save(paths["check_logits"], net(mx.nd.array(x)).asnumpy())
     net.save_parameters(paths["params"])

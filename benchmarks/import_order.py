@@ -37,11 +37,11 @@ def worker(order, model, batch_sizes, seconds, mnist_dir=None, train_images=3000
     for name in ORDERS[order]:
         importlib.import_module(name)
     mx = sys.modules["mxnet"]
-    import numpy as np
     from _timing import time_calls
 
     from inceptionzoo import _openmp, get_model
     from inceptionzoo.graph_tuning import TunedGraph
+    from inceptionzoo.runtimes import sample_input
 
     net = get_model(model, pretrained=True)
     graph = TunedGraph.from_block(net, merge=True)
@@ -52,8 +52,7 @@ def worker(order, model, batch_sizes, seconds, mnist_dir=None, train_images=3000
 
     rates = {}
     for batch in batch_sizes:
-        x = mx.nd.array(np.random.RandomState(0).rand(batch, *net.info.input_shape)
-                        .astype(np.float32))
+        x = mx.nd.array(sample_input(batch, net.info.input_shape, "float32"))
         res = time_calls(lambda: graph(x), batch, seconds, repeats=3, latency_iters=5, sync=sync)
         rates[batch] = res["images_per_sec"]
     if mnist_dir:

@@ -53,9 +53,8 @@ def main(path, spec):
 
 
 def _random_batch(inp, spec, dtype):
-    shape = [spec["batch"]] + [int(d) for d in inp.shape[1:]]
-    return (np.random.RandomState(0).rand(*shape) * (255 if dtype == np.uint8 else 1)).astype(
-        dtype)
+    """``spec['batch']`` rows of :func:`inceptionzoo.runtimes.sample_input`."""
+    return runtimes_module().sample_input(spec["batch"], [int(d) for d in inp.shape[1:]], dtype)
 
 
 def _profile(path, spec, calls, warm=5):

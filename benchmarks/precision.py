@@ -87,13 +87,12 @@ def _export(network, precision, folder, mnist, pretrained, params=None):
 
 def _worker(folder, batch, seconds):
     """One fresh process: load the export's serving graph for ``batch`` and time it."""
-    import numpy as np
-
     from _timing import time_calls
+    from inceptionzoo.runtimes import sample_input
     from inceptionzoo.serving import load_graph
 
     graph = load_graph(folder, runtime="mxnet", warmup=(batch,))
-    x = np.random.RandomState(0).uniform(0, 1, (batch,) + graph.sample_shape).astype("float32")
+    x = sample_input(batch, graph.sample_shape, "float32")
     import mxnet as mx
     xs = mx.nd.array(x)
     res = time_calls(lambda: graph.net(xs), batch, seconds, 3, 20,

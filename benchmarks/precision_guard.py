@@ -8,8 +8,9 @@ float32 accuracy and each lower-precision graph's accuracy, drop in points and t
         --networks googlenet_bn,inception_v3 --train-per-class 500 --test-per-class 100
 
 No pretrained ImageNet weights can be downloaded here, so the networks start from random
-weights (``--recipe``'s initialisation) and are trained, not fine-tuned; the training loop is
-the library's (:func:`inceptionzoo.training.train_one_epoch`, :func:`~inceptionzoo.training.validate`).
+weights (``--recipe``'s initialisation) and are trained, not fine-tuned; the Trainer and the
+training loop are the library's (:func:`inceptionzoo.train.build_trainer`,
+:func:`inceptionzoo.training.train_one_epoch`, :func:`~inceptionzoo.training.validate`).
 """
 import argparse
 import dataclasses
@@ -58,7 +59,9 @@ def train_network(name, folders, epochs, batch_size, recipe_name, log):
     validation accuracy)``."""
     from inceptionzoo import get_model
     from inceptionzoo.datasets import FolderSource
-    from inceptionzoo.recipes import RECIPES, Schedule, initializer
+    from inceptionzoo.kvstore import open_kvstore
+    from inceptionzoo.recipes import RECIPES, initializer
+    from inceptionzoo.train import build_trainer
     from inceptionzoo.training import train_one_epoch, validate
 
     mx.random.seed(0)
@@ -74,15 +77,12 @@ def train_network(name, folders, epochs, batch_size, recipe_name, log):
     train_src = FolderSource(folders["train"], net.info, train=False)
     val_src = FolderSource(folders["val"], net.info, train=False)
     steps = train_src.steps(batch_size)
-    opts = {"learning_rate": recipe.lr, "wd": recipe.wd,
-            "lr_scheduler": Schedule(recipe, steps * epochs)}
-    if recipe.optimizer in ("sgd", "nag"):
-        opts["momentum"] = recipe.momentum
-    trainer = mx.gluon.Trainer(net.collect_params(), recipe.optimizer, opts)
+    trainer, step_size = build_trainer(recipe, net, open_kvstore(None, [mx.cpu()], batch_size),
+                                       steps)
     for epoch in range(epochs):
         rng = np.random.RandomState(epoch)
         stats = train_one_epoch(net, trainer, train_src.epoch(batch_size, rng), [mx.cpu()],
-                                total=steps)
+                                step_size=step_size, total=steps)
         acc = validate(net, val_src, mx.cpu())
         log(f"# {name} at {side}x{side}: epoch {epoch + 1}/{epochs} loss {stats.loss:.4f}, "
             f"{stats.seconds:.0f} s, validation accuracy {acc:.4f}")

@@ -44,41 +44,29 @@ def _serve_steps(run, sample, order, seconds):
 
 def _worker_zoo(folder, runtime, order, seconds):
     """One fresh load of the serving graph (this process imports inceptionzoo, so MXNet)."""
-    import numpy as np
-
     import inceptionzoo  # noqa: F401  (before MXNet: its threads)
+    from inceptionzoo.runtimes import sample_input
     from inceptionzoo.serving_core import load_graph
 
     sizes = sorted(set(order))
     graph = load_graph(folder, runtime=runtime, warmup=sizes)
-    rng = np.random.RandomState(0)
-
-    def sample(b):
-        shape = (b,) + graph.sample_shape
-        if graph.dtype == "uint8":
-            return rng.randint(0, 256, size=shape).astype(np.uint8)
-        return rng.rand(*shape).astype(np.float32)
-
-    rates = _serve_steps(graph, sample, order, seconds)
+    rates = _serve_steps(graph, lambda b: sample_input(b, graph.sample_shape, graph.dtype),
+                         order, seconds)
     return {"rates": rates, "choice": {str(b): graph.choice.get(b) for b in sizes}}
 
 
 def _worker_ort(folder, order, seconds):
     """ONNX Runtime alone, as the zoo runs it, in a process without MXNet."""
-    import numpy as np
-
     from _peer import runtimes_module
 
     rt = runtimes_module()
     onnx = [f for f in os.listdir(folder) if f.endswith(".onnx")]
     runner = rt.OrtRunner(os.path.join(folder, onnx[0]))
     inp = runner.session.get_inputs()[0]
-    dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
-    rng = np.random.RandomState(0)
+    dtype = "uint8" if inp.type == "tensor(uint8)" else "float32"
 
     def sample(b):
-        shape = (b,) + tuple(int(d) for d in inp.shape[1:])
-        return (rng.rand(*shape) * (255 if dtype == np.uint8 else 1)).astype(dtype)
+        return rt.sample_input(b, [int(d) for d in inp.shape[1:]], dtype)
 
     runner.tune([sample(b) for b in sorted(set(order))])
     rates = _serve_steps(runner, sample, order, seconds)

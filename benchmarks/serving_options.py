@@ -27,6 +27,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np
 from inceptionzoo.export import export
 from inceptionzoo.graph_rewrites import graph_variants, merge_branches_symbol, merged_params
+from inceptionzoo.runtimes import sample_input
 from inceptionzoo.serving import Predictor
 
 
@@ -101,7 +102,7 @@ def main():
     engine = os.environ.get("MXNET_ENGINE_TYPE", "default engine")
     print(f"{args.model}, {engine}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     for b in [int(v) for v in args.batch_sizes.split(",")]:
-        xn = np.random.RandomState(0).rand(b, *shape).astype(np.float32)
+        xn = sample_input(b, shape, "float32")
         x = mx.nd.array(xn)
         key = graph.warmup([b])[b]
         plain_key = unmerged.warmup([b])[b]
@@ -133,7 +134,7 @@ def main():
         sizes = [int(v) for v in args.batch_sizes.split(",")]
         kept, fresh = Predictor(tmp, warmup=sizes), FreshInputPredictor(tmp, warmup=sizes)
         for b in sizes:
-            images = (np.random.RandomState(1).rand(b, *shape[1:]) * 255).astype(np.uint8)
+            images = sample_input(b, shape[1:], "uint8", seed=1)
             np.testing.assert_array_equal(kept.probabilities(images),
                                           fresh.probabilities(images))
             print(f"\nPredictor.probabilities, --preprocess export, batch {b}:")

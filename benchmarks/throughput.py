@@ -91,8 +91,9 @@ def prepare_inference(net, mode, x):
         net.optimize_for(x, backend="MKLDNN", static_alloc=True, static_shape=True)
     elif mode == "int8":  # speed only: calibrated on random inputs (see quantization.quantize)
         from inceptionzoo.quantization import quantize
+        from inceptionzoo.runtimes import sample_input
 
-        calib = np.random.RandomState(1).rand(100, *x.shape[1:]).astype(np.float32)
+        calib = sample_input(100, x.shape[1:], "float32", seed=1)
         return quantize(net, calib)
     elif mode == "recommended":
         from inceptionzoo.graph_tuning import TunedGraph
@@ -131,12 +132,13 @@ def prepare(model, folder, seed=0, check_batch=2):
 
     from inceptionzoo import get_model
     from inceptionzoo.export import export
+    from inceptionzoo.runtimes import sample_input
     from peers.gluon_twin import describe
 
     mx.random.seed(seed)
     net = get_model(model)
     net.initialize(mx.init.Xavier())
-    x = np.random.RandomState(seed).rand(check_batch, *net.info.input_shape).astype(np.float32)
+    x = sample_input(check_batch, net.info.input_shape, "float32", seed=seed)
     logits = net(mx.nd.array(x)).asnumpy()
     paths = {k: os.path.join(folder, f) for k, f in (
         ("params", "net.params"), ("check_input", "check_input.npy"),
@@ -193,15 +195,15 @@ def _mx_worker(spec):
 
     import mxnet as mx
     from inceptionzoo._context import parse_ctx
+    from inceptionzoo.runtimes import sample_input
 
     ctx = parse_ctx(spec["ctx"])[0]
     net = get_model(spec["model"])
-    shape = (spec["batch"],) + tuple(net.info.input_shape)
     if spec.get("params"):  # the weights every contender runs
         net.load_parameters(spec["params"], ctx=ctx)
     else:
         net.initialize(mx.init.Xavier(), ctx=ctx)
-    x = mx.nd.array(np.random.RandomState(0).rand(*shape), ctx=ctx)
+    x = mx.nd.array(sample_input(spec["batch"], net.info.input_shape, "float32"), ctx=ctx)
 
     def sync(out, all_=False):
         if all_:

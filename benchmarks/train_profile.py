@@ -75,12 +75,13 @@ def _mxnet_child(batch, steps, profile):
     import inceptionzoo  # noqa: F401  (first: it sets MXNet's OpenMP threads, as for a user)
     import mxnet as mx
     import numpy as np
+    from inceptionzoo.runtimes import sample_input
     from throughput import mx_train_step
 
     net = inceptionzoo.get_model("inception_v3")
     net.initialize(mx.init.Xavier())
     net.hybridize(static_alloc=True, static_shape=True)
-    x = mx.nd.array(np.random.RandomState(0).rand(batch, 3, 299, 299))
+    x = mx.nd.array(sample_input(batch, (3, 299, 299), "float32"))
     y = mx.nd.array(np.arange(batch) % net.info.classes)
     call = mx_train_step(net, x, y)  # the step of throughput.py's train-hybrid mode
 

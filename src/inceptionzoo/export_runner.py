@@ -15,6 +15,7 @@ import mxnet as mx
 import numpy as np
 
 from . import runtimes
+from .runtimes import sample_input
 from ._checks import check_counts
 from ._errors import mxnet_message
 from ._io import read_json, write_json
@@ -544,14 +545,6 @@ def _saved_runtimes(runs):
         raise InceptionZooError(f"runtimes.refused must be text or null; got "
                                 f"{runs.get('refused')!r}")
     return choice, seconds, threads
-
-
-def sample_input(batch, sample_shape, dtype):
-    """The random batch runtimes are checked and timed on (fixed seed): uniform 0..255 for a
-    uint8 input, 0..1 otherwise."""
-    x = np.random.RandomState(0).uniform(0, 255 if dtype == "uint8" else 1,
-                                         (batch,) + tuple(sample_shape))
-    return x.astype(dtype)
 
 
 def parity_problem(ref, ort, x, tol=runtimes.PARITY):

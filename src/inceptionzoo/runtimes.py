@@ -15,7 +15,7 @@ from . import _openmp  # the package's one core count (the archive carries it be
 from ._errors import install_hint
 
 __all__ = ["RUNTIMES", "ORT_EXTRA", "PARITY", "import_onnxruntime", "OrtRunner", "parity", "time_alternating",
-           "nearest", "SteadyRace"]
+           "nearest", "sample_input", "SteadyRace"]
 
 #: What :func:`inceptionzoo.serving.load_graph` takes as ``runtime``.
 RUNTIMES = ("auto", "mxnet", "onnxruntime")
@@ -239,6 +239,32 @@ def parity(ref, got, tol=PARITY):
     same = bool(np.isfinite(ref).all() and np.isfinite(got).all()) and \
         diff <= tol * max(scale, 1e-12)
     return same, diff, scale
+
+
+def sample_input(batch, sample_shape, dtype, seed=0):
+    """The random batch runtimes are checked and timed on (fixed seed): uniform 0..255 for a
+    uint8 input, 0..1 otherwise; the benchmarks' random batches too.
+
+    Parameters
+    ----------
+    batch : int
+        Rows.
+    sample_shape : sequence of int
+        The shape of one input, without the batch axis.
+    dtype : str or numpy.dtype
+        The input's type (``'uint8'``, ``'float32'``, ``numpy.uint8`` ...).
+    seed : int
+        The seed of ``numpy.random.RandomState``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(batch, *sample_shape)``, of ``dtype``.
+    """
+    uint8 = np.dtype(dtype) == np.uint8
+    x = np.random.RandomState(seed).uniform(0, 255 if uint8 else 1,
+                                            (batch,) + tuple(sample_shape))
+    return x.astype(dtype)
 
 
 def time_alternating(runners, x, budget=2.0, min_rounds=3, max_rounds=9, settle=1):

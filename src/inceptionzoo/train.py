@@ -35,7 +35,7 @@ from .training import train_one_epoch, validate
 from .weights import load_params_file
 
 __all__ = ["Recipe", "RECIPES", "KVSTORES", "DivergedError", "parse_ctx", "TrainOptions",
-           "train", "evaluate", "check_recipe"]
+           "train", "evaluate", "check_recipe", "build_trainer"]
 
 
 def _check_options(o):
@@ -139,9 +139,29 @@ def _build_model(o, r, ctxs, info, weights, data):
     return net, spec
 
 
-def _build_trainer(r, net, workers, steps_per_epoch):
+def build_trainer(r, net, workers, steps_per_epoch):
     """The Trainer of the recipe (optimizer, schedule, and under ``dist_async`` the servers'
-    share) and what its step divides the gradient by (None: each batch's global size)."""
+    share) and what its step divides the gradient by (None: each batch's global size), for
+    :func:`~inceptionzoo.training.train_one_epoch`.
+
+    Parameters
+    ----------
+    r : Recipe
+        The checked recipe (optimizer, ``lr``, ``wd``, ``momentum``, schedule, ``epochs``,
+        ``batch_size``).
+    net : mxnet.gluon.Block
+        The initialised network; its parameters with a gradient are trained.
+    workers : Workers
+        :func:`~inceptionzoo.kvstore.open_kvstore`'s (``open_kvstore(None, ctxs, batch_size)``
+        on one machine).
+    steps_per_epoch : int
+        Batches per epoch (the schedule spans ``steps_per_epoch * r.epochs`` steps).
+
+    Returns
+    -------
+    tuple
+        ``(mxnet.gluon.Trainer, step size or None)``: ``train_one_epoch``'s ``step_size``.
+    """
     total = steps_per_epoch * r.epochs
     opt_args = {"learning_rate": r.lr, "wd": r.wd, "lr_scheduler": Schedule(r, total)}
     step_size = None
@@ -256,7 +276,7 @@ def train(options):
     if resumed:  # before the Trainer exists: a dist KVStore cannot be reset
         load_params_file(net, resumed, ctx=ctxs)
     steps = data.train.steps(r.batch_size)
-    trainer, step_size = _build_trainer(r, net, workers, steps)
+    trainer, step_size = build_trainer(r, net, workers, steps)
     metrics = _new_metrics(o, r, ctxs, net, data, workers, weights)
     if resumed:
         folder.resume(trainer, r.optimizer, metrics, start, resumed, o.log)
