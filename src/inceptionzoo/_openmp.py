@@ -117,19 +117,9 @@ def check_thread_variables(environ=None):
 
 
 def chosen_by_package(environ=None):
-    """Whether ``MXNET_OMP_MAX_THREADS`` in ``environ`` is the count this package chose, here
-    at import (:data:`SET_AT_IMPORT`) or in a parent process (:data:`CHOSEN_VARIABLE` holds the
-    same value), not the user's.
-
-    Parameters
-    ----------
-    environ : dict, optional
-        Default ``os.environ``.
-
-    Returns
-    -------
-    bool
-    """
+    """Whether ``MXNET_OMP_MAX_THREADS`` in ``environ`` (default ``os.environ``) is the count
+    this package chose, here at import (:data:`SET_AT_IMPORT`) or in a parent process
+    (:data:`CHOSEN_VARIABLE` holds the same value), not the user's: a bool."""
     environ = os.environ if environ is None else environ
     value = environ.get("MXNET_OMP_MAX_THREADS")
     return value is not None and (value == environ.get(CHOSEN_VARIABLE) or (
