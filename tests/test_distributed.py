@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import inceptionzoo.process_guard as process_guard
+from inceptionzoo import _openmp
 from inceptionzoo.launch import launch, node_env, read_hostfile, ssh_commands
 from inceptionzoo.train import train
 from test_launch import ssh_launch_args, sshd  # noqa: F401 - sshd is a fixture
@@ -142,6 +143,13 @@ def test_a_worker_that_fails_in_training_stops_the_job(mnist400, tmp_path):
                                         "inception_mnist-0001.states", "metrics.json"]
 
 
+def _same_threads():
+    """``launch`` options that run every process on this process's OpenMP threads (not each
+    worker's share of the cores, nor, over ssh, every core of the host): the float sums of
+    oneDNN's convolutions depend on the thread count."""
+    return [f"--env={k}={v}" for k, v in os.environ.items() if k in _openmp.THREAD_VARIABLES]
+
+
 def _load(path):
     return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}
 
@@ -167,9 +175,11 @@ def test_two_workers_match_one_process_and_resume(mnist400, tmp_path):
     one = train(epochs=1, out=str(tmp_path / "one"), **quiet)
     two = train(epochs=2, ctx="cpu0,cpu1", out=str(tmp_path / "two"), **quiet)
     dist = tmp_path / "dist"
+    threads = _same_threads()
     for epochs, extra in (("1", []), ("2", ["--resume"])):
         run = subprocess.run(
-            [EXE, "launch", "--workers", "2", "--servers", "1", "--timeout", "300", "--", EXE,
+            [EXE, "launch", "--workers", "2", "--servers", "1", "--timeout", "300"] + threads
+            + ["--", EXE,
              "train", "inception_mnist", "--data-dir", mnist400, "--kvstore", "dist_sync",
              "--epochs", epochs,
              "--out", str(dist), "--no-progress"] + recipe + extra,
@@ -232,7 +242,8 @@ def test_ssh_launcher_matches_the_local_launcher(mnist400, tmp_path, sshd):
                  "--batch-size", "100", "--seed", "3"]
     for name, how in (("local", []), ("ssh", ssh_launch_args(hostfile, options))):
         run = subprocess.run([EXE, "launch", "--workers", "2", "--servers", "1", "--timeout",
-                              "300"] + how + ["--"] + train_cmd + ["--out", str(tmp_path / name)],
+                              "300"] + how + _same_threads() + ["--"] + train_cmd
+                             + ["--out", str(tmp_path / name)],
                              capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
         assert run.stdout.count("final test accuracy") == 1

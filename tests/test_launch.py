@@ -238,11 +238,31 @@ def test_children_do_not_inherit_the_launchers_own_thread_default(no_thread_vari
     monkeypatch.setattr(launch_module.subprocess, "Popen",
                         lambda argv, env, **kwargs: seen.append(env))
     monkeypatch.setenv("MXNET_OMP_MAX_THREADS", "8")  # set at import (SET_AT_IMPORT)
+    monkeypatch.setenv(_openmp.CHOSEN_VARIABLE, "8")
     launch_module._start(["true"], {"OMP_NUM_THREADS": "2"}, None)
     assert seen[0]["OMP_NUM_THREADS"] == "2" and "MXNET_OMP_MAX_THREADS" not in seen[0]
+    assert _openmp.CHOSEN_VARIABLE not in seen[0]
     monkeypatch.setenv("MXNET_OMP_MAX_THREADS", "5")  # the user's
     launch_module._start(["true"], {}, None)
     assert seen[1]["MXNET_OMP_MAX_THREADS"] == "5"
+
+
+def test_the_count_a_parent_process_chose_is_not_the_users(monkeypatch):
+    """A script that imported inceptionzoo (benchmarks/train_scaling.py) and ran `inceptionzoo
+    launch` passed on the MXNET_OMP_MAX_THREADS (every core) its import set: the launcher took it
+    for the user's, and 2 workers of 2 threads each on 2 cores took ~1 s more per small
+    dist_sync step (60 steps of batch 100: 48.7 s against 2.5 s in one process)."""
+    monkeypatch.setattr(_openmp, "SET_AT_IMPORT", None)
+    inherited = {"MXNET_OMP_MAX_THREADS": "8", _openmp.CHOSEN_VARIABLE: "8"}
+    assert launch_module.local_threads("worker", 2, environ=inherited, cores=8) == \
+        {"MXNET_OMP_MAX_THREADS": 4}
+    assert launch_module.local_threads("server", 2, environ=inherited, cores=8) == \
+        {"MXNET_OMP_MAX_THREADS": 1}
+    # a user's count (without the package's mark, or another value) still wins
+    for environ in ({"MXNET_OMP_MAX_THREADS": "8"},
+                    {"MXNET_OMP_MAX_THREADS": "3", _openmp.CHOSEN_VARIABLE: "8"},
+                    dict(inherited, OMP_NUM_THREADS="3")):
+        assert launch_module.local_threads("worker", 2, environ=environ, cores=8) == {}
 
 
 #: a worker of a real job: joins the KVStore and records its thread setting
@@ -254,13 +274,20 @@ with open(sys.argv[1] + os.environ["INCEPTIONZOO_WORKER_INDEX"], "w") as f:
 """
 
 
+#: how a script that imported inceptionzoo runs a command (benchmarks/train_scaling.py)
+FROM_A_SCRIPT = "import inceptionzoo, subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+
+
 @pytest.mark.slow
-def test_a_real_local_job_gives_each_worker_its_share(tmp_path):
+@pytest.mark.parametrize("parent", [[], [sys.executable, "-c", FROM_A_SCRIPT]],
+                         ids=["shell", "script"])
+def test_a_real_local_job_gives_each_worker_its_share(tmp_path, parent):
     script = tmp_path / "worker.py"
     script.write_text(RECORD_THREADS)
-    env = {k: v for k, v in os.environ.items() if k not in _openmp.THREAD_VARIABLES}
-    run = subprocess.run([EXE, "launch", "--workers", "2", "--timeout", "240", "--",
-                          sys.executable, str(script), str(tmp_path / "threads")],
+    env = {k: v for k, v in os.environ.items()
+           if k not in _openmp.THREAD_VARIABLES + (_openmp.CHOSEN_VARIABLE,)}
+    run = subprocess.run(parent + [EXE, "launch", "--workers", "2", "--timeout", "240", "--",
+                                   sys.executable, str(script), str(tmp_path / "threads")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
     share = str(max(_openmp.physical_cores() // 2, 1))

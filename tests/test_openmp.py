@@ -16,7 +16,8 @@ EXE = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
 
 
 def _child_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in _openmp.THREAD_VARIABLES}
+    env = {k: v for k, v in os.environ.items()
+           if k not in _openmp.THREAD_VARIABLES + (_openmp.CHOSEN_VARIABLE,)}
     env["PYTHONPATH"] = os.pathsep.join([SRC, BENCH])
     env.update(extra)
     return env
@@ -52,7 +53,31 @@ def test_mxnet_loaded_first_keeps_its_environment_and_a_users_setting():
     assert env == {"MXNET_OMP_MAX_THREADS": "1"}
     env = {}
     assert _openmp.set_default_threads(env, modules={}, cores=4) == 4
-    assert env == {"MXNET_OMP_MAX_THREADS": "4"}
+    assert env == {"MXNET_OMP_MAX_THREADS": "4", _openmp.CHOSEN_VARIABLE: "4"}
+
+
+def test_a_child_process_chooses_its_own_count_and_keeps_its_users():
+    """A child of a process that imported inceptionzoo inherited its MXNET_OMP_MAX_THREADS as
+    if the user had set it (launch then gave local workers no share of the cores), and it
+    overrode a user's OMP_NUM_THREADS given to the child (MXNet reads MXNET_OMP_MAX_THREADS
+    first)."""
+    inherited = {"MXNET_OMP_MAX_THREADS": "8", _openmp.CHOSEN_VARIABLE: "8"}
+    assert _openmp.chosen_by_package(inherited) and _openmp.user_thread_variables(inherited) == {}
+    env = dict(inherited)
+    assert _openmp.set_default_threads(env, modules={}, cores=2) == 2
+    assert env == {"MXNET_OMP_MAX_THREADS": "2", _openmp.CHOSEN_VARIABLE: "2"}
+    env = dict(inherited, OMP_NUM_THREADS="1")
+    assert _openmp.set_default_threads(env, modules={}, cores=2) is None
+    assert env == {"OMP_NUM_THREADS": "1"}
+    env = {"MXNET_OMP_MAX_THREADS": "3", _openmp.CHOSEN_VARIABLE: "8"}  # the user changed it
+    assert _openmp.set_default_threads(env, modules={}, cores=2) is None
+    assert _openmp.user_thread_variables(env) == {"MXNET_OMP_MAX_THREADS": "3"}
+    # end to end: a child of a process that imported the package, with the user's variable
+    code = ("import inceptionzoo, os, subprocess, sys; sys.exit(subprocess.call([sys.executable, "
+            "'-c', sys.argv[1]], env=dict(os.environ, OMP_NUM_THREADS='1')))")
+    out = subprocess.run([sys.executable, "-c", code, SHOW], capture_output=True, text=True,
+                         env=_child_env(), check=True).stdout.split()
+    assert out == ["None", "1"]
 
 
 #: a fresh process: import in ORDER, run one convolution, print MXNet's thread limit and the

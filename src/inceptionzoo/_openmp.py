@@ -11,7 +11,10 @@ the cores (one of two here), and every convolution runs at half speed (docs/benc
   with SIGABRT inside MXNet's import) with one :class:`~inceptionzoo.errors.InceptionZooError`
   (the ``inceptionzoo`` command prints it as one line and exits 2);
 - before MXNet loads, sets ``MXNET_OMP_MAX_THREADS`` to the number of physical cores this
-  process may run on, unless the user set either variable;
+  process may run on, unless the user set either variable, and :data:`CHOSEN_VARIABLE` to the
+  same count: a child process inherits both and so tells the package's choice from a user's
+  setting (:func:`chosen_by_package`; it chooses again for itself, and ``inceptionzoo launch``
+  gives its local workers their share of the cores);
 - after MXNet loaded (``import mxnet`` first, the order most scripts have), raises MXNet's
   thread limit to that count (:func:`raise_loaded_threads`): ``MXSetNumOMPThreads``, which
   libmxnet exports, only sets the calling thread's OpenMP count and cannot lift the limit MXNet
@@ -38,6 +41,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
 MAX_THREADS = 4096
 #: what MXNet 1.9.1 and libgomp both read as one thread count: an integer, maybe a sign, spaces
 _COUNT = re.compile(r"\s*\+?[0-9]+\s*")
+#: set beside ``MXNET_OMP_MAX_THREADS``, to the same count, when this package chose it
+CHOSEN_VARIABLE = "INCEPTIONZOO_CHOSEN_OMP_THREADS"
 #: MXNet 1.9.1's pointer to its OpenMP settings (``OpenMP *__init_omp__``, src/engine/openmp.cc)
 _OPENMP_SYMBOL = "_ZN5mxnet6engine12__init_omp__E"
 
@@ -111,9 +116,19 @@ def check_thread_variables(environ=None):
                 "as 4,2, no fraction, no 0)")
 
 
+def chosen_by_package(environ=None):
+    """Whether ``MXNET_OMP_MAX_THREADS`` in ``environ`` (default ``os.environ``) is the count
+    this package chose, here at import (:data:`SET_AT_IMPORT`) or in a parent process
+    (:data:`CHOSEN_VARIABLE` holds the same value), not the user's: a bool."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("MXNET_OMP_MAX_THREADS")
+    return value is not None and (value == environ.get(CHOSEN_VARIABLE) or (
+        SET_AT_IMPORT is not None and value == str(SET_AT_IMPORT)))
+
+
 def user_thread_variables(environ=None):
-    """The thread variables of ``environ`` that the user set: every one but the
-    ``MXNET_OMP_MAX_THREADS`` this package set at import (:data:`SET_AT_IMPORT`).
+    """The thread variables of ``environ`` that the user set: every one but an
+    ``MXNET_OMP_MAX_THREADS`` this package chose (:func:`chosen_by_package`).
 
     Parameters
     ----------
@@ -126,8 +141,7 @@ def user_thread_variables(environ=None):
     """
     environ = os.environ if environ is None else environ
     return {var: environ[var] for var in THREAD_VARIABLES if var in environ
-            and not (var == "MXNET_OMP_MAX_THREADS" and SET_AT_IMPORT is not None
-                     and environ[var] == str(SET_AT_IMPORT))}
+            and not (var == "MXNET_OMP_MAX_THREADS" and chosen_by_package(environ))}
 
 
 def _mxnet_guess(cpus):
@@ -202,9 +216,11 @@ def raise_loaded_threads(mx, cores=None):
 
 def set_default_threads(environ=None, modules=None, cores=None):
     """Check the thread variables and give MXNet one thread per physical core unless the user
-    set one of :data:`THREAD_VARIABLES`: through ``MXNET_OMP_MAX_THREADS`` before MXNet loads,
-    through :func:`raise_loaded_threads` after. An MXNet loaded already with a variable set
-    has accepted it: nothing is checked then.
+    set one of :data:`THREAD_VARIABLES`: through ``MXNET_OMP_MAX_THREADS`` (and
+    :data:`CHOSEN_VARIABLE`) before MXNet loads, through :func:`raise_loaded_threads` after. An
+    MXNet loaded already with a variable set has accepted it: nothing is checked then. The
+    count a parent process's inceptionzoo chose (inherited) is not the user's: it is chosen
+    again for this process before MXNet loads (a user's ``OMP_NUM_THREADS`` then holds).
 
     Parameters
     ----------
@@ -222,6 +238,8 @@ def set_default_threads(environ=None, modules=None, cores=None):
     """
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
+    if "mxnet" not in modules and chosen_by_package(environ):
+        del environ["MXNET_OMP_MAX_THREADS"], environ[CHOSEN_VARIABLE]
     if any(v in environ for v in THREAD_VARIABLES):
         if "mxnet" not in modules:
             check_thread_variables(environ)
@@ -235,7 +253,7 @@ def set_default_threads(environ=None, modules=None, cores=None):
                           f"MXNET_OMP_MAX_THREADS={cores}, or import inceptionzoo first",
                           RuntimeWarning, stacklevel=3)
         return threads
-    environ["MXNET_OMP_MAX_THREADS"] = str(cores)
+    environ["MXNET_OMP_MAX_THREADS"] = environ[CHOSEN_VARIABLE] = str(cores)
     return cores
 
 

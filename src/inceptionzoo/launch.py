@@ -19,7 +19,9 @@ its share of the physical cores (at least 1), the servers and the scheduler 1, u
 set ``OMP_NUM_THREADS`` or ``MXNET_OMP_MAX_THREADS`` (here or with ``env``), which then holds
 for every process (:func:`local_threads`). Each would otherwise take every core (importing
 inceptionzoo gives MXNet one thread per core), and N workers' OpenMP threads would fight for
-them.
+them (2 workers of 2 threads each on 2 cores: ~1 s more per small ``dist_sync`` step). The
+count inceptionzoo chose in a parent process (a script that imported it and runs ``launch``) is
+not the user's (:func:`inceptionzoo._openmp.chosen_by_package`).
 
 Every process of a job runs under a *guard* (:mod:`inceptionzoo.process_guard` run as a
 script: ``python -I process_guard.py guard LABEL -- COMMAND``): the guard starts the command in
@@ -237,9 +239,10 @@ def _status(code):
 
 def _start(argv, env, log):
     """Start one guard with this environment (without the ``MXNET_OMP_MAX_THREADS`` that
-    inceptionzoo set here at import: every core for one process) and ``env``."""
-    own = {k: v for k, v in os.environ.items()
-           if k not in _openmp.THREAD_VARIABLES or k in _openmp.user_thread_variables()}
+    inceptionzoo chose here or in a parent: every core for one process) and ``env``."""
+    user = _openmp.user_thread_variables()
+    own = {k: v for k, v in os.environ.items() if k != _openmp.CHOSEN_VARIABLE
+           and (k not in _openmp.THREAD_VARIABLES or k in user)}
     return subprocess.Popen(argv, env=dict(own, **env), stdin=subprocess.PIPE,
                             stdout=log, stderr=log, start_new_session=True)
 
