@@ -114,8 +114,18 @@ def table(order, loads, peers):
         cells = [f"{statistics.median(r['rates'][i] for r in peers[c]):,.0f}"
                  for i in range(len(order))]
         lines.append(f"| {c} alone (median) | " + " | ".join(cells) + " |")
+        cells = [f"{min(r['rates'][i] for r in peers[c]):,.0f}..."
+                 f"{max(r['rates'][i] for r in peers[c]):,.0f}" for i in range(len(order))]
+        lines.append(f"| {c} alone (min...max) | " + " | ".join(cells) + " |")
     worst = min(load["rates"][i] / best[i] for load in loads for i in range(len(order)))
     return "\n".join(lines), worst
+
+
+def own_spread(peers, order):
+    """Each peer against its own median: the worst step of any of its loads (the noise floor of
+    the comparison: a peer alone in fresh processes moves this much from load to load)."""
+    return {c: min(r["rates"][i] / statistics.median(q["rates"][i] for q in runs)
+                   for r in runs for i in range(len(order))) for c, runs in peers.items()}
 
 
 def main(argv=None):
@@ -149,6 +159,8 @@ def main(argv=None):
     text, worst = table(order, results["auto"], {c: results[c] for c in CONTENDERS[1:]})
     print(text)
     print(f"worst auto / better peer over {args.loads} loads: {worst:.2f}x (target >= 0.95)")
+    spread = own_spread({c: results[c] for c in CONTENDERS[1:]}, order)
+    print("worst peer / its own median: " + ", ".join(f"{c} {v:.2f}x" for c, v in spread.items()))
     if args.json:
         print(json.dumps(results))
     return 0

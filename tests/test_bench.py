@@ -374,12 +374,14 @@ def test_race_stability_serves_the_order_in_fresh_loads_and_rates_auto_against_p
     rows = [ln for ln in out if ln.startswith("| ")]
     assert rows[0].startswith("| load | b1 (step 1) | b2 (step 2) | b1 (step 3)")
     assert rows[1].startswith("| 1 | ") and rows[1].count("x |") == 3
-    assert [r.split(" |")[0] for r in rows[2:]] == ["| mxnet alone (median)",
-                                                    "| onnxruntime alone (median)"]
+    assert [r.split(" |")[0] for r in rows[2:]] == [
+        "| mxnet alone (median)", "| mxnet alone (min...max)", "| onnxruntime alone (median)",
+        "| onnxruntime alone (min...max)"]
     raw = json.loads(out[-1])
     assert all(len(r["rates"]) == 3 and min(r["rates"]) > 0 for c in raw for r in raw[c])
     assert set(raw["auto"][0]["choice"].values()) <= {"mxnet", "onnxruntime"}
-    assert "worst auto / better peer over 1 loads" in out[-2]
+    assert "worst auto / better peer over 1 loads" in out[-3]
+    assert out[-2] == "worst peer / its own median: mxnet 1.00x, onnxruntime 1.00x"  # one load
 
 
 def test_race_stability_table_rates_each_step_against_the_better_peer():
@@ -391,7 +393,10 @@ def test_race_stability_table_rates_each_step_against_the_better_peer():
     text, worst = table([1, 4], loads, peers)
     assert "| 1 | 100 mxnet 0.67x | 50 onnxruntime 0.50x |" in text
     assert "| mxnet alone (median) | 150 | 20 |" in text
+    assert "| mxnet alone (min...max) | 100...200 | 10...30 |" in text
     assert worst == pytest.approx(0.5)
+    from race_stability import own_spread
+    assert own_spread(peers, [1, 4]) == {"mxnet": pytest.approx(0.5), "onnxruntime": 1.0}
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from ._errors import install_hint
 from .errors import InceptionZooError
 from .symbol_graphs import symbol_graph
 
-__all__ = ["quantize", "quantize_onnx", "bfloat16_symbol", "to_bfloat16", "PRECISIONS",
+__all__ = ["quantize", "quantize_onnx", "calibration_batch", "CALIB_BATCH_BYTES", "bfloat16_symbol", "to_bfloat16", "PRECISIONS",
            "CALIB_MODES", "ONNX_INT8"]
 
 #: What ``export(..., precision=)`` and ``--precision`` take.
@@ -37,6 +37,31 @@ CALIB_MODES = ("naive", "entropy")
 #: How :func:`quantize_onnx` quantises (recorded in ``NAME-meta.json``).
 ONNX_INT8 = {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8",
              "calibration": "minmax"}
+
+
+#: Input bytes of one calibration batch at most. Both calibrations keep every activation of a
+#: batch alive at once (MXNet's monitor reads each layer's output; ONNX Runtime's calibration
+#: graph adds a reduction to every tensor): Inception-ResNet-v2 at 299x299 took ~375 MB per
+#: image, and a batch of 51 ran out of 24 GB. 8 MB: 7 images at 299x299, any MNIST batch.
+CALIB_BATCH_BYTES = 8 << 20
+
+
+def calibration_batch(images, batch_size):
+    """The calibration batch size for ``images``: ``batch_size``, fewer for big inputs
+    (:data:`CALIB_BATCH_BYTES`), at most ``len(images)``, at least 1.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        The calibration inputs, ``(N, C, H, W)``.
+    batch_size : int
+
+    Returns
+    -------
+    int
+    """
+    per_image = max(1, images[0].nbytes) if len(images) else 1
+    return max(1, min(batch_size, len(images), CALIB_BATCH_BYTES // per_image))
 
 
 def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
@@ -51,7 +76,7 @@ def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
         data: ``tests/test_quantization.py`` checks that 1,000 MNIST training digits keep the
         shipped ``inception_mnist`` within 0.3 points of its float32 test accuracy.
     batch_size : int
-        Calibration batch size.
+        Calibration batch size (fewer images for big inputs: :func:`calibration_batch`).
     calib_mode : str
         ``'naive'`` (activation ranges are the min/max seen) or ``'entropy'`` (thresholds that
         minimise the KL divergence of the quantised distribution).
@@ -68,10 +93,10 @@ def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
         raise InceptionZooError(f"calib_mode must be one of {', '.join(CALIB_MODES)}; got "
                                 f"{calib_mode!r}")
     x = np.asarray(calib_images, dtype=np.float32)
-    bs = min(batch_size, len(x))
-    if x.ndim != 4 or bs < 1:
+    if x.ndim != 4 or not len(x):
         raise InceptionZooError(f"calib_images must be a non-empty (N, C, H, W) array; got shape "
                                 f"{x.shape}")
+    bs = calibration_batch(x, batch_size)
     calib = [[mx.nd.array(x[i:i + bs])] for i in range(0, len(x) - bs + 1, bs)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")
@@ -93,7 +118,7 @@ def quantize_onnx(model, calib_images, batch_size=50):
     calib_images : array, shape (N, C, H, W)
         Calibration inputs, transformed as for the network.
     batch_size : int
-        Calibration batch size.
+        Calibration batch size (fewer images for big inputs: :func:`calibration_batch`).
 
     Returns
     -------
@@ -116,7 +141,7 @@ def quantize_onnx(model, calib_images, batch_size=50):
     if x.ndim != 4 or not len(x):
         raise InceptionZooError(f"calib_images must be a non-empty (N, C, H, W) array; got shape "
                                 f"{x.shape}")
-    bs = check_count("batch_size", batch_size)
+    bs = calibration_batch(x, check_count("batch_size", batch_size))
     name = runtimes.OrtRunner(model).input_name
 
     class Reader(ortq.CalibrationDataReader):
