@@ -358,3 +358,20 @@ def test_docs_way_back_runs_as_written(tmp_path):
     want = net(mx.nd.array(x)).asnumpy()
     errors["gluoncv"] = _rel_err(gluon_logits, want)
     assert want.shape == (2, 3) and max(errors.values()) <= 1e-4, errors
+
+
+def test_a_written_checkpoint_does_not_depend_on_the_clock(monkeypatch, tmp_path):
+    """The same tensors give the same bytes whenever written (zip entries carry no write
+    time): test_both_directions_refuse_an_existing_output_without_overwrite compares two
+    writes a moment apart."""
+    import time as time_module
+
+    from inceptionzoo import torch_archive
+
+    items = [("archive/data.pkl", b"x"), ("archive/version", b"3\n")]
+    torch_archive.write_entries(str(tmp_path / "a.pth"), items)
+    later = time_module.time() + 86400 * 3
+    monkeypatch.setattr(time_module, "time", lambda: later)
+    monkeypatch.setattr(time_module, "localtime", lambda *a: time_module.gmtime(later))
+    torch_archive.write_entries(str(tmp_path / "b.pth"), items)
+    assert (tmp_path / "a.pth").read_bytes() == (tmp_path / "b.pth").read_bytes()
