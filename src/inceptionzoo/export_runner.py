@@ -199,8 +199,8 @@ class ExportRunner:
 
     #: seconds of alternating timing per batch size with ``'auto'``
     TIME_BUDGET = 2.0
-    #: with ``'auto'``, seconds of serving a batch size between two probes of the other
-    #: runtime (:class:`inceptionzoo.runtimes.SteadyRace`)
+    #: least seconds of serving a batch size between two probes of another way of running it
+    #: (the other runtime, ONNX Runtime's other thread setting: :class:`runtimes.SteadyRace`)
     RECHECK_SECONDS = 0.25
 
     def __init__(self, meta, meta_file, net, ort, runtime, ctx, onnx_sha1=None):
