@@ -153,6 +153,24 @@ def test_onnx_runtime_runs_each_batch_size_in_the_thread_setting_timed_faster(
     assert same, (diff, scale)
 
 
+def test_a_load_opens_each_onnx_runtime_session_once(folder, monkeypatch):
+    """The serving graph re-checks every thread setting while serving, so tuning at load
+    keeps the session no batch size uses instead of dropping it and opening it again."""
+    monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 2)
+    monkeypatch.setattr(runtimes, "time_alternating", _fake_times(["threads=0", "onnxruntime"]))
+    monkeypatch.setattr(runtimes.OrtRunner, "CLEAR_WIN", float("inf"))  # always a race
+    opened, real = [], runtimes.OrtRunner._session
+
+    def counted(self, threads):
+        opened.append(threads)
+        return real(self, threads)
+
+    monkeypatch.setattr(runtimes.OrtRunner, "_session", counted)
+    graph = load_graph(str(folder), warmup=(1, 3))
+    assert graph.ort.threads == {1: 0, 3: 0} and sorted(graph.ort.sessions) == [0, 1]
+    assert sorted(opened) == [0, 1], opened
+
+
 def test_a_thread_setting_far_slower_on_its_warm_call_is_out_without_a_race(folder, monkeypatch):
     ort = runtimes.OrtRunner(str(folder / "inception_mnist.onnx"))
     monkeypatch.setattr(runtimes._openmp, "physical_cores", lambda: 2)
@@ -669,7 +687,7 @@ def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, mo
     """One runtime slowed on purpose: the load-time race picks the other, and when it is
     slowed only after load (a choice made under other conditions), serving moves to the
     other within a few probes, with the same logits throughout."""
-    monkeypatch.setattr(runtimes.OrtRunner, "tune", lambda self, batches, budget=1.0: {})
+    monkeypatch.setattr(runtimes.OrtRunner, "tune", lambda self, batches, **kw: {})
     x = _batch(4)
     graph = load_graph(str(folder), "auto", warmup=())
     want = graph.net(mx.nd.array(x)).asnumpy()
@@ -713,7 +731,7 @@ def test_onnx_runtime_moves_a_batch_size_to_the_thread_setting_that_became_faste
                                                                                    monkeypatch):
     """ONNX Runtime's thread setting per batch size is re-checked while serving like the
     runtime: the chosen session slowed on purpose after load, the size moves to the other."""
-    monkeypatch.setattr(runtimes.OrtRunner, "tune", lambda self, batches, budget=1.0: {})
+    monkeypatch.setattr(runtimes.OrtRunner, "tune", lambda self, batches, **kw: {})
     graph = load_graph(str(folder), "onnxruntime", warmup=(4,))
     assert sorted(graph.ort.sessions) == [0, 1] and graph.ort.threads.get(4, 0) == 0
     real = graph.ort.sessions[0]

@@ -309,15 +309,15 @@ class ExportRunner:
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.classes), np.float32)
-        chosen = run = self._route(n)
+        chosen = route = self._route(n)
         routes = self._routes() if n in self.choice else ()
         timed = len(routes) > 1
         if timed:  # the choice made at load, re-checked while serving
-            run, timed = self._race.route(n, chosen, [r for r in routes if r != chosen])
+            route, timed = self._race.route(n, chosen, [r for r in routes if r != chosen])
         t0 = time.perf_counter()
-        logits = self._compute(run, x)
+        logits = self._compute(route, x)
         if timed:
-            now = self._race.record(n, run, time.perf_counter() - t0, chosen)
+            now = self._race.record(n, route, time.perf_counter() - t0, chosen)
             if now != chosen:
                 self._switch(n, now)
         if logits.shape != (n, self.classes):
@@ -326,31 +326,33 @@ class ExportRunner:
         return logits.astype(np.float32, copy=False)
 
     def _routes(self):
-        """What can run a batch: ``'mxnet'``, ``'onnxruntime threads=N'`` per open session."""
+        """What can run a batch: ``('mxnet', None)``, and ``('onnxruntime', N)`` per open
+        session of ONNX Runtime (``N``: its thread setting)."""
         ort = self.ort
-        return (["mxnet"] if self.net is not None else []) + \
-            ([f"onnxruntime threads={t}" for t in sorted(ort.sessions)] if ort is not None else [])
+        return ([("mxnet", None)] if self.net is not None else []) + \
+            ([("onnxruntime", t) for t in sorted(ort.sessions)] if ort is not None else [])
 
     def _route(self, batch):
-        run, graph = self.graph_for(batch)
-        return f"{run} {graph}" if run == "onnxruntime" else run
+        """The route (see :meth:`_routes`) that serves a batch of this size now."""
+        if self.runtime_for(batch) == "onnxruntime":
+            return "onnxruntime", runtimes.nearest(self.ort.threads, batch, 0)
+        return "mxnet", None
 
     def _switch(self, batch, route):
         """Serve ``batch`` by ``route`` from now on (:class:`inceptionzoo.runtimes.SteadyRace`
         found it faster)."""
-        run, _, threads = route.partition(" threads=")
+        run, threads = route
         if run == "onnxruntime" and self.ort is not None:
-            self.ort.use(batch, int(threads))
+            self.ort.use(batch, threads)
         self.choice[batch] = run
 
-    def _compute(self, run, x):
+    def _compute(self, route, x):
+        run, threads = route
         try:
-            if run.startswith("onnxruntime"):
+            if run == "onnxruntime":
                 if isinstance(x, mx.nd.NDArray):
                     x = x.asnumpy()
-                x = np.ascontiguousarray(x, dtype=self.dtype)
-                threads = run.partition(" threads=")[2]
-                return self.ort.run_with(int(threads), x) if threads else self.ort(x)
+                return self.ort.run_with(threads, np.ascontiguousarray(x, dtype=self.dtype))
             if not isinstance(x, mx.nd.NDArray):
                 x = mx.nd.array(x, ctx=self.ctx, dtype=self.dtype)
             elif x.dtype != np.dtype(self.dtype):
@@ -362,7 +364,8 @@ class ExportRunner:
         except InceptionZooError:
             raise
         except Exception as err:  # ONNX Runtime raises its own (pybind11) exception types
-            raise PredictionError(f"the export's graph ({run}) failed on a batch of shape "
+            where = run if threads is None else f"{run}, threads={threads}"
+            raise PredictionError(f"the export's graph ({where}) failed on a batch of shape "
                                   f"{tuple(x.shape)}: {type(err).__name__}: {err}") from None
 
     def _mxnet(self, x):
@@ -414,7 +417,7 @@ class ExportRunner:
         if ort is not None:  # ONNX Runtime's thread setting per size, before the race
             untuned = [b for b in sizes if b not in ort.threads]
             for b, times in ort.tune([self._sample(b) for b in untuned],
-                                     budget=self.TIME_BUDGET / 2).items():
+                                     budget=self.TIME_BUDGET / 2, keep_all=True).items():
                 self.seconds.setdefault(b, {}).update(times)
         for b in sizes:
             x = self._sample(b)

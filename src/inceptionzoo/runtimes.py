@@ -146,7 +146,7 @@ class OrtRunner:
         self.threads = threads
         self._by_batch = {}
 
-    def tune(self, batches, budget=1.0):
+    def tune(self, batches, budget=1.0, keep_all=False):
         """Time every thread setting on each batch (alternating, medians; a setting
         :attr:`CLEAR_WIN` times slower on its warm call is out at once) and keep the faster per
         batch size; on a single core there is nothing to compare.
@@ -157,6 +157,9 @@ class OrtRunner:
             One batch per batch size to tune.
         budget : float
             Rough seconds of timing per batch size.
+        keep_all : bool
+            Keep every setting's session open (as :meth:`open_all`), not only those some
+            batch size uses: for a caller that re-checks the choice while serving.
 
         Returns
         -------
@@ -184,8 +187,8 @@ class OrtRunner:
                 times = time_alternating(runners, x, budget=budget)
             seconds[len(x)] = times
             threads[len(x)] = int(min(times, key=times.get).split("=")[1])
-        self._publish({t: s for t, s in candidates.items() if t == 0 or t in threads.values()},
-                      threads)
+        self._publish({t: s for t, s in candidates.items()
+                       if keep_all or t == 0 or t in threads.values()}, threads)
         return seconds
 
     def _runner(self, session):
@@ -381,14 +384,15 @@ class SteadyRace:
         Parameters
         ----------
         batch : int
-        chosen : str
-            The runtime chosen for this size so far.
-        others : sequence of str
+        chosen : hashable
+            The runtime chosen for this size so far (any value naming a way to run it: the
+            serving graph passes ``('onnxruntime', threads)`` / ``('mxnet', None)``).
+        others : sequence
             The other runtimes that can run it.
 
         Returns
         -------
-        tuple of (str, bool)
+        tuple of (runtime, bool)
             The runtime, and whether :meth:`record` should count this call's time.
         """
         now = self.clock()
@@ -419,16 +423,16 @@ class SteadyRace:
         Parameters
         ----------
         batch : int
-        runtime : str
+        runtime : hashable
             What ran the call.
         seconds : float
             Its wall time.
-        chosen : str
+        chosen : hashable
             The choice before this call.
 
         Returns
         -------
-        str
+        hashable
             ``chosen``, or ``runtime`` when its probes beat ``chosen`` by :attr:`margin`.
         """
         with self._lock:
