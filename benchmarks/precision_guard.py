@@ -111,6 +111,19 @@ def guarded_exports(net, side, folders, out, calibration_size, max_drop):
     return rows
 
 
+def _row(r):
+    return (f"| {r['network']} | {r['input']} | {r['graph']} | {r['accuracy_fp32']:.4f} | "
+            f"{r['accuracy']:.4f} | {r['drop_points']:.2f} | {r['agreement']:.2%} | "
+            f"{r['holdout']} |")
+
+
+def _write_json(path, rows):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(rows, f, indent=1)
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     """Train, export, print the guards' table (and ``--json``)."""
     p = argparse.ArgumentParser(prog="benchmarks/precision_guard.py",
@@ -126,31 +139,33 @@ def main(argv=None):
     p.add_argument("--recipe", default="default")
     p.add_argument("--max-accuracy-drop", type=float, default=0.5)
     p.add_argument("--json", help="also write the rows to this file")
+    p.add_argument("--save-params", metavar="DIR",
+                   help="keep each trained network's weights there (NAME-SIDE.params)")
     args = p.parse_args(argv)
     rows = []
+    header = ("| network | input | graph | fp32 accuracy | accuracy | drop (points) | agreement "
+              "| held-out digits |\n|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="precision-guard-") as tmp:
         folders = write_folders(tmp, args.mnist_dir, args.train_per_class,
                                 args.test_per_class, args.calib_per_class)
         for name in args.networks.split(","):
             net, side, acc = train_network(name, folders, args.epochs, args.batch_size,
                                            args.recipe, lambda m: print(m, flush=True))
+            if args.save_params:
+                os.makedirs(args.save_params, exist_ok=True)
+                net.save_parameters(os.path.join(args.save_params, f"{name}-{side}.params"))
             guards = guarded_exports(net, side, folders, os.path.join(tmp, name),
                                      10 * args.calib_per_class, args.max_accuracy_drop)
-            for what, g in guards.items():
-                rows.append({"network": name, "input": side, "trained_accuracy": acc,
-                             "graph": what, "accuracy_fp32": g["accuracy_fp32"],
-                             "accuracy": g["accuracy"], "drop_points": g["accuracy_drop_points"],
-                             "agreement": g["agreement"], "holdout": g["holdout"]["count"]})
-    print("| network | input | graph | fp32 accuracy | accuracy | drop (points) | agreement "
-          "| held-out digits |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['network']} | {r['input']} | {r['graph']} | {r['accuracy_fp32']:.4f} | "
-              f"{r['accuracy']:.4f} | {r['drop_points']:.2f} | {r['agreement']:.2%} | "
-              f"{r['holdout']} |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            done = [{"network": name, "input": side, "trained_accuracy": acc, "graph": what,
+                     "accuracy_fp32": g["accuracy_fp32"], "accuracy": g["accuracy"],
+                     "drop_points": g["accuracy_drop_points"], "agreement": g["agreement"],
+                     "holdout": g["holdout"]["count"]} for what, g in guards.items()]
+            rows += done
+            # each network's rows as soon as they exist: a later network can take an hour
+            print("\n".join([header] + [_row(r) for r in done]), flush=True)
+            if args.json:
+                _write_json(args.json, rows)
+    print("\n".join([header] + [_row(r) for r in rows]))
     return 0
 
 

@@ -122,6 +122,35 @@ def test_merged_graphs_hold_the_weights_they_were_built_with():
         np.testing.assert_allclose(graph(x).asnumpy(), after, rtol=1e-4, atol=1e-5)
 
 
+def test_each_batch_size_keeps_its_own_static_graph(monkeypatch):
+    """A static CachedOp re-plans its memory at every change of shape (and then runs a small
+    batch in views of a big batch's buffers): each shape keeps its own, the
+    ``MAX_SHAPES`` most recently used, with the same values as a graph that saw one shape."""
+    net, _ = built("inception_mnist")
+    sym = net(mx.sym.var("data"))
+    graph = CachedGraph(sym, net.collect_params())
+    monkeypatch.setattr(CachedGraph, "MAX_SHAPES", 2)
+    built_ops = []
+    real = mx.nd.CachedOp
+
+    def counted(*args, **kwargs):
+        built_ops.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mx.nd, "CachedOp", counted)
+    xs = {b: mx.nd.random.uniform(shape=(b, 1, 28, 28)) for b in (1, 3, 5)}
+    want = {b: CachedGraph(sym, net.collect_params())(x).asnumpy() for b, x in xs.items()}
+    del built_ops[:]
+    for b in (1, 3, 1, 3, 1):
+        np.testing.assert_allclose(graph(xs[b]).asnumpy(), want[b], rtol=1e-5, atol=1e-6)
+    assert len(built_ops) == 2  # one per shape, built once
+    graph(xs[5])  # a third shape: the least recently used (3) goes
+    graph(xs[1])
+    assert len(built_ops) == 3
+    np.testing.assert_allclose(graph(xs[3]).asnumpy(), want[3], rtol=1e-5, atol=1e-6)
+    assert len(built_ops) == 4
+
+
 def test_static_graph_names_a_missing_input_or_parameter():
     net, _ = built("inception_mnist")
     sym = net(mx.sym.var("data"))

@@ -17,7 +17,8 @@ EXE = os.path.join(os.path.dirname(sys.executable), "inceptionzoo")
 
 def _child_env(**extra):
     env = {k: v for k, v in os.environ.items()
-           if k not in _openmp.THREAD_VARIABLES + (_openmp.CHOSEN_VARIABLE,)}
+           if k not in _openmp.THREAD_VARIABLES + (_openmp.CHOSEN_VARIABLE,
+                                                   _openmp.COPY_VARIABLE)}
     env["PYTHONPATH"] = os.pathsep.join([SRC, BENCH])
     env.update(extra)
     return env
@@ -54,6 +55,35 @@ def test_mxnet_loaded_first_keeps_its_environment_and_a_users_setting():
     env = {}
     assert _openmp.set_default_threads(env, modules={}, cores=4) == 4
     assert env == {"MXNET_OMP_MAX_THREADS": "4", _openmp.CHOSEN_VARIABLE: "4"}
+
+
+COPY = """
+import os, sys
+import mxnet as mx, numpy as np
+import inceptionzoo
+(mx.nd.ones((1, 8)) * 2).wait_to_read()  # the engine's threads exist
+before = len(os.listdir("/proc/self/task"))
+big = mx.nd.array(np.zeros((256, 1, 28, 28), np.float32))  # 200,704 elements
+big.asnumpy()
+print(before, len(os.listdir("/proc/self/task")), os.environ.get("MXNET_CPU_PARALLEL_SIZE"))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_large_copies_start_no_second_openmp_team_in_either_import_order():
+    """MXNet copies an array of 200,000 elements or more with an OpenMP loop on the calling
+    thread: a second thread team beside the engine's, after which every operator paid thread
+    wake-ups (a batch of 1 ran 6.5x slower). With inceptionzoo imported, even after mxnet, a
+    copy of one MNIST batch of 256 starts no thread; a user's setting is kept."""
+    before, after, value = _run(COPY)
+    assert after == before and value == _openmp.SERIAL_COPY_SIZE
+    # the user's setting: MXNet's own parallel copy, which starts the main thread's team
+    before, after, value = _run(COPY, MXNET_CPU_PARALLEL_SIZE="1000")
+    assert value == "1000"
+    if _openmp.physical_cores() >= 2:
+        assert int(after) > int(before)
+    env = {"MXNET_CPU_PARALLEL_SIZE": "5"}
+    assert not _openmp.set_serial_copies(env) and env == {"MXNET_CPU_PARALLEL_SIZE": "5"}
 
 
 def test_a_child_process_chooses_its_own_count_and_keeps_its_users():

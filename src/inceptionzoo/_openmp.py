@@ -21,7 +21,17 @@ the cores (one of two here), and every convolution runs at half speed (docs/benc
   fixed at load, so its operators (run on the engine's worker threads) would stay on half the
   cores. This reaches the worker threads MXNet starts afterwards, i.e. when no CPU operator ran
   before inceptionzoo was imported; MXNet's own choice and a user's variables are otherwise
-  left alone.
+  left alone;
+- sets ``MXNET_CPU_PARALLEL_SIZE`` (:data:`COPY_VARIABLE`) so that MXNet copies arrays between
+  NumPy and NDArrays with ``memcpy`` on the calling thread, unless the user set it
+  (:func:`set_serial_copies`). MXNet 1.9.1 copies an array of 200,000 elements or more with an
+  OpenMP loop on the calling thread (``common::ParallelCopy``): ``mx.nd.array`` of one MNIST
+  batch of 256, or of one 299x299 image, starts a second OpenMP thread team beside the engine's,
+  and from then on every operator pays thread wake-ups: a batch of 1 ran 6.5x slower (2,800 ->
+  420 images/s, 7.7k -> 58.9k voluntary context switches) for the rest of the process
+  (docs/benchmarks.md, "The runtime race under mixed batch sizes"). MXNet reads the variable
+  at its first such copy, so this holds in either import order unless a large array was copied
+  before inceptionzoo was imported.
 
 :func:`physical_cores` is the package's one core count (affinity mask + sysfs topology): the
 launcher's per-worker share, ONNX Runtime's thread race and the decoding threads use it.
@@ -37,6 +47,10 @@ from .errors import InceptionZooError
 
 #: the variables MXNet 1.9.1 reads for its thread count; a user's value of either is kept
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
+#: MXNet copies arrays of at least this many elements with an OpenMP loop
+COPY_VARIABLE = "MXNET_CPU_PARALLEL_SIZE"
+#: its value here: no copy is that large (MXNet reads it as a 32-bit int)
+SERIAL_COPY_SIZE = str(2 ** 31 - 1)
 #: the largest thread count taken from a variable (libgomp aborts when it cannot start them)
 MAX_THREADS = 4096
 #: what MXNet 1.9.1 and libgomp both read as one thread count: an integer, maybe a sign, spaces
@@ -257,6 +271,28 @@ def set_default_threads(environ=None, modules=None, cores=None):
     return cores
 
 
+def set_serial_copies(environ=None):
+    """Make MXNet copy arrays with ``memcpy`` on the calling thread (see the module text):
+    :data:`COPY_VARIABLE` set to :data:`SERIAL_COPY_SIZE` unless the user set it.
+
+    Parameters
+    ----------
+    environ : dict, optional
+        The environment to change; default ``os.environ`` (MXNet reads it at its first large
+        copy; child processes inherit it).
+
+    Returns
+    -------
+    bool
+        Whether it was set here.
+    """
+    environ = os.environ if environ is None else environ
+    if COPY_VARIABLE in environ:
+        return False
+    environ[COPY_VARIABLE] = SERIAL_COPY_SIZE
+    return True
+
+
 def _cli_command(argv=None, orig_argv=None):
     """``'inceptionzoo'`` or ``'inceptionzoo COMMAND'`` when this process runs the
     ``inceptionzoo`` command (its console script or ``python -m inceptionzoo.cli``), else
@@ -274,10 +310,12 @@ def _cli_command(argv=None, orig_argv=None):
 
 
 def configure():
-    """What importing the package runs first (:func:`set_default_threads`); a bad thread
+    """What importing the package runs first (:func:`set_serial_copies`,
+    :func:`set_default_threads`); a bad thread
     variable is one line and exit status 2 for the ``inceptionzoo`` command, an
     :class:`~inceptionzoo.errors.InceptionZooError` for an import."""
     global SET_AT_IMPORT
+    set_serial_copies()
     try:
         threads = set_default_threads()
     except InceptionZooError as err:

@@ -9,6 +9,8 @@ with merged weights computed once). A serving process tunes at load time with
 another process reuses it (:meth:`~TunedGraph.load_tuning`) without timing anything.
 Why the variants exist, with profiles and measurements: docs/benchmarks.md.
 """
+import collections
+import threading
 import time
 
 import mxnet as mx
@@ -54,7 +56,15 @@ class CachedGraph:
     The arrays are looked up once per context, at the first call on it; in-place changes to them
     (``load_parameters``, ``set_data``, training steps) are seen, but after
     ``initialize(force_reinit=True)`` or ``reset_ctx`` build a new graph.
+
+    Each input shape gets its own ``CachedOp`` (the :attr:`MAX_SHAPES` most recently used are
+    kept): one static ``CachedOp`` for all shapes re-plans its memory and re-creates its
+    operators' state at every change of shape, which a server taking requests of mixed batch
+    sizes pays call after call.
     """
+
+    #: input shapes whose ``CachedOp`` (with its static memory) is kept
+    MAX_SHAPES = 4
 
     def __init__(self, sym, params, input_name="data", flags=()):
         self.symbol = sym
@@ -69,10 +79,22 @@ class CachedGraph:
         self._pos = names.index(input_name)
         self._params = [by_name[n] for n in names if n != input_name]
         rest = [i for i in range(len(names)) if i != self._pos]
-        self._op = mx.nd.CachedOp(sym, flags=[("static_alloc", True), ("static_shape", True),
-                                              ("data_indices", [self._pos]),
-                                              ("param_indices", rest)] + list(flags))
+        self._flags = [("static_alloc", True), ("static_shape", True),
+                       ("data_indices", [self._pos]), ("param_indices", rest)] + list(flags)
+        self._ops = collections.OrderedDict()  # (context, shape, dtype) -> CachedOp, oldest first
+        self._ops_lock = threading.Lock()
         self._args = {}  # context -> (arrays before the input, arrays after it)
+
+    def _op(self, key):
+        with self._ops_lock:
+            op = self._ops.get(key)
+            if op is None:
+                op = self._ops[key] = mx.nd.CachedOp(self.symbol, flags=self._flags)
+                while len(self._ops) > self.MAX_SHAPES:
+                    self._ops.popitem(last=False)
+            else:
+                self._ops.move_to_end(key)
+            return op
 
     def __call__(self, x, ctx=None):
         ctx = x.context if ctx is None else ctx
@@ -81,7 +103,7 @@ class CachedGraph:
             arrays = [p.data(ctx) if isinstance(p, mx.gluon.Parameter) else
                       p.as_in_context(ctx) for p in self._params]
             args = self._args[ctx] = (arrays[:self._pos], arrays[self._pos:])
-        return self._op(*args[0], x, *args[1])
+        return self._op((ctx, x.shape, x.dtype))(*args[0], x, *args[1])
 
 
 class TunedGraph:
