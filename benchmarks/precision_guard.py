@@ -11,6 +11,16 @@ No pretrained ImageNet weights can be downloaded here, so the networks start fro
 weights (``--recipe``'s initialisation) and are trained, not fine-tuned; the Trainer and the
 training loop are the library's (:func:`inceptionzoo.train.build_trainer`,
 :func:`inceptionzoo.training.train_one_epoch`, :func:`~inceptionzoo.training.validate`).
+
+``--save-params DIR`` keeps each trained network's weights; ``--params-from DIR`` guards those
+weights in a fresh process without training (MXNet's INT8 calibration of Inception-ResNet-v2
+could not read three layers' outputs when it ran in the process that had just trained it; with
+the weights loaded in a new process it could: docs/deploy.md, "Lower precision"):
+
+    python benchmarks/precision_guard.py --mnist-dir ../shared/data/mnist \\
+        --networks inception_resnet_v2 --train-per-class 1000 --save-params trained/
+    python benchmarks/precision_guard.py --mnist-dir ../shared/data/mnist \\
+        --networks inception_resnet_v2 --train-per-class 1000 --params-from trained/
 """
 import argparse
 import dataclasses
@@ -54,10 +64,26 @@ def smallest_side(net):
     return max(net.taken_sizes(0)[0], net.taken_sizes(1)[0])
 
 
+def _network(name):
+    """The network with 10 classes at its smallest square input: ``(net, side)``."""
+    from inceptionzoo import get_model
+
+    net = get_model(name, classes=10)
+    side = smallest_side(net)
+    net.info = dataclasses.replace(net.info, input_shape=(net.info.input_shape[0], side, side),
+                                   resize_size=side, crop_pct=1.0, class_names=None)
+    return net, side
+
+
+def _validation(folders, net):
+    from inceptionzoo.datasets import FolderSource
+
+    return FolderSource(folders["val"], net.info, train=False)
+
+
 def train_network(name, folders, epochs, batch_size, recipe_name, log):
     """The network trained on ``folders['train']`` at its smallest input; ``(net, side,
     validation accuracy)``."""
-    from inceptionzoo import get_model
     from inceptionzoo.datasets import FolderSource
     from inceptionzoo.kvstore import open_kvstore
     from inceptionzoo.recipes import RECIPES, initializer
@@ -66,16 +92,13 @@ def train_network(name, folders, epochs, batch_size, recipe_name, log):
 
     mx.random.seed(0)
     np.random.seed(0)
-    net = get_model(name, classes=10)
-    side = smallest_side(net)
-    net.info = dataclasses.replace(net.info, input_shape=(net.info.input_shape[0], side, side),
-                                   resize_size=side, crop_pct=1.0, class_names=None)
+    net, side = _network(name)
     recipe = dataclasses.replace(RECIPES[recipe_name], epochs=epochs, batch_size=batch_size)
     net.initialize(initializer(recipe.init))
     net.hybridize(static_alloc=True, static_shape=True)
     # no augmentation: ImageNet's random crops and mirroring would change what a digit is
     train_src = FolderSource(folders["train"], net.info, train=False)
-    val_src = FolderSource(folders["val"], net.info, train=False)
+    val_src = _validation(folders, net)
     steps = train_src.steps(batch_size)
     trainer, step_size = build_trainer(recipe, net, open_kvstore(None, [mx.cpu()], batch_size),
                                        steps)
@@ -86,6 +109,19 @@ def train_network(name, folders, epochs, batch_size, recipe_name, log):
         acc = validate(net, val_src, mx.cpu())
         log(f"# {name} at {side}x{side}: epoch {epoch + 1}/{epochs} loss {stats.loss:.4f}, "
             f"{stats.seconds:.0f} s, validation accuracy {acc:.4f}")
+    return net, side, acc
+
+
+def trained_network(name, folders, params_dir, log):
+    """The network with the weights a run with ``--save-params`` kept; ``(net, side,
+    validation accuracy)``."""
+    from inceptionzoo.training import validate
+
+    net, side = _network(name)
+    net.load_parameters(os.path.join(params_dir, f"{name}-{side}.params"), ctx=mx.cpu())
+    net.hybridize(static_alloc=True, static_shape=True)
+    acc = validate(net, _validation(folders, net), mx.cpu())
+    log(f"# {name} at {side}x{side}: weights of {params_dir}, validation accuracy {acc:.4f}")
     return net, side, acc
 
 
@@ -141,6 +177,8 @@ def main(argv=None):
     p.add_argument("--json", help="also write the rows to this file")
     p.add_argument("--save-params", metavar="DIR",
                    help="keep each trained network's weights there (NAME-SIDE.params)")
+    p.add_argument("--params-from", metavar="DIR",
+                   help="no training: the weights a run with --save-params kept there")
     args = p.parse_args(argv)
     rows = []
     header = ("| network | input | graph | fp32 accuracy | accuracy | drop (points) | agreement "
@@ -149,9 +187,13 @@ def main(argv=None):
         folders = write_folders(tmp, args.mnist_dir, args.train_per_class,
                                 args.test_per_class, args.calib_per_class)
         for name in args.networks.split(","):
-            net, side, acc = train_network(name, folders, args.epochs, args.batch_size,
-                                           args.recipe, lambda m: print(m, flush=True))
-            if args.save_params:
+            log = lambda m: print(m, flush=True)  # noqa: E731
+            if args.params_from:
+                net, side, acc = trained_network(name, folders, args.params_from, log)
+            else:
+                net, side, acc = train_network(name, folders, args.epochs, args.batch_size,
+                                               args.recipe, log)
+            if args.save_params and not args.params_from:
                 os.makedirs(args.save_params, exist_ok=True)
                 net.save_parameters(os.path.join(args.save_params, f"{name}-{side}.params"))
             guards = guarded_exports(net, side, folders, os.path.join(tmp, name),

@@ -15,6 +15,7 @@ against its float32 twin before an export writes it.
 """
 import json
 import os
+import sys
 import tempfile
 import warnings
 
@@ -98,12 +99,29 @@ def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
                                 f"{x.shape}")
     bs = calibration_batch(x, batch_size)
     calib = [[mx.nd.array(x[i:i + bs])] for i in range(0, len(x) - bs + 1, bs)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Cannot decide type")
-        warnings.filterwarnings("ignore", message=".*quantize_net_v2")
-        qnet = quantize_net(net, quantized_dtype="auto", calib_mode=calib_mode,
-                            calib_data=calib, num_calib_examples=len(calib) * bs, ctx=mx.cpu(),
-                            data_shapes=[mx.io.DataDesc("data", (bs,) + x.shape[1:])])
+    # MXNet reads each layer's output in a ctypes callback, whose exceptions Python only
+    # prints ("Exception ignored on calling ctypes callback function"): a layer it could not
+    # read would be left uncalibrated without a word
+    failed, hook = [], sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: failed.append(unraisable.exc_value)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cannot decide type")
+            warnings.filterwarnings("ignore", message=".*quantize_net_v2")
+            qnet = quantize_net(net, quantized_dtype="auto", calib_mode=calib_mode,
+                                calib_data=calib, num_calib_examples=len(calib) * bs,
+                                ctx=mx.cpu(),
+                                data_shapes=[mx.io.DataDesc("data", (bs,) + x.shape[1:])])
+    finally:
+        sys.unraisablehook = hook
+    if failed:
+        why = str(failed[0]).strip().splitlines()[-1] if str(failed[0]).strip() else \
+            type(failed[0]).__name__
+        raise InceptionZooError(
+            f"MXNet's INT8 calibration ({calib_mode}) could not read {len(failed)} layer "
+            f"output(s) ({why}), which would be left uncalibrated; seen after training in the "
+            "same process: save the weights and export them from a fresh process "
+            "(inceptionzoo export --params)")
     qnet.hybridize(static_alloc=True, static_shape=True)
     return qnet
 
