@@ -161,8 +161,9 @@ def _logits(block, x):
         y = block(x[i:i + _BATCH] if ort else mx.nd.array(x[i:i + _BATCH]))
         if isinstance(y, (list, tuple)):
             y = y[0]
-        # asnumpy first: MXNet's Cast on a oneDNN-layout output failed once (Inception-ResNet-v2
-        # at INT8, 75x75: "We can't generate TBlob for MKLDNN data"); the copy reorders it
+        # asnumpy, no MXNet cast: a Cast of the INT8 graph's output failed once (Inception-
+        # ResNet-v2 at 75x75 right after training: "We can't generate TBlob for MKLDNN data"),
+        # and MXNet's copy to NumPy reorders oneDNN-layout data itself
         out.append(np.asarray(y if ort else y.asnumpy(), dtype=np.float32))
     return np.concatenate(out)
 

@@ -243,9 +243,9 @@ class ExportRunner:
         """``(runtime, graph)`` that serves a batch of this size: ``'onnxruntime'`` with its
         thread setting (``'threads=N'``), or ``'mxnet'`` with the graph variant (None until
         that size has run or been warmed up)."""
-        run = self.runtime_for(batch)
+        run, threads = self._route(batch)
         if run == "onnxruntime":
-            return run, f"threads={runtimes.nearest(self.ort.threads, batch, 0)}"
+            return run, f"threads={threads}"
         return run, self.net.choice.get(batch)
 
     # -- the one function ---------------------------------------------------------------------

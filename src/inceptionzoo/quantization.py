@@ -115,8 +115,8 @@ def quantize(net, calib_images, batch_size=100, calib_mode="naive"):
     finally:
         sys.unraisablehook = hook
     if failed:
-        why = str(failed[0]).strip().splitlines()[-1] if str(failed[0]).strip() else \
-            type(failed[0]).__name__
+        text = str(failed[0]).strip()
+        why = text.splitlines()[-1] if text else type(failed[0]).__name__
         raise InceptionZooError(
             f"MXNet's INT8 calibration ({calib_mode}) could not read {len(failed)} layer "
             f"output(s) ({why}), which would be left uncalibrated; seen after training in the "
