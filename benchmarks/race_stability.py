@@ -1,17 +1,21 @@
 """The serving graph's runtime race under mixed batch sizes, over fresh loads (issue 29, item 1):
 
     .venv/bin/python benchmarks/race_stability.py --model inception_mnist --loads 5 \\
-        --order 1,32,256,32,1 --seconds 2
+        --order 1,32,256,32,1 --seconds 3 --slices 3
 
-Each load is a fresh process that exports nothing (the export is made once, before the loads,
-with ``--onnx``), calls ``load_graph(DIR, 'auto', warmup=SIZES)`` with no saved tuning, then
-serves the batch sizes in ``--order``, one after another, each for ``--seconds``; it reports the
-runtime the race chose for each size and the images/s of each step. The peers serve the same
-order, each in its own fresh process, in the same rounds (the order of the three contenders
-rotates every round): MXNet alone (``load_graph(DIR, 'mxnet')``) and ONNX Runtime alone (the
-zoo's ``OrtRunner`` with its thread tuning, in a process that never imports MXNet). The table
-gives, per load and step, ``auto``'s images/s and its ratio to the better peer's median for
-that step; the target is >= 0.95 at every step of every load.
+Each load starts three fresh processes, one per contender, one after another (each waits until
+the previous one has loaded): ``auto`` (``load_graph(DIR, 'auto', warmup=SIZES)`` with no saved
+tuning), MXNet alone (``load_graph(DIR, 'mxnet')``) and ONNX Runtime alone (the zoo's
+``OrtRunner`` with its thread tuning, in a process that never imports MXNet). The export is made
+once, before the loads, with ``--onnx``. Then every contender serves the batch sizes of
+``--order``, one step after another, and the three take turns inside each step: the step's
+``--seconds`` are cut into ``--slices`` slices per contender, run in rotation (one process
+serves while the other two wait on their pipe). The contenders thus see the machine in the same
+state: on these VMs the time two cores take to hand work to each other changes from one
+moment to the next (``benchmarks/core_latency.py``), and ONNX Runtime's two-thread pool with it,
+so contenders timed in separate rounds compare moments, not runtimes. The table gives, per load
+and step, each contender's median slice and ``auto``'s ratio to the better peer of the same
+load and step; the target is >= 0.95 at every step of every load.
 """
 import argparse
 import json
@@ -26,36 +30,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 CONTENDERS = ("auto", "mxnet", "onnxruntime")
+PEERS = CONTENDERS[1:]
 
 
-def _serve_steps(run, sample, order, seconds):
-    """Images/s of each step: ``run(sample(b))`` called for ``seconds`` per step."""
-    rates = []
-    for b in order:
-        x = sample(b)
-        run(x)  # the first call of a step: a switch of runtime or session, untimed
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            run(x)
-            n += 1
-        rates.append(n * b / (time.perf_counter() - t0))
-    return rates
+def _serve(run, x, seconds):
+    """Images/s of ``run(x)`` called for ``seconds`` (a first, untimed call: the slice may
+    follow another process's or another batch size's)."""
+    run(x)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        run(x)
+        n += 1
+    return n * len(x) / (time.perf_counter() - t0)
 
 
-def _worker_zoo(folder, runtime, order, seconds):
-    """One fresh load of the serving graph (this process imports inceptionzoo, so MXNet)."""
+def _load_zoo(folder, runtime, sizes):
+    """A fresh load of the serving graph (this process imports inceptionzoo, so MXNet):
+    ``(run, sample, report)``."""
     import inceptionzoo  # noqa: F401  (before MXNet: its threads)
     from inceptionzoo.runtimes import sample_input
     from inceptionzoo.serving_core import load_graph
 
-    sizes = sorted(set(order))
     graph = load_graph(folder, runtime=runtime, warmup=sizes)
-    rates = _serve_steps(graph, lambda b: sample_input(b, graph.sample_shape, graph.dtype),
-                         order, seconds)
-    return {"rates": rates, "choice": {str(b): graph.choice.get(b) for b in sizes}}
+    return (graph, lambda b: sample_input(b, graph.sample_shape, graph.dtype),
+            lambda: {"choice": {str(b): graph.choice.get(b) for b in sizes}})
 
 
-def _worker_ort(folder, order, seconds):
+def _load_ort(folder, sizes):
     """ONNX Runtime alone, as the zoo runs it, in a process without MXNet."""
     from _peer import runtimes_module
 
@@ -68,20 +69,80 @@ def _worker_ort(folder, order, seconds):
     def sample(b):
         return rt.sample_input(b, [int(d) for d in inp.shape[1:]], dtype)
 
-    runner.tune([sample(b) for b in sorted(set(order))])
-    rates = _serve_steps(runner, sample, order, seconds)
+    runner.tune([sample(b) for b in sizes])
     assert "mxnet" not in sys.modules, "the ONNX Runtime peer imported MXNet"
-    return {"rates": rates, "threads": {str(k): v for k, v in runner.threads.items()}}
+    return runner, sample, lambda: {"threads": {str(k): v for k, v in runner.threads.items()}}
 
 
-def _run(contender, folder, order, seconds):
-    spec = json.dumps({"contender": contender, "folder": folder, "order": order,
-                       "seconds": seconds})
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", spec],
-                         capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise SystemExit(f"{contender} worker failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def worker(spec, stdin=sys.stdin, stdout=sys.stdout):
+    """A contender's process: load, say ``ready``, then serve each ``{"b", "seconds"}`` line
+    read from ``stdin`` with one ``{"rate"}`` line; an empty line ends it with the report."""
+    sizes = sorted(set(spec["sizes"]))
+    if spec["contender"] == "onnxruntime":
+        run, sample, report = _load_ort(spec["folder"], sizes)
+    else:
+        run, sample, report = _load_zoo(spec["folder"], spec["contender"], sizes)
+    inputs = {b: sample(b) for b in sizes}
+    print(json.dumps({"ready": True}), file=stdout, flush=True)
+    for line in stdin:
+        if not line.strip():
+            break
+        ask = json.loads(line)
+        rate = _serve(run, inputs[ask["b"]], ask["seconds"])
+        print(json.dumps({"rate": rate}), file=stdout, flush=True)
+    print(json.dumps(report()), file=stdout, flush=True)
+
+
+class Contender:
+    """One contender's process, driven through its pipes."""
+
+    def __init__(self, name, folder, sizes):
+        self.name = name
+        spec = json.dumps({"contender": name, "folder": folder, "sizes": sizes})
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", spec],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._reply()  # loaded
+
+    def _reply(self):
+        """The worker's next JSON line (MXNet's and ONNX Runtime's own prints are not JSON)."""
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        err = self.proc.stderr.read()
+        raise SystemExit(f"{self.name} worker failed:\n{err[-3000:]}")
+
+    def serve(self, b, seconds):
+        self.proc.stdin.write(json.dumps({"b": b, "seconds": seconds}) + "\n")
+        self.proc.stdin.flush()
+        return self._reply()["rate"]
+
+    def finish(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        report = self._reply()
+        self.proc.wait()
+        return report
+
+
+def one_load(k, folder, order, seconds, slices):
+    """Load ``k``: fresh processes, the order served in turns; per contender the slices'
+    images/s of every step (``{"slices": [[...], ...]}`` plus its report)."""
+    turn = CONTENDERS[k % 3:] + CONTENDERS[:k % 3]
+    procs = {}
+    for c in turn:  # one after another: a load's warm-up race is not disturbed
+        procs[c] = Contender(c, folder, order)
+    res = {c: {"slices": []} for c in CONTENDERS}
+    for b in order:
+        for c in CONTENDERS:
+            res[c]["slices"].append([])
+        for s in range(slices):
+            for c in turn[s % 3:] + turn[:s % 3]:
+                res[c]["slices"][-1].append(procs[c].serve(b, seconds / slices))
+    for c in CONTENDERS:
+        res[c].update(procs[c].finish())
+        res[c]["rates"] = [statistics.median(s) for s in res[c]["slices"]]
+    return res
 
 
 def _export(model, folder):
@@ -100,69 +161,65 @@ def _export(model, folder):
     return folder
 
 
-def table(order, loads, peers):
-    """Markdown rows: per load, each step's images/s, choice and ratio to the better peer."""
-    best = [max(statistics.median(r["rates"][i] for r in peers[c]) for c in peers)
-            for i in range(len(order))]
-    head = "| load | " + " | ".join(f"b{b} (step {i + 1})" for i, b in enumerate(order)) + " |"
-    lines = [head, "|---" * (len(order) + 1) + "|"]
+def table(order, loads):
+    """Markdown rows: per load, each contender's images/s per step, ``auto`` with its choice and
+    its ratio to the better peer of the same load and step; and the worst such ratio."""
+    head = ("| load | contender | " + " | ".join(f"b{b} (step {i + 1})"
+                                                for i, b in enumerate(order)) + " |")
+    lines, ratios = [head, "|---" * (len(order) + 2) + "|"], []
     for k, load in enumerate(loads, 1):
-        cells = [f"{r:,.0f} {load['choice'][str(b)] or '?'} {r / m:.2f}x"
-                 for b, r, m in zip(order, load["rates"], best)]
-        lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    for c in peers:
-        cells = [f"{statistics.median(r['rates'][i] for r in peers[c]):,.0f}"
-                 for i in range(len(order))]
-        lines.append(f"| {c} alone (median) | " + " | ".join(cells) + " |")
-        cells = [f"{min(r['rates'][i] for r in peers[c]):,.0f}..."
-                 f"{max(r['rates'][i] for r in peers[c]):,.0f}" for i in range(len(order))]
-        lines.append(f"| {c} alone (min...max) | " + " | ".join(cells) + " |")
-    worst = min(load["rates"][i] / best[i] for load in loads for i in range(len(order)))
-    return "\n".join(lines), worst
+        best = [max(load[c]["rates"][i] for c in PEERS) for i in range(len(order))]
+        ratio = [r / m for r, m in zip(load["auto"]["rates"], best)]
+        ratios += ratio
+        cells = [f"{r:,.0f} {load['auto']['choice'][str(b)] or '?'} {q:.2f}x"
+                 for b, r, q in zip(order, load["auto"]["rates"], ratio)]
+        lines.append(f"| {k} | auto | " + " | ".join(cells) + " |")
+        for c in PEERS:
+            cells = [f"{r:,.0f}" for r in load[c]["rates"]]
+            lines.append(f"| {k} | {c} alone | " + " | ".join(cells) + " |")
+    return "\n".join(lines), min(ratios)
 
 
-def own_spread(peers, order):
-    """Each peer against its own median: the worst step of any of its loads (the noise floor of
-    the comparison: a peer alone in fresh processes moves this much from load to load)."""
-    return {c: min(r["rates"][i] / statistics.median(q["rates"][i] for q in runs)
-                   for r in runs for i in range(len(order))) for c, runs in peers.items()}
+def slice_spread(loads):
+    """Each contender's worst slice against its step's median: how much the machine moved
+    within a step (the noise floor of the comparison)."""
+    return {c: min(x / statistics.median(step) for load in loads
+                   for step in load[c]["slices"] for x in step) for c in CONTENDERS}
 
 
 def main(argv=None):
-    """Export once, run the rounds, print the table and the worst ratio."""
+    """Export once, run the loads, print the table and the worst ratio."""
     p = argparse.ArgumentParser(prog="benchmarks/race_stability.py",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="inception_mnist")
     p.add_argument("--export", help="an export folder with an ONNX file (default: made here)")
     p.add_argument("--loads", type=int, default=5)
     p.add_argument("--order", default="1,32,256,32,1")
-    p.add_argument("--seconds", type=float, default=2.0, help="length of one step")
+    p.add_argument("--seconds", type=float, default=3.0,
+                   help="each contender's time per step, over all its slices")
+    p.add_argument("--slices", type=int, default=3, help="turns per contender and step")
     p.add_argument("--json", action="store_true", help="print the raw results too")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        spec = json.loads(args.worker)
-        if spec["contender"] == "onnxruntime":
-            res = _worker_ort(spec["folder"], spec["order"], spec["seconds"])
-        else:
-            res = _worker_zoo(spec["folder"], spec["contender"], spec["order"], spec["seconds"])
-        print(json.dumps(res))
+        worker(json.loads(args.worker))
         return 0
     order = [int(b) for b in args.order.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.export or _export(args.model, tmp)
-        results = {c: [] for c in CONTENDERS}
+        loads = []
         for k in range(args.loads):
-            turn = CONTENDERS[k % 3:] + CONTENDERS[:k % 3]
-            for c in turn:
-                results[c].append(_run(c, folder, order, args.seconds))
-    text, worst = table(order, results["auto"], {c: results[c] for c in CONTENDERS[1:]})
+            loads.append(one_load(k, folder, order, args.seconds, args.slices))
+            print(f"# load {k + 1}/{args.loads} done", flush=True)
+    text, worst = table(order, loads)
     print(text)
-    print(f"worst auto / better peer over {args.loads} loads: {worst:.2f}x (target >= 0.95)")
-    spread = own_spread({c: results[c] for c in CONTENDERS[1:]}, order)
-    print("worst peer / its own median: " + ", ".join(f"{c} {v:.2f}x" for c, v in spread.items()))
+    print(f"worst auto / better peer of the same load over {args.loads} loads: {worst:.2f}x "
+          "(target >= 0.95)")
+    spread = slice_spread(loads)
+    print("worst slice / its step's median: " + ", ".join(f"{c} {v:.2f}x"
+                                                          for c, v in spread.items()))
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps(loads))
     return 0
 
 

@@ -362,41 +362,57 @@ def test_bfloat16_probe_times_three_contenders_and_measures_the_drift():
 
 
 @pytest.mark.slow
-def test_race_stability_serves_the_order_in_fresh_loads_and_rates_auto_against_peers(capsys):
-    """benchmarks/race_stability.py: every contender serves each step of the order in fresh
-    processes; the table has one row per load plus one per peer, the ONNX Runtime peer never
+def test_race_stability_serves_the_order_in_turns_and_rates_auto_against_peers(capsys):
+    """benchmarks/race_stability.py: the three contenders' fresh processes serve each step of
+    the order in turns; the table has three rows per load, the ONNX Runtime peer never
     imports MXNet (its worker asserts it), and the worst ratio is printed."""
     import race_stability
 
-    assert race_stability.main(["--loads", "1", "--order", "1,2,1", "--seconds", "0.05",
-                                "--json"]) == 0
+    assert race_stability.main(["--loads", "1", "--order", "1,2,1", "--seconds", "0.1",
+                                "--slices", "2", "--json"]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [ln for ln in out if ln.startswith("| ")]
-    assert rows[0].startswith("| load | b1 (step 1) | b2 (step 2) | b1 (step 3)")
-    assert rows[1].startswith("| 1 | ") and rows[1].count("x |") == 3
-    assert [r.split(" |")[0] for r in rows[2:]] == [
-        "| mxnet alone (median)", "| mxnet alone (min...max)", "| onnxruntime alone (median)",
-        "| onnxruntime alone (min...max)"]
+    assert rows[0].startswith("| load | contender | b1 (step 1) | b2 (step 2) | b1 (step 3)")
+    assert rows[1].startswith("| 1 | auto | ") and rows[1].count("x |") == 3
+    assert [r.split(" |")[1] for r in rows[2:]] == [" mxnet alone", " onnxruntime alone"]
     raw = json.loads(out[-1])
-    assert all(len(r["rates"]) == 3 and min(r["rates"]) > 0 for c in raw for r in raw[c])
-    assert set(raw["auto"][0]["choice"].values()) <= {"mxnet", "onnxruntime"}
-    assert "worst auto / better peer over 1 loads" in out[-3]
-    assert out[-2] == "worst peer / its own median: mxnet 1.00x, onnxruntime 1.00x"  # one load
+    assert all(len(load[c]["slices"]) == 3 and all(len(s) == 2 for s in load[c]["slices"])
+               and min(load[c]["rates"]) > 0 for load in raw for c in load)
+    assert set(raw[0]["auto"]["choice"].values()) <= {"mxnet", "onnxruntime"}
+    assert "worst auto / better peer of the same load over 1 loads" in out[-3]
+    assert out[-2].startswith("worst slice / its step's median: auto ")
 
 
-def test_race_stability_table_rates_each_step_against_the_better_peer():
-    from race_stability import table
+def test_race_stability_table_rates_auto_against_the_better_peer_of_the_same_load():
+    from race_stability import slice_spread, table
 
-    loads = [{"rates": [100.0, 50.0], "choice": {"1": "mxnet", "4": "onnxruntime"}}]
-    peers = {"mxnet": [{"rates": [200.0, 10.0]}, {"rates": [100.0, 30.0]}],
-             "onnxruntime": [{"rates": [80.0, 100.0]}]}
-    text, worst = table([1, 4], loads, peers)
-    assert "| 1 | 100 mxnet 0.67x | 50 onnxruntime 0.50x |" in text
-    assert "| mxnet alone (median) | 150 | 20 |" in text
-    assert "| mxnet alone (min...max) | 100...200 | 10...30 |" in text
+    loads = [{"auto": {"rates": [100.0, 50.0], "choice": {"1": "mxnet", "4": "onnxruntime"}},
+              "mxnet": {"rates": [200.0, 10.0]}, "onnxruntime": {"rates": [80.0, 100.0]}},
+             {"auto": {"rates": [90.0, 90.0], "choice": {"1": "mxnet", "4": "mxnet"}},
+              "mxnet": {"rates": [90.0, 90.0]}, "onnxruntime": {"rates": [10.0, 10.0]}}]
+    text, worst = table([1, 4], loads)
+    assert "| 1 | auto | 100 mxnet 0.50x | 50 onnxruntime 0.50x |" in text
+    assert "| 1 | mxnet alone | 200 | 10 |" in text
+    assert "| 2 | auto | 90 mxnet 1.00x | 90 mxnet 1.00x |" in text
     assert worst == pytest.approx(0.5)
-    from race_stability import own_spread
-    assert own_spread(peers, [1, 4]) == {"mxnet": pytest.approx(0.5), "onnxruntime": 1.0}
+    spread = slice_spread([{c: {"slices": [[1.0, 2.0, 4.0]]} for c in ("auto", "mxnet",
+                                                                         "onnxruntime")}])
+    assert spread == {"auto": 0.5, "mxnet": 0.5, "onnxruntime": 0.5}
+
+
+def test_core_latency_alternates_the_round_trip_with_both_sessions(capsys):
+    """benchmarks/core_latency.py: the C round trip compiles and runs on two pinned threads,
+    each window gives a round trip and both sessions' images/s, in a process without MXNet
+    (its worker asserts it), and the windows are split at the median round trip."""
+    import core_latency
+
+    assert core_latency.main(["--windows", "4", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    windows = [[float(v) for v in ln.split()] for ln in out[:4]]
+    assert all(len(w) == 3 and min(w) > 0 for w in windows)
+    rows = [ln for ln in out if ln.startswith("| short") or ln.startswith("| long")]
+    assert [r.split(" |")[0] for r in rows] == ["| short", "| long"]
+    assert sum(int(r.split("|")[2]) for r in rows) == 4
 
 
 @pytest.mark.slow

@@ -96,6 +96,9 @@ class OrtRunner:
         opts.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # always a count: ONNX Runtime pins the threads of a pool it sizes itself
         opts.intra_op_num_threads = int(threads) or _openmp.physical_cores()
+        # its pool stops spinning when a run returns: a serving process runs MXNet or another
+        # session next, whose threads the spinning ones would slow (docs/benchmarks.md)
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
         return self.ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
 
     def set_threads(self, threads):
@@ -351,7 +354,10 @@ class SteadyRace:
     timed; both give the caller their logits, which the load-time parity check made the same
     function); the first call back on the chosen runtime is not timed either. When
     the median of the other runtime's last probes beats the median of the chosen one's last
-    calls by :attr:`margin`, it becomes the choice for that size. Thread-safe; the calls of
+    calls by :attr:`margin`, it becomes the choice for that size. A probe that loses doubles
+    the wait before the next one, up to :attr:`backoff` times; one that wins (or a switch)
+    resets it: probing a runtime that keeps losing cost the MNIST network 11% of its
+    batch-256 throughput at a fixed interval (docs/benchmarks.md). Thread-safe; the calls of
     other threads running at the same time are counted in the times, as in serving.
 
     Parameters
@@ -365,6 +371,8 @@ class SteadyRace:
     spacing : float
         Least time between probes, in calls of the chosen runtime (its last call's time):
         probes of a route twice as slow then cost at most 2 x 2 / spacing of the time.
+    backoff : float
+        Most times the wait grows while the probes lose.
     clock : callable
         Seconds, monotonic (tests pass their own).
     """
@@ -372,9 +380,10 @@ class SteadyRace:
     #: probes of the other runtime needed before a switch
     MIN_PROBES = 3
 
-    def __init__(self, every=0.25, margin=1.1, keep=5, spacing=50, clock=time.perf_counter):
+    def __init__(self, every=0.25, margin=1.1, keep=5, spacing=50, backoff=8,
+                 clock=time.perf_counter):
         self.every, self.margin, self.keep, self.clock = float(every), float(margin), keep, clock
-        self.spacing = float(spacing)
+        self.spacing, self.backoff = float(spacing), float(backoff)
         self._state = {}
         self._lock = threading.Lock()
 
@@ -400,7 +409,7 @@ class SteadyRace:
             st = self._state.get(batch)
             if st is None:
                 st = self._state[batch] = {"last": now, "probe": [], "skip": 0, "turn": 0,
-                                           "timed": 0, "times": {}}
+                                           "timed": 0, "times": {}, "backoff": 1.0}
             if st["probe"]:
                 run = st["probe"].pop()
                 return run, not st["probe"]  # the second call of a probe is timed
@@ -408,7 +417,8 @@ class SteadyRace:
                 st["skip"] = 0
                 return chosen, False
             mine = st["times"].get(chosen)
-            wait = max(self.every, self.spacing * mine[-1]) if mine else self.every
+            wait = (max(self.every, self.spacing * mine[-1]) if mine else self.every) \
+                * st["backoff"]
             if others and st["timed"] and now - st["last"] >= wait:
                 st["last"], st["turn"], st["skip"], st["timed"] = now, st["turn"] + 1, 1, 0
                 run = others[st["turn"] % len(others)]
@@ -436,11 +446,18 @@ class SteadyRace:
             ``chosen``, or ``runtime`` when its probes beat ``chosen`` by :attr:`margin`.
         """
         with self._lock:
-            times = self._state[batch]["times"]
+            st = self._state[batch]
+            times = st["times"]
             times.setdefault(runtime, collections.deque(maxlen=self.keep)).append(seconds)
             mine, theirs = times[runtime], times.get(chosen, ())
-            if (runtime != chosen and len(mine) >= self.MIN_PROBES and len(theirs) >= 3
-                    and statistics.median(mine) * self.margin < statistics.median(theirs)):
+            if runtime == chosen or not theirs:
+                return chosen
+            chosen_now = statistics.median(theirs)
+            wins = seconds * self.margin < chosen_now
+            st["backoff"] = 1.0 if wins else min(2 * st["backoff"], self.backoff)
+            if (len(mine) >= self.MIN_PROBES and len(theirs) >= 3
+                    and statistics.median(mine) * self.margin < chosen_now):
                 times.pop(chosen)  # its old times: the new choice starts against fresh probes
+                st["backoff"] = 1.0
                 return runtime
         return chosen
