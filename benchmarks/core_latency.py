@@ -109,14 +109,15 @@ def measure(onnx_file, windows, seconds, batch, folder):
     return rows
 
 
-def report(rows):
-    """The windows split at the median round trip: each half's medians."""
-    cut = statistics.median(r[0] for r in rows)
+def report(rows, split_ns=200.0):
+    """The windows split by their round trip (below ``split_ns``: near, else far): each
+    part's medians; a part with no window gives dashes."""
     lines = ["| round trip | windows | median round trip (ns) | 2 threads (images/s) | "
              "1 thread (images/s) | 2 threads / 1 thread |", "|---|---:|---:|---:|---:|---:|"]
-    for name, part in (("short", [r for r in rows if r[0] <= cut]),
-                       ("long", [r for r in rows if r[0] > cut])):
+    for name, part in ((f"near (< {split_ns:.0f} ns)", [r for r in rows if r[0] < split_ns]),
+                       (f"far (>= {split_ns:.0f} ns)", [r for r in rows if r[0] >= split_ns])):
         if not part:
+            lines.append(f"| {name} | 0 | - | - | - | - |")
             continue
         ns, two, one = (statistics.median(r[i] for r in part) for i in range(3))
         lines.append(f"| {name} | {len(part)} | {ns:.0f} | {two:,.0f} | {one:,.0f} | "

@@ -410,9 +410,34 @@ def test_core_latency_alternates_the_round_trip_with_both_sessions(capsys):
     out = capsys.readouterr().out.splitlines()
     windows = [[float(v) for v in ln.split()] for ln in out[:4]]
     assert all(len(w) == 3 and min(w) > 0 for w in windows)
-    rows = [ln for ln in out if ln.startswith("| short") or ln.startswith("| long")]
-    assert [r.split(" |")[0] for r in rows] == ["| short", "| long"]
+    rows = [ln for ln in out if ln.startswith("| near") or ln.startswith("| far")]
+    assert [r.split(" (")[0] for r in rows] == ["| near", "| far"]
     assert sum(int(r.split("|")[2]) for r in rows) == 4
+
+
+def test_core_latency_report_splits_the_windows_at_the_round_trip_given():
+    from core_latency import report
+
+    rows = [(80.0, 14000.0, 7000.0), (90.0, 12000.0, 7000.0), (350.0, 7000.0, 7000.0)]
+    text = report(rows, split_ns=200)
+    assert "| near (< 200 ns) | 2 | 85 | 13,000 | 7,000 | 1.86x |" in text
+    assert "| far (>= 200 ns) | 1 | 350 | 7,000 | 7,000 | 1.00x |" in text
+    assert "| far (>= 400 ns) | 0 | - | - | - | - |" in report(rows, split_ns=400)
+
+
+def test_serving_overhead_times_each_layer_of_the_call_against_the_session(capsys):
+    """benchmarks/serving_overhead.py: one row per layer and batch size, the session first
+    (ratio 1), every layer timed."""
+    import serving_overhead
+
+    assert serving_overhead.main(["--batch-sizes", "1,2", "--rounds", "1"]) == 0
+    rows = [ln.split(" | ") for ln in capsys.readouterr().out.splitlines()[2:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        (f"| {b}", name) for b in (1, 2) for name in (
+            "session.run", "graph.run (no input check)", "graph(x) without re-check",
+            "graph(x)")]
+    assert all(float(r[2].replace(",", "")) > 0 for r in rows)
+    assert [r[3] for r in rows if r[1] == "session.run"] == ["1.000 |", "1.000 |"]
 
 
 @pytest.mark.slow

@@ -327,7 +327,7 @@ class ExportRunner:
             raise PredictionError(f"the export's graph gave logits of shape {logits.shape}; "
                                   f"its metadata names {self.classes} classes")
         # attribute checks before numpy calls: at batch 1 of a small network each numpy call
-        # on the way costs microseconds of a 140-microsecond call (docs/benchmarks.md)
+        # on the way costs microseconds (benchmarks/serving_overhead.py)
         return logits if logits.dtype == np.float32 else logits.astype(np.float32)
 
     def _routes(self):
@@ -340,8 +340,8 @@ class ExportRunner:
     def _route(self, batch):
         """The route (see :meth:`_routes`) that serves a batch of this size now. Remembered per
         size for as long as :attr:`choice` and ONNX Runtime's thread settings stay the same
-        objects (both are replaced, never changed in place): at batch 1 of the MNIST network a
-        call takes 140 microseconds, and finding the nearest size twice took 3 of them."""
+        objects (both are replaced, never changed in place): at batch 1 of a small network each
+        microsecond of Python counts (benchmarks/serving_overhead.py)."""
         threads = self.ort.threads if self.ort is not None else None
         hit = self._routed.get(batch)
         if hit is not None and hit[0] is self.choice and hit[1] is threads:

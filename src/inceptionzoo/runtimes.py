@@ -356,8 +356,8 @@ class SteadyRace:
     the median of the other runtime's last probes beats the median of the chosen one's last
     calls by :attr:`margin`, it becomes the choice for that size. A probe that loses doubles
     the wait before the next one, up to :attr:`backoff` times; one that wins (or a switch)
-    resets it: probing a runtime that keeps losing cost the MNIST network 11% of its
-    batch-256 throughput at a fixed interval (docs/benchmarks.md). Thread-safe; the calls of
+    resets it: at a fixed interval, a runtime that keeps losing would cost its probes' time and
+    the slower first calls back after them, over and over. Thread-safe; the calls of
     other threads running at the same time are counted in the times, as in serving.
 
     Parameters
