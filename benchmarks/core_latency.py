@@ -19,10 +19,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from race_stability import _export, _serve  # noqa: E402  (standard library only: no MXNet)
 
 PING_PONG_C = r"""
 #define _GNU_SOURCE
@@ -77,16 +77,6 @@ def compile_round_trip(folder):
     return fn
 
 
-def _rate(session, x, seconds):
-    name = session.get_inputs()[0].name
-    session.run(None, {name: x})
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        session.run(None, {name: x})
-        n += 1
-    return n * len(x) / (time.perf_counter() - t0)
-
-
 def measure(onnx_file, windows, seconds, batch, folder):
     """Rows ``(round trip ns, two-thread images/s, one-thread images/s)``, one per window."""
     import numpy as np
@@ -101,10 +91,12 @@ def measure(onnx_file, windows, seconds, batch, folder):
                                                  providers=["CPUExecutionProvider"])
     shape = [batch] + [int(d) for d in sessions[1].get_inputs()[0].shape[1:]]
     x = np.random.RandomState(0).rand(*shape).astype(np.float32)
+    name = sessions[1].get_inputs()[0].name
+    runs = [lambda x, s=sessions[t]: s.run(None, {name: x}) for t in (2, 1)]
     rows = []
     for _ in range(windows):
         ns = round_trip(100000)
-        rows.append((ns, _rate(sessions[2], x, seconds), _rate(sessions[1], x, seconds)))
+        rows.append((ns,) + tuple(_serve(run, x, seconds) for run in runs))
     assert "mxnet" not in sys.modules, "the timed process imported MXNet"
     return rows
 
@@ -145,7 +137,6 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.export
         if folder is None:
-            from race_stability import _export
             folder = _export("inception_mnist", tmp)
         onnx = [f for f in os.listdir(folder) if f.endswith(".onnx")]
         cmd = [sys.executable, os.path.abspath(__file__), "--worker",
