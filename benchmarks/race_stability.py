@@ -31,6 +31,9 @@ sys.path.insert(0, HERE)
 
 CONTENDERS = ("auto", "mxnet", "onnxruntime")
 PEERS = CONTENDERS[1:]
+#: ``--twin``: a second ONNX Runtime alone, the same in every way as the first: how far apart two
+#: identical contenders land in this comparison (its noise floor)
+TWIN = "onnxruntime twin"
 
 
 def _serve(run, x, seconds):
@@ -78,7 +81,7 @@ def worker(spec, stdin=sys.stdin, stdout=sys.stdout):
     """A contender's process: load, say ``ready``, then serve each ``{"b", "seconds"}`` line
     read from ``stdin`` with one ``{"rate"}`` line; an empty line ends it with the report."""
     sizes = sorted(set(spec["sizes"]))
-    if spec["contender"] == "onnxruntime":
+    if spec["contender"] in ("onnxruntime", TWIN):
         run, sample, report = _load_ort(spec["folder"], sizes)
     else:
         run, sample, report = _load_zoo(spec["folder"], spec["contender"], sizes)
@@ -125,21 +128,22 @@ class Contender:
         return report
 
 
-def one_load(k, folder, order, seconds, slices):
+def one_load(k, folder, order, seconds, slices, names=CONTENDERS):
     """Load ``k``: fresh processes, the order served in turns; per contender the slices'
     images/s of every step (``{"slices": [[...], ...]}`` plus its report)."""
-    turn = CONTENDERS[k % 3:] + CONTENDERS[:k % 3]
+    m = len(names)
+    turn = names[k % m:] + names[:k % m]
     procs = {}
     for c in turn:  # one after another: a load's warm-up race is not disturbed
         procs[c] = Contender(c, folder, order)
-    res = {c: {"slices": []} for c in CONTENDERS}
+    res = {c: {"slices": []} for c in names}
     for b in order:
-        for c in CONTENDERS:
+        for c in names:
             res[c]["slices"].append([])
         for s in range(slices):
-            for c in turn[s % 3:] + turn[:s % 3]:
+            for c in turn[s % m:] + turn[:s % m]:
                 res[c]["slices"][-1].append(procs[c].serve(b, seconds / slices))
-    for c in CONTENDERS:
+    for c in names:
         res[c].update(procs[c].finish())
         res[c]["rates"] = [statistics.median(s) for s in res[c]["slices"]]
     return res
@@ -161,6 +165,14 @@ def _export(model, folder):
     return folder
 
 
+def export_arguments(parser):
+    """``--model`` and ``--export``, the options of the benchmarks that serve an export made by
+    :func:`_export` (unless one is given)."""
+    parser.add_argument("--model", default="inception_mnist")
+    parser.add_argument("--export", help="an export folder with an ONNX file (default: made "
+                        "here)")
+
+
 def table(order, loads):
     """Markdown rows: per load, each contender's images/s per step, ``auto`` with its choice and
     its ratio to the better peer of the same load and step; and the worst such ratio."""
@@ -169,6 +181,7 @@ def table(order, loads):
     lines, ratios = [head, "|---" * (len(order) + 2) + "|"], []
     for k, load in enumerate(loads, 1):
         best = [max(load[c]["rates"][i] for c in PEERS) for i in range(len(order))]
+        twin = load.get(TWIN)
         ratio = [r / m for r, m in zip(load["auto"]["rates"], best)]
         ratios += ratio
         cells = [f"{r:,.0f} {load['auto']['choice'][str(b)] or '?'} {q:.2f}x"
@@ -177,27 +190,37 @@ def table(order, loads):
         for c in PEERS:
             cells = [f"{r:,.0f}" for r in load[c]["rates"]]
             lines.append(f"| {k} | {c} alone | " + " | ".join(cells) + " |")
+        if twin:
+            cells = [f"{r:,.0f} {twin_ratio(r, o):.2f}x"
+                     for r, o in zip(twin["rates"], load["onnxruntime"]["rates"])]
+            lines.append(f"| {k} | {TWIN} | " + " | ".join(cells) + " |")
     return "\n".join(lines), min(ratios)
+
+
+def twin_ratio(a, b):
+    """The slower of two identical contenders against the faster."""
+    return min(a, b) / max(a, b)
 
 
 def slice_spread(loads):
     """Each contender's worst slice against its step's median: how much the machine moved
     within a step (the noise floor of the comparison)."""
     return {c: min(x / statistics.median(step) for load in loads
-                   for step in load[c]["slices"] for x in step) for c in CONTENDERS}
+                   for step in load[c]["slices"] for x in step) for c in loads[0]}
 
 
 def main(argv=None):
     """Export once, run the loads, print the table and the worst ratio."""
     p = argparse.ArgumentParser(prog="benchmarks/race_stability.py",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="inception_mnist")
-    p.add_argument("--export", help="an export folder with an ONNX file (default: made here)")
+    export_arguments(p)
     p.add_argument("--loads", type=int, default=5)
     p.add_argument("--order", default="1,32,256,32,1")
     p.add_argument("--seconds", type=float, default=3.0,
                    help="each contender's time per step, over all its slices")
     p.add_argument("--slices", type=int, default=3, help="turns per contender and step")
+    p.add_argument("--twin", action="store_true",
+                   help="a fourth contender, ONNX Runtime alone again: the comparison's noise floor")
     p.add_argument("--json", action="store_true", help="print the raw results too")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -209,12 +232,18 @@ def main(argv=None):
         folder = args.export or _export(args.model, tmp)
         loads = []
         for k in range(args.loads):
-            loads.append(one_load(k, folder, order, args.seconds, args.slices))
+            names = CONTENDERS + ((TWIN,) if args.twin else ())
+            loads.append(one_load(k, folder, order, args.seconds, args.slices, names))
             print(f"# load {k + 1}/{args.loads} done", flush=True)
     text, worst = table(order, loads)
     print(text)
     print(f"worst auto / better peer of the same load over {args.loads} loads: {worst:.2f}x "
           "(target >= 0.95)")
+    if args.twin:
+        worst_twin = min(twin_ratio(a, b) for load in loads
+                         for a, b in zip(load[TWIN]["rates"], load["onnxruntime"]["rates"]))
+        print(f"worst slower / faster of the two identical ONNX Runtime contenders: "
+              f"{worst_twin:.2f}x (the noise floor of the ratios above)")
     spread = slice_spread(loads)
     print("worst slice / its step's median: " + ", ".join(f"{c} {v:.2f}x"
                                                           for c, v in spread.items()))

@@ -369,17 +369,19 @@ def test_race_stability_serves_the_order_in_turns_and_rates_auto_against_peers(c
     import race_stability
 
     assert race_stability.main(["--loads", "1", "--order", "1,2,1", "--seconds", "0.1",
-                                "--slices", "2", "--json"]) == 0
+                                "--slices", "2", "--twin", "--json"]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [ln for ln in out if ln.startswith("| ")]
     assert rows[0].startswith("| load | contender | b1 (step 1) | b2 (step 2) | b1 (step 3)")
     assert rows[1].startswith("| 1 | auto | ") and rows[1].count("x |") == 3
-    assert [r.split(" |")[1] for r in rows[2:]] == [" mxnet alone", " onnxruntime alone"]
+    assert [r.split(" |")[1] for r in rows[2:]] == [" mxnet alone", " onnxruntime alone",
+                                                    " onnxruntime twin"]
     raw = json.loads(out[-1])
     assert all(len(load[c]["slices"]) == 3 and all(len(s) == 2 for s in load[c]["slices"])
                and min(load[c]["rates"]) > 0 for load in raw for c in load)
     assert set(raw[0]["auto"]["choice"].values()) <= {"mxnet", "onnxruntime"}
-    assert "worst auto / better peer of the same load over 1 loads" in out[-3]
+    assert "worst auto / better peer of the same load over 1 loads" in out[-4]
+    assert out[-3].startswith("worst slower / faster of the two identical ONNX Runtime")
     assert out[-2].startswith("worst slice / its step's median: auto ")
 
 
@@ -398,6 +400,9 @@ def test_race_stability_table_rates_auto_against_the_better_peer_of_the_same_loa
     spread = slice_spread([{c: {"slices": [[1.0, 2.0, 4.0]]} for c in ("auto", "mxnet",
                                                                          "onnxruntime")}])
     assert spread == {"auto": 0.5, "mxnet": 0.5, "onnxruntime": 0.5}
+    loads[0]["onnxruntime twin"] = {"rates": [100.0, 80.0]}  # --twin: rated against its twin
+    text, _ = table([1, 4], loads[:1])
+    assert "| 1 | onnxruntime twin | 100 0.80x | 80 0.80x |" in text
 
 
 def test_core_latency_alternates_the_round_trip_with_both_sessions(capsys):
@@ -430,8 +435,14 @@ def test_serving_overhead_times_each_layer_of_the_call_against_the_session(capsy
     (ratio 1), every layer timed."""
     import serving_overhead
 
-    assert serving_overhead.main(["--batch-sizes", "1,2", "--rounds", "1"]) == 0
-    rows = [ln.split(" | ") for ln in capsys.readouterr().out.splitlines()[2:]]
+    assert serving_overhead.main(["--batch-sizes", "1,2", "--rounds", "1",
+                                  "--after-switch", "3"]) == 0
+    out = capsys.readouterr().out.split("\n\n")
+    switch = [ln.split(" | ") for ln in out[1].splitlines()[2:]]
+    assert [(r[0], r[1]) for r in switch] == [(f"| {b}", w) for b in (1, 2) for w in (
+        "onnxruntime after mxnet", "mxnet after onnxruntime")]
+    assert all(len(r[2].split()) == 6 and float(r[3].rstrip(" |")) > 0 for r in switch)
+    rows = [ln.split(" | ") for ln in out[0].splitlines()[2:]]
     assert [(r[0], r[1]) for r in rows] == [
         (f"| {b}", name) for b in (1, 2) for name in (
             "session.run", "graph.run (no input check)", "graph(x) without re-check",
@@ -472,3 +483,20 @@ def test_precision_guard_trains_exports_and_reports_each_guarded_graph(tmp_path,
     assert [r["graph"] for r in rows] == ["int8 (MXNet)", "int8 (ONNX Runtime)", "bf16 (MXNet)"]
     assert all(r["holdout"] == 30 and r["input"] == 31 and 0 <= r["agreement"] <= 1
                for r in rows)
+
+
+def test_calling_thread_team_times_the_graph_around_one_reorder_in_both_settings(capsys):
+    """benchmarks/calling_thread_team.py: one row per setting of the calling thread's OpenMP
+    threads, thread counts and times before and after; the package's setting starts no
+    thread, two threads on the calling thread do (on two cores or more)."""
+    import calling_thread_team
+    from inceptionzoo import _openmp
+
+    assert calling_thread_team.main(["--batch-sizes", "1"]) == 0
+    rows = [ln.split(" | ") for ln in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["| 1 (the package's)", "| 2 (before)"]
+    counts = [tuple(int(v) for v in r[1].split(" / ")) for r in rows]
+    assert counts[0][0] == counts[0][1]
+    if _openmp.physical_cores() >= 2:
+        assert counts[1][1] > counts[1][0]
+    assert all(float(v.rstrip(" |")) > 0 for r in rows for v in r[2:])

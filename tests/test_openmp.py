@@ -77,13 +77,68 @@ def test_large_copies_start_no_second_openmp_team_in_either_import_order():
     copy of one MNIST batch of 256 starts no thread; a user's setting is kept."""
     before, after, value = _run(COPY)
     assert after == before and value == _openmp.SERIAL_COPY_SIZE
-    # the user's setting: MXNet's own parallel copy, which starts the main thread's team
+    # the user's setting: MXNet's own parallel copy, on a calling thread of one OpenMP thread
+    # (serial_calling_thread); given two again, that copy starts the calling thread's team
     before, after, value = _run(COPY, MXNET_CPU_PARALLEL_SIZE="1000")
-    assert value == "1000"
+    assert value == "1000" and after == before
+    before, after, value = _run(COPY.replace("import inceptionzoo", "import inceptionzoo; "
+                                             "mx.base._LIB.MXSetNumOMPThreads(2)"),
+                                MXNET_CPU_PARALLEL_SIZE="1000")
     if _openmp.physical_cores() >= 2:
         assert int(after) > int(before)
     env = {"MXNET_CPU_PARALLEL_SIZE": "5"}
     assert not _openmp.set_serial_copies(env) and env == {"MXNET_CPU_PARALLEL_SIZE": "5"}
+
+
+REORDER = """
+import os, sys
+import mxnet as mx
+import inceptionzoo
+exec(sys.argv[1])  # what the test changes after the import
+x, w = mx.nd.ones((1, 8, 28, 28)), mx.nd.ones((8, 8, 3, 3))
+y = mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=8, no_bias=True)  # in oneDNN's layout
+y.wait_to_read()  # on the engine's threads, which now exist
+before = len(os.listdir("/proc/self/task"))
+y.asnumpy()  # its reorder, on this thread
+print(before, len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("order", ["mxnet first", "inceptionzoo first"])
+def test_reading_a_onednn_array_on_the_users_thread_starts_no_second_openmp_team(order):
+    """``asnumpy()`` of a convolution's output reorders oneDNN's layout on the calling thread
+    with an OpenMP loop: a second thread team beside the engine's, after which the MNIST
+    network's batch 1 took 2.5 ms instead of 0.5. The package gives the importing thread one
+    OpenMP thread (not under the NaiveEngine, which runs every operator there)."""
+    code = REORDER if order == "mxnet first" else REORDER.replace(
+        "import mxnet as mx\nimport inceptionzoo", "import inceptionzoo\nimport mxnet as mx")
+    run = subprocess.run([sys.executable, "-c", code, "pass"], capture_output=True, text=True,
+                         env=_child_env(), timeout=300)
+    before, after = run.stdout.split()
+    assert after == before, run.stderr[-2000:]
+    if _openmp.physical_cores() >= 2:  # two OpenMP threads on the calling thread, as before
+        run = subprocess.run([sys.executable, "-c", code, "mx.base._LIB.MXSetNumOMPThreads(2)"],
+                             capture_output=True, text=True, env=_child_env(), timeout=300)
+        before, after = run.stdout.split()
+        assert int(after) > int(before), run.stderr[-2000:]
+
+
+def test_the_naive_engine_keeps_the_calling_threads_openmp_count():
+    class FakeLib:
+        calls = []
+
+        def MXSetNumOMPThreads(self, n):
+            self.calls.append(n.value)
+
+    class FakeMx:
+        class base:
+            _LIB = FakeLib()
+
+    assert not _openmp.serial_calling_thread(FakeMx, {"MXNET_ENGINE_TYPE": "NaiveEngine"})
+    assert FakeLib.calls == []
+    assert _openmp.serial_calling_thread(FakeMx, {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"})
+    assert FakeLib.calls == [1]
 
 
 def test_a_child_process_chooses_its_own_count_and_keeps_its_users():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import FakeContext, randomise_bn_statistics
-from inceptionzoo import get_model, runtimes
+from inceptionzoo import export_runner, get_model, runtimes
 from inceptionzoo._io import sha1_file
 from inceptionzoo.cli import main
 from inceptionzoo.mnist import example_images
@@ -432,6 +432,24 @@ def test_two_runtimes_one_function_same_checks_same_errors(folder):
                                    atol=runtimes.PARITY * np.abs(want).max())
 
 
+@pytest.mark.parametrize("size", [5, 784, export_runner._DOT_CHECK + 1, 3 * 299 * 299])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_finite_values_check_finds_one_bad_value_and_takes_huge_finite_ones(size, dtype):
+    """The input check's shortcut (a sum of squares, or a sum, is finite only when every value
+    is) misses no NaN or infinity anywhere, and values whose squares or sum overflow are still
+    finite, in every float dtype, contiguous or not."""
+    rng = np.random.default_rng(size)
+    x = rng.normal(size=size).astype(dtype)
+    assert export_runner.all_finite(x) and export_runner.all_finite(x[::2])
+    for bad in ([np.nan], [np.inf], [-np.inf], [np.inf, -np.inf]):
+        y = x.copy()
+        y[rng.choice(size, len(bad), replace=False)] = bad
+        assert not export_runner.all_finite(y), (bad, dtype, size)
+        assert not export_runner.all_finite(y.reshape(1, -1)[:, ::-1])
+    huge = np.full(size, np.finfo(dtype).max / 2, dtype)
+    assert export_runner.all_finite(huge) and export_runner.all_finite(-huge)
+
+
 def test_a_uint8_export_takes_uint8_only_whichever_runtime(tmp_path):
     export("inception_mnist", str(tmp_path / "inception_mnist"), preprocess=True, onnx=True)
     _saved_choice(tmp_path, {1: "onnxruntime", 2: "onnxruntime", 8: "mxnet"})
@@ -682,6 +700,44 @@ def test_steady_race_waits_longer_after_each_losing_probe_and_reacts_after_a_win
     assert switch < 400 + 3 * 60, switch  # one long wait, then probes 50 calls apart
 
 
+def _serve_with_switch_cost(race, calls):
+    """MXNet chosen at batch 1, 1 ms a call; ONNX Runtime 0.8 ms a call, but 3 ms in the first
+    6 ms after a switch to it. Returns (runtime, timed, seconds) per call and the choice."""
+    calls_made, chosen, switched = [], "mxnet", 0.0
+    for _ in range(calls):
+        run, timed = race.route(1, chosen, ["onnxruntime"])
+        if calls_made and run != calls_made[-1][0]:
+            switched = race.clock.now
+        cost = 0.001 if run == "mxnet" else (0.003 if race.clock.now - switched < 0.006
+                                             else 0.0008)
+        race.clock.now += cost
+        calls_made.append((run, timed, cost))
+        if timed:
+            chosen = race.record(1, run, cost, chosen)
+    return calls_made, chosen
+
+
+def test_a_probe_runs_until_the_switch_has_settled_and_times_only_its_last_call():
+    """A runtime's first calls after the other's are slower for milliseconds: a probe is at
+    least two calls and at least ``settle`` seconds long (at most 8 calls' time of the chosen
+    runtime), and only its last call counts; so a runtime slowed only by the switch does not
+    lose its probes."""
+    race = runtimes.SteadyRace(every=0.25, spacing=0, settle=0.02, clock=_Clock())
+    calls, chosen = _serve_with_switch_cost(race, 3000)
+    ran = [r for r, _, _ in calls]
+    probe = ran.index("onnxruntime")
+    length = ran.index("mxnet", probe) - probe
+    assert length >= 4  # 8 ms (8 calls of MXNet's 1 ms, less than 20 ms), not two calls
+    assert [t for _, t, _ in calls[probe:probe + length]] == [False] * (length - 1) + [True]
+    assert {c for r, t, c in calls[:ran.index("mxnet", probe)] if r == "onnxruntime" and t} \
+        == {0.0008}
+    assert chosen == "onnxruntime"  # 1.25x faster once settled: it takes over
+    # timed on its second call (settle=0), the same runtime loses every probe
+    race = runtimes.SteadyRace(every=0.25, spacing=0, settle=0, clock=_Clock())
+    calls, chosen = _serve_with_switch_cost(race, 3000)
+    assert chosen == "mxnet" and sum(r == "onnxruntime" for r, _, _ in calls) >= 4
+
+
 class _Slower:
     """A runtime (or an ONNX Runtime session) made slower on purpose: ``delay`` seconds more
     per call."""
@@ -717,7 +773,7 @@ def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, mo
     assert graph.choice[4] == fast
     # slowed after load: the choice made at load was the slow one
     graph.choice = {**graph.choice, 4: slow}  # a new dict: see ExportRunner.choice
-    graph._race = runtimes.SteadyRace(every=0.0, spacing=0)
+    graph._race = runtimes.SteadyRace(every=0.0, spacing=0, settle=0)
     ran = []
     for _ in range(40):  # probes take turns among the other ways (MXNet, ORT's other setting)
         ran.append(graph.runtime_for(4))
@@ -726,7 +782,7 @@ def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, mo
     assert ran[-1] == fast
     # a runtime that is not re-checked: not 'auto'
     pinned = load_graph(str(folder), slow, warmup=(4,))
-    pinned._race = runtimes.SteadyRace(every=0.0, spacing=0)
+    pinned._race = runtimes.SteadyRace(every=0.0, spacing=0, settle=0)
     for _ in range(10):
         pinned(x)
     assert pinned.runtime_for(4) == slow
@@ -774,7 +830,7 @@ def test_onnx_runtime_moves_a_batch_size_to_the_thread_setting_that_became_faste
 
     graph.ort.sessions[0] = SlowSession()
     graph.ort._by_batch = {}
-    graph._race = runtimes.SteadyRace(every=0.0, spacing=0)
+    graph._race = runtimes.SteadyRace(every=0.0, spacing=0, settle=0)
     x = _batch(4)
     want = real.run(None, {graph.ort.input_name: x})[0]
     for _ in range(30):

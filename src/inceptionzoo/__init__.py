@@ -12,6 +12,7 @@ _EXTRAS_HINT = (
     "11.2, GPUs sm_50..sm_86)."
 )
 
+from . import _openmp
 from ._openmp import configure as _configure_threads
 
 _configure_threads()  # checked thread variables; one OpenMP thread per physical core
@@ -29,6 +30,8 @@ except AttributeError as _err:  # MXNet 1.9.1 touches np.bool, removed in numpy 
         f"MXNet 1.9.1 cannot be imported with numpy {_np.__version__} ({_err}); "
         "it needs numpy<1.24: pip install 'numpy<1.24'"
     ) from None
+
+_openmp.serial_calling_thread(_mx)  # no second OpenMP team on the user's thread
 
 from .errors import *  # noqa: E402,F401,F403  (every exception class)
 from .errors import __all__ as _ERRORS  # noqa: E402

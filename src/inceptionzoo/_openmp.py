@@ -31,7 +31,17 @@ the cores (one of two here), and every convolution runs at half speed (docs/benc
   420 images/s, 7.7k -> 58.9k voluntary context switches) for the rest of the process
   (docs/benchmarks.md, "The runtime race under mixed batch sizes"). MXNet reads the variable
   at its first such copy, so this holds in either import order unless a large array was copied
-  before inceptionzoo was imported.
+  before inceptionzoo was imported;
+- gives the thread that imports the package (the user's) one OpenMP thread
+  (:func:`serial_calling_thread`), unless MXNet runs its operators on that thread
+  (``MXNET_ENGINE_TYPE=NaiveEngine``). Copies are not the only OpenMP work MXNet does on the
+  calling thread: ``asnumpy()`` of an array oneDNN holds in its own layout (a convolution's
+  output, a weight after an inference pass) reorders it there with oneDNN's OpenMP loop, which
+  starts the same second team: after one ``asnumpy()`` of a convolution's output, or an
+  ``export(..., onnx=True)`` (which reads the weights), the MNIST network's batch 1 took 2.5 ms
+  instead of 0.5 for the rest of the process (docs/benchmarks.md, "What a probe sees"). With
+  more OpenMP threads than CPUs, libgomp stops spinning between parallel regions, and every
+  region of every operator then wakes its threads through the kernel.
 
 :func:`physical_cores` is the package's one core count (affinity mask + sysfs topology): the
 launcher's per-worker share, ONNX Runtime's thread race and the decoding threads use it.
@@ -226,6 +236,32 @@ def raise_loaded_threads(mx, cores=None):
     limit.value = cores
     mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(cores))  # the calling thread (NaiveEngine)
     return cores, None
+
+
+def serial_calling_thread(mx, environ=None):
+    """One OpenMP thread for the calling thread's own parallel loops (``MXSetNumOMPThreads``
+    sets the calling thread's count only), so that what MXNet runs there (copies, oneDNN
+    reorders in ``asnumpy()``) starts no second thread team beside the engine's (see the module
+    docstring). MXNet's operators run on the engine's worker threads and keep their count.
+
+    Parameters
+    ----------
+    mx : module
+        The imported ``mxnet``.
+    environ : dict, optional
+        Default ``os.environ``.
+
+    Returns
+    -------
+    bool
+        Whether it was set: not when ``MXNET_ENGINE_TYPE`` names the NaiveEngine, which runs
+        every operator on the calling thread.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("MXNET_ENGINE_TYPE", "").startswith("Naive"):
+        return False
+    mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(1))
+    return True
 
 
 def set_default_threads(environ=None, modules=None, cores=None):

@@ -6,6 +6,7 @@ MXNet and, when installed, onnxruntime only; the ``.mar`` carries it). (Over 500
 class, the runner, whose runtime race, parity check and saved tuning share its state; each
 method is short.)
 """
+import math
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ from .export_meta import META_SUFFIX, TUNING_SUFFIX, export_name, onnx_parity_to
 from .graph_tuning import TunedGraph
 
 __all__ = ["load_graph", "ExportRunner", "machine_name"]
+
+_FLOAT32 = np.dtype(np.float32)
 
 
 def machine_name():
@@ -210,6 +213,8 @@ class ExportRunner:
         self.meta, self.meta_file, self.net, self.ort = meta, meta_file, net, ort
         self.runtime, self.ctx, self.onnx_sha1 = runtime, ctx, onnx_sha1
         self.dtype = meta["input_dtype"]
+        self._np_dtype = np.dtype(self.dtype)
+        self._floats = self._np_dtype.kind == "f"
         self.classes = meta["classes"]
         self.sample_shape = tuple(meta["batch_shape"][1:])
         self.tuning_file = meta_file[:-len(META_SUFFIX)] + TUNING_SUFFIX
@@ -261,6 +266,13 @@ class ExportRunner:
         PredictionError
             Naming what was expected and what was given.
         """
+        if type(x) is np.ndarray and x.dtype is self._np_dtype and x.shape[1:] == self.sample_shape:
+            # the usual batch, in fewer steps: at batch 1 of a small network each microsecond
+            # of Python is most of a percent (benchmarks/serving_overhead.py)
+            if self._floats and x.size and not all_finite(x):
+                raise PredictionError(f"the batch of shape {x.shape} holds NaN or infinite "
+                                      "values")
+            return x
         if not isinstance(x, (np.ndarray, mx.nd.NDArray)):
             raise PredictionError(f"expected a batch as a numpy array or an mx.nd.NDArray; got "
                                   f"{type(x).__name__}")
@@ -277,7 +289,7 @@ class ExportRunner:
                                   f"dtype {dtype}")
         if dtype.kind == "f" and x.size:
             finite = (mx.nd.contrib.isfinite(x).min().asscalar() if isinstance(x, mx.nd.NDArray)
-                      else np.isfinite(x).all())
+                      else all_finite(x))
             if not finite:
                 raise PredictionError(f"the batch of shape {tuple(x.shape)} holds NaN or "
                                       "infinite values")
@@ -312,23 +324,23 @@ class ExportRunner:
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.classes), np.float32)
-        chosen = route = self._route(n)
-        routes = self._routes() if n in self.choice else ()
-        timed = len(routes) > 1
-        if timed:  # the choice made at load, re-checked while serving
-            route, timed = self._race.route(n, chosen, [r for r in routes if r != chosen])
-        t0 = time.perf_counter()
-        logits = self._compute(route, x)
-        if timed:
-            now = self._race.record(n, route, time.perf_counter() - t0, chosen)
-            if now != chosen:
-                self._switch(n, now)
+        chosen, others = self._plan(n)
+        if others:  # the choice made at load, re-checked while serving
+            route, timed = self._race.route(n, chosen, others)
+            t0 = time.perf_counter()
+            logits = self._compute(route, x)
+            if timed:
+                now = self._race.record(n, route, time.perf_counter() - t0, chosen)
+                if now != chosen:
+                    self._switch(n, now)
+        else:
+            logits = self._compute(chosen, x)
         if logits.shape != (n, self.classes):
             raise PredictionError(f"the export's graph gave logits of shape {logits.shape}; "
                                   f"its metadata names {self.classes} classes")
         # attribute checks before numpy calls: at batch 1 of a small network each numpy call
         # on the way costs microseconds (benchmarks/serving_overhead.py)
-        return logits if logits.dtype == np.float32 else logits.astype(np.float32)
+        return logits if logits.dtype is _FLOAT32 else logits.astype(np.float32)
 
     def _routes(self):
         """What can run a batch: ``('mxnet', None)``, and ``('onnxruntime', N)`` per open
@@ -338,22 +350,31 @@ class ExportRunner:
             ([("onnxruntime", t) for t in sorted(ort.sessions)] if ort is not None else [])
 
     def _route(self, batch):
-        """The route (see :meth:`_routes`) that serves a batch of this size now. Remembered per
-        size for as long as :attr:`choice` and ONNX Runtime's thread settings stay the same
-        objects (both are replaced, never changed in place): at batch 1 of a small network each
-        microsecond of Python counts (benchmarks/serving_overhead.py)."""
-        threads = self.ort.threads if self.ort is not None else None
+        """The route (see :meth:`_routes`) that serves a batch of this size now."""
+        return self._plan(batch)[0]
+
+    def _plan(self, batch):
+        """``(route, others)``: the route that serves a batch of this size now, and the other
+        routes the re-check probes (none for a size without a choice of its own). Remembered
+        per size for as long as :attr:`choice` and ONNX Runtime's sessions and thread settings
+        stay the same objects (all are replaced, never changed in place): at batch 1 of a small
+        network each microsecond of Python counts (benchmarks/serving_overhead.py)."""
+        ort = self.ort
+        threads, sessions = (ort.threads, ort.sessions) if ort is not None else (None, None)
         hit = self._routed.get(batch)
-        if hit is not None and hit[0] is self.choice and hit[1] is threads:
-            return hit[2]
+        if hit is not None and hit[0] is self.choice and hit[1] is threads \
+                and hit[2] is sessions:
+            return hit[3]
+        choice = self.choice
         if self.runtime_for(batch) == "onnxruntime":
             route = "onnxruntime", runtimes.nearest(threads, batch, 0)
         else:
             route = "mxnet", None
+        others = tuple(r for r in self._routes() if r != route) if batch in choice else ()
         if len(self._routed) >= 64:  # sizes come from requests: keep it bounded
             self._routed = {}
-        self._routed[batch] = (self.choice, threads, route)
-        return route
+        self._routed[batch] = (choice, threads, sessions, (route, others))
+        return route, others
 
     def _switch(self, batch, route):
         """Serve ``batch`` by ``route`` from now on (:class:`inceptionzoo.runtimes.SteadyRace`
@@ -367,9 +388,10 @@ class ExportRunner:
         run, threads = route
         try:
             if run == "onnxruntime":
-                if isinstance(x, mx.nd.NDArray):
-                    x = x.asnumpy()
-                if x.dtype != self.dtype or not x.flags.c_contiguous:
+                if type(x) is not np.ndarray or x.dtype is not self._np_dtype \
+                        or not x.flags.c_contiguous:
+                    if isinstance(x, mx.nd.NDArray):
+                        x = x.asnumpy()
                     x = np.ascontiguousarray(x, dtype=self.dtype)
                 return self.ort.run_with(threads, x)
             if not isinstance(x, mx.nd.NDArray):
@@ -567,6 +589,29 @@ def _saved_runtimes(runs):
         raise InceptionZooError(f"runtimes.refused must be text or null; got "
                                 f"{runs.get('refused')!r}")
     return choice, seconds, threads
+
+
+#: Arrays up to this many values are checked for NaN and infinities by their dot product with
+#: themselves (one BLAS call, below the size where OpenBLAS starts threads of its own).
+_DOT_CHECK = 8192
+
+
+def all_finite(x):
+    """Whether a float array holds no NaN and no infinity. Its sum of squares (small arrays) or
+    its sum is finite only then, so a finite one answers in one call; a non-finite one (or an
+    overflow of large finite values) is settled value by value.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Floating-point.
+
+    Returns
+    -------
+    bool
+    """
+    total = np.vdot(x, x) if x.size <= _DOT_CHECK else np.add.reduce(x, axis=None)
+    return math.isfinite(total) or bool(np.isfinite(x).all())
 
 
 def parity_problem(ref, ort, x, tol=runtimes.PARITY):

@@ -341,6 +341,18 @@ def nearest(choice, batch, default):
     return min(items, key=lambda kv: (abs(math.log(kv[0] / batch)), kv[0]))[1]
 
 
+class _RaceState:
+    """:class:`SteadyRace`'s record of one batch size."""
+
+    __slots__ = ("last", "due", "probe", "probe_calls", "settle", "skip", "turn", "timed",
+                 "times", "backoff")
+
+    def __init__(self, now):
+        self.last, self.due, self.skip, self.turn, self.settle = now, -math.inf, 0, 0, 0.0
+        self.probe, self.probe_calls = None, 0  # the runtime being probed, its calls so far
+        self.timed, self.times, self.backoff = 0, {}, 1.0
+
+
 class SteadyRace:
     """Re-checks a load-time runtime choice while serving: speed depends on what ran before
     (docs/benchmarks.md, "The runtime race under mixed batch sizes"), so a race run once at
@@ -350,9 +362,13 @@ class SteadyRace:
     that size, and at most once per :attr:`spacing` calls' time of the chosen runtime (a
     network whose call takes a second is probed once a minute at most), and after at least
     one timed call of the chosen runtime since the last probe,
-    the next two calls go to another runtime (a probe: the first settles, the second is
-    timed; both give the caller their logits, which the load-time parity check made the same
-    function); the first call back on the chosen runtime is not timed either. When
+    the next calls go to another runtime (a probe: at least two calls, and at least
+    :attr:`settle` seconds of them; only the last is timed; all give the caller their logits,
+    which the load-time parity check made the same function); the first call back on the
+    chosen runtime is not timed either. A runtime's first calls after the other's run slower
+    for some milliseconds (ONNX Runtime's two-thread session at batch 32 of the MNIST network:
+    +42% on its second call after MXNet, steady after ~15 ms: docs/benchmarks.md), so a
+    probe timed on its second call would see the switch, not the runtime. When
     the median of the other runtime's last probes beats the median of the chosen one's last
     calls by :attr:`margin`, it becomes the choice for that size. A probe that loses doubles
     the wait before the next one, up to :attr:`backoff` times; one that wins (or a switch)
@@ -373,6 +389,9 @@ class SteadyRace:
         probes of a route twice as slow then cost at most 2 x 2 / spacing of the time.
     backoff : float
         Most times the wait grows while the probes lose.
+    settle : float
+        Least seconds a probe runs before its timed call (at most :attr:`SETTLE_CALLS` calls'
+        time of the chosen runtime).
     clock : callable
         Seconds, monotonic (tests pass their own).
     """
@@ -380,10 +399,13 @@ class SteadyRace:
     #: probes of the other runtime needed before a switch
     MIN_PROBES = 3
 
-    def __init__(self, every=0.25, margin=1.1, keep=5, spacing=50, backoff=8,
+    #: a probe settles for at most this many calls' time of the chosen runtime (and ``settle``)
+    SETTLE_CALLS = 8
+
+    def __init__(self, every=0.25, margin=1.1, keep=5, spacing=50, backoff=8, settle=0.02,
                  clock=time.perf_counter):
         self.every, self.margin, self.keep, self.clock = float(every), float(margin), keep, clock
-        self.spacing, self.backoff = float(spacing), float(backoff)
+        self.spacing, self.backoff, self.settle = float(spacing), float(backoff), float(settle)
         self._state = {}
         self._lock = threading.Lock()
 
@@ -405,26 +427,35 @@ class SteadyRace:
             The runtime, and whether :meth:`record` should count this call's time.
         """
         now = self.clock()
+        st = self._state.get(batch)
+        if st is not None and now < st.due:  # no probe can be due: no lock, few steps
+            st.timed += 1
+            return chosen, True
         with self._lock:
             st = self._state.get(batch)
             if st is None:
-                st = self._state[batch] = {"last": now, "probe": [], "skip": 0, "turn": 0,
-                                           "timed": 0, "times": {}, "backoff": 1.0}
-            if st["probe"]:
-                run = st["probe"].pop()
-                return run, not st["probe"]  # the second call of a probe is timed
-            if st["skip"]:  # the first call back on the chosen runtime
-                st["skip"] = 0
+                st = self._state[batch] = _RaceState(now)
+            if st.probe is not None:
+                run, st.probe_calls = st.probe, st.probe_calls + 1
+                if st.probe_calls < 2 or now - st.last < st.settle:
+                    return run, False
+                st.probe = None
+                return run, True  # the probe's last call, timed
+            if st.skip:  # the first call back on the chosen runtime
+                st.skip = 0
                 return chosen, False
-            mine = st["times"].get(chosen)
+            mine = st.times.get(chosen)
             wait = (max(self.every, self.spacing * mine[-1]) if mine else self.every) \
-                * st["backoff"]
-            if others and st["timed"] and now - st["last"] >= wait:
-                st["last"], st["turn"], st["skip"], st["timed"] = now, st["turn"] + 1, 1, 0
-                run = others[st["turn"] % len(others)]
-                st["probe"] = [run]
+                * st.backoff
+            if others and st.timed and now - st.last >= wait:
+                st.last, st.turn, st.skip, st.timed = now, st.turn + 1, 1, 0
+                run = st.probe = others[st.turn % len(others)]
+                st.probe_calls = 1
+                st.settle = min(self.settle, self.SETTLE_CALLS * mine[-1]) if mine else \
+                    self.settle
                 return run, False
-            st["timed"] += 1
+            st.timed += 1
+            st.due = st.last + wait
             return chosen, True
 
     def record(self, batch, runtime, seconds, chosen):
@@ -445,19 +476,24 @@ class SteadyRace:
         hashable
             ``chosen``, or ``runtime`` when its probes beat ``chosen`` by :attr:`margin`.
         """
+        st = self._state[batch]
+        if runtime == chosen:  # the usual call: one append (atomic), no lock
+            mine = st.times.get(runtime)
+            if mine is not None:
+                mine.append(seconds)
+                return chosen
         with self._lock:
-            st = self._state[batch]
-            times = st["times"]
+            times = st.times
             times.setdefault(runtime, collections.deque(maxlen=self.keep)).append(seconds)
             mine, theirs = times[runtime], times.get(chosen, ())
             if runtime == chosen or not theirs:
                 return chosen
             chosen_now = statistics.median(theirs)
             wins = seconds * self.margin < chosen_now
-            st["backoff"] = 1.0 if wins else min(2 * st["backoff"], self.backoff)
+            st.backoff = 1.0 if wins else min(2 * st.backoff, self.backoff)
             if (len(mine) >= self.MIN_PROBES and len(theirs) >= 3
                     and statistics.median(mine) * self.margin < chosen_now):
                 times.pop(chosen)  # its old times: the new choice starts against fresh probes
-                st["backoff"] = 1.0
+                st.backoff = 1.0
                 return runtime
         return chosen
