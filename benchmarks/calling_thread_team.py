@@ -1,5 +1,5 @@
-"""What one ``asnumpy()`` on the user's thread does to MXNet's speed afterwards (docs/benchmarks.md,
-"What a probe sees"; :func:`inceptionzoo._openmp.serial_calling_thread`):
+"""What one ``asnumpy()`` on the user's thread does to MXNet's speed afterwards
+(docs/benchmarks.md, "What a probe sees"; :func:`inceptionzoo._openmp.serial_calling_thread`):
 
     python benchmarks/calling_thread_team.py --model inception_mnist --batch-sizes 1,32
 

@@ -692,12 +692,29 @@ def test_steady_race_waits_longer_after_each_losing_probe_and_reacts_after_a_win
     clock = np.cumsum([0.0] + [seconds[r] for r in ran])
     starts = [clock[i] for i in range(1, len(ran)) if ran[i] == "onnxruntime" != ran[i - 1]]
     gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert gaps[:4] == [100, 200, 400, 400], gaps
+    # 100, 200, 400, 400 s of serving by the chosen runtime, plus each probe's two calls of
+    # 2 s and the first call back (1 s), which are not timed
+    assert gaps[:4] == [105, 205, 405, 405], gaps
     cost = ran.count("onnxruntime") * 2.0 / (ran.count("mxnet") + ran.count("onnxruntime") * 2.0)
     assert cost < 0.015
     choices, ran = _serve(race, 16, "mxnet", {"mxnet": 1.0, "onnxruntime": 0.5}, 1000)
     switch = choices.index("onnxruntime")
     assert switch < 400 + 3 * 60, switch  # one long wait, then probes 50 calls apart
+
+
+def test_steady_race_counts_serving_time_not_idle_time():
+    """Probes come per seconds of serving the size: after an idle minute the next call is not
+    a probe (it would be one at every request after a pause), and the probe comes once the
+    chosen runtime has served ``every`` seconds since the last one."""
+    race = runtimes.SteadyRace(every=1.0, spacing=0, backoff=1, clock=_Clock())
+    seconds = {"mxnet": 0.01, "onnxruntime": 0.02}
+    _, ran = _serve(race, 8, "mxnet", seconds, 150)  # 1.5 s of serving: one probe
+    assert ran.count("onnxruntime") == 2
+    race.clock.now += 60.0
+    _, ran = _serve(race, 8, "mxnet", seconds, 40)
+    assert set(ran) == {"mxnet"}
+    _, ran = _serve(race, 8, "mxnet", seconds, 60)  # 1 s of serving since the probe
+    assert ran.count("onnxruntime") == 2
 
 
 def _serve_with_switch_cost(race, calls):

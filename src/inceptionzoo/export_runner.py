@@ -266,7 +266,8 @@ class ExportRunner:
         PredictionError
             Naming what was expected and what was given.
         """
-        if type(x) is np.ndarray and x.dtype is self._np_dtype and x.shape[1:] == self.sample_shape:
+        if type(x) is np.ndarray and x.dtype is self._np_dtype \
+                and x.shape[1:] == self.sample_shape:
             # the usual batch, in fewer steps: at batch 1 of a small network each microsecond
             # of Python is most of a percent (benchmarks/serving_overhead.py)
             if self._floats and x.size and not all_finite(x):

@@ -342,15 +342,13 @@ def nearest(choice, batch, default):
 
 
 class _RaceState:
-    """:class:`SteadyRace`'s record of one batch size."""
+    """:class:`SteadyRace`'s record of one batch size (``served``: seconds of the chosen
+    runtime's timed calls, the probes' clock, in which idle time is none)."""
 
-    __slots__ = ("last", "due", "probe", "probe_calls", "settle", "skip", "turn", "timed",
-                 "times", "backoff")
-
-    def __init__(self, now):
-        self.last, self.due, self.skip, self.turn, self.settle = now, -math.inf, 0, 0, 0.0
-        self.probe, self.probe_calls = None, 0  # the runtime being probed, its calls so far
-        self.timed, self.times, self.backoff = 0, {}, 1.0
+    def __init__(self):
+        self.served = self.last = self.probe_start = self.settle = 0.0
+        self.due, self.probe, self.times, self.backoff = -math.inf, None, {}, 1.0
+        self.skip = self.turn = self.timed = self.probe_calls = 0
 
 
 class SteadyRace:
@@ -359,22 +357,22 @@ class SteadyRace:
     load can keep a runtime that has since become the slower one.
 
     Every call of a batch size is timed. At most once per :attr:`every` seconds of serving
-    that size, and at most once per :attr:`spacing` calls' time of the chosen runtime (a
-    network whose call takes a second is probed once a minute at most), and after at least
-    one timed call of the chosen runtime since the last probe,
-    the next calls go to another runtime (a probe: at least two calls, and at least
-    :attr:`settle` seconds of them; only the last is timed; all give the caller their logits,
+    that size (the chosen runtime's calls: idle time does not count, or each request after a
+    pause would be a probe) and per :attr:`spacing` calls' time of the chosen runtime (a call
+    of a second: once a minute at most), after at least one timed call of the chosen runtime
+    since the last probe, the next calls go to another runtime (a probe: at least two calls
+    and :attr:`settle` seconds; only the last is timed; all give the caller their logits,
     which the load-time parity check made the same function); the first call back on the
     chosen runtime is not timed either. A runtime's first calls after the other's run slower
-    for some milliseconds (ONNX Runtime's two-thread session at batch 32 of the MNIST network:
-    +42% on its second call after MXNet, steady after ~15 ms: docs/benchmarks.md), so a
-    probe timed on its second call would see the switch, not the runtime. When
-    the median of the other runtime's last probes beats the median of the chosen one's last
-    calls by :attr:`margin`, it becomes the choice for that size. A probe that loses doubles
-    the wait before the next one, up to :attr:`backoff` times; one that wins (or a switch)
-    resets it: at a fixed interval, a runtime that keeps losing would cost its probes' time and
-    the slower first calls back after them, over and over. Thread-safe; the calls of
-    other threads running at the same time are counted in the times, as in serving.
+    for some milliseconds (ONNX Runtime's two threads at batch 32 of the MNIST network: ~40%
+    on the second call after MXNet, steady after ~15 ms: docs/benchmarks.md), so a probe timed
+    on its second call would see the switch, not the runtime. When the median of the other
+    runtime's last probes beats the median of the chosen one's last calls by :attr:`margin`,
+    it becomes the choice for that size. A probe that loses doubles the wait before the next
+    one, up to :attr:`backoff` times; one that wins (or a switch) resets it: at a fixed
+    interval, a runtime that keeps losing would cost its probes' time and the slower first
+    calls back after them, over and over. Thread-safe; the calls of other threads running at
+    the same time are counted in the times, as in serving.
 
     Parameters
     ----------
@@ -426,18 +424,18 @@ class SteadyRace:
         tuple of (runtime, bool)
             The runtime, and whether :meth:`record` should count this call's time.
         """
-        now = self.clock()
         st = self._state.get(batch)
-        if st is not None and now < st.due:  # no probe can be due: no lock, few steps
+        if st is not None and st.served < st.due:  # no probe can be due: no lock, few steps
             st.timed += 1
             return chosen, True
         with self._lock:
+            now = self.clock()
             st = self._state.get(batch)
             if st is None:
-                st = self._state[batch] = _RaceState(now)
+                st = self._state[batch] = _RaceState()
             if st.probe is not None:
                 run, st.probe_calls = st.probe, st.probe_calls + 1
-                if st.probe_calls < 2 or now - st.last < st.settle:
+                if st.probe_calls < 2 or now - st.probe_start < st.settle:
                     return run, False
                 st.probe = None
                 return run, True  # the probe's last call, timed
@@ -447,8 +445,9 @@ class SteadyRace:
             mine = st.times.get(chosen)
             wait = (max(self.every, self.spacing * mine[-1]) if mine else self.every) \
                 * st.backoff
-            if others and st.timed and now - st.last >= wait:
-                st.last, st.turn, st.skip, st.timed = now, st.turn + 1, 1, 0
+            if others and st.timed and st.served - st.last >= wait:
+                st.last, st.probe_start = st.served, now
+                st.turn, st.skip, st.timed = st.turn + 1, 1, 0
                 run = st.probe = others[st.turn % len(others)]
                 st.probe_calls = 1
                 st.settle = min(self.settle, self.SETTLE_CALLS * mine[-1]) if mine else \
@@ -478,6 +477,7 @@ class SteadyRace:
         """
         st = self._state[batch]
         if runtime == chosen:  # the usual call: one append (atomic), no lock
+            st.served += seconds
             mine = st.times.get(runtime)
             if mine is not None:
                 mine.append(seconds)
