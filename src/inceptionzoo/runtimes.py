@@ -364,7 +364,7 @@ class SteadyRace:
     and :attr:`settle` seconds; only the last is timed; all give the caller their logits,
     which the load-time parity check made the same function); the first call back on the
     chosen runtime is not timed either. A runtime's first calls after the other's run slower
-    for some milliseconds (ONNX Runtime's two threads at batch 32 of the MNIST network: ~40%
+    for some milliseconds (ONNX Runtime's two threads at batch 32 of the MNIST network: 1.7x
     on the second call after MXNet, steady after ~15 ms: docs/benchmarks.md), so a probe timed
     on its second call would see the switch, not the runtime. When the median of the other
     runtime's last probes beats the median of the chosen one's last calls by :attr:`margin`,
