@@ -672,7 +672,7 @@ def test_steady_race_probes_once_per_interval_and_switches_to_a_runtime_that_bec
 
 def test_steady_race_probes_a_slow_network_at_most_once_per_spacing_calls():
     """A call of a second: probes at most once per 50 calls' time, whatever ``every`` says."""
-    race = runtimes.SteadyRace(every=0.25, spacing=50, backoff=1, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=50, backoff=1, budget=0, clock=_Clock())
     _, ran = _serve(race, 16, "mxnet", {"mxnet": 1.0, "onnxruntime": 2.0}, 500)
     probes = ran.count("onnxruntime") // 2
     assert 500 / 52 - 1 <= probes <= 500 / 50 + 1
@@ -686,7 +686,7 @@ def test_steady_race_waits_longer_after_each_losing_probe_and_reacts_after_a_win
     apart (the wait doubles, up to 8 times); the costs of probing fall below 1.5%; when that
     runtime becomes the faster one, its first winning probe resets the wait and it takes
     over."""
-    race = runtimes.SteadyRace(every=0.25, spacing=50, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0, clock=_Clock())
     seconds = {"mxnet": 1.0, "onnxruntime": 2.0}
     _, ran = _serve(race, 16, "mxnet", seconds, 2000)
     clock = np.cumsum([0.0] + [seconds[r] for r in ran])
@@ -706,7 +706,7 @@ def test_steady_race_counts_serving_time_not_idle_time():
     """Probes come per seconds of serving the size: after an idle minute the next call is not
     a probe (it would be one at every request after a pause), and the probe comes once the
     chosen runtime has served ``every`` seconds since the last one."""
-    race = runtimes.SteadyRace(every=1.0, spacing=0, backoff=1, clock=_Clock())
+    race = runtimes.SteadyRace(every=1.0, spacing=0, backoff=1, budget=0, clock=_Clock())
     seconds = {"mxnet": 0.01, "onnxruntime": 0.02}
     _, ran = _serve(race, 8, "mxnet", seconds, 150)  # 1.5 s of serving: one probe
     assert ran.count("onnxruntime") == 2
@@ -715,6 +715,29 @@ def test_steady_race_counts_serving_time_not_idle_time():
     assert set(ran) == {"mxnet"}
     _, ran = _serve(race, 8, "mxnet", seconds, 60)  # 1 s of serving since the probe
     assert ran.count("onnxruntime") == 2
+
+
+@pytest.mark.parametrize("slower", [1.2, 2.0, 4.0])
+def test_steady_race_spends_at_most_its_budget_on_losing_probes(slower):
+    """Big batches (MXNet 18 ms a call, ONNX Runtime 1.2x to 4x slower): whatever the probed
+    runtime loses per call, the probes cost at most ~1% of the serving once the waits have
+    grown, and a runtime that becomes faster still takes over."""
+    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0.01, clock=_Clock())
+    seconds = {"mxnet": 0.018, "onnxruntime": 0.018 * slower}
+    _, ran = _serve(race, 256, "mxnet", seconds, 20000)  # 6 minutes of serving
+    late = ran[10000:]
+    spent = sum(seconds[r] for r in late)
+    lost = late.count("onnxruntime") * (seconds["onnxruntime"] - seconds["mxnet"])
+    assert late.count("onnxruntime") >= 2 and lost / spent <= 0.012, (slower, lost / spent)
+    choices, _ = _serve(race, 256, "mxnet", {"mxnet": 0.018, "onnxruntime": 0.009}, 20000)
+    assert choices[-1] == "onnxruntime"
+    # without the budget, the probes of a 4x slower runtime cost more
+    if slower == 4.0:
+        race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0, clock=_Clock())
+        _, ran = _serve(race, 256, "mxnet", seconds, 20000)
+        late = ran[10000:]
+        lost_before = late.count("onnxruntime") * (seconds["onnxruntime"] - seconds["mxnet"])
+        assert lost_before / sum(seconds[r] for r in late) > 0.012
 
 
 def _serve_with_switch_cost(race, calls):

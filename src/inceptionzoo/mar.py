@@ -28,7 +28,7 @@ HANDLER = "inceptionzoo_handler:handle"
 #: (:mod:`inceptionzoo.serving_core` and what it imports, relatively: no inceptionzoo needed).
 CORE_PACKAGE = "inceptionzoo_serving"
 CORE_MODULES = ("serving_core", "export_meta", "export_files", "export_runner", "runtimes",
-                "graph_tuning", "graph_rewrites", "branch_merges", "symbol_graphs", "imaging",
+                "steady_race", "graph_tuning", "graph_rewrites", "branch_merges", "symbol_graphs", "imaging",
                 "transforms", "ndarray_file", "errors", "_errors", "_io", "_openmp", "_checks",
                 "_deprecation")
 
