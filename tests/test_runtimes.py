@@ -740,6 +740,20 @@ def test_steady_race_spends_at_most_its_budget_on_losing_probes(slower):
         assert lost_before / sum(seconds[r] for r in late) > 0.012
 
 
+def test_one_slow_probe_call_does_not_stop_the_re_check():
+    """The budget's wait after a losing probe stops at 4 times the longest wait of the backoff
+    (8 s of serving at batch 1): a probe call held up 100 ms (the scheduler, a pause), where a
+    call takes 0.15 ms, would otherwise stop the probes for 30 s of serving (200,000 calls)."""
+    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0.01, clock=_Clock())
+    seconds = {"onnxruntime": 0.00015, "mxnet": 0.1}  # the probe's timed call, held up
+    _, ran = _serve(race, 1, "onnxruntime", seconds, 2000)
+    assert ran.count("mxnet") >= 2
+    first = ran.index("mxnet")
+    seconds["mxnet"] = 0.0006  # MXNet back to its usual 4x slower
+    _, ran = _serve(race, 1, "onnxruntime", seconds, int(4 * 8 * 0.25 / 0.00015) + 2000)
+    assert ran.count("mxnet") >= 2, first  # probed again within 8 s of serving
+
+
 def _serve_with_switch_cost(race, calls):
     """MXNet chosen at batch 1, 1 ms a call; ONNX Runtime 0.8 ms a call, but 3 ms in the first
     6 ms after a switch to it. Returns (runtime, timed, seconds) per call and the choice."""

@@ -55,7 +55,8 @@ class SteadyRace:
         Calls kept per runtime and batch size (the medians are over these).
     spacing : float
         Least time between probes, in calls of the chosen runtime (its last call's time):
-        probes of a route twice as slow then cost at most 2 x 2 / spacing of the time.
+        probes of two calls of a route twice as slow then cost at most 2 x 2 / spacing of
+        the time.
     backoff : float
         Most times the wait grows while the probes lose.
     settle : float
@@ -64,7 +65,7 @@ class SteadyRace:
     budget : float
         After a losing probe, the next waits until what it cost (its calls times the time
         each lost against the chosen runtime's median) is at most this share of the serving
-        (0: no such floor).
+        (0: no such floor), but at most 4 times the longest wait of the backoff.
     clock : callable
         Seconds, monotonic (tests pass their own).
     """
@@ -119,13 +120,15 @@ class SteadyRace:
                 st.skip = 0
                 return chosen, False
             mine = st.times.get(chosen)
-            wait = max((max(self.every, self.spacing * mine[-1]) if mine else self.every)
-                       * st.backoff, st.penalty)
+            base = max(self.every, self.spacing * mine[-1]) if mine else self.every
+            # the budget's wait at most 4 times the backoff's longest: one slow probe call
+            # (the scheduler, a pause) must not stop the re-check for long
+            wait = max(base * st.backoff, min(st.penalty, 4 * base * self.backoff))
             if others and st.timed and st.served - st.last >= wait:
                 st.last, st.probe_start = st.served, now
                 st.turn, st.skip, st.timed = st.turn + 1, 1, 0
                 run = st.probe = others[st.turn % len(others)]
-                st.probe_calls = 1
+                st.probe_calls, st.due = 1, -math.inf  # every call takes the lock until it ends
                 st.settle = min(self.settle, self.SETTLE_CALLS * mine[-1]) if mine else \
                     self.settle
                 return run, False
