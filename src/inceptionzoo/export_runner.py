@@ -214,7 +214,6 @@ class ExportRunner:
         self.runtime, self.ctx, self.onnx_sha1 = runtime, ctx, onnx_sha1
         self.dtype = meta["input_dtype"]
         self._np_dtype = np.dtype(self.dtype)
-        self._floats = self._np_dtype.kind == "f"
         self.classes = meta["classes"]
         self.sample_shape = tuple(meta["batch_shape"][1:])
         self.tuning_file = meta_file[:-len(META_SUFFIX)] + TUNING_SUFFIX
@@ -266,14 +265,23 @@ class ExportRunner:
         PredictionError
             Naming what was expected and what was given.
         """
-        if type(x) is np.ndarray and x.dtype is self._np_dtype \
-                and x.shape[1:] == self.sample_shape:
-            # the usual batch, in fewer steps: at batch 1 of a small network each microsecond
-            # of Python is most of a percent (benchmarks/serving_overhead.py)
-            if self._floats and x.size and not all_finite(x):
-                raise PredictionError(f"the batch of shape {x.shape} holds NaN or infinite "
-                                      "values")
-            return x
+        # the usual batch (a numpy array of the export's dtype and shape) skips to the values'
+        # check: at batch 1 of a small network each microsecond of Python is most of a percent
+        # (benchmarks/serving_overhead.py)
+        usual = type(x) is np.ndarray and x.dtype is self._np_dtype \
+            and x.shape[1:] == self.sample_shape
+        if not usual:
+            self._check_kind(x)
+        if (x.dtype if usual else np.dtype(x.dtype)).kind == "f" and x.size:
+            finite = (mx.nd.contrib.isfinite(x).min().asscalar() if isinstance(x, mx.nd.NDArray)
+                      else all_finite(x))
+            if not finite:
+                raise PredictionError(f"the batch of shape {tuple(x.shape)} holds NaN or "
+                                      "infinite values")
+        return x
+
+    def _check_kind(self, x):
+        """:meth:`check_input`'s checks of the type, shape and dtype of ``x``."""
         if not isinstance(x, (np.ndarray, mx.nd.NDArray)):
             raise PredictionError(f"expected a batch as a numpy array or an mx.nd.NDArray; got "
                                   f"{type(x).__name__}")
@@ -288,13 +296,6 @@ class ExportRunner:
         if dtype.kind not in "iuf":
             raise PredictionError(f"expected real numbers ({self.dtype}); got an array of "
                                   f"dtype {dtype}")
-        if dtype.kind == "f" and x.size:
-            finite = (mx.nd.contrib.isfinite(x).min().asscalar() if isinstance(x, mx.nd.NDArray)
-                      else all_finite(x))
-            if not finite:
-                raise PredictionError(f"the batch of shape {tuple(x.shape)} holds NaN or "
-                                      "infinite values")
-        return x
 
     def __call__(self, x):
         """Logits of a batch.

@@ -28,9 +28,9 @@ HANDLER = "inceptionzoo_handler:handle"
 #: (:mod:`inceptionzoo.serving_core` and what it imports, relatively: no inceptionzoo needed).
 CORE_PACKAGE = "inceptionzoo_serving"
 CORE_MODULES = ("serving_core", "export_meta", "export_files", "export_runner", "runtimes",
-                "steady_race", "graph_tuning", "graph_rewrites", "branch_merges", "symbol_graphs", "imaging",
-                "transforms", "ndarray_file", "errors", "_errors", "_io", "_openmp", "_checks",
-                "_deprecation")
+                "steady_race", "graph_tuning", "graph_rewrites", "branch_merges",
+                "symbol_graphs", "imaging", "transforms", "ndarray_file", "errors", "_errors",
+                "_io", "_openmp", "_checks", "_deprecation")
 
 
 def record_batching(meta_file):
