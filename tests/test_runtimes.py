@@ -627,28 +627,23 @@ def test_handler_without_onnxruntime_serves_with_mxnet(archive, tmp_path, monkey
 
 
 def _serve(race, batch, chosen, seconds, calls):
-    """``calls`` calls through ``race``: each runtime's call takes ``seconds[runtime]`` on the
-    race's clock; returns the choice after each call and the runtimes that ran."""
+    """``calls`` calls through ``race``, as the serving graph makes them: each runtime's call
+    takes ``seconds[runtime]``; returns the choice after each call and the runtimes that
+    ran."""
     ran, choices = [], []
     for _ in range(calls):
         run, timed = race.route(batch, chosen, [r for r in seconds if r != chosen])
-        race.clock.now += seconds[run]
         ran.append(run)
         if timed:
             chosen = race.record(batch, run, seconds[run], chosen)
+        else:
+            race.untimed(batch, run, seconds[run])
         choices.append(chosen)
     return choices, ran
 
 
-class _Clock:
-    now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_steady_race_probes_once_per_interval_and_switches_to_a_runtime_that_became_faster():
-    race = runtimes.SteadyRace(every=1.0, margin=1.1, spacing=0, clock=_Clock())
+    race = runtimes.SteadyRace(every=1.0, margin=1.1, spacing=0)
     # the chosen runtime is faster: probes happen (two calls each, after 1 s, then after 2 s
     # more: a losing probe doubles the wait) but the choice stays
     choices, ran = _serve(race, 32, "mxnet", {"mxnet": 0.01, "onnxruntime": 0.02}, 400)
@@ -665,14 +660,14 @@ def test_steady_race_probes_once_per_interval_and_switches_to_a_runtime_that_bec
     choices, _ = _serve(race, 32, "onnxruntime", {"mxnet": 0.05, "onnxruntime": 0.2}, 100)
     assert choices[-1] == "mxnet"
     # within the margin: no switch
-    race = runtimes.SteadyRace(every=1.0, margin=1.1, spacing=0, clock=_Clock())
+    race = runtimes.SteadyRace(every=1.0, margin=1.1, spacing=0)
     choices, _ = _serve(race, 1, "mxnet", {"mxnet": 0.0105, "onnxruntime": 0.01}, 2000)
     assert set(choices) == {"mxnet"}
 
 
 def test_steady_race_probes_a_slow_network_at_most_once_per_spacing_calls():
     """A call of a second: probes at most once per 50 calls' time, whatever ``every`` says."""
-    race = runtimes.SteadyRace(every=0.25, spacing=50, backoff=1, budget=0, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=50, backoff=1, budget=0)
     _, ran = _serve(race, 16, "mxnet", {"mxnet": 1.0, "onnxruntime": 2.0}, 500)
     probes = ran.count("onnxruntime") // 2
     assert 500 / 52 - 1 <= probes <= 500 / 50 + 1
@@ -686,7 +681,7 @@ def test_steady_race_waits_longer_after_each_losing_probe_and_reacts_after_a_win
     apart (the wait doubles, up to 8 times); the costs of probing fall below 1.5%; when that
     runtime becomes the faster one, its first winning probe resets the wait and it takes
     over."""
-    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0)
     seconds = {"mxnet": 1.0, "onnxruntime": 2.0}
     _, ran = _serve(race, 16, "mxnet", seconds, 2000)
     clock = np.cumsum([0.0] + [seconds[r] for r in ran])
@@ -706,11 +701,11 @@ def test_steady_race_counts_serving_time_not_idle_time():
     """Probes come per seconds of serving the size: after an idle minute the next call is not
     a probe (it would be one at every request after a pause), and the probe comes once the
     chosen runtime has served ``every`` seconds since the last one."""
-    race = runtimes.SteadyRace(every=1.0, spacing=0, backoff=1, budget=0, clock=_Clock())
+    race = runtimes.SteadyRace(every=1.0, spacing=0, backoff=1, budget=0)
     seconds = {"mxnet": 0.01, "onnxruntime": 0.02}
     _, ran = _serve(race, 8, "mxnet", seconds, 150)  # 1.5 s of serving: one probe
     assert ran.count("onnxruntime") == 2
-    race.clock.now += 60.0
+    time.sleep(0.05)  # idle (the race has no clock: only calls' times count)
     _, ran = _serve(race, 8, "mxnet", seconds, 40)
     assert set(ran) == {"mxnet"}
     _, ran = _serve(race, 8, "mxnet", seconds, 60)  # 1 s of serving since the probe
@@ -722,7 +717,7 @@ def test_steady_race_spends_at_most_its_budget_on_losing_probes(slower):
     """Big batches (MXNet 18 ms a call, ONNX Runtime 1.2x to 4x slower): whatever the probed
     runtime loses per call, the probes cost at most ~1% of the serving once the waits have
     grown, and a runtime that becomes faster still takes over."""
-    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0.01, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0.01)
     seconds = {"mxnet": 0.018, "onnxruntime": 0.018 * slower}
     _, ran = _serve(race, 256, "mxnet", seconds, 20000)  # 6 minutes of serving
     late = ran[10000:]
@@ -733,7 +728,7 @@ def test_steady_race_spends_at_most_its_budget_on_losing_probes(slower):
     assert choices[-1] == "onnxruntime"
     # without the budget, the probes of a 4x slower runtime cost more
     if slower == 4.0:
-        race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0, clock=_Clock())
+        race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0)
         _, ran = _serve(race, 256, "mxnet", seconds, 20000)
         late = ran[10000:]
         lost_before = late.count("onnxruntime") * (seconds["onnxruntime"] - seconds["mxnet"])
@@ -744,7 +739,7 @@ def test_one_slow_probe_call_does_not_stop_the_re_check():
     """The budget's wait after a losing probe stops at 4 times the longest wait of the backoff
     (8 s of serving at batch 1): a probe call held up 100 ms (the scheduler, a pause), where a
     call takes 0.15 ms, would otherwise stop the probes for 30 s of serving (200,000 calls)."""
-    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0.01, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=50, budget=0.01)
     seconds = {"onnxruntime": 0.00015, "mxnet": 0.1}  # the probe's timed call, held up
     _, ran = _serve(race, 1, "onnxruntime", seconds, 2000)
     assert ran.count("mxnet") >= 2
@@ -757,17 +752,18 @@ def test_one_slow_probe_call_does_not_stop_the_re_check():
 def _serve_with_switch_cost(race, calls):
     """MXNet chosen at batch 1, 1 ms a call; ONNX Runtime 0.8 ms a call, but 3 ms in the first
     6 ms after a switch to it. Returns (runtime, timed, seconds) per call and the choice."""
-    calls_made, chosen, switched = [], "mxnet", 0.0
+    calls_made, chosen, now, switched = [], "mxnet", 0.0, 0.0
     for _ in range(calls):
         run, timed = race.route(1, chosen, ["onnxruntime"])
         if calls_made and run != calls_made[-1][0]:
-            switched = race.clock.now
-        cost = 0.001 if run == "mxnet" else (0.003 if race.clock.now - switched < 0.006
-                                             else 0.0008)
-        race.clock.now += cost
+            switched = now
+        cost = 0.001 if run == "mxnet" else (0.003 if now - switched < 0.006 else 0.0008)
+        now += cost
         calls_made.append((run, timed, cost))
         if timed:
             chosen = race.record(1, run, cost, chosen)
+        else:
+            race.untimed(1, run, cost)
     return calls_made, chosen
 
 
@@ -776,7 +772,7 @@ def test_a_probe_runs_until_the_switch_has_settled_and_times_only_its_last_call(
     least two calls and at least ``settle`` seconds long (at most 8 calls' time of the chosen
     runtime), and only its last call counts; so a runtime slowed only by the switch does not
     lose its probes."""
-    race = runtimes.SteadyRace(every=0.25, spacing=0, settle=0.02, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=0, settle=0.02)
     calls, chosen = _serve_with_switch_cost(race, 3000)
     ran = [r for r, _, _ in calls]
     probe = ran.index("onnxruntime")
@@ -787,9 +783,28 @@ def test_a_probe_runs_until_the_switch_has_settled_and_times_only_its_last_call(
         == {0.0008}
     assert chosen == "onnxruntime"  # 1.25x faster once settled: it takes over
     # timed on its second call (settle=0), the same runtime loses every probe
-    race = runtimes.SteadyRace(every=0.25, spacing=0, settle=0, clock=_Clock())
+    race = runtimes.SteadyRace(every=0.25, spacing=0, settle=0)
     calls, chosen = _serve_with_switch_cost(race, 3000)
     assert chosen == "mxnet" and sum(r == "onnxruntime" for r, _, _ in calls) >= 4
+
+
+def test_a_pause_in_a_probe_does_not_settle_it():
+    """A probe settles over its own calls' time, not the wall time: a pause between two of
+    its requests (the runtime's threads asleep after it) does not make the next call the timed
+    one."""
+    race, call = runtimes.SteadyRace(every=0.25, spacing=0, settle=0.02), 2.0 ** -10  # ~1 ms
+    run, timed = race.route(1, "mxnet", ["onnxruntime"])
+    while run == "mxnet":  # 0.25 s of serving, then a probe starts
+        race.record(1, run, call, "mxnet") if timed else race.untimed(1, run, call)
+        run, timed = race.route(1, "mxnet", ["onnxruntime"])
+    assert not timed
+    race.untimed(1, run, call)
+    for calls in range(2, 9):  # it settles over 8 of its calls (8 of the chosen one's)
+        time.sleep(0.01)  # 10 ms idle before each request: 70 ms of wall time in all
+        run, timed = race.route(1, "mxnet", ["onnxruntime"])
+        assert (run, timed) == ("onnxruntime", False), calls
+        race.untimed(1, run, call)
+    assert race.route(1, "mxnet", ["onnxruntime"]) == ("onnxruntime", True)
 
 
 class _Slower:
@@ -840,6 +855,38 @@ def test_auto_serves_the_runtime_that_is_faster_in_steady_state(folder, slow, mo
     for _ in range(10):
         pinned(x)
     assert pinned.runtime_for(4) == slow
+
+
+def test_the_serving_graph_times_every_call_a_probe_settles_over(folder):
+    """Each call the re-check says not to time reaches :meth:`SteadyRace.untimed` with its
+    runtime and its own time (a probe's settle clock), each timed one :meth:`record`."""
+    events = []
+
+    class Spy(runtimes.SteadyRace):
+        def route(self, batch, chosen, others):
+            got = super().route(batch, chosen, others)
+            events.append(("route",) + got)
+            return got
+
+        def untimed(self, batch, runtime, seconds):
+            events.append(("untimed", runtime, seconds))
+            super().untimed(batch, runtime, seconds)
+
+        def record(self, batch, runtime, seconds, chosen):
+            events.append(("record", runtime, seconds))
+            return super().record(batch, runtime, seconds, chosen)
+
+    graph = load_graph(str(folder), "auto", warmup=(4,))
+    graph._race = Spy(every=0.0, spacing=0, settle=0.005)
+    for _ in range(30):
+        graph(_batch(4))
+    routes = [i for i, e in enumerate(events) if e[0] == "route"]
+    assert len(routes) == 30
+    for i in routes:
+        _, run, timed = events[i]
+        kind, ran, seconds = events[i + 1]
+        assert (kind, ran) == ("record" if timed else "untimed", run) and seconds > 0
+    assert sum(e[0] == "untimed" for e in events) >= 3  # probes of more than one call ran
 
 
 def test_onnx_runtime_threads_are_not_pinned_to_cores(folder):

@@ -335,6 +335,8 @@ class ExportRunner:
                 now = self._race.record(n, route, time.perf_counter() - t0, chosen)
                 if now != chosen:
                     self._switch(n, now)
+            else:
+                self._race.untimed(n, route, time.perf_counter() - t0)
         else:
             logits = self._compute(chosen, x)
         if logits.shape != (n, self.classes):

@@ -7,17 +7,17 @@ import collections
 import math
 import statistics
 import threading
-import time
 
 __all__ = ["SteadyRace"]
 
 
 class _RaceState:
     """:class:`SteadyRace`'s record of one batch size (``served``: seconds of the chosen
-    runtime's timed calls, the probes' clock, in which idle time is none)."""
+    runtime's timed calls, the probes' clock, in which idle time is none; ``probe_served``:
+    seconds of the running probe's calls, its settle clock)."""
 
     def __init__(self):
-        self.served = self.last = self.probe_start = self.settle = self.penalty = 0.0
+        self.served = self.last = self.probe_served = self.settle = self.penalty = 0.0
         self.due, self.probe, self.times, self.backoff = -math.inf, None, {}, 1.0
         self.skip = self.turn = self.timed = self.probe_calls = 0
 
@@ -32,7 +32,8 @@ class SteadyRace:
     pause would be a probe) and per :attr:`spacing` calls' time of the chosen runtime (a call
     of a second: once a minute at most), after at least one timed call of the chosen runtime
     since the last probe, the next calls go to another runtime (a probe: at least two calls
-    and :attr:`settle` seconds; only the last is timed; all give the caller their logits,
+    and :attr:`settle` seconds of its calls, counted by :meth:`untimed`, so a pause between
+    requests is not settling; only the last is timed; all give the caller their logits,
     which the load-time parity check made the same function); the first call back on the
     chosen runtime is not timed either. A runtime's first calls after the other's run slower
     for some milliseconds (ONNX Runtime's two threads at batch 32 of the MNIST network: 1.7x
@@ -60,14 +61,12 @@ class SteadyRace:
     backoff : float
         Most times the wait grows while the probes lose.
     settle : float
-        Least seconds a probe runs before its timed call (at most :attr:`SETTLE_CALLS` calls'
-        time of the chosen runtime).
+        Least seconds of calls a probe runs before its timed call (at most
+        :attr:`SETTLE_CALLS` calls' time of the chosen runtime).
     budget : float
         After a losing probe, the next waits until what it cost (its calls times the time
         each lost against the chosen runtime's median) is at most this share of the serving
         (0: no such floor), but at most 4 times the longest wait of the backoff.
-    clock : callable
-        Seconds, monotonic (tests pass their own).
     """
 
     #: probes of the other runtime needed before a switch
@@ -77,8 +76,8 @@ class SteadyRace:
     SETTLE_CALLS = 8
 
     def __init__(self, every=0.25, margin=1.1, keep=5, spacing=50, backoff=8, settle=0.02,
-                 budget=0.01, clock=time.perf_counter):
-        self.every, self.margin, self.keep, self.clock = float(every), float(margin), keep, clock
+                 budget=0.01):
+        self.every, self.margin, self.keep = float(every), float(margin), keep
         self.spacing, self.backoff, self.settle = float(spacing), float(backoff), float(settle)
         self.budget = float(budget)
         self._state = {}
@@ -99,20 +98,20 @@ class SteadyRace:
         Returns
         -------
         tuple of (runtime, bool)
-            The runtime, and whether :meth:`record` should count this call's time.
+            The runtime, and whether :meth:`record` should count this call's time (if not,
+            pass it to :meth:`untimed`).
         """
         st = self._state.get(batch)
         if st is not None and st.served < st.due:  # no probe can be due: no lock, few steps
             st.timed += 1
             return chosen, True
         with self._lock:
-            now = self.clock()
             st = self._state.get(batch)
             if st is None:
                 st = self._state[batch] = _RaceState()
             if st.probe is not None:
                 run, st.probe_calls = st.probe, st.probe_calls + 1
-                if st.probe_calls < 2 or now - st.probe_start < st.settle:
+                if st.probe_calls < 2 or st.probe_served < st.settle:
                     return run, False
                 st.probe = None
                 return run, True  # the probe's last call, timed
@@ -125,7 +124,7 @@ class SteadyRace:
             # (the scheduler, a pause) must not stop the re-check for long
             wait = max(base * st.backoff, min(st.penalty, 4 * base * self.backoff))
             if others and st.timed and st.served - st.last >= wait:
-                st.last, st.probe_start = st.served, now
+                st.last, st.probe_served = st.served, 0.0
                 st.turn, st.skip, st.timed = st.turn + 1, 1, 0
                 run = st.probe = others[st.turn % len(others)]
                 st.probe_calls, st.due = 1, -math.inf  # every call takes the lock until it ends
@@ -135,6 +134,24 @@ class SteadyRace:
             st.timed += 1
             st.due = st.last + wait
             return chosen, True
+
+    def untimed(self, batch, runtime, seconds):
+        """Count a call :meth:`route` said not to time: a probe's calls before its timed one
+        make its settle time (the first call back on the chosen runtime counts for nothing).
+
+        Parameters
+        ----------
+        batch : int
+        runtime : hashable
+            What ran the call.
+        seconds : float
+            Its wall time.
+        """
+        st = self._state.get(batch)
+        if st is not None and st.probe is not None:
+            with self._lock:
+                if st.probe == runtime:
+                    st.probe_served += seconds
 
     def record(self, batch, runtime, seconds, chosen):
         """Count one timed call; returns the runtime that serves this size from now on.
