@@ -164,7 +164,7 @@ class ExportRunner:
     :attr:`RECHECK_SECONDS` of serving that size (less often while the probes lose), two calls
     go to another way of running it (the other runtime under ``'auto'``, ONNX Runtime's other
     thread setting), and when its
-    times beat the chosen one's recent calls by 10%, it serves that size from then on
+    times beat the chosen one's recent calls by 5%, it serves that size from then on
     (:attr:`choice` and the thread setting change; :meth:`save_tuning` writes them).
 
     Parameters
