@@ -677,6 +677,21 @@ def test_steady_race_keeps_the_serving_within_095x_of_the_faster_runtime():
     assert set(choices) == {"onnxruntime"}
 
 
+def test_a_much_slower_runtime_does_not_hold_back_the_probes_of_a_faster_one():
+    """Inception-v3 at batch 1 under 'auto': ONNX Runtime's two-thread session chosen at load,
+    its one-thread session twice as slow, MXNet 7% faster. Each other runtime waits on its
+    own losses: MXNet takes over within 15 s of serving (with one wait for both, each losing
+    probe of the slow session held MXNet's next probe back ~11 s: ~40 s)."""
+    seconds = {"ort2": 0.055, "ort1": 0.11, "mxnet": 0.055 / 1.07}
+    race = runtimes.SteadyRace()
+    choices, ran = _serve(race, 1, "ort2", seconds, 1500)
+    switch = choices.index("mxnet")
+    served = sum(seconds[r] for r in ran[:switch])
+    assert served < 15, served
+    assert ran[:switch].count("ort1") >= 2  # the slow one was probed too, less often
+    assert ran[:switch].count("ort1") < ran[:switch].count("mxnet")
+
+
 def test_steady_race_probes_a_slow_network_at_most_once_per_spacing_calls():
     """A call of a second: probes at most once per 50 calls' time, whatever ``every`` says."""
     race = runtimes.SteadyRace(every=0.25, spacing=50, backoff=1, budget=0)

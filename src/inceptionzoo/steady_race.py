@@ -14,11 +14,14 @@ __all__ = ["SteadyRace"]
 class _RaceState:
     """:class:`SteadyRace`'s record of one batch size (``served``: seconds of the chosen
     runtime's timed calls, the probes' clock, in which idle time is none; ``probe_served``:
-    seconds of the running probe's calls, its settle clock)."""
+    seconds of the running probe's calls, its settle clock; ``since``, ``backoff``,
+    ``penalty``: per other runtime, ``served`` at its last probe, its backoff and its budget's
+    wait)."""
 
     def __init__(self):
-        self.served = self.last = self.probe_served = self.settle = self.penalty = 0.0
-        self.due, self.probe, self.times, self.backoff = -math.inf, None, {}, 1.0
+        self.served = self.last = self.probe_served = self.settle = 0.0
+        self.due, self.probe, self.times = -math.inf, None, {}
+        self.since, self.backoff, self.penalty = {}, {}, {}
         self.skip = self.turn = self.timed = self.probe_calls = 0
 
 
@@ -40,10 +43,13 @@ class SteadyRace:
     on the second call after MXNet, steady after ~15 ms: docs/benchmarks.md), so a probe timed
     on its second call would see the switch, not the runtime. When the median of the other
     runtime's last probes beats the median of the chosen one's last calls by :attr:`margin`,
-    it becomes the choice for that size. A probe that loses doubles the wait before the next
-    one, up to :attr:`backoff` times; one that wins (or a switch) resets it: at a fixed
-    interval, a runtime that keeps losing would cost its probes' time and the slower first
-    calls back after them, over and over. Thread-safe; the calls of other threads running at
+    it becomes the choice for that size. A probe that loses doubles the wait before that
+    runtime's next one, up to :attr:`backoff` times; one that wins (or a switch) resets it: at
+    a fixed interval, a runtime that keeps losing would cost its probes' time and the slower
+    first calls back after them, over and over. Each other runtime has its own wait (the
+    spacing between any two probes stays): ONNX Runtime's one-thread session, twice as slow
+    as the chosen one at batch 1 of Inception-v3, must not hold back the probes of MXNet, a
+    few percent from it. Thread-safe; the calls of other threads running at
     the same time are counted in the times, as in serving.
 
     Parameters
@@ -123,20 +129,34 @@ class SteadyRace:
                 return chosen, False
             mine = st.times.get(chosen)
             base = max(self.every, self.spacing * mine[-1]) if mine else self.every
-            # the budget's wait at most 4 times the backoff's longest: one slow probe call
-            # (the scheduler, a pause) must not stop the re-check for long
-            wait = max(base * st.backoff, min(st.penalty, 4 * base * self.backoff))
-            if others and st.timed and st.served - st.last >= wait:
-                st.last, st.probe_served = st.served, 0.0
-                st.turn, st.skip, st.timed = st.turn + 1, 1, 0
-                run = st.probe = others[st.turn % len(others)]
-                st.probe_calls, st.due = 1, -math.inf  # every call takes the lock until it ends
+            due, run = math.inf, None
+            if others:  # the runtime whose own wait ends first; ties in turn
+                k = len(others)
+                for i in range(k):
+                    other = others[(st.turn + i) % k]
+                    when = self._due(st, other, base)
+                    if when < due:
+                        due, run = when, other
+            due = max(due, st.last + base) if run is not None else st.last + base
+            if run is not None and st.timed and st.served >= due:
+                st.last = st.since[run] = st.served
+                st.turn, st.skip, st.timed, st.probe_served = st.turn + 1, 1, 0, 0.0
+                st.probe, st.probe_calls = run, 1
+                st.due = -math.inf  # every call takes the lock until the probe ends
                 st.settle = min(self.settle, self.SETTLE_CALLS * mine[-1]) if mine else \
                     self.settle
                 return run, False
             st.timed += 1
-            st.due = st.last + wait
+            st.due = due
             return chosen, True
+
+    def _due(self, st, other, base):
+        """When (in ``served`` seconds) ``other``'s own wait ends: its backoff, or its
+        budget's wait, at most 4 times the backoff's longest (one slow probe call, from the
+        scheduler or a pause, must not stop the re-check for long)."""
+        wait = max(base * st.backoff.get(other, 1.0),
+                   min(st.penalty.get(other, 0.0), 4 * base * self.backoff))
+        return st.since.get(other, -math.inf) + wait
 
     def untimed(self, batch, runtime, seconds):
         """Count a call :meth:`route` said not to time: a probe's calls before its timed one
@@ -189,14 +209,16 @@ class SteadyRace:
                 return chosen
             chosen_now = statistics.median(theirs)
             wins = seconds * self.margin < chosen_now
-            st.backoff = 1.0 if wins else min(2 * st.backoff, self.backoff)
+            st.backoff[runtime] = 1.0 if wins else min(2 * st.backoff.get(runtime, 1.0),
+                                                        self.backoff)
             # what the probe cost against the chosen runtime, spread over the serving until
-            # the next one: at most `budget` of it
+            # this runtime's next one: at most `budget` of it
             lost = st.probe_calls * (seconds - chosen_now)
-            st.penalty = lost / self.budget if self.budget and not wins and lost > 0 else 0.0
+            st.penalty[runtime] = lost / self.budget if self.budget and not wins and lost > 0 \
+                else 0.0
             if (len(mine) >= self.MIN_PROBES and len(theirs) >= 3
                     and statistics.median(mine) * self.margin < chosen_now):
                 times.pop(chosen)  # its old times: the new choice starts against fresh probes
-                st.backoff, st.penalty = 1.0, 0.0
+                st.backoff, st.penalty = {}, {}  # the waits were against the old choice
                 return runtime
         return chosen
