@@ -161,15 +161,7 @@ class SteadyRace:
     def untimed(self, batch, runtime, seconds):
         """Count a call :meth:`route` said not to time: a probe's calls before its timed one
         make its settle time (the first call back on the chosen runtime counts for nothing).
-
-        Parameters
-        ----------
-        batch : int
-        runtime : hashable
-            What ran the call.
-        seconds : float
-            Its wall time.
-        """
+        ``batch``, ``runtime`` and ``seconds`` as for :meth:`record`."""
         st = self._state.get(batch)
         if st is not None and st.probe is not None:
             with self._lock:
