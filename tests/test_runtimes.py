@@ -690,6 +690,10 @@ def test_a_much_slower_runtime_does_not_hold_back_the_probes_of_a_faster_one():
     assert served < 15, served
     assert ran[:switch].count("ort1") >= 2  # the slow one was probed too, less often
     assert ran[:switch].count("ort1") < ran[:switch].count("mxnet")
+    # any two probes stay the spacing apart (50 calls' time of the chosen runtime)
+    served = np.cumsum([0.0] + [seconds[r] for r in ran])
+    starts = [served[i] for i in range(1, len(ran)) if ran[i] != "ort2" == ran[i - 1]]
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 50 * 0.055
 
 
 def test_steady_race_probes_a_slow_network_at_most_once_per_spacing_calls():
@@ -732,7 +736,7 @@ def test_steady_race_counts_serving_time_not_idle_time():
     seconds = {"mxnet": 0.01, "onnxruntime": 0.02}
     _, ran = _serve(race, 8, "mxnet", seconds, 150)  # 1.5 s of serving: one probe
     assert ran.count("onnxruntime") == 2
-    time.sleep(0.05)  # idle (the race has no clock: only calls' times count)
+    # an idle minute here changes nothing: the race has no clock, only its calls' times
     _, ran = _serve(race, 8, "mxnet", seconds, 40)
     assert set(ran) == {"mxnet"}
     _, ran = _serve(race, 8, "mxnet", seconds, 60)  # 1 s of serving since the probe
@@ -832,6 +836,42 @@ def test_a_pause_in_a_probe_does_not_settle_it():
         assert (run, timed) == ("onnxruntime", False), calls
         race.untimed(1, run, call)
     assert race.route(1, "mxnet", ["onnxruntime"]) == ("onnxruntime", True)
+
+
+def test_a_probe_ends_when_its_calls_fail_or_go_unreported(folder):
+    """A probed runtime that raises still ends its probe (the serving graph reports the failed
+    call's time), and a caller that never reports untimed calls is not held on the probed
+    runtime past :attr:`SteadyRace.MAX_PROBE_CALLS` calls."""
+    race = runtimes.SteadyRace(every=0.0, spacing=0, settle=10.0)  # never settles on time
+    run, timed = race.route(1, "a", ["b"])
+    while run == "a":
+        race.record(1, run, 0.001, "a") if timed else None
+        run, timed = race.route(1, "a", ["b"])
+    calls = 1
+    while not timed:
+        run, timed = race.route(1, "a", ["b"])
+        calls += 1
+    assert run == "b" and calls == runtimes.SteadyRace.MAX_PROBE_CALLS
+    graph = load_graph(str(folder), "auto", warmup=(4,))
+    graph._race = runtimes.SteadyRace(every=0.0, spacing=0, settle=0.005)
+
+    class Failing:
+        def __getattr__(self, name):
+            return getattr(graph.net, name)
+
+        def __call__(self, x):
+            time.sleep(0.002)
+            raise mx.base.MXNetError("on purpose")
+
+    graph.choice = {4: "onnxruntime"}
+    graph.net = Failing()
+    failed = 0
+    for _ in range(40):
+        try:
+            graph(_batch(4))
+        except PredictionError:
+            failed += 1
+    assert failed >= 2 and 40 - failed >= 10  # each probe of MXNet ends; ONNX Runtime serves
 
 
 class _Slower:

@@ -161,8 +161,8 @@ class ExportRunner:
 
     The choice made at load (or loaded from a saved tuning) for a warmed-up batch size is
     re-checked while serving (:class:`inceptionzoo.runtimes.SteadyRace`): once per
-    :attr:`RECHECK_SECONDS` of serving that size (less often while the probes lose), two calls
-    go to another way of running it (the other runtime under ``'auto'``, ONNX Runtime's other
+    :attr:`RECHECK_SECONDS` of serving that size (less often while the probes lose), at least two
+    calls go to another way of running it (the other runtime under ``'auto'``, ONNX Runtime's other
     thread setting), and when its
     times beat the chosen one's recent calls by 5%, it serves that size from then on
     (:attr:`choice` and the thread setting change; :meth:`save_tuning` writes them).
@@ -330,13 +330,15 @@ class ExportRunner:
         if others:  # the choice made at load, re-checked while serving
             route, timed = self._race.route(n, chosen, others)
             t0 = time.perf_counter()
-            logits = self._compute(route, x)
+            try:
+                logits = self._compute(route, x)
+            finally:  # a probe's failing call still counts: the probe must end
+                if not timed:
+                    self._race.untimed(n, route, time.perf_counter() - t0)
             if timed:
                 now = self._race.record(n, route, time.perf_counter() - t0, chosen)
                 if now != chosen:
                     self._switch(n, now)
-            else:
-                self._race.untimed(n, route, time.perf_counter() - t0)
         else:
             logits = self._compute(chosen, x)
         if logits.shape != (n, self.classes):

@@ -73,9 +73,10 @@ class SteadyRace:
         Least seconds of calls a probe runs before its timed call (at most
         :attr:`SETTLE_CALLS` calls' time of the chosen runtime).
     budget : float
-        After a losing probe, the next waits until what it cost (its calls times the time
-        each lost against the chosen runtime's median) is at most this share of the serving
-        (0: no such floor), but at most 4 times the longest wait of the backoff.
+        After a losing probe, that runtime's next probe waits until what it cost (its calls
+        times the time each lost against the chosen runtime's median) is at most this share
+        of the serving (0: no such floor), but at most 4 times the longest wait of the
+        backoff; per other runtime, so with k of them the probes cost at most k times it.
     """
 
     #: probes of the other runtime needed before a switch
@@ -83,6 +84,10 @@ class SteadyRace:
 
     #: a probe settles for at most this many calls' time of the chosen runtime (and ``settle``)
     SETTLE_CALLS = 8
+
+    #: a probe ends after this many calls whatever its settle time (a caller that does not
+    #: report its untimed calls, :meth:`untimed`, must not be held on the probed runtime)
+    MAX_PROBE_CALLS = 64
 
     def __init__(self, every=0.25, margin=1.05, keep=5, spacing=50, backoff=8, settle=0.02,
                  budget=0.01):
@@ -120,7 +125,8 @@ class SteadyRace:
                 st = self._state[batch] = _RaceState()
             if st.probe is not None:
                 run, st.probe_calls = st.probe, st.probe_calls + 1
-                if st.probe_calls < 2 or st.probe_served < st.settle:
+                if st.probe_calls < 2 or (st.probe_served < st.settle
+                                          and st.probe_calls < self.MAX_PROBE_CALLS):
                     return run, False
                 st.probe = None
                 return run, True  # the probe's last call, timed
@@ -161,7 +167,9 @@ class SteadyRace:
     def untimed(self, batch, runtime, seconds):
         """Count a call :meth:`route` said not to time: a probe's calls before its timed one
         make its settle time (the first call back on the chosen runtime counts for nothing).
-        ``batch``, ``runtime`` and ``seconds`` as for :meth:`record`."""
+        ``batch``, ``runtime`` and ``seconds`` as for :meth:`record`. (A call of an earlier
+        probe of the same runtime still running in another thread counts for the current
+        one: it would have to outlast the spacing between probes.)"""
         st = self._state.get(batch)
         if st is not None and st.probe is not None:
             with self._lock:
