@@ -333,10 +333,11 @@ class ExportRunner:
             try:
                 logits = self._compute(route, x)
             finally:  # a probe's failing call still counts: the probe must end
+                seconds = time.perf_counter() - t0
                 if not timed:
-                    self._race.untimed(n, route, time.perf_counter() - t0)
+                    self._race.untimed(n, route, seconds)
             if timed:
-                now = self._race.record(n, route, time.perf_counter() - t0, chosen)
+                now = self._race.record(n, route, seconds, chosen)
                 if now != chosen:
                     self._switch(n, now)
         else:
